@@ -1,0 +1,93 @@
+/* admin.h — what forqd and the forq tool do to a queue beyond push and pop:
+ * ownership, recovery of dead processes, retries, dead letters, lookups.
+ * Same conventions as forq.h (0 or -errno, nothing printed). Not installed. */
+#ifndef FORQ_ADMIN_H
+#define FORQ_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forq.h"
+#include "layout.h"
+
+/* Called for a task that reaches a final state inside a repair (it died with
+ * its consumer for the last allowed time): the caller writes its result. */
+typedef void (*forq_final_fn)(void *ctx, const struct forq_rec *rec, const void *payload,
+			      int status, const char *text);
+
+/* Attaches as forqd: no process record yet. Then take ownership with
+ * forq_admin_own, which also claims the supervisor's record. */
+int forq_admin_attach(struct forq **qp, const char *name, char *err, size_t errlen);
+
+/* Takes the queue's exclusive ownership lock (flock on the object, released
+ * by the kernel if forqd dies): -EBUSY with the owner's pid in err if another
+ * forqd has it. Bumps the generation and claims the supervisor record. */
+int forq_admin_own(struct forq *q, char *err, size_t errlen);
+
+/* Gives back everything a previous forqd generation left: its consumers'
+ * in-flight tasks (killing any consumer still alive first) and its leases.
+ * Returns how many tasks were given back. */
+int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx);
+
+/* Repairs the record of process `pid`, which must be dead (reaped): tasks it
+ * held go back to the front of their lane; the one it was running counts a
+ * crash (attempts + 1) and may become dead. Returns tasks given back, or
+ * -ENOENT if pid had no record. `why` ends up in a dead task's error. */
+int forq_admin_repair_pid(struct forq *q, int pid, const char *why, forq_final_fn fn, void *ctx);
+
+/* Repairs every record whose process is gone (libforq clients that died). */
+int forq_admin_reap_clients(struct forq *q, forq_final_fn fn, void *ctx);
+
+/* Moves retries whose backoff is over to the front of their lane. Returns how
+ * many. */
+int forq_admin_retry_due(struct forq *q, uint64_t now_ns);
+
+void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear);
+uint32_t forq_admin_flags(struct forq *q);
+struct forq_hdr *forq_admin_hdr(struct forq *q);
+const struct forq_proc *forq_admin_proc(struct forq *q, uint32_t i);
+
+/* After fork(), in the child: registers it as consumer `worker` of forqd. */
+int forq_admin_consumer_attach(struct forq *q, int worker);
+
+/* Pushes tasks read from forqd's --tasks file, each with its line number. */
+int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,
+			  const uint32_t *lines, size_t n, int timeout_ms, uint64_t *ids);
+
+/* Dead letters. */
+struct forq_dead_info {
+	uint64_t id;
+	int prio;
+	unsigned attempts;
+	int64_t died_unix_ns;
+	const char *error;
+	const void *payload;
+	uint32_t len;
+};
+/* Calls fn for each dead letter, oldest first (under the table's lock: fn
+ * must be quick and must not call libforq). Returns how many. */
+int forq_dead_list(struct forq *q, void (*fn)(void *ctx, const struct forq_dead_info *d),
+		   void *ctx);
+/* Re-queues dead letter `id` (0: all of them) with attempts reset. Returns
+ * how many, -ENOENT if id is not there. */
+int forq_dead_retry(struct forq *q, uint64_t id);
+
+/* Where task `id` is now. Scans the queue: for status pages, not hot paths. */
+enum forq_where {
+	FORQ_WHERE_UNKNOWN = 0, /* never issued, or finished and forgotten */
+	FORQ_WHERE_PENDING,
+	FORQ_WHERE_RUNNING,
+	FORQ_WHERE_RETRYING,
+	FORQ_WHERE_FINISHED,    /* *status has the final FORQ_RESULT_* */
+};
+int forq_task_where(struct forq *q, uint64_t id, int *status, unsigned *attempts, char *text,
+		    size_t cap);
+
+/* Queue-wide histograms (sum over processes). */
+struct forq_hists {
+	uint64_t wait[FORQ_HIST_BUCKETS], run[FORQ_HIST_BUCKETS];
+	uint64_t wait_sum_ns, run_sum_ns, full_waits, lease_expired;
+};
+void forq_hists_read(struct forq *q, struct forq_hists *out);
+
+#endif

@@ -1,0 +1,30 @@
+/* buf.h — a growable byte buffer, for text built in pieces (results, metrics,
+ * protocol replies). `data` is always NUL-terminated when cap > 0.
+ * Functions return 0 or -ENOMEM; on -ENOMEM the buffer is unchanged. */
+#ifndef FORQ_BUF_H
+#define FORQ_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+#define BUF_INIT {NULL, 0, 0}
+
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Appends s as the inside of a JSON string (quotes not included): escapes
+ * ", \ and control bytes; invalid UTF-8 bytes become U+FFFD. */
+int buf_json_escape(struct buf *b, const char *s, size_t n);
+void buf_reset(struct buf *b); /* len = 0, keeps the memory */
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,149 @@
+/* forq.h — libforq: a task queue in POSIX shared memory, on one host.
+ *
+ * A queue is one shared-memory object (name like "/forq") created by forqd.
+ * Any process of the same user opens it by name and pushes tasks (single or
+ * batches) into three priority lanes, or pops batches and reports each task's
+ * outcome. Every function returns 0 (or a count) on success and a negative
+ * errno on failure; none prints, exits or keeps a global. A failed call
+ * changes nothing in the queue.
+ *
+ * Errors you can get:
+ *   -EAGAIN     the queue stayed full for the whole timeout (push)
+ *   -ETIMEDOUT  nothing to pop within the timeout (pop)
+ *   -ESHUTDOWN  the queue is not accepting tasks (forqd is draining or gone)
+ *   -EMSGSIZE   payload larger than the queue's max payload
+ *   -EINVAL     bad argument (priority, empty batch, size over a limit)
+ *   -EBUSY      pop while tasks of the previous batch are still unfinished
+ *   -EPROTO     the object is not a forq queue of this version (see err text)
+ * Thread safety: a struct forq is used by one thread at a time; open one per
+ * thread. Processes may share a queue freely.
+ */
+#ifndef FORQ_H
+#define FORQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FORQ_VERSION "0.1.0"
+
+enum forq_prio { FORQ_HIGH = 0, FORQ_NORMAL = 1, FORQ_LOW = 2 };
+
+/* Final or intermediate outcome of one delivery of a task. */
+enum forq_result_status {
+	FORQ_RESULT_NONE = 0,
+	FORQ_RESULT_DONE = 1,    /* finished ok */
+	FORQ_RESULT_FAILED = 2,  /* finished with a permanent error (bad input) */
+	FORQ_RESULT_DEAD = 3,    /* attempts exhausted: moved to the dead letters */
+	FORQ_RESULT_RETRY = 4,   /* transient error: will be tried again later */
+};
+
+struct forq;
+
+/* Sizes fixed when the queue is created. */
+struct forq_options {
+	uint32_t capacity;      /* tasks per priority lane (default 65536) */
+	uint32_t max_payload;   /* bytes per task (default 1024, at most 1 MiB) */
+	uint32_t batch_max;     /* tasks one pop may hold (default 64) */
+	uint32_t max_procs;     /* processes attached at once (default 64) */
+	uint32_t lease_max;     /* tasks leased to remote workers (default 1024) */
+	uint32_t retry_max;     /* tasks waiting for a retry backoff (default 1024) */
+	uint32_t dead_max;      /* dead letters kept (default 1024) */
+	uint32_t recent_max;    /* recent results kept for lookup by id (default 65536) */
+	uint32_t max_attempts;  /* deliveries before a task is dead (default 3) */
+	uint32_t backoff_ms;    /* first retry delay, doubled each time (default 100) */
+};
+
+/* A message to push. */
+struct forq_msg {
+	const void *payload;
+	uint32_t len;
+};
+
+/* A popped task. `payload` points into the queue and stays valid until the
+ * next pop on the same handle. */
+struct forq_task {
+	uint64_t id;
+	const void *payload;
+	uint32_t len;
+	uint8_t prio;         /* enum forq_prio */
+	uint16_t attempts;    /* earlier deliveries of this task */
+	uint32_t line;        /* tasks-file line (forqd --tasks), 0 if none */
+	uint64_t enqueued_ns; /* CLOCK_MONOTONIC, first enqueue */
+	uint32_t slot;        /* internal: in-flight entry index */
+};
+
+void forq_options_default(struct forq_options *o);
+
+/* Creates a new queue object `name` (O_EXCL, mode 0600) and attaches to it.
+ * Fails with -EEXIST if the name is taken, -ENOSPC if /dev/shm cannot hold it.
+ * `err` gets a one-line reason on failure (may be NULL). */
+int forq_create(struct forq **qp, const char *name, const struct forq_options *o, char *err,
+		size_t errlen);
+
+/* Attaches to an existing queue, validating owner, mode, size and header. */
+int forq_open(struct forq **qp, const char *name, char *err, size_t errlen);
+
+/* Detaches: finished tasks are released, unfinished ones given back. */
+void forq_close(struct forq *q);
+
+/* Removes the name (the creator's job). */
+int forq_unlink(const char *name);
+
+/* Pushes one task; `*id` gets its id. Waits up to timeout_ms (-1: forever,
+ * 0: not at all) while the lane is full. */
+int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t len, int timeout_ms,
+	      uint64_t *id);
+
+/* Pushes n tasks with one synchronisation step; all or nothing. ids[i] gets the
+ * id of msgs[i] (ids may be NULL). n must be at most the lane capacity. */
+int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs, size_t n,
+		    int timeout_ms, uint64_t *ids);
+
+/* Pops up to max tasks, highest priority first, waiting up to timeout_ms for
+ * the first one. Returns how many (>= 1). Tasks of the previous pop must all be
+ * finished with forq_task_finish first (else -EBUSY). */
+int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int timeout_ms);
+
+/* Marks a popped task as running (so that a crash now counts against it). */
+void forq_task_begin(struct forq *q, const struct forq_task *t);
+
+/* Reports a popped task's outcome: FORQ_RESULT_DONE, _FAILED (permanent) or
+ * _RETRY (transient: retried with backoff, dead after max attempts). `text` is
+ * the result or the error. run_ns is the handler's run time (0 if unknown).
+ * Returns the final status (DONE, FAILED, DEAD) or FORQ_RESULT_RETRY when the
+ * task will run again, or a negative errno. */
+int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result_status status,
+		     const char *text, size_t text_len, uint64_t run_ns);
+
+/* Gives back every task of the current pop that is not finished, unchanged,
+ * so that another consumer takes it; for a consumer asked to stop. */
+int forq_giveback(struct forq *q);
+
+/* Queue-wide figures, read without locks (a consistent-enough snapshot). */
+struct forq_stats {
+	uint64_t enqueued, started, done, failed, dead, retried, crashes, requeued;
+	uint64_t pending[3];   /* per priority, main + front rings */
+	uint64_t in_progress;  /* held by consumers or leased */
+	uint64_t retry_waiting;
+	uint64_t dead_letters; /* currently in the dead-letter list */
+	uint64_t capacity;     /* per lane */
+	uint32_t max_payload;
+	uint32_t accepting;    /* 1 while pushes are allowed */
+};
+int forq_stats_read(struct forq *q, struct forq_stats *s);
+
+/* Looks up a recent result by id. Returns a FORQ_RESULT_* status, 0 if the id
+ * is unknown or forgotten (text gets the result/error, NUL-terminated). */
+int forq_result_lookup(struct forq *q, uint64_t id, char *text, size_t cap, uint16_t *attempts);
+
+const char *forq_prio_name(enum forq_prio p);
+int forq_prio_parse(const char *s); /* "high"/"normal"/"low" -> enum, else -EINVAL */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,133 @@
+/* internal.h — what the core's .c files share; not installed, not for service/. */
+#ifndef FORQ_INTERNAL_H
+#define FORQ_INTERNAL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forq.h"
+#include "layout.h"
+
+struct forq {
+	uint8_t *base;          /* the mapping */
+	size_t size;
+	int fd;                 /* the shm object, kept open for flock and fstat */
+	struct forq_hdr *h;
+	struct forq_proc *me;   /* our record, NULL if none could be claimed */
+	uint32_t me_idx;
+	int pid;                /* pid that claimed `me` (a forked child must re-claim) */
+	uint32_t entry_size;
+	uint32_t batch_n;       /* entries of the current pop */
+	uint32_t batch_open;    /* entries not yet finished */
+	char name[NAME_MAX + 1];
+};
+
+static inline struct forq_ring *forq__ring(struct forq *q, int r)
+{
+	return &q->h->rings[r];
+}
+
+static inline uint8_t *forq__arena(struct forq *q, const struct forq_ring *r)
+{
+	return q->base + r->arena_off;
+}
+
+static inline struct forq_proc *forq__proc(struct forq *q, uint32_t i)
+{
+	return (struct forq_proc *)(q->base + q->h->procs_off) + i;
+}
+
+static inline struct forq_entry *forq__entry_at(struct forq *q, uint64_t off, uint32_t i)
+{
+	return (struct forq_entry *)(q->base + off + (uint64_t)i * q->entry_size);
+}
+
+/* In-flight entry i of process p. */
+static inline struct forq_entry *forq__inflight(struct forq *q, uint32_t p, uint32_t i)
+{
+	return forq__entry_at(q, q->h->inflight_off, p * q->h->batch_max + i);
+}
+
+static inline struct forq_recent *forq__recent(struct forq *q, uint64_t id)
+{
+	return (struct forq_recent *)(q->base + q->h->recent_off) + id % q->h->recent_max;
+}
+
+/* Histogram bucket of a value in ns: 2^(k-1) < v <= 2^k. */
+static inline unsigned forq__hist_bucket(uint64_t v)
+{
+	if (v <= 1)
+		return 0;
+	unsigned k = 64u - (unsigned)__builtin_clzll(v - 1);
+	return k < FORQ_HIST_BUCKETS ? k : FORQ_HIST_BUCKETS - 1;
+}
+
+/* Owner-only counter bump: a relaxed load and store, no locked instruction. */
+static inline void forq__add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Robust lock of a process-shared mutex; on EOWNERDEAD runs repair(q, arg)
+ * while holding it, then marks it consistent. Returns 0 or -errno. */
+int forq__lock(struct forq *q, pthread_mutex_t *m, void (*repair)(struct forq *, void *),
+	       void *arg);
+void forq__unlock(pthread_mutex_t *m);
+int forq__mutex_init(pthread_mutex_t *m);
+
+/* ring.c */
+/* Pushes n tasks into ring r. New tasks come from msgs (ids from tmpl->id
+ * up, other fields from tmpl, per-task lines from `lines` if not NULL);
+ * given-back records come from recs (each a struct forq_rec followed by its
+ * payload). Returns 0, -EAGAIN when there is no room now, or -EINVAL when n
+ * can never fit (at most 256 a call). Takes the push lock. */
+int forq__ring_push(struct forq *q, int r, size_t n, const struct forq_msg *msgs,
+		    const struct forq_rec *tmpl, const uint32_t *lines,
+		    const struct forq_rec *const *recs);
+/* Pops up to max records of ring r into our in-flight entries [0, max).
+ * Returns how many (0 if empty). Takes the pop lock. */
+int forq__ring_pop(struct forq *q, int r, uint32_t max);
+void forq__ring_repair_push(struct forq *q, void *ring);
+void forq__ring_repair_pop(struct forq *q, void *ring);
+int forq__ring_init(struct forq_ring *r, uint64_t arena_off, uint64_t arena_bytes,
+		    uint64_t cap_tasks);
+
+static inline int forq__ring_empty(struct forq_ring *r)
+{
+	return atomic_load_explicit(&r->tail, memory_order_acquire) ==
+	       atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
+/* Wake-ups (queue.c). */
+void forq__wake_work(struct forq *q, size_t n);
+void forq__wake_space(struct forq *q);
+
+/* Gives a record back to the front ring of its lane (repair, due retry).
+ * Waits for room (front rings are sized so that they rarely fill). */
+int forq__requeue(struct forq *q, const struct forq_rec *rec);
+
+/* Retry and dead-letter tables (aux.c), under aux_lock. */
+int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns);
+int forq__dead_add(struct forq *q, const struct forq_rec *rec, const char *error, size_t len);
+void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, const char *text,
+		      size_t len, uint64_t run_ns);
+int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, size_t why_len,
+			int backoff);
+int forq__attach_bare(struct forq **qp, const char *name, char *err, size_t errlen);
+
+void forq__aux_cycle(struct forq *q); /* take and drop aux_lock (repairs it) */
+
+/* queue.c */
+int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
+		     size_t n, int timeout_ms, uint64_t *ids);
+
+/* shm.c */
+int forq__proc_claim(struct forq *q, uint32_t role, int worker);
+void forq__proc_release(struct forq *q);
+uint64_t forq__proc_start_ticks(int pid);
+void forq__set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,394 @@
+/* queue.c — push, pop and finish: the libforq calls producers and consumers use. */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "clock.h"
+#include "futex.h"
+#include "internal.h"
+
+/* A sleeper re-checks at least this often, so a lost wake-up costs latency. */
+#define WAIT_SLICE_NS (100u * 1000000u)
+#define SPIN_CHECKS 64
+#define YIELD_CHECKS 16
+
+static const char *const prio_names[] = {"high", "normal", "low"};
+
+const char *forq_prio_name(enum forq_prio p)
+{
+	return (unsigned)p < FORQ_NPRIO ? prio_names[p] : "?";
+}
+
+int forq_prio_parse(const char *s)
+{
+	for (int i = 0; i < FORQ_NPRIO; i++)
+		if (strcmp(s, prio_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+void forq__wake_work(struct forq *q, size_t n)
+{
+	/* Pairs with the sleeper's increment-then-check: one of the two sees
+	 * the other. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&q->h->work_sleepers, memory_order_relaxed)) {
+		atomic_fetch_add(&q->h->work_seq, 1);
+		futex_wake(&q->h->work_seq, n > INT_MAX ? INT_MAX : (int)n);
+	}
+}
+
+void forq__wake_space(struct forq *q)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&q->h->space_sleepers, memory_order_relaxed)) {
+		atomic_fetch_add(&q->h->space_seq, 1);
+		futex_wake(&q->h->space_seq, INT_MAX);
+	}
+}
+
+static uint64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? UINT64_MAX : clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+/* Sleeps on a wake-up word until `ready(q)` or the deadline. Returns 0 when
+ * ready may be true, -ETIMEDOUT. */
+static int sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
+		    int (*ready)(struct forq *), uint64_t deadline)
+{
+	uint32_t s = atomic_load(seq);
+	atomic_fetch_add(sleepers, 1);
+	int r = 0;
+	if (!ready(q)) {
+		uint64_t now = clock_mono_ns();
+		if (now >= deadline)
+			r = -ETIMEDOUT;
+		else
+			futex_wait(seq, s, deadline - now < WAIT_SLICE_NS ? deadline - now
+									  : WAIT_SLICE_NS);
+	}
+	atomic_fetch_sub(sleepers, 1);
+	return r;
+}
+
+static int check_push(struct forq *q, int prio, const struct forq_msg *msgs, size_t n)
+{
+	if ((unsigned)prio >= FORQ_NPRIO || n == 0 || n > 256)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i].len > q->h->max_payload)
+			return -EMSGSIZE;
+	if (!(atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_ACCEPTING))
+		return -ESHUTDOWN;
+	return 0;
+}
+
+static int never_ready(struct forq *q)
+{
+	(void)q;
+	return 0;
+}
+
+int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
+		     size_t n, int timeout_ms, uint64_t *ids)
+{
+	int r = check_push(q, prio, msgs, n);
+	if (r)
+		return r;
+	if (!q->me)
+		return -EPERM;
+	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
+	tmpl.flags = lines ? FORQ_REC_FROM_FILE : 0;
+	tmpl.id = atomic_fetch_add_explicit(&q->h->next_id, n, memory_order_relaxed);
+	uint64_t deadline = 0;
+	int waited = 0;
+	for (;;) {
+		r = forq__ring_push(q, FORQ_RING_MAIN(prio), n, msgs, &tmpl, lines, NULL);
+		if (r != -EAGAIN)
+			break;
+		if (timeout_ms == 0)
+			return -EAGAIN;
+		if (!waited) {
+			waited = 1;
+			deadline = deadline_of(timeout_ms);
+			forq__add(&q->me->c.full_waits, 1);
+		}
+		if (!(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING))
+			return -ESHUTDOWN;
+		/* The push above found no room; wait until a pop frees some. */
+		if (sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, never_ready, deadline))
+			return -EAGAIN;
+	}
+	if (r)
+		return r;
+	forq__add(&q->me->c.enqueued[prio], n);
+	forq__wake_work(q, n);
+	if (ids)
+		for (size_t i = 0; i < n; i++)
+			ids[i] = tmpl.id + i;
+	return 0;
+}
+
+int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs, size_t n,
+		    int timeout_ms, uint64_t *ids)
+{
+	return forq__push_lines(q, (int)prio, msgs, NULL, n, timeout_ms, ids);
+}
+
+int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t len, int timeout_ms,
+	      uint64_t *id)
+{
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	struct forq_msg m = {payload, (uint32_t)len};
+	return forq_push_batch(q, prio, &m, 1, timeout_ms, id);
+}
+
+static int has_work(struct forq *q)
+{
+	for (int r = 0; r < FORQ_NRINGS; r++)
+		if (!forq__ring_empty(forq__ring(q, r)))
+			return 1;
+	return 0;
+}
+
+static int has_work_or_stop(struct forq *q)
+{
+	return has_work(q) || (atomic_load(&q->h->flags) & FORQ_F_STOP);
+}
+
+/* Frees the entries of the last pop whose results the caller has written. */
+static void release_batch(struct forq *q)
+{
+	for (uint32_t i = 0; i < q->batch_n; i++)
+		forq__inflight(q, q->me_idx, i)->rec.state = FORQ_ENTRY_EMPTY;
+	q->batch_n = 0;
+}
+
+/* Tries every ring, highest priority first, front ring before main ring. */
+static int pop_once(struct forq *q, uint32_t max)
+{
+	for (int r = 0; r < FORQ_NRINGS; r++) {
+		struct forq_ring *ring = forq__ring(q, r);
+		if (forq__ring_empty(ring))
+			continue;
+		int n = forq__ring_pop(q, r, max);
+		if (n > 0) {
+			forq__wake_space(q);
+			return n;
+		}
+		if (n < 0)
+			return n;
+	}
+	return 0;
+}
+
+int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int timeout_ms)
+{
+	if (!q->me || q->pid != getpid())
+		return -EPERM;
+	if (max == 0)
+		return -EINVAL;
+	if (q->batch_open)
+		return -EBUSY;
+	release_batch(q);
+	if (max > q->h->batch_max)
+		max = q->h->batch_max;
+
+	uint64_t deadline = 0;
+	int n, round = 0;
+	while ((n = pop_once(q, (uint32_t)max)) == 0) {
+		if (atomic_load(&q->h->flags) & FORQ_F_STOP)
+			return -ESHUTDOWN;
+		if (timeout_ms == 0)
+			return -ETIMEDOUT;
+		/* Spin briefly, then yield, then sleep: a busy queue never pays
+		 * a syscall, an idle one costs no CPU. */
+		round++;
+		if (round < SPIN_CHECKS) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		if (round < SPIN_CHECKS + YIELD_CHECKS) {
+			sched_yield();
+			continue;
+		}
+		if (!deadline)
+			deadline = deadline_of(timeout_ms);
+		if (sleep_on(q, &q->h->work_seq, &q->h->work_sleepers, has_work_or_stop, deadline))
+			return -ETIMEDOUT;
+	}
+	if (n < 0)
+		return n;
+
+	uint64_t now = clock_mono_ns();
+	struct forq_counters *c = &q->me->c;
+	uint64_t wsum = 0;
+	for (int i = 0; i < n; i++) {
+		struct forq_entry *e = forq__inflight(q, q->me_idx, (uint32_t)i);
+		struct forq_task *t = &tasks[i];
+		t->id = e->rec.id;
+		t->payload = (const void *)(&e->rec + 1);
+		t->len = e->rec.len;
+		t->prio = e->rec.prio;
+		t->attempts = e->rec.attempts;
+		t->line = e->rec.line;
+		t->enqueued_ns = e->rec.enq_ns;
+		t->slot = (uint32_t)i;
+		uint64_t w = now > e->rec.enq_ns ? now - e->rec.enq_ns : 0;
+		wsum += w;
+		forq__add(&c->wait_hist[forq__hist_bucket(w)], 1);
+	}
+	forq__add(&c->wait_sum_ns, wsum);
+	forq__add(&c->started, (uint64_t)n);
+	q->batch_n = q->batch_open = (uint32_t)n;
+	return n;
+}
+
+void forq_task_begin(struct forq *q, const struct forq_task *t)
+{
+	struct forq_entry *e = forq__inflight(q, q->me_idx, t->slot);
+	e->rec.state = FORQ_ENTRY_RUNNING;
+	atomic_store_explicit(&q->me->current_id, t->id, memory_order_relaxed);
+}
+
+static uint64_t backoff_ns(struct forq *q, unsigned attempts)
+{
+	unsigned shift = attempts > 20 ? 20 : attempts;
+	uint64_t ms = (uint64_t)q->h->backoff_ms << shift;
+	if (ms > 3600000)
+		ms = 3600000;
+	return ms * 1000000u;
+}
+
+/* What becomes of a task whose delivery failed transiently or crashed:
+ * dead when its attempts are used up, else back to the queue (after a backoff
+ * when `backoff`). Counts on the caller's record. Returns the new status. */
+int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, size_t why_len,
+			int backoff)
+{
+	struct forq_counters *c = &q->me->c;
+	rec->attempts++;
+	if (rec->attempts >= q->h->max_attempts) {
+		forq__dead_add(q, rec, why, why_len);
+		forq__add(&c->dead, 1);
+		return FORQ_RESULT_DEAD;
+	}
+	forq__add(&c->retried, 1);
+	if (backoff && forq__retry_add(q, rec, clock_mono_ns() + backoff_ns(q, rec->attempts)) == 0)
+		return FORQ_RESULT_RETRY;
+	forq__requeue(q, rec);
+	return FORQ_RESULT_RETRY;
+}
+
+int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result_status status,
+		     const char *text, size_t text_len, uint64_t run_ns)
+{
+	if (!q->me || t->slot >= q->batch_n)
+		return -EINVAL;
+	struct forq_entry *e = forq__inflight(q, q->me_idx, t->slot);
+	if (e->rec.state != FORQ_ENTRY_HELD && e->rec.state != FORQ_ENTRY_RUNNING)
+		return -EINVAL;
+	struct forq_counters *c = &q->me->c;
+	int final = (int)status;
+	switch (status) {
+	case FORQ_RESULT_DONE:
+		forq__add(&c->done, 1);
+		break;
+	case FORQ_RESULT_FAILED:
+		forq__add(&c->failed, 1);
+		break;
+	case FORQ_RESULT_RETRY:
+		final = forq__fail_delivery(q, &e->rec, text, text_len, 1);
+		break;
+	default:
+		return -EINVAL;
+	}
+	forq__add(&c->run_hist[forq__hist_bucket(run_ns)], 1);
+	forq__add(&c->run_sum_ns, run_ns);
+	if (final != FORQ_RESULT_RETRY && q->h->recent_max)
+		forq__recent_put(q, &e->rec, final, text, text_len, run_ns);
+	e->rec.state = FORQ_ENTRY_FINISHED;
+	atomic_store_explicit(&q->me->current_id, 0, memory_order_relaxed);
+	q->batch_open--;
+	return final;
+}
+
+int forq_giveback(struct forq *q)
+{
+	if (!q->me)
+		return 0;
+	int n = 0;
+	for (uint32_t i = 0; i < q->batch_n; i++) {
+		struct forq_entry *e = forq__inflight(q, q->me_idx, i);
+		if (e->rec.state == FORQ_ENTRY_HELD || e->rec.state == FORQ_ENTRY_RUNNING) {
+			forq__requeue(q, &e->rec);
+			n++;
+		}
+		e->rec.state = FORQ_ENTRY_EMPTY;
+	}
+	q->batch_n = q->batch_open = 0;
+	return n;
+}
+
+int forq__requeue(struct forq *q, const struct forq_rec *rec)
+{
+	const struct forq_rec *recs[1] = {rec};
+	int ring = FORQ_RING_FRONT(rec->prio < FORQ_NPRIO ? rec->prio : FORQ_NORMAL);
+	int r;
+	/* Front rings hold all that can be in flight at once, so a wait here is
+	 * short: consumers take from them first. */
+	while ((r = forq__ring_push(q, ring, 1, NULL, NULL, NULL, recs)) == -EAGAIN)
+		sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, never_ready,
+			 clock_mono_ns() + 10000000u);
+	if (r == 0) {
+		if (q->me)
+			forq__add(&q->me->c.requeued, 1);
+		forq__wake_work(q, 1);
+	}
+	return r;
+}
+
+int forq_stats_read(struct forq *q, struct forq_stats *s)
+{
+	struct forq_hdr *h = q->h;
+	memset(s, 0, sizeof *s);
+	for (uint32_t i = 0; i < h->max_procs; i++) {
+		const struct forq_counters *c = &forq__proc(q, i)->c;
+		for (int p = 0; p < FORQ_NPRIO; p++)
+			s->enqueued += atomic_load_explicit(&c->enqueued[p], memory_order_relaxed);
+		s->started += atomic_load_explicit(&c->started, memory_order_relaxed);
+		s->done += atomic_load_explicit(&c->done, memory_order_relaxed);
+		s->failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+		s->dead += atomic_load_explicit(&c->dead, memory_order_relaxed);
+		s->retried += atomic_load_explicit(&c->retried, memory_order_relaxed);
+		s->crashes += atomic_load_explicit(&c->crashes, memory_order_relaxed);
+		s->requeued += atomic_load_explicit(&c->requeued, memory_order_relaxed);
+		for (uint32_t k = 0; k < h->batch_max; k++) {
+			uint8_t st = forq__inflight(q, i, k)->rec.state;
+			if (st >= FORQ_ENTRY_HELD && st <= FORQ_ENTRY_FINISHED)
+				s->in_progress++;
+		}
+	}
+	for (int p = 0; p < FORQ_NPRIO; p++)
+		for (int k = 0; k < 2; k++) {
+			struct forq_ring *r = forq__ring(q, 2 * p + k);
+			uint64_t t = atomic_load(&r->tail_count), hd = atomic_load(&r->head_count);
+			s->pending[p] += t > hd ? t - hd : 0;
+		}
+	for (uint32_t i = 0; i < h->lease_max; i++) {
+		uint8_t st = forq__entry_at(q, h->lease_off, i)->rec.state;
+		if (st >= FORQ_ENTRY_HELD && st <= FORQ_ENTRY_FINISHED)
+			s->in_progress++;
+	}
+	s->retry_waiting = atomic_load(&h->retry_used);
+	s->dead_letters = atomic_load(&h->dead_used);
+	s->capacity = h->capacity;
+	s->max_payload = h->max_payload;
+	s->accepting = !!(atomic_load(&h->flags) & FORQ_F_ACCEPTING);
+	return 0;
+}

@@ -1,0 +1,231 @@
+/* repair.c — ownership and recovery: what forqd does when a process dies.
+ *
+ * Rule: certain death first, then repair. forqd repairs a consumer's record
+ * only after waitpid() reaped it, and a client's only once its pid (with the
+ * same start time) is gone, so a repaired record never has a live writer.
+ * Repair cycles every lock (a robust lock hands EOWNERDEAD to the first
+ * taker, which finishes or undoes the dead holder's step), then gives the
+ * record's in-flight tasks back to the front of their lane.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "clock.h"
+#include "internal.h"
+
+int forq_admin_attach(struct forq **qp, const char *name, char *err, size_t errlen)
+{
+	return forq__attach_bare(qp, name, err, errlen);
+}
+
+struct forq_hdr *forq_admin_hdr(struct forq *q)
+{
+	return q->h;
+}
+
+const struct forq_proc *forq_admin_proc(struct forq *q, uint32_t i)
+{
+	return i < q->h->max_procs ? forq__proc(q, i) : NULL;
+}
+
+void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear)
+{
+	uint32_t f = atomic_load(&q->h->flags);
+	while (!atomic_compare_exchange_weak(&q->h->flags, &f, (f | set) & ~clear))
+		;
+	/* Sleepers re-read the flags when woken. */
+	atomic_fetch_add(&q->h->work_seq, 1);
+	atomic_fetch_add(&q->h->space_seq, 1);
+	forq__wake_work(q, INT32_MAX);
+	forq__wake_space(q);
+}
+
+uint32_t forq_admin_flags(struct forq *q)
+{
+	return atomic_load(&q->h->flags);
+}
+
+int forq_admin_own(struct forq *q, char *err, size_t errlen)
+{
+	if (flock(q->fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (e == EWOULDBLOCK) {
+			forq__set_err(err, errlen,
+				      "queue %s is owned by another forqd (pid %d): stop it first, "
+				      "or pick another --shm-name",
+				      q->name, (int)atomic_load(&q->h->owner_pid));
+			return -EBUSY;
+		}
+		forq__set_err(err, errlen, "cannot lock %s: %s", q->name, strerror(e));
+		return -e;
+	}
+	atomic_fetch_add(&q->h->generation, 1);
+	atomic_store(&q->h->owner_pid, getpid());
+	atomic_store(&q->h->clean, 0);
+	if (!q->me) {
+		int r = forq__proc_claim(q, FORQ_ROLE_SUPERVISOR, -1);
+		if (r) {
+			forq__set_err(err, errlen, "%s: no free process record", q->name);
+			flock(q->fd, LOCK_UN);
+			return r;
+		}
+	} else {
+		q->me->generation = atomic_load(&q->h->generation);
+	}
+	return 0;
+}
+
+int forq_admin_consumer_attach(struct forq *q, int worker)
+{
+	q->me = NULL;
+	q->batch_n = q->batch_open = 0;
+	return forq__proc_claim(q, FORQ_ROLE_CONSUMER, worker);
+}
+
+int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,
+			  const uint32_t *lines, size_t n, int timeout_ms, uint64_t *ids)
+{
+	return forq__push_lines(q, prio, msgs, lines, n, timeout_ms, ids);
+}
+
+static int proc_alive(const struct forq_proc *p)
+{
+	if (p->pid <= 0)
+		return 0;
+	if (kill(p->pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	/* The pid exists; is it still the same process? */
+	uint64_t t = forq__proc_start_ticks(p->pid);
+	return t != 0 && (p->start_ticks == 0 || t == p->start_ticks);
+}
+
+/* Takes and drops every lock, so that any a dead process held is repaired. */
+static void cycle_locks(struct forq *q)
+{
+	struct forq_hdr *h = q->h;
+	for (int i = 0; i < FORQ_NRINGS; i++) {
+		struct forq_ring *r = &h->rings[i];
+		if (forq__lock(q, &r->push_lock, forq__ring_repair_push, r) == 0)
+			forq__unlock(&r->push_lock);
+		if (forq__lock(q, &r->pop_lock, forq__ring_repair_pop, r) == 0)
+			forq__unlock(&r->pop_lock);
+	}
+	if (forq__lock(q, &h->proc_lock, NULL, NULL) == 0)
+		forq__unlock(&h->proc_lock);
+	forq__aux_cycle(q);
+}
+
+/* Gives back one in-flight entry of a dead holder. Returns 1 if it went back
+ * to the queue, 0 if it became dead (fn told), -1 if it was empty. */
+static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, const char *why,
+			  forq_final_fn fn, void *ctx)
+{
+	uint8_t st = e->rec.state;
+	int r = -1;
+	if (st == FORQ_ENTRY_HELD || st == FORQ_ENTRY_FINISHED) {
+		/* Not started, or its result was never written: it runs again
+		 * and this delivery does not count against it. */
+		forq__requeue(q, &e->rec);
+		r = 1;
+	} else if (st == FORQ_ENTRY_RUNNING) {
+		struct forq_counters *c = &q->me->c;
+		if (crashed) {
+			e->rec.crashes++;
+			forq__add(&c->crashes, 1);
+		}
+		int s = forq__fail_delivery(q, &e->rec, why, strlen(why), 0);
+		if (s == FORQ_RESULT_DEAD) {
+			if (fn)
+				fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_DEAD, why);
+			if (q->h->recent_max)
+				forq__recent_put(q, &e->rec, FORQ_RESULT_DEAD, why, strlen(why), 0);
+			r = 0;
+		} else {
+			r = 1;
+		}
+	}
+	e->rec.state = FORQ_ENTRY_EMPTY;
+	return r;
+}
+
+static int repair_record(struct forq *q, uint32_t i, const char *why, forq_final_fn fn, void *ctx)
+{
+	struct forq_proc *p = forq__proc(q, i);
+	int given = 0;
+	cycle_locks(q);
+	for (uint32_t k = 0; k < q->h->batch_max; k++)
+		if (giveback_entry(q, forq__inflight(q, i, k), 1, why, fn, ctx) == 1)
+			given++;
+	if (forq__lock(q, &q->h->proc_lock, NULL, NULL) == 0) {
+		p->pid = 0;
+		atomic_store(&p->current_id, 0);
+		atomic_store(&p->state, FORQ_PROC_FREE);
+		forq__unlock(&q->h->proc_lock);
+	}
+	return given;
+}
+
+int forq_admin_repair_pid(struct forq *q, int pid, const char *why, forq_final_fn fn, void *ctx)
+{
+	for (uint32_t i = 0; i < q->h->max_procs; i++) {
+		struct forq_proc *p = forq__proc(q, i);
+		if (p != q->me && atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == pid)
+			return repair_record(q, i, why, fn, ctx);
+	}
+	return -ENOENT;
+}
+
+int forq_admin_reap_clients(struct forq *q, forq_final_fn fn, void *ctx)
+{
+	int given = 0;
+	for (uint32_t i = 0; i < q->h->max_procs; i++) {
+		struct forq_proc *p = forq__proc(q, i);
+		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE || proc_alive(p))
+			continue;
+		given += repair_record(q, i, "process died while running it", fn, ctx);
+	}
+	return given;
+}
+
+static void kill_and_wait(struct forq_proc *p)
+{
+	kill(p->pid, SIGKILL);
+	for (int i = 0; i < 2000 && proc_alive(p); i++) {
+		/* It may be our zombie-less orphan: poll until the kernel has it. */
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
+{
+	struct forq_hdr *h = q->h;
+	uint32_t gen = atomic_load(&h->generation);
+	int given = 0;
+	for (uint32_t i = 0; i < h->max_procs; i++) {
+		struct forq_proc *p = forq__proc(q, i);
+		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE)
+			continue;
+		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_alive(p))
+			kill_and_wait(p); /* a consumer of the dead forqd: fence it */
+		if (proc_alive(p))
+			continue;
+		given += repair_record(q, i, "forqd restarted while it ran", fn, ctx);
+	}
+	/* Leases belonged to the dead forqd's connections, which are gone. */
+	for (uint32_t i = 0; i < h->lease_max; i++) {
+		struct forq_entry *e = forq__entry_at(q, h->lease_off, i);
+		if (e->rec.state == FORQ_ENTRY_HELD)
+			e->rec.state = FORQ_ENTRY_RUNNING; /* handed out: count it */
+		if (giveback_entry(q, e, 0, "lease lost when forqd restarted", fn, ctx) == 1)
+			given++;
+	}
+	cycle_locks(q);
+	return given;
+}

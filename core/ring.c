@@ -1,0 +1,179 @@
+/* ring.c — a byte ring of task records with a push lock and a pop lock.
+ *
+ * Hot path. Producers hold the push lock while they write records beyond the
+ * tail and then publish them all with one release store of `tail`; consumers
+ * hold the pop lock while they copy records from the head into their own
+ * in-flight entries and then free them all with one release store of `head`.
+ * So a batch costs one lock, one index store and no syscall, and a process
+ * killed inside either step leaves nothing half-visible: the robust lock
+ * hands the next taker EOWNERDEAD and the repair functions below finish or
+ * undo the step (see layout.h for the pending notes they read).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+int forq__ring_init(struct forq_ring *r, uint64_t arena_off, uint64_t arena_bytes, uint64_t cap)
+{
+	int e;
+	if ((e = forq__mutex_init(&r->push_lock)) || (e = forq__mutex_init(&r->pop_lock)))
+		return e;
+	r->arena_off = arena_off;
+	r->arena_bytes = arena_bytes;
+	r->cap_tasks = cap;
+	return 0;
+}
+
+void forq__ring_repair_push(struct forq *q, void *ring)
+{
+	(void)q;
+	struct forq_ring *r = ring;
+	/* Records past the tail were never visible; only the count can lag. */
+	if (r->push_pend && atomic_load(&r->tail) == r->push_pend_tail)
+		atomic_store(&r->tail_count, r->push_pend_count);
+	r->push_pend = 0;
+	r->push_holder = 0;
+}
+
+void forq__ring_repair_pop(struct forq *q, void *ring)
+{
+	struct forq_ring *r = ring;
+	uint32_t p = r->pop_pend_proc;
+	if (p && p <= q->h->max_procs) {
+		if (atomic_load(&r->head) == r->pop_pend_head) {
+			/* The pop took effect: its entries are the holder's now,
+			 * and the supervisor gives them back when it reaps it. */
+			atomic_store(&r->head_count, r->pop_pend_count);
+		} else {
+			/* It did not: the records are still in the ring, so the
+			 * copies must not count. */
+			for (uint32_t i = 0; i < r->pop_pend_max && i < q->h->batch_max; i++)
+				forq__inflight(q, p - 1, i)->rec.state = FORQ_ENTRY_EMPTY;
+		}
+	}
+	r->pop_pend_proc = 0;
+	r->pop_holder = 0;
+}
+
+/* Bytes the records would take from `tail`, padding at the wrap included. */
+static uint64_t span(uint64_t tail, uint64_t arena, const uint32_t *lens, size_t n)
+{
+	uint64_t pos = tail;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sz = FORQ_REC_SIZE(lens[i]);
+		uint64_t off = pos % arena;
+		if (off + sz > arena)
+			pos += arena - off;
+		pos += sz;
+	}
+	return pos - tail;
+}
+
+int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msgs,
+		    const struct forq_rec *tmpl, const uint32_t *lines,
+		    const struct forq_rec *const *recs)
+{
+	struct forq_ring *r = forq__ring(q, ri);
+	uint8_t *arena = forq__arena(q, r);
+	const uint64_t A = r->arena_bytes;
+	uint32_t lens[256];
+	int e;
+
+	if (n == 0 || n > sizeof lens / sizeof lens[0] || n > r->cap_tasks)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		lens[i] = msgs ? msgs[i].len : recs[i]->len;
+	if (span(0, A, lens, n) + FORQ_REC_SIZE(q->h->max_payload) > A)
+		return -EINVAL; /* could never fit, however empty */
+
+	if ((e = forq__lock(q, &r->push_lock, forq__ring_repair_push, r)))
+		return e;
+	r->push_holder = q->me_idx + 1;
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t tc = atomic_load_explicit(&r->tail_count, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t hc = atomic_load_explicit(&r->head_count, memory_order_relaxed);
+	uint64_t need = span(tail, A, lens, n);
+	if (tail - head + need > A || tc - hc + n > r->cap_tasks) {
+		r->push_holder = 0;
+		forq__unlock(&r->push_lock);
+		return -EAGAIN;
+	}
+	r->push_pend_tail = tail + need;
+	r->push_pend_count = tc + n;
+	r->push_pend = 1;
+
+	uint64_t pos = tail;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sz = FORQ_REC_SIZE(lens[i]);
+		uint64_t off = pos % A;
+		if (off + sz > A) {
+			((struct forq_rec *)(arena + off))->len = FORQ_REC_PAD;
+			pos += A - off;
+			off = 0;
+		}
+		struct forq_rec *dst = (struct forq_rec *)(arena + off);
+		if (msgs) {
+			*dst = *tmpl;
+			dst->len = lens[i];
+			dst->id = tmpl->id + i;
+			if (lines)
+				dst->line = lines[i];
+			memcpy(dst + 1, msgs[i].payload, lens[i]);
+		} else {
+			memcpy(dst, recs[i], sizeof *dst + lens[i]);
+			dst->state = 0;
+		}
+		pos += sz;
+	}
+	atomic_store_explicit(&r->tail, pos, memory_order_release);
+	atomic_store_explicit(&r->tail_count, tc + n, memory_order_release);
+	r->push_pend = 0;
+	r->push_holder = 0;
+	forq__unlock(&r->push_lock);
+	return 0;
+}
+
+int forq__ring_pop(struct forq *q, int ri, uint32_t max)
+{
+	struct forq_ring *r = forq__ring(q, ri);
+	uint8_t *arena = forq__arena(q, r);
+	const uint64_t A = r->arena_bytes;
+	int e;
+
+	if ((e = forq__lock(q, &r->pop_lock, forq__ring_repair_pop, r)))
+		return e;
+	r->pop_holder = q->me_idx + 1;
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t hc = atomic_load_explicit(&r->head_count, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	r->pop_pend_max = max;
+	r->pop_pend_head = UINT64_MAX; /* "not yet": no head can equal it */
+	r->pop_pend_proc = q->me_idx + 1;
+
+	uint32_t n = 0;
+	while (head < tail && n < max) {
+		uint64_t off = head % A;
+		const struct forq_rec *src = (const struct forq_rec *)(arena + off);
+		if (src->len == FORQ_REC_PAD) {
+			head += A - off;
+			continue;
+		}
+		uint64_t sz = FORQ_REC_SIZE(src->len);
+		struct forq_entry *e = forq__inflight(q, q->me_idx, n);
+		memcpy(&e->rec, src, sizeof *src + src->len);
+		e->rec.state = FORQ_ENTRY_HELD;
+		head += sz;
+		n++;
+	}
+	r->pop_pend_head = head;
+	r->pop_pend_count = hc + n;
+	atomic_store_explicit(&r->head, head, memory_order_release);
+	atomic_store_explicit(&r->head_count, hc + n, memory_order_release);
+	r->pop_pend_proc = 0;
+	r->pop_holder = 0;
+	forq__unlock(&r->pop_lock);
+	return (int)n;
+}
