@@ -54,6 +54,33 @@ int forq_admin_consumer_attach(struct forq *q, int worker);
 int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,
 			  const uint32_t *lines, size_t n, int timeout_ms, uint64_t *ids);
 
+/* Takes every task still queued, waiting for a retry or leased, calls fn
+ * for each with FORQ_RESULT_UNFINISHED and drops it: forqd's last step when
+ * it exits without --keep-shm, so that no task vanishes unreported. */
+int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx);
+
+/* Leases: tasks forqd's TCP server hands to remote workers. Each sits in a
+ * lease entry (in shared memory, so a restarted forqd gives them back) with
+ * its connection, a deadline and a lease number that fences late answers.
+ * Main thread of forqd only. */
+/* Pops up to max tasks into free lease entries for connection conn. Returns
+ * how many (0 if none), tasks[i].slot is the entry, lease_no[i] its number. */
+int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
+		    size_t max, uint64_t *lease_no);
+/* Finishes the task in entry slot if it holds `id` for conn; as
+ * forq_task_finish otherwise. -ENOENT: not leased to this connection. */
+int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
+		      enum forq_result_status status, const char *text, size_t len, uint64_t run_ns,
+		      struct forq_rec *rec_out);
+/* Extends the lease: -ENOENT as above. */
+int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, uint64_t deadline_ns);
+/* Gives back one lease (connection gone, or expired): attempts + 1, and dead
+ * after the last one (fn told). Returns 1 given back, 0 dead, -ENOENT. */
+int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, const char *why,
+			int expired, forq_final_fn fn, void *ctx);
+/* Free lease entries now. */
+uint32_t forq_lease_free_count(struct forq *q);
+
 /* Dead letters. */
 struct forq_dead_info {
 	uint64_t id;

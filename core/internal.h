@@ -20,6 +20,7 @@ struct forq {
 	uint32_t entry_size;
 	uint32_t batch_n;       /* entries of the current pop */
 	uint32_t batch_open;    /* entries not yet finished */
+	uint32_t lease_hint;    /* where to look for a free lease entry */
 	char name[NAME_MAX + 1];
 };
 

@@ -161,10 +161,17 @@ struct forq_ring {
 	uint64_t cap_tasks;       /* most tasks it may hold */
 };
 
+enum forq_worker_state {
+	FORQ_WORKER_STOPPED = 0,  /* not running and not due to start */
+	FORQ_WORKER_RUNNING = 1,
+	FORQ_WORKER_BACKOFF = 2,  /* died; restarts at next_start_ns */
+	FORQ_WORKER_STARTING = 3, /* forked, not yet attached */
+};
+
 /* One row per forqd worker slot, written by the supervisor only. */
 struct forq_worker_row {
 	_Atomic int32_t pid;      /* 0 when not running */
-	_Atomic uint32_t state;   /* enum forq_worker_state (service/) */
+	_Atomic uint32_t state;   /* enum forq_worker_state */
 	_Atomic uint32_t proc;    /* proc index + 1 of its record, 0 if none */
 	_Atomic uint32_t restarts;
 	_Atomic uint64_t next_start_ns; /* backoff: earliest restart */

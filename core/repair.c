@@ -229,3 +229,42 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 	cycle_locks(q);
 	return given;
 }
+
+static void report_entry(struct forq_entry *e, forq_final_fn fn, void *ctx, const char *why)
+{
+	if (fn)
+		fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_UNFINISHED, why);
+	e->rec.state = FORQ_ENTRY_EMPTY;
+}
+
+int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
+{
+	struct forq_hdr *h = q->h;
+	int total = 0;
+	cycle_locks(q);
+	for (int r = 0; r < FORQ_NRINGS; r++) {
+		int n;
+		while ((n = forq__ring_pop(q, r, h->batch_max)) > 0) {
+			for (int i = 0; i < n; i++)
+				report_entry(forq__inflight(q, q->me_idx, (uint32_t)i), fn, ctx,
+					     "forqd stopped before it ran");
+			total += n;
+		}
+	}
+	for (uint32_t i = 0; i < h->retry_max; i++) {
+		struct forq_entry *e = forq__entry_at(q, h->retry_off, i);
+		if (e->rec.state == FORQ_ENTRY_WAITING) {
+			report_entry(e, fn, ctx, "forqd stopped while it waited for a retry");
+			atomic_fetch_sub(&h->retry_used, 1);
+			total++;
+		}
+	}
+	for (uint32_t i = 0; i < h->lease_max; i++) {
+		struct forq_entry *e = forq__entry_at(q, h->lease_off, i);
+		if (e->rec.state >= FORQ_ENTRY_HELD && e->rec.state <= FORQ_ENTRY_FINISHED) {
+			report_entry(e, fn, ctx, "forqd stopped while a remote worker held it");
+			total++;
+		}
+	}
+	return total;
+}

@@ -1,0 +1,145 @@
+/* lease.c — tasks leased to remote workers, in shared memory. Only forqd's
+ * main thread (the TCP server) uses them, so entries need no lock; they live
+ * in shared memory so that a restarted forqd can give them back. */
+#include <errno.h>
+#include <string.h>
+
+#include "admin.h"
+#include "clock.h"
+#include "internal.h"
+
+static struct forq_entry *lease_entry(struct forq *q, uint32_t i)
+{
+	return forq__entry_at(q, q->h->lease_off, i);
+}
+
+uint32_t forq_lease_free_count(struct forq *q)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < q->h->lease_max; i++)
+		n += lease_entry(q, i)->rec.state == FORQ_ENTRY_EMPTY;
+	return n;
+}
+
+int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
+		    size_t max, uint64_t *lease_no)
+{
+	static uint64_t next_lease = 1; /* main thread only */
+	struct forq_hdr *h = q->h;
+	if (max > h->batch_max)
+		max = h->batch_max;
+	/* Find room first: a popped task must always have an entry to go to. */
+	uint32_t free_idx[4096], nfree = 0;
+	for (uint32_t i = q->lease_hint, k = 0; k < h->lease_max && nfree < max && nfree < 4096;
+	     k++, i = (i + 1) % h->lease_max)
+		if (lease_entry(q, i)->rec.state == FORQ_ENTRY_EMPTY)
+			free_idx[nfree++] = i;
+	if (nfree == 0)
+		return 0;
+	if (max > nfree)
+		max = nfree;
+	int n = 0;
+	for (int r = 0; r < FORQ_NRINGS && n == 0; r++) {
+		if (forq__ring_empty(forq__ring(q, r)))
+			continue;
+		if ((n = forq__ring_pop(q, r, (uint32_t)max)) < 0)
+			return n;
+	}
+	if (n == 0)
+		return 0;
+	forq__wake_space(q);
+	uint64_t now = clock_mono_ns();
+	struct forq_counters *c = &q->me->c;
+	for (int i = 0; i < n; i++) {
+		struct forq_entry *src = forq__inflight(q, q->me_idx, (uint32_t)i);
+		struct forq_entry *e = lease_entry(q, free_idx[i]);
+		memcpy(&e->rec, &src->rec, sizeof src->rec + src->rec.len);
+		e->owner = conn;
+		e->due_ns = deadline_ns;
+		e->aux = next_lease++;
+		e->rec.state = FORQ_ENTRY_RUNNING; /* handed out: a loss counts */
+		src->rec.state = FORQ_ENTRY_EMPTY;
+		struct forq_task *t = &tasks[i];
+		t->id = e->rec.id;
+		t->payload = &e->rec + 1;
+		t->len = e->rec.len;
+		t->prio = e->rec.prio;
+		t->attempts = e->rec.attempts;
+		t->line = e->rec.line;
+		t->enqueued_ns = e->rec.enq_ns;
+		t->slot = free_idx[i];
+		if (lease_no)
+			lease_no[i] = e->aux;
+		uint64_t w = now > e->rec.enq_ns ? now - e->rec.enq_ns : 0;
+		forq__add(&c->wait_hist[forq__hist_bucket(w)], 1);
+		forq__add(&c->wait_sum_ns, w);
+	}
+	forq__add(&c->started, (uint64_t)n);
+	q->lease_hint = (free_idx[n - 1] + 1) % h->lease_max;
+	return n;
+}
+
+static struct forq_entry *held(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn)
+{
+	if (slot >= q->h->lease_max)
+		return NULL;
+	struct forq_entry *e = lease_entry(q, slot);
+	if (e->rec.state != FORQ_ENTRY_RUNNING || e->rec.id != id || e->owner != conn)
+		return NULL;
+	return e;
+}
+
+int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
+		      enum forq_result_status status, const char *text, size_t len, uint64_t run_ns,
+		      struct forq_rec *rec_out)
+{
+	struct forq_entry *e = held(q, slot, id, conn);
+	if (!e)
+		return -ENOENT;
+	struct forq_counters *c = &q->me->c;
+	int final = (int)status;
+	switch (status) {
+	case FORQ_RESULT_DONE: forq__add(&c->done, 1); break;
+	case FORQ_RESULT_FAILED: forq__add(&c->failed, 1); break;
+	case FORQ_RESULT_RETRY: final = forq__fail_delivery(q, &e->rec, text, len, 1); break;
+	default: return -EINVAL;
+	}
+	forq__add(&c->run_hist[forq__hist_bucket(run_ns)], 1);
+	forq__add(&c->run_sum_ns, run_ns);
+	if (final != FORQ_RESULT_RETRY && q->h->recent_max)
+		forq__recent_put(q, &e->rec, final, text, len, run_ns);
+	if (rec_out)
+		*rec_out = e->rec;
+	e->rec.state = FORQ_ENTRY_EMPTY;
+	return final;
+}
+
+int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, uint64_t deadline_ns)
+{
+	struct forq_entry *e = held(q, slot, id, conn);
+	if (!e)
+		return -ENOENT;
+	e->due_ns = deadline_ns;
+	return 0;
+}
+
+int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, const char *why,
+			int expired, forq_final_fn fn, void *ctx)
+{
+	struct forq_entry *e = held(q, slot, id, conn);
+	if (!e)
+		return -ENOENT;
+	if (expired)
+		forq__add(&q->me->c.lease_expired, 1);
+	int s = forq__fail_delivery(q, &e->rec, why, strlen(why), 0);
+	int r = 1;
+	if (s == FORQ_RESULT_DEAD) {
+		if (fn)
+			fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_DEAD, why);
+		if (q->h->recent_max)
+			forq__recent_put(q, &e->rec, FORQ_RESULT_DEAD, why, strlen(why), 0);
+		r = 0;
+	}
+	e->rec.state = FORQ_ENTRY_EMPTY;
+	return r;
+}

@@ -1,0 +1,661 @@
+/* http.c — routes on a libmicrohttpd daemon (internal epoll thread). */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assets.h"
+#include "auth.h"
+#include "buf.h"
+#include "expo.h"
+#include "json.h"
+#include "procstat.h"
+
+#define CT_JSON "application/json"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define ALLOW_GET "GET, HEAD"
+#define ALLOW_POST "POST"
+
+/* Every status this file sends; forq_http_requests_total has one series each. */
+static const uint16_t codes[] = {200, 202, 400, 401, 403, 404, 405, 413, 500, 503};
+#define NCODES (sizeof codes / sizeof codes[0])
+_Static_assert(NCODES <= METRICS_MAX_HTTP_CODES, "snapshot holds every code");
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct http_hooks h;
+	struct auth auth;
+	size_t max_body;
+	size_t max_payload;
+	uint16_t port;
+	_Atomic uint64_t counts[NCODES];
+	/* Used by handlers only, which MHD runs one at a time on its thread. */
+	struct metrics_snapshot *snap;
+	struct buf out;
+};
+
+/* One request's state between MHD's calls (POST only). */
+struct req {
+	struct buf body;
+	int too_big; /* body went over max_body: dropped, 413 at the end */
+	int oom;
+};
+
+static void count(struct http_server *s, unsigned code)
+{
+	for (size_t i = 0; i < NCODES; i++)
+		if (codes[i] == code) {
+			atomic_fetch_add_explicit(&s->counts[i], 1, memory_order_relaxed);
+			return;
+		}
+}
+
+void http_requests_by_code(const struct http_server *s, struct metrics_snapshot *snap)
+{
+	for (size_t i = 0; i < NCODES; i++) {
+		snap->http[i].code = codes[i];
+		snap->http[i].count = atomic_load_explicit(&s->counts[i], memory_order_relaxed);
+	}
+	snap->n_http = NCODES;
+}
+
+int http_addr_is_loopback(const struct sockaddr *sa)
+{
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+/* Sends body (copied) with status code; extra is NULL or a NULL-terminated
+ * list of header name/value pairs. */
+static enum MHD_Result reply(struct http_server *s, struct MHD_Connection *c, unsigned code,
+			     const char *type, const void *body, size_t len, const char *const *extra)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ok;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	for (; extra && extra[0]; extra += 2)
+		MHD_add_response_header(r, extra[0], extra[1]);
+	ok = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	if (ok == MHD_YES)
+		count(s, code);
+	return ok;
+}
+
+/* The JSON in s->out, or a 500 when building it ran out of memory. */
+static enum MHD_Result reply_out(struct http_server *s, struct MHD_Connection *c, unsigned code,
+				 int r, const char *const *extra)
+{
+	static const char oom[] = "{\"error\":\"out of memory\"}";
+	if (r)
+		return reply(s, c, 500, CT_JSON, oom, sizeof oom - 1, NULL);
+	return reply(s, c, code, CT_JSON, s->out.data, s->out.len, extra);
+}
+
+__attribute__((format(printf, 4, 5))) static enum MHD_Result
+reply_error(struct http_server *s, struct MHD_Connection *c, unsigned code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	buf_reset(&s->out);
+	return reply_out(s, c, code, json_error(&s->out, msg), NULL);
+}
+
+static enum MHD_Result reply_error_hdr(struct http_server *s, struct MHD_Connection *c,
+				       unsigned code, const char *msg, const char *const *extra)
+{
+	buf_reset(&s->out);
+	return reply_out(s, c, code, json_error(&s->out, msg), extra);
+}
+
+static double now_unix(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Snapshot + procstat for /metrics and /stats. Returns 0 or -errno. */
+static int take_snapshot(struct http_server *s, struct procstat *p, int *have_p)
+{
+	int r;
+	memset(s->snap, 0, sizeof *s->snap);
+	if ((r = s->h.snapshot(s->h.ctx, s->snap)))
+		return r;
+	http_requests_by_code(s, s->snap);
+	*have_p = procstat_read(p) == 0;
+	return 0;
+}
+
+static enum MHD_Result get_metrics(struct http_server *s, struct MHD_Connection *c)
+{
+	struct procstat p;
+	int have_p, r;
+	if ((r = take_snapshot(s, &p, &have_p)))
+		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
+	buf_reset(&s->out);
+	if (expo_write(&s->out, s->snap, have_p ? &p : NULL))
+		return reply_error(s, c, 500, "out of memory");
+	return reply(s, c, 200, CT_METRICS, s->out.data, s->out.len, NULL);
+}
+
+static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c)
+{
+	struct procstat p;
+	int have_p, r;
+	if ((r = take_snapshot(s, &p, &have_p)))
+		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
+	buf_reset(&s->out);
+	return reply_out(s, c, 200, json_stats(&s->out, s->snap, have_p ? &p : NULL, now_unix()),
+			 NULL);
+}
+
+static enum MHD_Result get_readyz(struct http_server *s, struct MHD_Connection *c)
+{
+	static const char ok[] = "{\"status\":\"ready\"}";
+	static const char no[] = "{\"status\":\"not ready\"}";
+	if (s->h.ready(s->h.ctx) == 1)
+		return reply(s, c, 200, CT_JSON, ok, sizeof ok - 1, NULL);
+	return reply(s, c, 503, CT_JSON, no, sizeof no - 1, NULL);
+}
+
+/* Decimal 1..UINT64_MAX, digits only. Returns 0 or -1. */
+static int parse_id(const char *t, uint64_t *id)
+{
+	uint64_t v = 0;
+	if (!*t || strlen(t) > 20)
+		return -1;
+	for (; *t; t++) {
+		if (*t < '0' || *t > '9')
+			return -1;
+		unsigned d = (unsigned)(*t - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v == 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c, const char *idtext)
+{
+	struct http_task_status st;
+	uint64_t id;
+	int r;
+
+	if (parse_id(idtext, &id))
+		return reply_error(s, c, 400, "bad task id \"%.40s\" (expected a positive integer)",
+				   idtext);
+	/* The result text is large and filled by lookup: clear only the rest. */
+	memset(&st, 0, offsetof(struct http_task_status, result));
+	if (s->h.lookup(s->h.ctx, id, &st) != 1)
+		return reply_error(s, c, 404, "unknown or forgotten task %" PRIu64, id);
+	st.status[sizeof st.status - 1] = '\0';
+	if (st.result_len > sizeof st.result)
+		st.result_len = sizeof st.result;
+	buf_reset(&s->out);
+	r = buf_printf(&s->out, "{\"id\":%" PRIu64 ",\"status\":\"", id);
+	if (!r)
+		r = buf_json_escape(&s->out, st.status, strlen(st.status));
+	if (!r)
+		r = buf_printf(&s->out, "\",\"attempts\":%" PRIu32, st.attempts);
+	if (!r && st.result_len) {
+		r = buf_puts(&s->out, strcmp(st.status, "done") == 0 ? ",\"result\":\"" : ",\"error\":\"");
+		if (!r)
+			r = buf_json_escape(&s->out, st.result, st.result_len);
+		if (!r)
+			r = buf_putc(&s->out, '"');
+	}
+	if (!r)
+		r = buf_putc(&s->out, '}');
+	return reply_out(s, c, 200, r, NULL);
+}
+
+static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *c, struct req *rq)
+{
+	static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+	struct http_tasks t;
+	uint64_t *ids = NULL;
+	char err[256];
+	enum MHD_Result ok;
+	int r;
+
+	r = http_parse_tasks(rq->body.data ? rq->body.data : "", rq->body.len, s->max_payload, &t,
+			     err, sizeof err);
+	if (r == -EINVAL)
+		return reply_error(s, c, 400, "%s", err);
+	if (r == -EMSGSIZE || r == -E2BIG)
+		return reply_error(s, c, 413, "%s", err);
+	if (r)
+		return reply_error(s, c, 500, "%s", err);
+	if (!(ids = calloc(t.n, sizeof *ids))) {
+		ok = reply_error(s, c, 500, "out of memory");
+		goto end;
+	}
+	r = s->h.push(s->h.ctx, t.v, t.n, ids);
+	switch (r) {
+	case 0:
+		buf_reset(&s->out);
+		r = buf_puts(&s->out, "{\"ids\":[");
+		for (size_t i = 0; i < t.n && !r; i++)
+			r = buf_printf(&s->out, "%s%" PRIu64, i ? "," : "", ids[i]);
+		if (!r)
+			r = buf_puts(&s->out, "]}");
+		ok = reply_out(s, c, 202, r, NULL);
+		break;
+	case -EAGAIN:
+		ok = reply_error_hdr(s, c, 503, "queue full, try again later", retry);
+		break;
+	case -ESHUTDOWN:
+		ok = reply_error_hdr(s, c, 503, "forqd is shutting down and takes no new tasks", retry);
+		break;
+	case -EMSGSIZE:
+		ok = reply_error(s, c, 413, "a payload is over the queue's max payload");
+		break;
+	case -EINVAL:
+		ok = reply_error(s, c, 400, "the queue refused the tasks as invalid");
+		break;
+	default:
+		ok = reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
+	}
+end:
+	free(ids);
+	http_tasks_free(&t);
+	return ok;
+}
+
+static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connection *c)
+{
+	static const char *const bearer[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
+	const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
+	int now;
+
+	if (!mode || strcmp(mode, "drain") == 0)
+		now = 0;
+	else if (strcmp(mode, "now") == 0)
+		now = 1;
+	else
+		return reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)", mode);
+	if (s->auth.enabled) {
+		const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							    MHD_HTTP_HEADER_AUTHORIZATION);
+		if (!auth_check_bearer(&s->auth, h))
+			return reply_error_hdr(s, c, 401,
+					       h ? "wrong admin token"
+						 : "missing Authorization: Bearer <admin token>",
+					       bearer);
+	} else {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (!ci || !http_addr_is_loopback(ci->client_addr))
+			return reply_error(s, c, 403,
+					   "shutdown from another host needs an admin token "
+					   "(start forqd with FORQ_ADMIN_TOKEN or --admin-token-file)");
+	}
+	buf_reset(&s->out);
+	int r = buf_printf(&s->out, "{\"status\":\"shutting down\",\"mode\":\"%s\"}",
+			   now ? "now" : "drain");
+	enum MHD_Result ok = reply_out(s, c, 202, r, NULL);
+	if (ok == MHD_YES && !r)
+		s->h.shutdown(s->h.ctx, now);
+	return ok;
+}
+
+static const struct web_asset *find_asset(const char *url)
+{
+	if (strcmp(url, "/") == 0)
+		url = "/index.html";
+	for (unsigned i = 0; i < web_assets_count; i++)
+		if (strcmp(url, web_assets[i].path) == 0)
+			return &web_assets[i];
+	return NULL;
+}
+
+static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c,
+				 const struct web_asset *a)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(a->len, (void *)a->data,
+								 MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ok;
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'self'; style-src 'self'; script-src 'self'");
+	ok = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	if (ok == MHD_YES)
+		count(s, 200);
+	return ok;
+}
+
+enum route {
+	R_NONE,
+	R_METRICS,
+	R_STATS,
+	R_HEALTHZ,
+	R_READYZ,
+	R_TASKS,
+	R_TASK_ID,
+	R_SHUTDOWN,
+	R_ASSET,
+};
+
+static enum route find_route(const char *url)
+{
+	static const struct {
+		const char *path;
+		enum route r;
+	} fixed[] = {
+		{"/metrics", R_METRICS}, {"/stats", R_STATS},	    {"/healthz", R_HEALTHZ},
+		{"/readyz", R_READYZ},	 {"/tasks", R_TASKS},	    {"/shutdown", R_SHUTDOWN},
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strcmp(url, fixed[i].path) == 0)
+			return fixed[i].r;
+	if (strncmp(url, "/tasks/", 7) == 0)
+		return R_TASK_ID;
+	if (find_asset(url))
+		return R_ASSET;
+	return R_NONE;
+}
+
+static int is_post_route(enum route r)
+{
+	return r == R_TASKS || r == R_SHUTDOWN;
+}
+
+/* MHD calls this first with the headers, then with each piece of the body,
+ * then once more with *upload_size == 0: POST routes answer on that call. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct req *rq = *con_cls;
+	enum route r = find_route(url);
+	(void)version;
+
+	if (!rq) {
+		int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+		int post = strcmp(method, "POST") == 0;
+		const char *const allow[] = {MHD_HTTP_HEADER_ALLOW,
+					     is_post_route(r) ? ALLOW_POST : ALLOW_GET, NULL};
+
+		if (r == R_NONE)
+			return reply_error(s, c, 404, "no such path %.200s", url);
+		if (is_post_route(r) ? !post : !get)
+			return reply_error_hdr(s, c, 405, "method not allowed", allow);
+		switch (r) {
+		case R_METRICS: return get_metrics(s, c);
+		case R_STATS: return get_stats(s, c);
+		case R_HEALTHZ:
+			return reply(s, c, 200, CT_JSON, "{\"status\":\"ok\"}", 15, NULL);
+		case R_READYZ: return get_readyz(s, c);
+		case R_TASK_ID: return get_task(s, c, url + 7);
+		case R_ASSET: return get_asset(s, c, find_asset(url));
+		default: break;
+		}
+		/* POST: refuse a declared oversize body before reading it. */
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > s->max_body)
+			return reply_error(s, c, 413, "body is over the limit of %zu bytes",
+					   s->max_body);
+		if (!(rq = calloc(1, sizeof *rq)))
+			return MHD_NO;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!rq->too_big && !rq->oom) {
+			if (*upload_size > s->max_body - rq->body.len) {
+				rq->too_big = 1;
+				buf_free(&rq->body);
+			} else if (buf_append(&rq->body, upload, *upload_size)) {
+				rq->oom = 1;
+				buf_free(&rq->body);
+			}
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_big)
+		return reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
+	if (rq->oom)
+		return reply_error(s, c, 500, "out of memory");
+	return r == R_TASKS ? post_tasks(s, c, rq) : post_shutdown(s, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+	(void)cls, (void)c, (void)toe;
+	if (rq) {
+		buf_free(&rq->body);
+		free(rq);
+		*con_cls = NULL;
+	}
+}
+
+static void on_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	char line[512];
+	size_t n;
+	if (!s->h.log)
+		return;
+	vsnprintf(line, sizeof line, fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	s->h.log(s->h.ctx, line);
+}
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Binds a listening socket for spec "HOST:PORT" or "[V6]:PORT". With
+ * loopback_only, a non-loopback address is refused (-EPERM). Returns the fd or
+ * -errno with err set. */
+static int bind_listen(const char *spec, int loopback_only, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':'), *h = spec;
+	struct addrinfo hints = {0}, *ai = NULL;
+	int fd = -1, r, one = 1;
+	size_t hl;
+
+	if (!colon || colon == spec || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    strlen(colon + 1) > 5 || strtoul(colon + 1, NULL, 10) > 65535)
+		goto bad;
+	hl = (size_t)(colon - spec);
+	if (spec[0] == '[') {
+		if (hl < 3 || spec[hl - 1] != ']')
+			goto bad;
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host)
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(host, colon + 1, &hints, &ai))) {
+		set_err(err, errlen, "cannot resolve listen address \"%s\": %s", spec, gai_strerror(r));
+		return -EINVAL;
+	}
+	if (loopback_only && !http_addr_is_loopback(ai->ai_addr)) {
+		set_err(err, errlen,
+			"refusing to listen on %s without an admin token (set FORQ_ADMIN_TOKEN or "
+			"--admin-token-file, or pass --insecure)",
+			spec);
+		r = -EPERM;
+		goto fail;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		goto fail_sys;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 511))
+		goto fail_sys;
+	freeaddrinfo(ai);
+	return fd;
+fail_sys:
+	r = -errno;
+	set_err(err, errlen, "cannot listen on %s: %s", spec, strerror(-r));
+fail:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return r;
+bad:
+	set_err(err, errlen, "bad listen address \"%s\" (use HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)",
+		spec);
+	return -EINVAL;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+int http_start(struct http_server **sp, const struct http_config *c, const struct http_hooks *h,
+	       char *err, size_t errlen)
+{
+	struct http_server *s = NULL;
+	const char *spec = c->listen ? c->listen : "127.0.0.1:8080";
+	int fd = -1, r;
+
+	*sp = NULL;
+	if (!h->snapshot || !h->push || !h->lookup || !h->shutdown || !h->ready) {
+		set_err(err, errlen, "http: a hook is missing");
+		return -EINVAL;
+	}
+	if (!(s = calloc(1, sizeof *s)) || !(s->snap = malloc(sizeof *s->snap))) {
+		set_err(err, errlen, "http: out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
+	s->h = *h;
+	s->max_body = c->max_body ? c->max_body : 1024 * 1024;
+	s->max_payload = c->max_payload;
+	if (auth_init(&s->auth, c->admin_token)) {
+		set_err(err, errlen, "the admin token is empty");
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((fd = bind_listen(spec, !s->auth.enabled && !c->insecure, err, errlen)) < 0) {
+		r = fd;
+		goto fail;
+	}
+	s->port = bound_port(fd);
+	s->d = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		/* the logger first, so that MHD's own option checks use it too */
+		on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+		c->conn_limit ? c->conn_limit : 2048u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		c->per_ip_limit ? c->per_ip_limit : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+		c->conn_timeout_s ? c->conn_timeout_s : 10u, MHD_OPTION_END);
+	if (!s->d) {
+		set_err(err, errlen, "cannot start the HTTP server on %s (libmicrohttpd refused)", spec);
+		r = -EIO;
+		goto fail;
+	}
+	*sp = s;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (s) {
+		auth_clear(&s->auth);
+		free(s->snap);
+		free(s);
+	}
+	return r;
+}
+
+uint16_t http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+	const union MHD_DaemonInfo *di;
+	MHD_socket fd;
+
+	if (!s)
+		return;
+	/* After quiesce the listening socket is ours to close, after the stop. */
+	fd = MHD_quiesce_daemon(s->d);
+	for (int waited = 0; waited < HTTP_DRAIN_MS; waited += 10) {
+		di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!di || di->num_connections == 0)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	MHD_stop_daemon(s->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	auth_clear(&s->auth);
+	buf_free(&s->out);
+	free(s->snap);
+	free(s);
+}

@@ -1,0 +1,107 @@
+/* http.h — forqd's HTTP thread: metrics, stats, health, tasks, shutdown, UI.
+ *
+ * One libmicrohttpd daemon with its own epoll thread. It knows nothing of the
+ * queue: forqd passes hooks, which run on that thread one request at a time
+ * (keep them short: a slow hook delays every client, /metrics included).
+ *
+ * Routes (every error body is {"error":"..."}; every response is counted by
+ * code in forq_http_requests_total):
+ *   GET  /metrics        Prometheus text 0.0.4
+ *   GET  /stats          JSON figures (see json.h)
+ *   GET  /healthz        200 {"status":"ok"}
+ *   GET  /readyz         200 {"status":"ready"} or 503 {"status":"not ready"}
+ *   POST /tasks          body as in http_tasks.h; 202 {"ids":[...]}, 400 with the
+ *                        reason, 413 body or payload too big, 503 + Retry-After: 1
+ *                        when the queue stays full or forqd is draining
+ *   GET  /tasks/{id}     200 {"id":42,"status":"done","attempts":1,"result":"..."}
+ *                        ("error" instead of "result" for failed, dead and
+ *                        retrying tasks), 404 unknown, 400 bad id
+ *   POST /shutdown[?mode=now]  202 {"status":"shutting down","mode":"drain"|"now"},
+ *                        then hooks.shutdown. With an admin token: needs
+ *                        "Authorization: Bearer <token>" (401 otherwise);
+ *                        without one: loopback peers only (403 otherwise).
+ *   GET  /, /index.html, /app.js, /style.css   the status page (web/)
+ * Unknown paths 404; a known path with another method 405 with Allow.
+ * Bodies over max_body get 413: at once when Content-Length says so, else
+ * after the rest of the body has been read and dropped.
+ *
+ * Limits (defaults, chosen so that idle clients cannot lock out a scrape):
+ * per_ip_limit 64 connections per client address, conn_limit 2048 in all,
+ * conn_timeout_s 10 s idle. 1,000 idle connections from 16+ other addresses
+ * still leave room for Prometheus; forqd should raise RLIMIT_NOFILE's soft
+ * limit to cover conn_limit (at the limit, MHD stops accepting until a
+ * connection closes).
+ */
+#ifndef FORQ_METRICS_HTTP_H
+#define FORQ_METRICS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http_tasks.h"
+#include "snapshot.h"
+
+#define HTTP_RESULT_MAX 4096
+
+struct http_task_status {
+	char status[16]; /* "pending", "running", "retrying", "done", "failed", "dead" */
+	uint32_t attempts;
+	size_t result_len;             /* bytes in result, 0 for none */
+	char result[HTTP_RESULT_MAX];  /* result (done) or error text (others) */
+};
+
+struct http_hooks {
+	void *ctx;
+	/* Fills *out (zeroed before the call). Returns 0 or -errno (500). */
+	int (*snapshot)(void *ctx, struct metrics_snapshot *out);
+	/* Enqueues n tasks all or nothing and writes their ids. Returns 0, or
+	 * -EAGAIN (queue still full after a short wait: keep it under ~1 s),
+	 * -EMSGSIZE (payload too big), -ESHUTDOWN (not accepting), -EINVAL. */
+	int (*push)(void *ctx, const struct http_task *tasks, size_t n, uint64_t *ids);
+	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled. */
+	int (*lookup)(void *ctx, uint64_t id, struct http_task_status *out);
+	/* Asks for a graceful (now=0) or immediate (now=1) shutdown. Must only
+	 * wake forqd's main loop (write an eventfd): never call http_stop here. */
+	void (*shutdown)(void *ctx, int now);
+	/* 1 when workers are up and forqd is not draining. */
+	int (*ready)(void *ctx);
+	/* Optional (NULL: dropped): one line from libmicrohttpd, no newline. */
+	void (*log)(void *ctx, const char *line);
+};
+
+struct http_config {
+	const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080";
+				  * port 0 picks a free port; NULL: 127.0.0.1:8080 */
+	const char *admin_token; /* NULL: none (then /shutdown is loopback-only) */
+	int insecure;            /* allow a non-loopback address without a token */
+	unsigned conn_limit;     /* 0: 2048 */
+	unsigned per_ip_limit;   /* 0: 64 */
+	unsigned conn_timeout_s; /* 0: 10 */
+	size_t max_body;         /* request body bytes; 0: 1 MiB */
+	size_t max_payload;      /* bytes per task; 0: no check here (push decides) */
+};
+
+struct http_server;
+
+/* Binds, then starts the daemon thread. Returns 0, or -errno with the reason in
+ * err, e.g. "refusing to listen on 0.0.0.0:8080 without an admin token (set
+ * FORQ_ADMIN_TOKEN or --admin-token-file, or pass --insecure)",
+ * "cannot listen on 127.0.0.1:8080: Address already in use". The token is
+ * hashed at once; config strings need not outlive the call. */
+int http_start(struct http_server **sp, const struct http_config *c, const struct http_hooks *h,
+	       char *err, size_t errlen);
+/* The bound port (useful with port 0). */
+uint16_t http_port(const struct http_server *s);
+/* Stops accepting, lets open requests finish for up to HTTP_DRAIN_MS, then
+ * stops the thread and frees s. Main thread only; never from a hook. */
+void http_stop(struct http_server *s);
+#define HTTP_DRAIN_MS 1000
+
+/* Copies the per-code response counts into snap->http / n_http. Any thread. */
+void http_requests_by_code(const struct http_server *s, struct metrics_snapshot *snap);
+
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104, else 0. */
+int http_addr_is_loopback(const struct sockaddr *sa);
+
+#endif

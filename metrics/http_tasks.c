@@ -1,0 +1,222 @@
+/* http_tasks.c — POST /tasks body to tasks, with cJSON. */
+#include "http_tasks.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* "tasks[3]: " for arrays, "" for a single object. */
+static void where(char *w, size_t size, int is_array, size_t i)
+{
+	if (is_array)
+		snprintf(w, size, "tasks[%zu]: ", i);
+	else
+		w[0] = '\0';
+}
+
+/* cJSON decodes \u0000 into a NUL that strlen would silently cut at. In valid
+ * JSON a backslash only starts an escape inside a string, so one pass finds
+ * any \u0000 escape. */
+static int has_nul_escape(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\\')
+			continue;
+		if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+			return 1;
+		i++; /* skip the escaped character */
+	}
+	return 0;
+}
+
+static int parse_prio(const cJSON *p, int *prio)
+{
+	static const char *const names[] = {"high", "normal", "low"};
+	if (!p || cJSON_IsNull(p)) {
+		*prio = 1;
+		return 0;
+	}
+	if (!cJSON_IsString(p))
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (strcmp(p->valuestring, names[i]) == 0) {
+			*prio = i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Appends one task's payload to out->text, its offset in v[i].payload (fixed
+ * up to a pointer when all are in). */
+static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
+		    struct http_tasks *out, char *err, size_t errlen)
+{
+	char w[40];
+	const cJSON *payload = NULL, *prio = NULL, *f;
+	char *printed = NULL;
+	const char *text;
+	size_t len;
+	int r = -EINVAL;
+
+	where(w, sizeof w, is_array, i);
+	if (!cJSON_IsObject(o)) {
+		set_err(err, errlen, "%sexpected an object like {\"payload\": \"...\"}", w);
+		goto end;
+	}
+	cJSON_ArrayForEach(f, o)
+	{
+		if (strcmp(f->string, "payload") == 0 && !payload)
+			payload = f;
+		else if (strcmp(f->string, "priority") == 0 && !prio)
+			prio = f;
+		else if (strcmp(f->string, "payload") == 0 || strcmp(f->string, "priority") == 0) {
+			set_err(err, errlen, "%sfield \"%s\" given twice", w, f->string);
+			goto end;
+		} else {
+			char name[40];
+			snprintf(name, sizeof name, "%s", f->string);
+			set_err(err, errlen, "%sunknown field \"%s\" (use payload and priority)", w, name);
+			goto end;
+		}
+	}
+	if (!payload) {
+		set_err(err, errlen, "%smissing payload", w);
+		goto end;
+	}
+	if (parse_prio(prio, &out->v[i].prio)) {
+		if (cJSON_IsString(prio)) {
+			char name[24];
+			snprintf(name, sizeof name, "%s", prio->valuestring);
+			set_err(err, errlen, "%sunknown priority \"%s\" (use high, normal or low)", w, name);
+		} else {
+			set_err(err, errlen, "%spriority must be a string (high, normal or low)", w);
+		}
+		goto end;
+	}
+	if (cJSON_IsNull(payload)) {
+		set_err(err, errlen, "%spayload is null", w);
+		goto end;
+	}
+	if (cJSON_IsString(payload)) {
+		text = payload->valuestring;
+	} else {
+		if (!(printed = cJSON_PrintUnformatted(payload))) {
+			r = -ENOMEM;
+			goto end;
+		}
+		text = printed;
+	}
+	len = strlen(text);
+	if (len == 0) {
+		set_err(err, errlen, "%sempty payload", w);
+		goto end;
+	}
+	if (max_payload && len > max_payload) {
+		set_err(err, errlen, "%spayload is %zu bytes, over the limit of %zu", w, len, max_payload);
+		r = -EMSGSIZE;
+		goto end;
+	}
+	out->v[i].payload = (const char *)(uintptr_t)out->text.len;
+	out->v[i].len = len;
+	r = buf_append(&out->text, text, len);
+end:
+	cJSON_free(printed);
+	return r;
+}
+
+int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct http_tasks *out,
+		     char *err, size_t errlen)
+{
+	const char *end = NULL, *start = body;
+	cJSON *root = NULL;
+	size_t n, i;
+	int r = -EINVAL, is_array;
+
+	memset(out, 0, sizeof *out);
+	while (len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n'))
+		body++, len--; /* so "empty" and offsets below agree */
+	if (len == 0) {
+		set_err(err, errlen, "empty body (expected a JSON object or array of objects)");
+		goto fail;
+	}
+	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (!root) {
+		size_t off = end && end >= body && end <= body + len ? (size_t)(end - start) : 0;
+		set_err(err, errlen, "malformed JSON at offset %zu", off);
+		goto fail;
+	}
+	while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+		end++;
+	if (end != body + len) {
+		set_err(err, errlen, "malformed JSON at offset %zu: text after the value",
+			(size_t)(end - start));
+		goto fail;
+	}
+	if (has_nul_escape(body, len)) {
+		set_err(err, errlen, "\\u0000 is not allowed in payloads");
+		goto fail;
+	}
+	is_array = cJSON_IsArray(root);
+	if (!is_array && !cJSON_IsObject(root)) {
+		set_err(err, errlen, "expected a JSON object or array of objects");
+		goto fail;
+	}
+	n = is_array ? (size_t)cJSON_GetArraySize(root) : 1;
+	if (n == 0) {
+		set_err(err, errlen, "empty array: no tasks");
+		goto fail;
+	}
+	if (n > HTTP_TASKS_MAX) {
+		set_err(err, errlen, "%zu tasks, over the limit of %d per request", n, HTTP_TASKS_MAX);
+		r = -E2BIG;
+		goto fail;
+	}
+	if (!(out->v = calloc(n, sizeof *out->v))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (is_array) {
+		const cJSON *o;
+		i = 0;
+		cJSON_ArrayForEach(o, root)
+		{
+			if ((r = one_task(o, 1, i++, max_payload, out, err, errlen)))
+				goto fail;
+		}
+	} else if ((r = one_task(root, 0, 0, max_payload, out, err, errlen))) {
+		goto fail;
+	}
+	for (i = 0; i < n; i++)
+		out->v[i].payload = out->text.data + (uintptr_t)out->v[i].payload;
+	out->n = n;
+	cJSON_Delete(root);
+	return 0;
+fail:
+	if (r == -ENOMEM)
+		set_err(err, errlen, "out of memory");
+	cJSON_Delete(root);
+	http_tasks_free(out);
+	return r;
+}
+
+void http_tasks_free(struct http_tasks *t)
+{
+	free(t->v);
+	buf_free(&t->text);
+	t->v = NULL;
+	t->n = 0;
+}

@@ -1,0 +1,49 @@
+/* http_tasks.h — the body of POST /tasks turned into tasks (pure, no I/O).
+ *
+ * Body: one object or an array of 1..HTTP_TASKS_MAX objects, each
+ *   {"payload": <value>, "priority": "high"|"normal"|"low"}
+ * "priority" may be left out (or null): normal. The payload's bytes are the
+ * text of a JSON string as decoded, or the compact JSON text of a number,
+ * object, array or boolean (numbers are re-printed from a double: send a string
+ * when the exact digits matter). Refused: a null or empty payload, other
+ * fields, a string containing \u0000 (payloads are C strings downstream).
+ */
+#ifndef FORQ_METRICS_HTTP_TASKS_H
+#define FORQ_METRICS_HTTP_TASKS_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+#define HTTP_TASKS_MAX 10000
+
+/* One task to enqueue; priority as enum forq_prio (high=0, normal=1, low=2). */
+struct http_task {
+	const char *payload; /* not NUL-terminated */
+	size_t len;          /* >= 1 */
+	int prio;
+};
+
+/* Parsed tasks; payloads point into `text`, which the struct owns. */
+struct http_tasks {
+	struct http_task *v;
+	size_t n;
+	struct buf text;
+};
+
+/* Parses len bytes of body (need not be NUL-terminated). max_payload 0 means
+ * no limit. Returns 0 with out filled (free with http_tasks_free), or:
+ *   -EINVAL    bad request: err says why, e.g.
+ *              malformed JSON at offset 17
+ *              tasks[3]: unknown priority "urgent" (use high, normal or low)
+ *   -EMSGSIZE  a payload over max_payload: "tasks[2]: payload is 2048 bytes,
+ *              over the limit of 1024"
+ *   -E2BIG     more than HTTP_TASKS_MAX tasks
+ *   -ENOMEM
+ * On error out is empty (nothing to free). err may be NULL when errlen is 0. */
+int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct http_tasks *out,
+		     char *err, size_t errlen);
+
+void http_tasks_free(struct http_tasks *t);
+
+#endif

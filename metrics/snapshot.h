@@ -1,0 +1,107 @@
+/* snapshot.h — every figure the HTTP thread shows, as plain data.
+ *
+ * forqd fills a struct metrics_snapshot through http_hooks.snapshot (one read
+ * of the queue's counters, its worker table and the TCP side); the http module
+ * adds its own per-code request counts; expo.c and json.c only read it. No
+ * pointers, no ownership: a snapshot can be memset, copied and kept.
+ * Counters are monotonic since forqd started; gauges are values at the read.
+ */
+#ifndef FORQ_METRICS_SNAPSHOT_H
+#define FORQ_METRICS_SNAPSHOT_H
+
+#include <stdint.h>
+
+/* Priority lanes: arrays of METRICS_NPRIO are indexed high=0, normal=1, low=2
+ * (the same order as enum forq_prio). */
+#define METRICS_NPRIO 3
+/* Histogram buckets: bucket k counts values v (ns) with 2^(k-1) < v <= 2^k,
+ * bucket 0 counts v <= 1 ns, the last bucket is open-ended (as core/layout.h). */
+#define METRICS_HIST_BUCKETS 40
+#define METRICS_MAX_WORKERS 256
+#define METRICS_MAX_HTTP_CODES 16
+#define METRICS_MAX_TCP_COMMANDS 16
+#define METRICS_NAME_MAX 24 /* label values below, NUL included */
+
+enum metrics_worker_state {
+	METRICS_WORKER_STARTING = 0,
+	METRICS_WORKER_RUNNING = 1,
+	METRICS_WORKER_BACKOFF = 2, /* died, waiting before the restart */
+	METRICS_WORKER_STOPPED = 3,
+	METRICS_WORKER_NSTATES
+};
+
+struct metrics_hist {
+	uint64_t buckets[METRICS_HIST_BUCKETS]; /* not cumulative */
+	uint64_t sum_ns;
+	uint64_t count; /* == sum of buckets (expo uses the larger if not) */
+};
+
+/* One local consumer process. */
+struct metrics_worker {
+	uint32_t index;       /* slot in forqd's worker table */
+	int32_t pid;          /* 0 when none runs */
+	uint32_t state;       /* enum metrics_worker_state */
+	uint32_t restarts;
+	uint64_t tasks_done;  /* finished ok by this slot */
+	uint64_t tasks_failed;
+	uint64_t current_task; /* id of the task it runs now, 0 if none */
+};
+
+struct metrics_http_count {
+	uint16_t code;
+	uint64_t count;
+};
+
+struct metrics_tcp_command {
+	char name[METRICS_NAME_MAX]; /* e.g. "GET_TASK" */
+	uint64_t count;
+};
+
+struct metrics_snapshot {
+	/* Queue: tasks now. */
+	uint64_t pending[METRICS_NPRIO]; /* waiting, by lane */
+	uint64_t in_progress;            /* held by consumers or leased */
+	uint64_t retry_waiting;          /* waiting for their retry backoff */
+	uint64_t dead_letters;           /* in the dead-letter list now */
+	/* Queue: counters. */
+	uint64_t enqueued[METRICS_NPRIO];
+	uint64_t done;
+	uint64_t failed;      /* permanent error */
+	uint64_t dead;        /* attempts exhausted */
+	uint64_t retried;     /* deliveries given back to be tried again */
+	uint64_t crashes;     /* deliveries whose consumer process died */
+	uint64_t requeued;    /* given back by repair */
+	uint64_t full_waits;  /* pushes that found the queue full */
+	double throughput;    /* (done+failed+dead) per second, last second */
+	struct metrics_hist wait; /* enqueue to start, ns */
+	struct metrics_hist run;  /* handler run time, ns */
+	/* Queue: sizes fixed at creation. */
+	uint64_t capacity;    /* tasks per lane */
+	uint64_t max_payload; /* bytes per task */
+
+	/* Local consumers. */
+	uint32_t n_workers;                 /* rows used in workers[] */
+	uint64_t worker_restarts;           /* all restarts since start */
+	struct metrics_worker workers[METRICS_MAX_WORKERS];
+
+	/* Remote workers (TCP). */
+	uint64_t remote_workers;     /* connected now */
+	uint64_t leases_outstanding; /* tasks leased now */
+	uint64_t lease_expired;      /* counter */
+	uint64_t tcp_connections;    /* counter: accepted */
+	uint64_t tcp_bytes_in;
+	uint64_t tcp_bytes_out;
+	uint32_t n_tcp_commands;
+	struct metrics_tcp_command tcp_commands[METRICS_MAX_TCP_COMMANDS];
+
+	/* HTTP: filled by the http module itself (forqd leaves it zero). */
+	uint32_t n_http;
+	struct metrics_http_count http[METRICS_MAX_HTTP_CODES];
+
+	/* Service. */
+	char version[METRICS_NAME_MAX]; /* e.g. "0.1.0" */
+	double start_time;              /* Unix time forqd started, seconds */
+	int draining;                   /* 1 while forqd drains for shutdown */
+};
+
+#endif

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# deps.sh — installs what forq needs on Debian 12, when run as root; else
+# says what to install. Usage: scripts/deps.sh build|test
+set -eu
+build_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libcmocka-dev"
+# Tests start real servers and tools: Prometheus (promtool), curl, python3,
+# Chromium (status page), docker-compose (config check), clang (fuzzers),
+# iproute2 (network namespaces), systemd (unit check), valgrind.
+test_pkgs="$build_pkgs curl python3 prometheus chromium docker-compose clang libclang-rt-14-dev iproute2 procps systemd valgrind"
+case "${1:-build}" in
+build) want=$build_pkgs ;;
+test) want=$test_pkgs ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "forq needs these Debian packages:$missing" >&2
+	echo "install them with: sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

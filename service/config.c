@@ -1,0 +1,309 @@
+/* config.c — forqd's flags, one table for parsing and --help. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "forq.h"
+#include "log.h"
+
+enum opt_id {
+	O_SHM = 256, O_WORKERS, O_HANDLER, O_TASKS, O_RESULTS, O_EXIT_DONE, O_DRAIN, O_TASK_TIMEOUT,
+	O_CAPACITY, O_MAX_PAYLOAD, O_BATCH, O_MAX_ATTEMPTS, O_BACKOFF, O_RECENT, O_DEAD_MAX,
+	O_RECOVER, O_NO_RECOVER, O_KEEP_SHM, O_HTTP, O_TCP, O_LEASE, O_TOKEN_FILE, O_INSECURE,
+	O_DEMO, O_LOG_LEVEL, O_HELP, O_VERSION,
+};
+
+struct flag {
+	const char *name, *arg, *def, *help;
+	int id;
+};
+
+static const struct flag flags[] = {
+	{"shm-name", "NAME", "/forq", "shared-memory queue to create or recover", O_SHM},
+	{"workers", "N", "number of CPUs", "local consumer processes (0: remote workers only)", O_WORKERS},
+	{"handler", "H", "arith", "task handler: arith, noop, json or exec:CMD", O_HANDLER},
+	{"tasks", "FILE", "none", "read tasks from FILE, one per line (- for stdin)", O_TASKS},
+	{"results", "FILE", "-", "append JSON-lines results to FILE (- stdout, off none)", O_RESULTS},
+	{"exit-when-done", NULL, "off", "exit once --tasks is read and every task has finished", O_EXIT_DONE},
+	{"drain-timeout", "SEC", "30", "on shutdown, how long consumers may finish the queue", O_DRAIN},
+	{"task-timeout", "MS", "0 (none)", "kill an exec: handler after MS milliseconds", O_TASK_TIMEOUT},
+	{"capacity", "N", "65536", "tasks per priority lane", O_CAPACITY},
+	{"max-payload", "BYTES", "1024", "largest task payload", O_MAX_PAYLOAD},
+	{"batch", "N", "64", "tasks a consumer takes per pop", O_BATCH},
+	{"max-attempts", "N", "3", "deliveries before a failing task is dead", O_MAX_ATTEMPTS},
+	{"retry-backoff", "MS", "100", "first retry delay, doubled on each attempt", O_BACKOFF},
+	{"recent", "N", "65536", "finished tasks kept for lookup by id", O_RECENT},
+	{"dead-max", "N", "1024", "dead letters kept (the oldest make way)", O_DEAD_MAX},
+	{"recover", NULL, "on", "re-attach to a queue left by a dead forqd and give back its tasks", O_RECOVER},
+	{"no-recover", NULL, "", "refuse to start if the queue already exists", O_NO_RECOVER},
+	{"keep-shm", NULL, "off", "keep the queue in shared memory at exit (unfinished tasks stay)", O_KEEP_SHM},
+	{"http", "ADDR:PORT", "127.0.0.1:8080", "metrics, stats, task API and status page (off: none)", O_HTTP},
+	{"tcp", "ADDR:PORT", "127.0.0.1:7070", "remote workers and producers (off: none)", O_TCP},
+	{"lease-timeout", "SEC", "30", "a remote worker's time to answer a task", O_LEASE},
+	{"admin-token-file", "FILE", "none", "admin token for POST /shutdown (or env FORQ_ADMIN_TOKEN)", O_TOKEN_FILE},
+	{"insecure", NULL, "off", "allow listening beyond loopback without an admin token", O_INSECURE},
+	{"demo", "RATE", "0 (off)", "built-in demo producer: RATE arithmetic tasks per second", O_DEMO},
+	{"log-level", "LEVEL", "info", "debug, info, warn or error", O_LOG_LEVEL},
+	{"help", NULL, "", "print this help", O_HELP},
+	{"version", NULL, "", "print the version", O_VERSION},
+};
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+static void usage(void)
+{
+	printf("usage: forqd [FLAGS]\n"
+	       "forqd runs a forq task queue: it creates the shared-memory queue, forks\n"
+	       "consumer processes, restarts the ones that die and serves metrics.\n\nflags:\n");
+	for (size_t i = 0; i < NFLAGS; i++) {
+		char left[64];
+		snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].arg ? " " : "",
+			 flags[i].arg ? flags[i].arg : "");
+		printf("  %-28s %s", left, flags[i].help);
+		if (*flags[i].def)
+			printf(" (default: %s)", flags[i].def);
+		printf("\n");
+	}
+	printf("\nenvironment:\n  FORQ_ADMIN_TOKEN             admin token (never pass it as a flag)\n"
+	       "\nsignals: SIGTERM/SIGINT drain and exit 0; a second one stops at once.\n");
+}
+
+static int parse_long(const char *flag, const char *s, long lo, long hi, long *out, char *err,
+		      size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		snprintf(err, errlen, "--%s: expected a whole number from %ld to %ld, got \"%s\"",
+			 flag, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static char *read_token_file(const char *path, char *err, size_t errlen)
+{
+	char buf[512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "--admin-token-file: cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "--admin-token-file: cannot read %s", path);
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	if (n < 8) {
+		snprintf(err, errlen, "--admin-token-file: the token in %s is shorter than 8 characters",
+			 path);
+		return NULL;
+	}
+	return strdup(buf);
+}
+
+int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		if ((size_t)(close - s - 1) >= hostlen)
+			return -1;
+		memcpy(host, s + 1, (size_t)(close - s - 1));
+		host[close - s - 1] = '\0';
+		colon = close + 1;
+	} else if ((colon = strrchr(s, ':'))) {
+		if ((size_t)(colon - s) >= hostlen)
+			return -1;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	} else {
+		snprintf(host, hostlen, "127.0.0.1");
+		colon = s - 1;
+	}
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || p < 0 || p > 65535)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	*c = (struct forqd_config){
+		.shm_name = "/forq", .workers = n > 0 ? (int)(n > 64 ? 64 : n) : 1,
+		.handler = "arith", .results = "-", .drain_timeout_s = 30, .capacity = 65536,
+		.max_payload = 1024, .batch = 64, .max_attempts = 3, .backoff_ms = 100,
+		.recent = 65536, .dead_max = 1024, .recover = 1, .http = "127.0.0.1:8080",
+		.tcp = "127.0.0.1:7070", .lease_timeout_s = 30, .log_level = LOG_INFO};
+
+	struct option lo[NFLAGS + 1];
+	for (size_t i = 0; i < NFLAGS; i++)
+		lo[i] = (struct option){flags[i].name, flags[i].arg ? required_argument : no_argument,
+					NULL, flags[i].id};
+	lo[NFLAGS] = (struct option){0, 0, 0, 0};
+
+	optind = 1;
+	opterr = 0;
+	int o;
+	long v;
+	while ((o = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+		const char *fname = "";
+		for (size_t i = 0; i < NFLAGS; i++)
+			if (flags[i].id == o)
+				fname = flags[i].name;
+		switch (o) {
+		case O_SHM: c->shm_name = optarg; break;
+		case O_WORKERS:
+			if (parse_long(fname, optarg, 0, 256, &v, err, errlen))
+				return -1;
+			c->workers = (int)v;
+			break;
+		case O_HANDLER: c->handler = optarg; break;
+		case O_TASKS: c->tasks = optarg; break;
+		case O_RESULTS: c->results = optarg; break;
+		case O_EXIT_DONE: c->exit_when_done = 1; break;
+		case O_DRAIN:
+			if (parse_long(fname, optarg, 0, 86400, &v, err, errlen))
+				return -1;
+			c->drain_timeout_s = (int)v;
+			break;
+		case O_TASK_TIMEOUT:
+			if (parse_long(fname, optarg, 0, 86400000, &v, err, errlen))
+				return -1;
+			c->task_timeout_ms = (int)v;
+			break;
+		case O_CAPACITY:
+			if (parse_long(fname, optarg, 1, 1 << 26, &v, err, errlen))
+				return -1;
+			c->capacity = (uint32_t)v;
+			break;
+		case O_MAX_PAYLOAD:
+			if (parse_long(fname, optarg, 8, 1 << 20, &v, err, errlen))
+				return -1;
+			c->max_payload = (uint32_t)v;
+			break;
+		case O_BATCH:
+			if (parse_long(fname, optarg, 1, 1024, &v, err, errlen))
+				return -1;
+			c->batch = (uint32_t)v;
+			break;
+		case O_MAX_ATTEMPTS:
+			if (parse_long(fname, optarg, 1, 1000, &v, err, errlen))
+				return -1;
+			c->max_attempts = (uint32_t)v;
+			break;
+		case O_BACKOFF:
+			if (parse_long(fname, optarg, 0, 3600000, &v, err, errlen))
+				return -1;
+			c->backoff_ms = (uint32_t)v;
+			break;
+		case O_RECENT:
+			if (parse_long(fname, optarg, 1, 1 << 24, &v, err, errlen))
+				return -1;
+			c->recent = (uint32_t)v;
+			break;
+		case O_DEAD_MAX:
+			if (parse_long(fname, optarg, 0, 1 << 20, &v, err, errlen))
+				return -1;
+			c->dead_max = (uint32_t)v;
+			break;
+		case O_RECOVER: c->recover = 1; break;
+		case O_NO_RECOVER: c->recover = 0; break;
+		case O_KEEP_SHM: c->keep_shm = 1; break;
+		case O_HTTP: c->http = optarg; break;
+		case O_TCP: c->tcp = optarg; break;
+		case O_LEASE:
+			if (parse_long(fname, optarg, 1, 86400, &v, err, errlen))
+				return -1;
+			c->lease_timeout_s = (int)v;
+			break;
+		case O_TOKEN_FILE: c->admin_token_file = optarg; break;
+		case O_INSECURE: c->insecure = 1; break;
+		case O_DEMO: {
+			char *end;
+			c->demo_rate = strtod(optarg, &end);
+			if (end == optarg || *end || !(c->demo_rate >= 0 && c->demo_rate <= 1e9)) {
+				snprintf(err, errlen, "--demo: expected tasks per second (0 to 1e9), got \"%s\"", optarg);
+				return -1;
+			}
+			break;
+		}
+		case O_LOG_LEVEL:
+			if ((c->log_level = log_level_parse(optarg)) < 0) {
+				snprintf(err, errlen, "--log-level: unknown level \"%s\" (use debug, info, warn or error)", optarg);
+				return -1;
+			}
+			break;
+		case O_HELP: usage(); return 1;
+		case O_VERSION: printf("forqd %s\n", FORQ_VERSION); return 1;
+		case ':':
+			snprintf(err, errlen, "%s: missing value (see forqd --help)", argv[optind - 1]);
+			return -1;
+		default:
+			snprintf(err, errlen, "unknown flag \"%s\" (see forqd --help)", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\" (see forqd --help)", argv[optind]);
+		return -1;
+	}
+	if (c->exit_when_done && !c->tasks) {
+		snprintf(err, errlen, "--exit-when-done needs --tasks FILE");
+		return -1;
+	}
+	if (c->tasks && c->demo_rate > 0) {
+		snprintf(err, errlen, "--tasks and --demo cannot be used together");
+		return -1;
+	}
+	const char *env = getenv("FORQ_ADMIN_TOKEN");
+	if (c->admin_token_file) {
+		if (!(c->admin_token = read_token_file(c->admin_token_file, err, errlen)))
+			return -1;
+	} else if (env && *env) {
+		if (strlen(env) < 8) {
+			snprintf(err, errlen, "FORQ_ADMIN_TOKEN is shorter than 8 characters");
+			return -1;
+		}
+		c->admin_token = strdup(env);
+	}
+	char host[256];
+	int port;
+	if (strcmp(c->http, "off") && config_parse_hostport(c->http, host, sizeof host, &port)) {
+		snprintf(err, errlen, "--http: expected ADDR:PORT or off, got \"%s\"", c->http);
+		return -1;
+	}
+	if (strcmp(c->tcp, "off") && config_parse_hostport(c->tcp, host, sizeof host, &port)) {
+		snprintf(err, errlen, "--tcp: expected ADDR:PORT or off, got \"%s\"", c->tcp);
+		return -1;
+	}
+	return 0;
+}
+
+void config_free(struct forqd_config *c)
+{
+	if (c->admin_token) {
+		/* Wipe it: it is a secret. */
+		explicit_bzero(c->admin_token, strlen(c->admin_token));
+		free(c->admin_token);
+		c->admin_token = NULL;
+	}
+}

@@ -1,0 +1,33 @@
+/* consumer.h — a consumer process: take a batch, run the handler on each
+ * task, write the final results, repeat. forqd forks one per worker. */
+#ifndef FORQ_CONSUMER_H
+#define FORQ_CONSUMER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct forq;
+
+struct consumer_config {
+	const char *handler;      /* handler spec */
+	int task_timeout_ms;
+	uint32_t batch;
+	int results_fd;           /* -1: results not written */
+	const char *tasks_file;   /* shown in results' "source" */
+};
+
+/* Exit codes of a consumer process. */
+enum consumer_exit {
+	CONSUMER_EXIT_OK = 0,       /* asked to stop */
+	CONSUMER_EXIT_ORPHAN = 64,  /* forqd died before we started */
+	CONSUMER_EXIT_ATTACH = 65,  /* no process record free */
+	CONSUMER_EXIT_HANDLER = 66, /* handler could not be set up */
+	CONSUMER_EXIT_RESULTS = 67, /* results could not be written */
+};
+
+/* Runs consumer `worker` in a child of forqd `parent` (call right after
+ * fork); exits the process, never returns. */
+_Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_config *c,
+			     pid_t parent);
+
+#endif

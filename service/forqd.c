@@ -1,0 +1,596 @@
+/* forqd.c — the forq service: wires the queue, the consumers, the producer
+ * thread, the HTTP thread and the TCP server together, and owns shutdown.
+ * The only place that exits. Exit codes: 0 ok, 2 bad flags, 3 queue
+ * (create, recover, ownership), 4 results file, 5 listen (HTTP or TCP),
+ * 1 anything else. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "clock.h"
+#include "config.h"
+#include "forq.h"
+#include "handler.h"
+#include "http.h"
+#include "log.h"
+#include "producer.h"
+#include "results.h"
+#include "supervisor.h"
+#include "tcp.h"
+
+enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5 };
+
+#define TICK_MS 100
+#define STOP_GRACE_MS 5000
+
+enum phase { RUNNING, DRAINING, STOPPING };
+
+struct forqd {
+	struct forqd_config c;
+	struct forq *q;           /* main thread's handle: supervisor record */
+	struct forq *hq;          /* the HTTP thread's handle */
+	struct supervisor *sup;
+	struct producer *prod;
+	struct http_server *http;
+	struct tcp_server *tcp;
+	struct results_sink sink; /* results the supervisor writes */
+	int results_fd;
+	int have_sink;
+	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now */
+	enum phase phase;
+	uint64_t drain_deadline;
+	int64_t start_unix_ns;
+	_Atomic uint64_t throughput_milli; /* tasks/s * 1000, last second */
+	uint64_t tp_last_ns, tp_last_finished;
+};
+
+/* A task reached its end inside a repair or at exit: write its result. */
+static void on_final(void *ctx, const struct forq_rec *rec, const void *payload, int status,
+		     const char *text)
+{
+	struct forqd *d = ctx;
+	if (!d->have_sink)
+		return;
+	struct result_rec r = {
+		.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
+		.text = text, .text_len = strlen(text), .attempts = rec->attempts,
+		.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
+	result_format(results_sink_buf(&d->sink), &r);
+	results_sink_maybe_flush(&d->sink);
+}
+
+/* ---- HTTP hooks (they run on the HTTP thread) ---- */
+
+static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
+{
+	struct forqd *d = ctx;
+	struct forq_stats st;
+	struct forq_hists hs;
+	forq_stats_read(d->hq, &st);
+	forq_hists_read(d->hq, &hs);
+	for (int p = 0; p < 3; p++)
+		s->pending[p] = st.pending[p];
+	s->in_progress = st.in_progress;
+	s->retry_waiting = st.retry_waiting;
+	s->dead_letters = st.dead_letters;
+	struct forq_hdr *h = forq_admin_hdr(d->hq);
+	for (uint32_t i = 0; i < h->max_procs; i++) {
+		const struct forq_proc *p = forq_admin_proc(d->hq, i);
+		for (int k = 0; k < 3; k++)
+			s->enqueued[k] += atomic_load_explicit(&p->c.enqueued[k], memory_order_relaxed);
+	}
+	s->done = st.done;
+	s->failed = st.failed;
+	s->dead = st.dead;
+	s->retried = st.retried;
+	s->crashes = st.crashes;
+	s->requeued = st.requeued;
+	s->full_waits = hs.full_waits;
+	s->throughput = (double)atomic_load(&d->throughput_milli) / 1000.0;
+	for (int k = 0; k < METRICS_HIST_BUCKETS; k++) {
+		s->wait.buckets[k] = hs.wait[k];
+		s->wait.count += hs.wait[k];
+		s->run.buckets[k] = hs.run[k];
+		s->run.count += hs.run[k];
+	}
+	s->wait.sum_ns = hs.wait_sum_ns;
+	s->run.sum_ns = hs.run_sum_ns;
+	s->capacity = st.capacity;
+	s->max_payload = st.max_payload;
+
+	static const uint32_t state_map[] = {
+		[FORQ_WORKER_STOPPED] = METRICS_WORKER_STOPPED,
+		[FORQ_WORKER_RUNNING] = METRICS_WORKER_RUNNING,
+		[FORQ_WORKER_BACKOFF] = METRICS_WORKER_BACKOFF,
+		[FORQ_WORKER_STARTING] = METRICS_WORKER_STARTING};
+	s->n_workers = (uint32_t)d->c.workers;
+	for (int w = 0; w < d->c.workers; w++) {
+		struct metrics_worker *mw = &s->workers[w];
+		struct forq_worker_row *row = &h->workers[w];
+		uint32_t ws = atomic_load(&row->state);
+		mw->index = (uint32_t)w;
+		mw->pid = atomic_load(&row->pid);
+		mw->state = ws < 4 ? state_map[ws] : METRICS_WORKER_STOPPED;
+		mw->restarts = atomic_load(&row->restarts);
+		s->worker_restarts += mw->restarts;
+	}
+	/* Per-worker task counts live in the consumers' process records. */
+	for (uint32_t i = 0; i < h->max_procs; i++) {
+		const struct forq_proc *p = forq_admin_proc(d->hq, i);
+		if (p->role != FORQ_ROLE_CONSUMER || p->worker < 0 || p->worker >= d->c.workers)
+			continue;
+		struct metrics_worker *mw = &s->workers[p->worker];
+		mw->tasks_done += atomic_load_explicit(&p->c.done, memory_order_relaxed);
+		mw->tasks_failed += atomic_load_explicit(&p->c.failed, memory_order_relaxed) +
+				    atomic_load_explicit(&p->c.dead, memory_order_relaxed);
+		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == mw->pid)
+			mw->current_task = atomic_load(&p->current_id);
+	}
+	if (d->tcp)
+		tcp_snapshot(d->tcp, s);
+	s->lease_expired += hs.lease_expired;
+	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
+	s->start_time = (double)d->start_unix_ns / 1e9;
+	s->draining = !!(forq_admin_flags(d->hq) & FORQ_F_DRAINING);
+	return 0;
+}
+
+static int hook_push(void *ctx, const struct http_task *tasks, size_t n, uint64_t *ids)
+{
+	struct forqd *d = ctx;
+	struct forq_msg m[256];
+	for (size_t i = 0; i < n; i++)
+		if (tasks[i].len > d->c.max_payload)
+			return -EMSGSIZE;
+	/* Consecutive tasks of one priority go in one batch. */
+	size_t i = 0;
+	while (i < n) {
+		size_t k = 0;
+		int prio = tasks[i].prio;
+		while (i + k < n && k < 256 && tasks[i + k].prio == prio) {
+			m[k] = (struct forq_msg){tasks[i + k].payload, (uint32_t)tasks[i + k].len};
+			k++;
+		}
+		int r = forq_push_batch(d->hq, (enum forq_prio)prio, m, k, 500, ids + i);
+		if (r)
+			return r;
+		i += k;
+	}
+	return 0;
+}
+
+static int hook_lookup(void *ctx, uint64_t id, struct http_task_status *out)
+{
+	struct forqd *d = ctx;
+	static const char *const where_names[] = {
+		[FORQ_WHERE_PENDING] = "pending", [FORQ_WHERE_RUNNING] = "running",
+		[FORQ_WHERE_RETRYING] = "retrying"};
+	int status = 0;
+	unsigned attempts = 0;
+	int w = forq_task_where(d->hq, id, &status, &attempts, out->result, sizeof out->result);
+	if (w == FORQ_WHERE_UNKNOWN)
+		return 0;
+	if (w == FORQ_WHERE_FINISHED)
+		snprintf(out->status, sizeof out->status, "%s", result_status_name(status));
+	else
+		snprintf(out->status, sizeof out->status, "%s", where_names[w]);
+	out->attempts = attempts;
+	out->result_len = strlen(out->result);
+	return 1;
+}
+
+static void hook_shutdown(void *ctx, int now)
+{
+	struct forqd *d = ctx;
+	char c = now ? 'n' : 'd';
+	ssize_t w = write(d->wake[1], &c, 1);
+	(void)w;
+}
+
+static int hook_ready(void *ctx)
+{
+	struct forqd *d = ctx;
+	struct forq_hdr *h = forq_admin_hdr(d->hq);
+	if (forq_admin_flags(d->hq) & FORQ_F_DRAINING)
+		return 0;
+	for (int w = 0; w < d->c.workers; w++)
+		if (atomic_load(&h->workers[w].state) != FORQ_WORKER_RUNNING)
+			return 0;
+	return 1;
+}
+
+static void hook_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_event(LOG_WARN, "http", "message=\"%s\"", line);
+}
+
+/* ---- setup ---- */
+
+static int open_queue(struct forqd *d)
+{
+	struct forq_options o;
+	char err[512];
+	forq_options_default(&o);
+	o.capacity = d->c.capacity;
+	o.max_payload = d->c.max_payload;
+	o.batch_max = d->c.batch;
+	o.max_attempts = d->c.max_attempts;
+	o.backoff_ms = d->c.backoff_ms;
+	o.recent_max = d->c.recent;
+	o.dead_max = d->c.dead_max;
+	if (o.max_procs < (uint32_t)d->c.workers + 16)
+		o.max_procs = (uint32_t)d->c.workers + 16;
+	int r = forq_create(&d->q, d->c.shm_name, &o, err, sizeof err);
+	if (r == -EEXIST && d->c.recover) {
+		if ((r = forq_admin_attach(&d->q, d->c.shm_name, err, sizeof err)) ||
+		    (r = forq_admin_own(d->q, err, sizeof err))) {
+			log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name, err);
+			return -1;
+		}
+		int given = forq_admin_recover(d->q, on_final, d);
+		struct forq_stats st;
+		forq_stats_read(d->q, &st);
+		log_event(LOG_INFO, "queue_recovered",
+			  "name=%s tasks_given_back=%d pending=%llu retry_waiting=%llu", d->c.shm_name,
+			  given, (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2]),
+			  (unsigned long long)st.retry_waiting);
+		return 0;
+	}
+	if (r) {
+		log_event(LOG_ERROR, "queue_create_failed", "name=%s error=\"%s\"", d->c.shm_name, err);
+		return -1;
+	}
+	if ((r = forq_admin_own(d->q, err, sizeof err))) {
+		log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name, err);
+		forq_close(d->q);
+		d->q = NULL;
+		return -1;
+	}
+	log_event(LOG_INFO, "queue_created",
+		  "name=%s capacity=%u max_payload=%u size_mib=%llu", d->c.shm_name, o.capacity,
+		  o.max_payload,
+		  (unsigned long long)(forq_admin_hdr(d->q)->total_size >> 20));
+	return 0;
+}
+
+static int open_results(struct forqd *d)
+{
+	d->results_fd = -1;
+	if (strcmp(d->c.results, "off") == 0)
+		return 0;
+	if (strcmp(d->c.results, "-") == 0)
+		d->results_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	else
+		d->results_fd = open(d->c.results, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (d->results_fd < 0 || results_sink_init(&d->sink, d->results_fd)) {
+		log_event(LOG_ERROR, "results_open_failed", "file=\"%s\" error=\"%s\"", d->c.results,
+			  strerror(errno));
+		return -1;
+	}
+	d->have_sink = 1;
+	return 0;
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* ---- the main loop ---- */
+
+static void begin_drain(struct forqd *d, const char *why)
+{
+	if (d->phase != RUNNING)
+		return;
+	d->phase = DRAINING;
+	d->drain_deadline = clock_mono_ns() + (uint64_t)d->c.drain_timeout_s * 1000000000u;
+	forq_admin_set_flags(d->q, FORQ_F_DRAINING, FORQ_F_ACCEPTING);
+	log_event(LOG_INFO, "draining", "reason=\"%s\" timeout_s=%d", why, d->c.drain_timeout_s);
+	if (d->tcp)
+		tcp_draining(d->tcp);
+}
+
+static void begin_stop(struct forqd *d, const char *why)
+{
+	if (d->phase == STOPPING)
+		return;
+	if (d->phase == RUNNING)
+		begin_drain(d, why);
+	d->phase = STOPPING;
+	forq_admin_set_flags(d->q, FORQ_F_STOP, 0);
+	log_event(LOG_INFO, "stopping", "reason=\"%s\"", why);
+}
+
+static int queue_idle(struct forqd *d)
+{
+	struct forq_stats st;
+	forq_stats_read(d->q, &st);
+	return st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting == 0;
+}
+
+static void update_throughput(struct forqd *d, uint64_t now)
+{
+	if (now - d->tp_last_ns < 1000000000u)
+		return;
+	struct forq_stats st;
+	forq_stats_read(d->q, &st);
+	uint64_t fin = st.done + st.failed + st.dead;
+	if (d->tp_last_ns) {
+		double secs = (double)(now - d->tp_last_ns) / 1e9;
+		atomic_store(&d->throughput_milli,
+			     (uint64_t)((double)(fin - d->tp_last_finished) / secs * 1000.0));
+	}
+	d->tp_last_ns = now;
+	d->tp_last_finished = fin;
+}
+
+static void handle_signals(struct forqd *d, int sfd)
+{
+	struct signalfd_siginfo si;
+	while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			supervisor_reap(d->sup);
+			break;
+		case SIGINT:
+		case SIGTERM:
+			if (d->phase == RUNNING)
+				begin_drain(d, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			else
+				begin_stop(d, "second signal");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void handle_wake(struct forqd *d)
+{
+	char buf[16];
+	ssize_t n;
+	while ((n = read(d->wake[0], buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == 'n')
+				begin_stop(d, "POST /shutdown?mode=now");
+			else
+				begin_drain(d, "POST /shutdown");
+		}
+}
+
+static int run(struct forqd *d, int sfd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.u32 = 1;
+	epoll_ctl(ep, EPOLL_CTL_ADD, d->wake[0], &ev);
+	if (d->tcp) {
+		ev.data.u32 = 2;
+		epoll_ctl(ep, EPOLL_CTL_ADD, tcp_fd(d->tcp), &ev);
+	}
+	uint64_t last_reap = 0;
+	for (;;) {
+		int timeout = supervisor_tick(d->sup, TICK_MS);
+		if (d->tcp) {
+			int t = tcp_timeout_ms(d->tcp);
+			if (t >= 0 && t < timeout)
+				timeout = t;
+		}
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, timeout);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 0)
+				handle_signals(d, sfd);
+			else if (evs[i].data.u32 == 1)
+				handle_wake(d);
+			else
+				tcp_run(d->tcp);
+		}
+		uint64_t now = clock_mono_ns();
+		if (d->tcp)
+			tcp_tick(d->tcp, now);
+		forq_admin_retry_due(d->q, now);
+		if (now - last_reap >= 1000000000u) {
+			/* libforq clients are not our children: poll for their death. */
+			forq_admin_reap_clients(d->q, on_final, d);
+			last_reap = now;
+		}
+		update_throughput(d, now);
+		if (d->have_sink)
+			results_sink_flush(&d->sink);
+
+		if (d->phase == RUNNING && d->c.exit_when_done && producer_finished(d->prod) &&
+		    queue_idle(d))
+			begin_drain(d, "all tasks done");
+		if (d->phase == DRAINING) {
+			if (queue_idle(d))
+				begin_stop(d, "queue drained");
+			else if (now >= d->drain_deadline)
+				begin_stop(d, "drain timeout");
+		}
+		if (d->phase == STOPPING) {
+			supervisor_wait_all(d->sup, STOP_GRACE_MS);
+			break;
+		}
+	}
+	close(ep);
+	return 0;
+}
+
+static int start_http(struct forqd *d)
+{
+	char err[512];
+	struct http_config hc = {.listen = d->c.http, .admin_token = d->c.admin_token,
+				 .insecure = d->c.insecure, .max_payload = d->c.max_payload};
+	struct http_hooks hooks = {.ctx = d, .snapshot = hook_snapshot, .push = hook_push,
+				   .lookup = hook_lookup, .shutdown = hook_shutdown,
+				   .ready = hook_ready, .log = hook_log};
+	if (forq_open(&d->hq, d->c.shm_name, err, sizeof err)) {
+		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
+		return -1;
+	}
+	if (strcmp(d->c.http, "off") == 0)
+		return 0;
+	if (http_start(&d->http, &hc, &hooks, err, sizeof err)) {
+		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
+		return -1;
+	}
+	log_event(LOG_INFO, "http_listening", "addr=%s port=%u", d->c.http, http_port(d->http));
+	return 0;
+}
+
+static int start_tcp(struct forqd *d)
+{
+	if (strcmp(d->c.tcp, "off") == 0)
+		return 0;
+	char err[512];
+	struct tcp_config tc = {.listen = d->c.tcp, .shm_name = d->c.shm_name,
+				.lease_timeout_ms = d->c.lease_timeout_s * 1000,
+				.max_payload = d->c.max_payload, .batch_max = d->c.batch,
+				.admin_token = d->c.admin_token, .insecure = d->c.insecure};
+	if (tcp_start(&d->tcp, &tc, d->q, on_final, d, err, sizeof err)) {
+		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
+		return -1;
+	}
+	log_event(LOG_INFO, "tcp_listening", "addr=%s port=%u", d->c.tcp, tcp_port(d->tcp));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct forqd d;
+	char err[512];
+	int code = 1, sfd = -1;
+
+	int r = config_parse(&d.c, argc, argv, err, sizeof err);
+	if (r > 0)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "forqd: %s\n", err);
+		return EXIT_USAGE;
+	}
+	log_set_level(d.c.log_level);
+	d.start_unix_ns = clock_real_ns();
+	{
+		/* Reject a bad --handler now, not in every consumer. */
+		struct handler *h;
+		struct handler_options ho = {0};
+		if (handler_open(&h, d.c.handler, &ho, err, sizeof err)) {
+			fprintf(stderr, "forqd: --handler: %s\n", err);
+			config_free(&d.c);
+			return EXIT_USAGE;
+		}
+		handler_close(h);
+	}
+
+	/* Signals arrive through a signalfd; threads inherit this mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0 || pipe2(d.wake, O_NONBLOCK | O_CLOEXEC) < 0)
+		goto out;
+	raise_fd_limit();
+
+	if (open_results(&d)) {
+		code = EXIT_RESULTS;
+		goto out;
+	}
+	if (open_queue(&d)) {
+		code = EXIT_QUEUE;
+		goto out;
+	}
+	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
+	if (start_http(&d) || start_tcp(&d)) {
+		code = EXIT_LISTEN;
+		goto out_queue;
+	}
+	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
+				     .batch = d.c.batch, .results_fd = d.results_fd,
+				     .tasks_file = d.c.tasks};
+	if (supervisor_start(&d.sup, d.q, d.c.workers, &cc, on_final, &d))
+		goto out_queue;
+	if (d.c.tasks || d.c.demo_rate > 0) {
+		struct producer_config pc = {.shm_name = d.c.shm_name, .tasks_path = d.c.tasks,
+					     .demo_rate = d.c.demo_rate,
+					     .max_payload = d.c.max_payload};
+		if (producer_start(&d.prod, &pc, err, sizeof err)) {
+			log_event(LOG_ERROR, "producer_failed", "error=\"%s\"", err);
+			code = d.c.tasks ? EXIT_USAGE : EXIT_QUEUE;
+			begin_stop(&d, "producer failed");
+		}
+	}
+	log_event(LOG_INFO, "started", "version=%s workers=%d handler=%s shm=%s", FORQ_VERSION,
+		  d.c.workers, d.c.handler, d.c.shm_name);
+
+	if (code == 1)
+		code = 0;
+	run(&d, sfd);
+
+	producer_stop(d.prod);
+	if (d.http)
+		http_stop(d.http);
+	supervisor_reap(d.sup);
+	supervisor_free(d.sup);
+
+out_queue:
+	if (d.tcp) {
+		tcp_stop(d.tcp);
+		d.tcp = NULL;
+	}
+	if (d.q) {
+		if (d.c.keep_shm) {
+			struct forq_stats st;
+			forq_stats_read(d.q, &st);
+			atomic_store(&forq_admin_hdr(d.q)->owner_pid, 0);
+			atomic_store(&forq_admin_hdr(d.q)->clean, 1);
+			log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", d.c.shm_name,
+				  (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2] +
+						       st.retry_waiting));
+		} else {
+			int left = forq_admin_drain_each(d.q, on_final, &d);
+			if (left)
+				log_event(LOG_WARN, "tasks_unfinished",
+					  "count=%d reason=\"reported as status unfinished in the "
+					  "results\"", left);
+			forq_unlink(d.c.shm_name);
+		}
+		if (d.hq)
+			forq_close(d.hq);
+		forq_close(d.q);
+	}
+out:
+	if (d.have_sink) {
+		results_sink_flush(&d.sink);
+		results_sink_free(&d.sink);
+	}
+	if (d.results_fd >= 0)
+		close(d.results_fd);
+	if (sfd >= 0)
+		close(sfd);
+	config_free(&d.c);
+	log_event(code ? LOG_ERROR : LOG_INFO, "exited", "code=%d", code);
+	return code;
+}

@@ -1,0 +1,634 @@
+/* proto.c — forq's TCP protocol: incremental parsers and formatters. */
+#include "proto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+/* What the parser is doing at the front of the next input. */
+enum parser_state {
+	STATE_WANT_COMMAND, /* at the start of a line */
+	STATE_SKIP_PAYLOAD, /* dropping p->skip bytes of a rejected PUT payload */
+	STATE_SKIP_LINE,    /* dropping through the next '\n' */
+};
+
+/* Each wire word once. */
+static const struct {
+	const char *word;
+	enum proto_cmd cmd;
+} cmd_words[] = {
+	{"GET_TASK", PROTO_GET_TASK}, {"GET_TASKS", PROTO_GET_TASKS}, {"RESULT", PROTO_RESULT},
+	{"FAIL", PROTO_FAIL},         {"PUT", PROTO_PUT},             {"TOUCH", PROTO_TOUCH},
+	{"PING", PROTO_PING},         {"STATS", PROTO_STATS},         {"EXIT", PROTO_EXIT},
+	{"QUIT", PROTO_EXIT},
+};
+
+static const char *const cmd_names[PROTO_CMD_COUNT] = {
+	[PROTO_GET_TASK] = "get_task", [PROTO_GET_TASKS] = "get_tasks", [PROTO_RESULT] = "result",
+	[PROTO_FAIL] = "fail",         [PROTO_PUT] = "put",             [PROTO_TOUCH] = "touch",
+	[PROTO_PING] = "ping",         [PROTO_STATS] = "stats",         [PROTO_EXIT] = "exit",
+};
+
+/* Indexed by -err - 1. */
+static const char *const err_words[PROTO_E_COUNT] = {
+	"unknown-command", "bad-args",   "bad-id",        "bad-count",
+	"bad-wait",        "bad-priority", "bad-length",  "line-too-long",
+	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
+	"queue-full",      "draining",   "internal",
+};
+
+/* Indexed by enum forq_prio. */
+static const char *const prio_words[] = {"high", "normal", "low"};
+#define NPRIO (sizeof prio_words / sizeof prio_words[0])
+
+#define KW_WAIT "WAIT"
+#define CRLF "\r\n"
+#define U64_DIGITS 20 /* UINT64_MAX = 18446744073709551615 */
+
+/* Words of one line: at most MAX_WORDS kept, `more` says others follow. */
+#define MAX_WORDS 4
+struct words {
+	size_t n;
+	int more;
+	const char *w[MAX_WORDS];
+	size_t len[MAX_WORDS];
+};
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void split(const char *s, size_t n, struct words *ws)
+{
+	size_t i = 0;
+	ws->n = 0;
+	ws->more = 0;
+	for (;;) {
+		while (i < n && is_blank(s[i]))
+			i++;
+		if (i == n)
+			return;
+		if (ws->n == MAX_WORDS) {
+			ws->more = 1;
+			return;
+		}
+		size_t start = i;
+		while (i < n && !is_blank(s[i]))
+			i++;
+		ws->w[ws->n] = s + start;
+		ws->len[ws->n] = i - start;
+		ws->n++;
+	}
+}
+
+/* Case-insensitive (ASCII only, locale-free) match of w[0..n) against lit. */
+static int word_is(const char *w, size_t n, const char *lit)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		char a = w[i], b = lit[i];
+		if (b == '\0')
+			return 0;
+		if (a >= 'a' && a <= 'z')
+			a = (char)(a - 'a' + 'A');
+		if (b >= 'a' && b <= 'z')
+			b = (char)(b - 'a' + 'A');
+		if (a != b)
+			return 0;
+	}
+	return lit[i] == '\0';
+}
+
+/* Plain decimal, no sign, at most max. Returns 0 or -1. */
+static int parse_u64(const char *w, size_t n, uint64_t max, uint64_t *v)
+{
+	uint64_t x = 0;
+	if (n == 0 || n > U64_DIGITS)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned char)w[i] - '0';
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	if (x > max)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static void req_clear(struct proto_req *req)
+{
+	memset(req, 0, sizeof *req);
+	req->wait_ms = -1;
+	req->prio = FORQ_NORMAL;
+}
+
+/* Optional "WAIT <ms>" as the last words, from ws->w[i]. Returns 0 or a
+ * proto_err; *ms is left alone when there is no WAIT. */
+static int parse_wait(const struct words *ws, size_t i, int32_t *ms)
+{
+	uint64_t v;
+	if (ws->n <= i)
+		return 0;
+	if (!word_is(ws->w[i], ws->len[i], KW_WAIT))
+		return PROTO_E_BAD_ARGS;
+	if (ws->n == i + 1)
+		return PROTO_E_BAD_WAIT;
+	if (ws->n > i + 2 || ws->more)
+		return PROTO_E_BAD_ARGS;
+	if (parse_u64(ws->w[i + 1], ws->len[i + 1], INT32_MAX, &v))
+		return PROTO_E_BAD_WAIT;
+	*ms = (int32_t)v;
+	return 0;
+}
+
+/* RESULT/FAIL: the id, then the rest of the line after one separator. */
+static int parse_id_text(const char *s, size_t n, const struct words *ws, struct proto_req *req)
+{
+	if (ws->n < 2)
+		return PROTO_E_BAD_ARGS;
+	if (parse_u64(ws->w[1], ws->len[1], UINT64_MAX, &req->id))
+		return PROTO_E_BAD_ID;
+	size_t at = (size_t)(ws->w[1] - s) + ws->len[1];
+	if (at < n)
+		at++; /* the one blank that ends the id */
+	req->text = s + at;
+	req->text_len = n - at;
+	if (req->cmd == PROTO_FAIL && req->text_len == 0)
+		return PROTO_E_BAD_ARGS;
+	return 0;
+}
+
+/* PUT [prio] <bytes>: fills req->prio and *plen. */
+static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *plen)
+{
+	size_t i = 1;
+	if (ws->more || ws->n < 2 || ws->n > 3)
+		return PROTO_E_BAD_ARGS;
+	if (ws->n == 3) {
+		size_t k;
+		for (k = 0; k < NPRIO; k++)
+			if (word_is(ws->w[1], ws->len[1], prio_words[k]))
+				break;
+		if (k == NPRIO)
+			return PROTO_E_BAD_PRIORITY;
+		req->prio = (int)k;
+		i = 2;
+	}
+	if (parse_u64(ws->w[i], ws->len[i], UINT64_MAX, plen))
+		return PROTO_E_BAD_LENGTH;
+	return 0;
+}
+
+/* One command line s[0..n), terminator stripped. Returns PROTO_PARSED, 0 for
+ * an empty line, or a proto_err. *plen gets a PUT's payload length. */
+static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *plen)
+{
+	struct words ws;
+	uint64_t v;
+	size_t k;
+	int r = 0;
+
+	split(s, n, &ws);
+	if (ws.n == 0)
+		return 0;
+	for (k = 0; k < sizeof cmd_words / sizeof cmd_words[0]; k++)
+		if (word_is(ws.w[0], ws.len[0], cmd_words[k].word))
+			break;
+	if (k == sizeof cmd_words / sizeof cmd_words[0])
+		return PROTO_E_UNKNOWN_COMMAND;
+	req->cmd = cmd_words[k].cmd;
+
+	switch (req->cmd) {
+	case PROTO_GET_TASK:
+		r = parse_wait(&ws, 1, &req->wait_ms);
+		break;
+	case PROTO_GET_TASKS:
+		if (ws.n < 2) {
+			r = PROTO_E_BAD_ARGS;
+			break;
+		}
+		if (parse_u64(ws.w[1], ws.len[1], UINT32_MAX, &v) || v == 0) {
+			r = PROTO_E_BAD_COUNT;
+			break;
+		}
+		req->count = (uint32_t)v;
+		r = parse_wait(&ws, 2, &req->wait_ms);
+		break;
+	case PROTO_RESULT:
+	case PROTO_FAIL:
+		r = parse_id_text(s, n, &ws, req);
+		break;
+	case PROTO_PUT:
+		r = parse_put(&ws, req, plen);
+		break;
+	case PROTO_TOUCH:
+		if (ws.n != 2 || ws.more)
+			r = PROTO_E_BAD_ARGS;
+		else if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &req->id))
+			r = PROTO_E_BAD_ID;
+		break;
+	default: /* PING, STATS, EXIT */
+		if (ws.n != 1)
+			r = PROTO_E_BAD_ARGS;
+		break;
+	}
+	return r < 0 ? r : PROTO_PARSED;
+}
+
+/* Finds a plen-byte payload at b[0..avail) and its "\r\n" or "\n". Returns 1
+ * with *end = bytes used, 0 if more input is needed, -1 for a bad terminator
+ * (then *end = plen, where the terminator should be). */
+static int payload_end(const char *b, size_t avail, size_t plen, size_t *end)
+{
+	if (avail <= plen)
+		return 0;
+	if (b[plen] == '\n') {
+		*end = plen + 1;
+		return 1;
+	}
+	if (b[plen] == '\r') {
+		if (avail == plen + 1)
+			return 0;
+		if (b[plen + 1] == '\n') {
+			*end = plen + 2;
+			return 1;
+		}
+	}
+	*end = plen;
+	return -1;
+}
+
+/* Finds the line at b[0..avail): *hdr = bytes through '\n', *n = length
+ * without terminator. Returns 1, 0 if more is needed, or LINE_TOO_LONG. */
+static int find_line(const char *b, size_t avail, size_t max_line, size_t *hdr, size_t *n)
+{
+	const char *nl = memchr(b, '\n', avail < max_line ? avail : max_line);
+	if (!nl)
+		return avail < max_line ? 0 : PROTO_E_LINE_TOO_LONG;
+	*hdr = (size_t)(nl - b) + 1;
+	*n = *hdr - 1;
+	if (*n && b[*n - 1] == '\r')
+		(*n)--;
+	return 1;
+}
+
+/* Drops what the skip states ask for from buf[0..len); returns the count. */
+static size_t drain(struct proto_parser *p, const char *buf, size_t len)
+{
+	size_t off = 0;
+	if (p->state == STATE_SKIP_PAYLOAD) {
+		off = p->skip < len ? (size_t)p->skip : len;
+		p->skip -= off;
+		if (p->skip)
+			return off;
+		p->state = STATE_SKIP_LINE; /* then its "\r\n" (or whatever ends it) */
+	}
+	if (p->state == STATE_SKIP_LINE) {
+		const char *nl = memchr(buf + off, '\n', len - off);
+		if (!nl)
+			return len;
+		p->state = STATE_WANT_COMMAND;
+		off = (size_t)(nl - buf) + 1;
+	}
+	return off;
+}
+
+int proto_parser_init(struct proto_parser *p, const struct proto_limits *lim)
+{
+	if (lim->max_line < PROTO_MIN_LINE || lim->max_payload > SIZE_MAX - 2 - lim->max_line)
+		return -EINVAL;
+	p->lim = *lim;
+	p->state = STATE_WANT_COMMAND;
+	p->skip = 0;
+	return 0;
+}
+
+size_t proto_max_request(const struct proto_limits *lim)
+{
+	return lim->max_line + lim->max_payload + 2;
+}
+
+/* Hot path: one memchr per line, no allocation. */
+int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct proto_req *req,
+		size_t *consumed)
+{
+	size_t off = drain(p, buf, len);
+	size_t hdr = 0, n = 0, end;
+	uint64_t plen = 0;
+	int r;
+
+	req_clear(req);
+	for (;;) {
+		if (p->state != STATE_WANT_COMMAND || off == len) {
+			r = PROTO_MORE;
+			goto out;
+		}
+		r = find_line(buf + off, len - off, p->lim.max_line, &hdr, &n);
+		if (r == 0)
+			goto out;
+		if (r < 0) {
+			p->state = STATE_SKIP_LINE;
+			off += p->lim.max_line;
+			off += drain(p, buf + off, len - off);
+			goto out;
+		}
+		r = parse_line(buf + off, n, req, &plen);
+		if (r != 0)
+			break;
+		off += hdr; /* an empty line: ignored, as telnet users send them */
+	}
+	if (r < 0 || req->cmd != PROTO_PUT) {
+		off += hdr;
+		goto out;
+	}
+
+	/* PUT: the payload follows the header line. */
+	if (plen > p->lim.max_payload) {
+		p->state = STATE_SKIP_PAYLOAD;
+		p->skip = plen;
+		off += hdr;
+		off += drain(p, buf + off, len - off);
+		r = PROTO_E_PAYLOAD_TOO_LARGE;
+		goto out;
+	}
+	r = payload_end(buf + off + hdr, len - off - hdr, (size_t)plen, &end);
+	if (r == 0)
+		goto out;
+	if (r < 0) {
+		p->state = STATE_SKIP_LINE;
+		off += hdr + end;
+		off += drain(p, buf + off, len - off);
+		r = PROTO_E_BAD_PAYLOAD_TERMINATOR;
+		goto out;
+	}
+	req->text = buf + off + hdr;
+	req->text_len = (size_t)plen;
+	off += hdr + end;
+	r = PROTO_PARSED;
+out:
+	if (r != PROTO_PARSED)
+		req_clear(req);
+	*consumed = off;
+	return r;
+}
+
+const char *proto_cmd_name(enum proto_cmd c)
+{
+	if ((unsigned)c >= PROTO_CMD_COUNT)
+		return "?";
+	return cmd_names[c];
+}
+
+const char *proto_err_word(int err)
+{
+	if (err >= 0 || err < -PROTO_E_COUNT)
+		return "?";
+	return err_words[-err - 1];
+}
+
+/* ---- replies (client side) ---- */
+
+int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t len,
+		      struct proto_reply *rep, size_t *consumed)
+{
+	struct words ws;
+	size_t hdr = 0, n = 0, end;
+	uint64_t v, plen;
+	int r;
+
+	memset(rep, 0, sizeof *rep);
+	*consumed = 0;
+	r = find_line(buf, len, lim->max_line, &hdr, &n);
+	if (r <= 0)
+		return r;
+	*consumed = hdr; /* on errors too; the caller closes anyway */
+	if (n > 0 && buf[0] == '{') {
+		rep->kind = PROTO_REP_STATS;
+		rep->text = buf;
+		rep->text_len = n;
+		return PROTO_PARSED;
+	}
+	split(buf, n, &ws);
+	if (ws.n == 0)
+		return PROTO_E_BAD_REPLY;
+#define IS(lit) word_is(ws.w[0], ws.len[0], lit)
+	if (IS("ERR")) {
+		size_t at = (size_t)(ws.w[0] - buf) + ws.len[0];
+		if (at < n)
+			at++; /* the blank before the word */
+		rep->kind = PROTO_REP_ERR;
+		rep->text = buf + at;
+		rep->text_len = n - at;
+		return PROTO_PARSED;
+	}
+	if (ws.more)
+		return PROTO_E_BAD_REPLY;
+	if (IS("TASK") && ws.n == 4) {
+		if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id) ||
+		    parse_u64(ws.w[2], ws.len[2], UINT32_MAX, &v) ||
+		    parse_u64(ws.w[3], ws.len[3], UINT64_MAX, &plen))
+			return PROTO_E_BAD_REPLY;
+		if (plen > lim->max_payload)
+			return PROTO_E_PAYLOAD_TOO_LARGE;
+		rep->attempt = (uint32_t)v;
+		r = payload_end(buf + hdr, len - hdr, (size_t)plen, &end);
+		if (r < 0)
+			return PROTO_E_BAD_REPLY;
+		if (r == 0) {
+			*consumed = 0;
+			return PROTO_MORE;
+		}
+		rep->kind = PROTO_REP_TASK;
+		rep->text = buf + hdr;
+		rep->text_len = (size_t)plen;
+		*consumed = hdr + end;
+		return PROTO_PARSED;
+	}
+	if (IS("TASKS") && ws.n == 2) {
+		if (parse_u64(ws.w[1], ws.len[1], UINT32_MAX, &v))
+			return PROTO_E_BAD_REPLY;
+		rep->kind = PROTO_REP_TASKS;
+		rep->count = (uint32_t)v;
+		return PROTO_PARSED;
+	}
+	if (IS("OK") && ws.n == 2) {
+		if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id))
+			return PROTO_E_BAD_REPLY;
+		rep->kind = PROTO_REP_OK_ID;
+		return PROTO_PARSED;
+	}
+	if (ws.n != 1)
+		return PROTO_E_BAD_REPLY;
+	if (IS("OK"))
+		rep->kind = PROTO_REP_OK;
+	else if (IS("NONE"))
+		rep->kind = PROTO_REP_NONE;
+	else if (IS("PONG"))
+		rep->kind = PROTO_REP_PONG;
+	else if (IS("BYE"))
+		rep->kind = PROTO_REP_BYE;
+	else
+		return PROTO_E_BAD_REPLY;
+#undef IS
+	return PROTO_PARSED;
+}
+
+/* ---- formatters ---- */
+
+/* Undoes a partly appended reply so that a failed call changes nothing. */
+static int rollback(struct buf *out, size_t old, int r)
+{
+	if (r) {
+		out->len = old;
+		if (out->cap)
+			out->data[old] = '\0';
+	}
+	return r;
+}
+
+static int has_newline(const char *s, size_t n)
+{
+	return memchr(s, '\n', n) || memchr(s, '\r', n);
+}
+
+/* "<line>\r\n<payload>\r\n", the line already printed from out->len == old. */
+static int put_block(struct buf *out, size_t old, int r, const void *payload, size_t len)
+{
+	if (!r)
+		r = buf_append(out, payload, len);
+	if (!r)
+		r = buf_append(out, CRLF, 2);
+	return rollback(out, old, r);
+}
+
+int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void *payload,
+		      size_t len)
+{
+	size_t old = out->len;
+	int r = buf_printf(out, "TASK %" PRIu64 " %u %zu" CRLF, id, attempt, len);
+	return put_block(out, old, r, payload, len);
+}
+
+int proto_format_tasks(struct buf *out, uint32_t k)
+{
+	return buf_printf(out, "TASKS %" PRIu32 CRLF, k);
+}
+
+int proto_format_none(struct buf *out)
+{
+	return buf_puts(out, "NONE" CRLF);
+}
+
+int proto_format_ok(struct buf *out)
+{
+	return buf_puts(out, "OK" CRLF);
+}
+
+int proto_format_ok_id(struct buf *out, uint64_t id)
+{
+	return buf_printf(out, "OK %" PRIu64 CRLF, id);
+}
+
+int proto_format_err(struct buf *out, int err)
+{
+	if (err >= 0 || err < -PROTO_E_COUNT)
+		return -EINVAL;
+	return buf_printf(out, "ERR %s" CRLF, proto_err_word(err));
+}
+
+int proto_format_pong(struct buf *out)
+{
+	return buf_puts(out, "PONG" CRLF);
+}
+
+int proto_format_bye(struct buf *out)
+{
+	return buf_puts(out, "BYE" CRLF);
+}
+
+int proto_format_stats(struct buf *out, const char *json, size_t len)
+{
+	size_t old = out->len;
+	int r;
+	if (len == 0 || json[0] != '{' || has_newline(json, len))
+		return -EINVAL;
+	r = buf_append(out, json, len);
+	if (!r)
+		r = buf_append(out, CRLF, 2);
+	return rollback(out, old, r);
+}
+
+int proto_format_get_task(struct buf *out, int32_t wait_ms)
+{
+	if (wait_ms < 0)
+		return buf_puts(out, "GET_TASK" CRLF);
+	return buf_printf(out, "GET_TASK " KW_WAIT " %" PRId32 CRLF, wait_ms);
+}
+
+int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms)
+{
+	if (n == 0)
+		return -EINVAL;
+	if (wait_ms < 0)
+		return buf_printf(out, "GET_TASKS %" PRIu32 CRLF, n);
+	return buf_printf(out, "GET_TASKS %" PRIu32 " " KW_WAIT " %" PRId32 CRLF, n, wait_ms);
+}
+
+static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const char *s,
+			  size_t n)
+{
+	size_t old = out->len;
+	int r;
+	if (has_newline(s, n))
+		return -EINVAL;
+	r = buf_printf(out, "%s %" PRIu64 " ", cmd, id);
+	if (!r)
+		r = buf_append(out, s, n);
+	if (!r)
+		r = buf_append(out, CRLF, 2);
+	return rollback(out, old, r);
+}
+
+int proto_format_result(struct buf *out, uint64_t id, const char *value, size_t len)
+{
+	return format_id_text(out, "RESULT", id, value, len);
+}
+
+int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t len)
+{
+	if (len == 0)
+		return -EINVAL;
+	return format_id_text(out, "FAIL", id, reason, len);
+}
+
+int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len)
+{
+	size_t old = out->len;
+	int r;
+	if ((unsigned)prio >= NPRIO)
+		return -EINVAL;
+	r = buf_printf(out, "PUT %s %zu" CRLF, prio_words[prio], len);
+	return put_block(out, old, r, payload, len);
+}
+
+int proto_format_touch(struct buf *out, uint64_t id)
+{
+	return buf_printf(out, "TOUCH %" PRIu64 CRLF, id);
+}
+
+int proto_format_simple(struct buf *out, enum proto_cmd c)
+{
+	switch (c) {
+	case PROTO_PING:
+		return buf_puts(out, "PING" CRLF);
+	case PROTO_STATS:
+		return buf_puts(out, "STATS" CRLF);
+	case PROTO_EXIT:
+		return buf_puts(out, "EXIT" CRLF);
+	default:
+		return -EINVAL;
+	}
+}

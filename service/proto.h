@@ -1,0 +1,205 @@
+/* proto.h — forq's line-based TCP protocol: a pure, incremental parser of
+ * requests and replies and the formatters of both. No I/O, no allocation in
+ * the parsers; the formatters append to a struct buf.
+ *
+ * Wire format (service/PROTOCOL.md has the full table). Lines end in "\r\n";
+ * a bare "\n" is accepted. Command words and keywords are case-insensitive;
+ * words are separated by one or more spaces or tabs; empty lines are ignored.
+ *
+ *   GET_TASK [WAIT <ms>]             -> TASK block | NONE
+ *   GET_TASKS <n> [WAIT <ms>]        -> TASKS <k>, then k TASK blocks (0<=k<=n)
+ *   RESULT <id> [<value>]            -> OK | ERR not-leased
+ *   FAIL <id> <reason>               -> OK | ERR not-leased
+ *   PUT [high|normal|low] <bytes>    -> OK <id>      (then <payload>\r\n)
+ *   TOUCH <id>                       -> OK | ERR not-leased
+ *   PING -> PONG     STATS -> one JSON line     EXIT|QUIT -> BYE, close
+ *   anything else                    -> ERR <word>
+ *
+ * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
+ * length-prefixed; attempt is 1 for the first delivery. RESULT's value and
+ * FAIL's reason are the rest of the line after the single space that follows
+ * the id, verbatim (so they cannot hold a newline and are bounded by max_line).
+ *
+ * Server loop, one struct proto_parser per connection:
+ *
+ *	for (;;) {
+ *		rc = proto_parse(&c->parser, in, n, &req, &used);
+ *		if (rc == PROTO_PARSED)  handle(&req)          // req.text points into in
+ *		else if (rc < 0)          proto_format_err(out, rc)
+ *		drop `used` bytes from the front of in; n -= used
+ *		if (rc == PROTO_MORE)     break                 // read more, then again
+ *	}
+ *
+ * Every malformed input is answered by one negative enum proto_err, and the
+ * parser drops a definite amount so the connection goes on: the bad line; for
+ * an over-long line, everything through its newline (reported as soon as
+ * max_line bytes arrived without one); for a PUT over max_payload, the
+ * announced payload and its line end (reported at once, never buffered). The
+ * parts that have not arrived yet are dropped by later calls: the parser keeps
+ * that state, which is why it is per connection. A PUT line refused for its
+ * own words (bad-length, bad-priority, bad-args) announces no usable length,
+ * so a payload the client sends after it is read as command lines.
+ *
+ * Memory: the caller's input buffer must be able to hold proto_max_request()
+ * bytes. With fewer bytes buffered the parser may ask for more; with that many
+ * it always makes progress (a request, an error, or consumed > 0).
+ */
+#ifndef FORQ_PROTO_H
+#define FORQ_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "forq.h" /* enum forq_prio */
+
+#define PROTO_MAX_LINE_DEFAULT 1024 /* bytes of a command line, "\r\n" included */
+#define PROTO_MIN_LINE 64           /* smallest max_line accepted: any header fits */
+
+struct proto_limits {
+	size_t max_line;    /* longest line, terminator included (>= PROTO_MIN_LINE) */
+	size_t max_payload; /* largest PUT / TASK payload, in bytes */
+};
+
+enum proto_cmd {
+	PROTO_GET_TASK,
+	PROTO_GET_TASKS,
+	PROTO_RESULT,
+	PROTO_FAIL,
+	PROTO_PUT,
+	PROTO_TOUCH,
+	PROTO_PING,
+	PROTO_STATS,
+	PROTO_EXIT,
+	PROTO_CMD_COUNT
+};
+
+/* Return values of the parsers: >= 0 are these, < 0 an enum proto_err. */
+enum proto_status {
+	PROTO_MORE = 0,    /* need more input (after dropping *consumed bytes) */
+	PROTO_PARSED = 1, /* *req (or *rep) filled */
+};
+
+/* Errors, each answered as "ERR <word>". The parsers return the first group;
+ * the rest are for the server to send (named here so each word exists once). */
+enum proto_err {
+	PROTO_E_UNKNOWN_COMMAND = -1,        /* unknown-command */
+	PROTO_E_BAD_ARGS = -2,               /* bad-args: missing or extra words */
+	PROTO_E_BAD_ID = -3,                 /* bad-id: not a decimal uint64 */
+	PROTO_E_BAD_COUNT = -4,              /* bad-count: GET_TASKS n not 1..2^32-1 */
+	PROTO_E_BAD_WAIT = -5,               /* bad-wait: ms not 0..2^31-1 */
+	PROTO_E_BAD_PRIORITY = -6,           /* bad-priority: not high/normal/low */
+	PROTO_E_BAD_LENGTH = -7,             /* bad-length: PUT bytes not a number */
+	PROTO_E_LINE_TOO_LONG = -8,          /* line-too-long: max_line, no newline */
+	PROTO_E_PAYLOAD_TOO_LARGE = -9,      /* payload-too-large: bytes > max_payload */
+	PROTO_E_BAD_PAYLOAD_TERMINATOR = -10, /* bad-payload-terminator: no CRLF after */
+	PROTO_E_BAD_REPLY = -11,             /* bad-reply: proto_parse_reply only */
+	/* server side */
+	PROTO_E_NOT_LEASED = -12,            /* not-leased: id not held by this conn */
+	PROTO_E_QUEUE_FULL = -13,            /* queue-full: PUT found the lane full */
+	PROTO_E_DRAINING = -14,              /* draining: the queue takes no new tasks */
+	PROTO_E_INTERNAL = -15,              /* internal: the server failed; see its log */
+	PROTO_E_COUNT = 15
+};
+
+/* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
+ * NULL). `text` points into the caller's buffer: valid until it drops bytes. */
+struct proto_req {
+	enum proto_cmd cmd;
+	uint64_t id;       /* RESULT, FAIL, TOUCH */
+	uint32_t count;    /* GET_TASKS: at most this many (>= 1) */
+	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
+	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
+	const char *text;  /* RESULT value, FAIL reason, PUT payload (binary) */
+	size_t text_len;
+};
+
+/* Per-connection parser state. Set up with proto_parser_init; no release. */
+struct proto_parser {
+	/* public, read-only */
+	struct proto_limits lim;
+	/* private */
+	int state;     /* enum in proto.c: parsing, skipping payload, skipping line */
+	uint64_t skip; /* payload bytes still to drop while skipping a payload */
+};
+
+/* Returns 0, or -EINVAL if max_line < PROTO_MIN_LINE or the sum of the limits
+ * overflows. This function changes nothing on failure. */
+int proto_parser_init(struct proto_parser *p, const struct proto_limits *lim);
+
+/* Bytes an input buffer needs so that any valid request fits:
+ * max_line + max_payload + 2. */
+size_t proto_max_request(const struct proto_limits *lim);
+
+/* Parses at most one request from buf[0..len). Hot path: no allocation, no
+ * syscall. Always sets *consumed (0..len): the bytes to drop from the front of
+ * buf, whatever the return value. Returns PROTO_PARSED with *req filled,
+ * PROTO_MORE when more input is needed, or a negative enum proto_err to answer
+ * with ERR. Never reads outside buf[0..len). */
+int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct proto_req *req,
+		size_t *consumed);
+
+/* Lower-case wire name, for metrics labels ("get_task", ..., "exit"); "?" when
+ * out of range. */
+const char *proto_cmd_name(enum proto_cmd c);
+
+/* The ERR word of a negative enum proto_err ("unknown-command"); "?" otherwise. */
+const char *proto_err_word(int err);
+
+/* Replies, as seen by a client (the remote worker, the CLI). */
+enum proto_reply_kind {
+	PROTO_REP_TASK,  /* id, attempt, text = payload */
+	PROTO_REP_TASKS, /* count: k TASK replies follow */
+	PROTO_REP_NONE,
+	PROTO_REP_OK,    /* plain OK */
+	PROTO_REP_OK_ID, /* id */
+	PROTO_REP_ERR,   /* text = the word (may be empty) */
+	PROTO_REP_PONG,
+	PROTO_REP_BYE,
+	PROTO_REP_STATS, /* text = the JSON object, a line starting with '{' */
+};
+
+struct proto_reply {
+	enum proto_reply_kind kind;
+	uint64_t id;
+	uint32_t attempt;
+	uint32_t count;
+	const char *text; /* points into the caller's buffer */
+	size_t text_len;
+};
+
+/* Parses at most one reply from buf[0..len), using the same limits (a client
+ * wanting big STATS lines sets a larger max_line). Stateless: returns
+ * PROTO_PARSED with *rep filled and *consumed set, PROTO_MORE, or
+ * PROTO_E_BAD_REPLY / _LINE_TOO_LONG / _PAYLOAD_TOO_LARGE, after which the
+ * stream cannot be trusted: close the connection. */
+int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t len,
+		      struct proto_reply *rep, size_t *consumed);
+
+/* Formatters: append one whole reply (or request) to out. Each returns 0,
+ * -ENOMEM, or -EINVAL where noted; on failure out is unchanged. */
+int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void *payload,
+		      size_t len);                        /* TASK block */
+int proto_format_tasks(struct buf *out, uint32_t k);      /* "TASKS <k>\r\n" */
+int proto_format_none(struct buf *out);                   /* "NONE\r\n" */
+int proto_format_ok(struct buf *out);                     /* "OK\r\n" */
+int proto_format_ok_id(struct buf *out, uint64_t id);     /* "OK <id>\r\n" */
+int proto_format_err(struct buf *out, int err);           /* "ERR <word>\r\n"; -EINVAL
+							     if err is no proto_err */
+int proto_format_pong(struct buf *out);                   /* "PONG\r\n" */
+int proto_format_bye(struct buf *out);                    /* "BYE\r\n" */
+/* "<json>\r\n"; -EINVAL if json holds '\r' or '\n' or does not start with '{'. */
+int proto_format_stats(struct buf *out, const char *json, size_t len);
+
+/* Client side: the request lines. wait_ms < 0 leaves WAIT out. -EINVAL if a
+ * RESULT value or FAIL reason holds '\r' or '\n', or a FAIL reason is empty. */
+int proto_format_get_task(struct buf *out, int32_t wait_ms);
+int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms);
+int proto_format_result(struct buf *out, uint64_t id, const char *value, size_t len);
+int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t len);
+int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len);
+int proto_format_touch(struct buf *out, uint64_t id);
+/* PROTO_PING, PROTO_STATS or PROTO_EXIT as a bare line; -EINVAL for others. */
+int proto_format_simple(struct buf *out, enum proto_cmd c);
+
+#endif

@@ -1,0 +1,79 @@
+/* results.h — task results as JSON lines, and the sink that writes them.
+ *
+ * One record is one line (key order fixed; "error" replaces "result" when the
+ * status is not done; "source" only when line > 0):
+ *   {"id":42,"task":"1+2","status":"done","result":"3","attempts":1,
+ *    "priority":"normal","wait_us":12,"run_us":1,"source":"tasks.txt:7"}
+ * Strings are escaped by buf_json_escape (invalid UTF-8 becomes U+FFFD), so a
+ * line is valid JSON whatever the bytes. Changing keys or their order changes
+ * what users' scripts parse: treat it as a format version change.
+ *
+ * A results_sink is owned by one process; several processes may each have one
+ * on the same fd and their lines never interleave (see results_sink_init).
+ */
+#ifndef FORQ_RESULTS_H
+#define FORQ_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct result_rec {
+	uint64_t id;
+	const char *task;        /* payload, any bytes */
+	size_t task_len;
+	int status;              /* enum forq_result_status: DONE, FAILED or DEAD */
+	const char *text;        /* result (done) or error (failed/dead), any bytes */
+	size_t text_len;
+	unsigned attempts;       /* deliveries, this one included */
+	uint64_t wait_us;        /* enqueue to start, in usec */
+	uint64_t run_us;         /* handler run time, in usec */
+	int prio;                /* enum forq_prio */
+	const char *source_file; /* tasks file; NULL shows as "-" */
+	unsigned line;           /* "source":"FILE:LINE" only when line > 0 */
+};
+
+/* Appends r as one JSON line ending in '\n'. Returns 0 or -ENOMEM (b is then
+ * unchanged). */
+int result_format(struct buf *b, const struct result_rec *r);
+
+/* "done", "failed", "dead" ("retry", "unknown" for other values). */
+const char *result_status_name(int status);
+
+/* Bytes buffered before results_sink_maybe_flush writes. */
+#define RESULTS_SINK_FLUSH_AT (64 * 1024)
+
+/* Lines from several processes writing one fd stay whole because:
+ *  - pipe, FIFO, socket or char device: each write(2) is at most PIPE_BUF
+ *    bytes and ends at a line boundary (POSIX makes such pipe writes atomic);
+ *    a single line longer than PIPE_BUF is written alone, in a loop, and may
+ *    interleave with others' lines;
+ *  - regular file: written with O_APPEND, which init sets if missing, so each
+ *    write(2) lands whole at the end of the file. */
+struct results_sink {
+	/* public */
+	int fd;          /* not owned: never closed here */
+	/* private */
+	int chunked;     /* 1: pipe-like, writes of <= PIPE_BUF at line ends */
+	struct buf buf;  /* lines not yet written */
+};
+
+/* Prepares s for fd (fstat; F_SETFL O_APPEND for a regular file). Returns 0
+ * or -errno (-EINVAL for a directory or an fd of unknown kind). */
+int results_sink_init(struct results_sink *s, int fd);
+
+/* The buffer to append whole lines to (result_format). */
+struct buf *results_sink_buf(struct results_sink *s);
+
+/* Writes everything buffered, retrying EINTR and short writes. Returns 0 or
+ * -errno (e.g. -EPIPE, -EAGAIN); then the lines not written stay buffered. */
+int results_sink_flush(struct results_sink *s);
+
+/* Flushes when RESULTS_SINK_FLUSH_AT bytes or more are buffered; else 0. */
+int results_sink_maybe_flush(struct results_sink *s);
+
+/* Frees the buffer without writing it (flush first) and without closing fd. */
+void results_sink_free(struct results_sink *s);
+
+#endif

@@ -1,0 +1,231 @@
+/* supervisor.c — fork, reap, repair, restart. */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_RUN_NS (10ull * 1000000000u) /* a run this long resets the backoff */
+
+struct worker {
+	pid_t pid;           /* 0 when not running */
+	uint64_t started_ns;
+	uint64_t next_start_ns;
+	unsigned fast_deaths; /* deaths in a row, each soon after its start */
+	uint32_t restarts;
+};
+
+struct supervisor {
+	struct forq *q;
+	struct forq_hdr *h;
+	struct consumer_config cc;
+	forq_final_fn fn;
+	void *ctx;
+	int n;
+	int stopping;
+	uint64_t restarts;
+	struct worker w[];
+};
+
+static void publish(struct supervisor *s, int i, uint32_t state)
+{
+	struct forq_worker_row *row = &s->h->workers[i];
+	atomic_store(&row->pid, s->w[i].pid);
+	atomic_store(&row->state, state);
+	atomic_store(&row->restarts, s->w[i].restarts);
+	atomic_store(&row->next_start_ns, s->w[i].next_start_ns);
+}
+
+static int spawn(struct supervisor *s, int i)
+{
+	sigset_t all, old;
+	pid_t parent = getpid();
+	/* Signals stay blocked across fork so the child can set its own up
+	 * before any arrives. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0)
+		consumer_main(s->q, i, &s->cc, parent);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		log_event(LOG_ERROR, "fork_failed", "worker=%d error=\"%s\"", i, strerror(e));
+		s->w[i].next_start_ns = clock_mono_ns() + BACKOFF_FIRST_MS * 1000000ull;
+		publish(s, i, FORQ_WORKER_BACKOFF);
+		return -e;
+	}
+	s->w[i].pid = pid;
+	s->w[i].started_ns = clock_mono_ns();
+	s->w[i].next_start_ns = 0;
+	publish(s, i, FORQ_WORKER_RUNNING);
+	log_event(LOG_DEBUG, "worker_started", "worker=%d child=%d", i, (int)pid);
+	return 0;
+}
+
+int supervisor_start(struct supervisor **sp, struct forq *q, int workers,
+		     const struct consumer_config *cc, forq_final_fn fn, void *ctx)
+{
+	if (workers < 0 || workers > FORQ_MAX_WORKERS)
+		return -EINVAL;
+	struct supervisor *s = calloc(1, sizeof *s + (size_t)workers * sizeof s->w[0]);
+	if (!s)
+		return -ENOMEM;
+	s->q = q;
+	s->h = forq_admin_hdr(q);
+	s->cc = *cc;
+	s->fn = fn;
+	s->ctx = ctx;
+	s->n = workers;
+	for (int i = 0; i < FORQ_MAX_WORKERS; i++) {
+		atomic_store(&s->h->workers[i].pid, 0);
+		atomic_store(&s->h->workers[i].state, FORQ_WORKER_STOPPED);
+		atomic_store(&s->h->workers[i].restarts, 0);
+	}
+	for (int i = 0; i < workers; i++)
+		spawn(s, i);
+	*sp = s;
+	return 0;
+}
+
+static int worker_of(struct supervisor *s, pid_t pid)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->w[i].pid == pid)
+			return i;
+	return -1;
+}
+
+static void describe(int status, char *buf, size_t cap)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, cap, "consumer killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, cap, "consumer exited with status %d", WEXITSTATUS(status));
+}
+
+void supervisor_reap(struct supervisor *s)
+{
+	int status;
+	pid_t pid;
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			break; /* 0: none left exited; ECHILD: none at all */
+		int i = worker_of(s, pid);
+		char why[96];
+		describe(status, why, sizeof why);
+		/* Certain death first (reaped), then repair. */
+		int given = forq_admin_repair_pid(s->q, pid, why, s->fn, s->ctx);
+		if (i < 0)
+			continue; /* an exec: handler's child is reaped by its handler */
+		struct worker *w = &s->w[i];
+		uint64_t now = clock_mono_ns();
+		int clean = WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_OK;
+		w->pid = 0;
+		if (s->stopping) {
+			publish(s, i, FORQ_WORKER_STOPPED);
+			log_event(clean ? LOG_DEBUG : LOG_WARN, "worker_stopped",
+				  "worker=%d child=%d status=\"%s\" tasks_given_back=%d", i, (int)pid,
+				  why, given < 0 ? 0 : given);
+			continue;
+		}
+		w->fast_deaths = now - w->started_ns < HEALTHY_RUN_NS ? w->fast_deaths + 1 : 1;
+		uint64_t delay_ms = BACKOFF_FIRST_MS;
+		for (unsigned k = 1; k < w->fast_deaths && delay_ms < BACKOFF_MAX_MS; k++)
+			delay_ms *= 2;
+		if (delay_ms > BACKOFF_MAX_MS)
+			delay_ms = BACKOFF_MAX_MS;
+		if (w->fast_deaths == 1)
+			delay_ms = 0; /* a lone death restarts at once */
+		w->next_start_ns = now + delay_ms * 1000000ull;
+		w->restarts++;
+		s->restarts++;
+		publish(s, i, FORQ_WORKER_BACKOFF);
+		log_event(w->fast_deaths >= 3 ? LOG_ERROR : LOG_WARN,
+			  w->fast_deaths >= 3 ? "worker_crash_loop" : "worker_died",
+			  "worker=%d child=%d status=\"%s\" tasks_given_back=%d restart_in_ms=%llu "
+			  "deaths_in_a_row=%u",
+			  i, (int)pid, why, given < 0 ? 0 : given, (unsigned long long)delay_ms,
+			  w->fast_deaths);
+	}
+}
+
+int supervisor_tick(struct supervisor *s, int max_ms)
+{
+	uint64_t now = clock_mono_ns();
+	uint64_t next = now + (uint64_t)max_ms * 1000000u;
+	if (s->stopping)
+		return max_ms;
+	for (int i = 0; i < s->n; i++) {
+		struct worker *w = &s->w[i];
+		if (w->pid)
+			continue;
+		if (w->next_start_ns <= now)
+			spawn(s, i);
+		else if (w->next_start_ns < next)
+			next = w->next_start_ns;
+	}
+	return (int)((next - now + 999999) / 1000000);
+}
+
+void supervisor_stopping(struct supervisor *s)
+{
+	s->stopping = 1;
+	for (int i = 0; i < s->n; i++)
+		if (!s->w[i].pid)
+			publish(s, i, FORQ_WORKER_STOPPED);
+}
+
+int supervisor_alive(const struct supervisor *s)
+{
+	int n = 0;
+	for (int i = 0; i < s->n; i++)
+		n += s->w[i].pid != 0;
+	return n;
+}
+
+void supervisor_wait_all(struct supervisor *s, int grace_ms)
+{
+	uint64_t deadline = clock_mono_ns() + (uint64_t)grace_ms * 1000000u;
+	supervisor_stopping(s);
+	while (supervisor_alive(s)) {
+		supervisor_reap(s);
+		if (!supervisor_alive(s))
+			break;
+		if (clock_mono_ns() >= deadline) {
+			for (int i = 0; i < s->n; i++)
+				if (s->w[i].pid) {
+					log_event(LOG_WARN, "worker_killed",
+						  "worker=%d child=%d reason=\"did not stop in time\"", i,
+						  (int)s->w[i].pid);
+					kill(s->w[i].pid, SIGKILL);
+				}
+			deadline = UINT64_MAX;
+		}
+		poll(NULL, 0, 5);
+	}
+}
+
+uint64_t supervisor_restarts(const struct supervisor *s)
+{
+	return s->restarts;
+}
+
+void supervisor_free(struct supervisor *s)
+{
+	free(s);
+}

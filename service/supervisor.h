@@ -1,0 +1,38 @@
+/* supervisor.h — forqd's consumer processes: fork them, reap them, give back
+ * what a dead one held, restart it with backoff, stop them all. Runs on
+ * forqd's main thread only. Rows in the queue's header show each worker. */
+#ifndef FORQ_SUPERVISOR_H
+#define FORQ_SUPERVISOR_H
+
+#include <stdint.h>
+
+#include "admin.h"
+#include "consumer.h"
+
+struct supervisor;
+
+int supervisor_start(struct supervisor **sp, struct forq *q, int workers,
+		     const struct consumer_config *cc, forq_final_fn fn, void *ctx);
+
+/* Reaps every exited consumer (after SIGCHLD): repairs its record and
+ * schedules its restart unless stopping. */
+void supervisor_reap(struct supervisor *s);
+
+/* Starts consumers whose backoff is over. Returns the ms until the next due
+ * restart (or max_ms). */
+int supervisor_tick(struct supervisor *s, int max_ms);
+
+/* No more restarts from now on. */
+void supervisor_stopping(struct supervisor *s);
+
+/* Consumers alive (forked and not yet reaped). */
+int supervisor_alive(const struct supervisor *s);
+
+/* Waits up to grace_ms for consumers to exit, then SIGKILLs and reaps the
+ * rest (their tasks are repaired). */
+void supervisor_wait_all(struct supervisor *s, int grace_ms);
+
+uint64_t supervisor_restarts(const struct supervisor *s);
+void supervisor_free(struct supervisor *s);
+
+#endif

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Runs every PromQL expression of dashboards/forq.json against a real
+# Prometheus scraping a real forqd, and checks the alert rules evaluate.
+#
+#   FORQD=build/service/forqd tests/e2e/test_dashboard_live.sh
+#   tests/e2e/test_dashboard_live.sh path/to/forqd
+#
+# Starts forqd on 127.0.0.1 (free ports, its own shm name) with the demo
+# producer (--demo 2000 --workers 2) and Debian's prometheus on 127.0.0.1
+# scraping it every second with dashboards/alerts.yml loaded; waits until
+# samples arrive (Prometheus applies new targets on 5-second ticks), then
+# expects a non-empty result from every panel expr and variable query
+# ($job, $instance, $__rate_interval substituted by check_dashboard.py).
+# Finally stops forqd with SIGTERM and expects exit 0 and its ring gone.
+# Needs curl, python3 and prometheus (installed with apt-get when root).
+# Last line: "N passed, N failed"; exits 1 if any check failed.
+set -u
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+forqd=${1:-${FORQD:-$root/build/service/forqd}}
+demo_rate=${DEMO_RATE:-2000}
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
+
+if [ ! -x "$forqd" ]; then
+	echo "forqd not found at '$forqd': pass its path as FORQD=... or the first argument" >&2
+	fail "forqd binary exists"
+	finish
+fi
+if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
+		>/dev/null 2>&1
+fi
+for tool in prometheus curl python3; do
+	command -v $tool >/dev/null 2>&1 || { fail "$tool is installed"; finish; }
+done
+
+tmp=$(mktemp -d)
+forqd_pid=
+prom_pid=
+shm=/forq-e2e-$$
+
+# stop PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL. Returns the
+# exit status (>128 when killed by a signal).
+stop() {
+	local pid=$1 n=$(($2 * 10))
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
+	while [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "pid $pid still running after SIGTERM: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+	[ -n "$forqd_pid" ] && stop "$forqd_pid" 5 >/dev/null
+	[ -n "$prom_pid" ] && stop "$prom_pid" 5 >/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Three free loopback ports (bound and released: a small race, fine here).
+read -r http_port tcp_port prom_port < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+
+# ---- forqd -------------------------------------------------------------------
+"$forqd" --http "127.0.0.1:$http_port" --tcp "127.0.0.1:$tcp_port" \
+	--workers 2 --handler arith --demo "$demo_rate" --shm-name "$shm" --results off \
+	>"$tmp/forqd.log" 2>&1 &
+forqd_pid=$!
+
+up=0
+for _ in $(seq 100); do
+	curl -fsS -o /dev/null "http://127.0.0.1:$http_port/healthz" 2>/dev/null && { up=1; break; }
+	kill -0 "$forqd_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ $up = 1 ]; then
+	pass "forqd answers /healthz on 127.0.0.1:$http_port"
+else
+	fail "forqd answers /healthz on 127.0.0.1:$http_port"
+	sed 's/^/    forqd: /' "$tmp/forqd.log" | tail -20
+	finish
+fi
+
+# run_checks CMD...: counts check_dashboard.py's "ok"/"not ok" lines.
+run_checks() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) pass "${line#ok - }" ;;
+		"not ok - "*) fail "${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done < <("$@" 2>&1)
+}
+run_checks python3 "$root/tests/e2e/check_dashboard.py" metrics \
+	--url "http://127.0.0.1:$http_port/metrics"
+
+# ---- Prometheus ----------------------------------------------------------------
+cp "$root/dashboards/alerts.yml" "$tmp/alerts.yml"
+cat >"$tmp/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - alerts.yml
+scrape_configs:
+  - job_name: forqd
+    static_configs:
+      - targets: ["127.0.0.1:$http_port"]
+EOF
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
+	--web.listen-address="127.0.0.1:$prom_port" --log.level=warn \
+	>"$tmp/prometheus.log" 2>&1 &
+prom_pid=$!
+prom=http://127.0.0.1:$prom_port
+
+# query EXPR: prints the first sample's value, or nothing.
+query() {
+	curl -fsS "$prom/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+		python3 -c 'import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(r[0]["value"][1] if r else "")' 2>/dev/null
+}
+
+# Enough samples for rate() over the 10s the checks give $__rate_interval.
+samples=
+for _ in $(seq 40); do
+	samples=$(query 'count_over_time(up{job="forqd"}[1m])')
+	[ -n "$samples" ] && [ "${samples%.*}" -ge 6 ] && break
+	kill -0 "$prom_pid" 2>/dev/null || break
+	sleep 0.5
+done
+if [ -n "$samples" ] && [ "${samples%.*}" -ge 6 ]; then
+	pass "Prometheus has $samples samples of forqd"
+else
+	fail "Prometheus has 6 samples of forqd within 20 s (got '${samples}')"
+	sed 's/^/    prometheus: /' "$tmp/prometheus.log" | tail -20
+	finish
+fi
+[ "$(query 'up{job="forqd"}')" = 1 ] && pass "the last scrape of forqd succeeded (up == 1)" ||
+	fail "the last scrape of forqd succeeded (up == 1)"
+done_rate=$(query 'sum(rate(forq_tasks_done_total{job="forqd"}[10s]))')
+python3 -c 'import sys; sys.exit(not float(sys.argv[1] or 0) > 0)' "$done_rate" &&
+	pass "the demo producer's tasks finish ($done_rate/s)" ||
+	fail "the demo producer's tasks finish (rate '$done_rate')"
+
+# Every alert rule has been evaluated without error; ForqdDown is quiet.
+sleep 1
+curl -fsS "$prom/api/v1/rules" >"$tmp/rules.json" 2>/dev/null
+if python3 - "$tmp/rules.json" <<'EOF'
+import json, sys
+rules = [r for g in json.load(open(sys.argv[1]))["data"]["groups"] for r in g["rules"]]
+bad = [f'{r["name"]}: {r["health"]} {r.get("lastError", "")}' for r in rules if r["health"] != "ok"]
+print(f"    {len(rules)} rules loaded" + "".join("\n    " + b for b in bad))
+sys.exit(1 if bad or not rules else 0)
+EOF
+then pass "every alert rule evaluates without error"; else fail "every alert rule evaluates without error"; fi
+if curl -fsS "$prom/api/v1/alerts" 2>/dev/null | grep -q '"alertname":"ForqdDown"'; then
+	fail "ForqdDown is not pending or firing"
+else
+	pass "ForqdDown is not pending or firing"
+fi
+
+# ---- the dashboard -------------------------------------------------------------
+run_checks python3 "$root/tests/e2e/check_dashboard.py" live --prom "$prom" \
+	--job forqd --instance "127.0.0.1:$http_port"
+
+# ---- graceful stop ---------------------------------------------------------------
+stop "$forqd_pid" 40   # --drain-timeout is 30 s
+rc=$?
+forqd_pid=
+[ $rc -eq 0 ] && pass "forqd exits 0 on SIGTERM" || {
+	fail "forqd exits 0 on SIGTERM (status $rc)"
+	sed 's/^/    forqd: /' "$tmp/forqd.log" | tail -20
+}
+[ ! -e "/dev/shm${shm}" ] && pass "forqd removed its ring /dev/shm$shm" ||
+	{ fail "forqd removed its ring /dev/shm$shm"; rm -f "/dev/shm${shm}"; }
+
+finish

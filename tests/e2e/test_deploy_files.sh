@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Offline checks of the deployment files: compose.yaml, docker/Dockerfile,
+# dashboards/{prometheus,alerts,alerts_test}.yml, dashboards/forq.json, the
+# Grafana provisioning and dashboards/forqd.service. No Docker engine, Grafana
+# or network server is needed.
+#
+#   tests/e2e/test_deploy_files.sh
+#
+# As root it installs missing tools with apt-get (docker-compose, prometheus
+# for promtool, systemd for systemd-analyze, python3-yaml); otherwise a check
+# whose tool is missing is skipped with a note. The Dockerfile lint runs when
+# npx exists (npm's dockerfile-utils). Last line: "N passed, N failed"; exits
+# 1 if any check failed.
+set -u
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root" || exit 2
+
+passed=0
+failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -s "$tmp/out" ] && sed 's/^/    /' "$tmp/out"; }
+skip() { echo "SKIP $1"; }
+
+# check NAME CMD...: passes when CMD exits 0; its output is shown on failure.
+check() {
+	local name=$1
+	shift
+	if "$@" >"$tmp/out" 2>&1; then pass "$name"; else fail "$name"; fi
+}
+
+# need TOOL PACKAGE: installs PACKAGE when TOOL is missing and we are root.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing $2 for $1"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" \
+			>"$tmp/apt.log" 2>&1 ||
+			{ apt-get update -q >/dev/null 2>&1 &&
+			  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" \
+				>"$tmp/apt.log" 2>&1; }
+	fi
+	command -v "$1" >/dev/null 2>&1
+}
+
+# ---- compose ---------------------------------------------------------------
+if need docker-compose docker-compose; then
+	check "compose.yaml validates (docker-compose config -q)" \
+		docker-compose -f compose.yaml --project-directory "$root" config -q
+	# Without .env every variable must have a default: an unset one shows up
+	# as a warning ("variable is not set"). An empty env file stands in for a
+	# fresh clone even where a developer has a .env.
+	: >"$tmp/empty.env"
+	check "compose.yaml needs no .env (every variable has a default)" \
+		bash -c 'env -i PATH="$PATH" HOME="$HOME" docker-compose -f compose.yaml \
+			--env-file "$1/empty.env" config >"$1/c.yml" 2>"$1/err" || { cat "$1/err"; exit 1; }
+			! grep -i "not set" "$1/err"' _ "$tmp"
+	check "compose.yaml: forqd runs the demo, has shm_size and the admin token" \
+		bash -c 'grep -q -- "- --demo" "$1/c.yml" && grep -q "shm_size: 256m" "$1/c.yml" &&
+			grep -q "FORQ_ADMIN_TOKEN: change-me" "$1/c.yml" &&
+			grep -q "GF_AUTH_ANONYMOUS_ENABLED: .true" "$1/c.yml"' _ "$tmp"
+	check "compose.yaml: every mounted file exists in the repository" \
+		bash -c 'for p in $(grep -oE "^\s+- \./[^:]+" compose.yaml | sed "s/^ *- //"); do
+			[ -e "$p" ] || { echo "missing $p"; exit 1; }; done'
+	check ".env.example lists exactly the variables compose.yaml uses" \
+		bash -c 'diff <(grep -oE "\\$\\{[A-Z_]+" compose.yaml | cut -c3- | sort -u) \
+			<(sed -n "s/^\\([A-Z_]*\\)=.*/\\1/p" .env.example | sort -u)'
+else
+	skip "docker-compose not available: compose.yaml not validated"
+fi
+
+# ---- Dockerfile ------------------------------------------------------------
+check "Dockerfile: multi-stage bookworm build, slim runtime, non-root, healthcheck" \
+	bash -c 'f=docker/Dockerfile
+		grep -qE "^FROM debian:bookworm AS build" $f &&
+		grep -qE "^FROM debian:bookworm-slim" $f &&
+		grep -qE "^RUN PREFIX=[^ ]+ bash \.ci/build\.sh" $f &&
+		grep -qE "^USER [1-9]" $f &&
+		grep -qE "^EXPOSE 8080 7070" $f &&
+		grep -qE "^STOPSIGNAL SIGTERM" $f &&
+		grep -qE "^HEALTHCHECK .*" $f && grep -q "/healthz" $f &&
+		grep -qE "^COPY --from=build" $f &&
+		! sed -n "/^FROM debian:bookworm-slim/,\$p" $f | grep -E "cmake|gcc|build-essential|-dev\b"'
+if command -v npx >/dev/null 2>&1; then
+	# dockerfile-utils exits 1 on errors; warnings are printed, so fail on any output.
+	check "Dockerfile lints clean (npx dockerfile-utils lint)" \
+		bash -c 'out=$(timeout 300 npx --yes dockerfile-utils lint docker/Dockerfile 2>/dev/null) &&
+			[ -z "$out" ] || { echo "$out"; exit 1; }'
+else
+	skip "npx not available: Dockerfile not linted"
+fi
+
+# ---- Prometheus ------------------------------------------------------------
+if need promtool prometheus; then
+	check "promtool check config dashboards/prometheus.yml" \
+		promtool check config dashboards/prometheus.yml
+	check "promtool check rules dashboards/alerts.yml" \
+		promtool check rules dashboards/alerts.yml
+	check "promtool test rules dashboards/alerts_test.yml" \
+		promtool test rules dashboards/alerts_test.yml
+	# Each alert has a test in which it fires (an exp_alerts with labels).
+	check "every alert in alerts.yml fires in alerts_test.yml" \
+		bash -c 'for a in $(sed -n "s/^ *- alert: *//p" dashboards/alerts.yml); do
+			awk -v a="$a" "/alertname:/ { cur = \$2 } /exp_labels:/ && cur == a { ok = 1 } END { exit !ok }" \
+				dashboards/alerts_test.yml || { echo "no firing test for $a"; exit 1; }; done'
+else
+	skip "promtool not available: Prometheus files not checked"
+fi
+
+# ---- Grafana dashboard -----------------------------------------------------
+need python3 python3 >/dev/null || true
+python3 -c 'import yaml' 2>/dev/null || { [ "$(id -u)" = 0 ] &&
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-yaml >/dev/null 2>&1; }
+if command -v python3 >/dev/null 2>&1; then
+	python3 tests/e2e/check_dashboard.py static >"$tmp/dash" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) pass "${line#ok - }" ;;
+		"not ok - "*) : >"$tmp/out"; fail "${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$tmp/dash"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$tmp/dash"; then
+		cp "$tmp/dash" "$tmp/out"; fail "check_dashboard.py static ran"
+	fi
+else
+	fail "python3 is needed to check dashboards/forq.json"
+fi
+check "Grafana dashboard provider points where compose.yaml mounts forq.json" \
+	bash -c 'p=$(sed -n "s/^ *path: *//p" dashboards/grafana/provisioning/dashboards/forq.yaml)
+		grep -q "dashboards/forq.json:$p/forq.json" compose.yaml'
+
+# ---- systemd ---------------------------------------------------------------
+if need systemd-analyze systemd; then
+	unit=dashboards/forqd.service
+	bin=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
+	if [ ! -x "$bin" ]; then
+		# verify insists the binary exists: check a copy that runs /bin/true
+		# with the same arguments, so every other directive is still checked.
+		echo "note: $bin is not installed; verifying a copy with ExecStart=/bin/true"
+		sed "s#^ExecStart=$bin#ExecStart=/bin/true#" "$unit" >"$tmp/forqd.service"
+		unit=$tmp/forqd.service
+	fi
+	# verify exits 0 on unknown keys and bad values, and only prints them:
+	# any output is a failure.
+	check "systemd-analyze verify dashboards/forqd.service" \
+		bash -c 'out=$(systemd-analyze verify "$1" 2>&1) && [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$unit"
+	check "forqd.service: restart on failure, hardening, /dev/shm left usable" \
+		bash -c 'u=dashboards/forqd.service
+			for k in Type=simple Restart=on-failure NoNewPrivileges=yes ProtectSystem=strict \
+				ProtectHome=yes PrivateTmp=yes KillMode=mixed; do
+				grep -qx "$k" $u || { echo "missing $k"; exit 1; }; done
+			grep -qE "^User=|^DynamicUser=yes" $u || { echo "no User="; exit 1; }
+			! grep -qE "^(PrivateIPC|RemoveIPC)=yes" $u || { echo "hides or removes the ring"; exit 1; }
+			! grep -qE "^(InaccessiblePaths|TemporaryFileSystem)=.*/dev/shm" $u'
+else
+	skip "systemd-analyze not available: forqd.service not verified"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

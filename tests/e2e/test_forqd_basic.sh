@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# test_forqd_basic.sh — forqd end to end: a tasks file of 10,000 arithmetic
+# expressions with every result checked, bad lines by line number, SIGTERM in
+# the middle of 1,000,000 tasks (exit 0, nothing lost, no shm left), an idle
+# forqd near 0% CPU, a consumer killed and restarted, the README's example
+# program, and the refusals of bad flags and of a second forqd.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+# --- 10,000 expressions with known answers (integer arithmetic only) ---
+awk 'BEGIN {
+	srand(42);
+	for (i = 1; i <= 10000; i++) {
+		a = int(rand() * 1000); b = int(rand() * 100) + 1; c = int(rand() * 50);
+		k = i % 5;
+		if (k == 0)      { e = a "*" b "+" c;        v = a * b + c }
+		else if (k == 1) { e = "(" a "-" b ")*" c;   v = (a - b) * c }
+		else if (k == 2) { e = a "%" b;              v = a % b }
+		else if (k == 3) { e = (a * b) "/" b;        v = a }
+		else             { e = "-(" a "+" c ")*-2";  v = (a + c) * 2 }
+		pr = (i % 7 == 0) ? "priority=high " : (i % 11 == 0 ? "priority=low " : "");
+		print pr e > "'"$TMP"'/tasks.txt";
+		print e "\t" v > "'"$TMP"'/expected.tsv";
+	}
+}'
+{
+	cat "$TMP/tasks.txt"
+	echo "# a comment, then a blank line"
+	echo ""
+	echo "priority=urgent 1+1"
+	echo "1/0"
+	echo "(2+"
+} >"$TMP/tasks_all.txt"
+
+new_shm Q1
+timeout 120 "$FORQD" --shm-name "$Q1" --tasks "$TMP/tasks_all.txt" --handler arith --workers 2 \
+	--results "$TMP/results.jsonl" --exit-when-done --http off --tcp off 2>"$TMP/forqd1.log"
+code=$?
+check "forqd --exit-when-done exits 0 (got $code)" [ "$code" -eq 0 ]
+check "one result line per accepted task (10,002)" [ "$(wc -l <"$TMP/results.jsonl")" -eq 10002 ]
+check "the bad priority is reported with its file:line" \
+	grep -q "tasks_all.txt:10003: unknown priority \\\\\?\"urgent" "$TMP/forqd1.log"
+check "bad lines do not stop the rest (1 bad line counted)" grep -q "bad_lines=1" "$TMP/forqd1.log"
+# Every result matches the independent computation.
+python3 - "$TMP/results.jsonl" "$TMP/expected.tsv" <<'EOF' >"$TMP/verify.txt" 2>&1
+import json, sys
+exp = {}
+for line in open(sys.argv[2]):
+    e, v = line.rstrip("\n").split("\t")
+    exp.setdefault(e, set()).add(v)
+ok = bad = 0
+ids = set()
+special = {"1/0": ("failed", "division by zero"), "(2+": ("failed", "unexpected end")}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["id"] in ids:
+        print("duplicate id", r["id"]); bad += 1
+    ids.add(r["id"])
+    t = r["task"]
+    if t in special:
+        st, msg = special[t]
+        good = r["status"] == st and msg in r["error"]
+    else:
+        good = r["status"] == "done" and r["result"] in exp.get(t, ())
+        good = good and r["attempts"] == 1 and r["source"].startswith(sys.argv[1].rsplit("/", 1)[0])
+    if good:
+        ok += 1
+    else:
+        bad += 1
+        if bad < 5: print("wrong:", line.strip())
+print(f"ok={ok} bad={bad}")
+EOF
+check "every one of the 10,002 results is correct ($(tail -n 1 "$TMP/verify.txt"))" \
+	grep -q "^ok=10002 bad=0$" "$TMP/verify.txt"
+check "results carry FILE:LINE sources" grep -q '"source":"[^"]*tasks_all.txt:10004"' "$TMP/results.jsonl"
+check "high priority tasks are marked" grep -q '"priority":"high"' "$TMP/results.jsonl"
+check "no shared memory left after exit" [ ! -e "/dev/shm$Q1" ]
+
+# --- SIGTERM in the middle of 1,000,000 tasks ---
+awk 'BEGIN { for (i = 1; i <= 1000000; i++) print i "+" i }' >"$TMP/million.txt"
+new_shm Q2
+"$FORQD" --shm-name "$Q2" --tasks "$TMP/million.txt" --handler arith --workers 2 \
+	--results "$TMP/million.jsonl" --drain-timeout 60 --http off --tcp off 2>"$TMP/forqd2.log" &
+pid=$!
+PIDS+=("$pid")
+wait_for 30 grep -qs . "$TMP/million.jsonl"
+sleep 0.2
+kill -TERM "$pid"
+wait_exit "$pid" 90
+check "SIGTERM mid-run: forqd exits 0 within the drain timeout (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+pushed=$(sed -n 's/.*event=tasks_file_read .*pushed=\([0-9]*\).*/\1/p' "$TMP/forqd2.log")
+lines=$(wc -l <"$TMP/million.jsonl")
+uniq_ids=$(grep -o '"id":[0-9]*' "$TMP/million.jsonl" | sort -u | wc -l)
+check "SIGTERM mid-run: it stopped early (pushed ${pushed:-?} of 1,000,000)" [ "${pushed:-0}" -lt 1000000 ]
+check "SIGTERM mid-run: every accepted task has exactly one result ($lines lines, $uniq_ids ids, $pushed accepted)" \
+	[ "$lines" -eq "${pushed:--1}" -a "$uniq_ids" -eq "$lines" ]
+check "SIGTERM mid-run: every result is done" [ "$(grep -c '"status":"done"' "$TMP/million.jsonl")" -eq "$lines" ]
+check "SIGTERM mid-run: no shared memory left" [ ! -e "/dev/shm$Q2" ]
+
+# --- idle CPU, a consumer killed and restarted, libforq producer ---
+new_shm Q3
+"$FORQD" --shm-name "$Q3" --handler arith --workers 2 --results "$TMP/idle.jsonl" \
+	--http off --tcp off 2>"$TMP/forqd3.log" &
+pid=$!
+PIDS+=("$pid")
+wait_for 10 test -e "/dev/shm$Q3"
+sleep 1
+t0=$(proc_ticks "$pid")
+sleep 3
+t1=$(proc_ticks "$pid")
+hz=$(getconf CLK_TCK)
+# Generous bound: 3 processes over 3 s; 5% of one CPU is 15 ticks at 100 Hz.
+check "an idle forqd stays near 0% CPU ($((t1 - t0)) ticks in 3 s)" [ $((t1 - t0)) -le $((hz * 15 / 100)) ]
+
+victim=$(pgrep -P "$pid" | head -n 1)
+kill -9 "$victim"
+check "a killed consumer is restarted" wait_for 10 grep -q "event=worker_died worker=[0-9]* child=$victim" "$TMP/forqd3.log"
+check "the restarted consumer runs" wait_for 10 bash -c "[ \$(pgrep -P $pid | wc -l) -eq 2 ]"
+
+cc -std=c11 -Wall -Wextra -Werror -I"$FORQ_SRC/core" "$FORQ_SRC/examples/producer.c" \
+	"${FORQ_BUILD:-build}/core/libforq.a" -lpthread -o "$TMP/producer" 2>"$TMP/cc.log"
+check "the README example program builds against libforq" [ -x "$TMP/producer" ]
+"$TMP/producer" "$Q3" 500 >"$TMP/producer.out" 2>&1
+check "the example program pushes 500 tasks" grep -q "pushed 500 tasks" "$TMP/producer.out"
+check "forqd computes all 500 (i*i+1)" wait_for 20 bash -c "[ \$(grep -c '\"status\":\"done\"' '$TMP/idle.jsonl') -eq 500 ]"
+check "a result of the example is right (250*250+1 = 62501)" grep -q '"task":"250\*250+1","status":"done","result":"62501"' "$TMP/idle.jsonl"
+
+# --- refusals ---
+new_shm Q4
+"$FORQD" --shm-name "$Q3" --http off --tcp off --workers 1 2>"$TMP/second.log"
+code=$?
+check "a second forqd on the same name refuses to start (exit 3, got $code)" [ "$code" -eq 3 ]
+check "... and says who owns it" grep -q "owned by another forqd (pid $pid)" "$TMP/second.log"
+check "the first forqd keeps running" kill -0 "$pid"
+"$FORQD" --workers x 2>"$TMP/e1.log"
+check "a bad number is a usage error (exit 2)" [ $? -eq 2 ]
+check "... naming the flag" grep -q -- '--workers: expected a whole number' "$TMP/e1.log"
+"$FORQD" --handler nope --shm-name "$Q4" 2>"$TMP/e2.log"
+check "an unknown handler is a usage error (exit 2)" [ $? -eq 2 ]
+check "... listing the handlers" grep -q 'use noop, arith, json or exec:CMD' "$TMP/e2.log"
+"$FORQD" --bogus 2>"$TMP/e3.log"
+check "an unknown flag is a usage error (exit 2)" [ $? -eq 2 ]
+"$FORQD" --exit-when-done 2>"$TMP/e4.log"
+check "--exit-when-done without --tasks is refused" [ $? -eq 2 ]
+"$FORQD" --help >"$TMP/help.txt"
+check "--help lists every flag with its default" bash -c "grep -q -- '--capacity N' '$TMP/help.txt' && grep -q 'default: 65536' '$TMP/help.txt' && [ \$(grep -c -- '  --' '$TMP/help.txt') -ge 25 ]"
+check "no queue is left by the refused starts" [ ! -e "/dev/shm$Q4" ]
+
+kill -TERM "$pid"
+wait_exit "$pid" 60
+check "forqd exits 0 on SIGTERM when idle (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+check "no shared memory left" [ ! -e "/dev/shm$Q3" ]
+finish

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run.sh SECONDS — builds each libFuzzer harness with clang under ASan+UBSan
+# and runs it for SECONDS on a copy of its seed corpus. Fails on any finding.
+set -eu
+cd "$(dirname "$0")/../.."
+secs=${1:-20}
+out=$(mktemp -d /tmp/forq-fuzz.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Iservice -Imetrics"
+declare -A srcs=(
+	[arith]="service/arith.c"
+	[tasks_file]="service/tasks_file.c core/buf.c"
+	[proto]="service/proto.c core/buf.c"
+	[http_tasks]="metrics/http_tasks.c core/buf.c"
+)
+declare -A libs=([arith]="-lm" [tasks_file]="" [proto]="" [http_tasks]="-lcjson")
+pass=0 fail=0
+for name in arith tasks_file proto http_tasks; do
+	# shellcheck disable=SC2086
+	clang $flags "tests/fuzz/fuzz_$name.c" ${srcs[$name]} ${libs[$name]} -o "$out/fuzz_$name"
+	mkdir -p "$out/corpus_$name"
+	cp -r "tests/fuzz/corpus/$name/." "$out/corpus_$name/"
+	if "$out/fuzz_$name" -max_total_time="$secs" -timeout=10 -artifact_prefix="$out/" \
+		"$out/corpus_$name" >"$out/$name.log" 2>&1; then
+		pass=$((pass + 1)); echo "ok   - fuzz_$name ran ${secs}s: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$out/$name.log" || tail -n 1 "$out/$name.log")"
+	else
+		fail=$((fail + 1)); echo "FAIL - fuzz_$name"; tail -n 40 "$out/$name.log"
+	fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

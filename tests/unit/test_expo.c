@@ -1,0 +1,321 @@
+/* test_expo.c — Prometheus exposition of a fixed snapshot: exact lines,
+ * structure (HELP/TYPE, no duplicate series, cumulative buckets, +Inf ==
+ * count, final newline), and `promtool check metrics` on the whole text. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "expo.h"
+
+static void fill(struct metrics_snapshot *s, struct procstat *p)
+{
+	memset(s, 0, sizeof *s);
+	s->pending[0] = 1, s->pending[1] = 20, s->pending[2] = 300;
+	s->in_progress = 4;
+	s->enqueued[0] = 10, s->enqueued[1] = 200, s->enqueued[2] = 3000;
+	s->done = 18446744073709551615ULL; /* UINT64_MAX stays exact */
+	s->failed = 7, s->dead = 2, s->retried = 9, s->crashes = 1, s->requeued = 3;
+	s->full_waits = 11, s->retry_waiting = 5, s->dead_letters = 2;
+	s->throughput = 12.5;
+	/* wait: 1 value <= 1 ns, 2 in (128, 256], 3 in (512, 1024], 4 beyond 2^36 */
+	s->wait.buckets[0] = 1, s->wait.buckets[8] = 2, s->wait.buckets[10] = 3;
+	s->wait.buckets[39] = 4;
+	s->wait.count = 10, s->wait.sum_ns = 1500000000; /* 1.5 s */
+	s->capacity = 65536, s->max_payload = 1024;
+	s->n_workers = 3;
+	s->workers[0].state = METRICS_WORKER_RUNNING;
+	s->workers[1].state = METRICS_WORKER_RUNNING;
+	s->workers[2].state = METRICS_WORKER_BACKOFF;
+	s->worker_restarts = 6;
+	s->n_tcp_commands = 3;
+	strcpy(s->tcp_commands[0].name, "GET_TASK"), s->tcp_commands[0].count = 5;
+	strcpy(s->tcp_commands[1].name, "we\"ird\\\nname"), s->tcp_commands[1].count = 1;
+	strcpy(s->tcp_commands[2].name, "GET_TASK"), s->tcp_commands[2].count = 2; /* merged */
+	s->tcp_bytes_in = 100, s->tcp_bytes_out = 200, s->tcp_connections = 3;
+	s->remote_workers = 1, s->leases_outstanding = 2, s->lease_expired = 1;
+	s->n_http = 2;
+	s->http[0].code = 200, s->http[0].count = 41;
+	s->http[1].code = 404, s->http[1].count = 1;
+	strcpy(s->version, "0.1.0");
+	s->start_time = 1718000000.25;
+	s->draining = 1;
+	memset(p, 0, sizeof *p);
+	p->cpu_seconds = 1.5, p->resident_bytes = 4096, p->virtual_bytes = 8192;
+	p->open_fds = 12, p->max_fds = 1024, p->start_time = 1717999999.5;
+}
+
+static char *render(void)
+{
+	struct metrics_snapshot *s = malloc(sizeof *s);
+	struct procstat p;
+	struct buf b = BUF_INIT;
+	assert_non_null(s);
+	fill(s, &p);
+	assert_int_equal(expo_write(&b, s, &p), 0);
+	free(s);
+	return b.data;
+}
+
+static int has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+	for (const char *p = text; (p = strstr(p, line)); p++)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return 1;
+	return 0;
+}
+
+/* Check that each of these lines appears exactly as written. */
+static void test_expo_exact_lines(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+		"# HELP forq_tasks_pending Tasks waiting in the queue, by priority.",
+		"# TYPE forq_tasks_pending gauge",
+		"forq_tasks_pending{priority=\"high\"} 1",
+		"forq_tasks_pending{priority=\"normal\"} 20",
+		"forq_tasks_pending{priority=\"low\"} 300",
+		"# TYPE forq_tasks_enqueued_total counter",
+		"forq_tasks_enqueued_total{priority=\"low\"} 3000",
+		"forq_tasks_in_progress 4",
+		"# TYPE forq_tasks_done_total counter",
+		"forq_tasks_done_total 18446744073709551615",
+		"forq_tasks_failed_total 7",
+		"forq_tasks_dead_total 2",
+		"forq_tasks_retried_total 9",
+		"forq_task_crashes_total 1",
+		"forq_tasks_requeued_total 3",
+		"forq_retry_waiting 5",
+		"forq_dead_letters 2",
+		"forq_throughput_tasks_per_second 12.5",
+		"# TYPE forq_task_wait_seconds histogram",
+		"forq_task_wait_seconds_bucket{le=\"2.56e-07\"} 3",
+		"forq_task_wait_seconds_bucket{le=\"5.12e-07\"} 3",
+		"forq_task_wait_seconds_bucket{le=\"1.024e-06\"} 6",
+		"forq_task_wait_seconds_bucket{le=\"0.000131072\"} 6",
+		"forq_task_wait_seconds_bucket{le=\"68.719476736\"} 6",
+		"forq_task_wait_seconds_bucket{le=\"+Inf\"} 10",
+		"forq_task_wait_seconds_sum 1.5",
+		"forq_task_wait_seconds_count 10",
+		"forq_task_run_seconds_bucket{le=\"+Inf\"} 0",
+		"forq_task_run_seconds_sum 0",
+		"forq_queue_capacity 65536",
+		"forq_queue_full_waits_total 11",
+		"# TYPE forq_workers gauge",
+		"forq_workers{state=\"starting\"} 0",
+		"forq_workers{state=\"running\"} 2",
+		"forq_workers{state=\"backoff\"} 1",
+		"forq_workers{state=\"stopped\"} 0",
+		"forq_worker_restarts_total 6",
+		"forq_draining 1",
+		"forq_http_requests_total{code=\"200\"} 41",
+		"forq_http_requests_total{code=\"404\"} 1",
+		"forq_remote_workers_connected 1",
+		"forq_leases_outstanding 2",
+		"forq_lease_expired_total 1",
+		"forq_tcp_commands_total{command=\"GET_TASK\"} 7",
+		"forq_tcp_commands_total{command=\"we\\\"ird\\\\\\nname\"} 1",
+		"forq_tcp_bytes_total{direction=\"in\"} 100",
+		"forq_tcp_bytes_total{direction=\"out\"} 200",
+		"forq_tcp_connections_total 3",
+		"forq_build_info{version=\"0.1.0\"} 1",
+		"forq_start_time_seconds 1718000000.25",
+		"process_cpu_seconds_total 1.5",
+		"process_resident_memory_bytes 4096",
+		"process_virtual_memory_bytes 8192",
+		"process_open_fds 12",
+		"process_max_fds 1024",
+		"process_start_time_seconds 1717999999.5",
+	};
+	char *t = render();
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (!has_line(t, lines[i]))
+			fail_msg("missing line: %s", lines[i]);
+	}
+	free(t);
+}
+
+/* Check that every family has HELP then TYPE before its first sample, that no
+ * series repeats, and that the text ends in a newline. */
+static void test_expo_structure_help_type_unique_newline(void **state)
+{
+	(void)state;
+	char *t = render(), *save = NULL;
+	size_t len = strlen(t);
+	char **series = calloc(1000, sizeof *series);
+	size_t ns = 0;
+	char typed[128] = "", helped[128] = "";
+	assert_true(len > 0 && t[len - 1] == '\n');
+	for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128];
+		if (sscanf(line, "# HELP %127s", name) == 1) {
+			strcpy(helped, name);
+			continue;
+		}
+		if (sscanf(line, "# TYPE %127s", name) == 1) {
+			assert_string_equal(name, helped);
+			strcpy(typed, name);
+			continue;
+		}
+		/* sample: the series is everything before the last space */
+		char *sp = strrchr(line, ' ');
+		assert_non_null(sp);
+		*sp = '\0';
+		size_t n = strcspn(line, "{");
+		size_t tl = strlen(typed);
+		/* the sample belongs to the family typed last */
+		assert_true(tl > 0 && strncmp(line, typed, tl) == 0);
+		if (n != tl) {
+			char suffix[16];
+			snprintf(suffix, sizeof suffix, "%.*s", (int)(n - tl), line + tl);
+			if (strcmp(suffix, "_bucket") && strcmp(suffix, "_sum") && strcmp(suffix, "_count"))
+				fail_msg("sample %s outside its family %s", line, typed);
+		}
+		for (size_t i = 0; i < ns; i++)
+			if (strcmp(series[i], line) == 0)
+				fail_msg("duplicated series %s", line);
+		assert_true(ns < 1000);
+		series[ns++] = line;
+	}
+	assert_true(ns > 80);
+	free(series);
+	free(t);
+}
+
+/* Check that bucket counts never decrease and that +Inf equals _count. */
+static void test_expo_histogram_cumulative_and_inf_equals_count(void **state)
+{
+	(void)state;
+	char *t = render();
+	const char *hists[] = {"forq_task_wait_seconds", "forq_task_run_seconds"};
+	for (size_t h = 0; h < 2; h++) {
+		char prefix[96], countk[96];
+		unsigned long long prev = 0, v = 0, inf = ~0ULL, count = ~1ULL;
+		int nb = 0;
+		snprintf(prefix, sizeof prefix, "%s_bucket{le=\"", hists[h]);
+		snprintf(countk, sizeof countk, "\n%s_count ", hists[h]);
+		for (const char *p = t; (p = strstr(p, prefix)); p++) {
+			const char *q = strchr(p, '}');
+			assert_int_equal(sscanf(q + 1, " %llu", &v), 1);
+			assert_true(v >= prev);
+			prev = v;
+			nb++;
+			if (strncmp(p + strlen(prefix), "+Inf\"", 5) == 0)
+				inf = v;
+		}
+		assert_int_equal(nb, EXPO_LE_MAX_K - EXPO_LE_MIN_K + 2);
+		const char *c = strstr(t, countk);
+		assert_non_null(c);
+		assert_int_equal(sscanf(c + strlen(countk), "%llu", &count), 1);
+		assert_true(inf == count);
+	}
+	free(t);
+}
+
+/* Check that promtool accepts the whole exposition (exit 0, no lint). */
+static void test_expo_passes_promtool(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/test_expo_XXXXXX", cmd[256];
+	char *t = render();
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, t, strlen(t)), (ssize_t)strlen(t));
+	close(fd);
+	snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+	int rc = system(cmd);
+	unlink(path);
+	free(t);
+	assert_int_equal(rc, 0);
+}
+
+/* Check that a torn read (count behind the buckets) still gives +Inf ==
+ * _count, not below the last bucket. */
+static void test_expo_histogram_count_behind_buckets(void **state)
+{
+	(void)state;
+	struct metrics_snapshot *s = calloc(1, sizeof *s);
+	struct buf b = BUF_INIT;
+	s->run.buckets[9] = 5, s->run.buckets[38] = 2, s->run.count = 6;
+	assert_int_equal(expo_write(&b, s, NULL), 0);
+	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{le=\"68.719476736\"} 5"));
+	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{le=\"+Inf\"} 7"));
+	assert_true(has_line(b.data, "forq_task_run_seconds_count 7"));
+	buf_free(&b);
+	free(s);
+}
+
+/* Check that an empty snapshot without process figures is still valid. */
+static void test_expo_empty_snapshot_without_procstat(void **state)
+{
+	(void)state;
+	struct metrics_snapshot *s = calloc(1, sizeof *s);
+	struct buf b = BUF_INIT;
+	assert_int_equal(expo_write(&b, s, NULL), 0);
+	assert_true(has_line(b.data, "forq_build_info{version=\"\"} 1"));
+	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{le=\"+Inf\"} 0"));
+	assert_null(strstr(b.data, "process_"));
+	assert_int_equal(b.data[b.len - 1], '\n');
+	buf_free(&b);
+	free(s);
+}
+
+/* Check that le bounds are printed in the shortest exact form. */
+static void test_expo_format_double_table(void **state)
+{
+	(void)state;
+	static const struct {
+		double d;
+		const char *s;
+	} cases[] = {
+		{256e-9, "2.56e-07"}, {65536e-9, "6.5536e-05"}, {131072e-9, "0.000131072"},
+		{68.719476736, "68.719476736"}, {0, "0"}, {12.5, "12.5"}, {1e21, "1e+21"},
+		{INFINITY, "+Inf"}, {-INFINITY, "-Inf"}, {NAN, "NaN"},
+	};
+	char out[40];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		expo_format_double(out, sizeof out, cases[i].d);
+		assert_string_equal(out, cases[i].s);
+	}
+}
+
+/* Check quantiles: interpolation inside a power-of-two bucket, the edges. */
+static void test_hist_quantile_table(void **state)
+{
+	(void)state;
+	uint64_t b[METRICS_HIST_BUCKETS] = {0};
+	assert_true(hist_quantile(b, 0.5) == 0); /* empty */
+	b[10] = 100; /* all in (512, 1024] */
+	assert_true(fabs(hist_quantile(b, 0.5) - 768) < 1e-9);
+	assert_true(fabs(hist_quantile(b, 0.99) - (512 + 512 * 0.99)) < 1e-9);
+	assert_true(fabs(hist_quantile(b, 1.0) - 1024) < 1e-9);
+	b[0] = 100; /* half at <= 1 ns */
+	assert_true(fabs(hist_quantile(b, 0.25) - 0.5) < 1e-9);
+	assert_true(fabs(hist_quantile(b, 0.75) - 768) < 1e-9);
+	memset(b, 0, sizeof b);
+	b[39] = 5; /* open-ended bucket: its lower bound */
+	assert_true(hist_quantile(b, 0.5) == ldexp(1.0, 38));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_expo_exact_lines),
+		cmocka_unit_test(test_expo_structure_help_type_unique_newline),
+		cmocka_unit_test(test_expo_histogram_cumulative_and_inf_equals_count),
+		cmocka_unit_test(test_expo_passes_promtool),
+		cmocka_unit_test(test_expo_histogram_count_behind_buckets),
+		cmocka_unit_test(test_expo_empty_snapshot_without_procstat),
+		cmocka_unit_test(test_expo_format_double_table),
+		cmocka_unit_test(test_hist_quantile_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

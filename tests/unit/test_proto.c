@@ -1,0 +1,706 @@
+/* test_proto.c — the TCP protocol parser and formatters (service/proto.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static const struct proto_limits lim_small = {.max_line = 64, .max_payload = 16};
+
+static void parser_new(struct proto_parser *p)
+{
+	assert_int_equal(proto_parser_init(p, &lim_small), 0);
+}
+
+/* Check that good requests fill the right fields and use the whole input. */
+static void test_proto_parse_good_requests_fill_fields(void **state)
+{
+	static const struct {
+		const char *in;
+		enum proto_cmd cmd;
+		uint64_t id;
+		uint32_t count;
+		int32_t wait_ms;
+		int prio;
+		const char *text; /* NULL: no text expected */
+		size_t text_len;
+	} cases[] = {
+		{"GET_TASK\r\n", PROTO_GET_TASK, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"get_task\n", PROTO_GET_TASK, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"GET_TASK WAIT 500\r\n", PROTO_GET_TASK, 0, 0, 500, FORQ_NORMAL, NULL, 0},
+		{"Get_Task wait 0\r\n", PROTO_GET_TASK, 0, 0, 0, FORQ_NORMAL, NULL, 0},
+		{"GET_TASK WAIT 2147483647\r\n", PROTO_GET_TASK, 0, 0, INT32_MAX, FORQ_NORMAL, NULL, 0},
+		{"GET_TASKS 10\r\n", PROTO_GET_TASKS, 0, 10, -1, FORQ_NORMAL, NULL, 0},
+		{"GET_TASKS 1\r\n", PROTO_GET_TASKS, 0, 1, -1, FORQ_NORMAL, NULL, 0},
+		{"GET_TASKS 4294967295 WAIT 7\r\n", PROTO_GET_TASKS, 0, UINT32_MAX, 7, FORQ_NORMAL,
+		 NULL, 0},
+		{"RESULT 42 hello world\r\n", PROTO_RESULT, 42, 0, -1, FORQ_NORMAL, S("hello world")},
+		{"RESULT 42\r\n", PROTO_RESULT, 42, 0, -1, FORQ_NORMAL, S("")},
+		{"RESULT 42 \r\n", PROTO_RESULT, 42, 0, -1, FORQ_NORMAL, S("")},
+		{"RESULT 42  lead\r\n", PROTO_RESULT, 42, 0, -1, FORQ_NORMAL, S(" lead")},
+		{"result 0 {\"a\": 1}\n", PROTO_RESULT, 0, 0, -1, FORQ_NORMAL, S("{\"a\": 1}")},
+		{"RESULT 18446744073709551615 x\r\n", PROTO_RESULT, UINT64_MAX, 0, -1, FORQ_NORMAL,
+		 S("x")},
+		{"RESULT 007 x\r\n", PROTO_RESULT, 7, 0, -1, FORQ_NORMAL, S("x")},
+		{"FAIL 7 bad input: a b\r\n", PROTO_FAIL, 7, 0, -1, FORQ_NORMAL, S("bad input: a b")},
+		{"TOUCH 9\r\n", PROTO_TOUCH, 9, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"touch\t9\r\n", PROTO_TOUCH, 9, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"PING\r\n", PROTO_PING, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"  ping  \r\n", PROTO_PING, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"STATS\r\n", PROTO_STATS, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"exit\r\n", PROTO_EXIT, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"EXIT\n", PROTO_EXIT, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"QUIT\r\n", PROTO_EXIT, 0, 0, -1, FORQ_NORMAL, NULL, 0},
+		{"PUT 5\r\nhello\r\n", PROTO_PUT, 0, 0, -1, FORQ_NORMAL, S("hello")},
+		{"PUT high 3\r\nabc\n", PROTO_PUT, 0, 0, -1, FORQ_HIGH, S("abc")},
+		{"put LOW 0\r\n\r\n", PROTO_PUT, 0, 0, -1, FORQ_LOW, S("")},
+		{"PUT normal 16\r\n0123456789abcdef\r\n", PROTO_PUT, 0, 0, -1, FORQ_NORMAL,
+		 S("0123456789abcdef")},
+		{"\r\n\nPING\r\n", PROTO_PING, 0, 0, -1, FORQ_NORMAL, NULL, 0}, /* empty lines */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct proto_parser p;
+		struct proto_req req;
+		size_t used = 12345, len = strlen(cases[i].in);
+		parser_new(&p);
+		int rc = proto_parse(&p, cases[i].in, len, &req, &used);
+		if (rc != PROTO_PARSED)
+			fail_msg("case %zu \"%s\": rc %d (%s)", i, cases[i].in, rc, proto_err_word(rc));
+		assert_int_equal(used, len);
+		assert_int_equal(req.cmd, cases[i].cmd);
+		assert_true(req.id == cases[i].id);
+		assert_int_equal(req.count, cases[i].count);
+		assert_int_equal(req.wait_ms, cases[i].wait_ms);
+		assert_int_equal(req.prio, cases[i].prio);
+		if (!cases[i].text) {
+			assert_null(req.text);
+			assert_int_equal(req.text_len, 0);
+		} else {
+			assert_int_equal(req.text_len, cases[i].text_len);
+			assert_memory_equal(req.text, cases[i].text, cases[i].text_len);
+			assert_true(req.text >= cases[i].in && req.text + req.text_len <= cases[i].in + len);
+		}
+	}
+}
+
+/* Check that each malformed line gives its ERR word, drops exactly that line,
+ * and that the next command on the connection still parses. */
+static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *word;
+	} cases[] = {
+		{"HELLO\r\n", "unknown-command"},
+		{"GET_TASKX\r\n", "unknown-command"},
+		{"GET\r\n", "unknown-command"},
+		{"\x01\x02\xff\r\n", "unknown-command"},
+		{"GET_TASK now\r\n", "bad-args"},
+		{"GET_TASK WAIT\r\n", "bad-wait"},
+		{"GET_TASK WAIT -1\r\n", "bad-wait"},
+		{"GET_TASK WAIT 2147483648\r\n", "bad-wait"},
+		{"GET_TASK WAIT 1s\r\n", "bad-wait"},
+		{"GET_TASK WAIT 5 6\r\n", "bad-args"},
+		{"GET_TASKS\r\n", "bad-args"},
+		{"GET_TASKS 0\r\n", "bad-count"},
+		{"GET_TASKS 4294967296\r\n", "bad-count"},
+		{"GET_TASKS ten\r\n", "bad-count"},
+		{"GET_TASKS 2 SLEEP 5\r\n", "bad-args"},
+		{"GET_TASKS 2 WAIT x\r\n", "bad-wait"},
+		{"RESULT\r\n", "bad-args"},
+		{"RESULT x1 v\r\n", "bad-id"},
+		{"RESULT 1x v\r\n", "bad-id"},
+		{"RESULT -1 v\r\n", "bad-id"},
+		{"RESULT +1 v\r\n", "bad-id"},
+		{"RESULT 18446744073709551616 v\r\n", "bad-id"},    /* UINT64_MAX + 1 */
+		{"RESULT 99999999999999999999 v\r\n", "bad-id"},    /* 20 digits, over */
+		{"RESULT 123456789012345678901 v\r\n", "bad-id"},   /* 21 digits */
+		{"FAIL 3\r\n", "bad-args"},
+		{"FAIL 3 \r\n", "bad-args"},
+		{"FAIL\r\n", "bad-args"},
+		{"TOUCH\r\n", "bad-args"},
+		{"TOUCH 1 2\r\n", "bad-args"},
+		{"TOUCH 18446744073709551616\r\n", "bad-id"},
+		{"PING now\r\n", "bad-args"},
+		{"STATS all\r\n", "bad-args"},
+		{"EXIT 0\r\n", "bad-args"},
+		{"PUT\r\n", "bad-args"},
+		{"PUT high 3 4\r\n", "bad-args"},
+		{"PUT urgent 3\r\n", "bad-priority"},
+		{"PUT abc\r\n", "bad-length"},
+		{"PUT high\r\n", "bad-length"},
+		{"PUT -1\r\n", "bad-length"},
+		{"PUT 18446744073709551616\r\n", "bad-length"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char in[128];
+		struct proto_parser p;
+		struct proto_req req;
+		size_t used, len = strlen(cases[i].in);
+		snprintf(in, sizeof in, "%sPING\r\n", cases[i].in);
+		parser_new(&p);
+		int rc = proto_parse(&p, in, strlen(in), &req, &used);
+		if (rc >= 0 || strcmp(proto_err_word(rc), cases[i].word) != 0)
+			fail_msg("case %zu \"%s\": rc %d (%s), want %s", i, cases[i].in, rc,
+				 rc < 0 ? proto_err_word(rc) : "-", cases[i].word);
+		assert_int_equal(used, len);
+		assert_null(req.text);
+		rc = proto_parse(&p, in + used, strlen(in) - used, &req, &used);
+		assert_int_equal(rc, PROTO_PARSED);
+		assert_int_equal(req.cmd, PROTO_PING);
+		assert_int_equal(used, 6);
+	}
+}
+
+/* Check that an incomplete line or PUT asks for more and consumes nothing. */
+static void test_proto_parse_incomplete_input_asks_for_more(void **state)
+{
+	static const char *const cases[] = {
+		"", "P", "PING", "PING\r", "PUT 5\r\n", "PUT 5\r\nhel", "PUT 5\r\nhello",
+		"PUT 5\r\nhello\r", "RESULT 1 abc",
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct proto_parser p;
+		struct proto_req req;
+		size_t used = 99;
+		parser_new(&p);
+		assert_int_equal(proto_parse(&p, cases[i], strlen(cases[i]), &req, &used), PROTO_MORE);
+		assert_int_equal(used, 0);
+		assert_null(req.text);
+	}
+}
+
+/* Check that pipelined commands in one buffer come out one at a time, in order. */
+static void test_proto_parse_pipelined_commands_in_one_buffer(void **state)
+{
+	static const char in[] = "PING\r\nGET_TASKS 3\nPUT low 4\r\na\r\nb\r\nRESULT 5 ok\r\nPING";
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used, off = 0;
+	(void)state;
+	parser_new(&p);
+
+	assert_int_equal(proto_parse(&p, in + off, sizeof in - 1 - off, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_PING);
+	off += used;
+	assert_int_equal(proto_parse(&p, in + off, sizeof in - 1 - off, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_GET_TASKS);
+	assert_int_equal(req.count, 3);
+	off += used;
+	assert_int_equal(proto_parse(&p, in + off, sizeof in - 1 - off, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_PUT);
+	assert_int_equal(req.prio, FORQ_LOW);
+	assert_int_equal(req.text_len, 4);
+	assert_memory_equal(req.text, "a\r\nb", 4);
+	off += used;
+	assert_int_equal(proto_parse(&p, in + off, sizeof in - 1 - off, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_RESULT);
+	assert_true(req.id == 5);
+	assert_int_equal(req.text_len, 2);
+	off += used;
+	/* The last PING has no newline yet. */
+	assert_int_equal(proto_parse(&p, in + off, sizeof in - 1 - off, &req, &used), PROTO_MORE);
+	assert_int_equal(used, 0);
+	assert_int_equal(sizeof in - 1 - off, 4);
+}
+
+/* Check that a PUT payload is binary-safe: CR, LF, NUL and a fake command
+ * inside are payload, found by length only. */
+static void test_proto_parse_put_payload_is_binary_safe(void **state)
+{
+	static const char in[] = "PUT 12\r\n\r\nPING\r\n\0\n\r\xff\r\nPING\r\n";
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used;
+	(void)state;
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, in, sizeof in - 1, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_PUT);
+	assert_int_equal(req.text_len, 12);
+	assert_memory_equal(req.text, "\r\nPING\r\n\0\n\r\xff", 12);
+	assert_int_equal(used, 8 + 12 + 2);
+	assert_int_equal(proto_parse(&p, in + used, sizeof in - 1 - used, &req, &used),
+			 PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_PING);
+}
+
+/* Check that a payload not followed by CRLF/LF is refused, and that the header,
+ * the payload and the rest of that line are dropped. */
+static void test_proto_parse_put_wrong_terminator_is_refused(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t drop; /* bytes dropped before the trailing PING */
+	} cases[] = {
+		{"PUT 3\r\nabcd\r\nPING\r\n", 13},  /* one byte too many */
+		{"PUT 3\r\nabc\rX\nPING\r\n", 13},  /* CR then not LF */
+		/* One too few: the payload eats "\r\n" and the rest of the next line goes. */
+		{"PUT 4\r\nab\r\nQUIT\r\nPING\r\n", 17},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct proto_parser p;
+		struct proto_req req;
+		size_t used, len = strlen(cases[i].in);
+		parser_new(&p);
+		int rc = proto_parse(&p, cases[i].in, len, &req, &used);
+		assert_int_equal(rc, PROTO_E_BAD_PAYLOAD_TERMINATOR);
+		assert_string_equal(proto_err_word(rc), "bad-payload-terminator");
+		assert_int_equal(used, cases[i].drop);
+		rc = proto_parse(&p, cases[i].in + used, len - used, &req, &used);
+		assert_int_equal(rc, PROTO_PARSED);
+		assert_int_equal(req.cmd, PROTO_PING);
+	}
+}
+
+/* Check that a line of max_line bytes (terminator included) is accepted and
+ * one byte more is refused as soon as max_line bytes arrived. */
+static void test_proto_parse_line_length_limit_max_and_max_plus_one(void **state)
+{
+	char line[200];
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used;
+	(void)state;
+
+	/* "RESULT 1 xxx…x\r\n", exactly 64 bytes. */
+	memset(line, 'x', sizeof line);
+	memcpy(line, "RESULT 1 ", 9);
+	memcpy(line + 62, "\r\n", 2);
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, line, 64, &req, &used), PROTO_PARSED);
+	assert_int_equal(used, 64);
+	assert_int_equal(req.text_len, 53);
+
+	/* 65 bytes: the CR is byte 64, so the 64th byte arrives without a LF. */
+	memcpy(line + 62, "x\r\n", 3);
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, line, 63, &req, &used), PROTO_MORE);
+	assert_int_equal(used, 0);
+	assert_int_equal(proto_parse(&p, line, 64, &req, &used), PROTO_E_LINE_TOO_LONG);
+	assert_int_equal(used, 64);
+	/* The rest of the line is dropped, then parsing goes on. */
+	memcpy(line + 65, "PING\r\n", 6);
+	assert_int_equal(proto_parse(&p, line + 64, 7, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_PING);
+	assert_int_equal(used, 7);
+}
+
+/* Check that an endless line is reported once and then dropped as it comes,
+ * without the caller having to buffer it. */
+static void test_proto_parse_overlong_line_is_dropped_as_it_arrives(void **state)
+{
+	char junk[100];
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used;
+	(void)state;
+	memset(junk, 'A', sizeof junk);
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, junk, sizeof junk, &req, &used), PROTO_E_LINE_TOO_LONG);
+	assert_int_equal(used, sizeof junk); /* reported once, everything dropped */
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(proto_parse(&p, junk, sizeof junk, &req, &used), PROTO_MORE);
+		assert_int_equal(used, sizeof junk);
+	}
+	assert_int_equal(proto_parse(&p, S("AA\r\nSTATS\r\n"), &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_STATS);
+	assert_int_equal(used, 11);
+}
+
+/* Check that a PUT over max_payload is refused at its header, before the
+ * payload arrives, and the announced payload is then dropped by count (a LF
+ * inside it is not taken for a line end). */
+static void test_proto_parse_put_over_max_payload_refused_and_skipped(void **state)
+{
+	char payload[40];
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used;
+	(void)state;
+	memset(payload, '\n', sizeof payload);
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, S("PUT high 40\r\n"), &req, &used),
+			 PROTO_E_PAYLOAD_TOO_LARGE);
+	assert_int_equal(used, 13);
+	assert_string_equal(proto_err_word(PROTO_E_PAYLOAD_TOO_LARGE), "payload-too-large");
+	assert_int_equal(proto_parse(&p, payload, 25, &req, &used), PROTO_MORE);
+	assert_int_equal(used, 25);
+	assert_int_equal(proto_parse(&p, payload, 15, &req, &used), PROTO_MORE);
+	assert_int_equal(used, 15);
+	assert_int_equal(proto_parse(&p, S("\r\nPING\r\n"), &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_PING);
+	assert_int_equal(used, 8);
+
+	/* max_payload itself is fine (16 here), max + 1 is not. */
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, S("PUT 17\r\n"), &req, &used), PROTO_E_PAYLOAD_TOO_LARGE);
+	assert_int_equal(proto_parse(&p, S("PUT 18446744073709551615\r\n"), &req, &used), PROTO_MORE);
+}
+
+/* Stream driver: feeds `in` to a fresh parser in pieces of `chunk` bytes
+ * through a connection-like buffer and writes one text line per event. */
+static void run_stream(const char *in, size_t len, size_t chunk, struct buf *events)
+{
+	char conn[64 + 16 + 2]; /* exactly proto_max_request(&lim_small) */
+	size_t have = 0, fed = 0;
+	struct proto_parser p;
+	struct proto_req req;
+	assert_int_equal(sizeof conn, proto_max_request(&lim_small));
+	parser_new(&p);
+	while (fed < len || have) {
+		size_t n = len - fed < chunk ? len - fed : chunk;
+		if (n > sizeof conn - have)
+			n = sizeof conn - have;
+		memcpy(conn + have, in + fed, n);
+		have += n;
+		fed += n;
+		for (;;) {
+			size_t used;
+			int rc = proto_parse(&p, conn, have, &req, &used);
+			assert_true(used <= have);
+			if (rc == PROTO_PARSED) {
+				assert_int_equal(buf_printf(events, "%s id=%" PRIu64 " n=%u w=%d p=%d ",
+							    proto_cmd_name(req.cmd), req.id, req.count,
+							    req.wait_ms, req.prio),
+						 0);
+				assert_int_equal(buf_json_escape(events, req.text ? req.text : "",
+								 req.text_len),
+						 0);
+				assert_int_equal(buf_putc(events, '\n'), 0);
+			} else if (rc < 0) {
+				assert_int_equal(buf_printf(events, "ERR %s\n", proto_err_word(rc)), 0);
+			}
+			memmove(conn, conn + used, have - used);
+			have -= used;
+			if (rc == PROTO_MORE) {
+				/* A full buffer must always make progress. */
+				assert_true(used > 0 || have < sizeof conn);
+				break;
+			}
+		}
+		if (fed == len)
+			break;
+	}
+}
+
+/* Check that feeding a mixed stream one byte (or a few) at a time gives exactly
+ * the events that feeding it all at once gives. */
+static void test_proto_parse_fragmented_stream_matches_whole(void **state)
+{
+	static const char in[] =
+		"PING\r\n"
+		"get_task wait 100\n"
+		"\r\n"
+		"PUT high 7\r\nab\r\ncd\0\r\n"
+		"RESULT 12 done: 3 items\r\n"
+		"BOGUS\r\n"
+		"PUT 3\r\nabcXYZ\r\n"
+		"PUT 30\r\n012345678901234567890123456789\r\n"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n"
+		"FAIL 13 timeout\r\n"
+		"GET_TASKS 99999999999\r\n"
+		"TOUCH 77\r\n"
+		"PUT low 16\r\n0123456789abcdef\n"
+		"STATS\r\n"
+		"QUIT\r\n";
+	static const char want[] =
+		"ping id=0 n=0 w=-1 p=1 \n"
+		"get_task id=0 n=0 w=100 p=1 \n"
+		"put id=0 n=0 w=-1 p=0 ab\\r\\ncd\\u0000\n"
+		"result id=12 n=0 w=-1 p=1 done: 3 items\n"
+		"ERR unknown-command\n"
+		"ERR bad-payload-terminator\n"
+		"ERR payload-too-large\n"
+		"ERR line-too-long\n"
+		"fail id=13 n=0 w=-1 p=1 timeout\n"
+		"ERR bad-count\n"
+		"touch id=77 n=0 w=-1 p=1 \n"
+		"put id=0 n=0 w=-1 p=2 0123456789abcdef\n"
+		"stats id=0 n=0 w=-1 p=1 \n"
+		"exit id=0 n=0 w=-1 p=1 \n";
+	static const size_t chunks[] = {1, 2, 3, 5, 7, 13, 64, 82, 4096};
+	struct buf whole = BUF_INIT;
+	(void)state;
+	run_stream(in, sizeof in - 1, sizeof in, &whole);
+	assert_string_equal(whole.data, want);
+	for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+		struct buf part = BUF_INIT;
+		run_stream(in, sizeof in - 1, chunks[i], &part);
+		if (strcmp(part.data, whole.data) != 0)
+			fail_msg("chunk %zu:\n%s\nwant:\n%s", chunks[i], part.data, whole.data);
+		buf_free(&part);
+	}
+	buf_free(&whole);
+}
+
+/* Check that limits too small to hold a header, or overflowing, are refused. */
+static void test_proto_parser_init_rejects_bad_limits(void **state)
+{
+	struct proto_parser p;
+	struct proto_limits lim = {.max_line = PROTO_MIN_LINE - 1, .max_payload = 10};
+	(void)state;
+	assert_int_equal(proto_parser_init(&p, &lim), -EINVAL);
+	lim.max_line = PROTO_MIN_LINE;
+	lim.max_payload = SIZE_MAX - 10;
+	assert_int_equal(proto_parser_init(&p, &lim), -EINVAL);
+	lim.max_payload = 1 << 20;
+	assert_int_equal(proto_parser_init(&p, &lim), 0);
+	assert_int_equal(proto_max_request(&lim), PROTO_MIN_LINE + (1 << 20) + 2);
+}
+
+/* Check that every command and error has a distinct name, and out-of-range
+ * values give "?". */
+static void test_proto_names_are_complete_and_distinct(void **state)
+{
+	(void)state;
+	for (int i = 0; i < PROTO_CMD_COUNT; i++) {
+		assert_string_not_equal(proto_cmd_name((enum proto_cmd)i), "?");
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(proto_cmd_name((enum proto_cmd)i),
+						proto_cmd_name((enum proto_cmd)j));
+	}
+	assert_string_equal(proto_cmd_name(PROTO_GET_TASK), "get_task");
+	assert_string_equal(proto_cmd_name(PROTO_CMD_COUNT), "?");
+	for (int e = -1; e >= -PROTO_E_COUNT; e--) {
+		assert_string_not_equal(proto_err_word(e), "?");
+		assert_null(strpbrk(proto_err_word(e), " \r\n"));
+		for (int f = -1; f > e; f--)
+			assert_string_not_equal(proto_err_word(e), proto_err_word(f));
+	}
+	assert_string_equal(proto_err_word(PROTO_E_NOT_LEASED), "not-leased");
+	assert_string_equal(proto_err_word(0), "?");
+	assert_string_equal(proto_err_word(-PROTO_E_COUNT - 1), "?");
+}
+
+/* Check the exact bytes of every formatter. */
+static void test_proto_format_exact_text(void **state)
+{
+	struct buf b = BUF_INIT;
+	(void)state;
+#define EXPECT(call, text)                                               \
+	do {                                                             \
+		buf_reset(&b);                                           \
+		assert_int_equal(call, 0);                               \
+		assert_int_equal(b.len, sizeof(text) - 1);               \
+		assert_memory_equal(b.data, text, sizeof(text) - 1);     \
+	} while (0)
+	EXPECT(proto_format_task(&b, 42, 1, "a\r\nb\0", 5), "TASK 42 1 5\r\na\r\nb\0\r\n");
+	EXPECT(proto_format_task(&b, UINT64_MAX, 3, "", 0), "TASK 18446744073709551615 3 0\r\n\r\n");
+	EXPECT(proto_format_tasks(&b, 0), "TASKS 0\r\n");
+	EXPECT(proto_format_tasks(&b, 64), "TASKS 64\r\n");
+	EXPECT(proto_format_none(&b), "NONE\r\n");
+	EXPECT(proto_format_ok(&b), "OK\r\n");
+	EXPECT(proto_format_ok_id(&b, 1234567890123ULL), "OK 1234567890123\r\n");
+	EXPECT(proto_format_err(&b, PROTO_E_NOT_LEASED), "ERR not-leased\r\n");
+	EXPECT(proto_format_err(&b, PROTO_E_LINE_TOO_LONG), "ERR line-too-long\r\n");
+	EXPECT(proto_format_pong(&b), "PONG\r\n");
+	EXPECT(proto_format_bye(&b), "BYE\r\n");
+	EXPECT(proto_format_stats(&b, S("{\"pending\":3}")), "{\"pending\":3}\r\n");
+	EXPECT(proto_format_get_task(&b, -1), "GET_TASK\r\n");
+	EXPECT(proto_format_get_task(&b, 250), "GET_TASK WAIT 250\r\n");
+	EXPECT(proto_format_get_tasks(&b, 8, -1), "GET_TASKS 8\r\n");
+	EXPECT(proto_format_get_tasks(&b, 8, 0), "GET_TASKS 8 WAIT 0\r\n");
+	EXPECT(proto_format_result(&b, 5, S("42 apples")), "RESULT 5 42 apples\r\n");
+	EXPECT(proto_format_result(&b, 5, S("")), "RESULT 5 \r\n");
+	EXPECT(proto_format_fail(&b, 6, S("bad json")), "FAIL 6 bad json\r\n");
+	EXPECT(proto_format_put(&b, FORQ_HIGH, "x\ny", 3), "PUT high 3\r\nx\ny\r\n");
+	EXPECT(proto_format_put(&b, FORQ_NORMAL, "", 0), "PUT normal 0\r\n\r\n");
+	EXPECT(proto_format_touch(&b, 9), "TOUCH 9\r\n");
+	EXPECT(proto_format_simple(&b, PROTO_PING), "PING\r\n");
+	EXPECT(proto_format_simple(&b, PROTO_STATS), "STATS\r\n");
+	EXPECT(proto_format_simple(&b, PROTO_EXIT), "EXIT\r\n");
+#undef EXPECT
+	buf_free(&b);
+}
+
+/* Check that refused formats return -EINVAL and leave the buffer unchanged. */
+static void test_proto_format_refusals_change_nothing(void **state)
+{
+	struct buf b = BUF_INIT;
+	(void)state;
+	assert_int_equal(buf_puts(&b, "keep"), 0);
+	assert_int_equal(proto_format_err(&b, 0), -EINVAL);
+	assert_int_equal(proto_format_err(&b, -PROTO_E_COUNT - 1), -EINVAL);
+	assert_int_equal(proto_format_stats(&b, S("{\"a\":1}\n")), -EINVAL);
+	assert_int_equal(proto_format_stats(&b, S("[1]")), -EINVAL);
+	assert_int_equal(proto_format_stats(&b, S("")), -EINVAL);
+	assert_int_equal(proto_format_result(&b, 1, S("two\r\nlines")), -EINVAL);
+	assert_int_equal(proto_format_fail(&b, 1, S("")), -EINVAL);
+	assert_int_equal(proto_format_fail(&b, 1, S("a\rb")), -EINVAL);
+	assert_int_equal(proto_format_get_tasks(&b, 0, -1), -EINVAL);
+	assert_int_equal(proto_format_put(&b, (enum forq_prio)3, "x", 1), -EINVAL);
+	assert_int_equal(proto_format_simple(&b, PROTO_PUT), -EINVAL);
+	assert_int_equal(b.len, 4);
+	assert_string_equal(b.data, "keep");
+	buf_free(&b);
+}
+
+/* Check that every client request the formatters write parses back to itself. */
+static void test_proto_format_requests_round_trip_through_parser(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct proto_parser p;
+	struct proto_req r[9];
+	size_t used, off = 0;
+	(void)state;
+	assert_int_equal(proto_format_get_task(&b, 100), 0);
+	assert_int_equal(proto_format_get_tasks(&b, 4, -1), 0);
+	assert_int_equal(proto_format_result(&b, 11, S("v a l")), 0);
+	assert_int_equal(proto_format_fail(&b, 12, S("oops")), 0);
+	assert_int_equal(proto_format_put(&b, FORQ_LOW, "\r\n\r\n", 4), 0);
+	assert_int_equal(proto_format_touch(&b, 13), 0);
+	assert_int_equal(proto_format_simple(&b, PROTO_PING), 0);
+	assert_int_equal(proto_format_simple(&b, PROTO_STATS), 0);
+	assert_int_equal(proto_format_simple(&b, PROTO_EXIT), 0);
+	parser_new(&p);
+	for (int i = 0; i < 9; i++) {
+		assert_int_equal(proto_parse(&p, b.data + off, b.len - off, &r[i], &used),
+				 PROTO_PARSED);
+		off += used;
+	}
+	assert_int_equal(off, b.len);
+	assert_int_equal(r[0].cmd, PROTO_GET_TASK);
+	assert_int_equal(r[0].wait_ms, 100);
+	assert_int_equal(r[1].count, 4);
+	assert_true(r[2].id == 11);
+	assert_int_equal(r[2].text_len, 5);
+	assert_memory_equal(r[2].text, "v a l", 5);
+	assert_true(r[3].id == 12);
+	assert_int_equal(r[4].prio, FORQ_LOW);
+	assert_int_equal(r[4].text_len, 4);
+	assert_true(r[5].id == 13);
+	assert_int_equal(r[6].cmd, PROTO_PING);
+	assert_int_equal(r[7].cmd, PROTO_STATS);
+	assert_int_equal(r[8].cmd, PROTO_EXIT);
+	buf_free(&b);
+}
+
+/* Check that every reply the server writes parses back on the client side, also
+ * when it arrives byte by byte. */
+static void test_proto_parse_reply_round_trips_formatted_replies(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct proto_reply rep;
+	size_t used, off = 0;
+	(void)state;
+	assert_int_equal(proto_format_tasks(&b, 2), 0);
+	assert_int_equal(proto_format_task(&b, 7, 1, "p\r\n", 3), 0);
+	assert_int_equal(proto_format_task(&b, 8, 2, "", 0), 0);
+	assert_int_equal(proto_format_none(&b), 0);
+	assert_int_equal(proto_format_ok(&b), 0);
+	assert_int_equal(proto_format_ok_id(&b, 99), 0);
+	assert_int_equal(proto_format_err(&b, PROTO_E_QUEUE_FULL), 0);
+	assert_int_equal(proto_format_pong(&b), 0);
+	assert_int_equal(proto_format_stats(&b, S("{\"x\": 1}")), 0);
+	assert_int_equal(proto_format_bye(&b), 0);
+
+	static const enum proto_reply_kind kinds[] = {
+		PROTO_REP_TASKS, PROTO_REP_TASK, PROTO_REP_TASK, PROTO_REP_NONE, PROTO_REP_OK,
+		PROTO_REP_OK_ID, PROTO_REP_ERR,  PROTO_REP_PONG, PROTO_REP_STATS, PROTO_REP_BYE,
+	};
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		/* Grow the visible input one byte at a time until the reply completes. */
+		size_t have = 0;
+		int rc;
+		while ((rc = proto_parse_reply(&lim_small, b.data + off, have, &rep, &used)) ==
+		       PROTO_MORE) {
+			assert_int_equal(used, 0);
+			assert_true(off + have < b.len);
+			have++;
+		}
+		assert_int_equal(rc, PROTO_PARSED);
+		assert_int_equal(used, have);
+		assert_int_equal(rep.kind, kinds[i]);
+		switch (i) {
+		case 0: assert_int_equal(rep.count, 2); break;
+		case 1:
+			assert_true(rep.id == 7);
+			assert_int_equal(rep.attempt, 1);
+			assert_int_equal(rep.text_len, 3);
+			assert_memory_equal(rep.text, "p\r\n", 3);
+			break;
+		case 2: assert_int_equal(rep.text_len, 0); break;
+		case 5: assert_true(rep.id == 99); break;
+		case 6:
+			assert_int_equal(rep.text_len, 10);
+			assert_memory_equal(rep.text, "queue-full", 10);
+			break;
+		case 8:
+			assert_int_equal(rep.text_len, 8);
+			assert_memory_equal(rep.text, "{\"x\": 1}", 8);
+			break;
+		}
+		off += used;
+	}
+	assert_int_equal(off, b.len);
+	buf_free(&b);
+}
+
+/* Check that garbage and oversized replies are refused. */
+static void test_proto_parse_reply_refuses_bad_replies(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+	} cases[] = {
+		{"HELLO\r\n", PROTO_E_BAD_REPLY},
+		{"\r\n", PROTO_E_BAD_REPLY},
+		{"OK x\r\n", PROTO_E_BAD_REPLY},
+		{"OK 1 2\r\n", PROTO_E_BAD_REPLY},
+		{"TASK 1 1\r\n", PROTO_E_BAD_REPLY},
+		{"TASK 1 4294967296 0\r\n\r\n", PROTO_E_BAD_REPLY},
+		{"TASK 1 1 3\r\nabcd\r\n", PROTO_E_BAD_REPLY},
+		{"TASK 1 1 17\r\n", PROTO_E_PAYLOAD_TOO_LARGE},
+		{"TASKS -1\r\n", PROTO_E_BAD_REPLY},
+		{"NONE 1\r\n", PROTO_E_BAD_REPLY},
+		{"TASK 1 1 1 1 1\r\n", PROTO_E_BAD_REPLY},
+		{"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		 PROTO_E_LINE_TOO_LONG},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct proto_reply rep;
+		size_t used;
+		int rc = proto_parse_reply(&lim_small, cases[i].in, strlen(cases[i].in), &rep, &used);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu \"%s\": rc %d, want %d", i, cases[i].in, rc, cases[i].rc);
+		assert_true(used <= strlen(cases[i].in));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_proto_parse_good_requests_fill_fields),
+		cmocka_unit_test(test_proto_parse_bad_requests_give_err_word_and_skip_line),
+		cmocka_unit_test(test_proto_parse_incomplete_input_asks_for_more),
+		cmocka_unit_test(test_proto_parse_pipelined_commands_in_one_buffer),
+		cmocka_unit_test(test_proto_parse_put_payload_is_binary_safe),
+		cmocka_unit_test(test_proto_parse_put_wrong_terminator_is_refused),
+		cmocka_unit_test(test_proto_parse_line_length_limit_max_and_max_plus_one),
+		cmocka_unit_test(test_proto_parse_overlong_line_is_dropped_as_it_arrives),
+		cmocka_unit_test(test_proto_parse_put_over_max_payload_refused_and_skipped),
+		cmocka_unit_test(test_proto_parse_fragmented_stream_matches_whole),
+		cmocka_unit_test(test_proto_parser_init_rejects_bad_limits),
+		cmocka_unit_test(test_proto_names_are_complete_and_distinct),
+		cmocka_unit_test(test_proto_format_exact_text),
+		cmocka_unit_test(test_proto_format_refusals_change_nothing),
+		cmocka_unit_test(test_proto_format_requests_round_trip_through_parser),
+		cmocka_unit_test(test_proto_parse_reply_round_trips_formatted_replies),
+		cmocka_unit_test(test_proto_parse_reply_refuses_bad_replies),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,122 @@
+// app.js — forq status page: polls /stats every second, draws the throughput
+// of the last 300 seconds, lists workers, and can POST /shutdown.
+'use strict';
+
+const POINTS = 300;
+const history = [];
+
+function $(id) { return document.getElementById(id); }
+
+function fmt(n) {
+  if (n === null || n === undefined) return '–';
+  if (typeof n !== 'number') return String(n);
+  // Plain digits, no grouping: tests and scripts read these with parseFloat.
+  if (Number.isInteger(n)) return String(n);
+  return String(Math.round(n * 10) / 10);
+}
+
+function setText(id, v) {
+  const el = $(id);
+  if (el) el.textContent = fmt(v);
+}
+
+function drawChart() {
+  const c = $('chart');
+  const ratio = window.devicePixelRatio || 1;
+  const w = c.clientWidth || c.width, h = c.clientHeight || c.height;
+  if (c.width !== Math.round(w * ratio)) { c.width = Math.round(w * ratio); c.height = Math.round(h * ratio); }
+  const g = c.getContext('2d');
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, w, h);
+  const max = Math.max(1, ...history);
+  const pad = 28, pw = w - pad - 4, ph = h - 20;
+  g.strokeStyle = '#d0d7de'; g.fillStyle = '#57606a'; g.font = '11px sans-serif'; g.lineWidth = 1;
+  for (let i = 0; i <= 4; i++) {
+    const y = 4 + ph * i / 4;
+    g.beginPath(); g.moveTo(pad, y); g.lineTo(w - 4, y); g.stroke();
+    g.fillText(fmt(Math.round(max * (4 - i) / 4)), 0, y + 4);
+  }
+  if (history.length < 2) return;
+  const step = pw / (POINTS - 1), x0 = pad + pw - step * (history.length - 1);
+  g.beginPath();
+  history.forEach((v, i) => {
+    const x = x0 + i * step, y = 4 + ph - ph * v / max;
+    if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+  });
+  g.strokeStyle = '#0969da'; g.lineWidth = 2; g.stroke();
+  g.lineTo(x0 + step * (history.length - 1), 4 + ph); g.lineTo(x0, 4 + ph); g.closePath();
+  g.fillStyle = 'rgba(9, 105, 218, 0.12)'; g.fill();
+}
+
+function renderWorkers(workers) {
+  const body = $('workers');
+  const rows = [];
+  for (const w of workers || []) {
+    const tr = document.createElement('tr');
+    tr.className = 'state-' + w.state;
+    for (const v of [w.index, w.pid, w.state, w.done, w.failed, w.restarts, w.current_task]) {
+      const td = document.createElement('td');
+      td.textContent = fmt(v);
+      tr.appendChild(td);
+    }
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+}
+
+function render(s) {
+  setText('pending', s.pending.total);
+  $('pending-lanes').textContent =
+    'high ' + fmt(s.pending.high) + ' · normal ' + fmt(s.pending.normal) + ' · low ' + fmt(s.pending.low);
+  setText('in-progress', s.in_progress);
+  setText('done', s.done);
+  setText('failed', s.failed);
+  $('dead').textContent = fmt(s.dead) + ' dead · ' + fmt(s.retry_waiting) + ' waiting to retry';
+  setText('throughput', s.throughput);
+  $('version').textContent = 'v' + s.version + ' · up ' + fmt(Math.floor(s.uptime_seconds)) + ' s';
+  $('draining').hidden = !s.draining;
+  for (const h of ['wait', 'run']) {
+    const d = s[h + '_us'];
+    for (const q of ['p50', 'p95', 'p99', 'count']) setText(h + '-' + q, d[q]);
+  }
+  $('remote').textContent = s.remote ? '· remote: ' + fmt(s.remote.workers_connected) +
+    ' connected, ' + fmt(s.remote.leases_outstanding) + ' leased' : '';
+  renderWorkers(s.workers);
+  history.push(Number(s.throughput) || 0);
+  while (history.length > POINTS) history.shift();
+  drawChart();
+}
+
+async function poll() {
+  try {
+    const r = await fetch('stats', { cache: 'no-store' });
+    if (!r.ok) throw new Error('HTTP ' + r.status);
+    render(await r.json());
+    $('conn').textContent = 'live';
+    $('conn').className = 'badge ok';
+  } catch (e) {
+    $('conn').textContent = 'disconnected: ' + e.message;
+    $('conn').className = 'badge bad';
+  } finally {
+    setTimeout(poll, 1000);
+  }
+}
+
+$('shutdown-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const now = $('now').checked;
+  if (!window.confirm('Shut forqd down' + (now ? ' now' : ' after draining') + '?')) return;
+  const headers = {};
+  const token = $('token').value;
+  if (token) headers['Authorization'] = 'Bearer ' + token;
+  const out = $('shutdown-result');
+  try {
+    const r = await fetch('shutdown' + (now ? '?mode=now' : ''), { method: 'POST', headers });
+    out.textContent = r.status + ' ' + (await r.text());
+  } catch (e) {
+    out.textContent = 'request failed: ' + e.message;
+  }
+});
+
+window.addEventListener('resize', drawChart);
+poll();
