@@ -17,7 +17,7 @@
 enum opt_id {
 	O_SHM = 256, O_WORKERS, O_HANDLER, O_TASKS, O_RESULTS, O_EXIT_DONE, O_DRAIN, O_TASK_TIMEOUT,
 	O_CAPACITY, O_MAX_PAYLOAD, O_BATCH, O_MAX_ATTEMPTS, O_BACKOFF, O_RECENT, O_DEAD_MAX,
-	O_RECOVER, O_NO_RECOVER, O_KEEP_SHM, O_HTTP, O_TCP, O_LEASE, O_TOKEN_FILE, O_INSECURE,
+	O_RESTART_BACKOFF, O_RESTART_BACKOFF_MAX, O_RECOVER, O_NO_RECOVER, O_KEEP_SHM, O_HTTP, O_TCP, O_LEASE, O_TOKEN_FILE, O_INSECURE,
 	O_DEMO, O_LOG_LEVEL, O_HELP, O_VERSION,
 };
 
@@ -42,6 +42,8 @@ static const struct flag flags[] = {
 	{"retry-backoff", "MS", "100", "first retry delay, doubled on each attempt", O_BACKOFF},
 	{"recent", "N", "65536", "finished tasks kept for lookup by id", O_RECENT},
 	{"dead-max", "N", "1024", "dead letters kept (the oldest make way)", O_DEAD_MAX},
+	{"restart-backoff", "MS", "100", "first delay before restarting a consumer that keeps dying", O_RESTART_BACKOFF},
+	{"restart-backoff-max", "MS", "30000", "longest delay between restarts of a crash-looping consumer", O_RESTART_BACKOFF_MAX},
 	{"recover", NULL, "on", "re-attach to a queue left by a dead forqd and give back its tasks", O_RECOVER},
 	{"no-recover", NULL, "", "refuse to start if the queue already exists", O_NO_RECOVER},
 	{"keep-shm", NULL, "off", "keep the queue in shared memory at exit (unfinished tasks stay)", O_KEEP_SHM},
@@ -151,7 +153,8 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 		.shm_name = "/forq", .workers = n > 0 ? (int)(n > 64 ? 64 : n) : 1,
 		.handler = "arith", .results = "-", .drain_timeout_s = 30, .capacity = 65536,
 		.max_payload = 1024, .batch = 64, .max_attempts = 3, .backoff_ms = 100,
-		.recent = 65536, .dead_max = 1024, .recover = 1, .http = "127.0.0.1:8080",
+		.recent = 65536, .dead_max = 1024, .recover = 1, .restart_backoff_ms = 100,
+		.restart_backoff_max_ms = 30000, .http = "127.0.0.1:8080",
 		.tcp = "127.0.0.1:7070", .lease_timeout_s = 30, .log_level = LOG_INFO};
 
 	struct option lo[NFLAGS + 1];
@@ -224,6 +227,16 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 			if (parse_long(fname, optarg, 0, 1 << 20, &v, err, errlen))
 				return -1;
 			c->dead_max = (uint32_t)v;
+			break;
+		case O_RESTART_BACKOFF:
+			if (parse_long(fname, optarg, 0, 3600000, &v, err, errlen))
+				return -1;
+			c->restart_backoff_ms = (int)v;
+			break;
+		case O_RESTART_BACKOFF_MAX:
+			if (parse_long(fname, optarg, 0, 3600000, &v, err, errlen))
+				return -1;
+			c->restart_backoff_max_ms = (int)v;
 			break;
 		case O_RECOVER: c->recover = 1; break;
 		case O_NO_RECOVER: c->recover = 0; break;

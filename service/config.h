@@ -23,6 +23,8 @@ struct forqd_config {
 	uint32_t backoff_ms;      /* 100 */
 	uint32_t recent;          /* 65536 results kept for lookup */
 	uint32_t dead_max;        /* 1024 */
+	int restart_backoff_ms;   /* 100: first delay before restarting a dying consumer */
+	int restart_backoff_max_ms; /* 30000 */
 	int recover;              /* 1 */
 	int keep_shm;             /* 0 */
 	const char *http;         /* 127.0.0.1:8080, "off" */

@@ -530,7 +530,9 @@ int main(int argc, char **argv)
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
 				     .batch = d.c.batch, .results_fd = d.results_fd,
 				     .tasks_file = d.c.tasks};
-	if (supervisor_start(&d.sup, d.q, d.c.workers, &cc, on_final, &d))
+	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
+				       .backoff_max_ms = d.c.restart_backoff_max_ms};
+	if (supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))
 		goto out_queue;
 	if (d.c.tasks || d.c.demo_rate > 0) {
 		struct producer_config pc = {.shm_name = d.c.shm_name, .tasks_path = d.c.tasks,

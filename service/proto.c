@@ -20,13 +20,14 @@ static const struct {
 	{"GET_TASK", PROTO_GET_TASK}, {"GET_TASKS", PROTO_GET_TASKS}, {"RESULT", PROTO_RESULT},
 	{"FAIL", PROTO_FAIL},         {"PUT", PROTO_PUT},             {"TOUCH", PROTO_TOUCH},
 	{"PING", PROTO_PING},         {"STATS", PROTO_STATS},         {"EXIT", PROTO_EXIT},
-	{"QUIT", PROTO_EXIT},
+	{"QUIT", PROTO_EXIT},         {"RETRY", PROTO_RETRY},         {"AUTH", PROTO_AUTH},
 };
 
 static const char *const cmd_names[PROTO_CMD_COUNT] = {
 	[PROTO_GET_TASK] = "get_task", [PROTO_GET_TASKS] = "get_tasks", [PROTO_RESULT] = "result",
 	[PROTO_FAIL] = "fail",         [PROTO_PUT] = "put",             [PROTO_TOUCH] = "touch",
 	[PROTO_PING] = "ping",         [PROTO_STATS] = "stats",         [PROTO_EXIT] = "exit",
+	[PROTO_RETRY] = "retry",       [PROTO_AUTH] = "auth",
 };
 
 /* Indexed by -err - 1. */
@@ -34,7 +35,8 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"unknown-command", "bad-args",   "bad-id",        "bad-count",
 	"bad-wait",        "bad-priority", "bad-length",  "line-too-long",
 	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
-	"queue-full",      "draining",   "internal",
+	"queue-full",      "draining",   "internal",      "unauthorized",
+	"too-many-errors",
 };
 
 /* Indexed by enum forq_prio. */
@@ -144,7 +146,7 @@ static int parse_wait(const struct words *ws, size_t i, int32_t *ms)
 	return 0;
 }
 
-/* RESULT/FAIL: the id, then the rest of the line after one separator. */
+/* RESULT/FAIL/RETRY: the id, then the rest of the line after one separator. */
 static int parse_id_text(const char *s, size_t n, const struct words *ws, struct proto_req *req)
 {
 	if (ws->n < 2)
@@ -156,7 +158,7 @@ static int parse_id_text(const char *s, size_t n, const struct words *ws, struct
 		at++; /* the one blank that ends the id */
 	req->text = s + at;
 	req->text_len = n - at;
-	if (req->cmd == PROTO_FAIL && req->text_len == 0)
+	if (req->cmd != PROTO_RESULT && req->text_len == 0)
 		return PROTO_E_BAD_ARGS;
 	return 0;
 }
@@ -219,7 +221,16 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 		break;
 	case PROTO_RESULT:
 	case PROTO_FAIL:
+	case PROTO_RETRY:
 		r = parse_id_text(s, n, &ws, req);
+		break;
+	case PROTO_AUTH:
+		if (ws.n < 2) {
+			r = PROTO_E_BAD_ARGS;
+			break;
+		}
+		req->text = ws.w[1];
+		req->text_len = n - (size_t)(ws.w[1] - s);
 		break;
 	case PROTO_PUT:
 		r = parse_put(&ws, req, plen);
@@ -602,6 +613,27 @@ int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t l
 	if (len == 0)
 		return -EINVAL;
 	return format_id_text(out, "FAIL", id, reason, len);
+}
+
+int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t len)
+{
+	if (len == 0)
+		return -EINVAL;
+	return format_id_text(out, "RETRY", id, reason, len);
+}
+
+int proto_format_auth(struct buf *out, const char *token, size_t len)
+{
+	size_t old = out->len;
+	int r;
+	if (len == 0 || has_newline(token, len))
+		return -EINVAL;
+	r = buf_append(out, "AUTH ", 5);
+	if (!r)
+		r = buf_append(out, token, len);
+	if (!r)
+		r = buf_append(out, CRLF, 2);
+	return rollback(out, old, r);
 }
 
 int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len)

@@ -9,16 +9,20 @@
  *   GET_TASK [WAIT <ms>]             -> TASK block | NONE
  *   GET_TASKS <n> [WAIT <ms>]        -> TASKS <k>, then k TASK blocks (0<=k<=n)
  *   RESULT <id> [<value>]            -> OK | ERR not-leased
- *   FAIL <id> <reason>               -> OK | ERR not-leased
+ *   FAIL <id> <reason>               -> OK | ERR not-leased   (permanent failure)
+ *   RETRY <id> <reason>              -> OK | ERR not-leased   (transient: retried)
  *   PUT [high|normal|low] <bytes>    -> OK <id>      (then <payload>\r\n)
  *   TOUCH <id>                       -> OK | ERR not-leased
  *   PING -> PONG     STATS -> one JSON line     EXIT|QUIT -> BYE, close
+ *   AUTH <token>                     -> OK | ERR unauthorized, close
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
  * length-prefixed; attempt is 1 for the first delivery. RESULT's value and
- * FAIL's reason are the rest of the line after the single space that follows
- * the id, verbatim (so they cannot hold a newline and are bounded by max_line).
+ * FAIL's and RETRY's reason are the rest of the line after the single space
+ * that follows the id, verbatim (so they cannot hold a newline and are bounded
+ * by max_line). AUTH's token is the rest of the line after the blanks that
+ * follow AUTH, verbatim.
  *
  * Server loop, one struct proto_parser per connection:
  *
@@ -71,6 +75,8 @@ enum proto_cmd {
 	PROTO_PING,
 	PROTO_STATS,
 	PROTO_EXIT,
+	PROTO_RETRY,
+	PROTO_AUTH,
 	PROTO_CMD_COUNT
 };
 
@@ -99,18 +105,20 @@ enum proto_err {
 	PROTO_E_QUEUE_FULL = -13,            /* queue-full: PUT found the lane full */
 	PROTO_E_DRAINING = -14,              /* draining: the queue takes no new tasks */
 	PROTO_E_INTERNAL = -15,              /* internal: the server failed; see its log */
-	PROTO_E_COUNT = 15
+	PROTO_E_UNAUTHORIZED = -16,          /* unauthorized: AUTH needed or wrong; closes */
+	PROTO_E_TOO_MANY_ERRORS = -17,       /* too-many-errors: garbage; closes */
+	PROTO_E_COUNT = 17
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
  * NULL). `text` points into the caller's buffer: valid until it drops bytes. */
 struct proto_req {
 	enum proto_cmd cmd;
-	uint64_t id;       /* RESULT, FAIL, TOUCH */
+	uint64_t id;       /* RESULT, FAIL, RETRY, TOUCH */
 	uint32_t count;    /* GET_TASKS: at most this many (>= 1) */
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
-	const char *text;  /* RESULT value, FAIL reason, PUT payload (binary) */
+	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload */
 	size_t text_len;
 };
 
@@ -192,11 +200,14 @@ int proto_format_bye(struct buf *out);                    /* "BYE\r\n" */
 int proto_format_stats(struct buf *out, const char *json, size_t len);
 
 /* Client side: the request lines. wait_ms < 0 leaves WAIT out. -EINVAL if a
- * RESULT value or FAIL reason holds '\r' or '\n', or a FAIL reason is empty. */
+ * RESULT value, FAIL/RETRY reason or AUTH token holds '\r' or '\n', or a
+ * reason or token is empty. */
 int proto_format_get_task(struct buf *out, int32_t wait_ms);
 int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms);
 int proto_format_result(struct buf *out, uint64_t id, const char *value, size_t len);
 int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t len);
+int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t len);
+int proto_format_auth(struct buf *out, const char *token, size_t len);
 int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len);
 int proto_format_touch(struct buf *out, uint64_t id);
 /* PROTO_PING, PROTO_STATS or PROTO_EXIT as a bare line; -EINVAL for others. */

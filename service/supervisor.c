@@ -13,8 +13,6 @@
 #include "clock.h"
 #include "log.h"
 
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 30000
 #define HEALTHY_RUN_NS (10ull * 1000000000u) /* a run this long resets the backoff */
 
 struct worker {
@@ -32,6 +30,7 @@ struct supervisor {
 	forq_final_fn fn;
 	void *ctx;
 	int n;
+	int backoff_ms, backoff_max_ms;
 	int stopping;
 	uint64_t restarts;
 	struct worker w[];
@@ -61,7 +60,7 @@ static int spawn(struct supervisor *s, int i)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_event(LOG_ERROR, "fork_failed", "worker=%d error=\"%s\"", i, strerror(e));
-		s->w[i].next_start_ns = clock_mono_ns() + BACKOFF_FIRST_MS * 1000000ull;
+		s->w[i].next_start_ns = clock_mono_ns() + (uint64_t)s->backoff_ms * 1000000u;
 		publish(s, i, FORQ_WORKER_BACKOFF);
 		return -e;
 	}
@@ -73,9 +72,10 @@ static int spawn(struct supervisor *s, int i)
 	return 0;
 }
 
-int supervisor_start(struct supervisor **sp, struct forq *q, int workers,
+int supervisor_start(struct supervisor **sp, struct forq *q, const struct supervisor_config *c,
 		     const struct consumer_config *cc, forq_final_fn fn, void *ctx)
 {
+	int workers = c->workers;
 	if (workers < 0 || workers > FORQ_MAX_WORKERS)
 		return -EINVAL;
 	struct supervisor *s = calloc(1, sizeof *s + (size_t)workers * sizeof s->w[0]);
@@ -87,6 +87,8 @@ int supervisor_start(struct supervisor **sp, struct forq *q, int workers,
 	s->fn = fn;
 	s->ctx = ctx;
 	s->n = workers;
+	s->backoff_ms = c->backoff_ms;
+	s->backoff_max_ms = c->backoff_max_ms;
 	for (int i = 0; i < FORQ_MAX_WORKERS; i++) {
 		atomic_store(&s->h->workers[i].pid, 0);
 		atomic_store(&s->h->workers[i].state, FORQ_WORKER_STOPPED);
@@ -144,11 +146,11 @@ void supervisor_reap(struct supervisor *s)
 			continue;
 		}
 		w->fast_deaths = now - w->started_ns < HEALTHY_RUN_NS ? w->fast_deaths + 1 : 1;
-		uint64_t delay_ms = BACKOFF_FIRST_MS;
-		for (unsigned k = 1; k < w->fast_deaths && delay_ms < BACKOFF_MAX_MS; k++)
+		uint64_t delay_ms = (uint64_t)s->backoff_ms, cap = (uint64_t)s->backoff_max_ms;
+		for (unsigned k = 1; k < w->fast_deaths && delay_ms < cap; k++)
 			delay_ms *= 2;
-		if (delay_ms > BACKOFF_MAX_MS)
-			delay_ms = BACKOFF_MAX_MS;
+		if (delay_ms > cap)
+			delay_ms = cap;
 		if (w->fast_deaths == 1)
 			delay_ms = 0; /* a lone death restarts at once */
 		w->next_start_ns = now + delay_ms * 1000000ull;

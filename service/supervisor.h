@@ -11,7 +11,13 @@
 
 struct supervisor;
 
-int supervisor_start(struct supervisor **sp, struct forq *q, int workers,
+struct supervisor_config {
+	int workers;
+	int backoff_ms;     /* first restart delay of a consumer that keeps dying */
+	int backoff_max_ms;
+};
+
+int supervisor_start(struct supervisor **sp, struct forq *q, const struct supervisor_config *c,
 		     const struct consumer_config *cc, forq_final_fn fn, void *ctx);
 
 /* Reaps every exited consumer (after SIGCHLD): repairs its record and
