@@ -204,22 +204,27 @@ void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, co
 {
 	struct forq_recent *r = forq__recent(q, rec->id);
 	uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
-	/* Two writers on one entry (ids recent_max apart) are rare; the loser
-	 * skips: this table is a cache of results, the results file is the
-	 * record. */
-	if ((s & 1) || !atomic_compare_exchange_strong(&r->seq, &s, s + 1))
+	/* Hot path: a plain seqlock write, no locked instruction. Two writers on
+	 * one entry (ids recent_max apart finishing in the same instant) could
+	 * mix their text; this table is a cache of results for lookups, the
+	 * results file is the record. A writer that sees another inside skips. */
+	if (s & 1)
 		return;
+	atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	r->id = rec->id;
 	r->status = (uint8_t)status;
 	r->attempts = (uint16_t)(rec->attempts + 1);
 	r->run_ns = run_ns;
 	r->wait_ns = 0;
+	if (!text)
+		len = 0;
 	r->truncated = len >= sizeof r->text;
 	if (len >= sizeof r->text)
 		len = sizeof r->text - 1;
-	memcpy(r->text, text ? text : "", text ? len : 0);
-	r->text[text ? len : 0] = '\0';
+	if (len)
+		memcpy(r->text, text, len);
+	r->text[len] = '\0';
 	atomic_store_explicit(&r->seq, s + 2, memory_order_release);
 }
 

@@ -53,7 +53,8 @@ struct forq_options {
 	uint32_t lease_max;     /* tasks leased to remote workers (default 1024) */
 	uint32_t retry_max;     /* tasks waiting for a retry backoff (default 1024) */
 	uint32_t dead_max;      /* dead letters kept (default 1024) */
-	uint32_t recent_max;    /* recent results kept for lookup by id (default 65536) */
+	uint32_t recent_max;    /* recent results kept for lookup by id (default 65536;
+				 * a power of two, rounded up) */
 	uint32_t max_attempts;  /* deliveries before a task is dead (default 3) */
 	uint32_t backoff_ms;    /* first retry delay, doubled each time (default 100) */
 };
@@ -75,6 +76,7 @@ struct forq_task {
 	uint32_t line;        /* tasks-file line (forqd --tasks), 0 if none */
 	uint64_t enqueued_ns; /* CLOCK_MONOTONIC, first enqueue */
 	uint32_t slot;        /* internal: in-flight entry index */
+	void *entry;          /* internal: the in-flight entry */
 };
 
 void forq_options_default(struct forq_options *o);

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "forq.h"
 #include "layout.h"
@@ -52,7 +53,8 @@ static inline struct forq_entry *forq__inflight(struct forq *q, uint32_t p, uint
 
 static inline struct forq_recent *forq__recent(struct forq *q, uint64_t id)
 {
-	return (struct forq_recent *)(q->base + q->h->recent_off) + id % q->h->recent_max;
+	/* recent_max is a power of two: a mask, not a division, per task */
+	return (struct forq_recent *)(q->base + q->h->recent_off) + (id & (q->h->recent_max - 1));
 }
 
 /* Histogram bucket of a value in ns: 2^(k-1) < v <= 2^k. */
@@ -62,6 +64,21 @@ static inline unsigned forq__hist_bucket(uint64_t v)
 		return 0;
 	unsigned k = 64u - (unsigned)__builtin_clzll(v - 1);
 	return k < FORQ_HIST_BUCKETS ? k : FORQ_HIST_BUCKETS - 1;
+}
+
+/* Copies a record (header + payload). Hot path: most payloads are small, and
+ * a word loop beats a call to memcpy for them. */
+static inline void forq__rec_copy(void *dst, const void *src, uint32_t len)
+{
+	size_t n = FORQ_REC_SIZE(len);
+	if (n <= 128) {
+		uint64_t *d = dst;
+		const uint64_t *s = src;
+		for (size_t i = 0; i < n / 8; i++)
+			d[i] = s[i];
+	} else {
+		memcpy(dst, src, n);
+	}
 }
 
 /* Owner-only counter bump: a relaxed load and store, no locked instruction. */
@@ -103,7 +120,8 @@ static inline int forq__ring_empty(struct forq_ring *r)
 
 /* Wake-ups (queue.c). */
 void forq__wake_work(struct forq *q, size_t n);
-void forq__wake_space(struct forq *q);
+/* Wakes sleeping producers if ring r (NULL: any) is half empty. */
+void forq__wake_space(struct forq *q, const struct forq_ring *r);
 
 /* Gives a record back to the front ring of its lane (repair, due retry).
  * Waits for room (front rings are sized so that they rarely fill). */

@@ -47,7 +47,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	}
 	if (n == 0)
 		return 0;
-	forq__wake_space(q);
+	forq__wake_space(q, NULL);
 	uint64_t now = clock_mono_ns();
 	struct forq_counters *c = &q->me->c;
 	for (int i = 0; i < n; i++) {

@@ -7,6 +7,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "futex.h"
 #include "internal.h"
 
@@ -41,10 +42,21 @@ void forq__wake_work(struct forq *q, size_t n)
 	}
 }
 
-void forq__wake_space(struct forq *q)
+/* A lane has room for a sleeping producer once it is at most half full: the
+ * producer then sleeps while half the lane drains, so wake-ups cost one
+ * syscall per half lane, not one per batch. */
+static int half_empty(const struct forq_ring *r)
+{
+	uint64_t n = atomic_load(&r->tail_count) - atomic_load(&r->head_count);
+	uint64_t b = atomic_load(&r->tail) - atomic_load(&r->head);
+	return n <= r->cap_tasks / 2 && b <= r->arena_bytes / 2;
+}
+
+void forq__wake_space(struct forq *q, const struct forq_ring *r)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&q->h->space_sleepers, memory_order_relaxed)) {
+	if (atomic_load_explicit(&q->h->space_sleepers, memory_order_relaxed) &&
+	    (!r || half_empty(r))) {
 		atomic_fetch_add(&q->h->space_seq, 1);
 		futex_wake(&q->h->space_seq, INT_MAX);
 	}
@@ -55,15 +67,15 @@ static uint64_t deadline_of(int timeout_ms)
 	return timeout_ms < 0 ? UINT64_MAX : clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
-/* Sleeps on a wake-up word until `ready(q)` or the deadline. Returns 0 when
- * ready may be true, -ETIMEDOUT. */
+/* Sleeps on a wake-up word until `ready(q, arg)` or the deadline. Returns 0
+ * when ready may be true, -ETIMEDOUT. */
 static int sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
-		    int (*ready)(struct forq *), uint64_t deadline)
+		    int (*ready)(struct forq *, void *), void *arg, uint64_t deadline)
 {
 	uint32_t s = atomic_load(seq);
 	atomic_fetch_add(sleepers, 1);
 	int r = 0;
-	if (!ready(q)) {
+	if (!ready(q, arg)) {
 		uint64_t now = clock_mono_ns();
 		if (now >= deadline)
 			r = -ETIMEDOUT;
@@ -87,10 +99,15 @@ static int check_push(struct forq *q, int prio, const struct forq_msg *msgs, siz
 	return 0;
 }
 
-static int never_ready(struct forq *q)
+static int ring_half_empty(struct forq *q, void *ring)
 {
-	(void)q;
-	return 0;
+	return half_empty(ring) || !(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING);
+}
+
+static int ring_has_room(struct forq_ring *r, size_t n)
+{
+	uint64_t used = atomic_load(&r->tail_count) - atomic_load(&r->head_count);
+	return used + n <= r->cap_tasks;
 }
 
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
@@ -104,23 +121,34 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
 	tmpl.flags = lines ? FORQ_REC_FROM_FILE : 0;
 	tmpl.id = atomic_fetch_add_explicit(&q->h->next_id, n, memory_order_relaxed);
+	struct forq_ring *ring = forq__ring(q, FORQ_RING_MAIN(prio));
 	uint64_t deadline = 0;
-	int waited = 0;
+	int round = 0;
 	for (;;) {
 		r = forq__ring_push(q, FORQ_RING_MAIN(prio), n, msgs, &tmpl, lines, NULL);
 		if (r != -EAGAIN)
 			break;
 		if (timeout_ms == 0)
 			return -EAGAIN;
-		if (!waited) {
-			waited = 1;
+		if (!round++) {
 			deadline = deadline_of(timeout_ms);
 			forq__add(&q->me->c.full_waits, 1);
 		}
 		if (!(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING))
 			return -ESHUTDOWN;
-		/* The push above found no room; wait until a pop frees some. */
-		if (sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, never_ready, deadline))
+		/* Full: spin while consumers are likely to free room soon, then
+		 * sleep until the lane is half empty. */
+		if (round < SPIN_CHECKS) {
+			while (!ring_has_room(ring, n) && round++ < SPIN_CHECKS)
+				__builtin_ia32_pause();
+			continue;
+		}
+		if (round < SPIN_CHECKS + YIELD_CHECKS) {
+			sched_yield();
+			continue;
+		}
+		if (sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, ring_half_empty, ring,
+			     deadline))
 			return -EAGAIN;
 	}
 	if (r)
@@ -156,8 +184,9 @@ static int has_work(struct forq *q)
 	return 0;
 }
 
-static int has_work_or_stop(struct forq *q)
+static int has_work_or_stop(struct forq *q, void *arg)
 {
+	(void)arg;
 	return has_work(q) || (atomic_load(&q->h->flags) & FORQ_F_STOP);
 }
 
@@ -178,7 +207,7 @@ static int pop_once(struct forq *q, uint32_t max)
 			continue;
 		int n = forq__ring_pop(q, r, max);
 		if (n > 0) {
-			forq__wake_space(q);
+			forq__wake_space(q, ring);
 			return n;
 		}
 		if (n < 0)
@@ -189,7 +218,7 @@ static int pop_once(struct forq *q, uint32_t max)
 
 int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int timeout_ms)
 {
-	if (!q->me || q->pid != getpid())
+	if (!q->me)
 		return -EPERM;
 	if (max == 0)
 		return -EINVAL;
@@ -219,7 +248,8 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 		}
 		if (!deadline)
 			deadline = deadline_of(timeout_ms);
-		if (sleep_on(q, &q->h->work_seq, &q->h->work_sleepers, has_work_or_stop, deadline))
+		if (sleep_on(q, &q->h->work_seq, &q->h->work_sleepers, has_work_or_stop, NULL,
+			     deadline))
 			return -ETIMEDOUT;
 	}
 	if (n < 0)
@@ -239,6 +269,7 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 		t->line = e->rec.line;
 		t->enqueued_ns = e->rec.enq_ns;
 		t->slot = (uint32_t)i;
+		t->entry = e;
 		uint64_t w = now > e->rec.enq_ns ? now - e->rec.enq_ns : 0;
 		wsum += w;
 		forq__add(&c->wait_hist[forq__hist_bucket(w)], 1);
@@ -251,9 +282,10 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 
 void forq_task_begin(struct forq *q, const struct forq_task *t)
 {
-	struct forq_entry *e = forq__inflight(q, q->me_idx, t->slot);
+	struct forq_entry *e = t->entry;
 	e->rec.state = FORQ_ENTRY_RUNNING;
 	atomic_store_explicit(&q->me->current_id, t->id, memory_order_relaxed);
+	FORQ_FAILPOINT("task.begin");
 }
 
 static uint64_t backoff_ns(struct forq *q, unsigned attempts)
@@ -288,9 +320,9 @@ int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, s
 int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result_status status,
 		     const char *text, size_t text_len, uint64_t run_ns)
 {
-	if (!q->me || t->slot >= q->batch_n)
+	struct forq_entry *e = t->entry;
+	if (t->slot >= q->batch_n || e != forq__inflight(q, q->me_idx, t->slot))
 		return -EINVAL;
-	struct forq_entry *e = forq__inflight(q, q->me_idx, t->slot);
 	if (e->rec.state != FORQ_ENTRY_HELD && e->rec.state != FORQ_ENTRY_RUNNING)
 		return -EINVAL;
 	struct forq_counters *c = &q->me->c;
@@ -315,6 +347,7 @@ int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result
 	e->rec.state = FORQ_ENTRY_FINISHED;
 	atomic_store_explicit(&q->me->current_id, 0, memory_order_relaxed);
 	q->batch_open--;
+	FORQ_FAILPOINT("task.finish");
 	return final;
 }
 
@@ -343,12 +376,13 @@ int forq__requeue(struct forq *q, const struct forq_rec *rec)
 	/* Front rings hold all that can be in flight at once, so a wait here is
 	 * short: consumers take from them first. */
 	while ((r = forq__ring_push(q, ring, 1, NULL, NULL, NULL, recs)) == -EAGAIN)
-		sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, never_ready,
-			 clock_mono_ns() + 10000000u);
+		sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, ring_half_empty,
+			 forq__ring(q, ring), clock_mono_ns() + 10000000u);
 	if (r == 0) {
 		if (q->me)
 			forq__add(&q->me->c.requeued, 1);
 		forq__wake_work(q, 1);
+		FORQ_FAILPOINT("requeue");
 	}
 	return r;
 }

@@ -43,7 +43,7 @@ void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear)
 	atomic_fetch_add(&q->h->work_seq, 1);
 	atomic_fetch_add(&q->h->space_seq, 1);
 	forq__wake_work(q, INT32_MAX);
-	forq__wake_space(q);
+	forq__wake_space(q, NULL);
 }
 
 uint32_t forq_admin_flags(struct forq *q)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "internal.h"
 
 int forq__ring_init(struct forq_ring *r, uint64_t arena_off, uint64_t arena_bytes, uint64_t cap)
@@ -71,6 +72,24 @@ static uint64_t span(uint64_t tail, uint64_t arena, const uint32_t *lens, size_t
 	return pos - tail;
 }
 
+/* Copies a payload into the ring. Hot path: small payloads are moved with
+ * one or two word loads, no call. */
+static inline void copy_payload(uint8_t *dst, const uint8_t *src, uint32_t len)
+{
+	uint64_t a, b;
+	if (len >= 8 && len <= 16) {
+		memcpy(&a, src, 8);
+		memcpy(&b, src + len - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + len - 8, &b, 8);
+	} else if (len < 8) {
+		for (uint32_t i = 0; i < len; i++)
+			dst[i] = src[i];
+	} else {
+		memcpy(dst, src, len);
+	}
+}
+
 int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msgs,
 		    const struct forq_rec *tmpl, const uint32_t *lines,
 		    const struct forq_rec *const *recs)
@@ -79,23 +98,36 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 	uint8_t *arena = forq__arena(q, r);
 	const uint64_t A = r->arena_bytes;
 	uint32_t lens[256];
+	uint64_t sum = 0;
 	int e;
 
 	if (n == 0 || n > sizeof lens / sizeof lens[0] || n > r->cap_tasks)
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		lens[i] = msgs ? msgs[i].len : recs[i]->len;
-	if (span(0, A, lens, n) + FORQ_REC_SIZE(q->h->max_payload) > A)
-		return -EINVAL; /* could never fit, however empty */
+	if (msgs) {
+		for (size_t i = 0; i < n; i++) {
+			lens[i] = msgs[i].len;
+			sum += FORQ_REC_SIZE(lens[i]);
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			lens[i] = recs[i]->len;
+			sum += FORQ_REC_SIZE(lens[i]);
+		}
+	}
+	/* Worst case one pad of less than a record: beyond that it never fits. */
+	if (sum + FORQ_REC_SIZE(q->h->max_payload) > A)
+		return -EINVAL;
 
 	if ((e = forq__lock(q, &r->push_lock, forq__ring_repair_push, r)))
 		return e;
 	r->push_holder = q->me_idx + 1;
+	FORQ_FAILPOINT("push.locked");
 	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	uint64_t tc = atomic_load_explicit(&r->tail_count, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 	uint64_t hc = atomic_load_explicit(&r->head_count, memory_order_relaxed);
-	uint64_t need = span(tail, A, lens, n);
+	uint64_t off = tail % A; /* one division a batch, not one a record */
+	uint64_t need = off + sum <= A ? sum : span(tail, A, lens, n);
 	if (tail - head + need > A || tc - hc + n > r->cap_tasks) {
 		r->push_holder = 0;
 		forq__unlock(&r->push_lock);
@@ -105,13 +137,10 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 	r->push_pend_count = tc + n;
 	r->push_pend = 1;
 
-	uint64_t pos = tail;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t sz = FORQ_REC_SIZE(lens[i]);
-		uint64_t off = pos % A;
 		if (off + sz > A) {
 			((struct forq_rec *)(arena + off))->len = FORQ_REC_PAD;
-			pos += A - off;
 			off = 0;
 		}
 		struct forq_rec *dst = (struct forq_rec *)(arena + off);
@@ -121,14 +150,19 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 			dst->id = tmpl->id + i;
 			if (lines)
 				dst->line = lines[i];
-			memcpy(dst + 1, msgs[i].payload, lens[i]);
+			copy_payload((uint8_t *)(dst + 1), msgs[i].payload, lens[i]);
 		} else {
-			memcpy(dst, recs[i], sizeof *dst + lens[i]);
+			forq__rec_copy(dst, recs[i], lens[i]);
 			dst->state = 0;
 		}
-		pos += sz;
+		off += sz;
+		if (off == A)
+			off = 0;
+		FORQ_FAILPOINT("push.copy");
 	}
-	atomic_store_explicit(&r->tail, pos, memory_order_release);
+	FORQ_FAILPOINT("push.before_tail");
+	atomic_store_explicit(&r->tail, tail + need, memory_order_release);
+	FORQ_FAILPOINT("push.after_tail");
 	atomic_store_explicit(&r->tail_count, tc + n, memory_order_release);
 	r->push_pend = 0;
 	r->push_holder = 0;
@@ -152,25 +186,33 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 	r->pop_pend_max = max;
 	r->pop_pend_head = UINT64_MAX; /* "not yet": no head can equal it */
 	r->pop_pend_proc = q->me_idx + 1;
+	FORQ_FAILPOINT("pop.locked");
 
 	uint32_t n = 0;
+	uint64_t off = head % A; /* one division a batch */
+	uint8_t *entry = (uint8_t *)forq__inflight(q, q->me_idx, 0);
 	while (head < tail && n < max) {
-		uint64_t off = head % A;
 		const struct forq_rec *src = (const struct forq_rec *)(arena + off);
 		if (src->len == FORQ_REC_PAD) {
 			head += A - off;
+			off = 0;
 			continue;
 		}
 		uint64_t sz = FORQ_REC_SIZE(src->len);
-		struct forq_entry *e = forq__inflight(q, q->me_idx, n);
-		memcpy(&e->rec, src, sizeof *src + src->len);
+		struct forq_entry *e = (struct forq_entry *)(entry + (size_t)n * q->entry_size);
+		forq__rec_copy(&e->rec, src, src->len);
 		e->rec.state = FORQ_ENTRY_HELD;
 		head += sz;
+		off += sz;
+		if (off == A)
+			off = 0;
 		n++;
+		FORQ_FAILPOINT("pop.copy");
 	}
 	r->pop_pend_head = head;
 	r->pop_pend_count = hc + n;
 	atomic_store_explicit(&r->head, head, memory_order_release);
+	FORQ_FAILPOINT("pop.after_head");
 	atomic_store_explicit(&r->head_count, hc + n, memory_order_release);
 	r->pop_pend_proc = 0;
 	r->pop_holder = 0;

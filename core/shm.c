@@ -100,7 +100,7 @@ static int check_options(const struct forq_options *o, char *err, size_t errlen)
 	}
 	if (o->batch_max < 1 || o->batch_max > 4096 || o->max_procs < 2 ||
 	    o->max_procs > 4096 || o->lease_max > (1u << 20) || o->retry_max > (1u << 20) ||
-	    o->dead_max > (1u << 20) || o->recent_max > (1u << 24) || o->max_attempts < 1 ||
+	    o->dead_max > (1u << 20) || o->recent_max < 1 || o->recent_max > (1u << 24) || o->max_attempts < 1 ||
 	    o->max_attempts > 1000 || o->backoff_ms > 3600000) {
 		forq__set_err(err, errlen, "queue options out of range");
 		return -EINVAL;
@@ -219,6 +219,8 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 		forq_options_default(&o);
 	if ((r = check_name(name, err, errlen)) || (r = check_options(&o, err, errlen)))
 		return r;
+	while (o.recent_max & (o.recent_max - 1))
+		o.recent_max += o.recent_max & -o.recent_max; /* round up to a power of two */
 	layout_compute(&o, &l);
 
 	q = calloc(1, sizeof *q);
@@ -328,7 +330,8 @@ static int validate(struct forq *q, char *err, size_t errlen)
 		.dead_max = h->dead_max, .recent_max = h->recent_max,
 		.max_attempts = h->max_attempts, .backoff_ms = h->backoff_ms};
 	struct layout l;
-	if (check_options(&o, NULL, 0) || h->recent_max == 0)
+	if (check_options(&o, NULL, 0) || h->recent_max == 0 ||
+	    (h->recent_max & (h->recent_max - 1)))
 		goto corrupt;
 	layout_compute(&o, &l);
 	if (h->total_size != q->size || l.total != q->size || h->entry_size != l.entry_size ||
