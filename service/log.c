@@ -56,3 +56,21 @@ void log_event(enum log_level l, const char *event, const char *fmt, ...)
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;
 }
+
+const char *log_quote(const char *s, char *buf, size_t cap)
+{
+	size_t o = 0;
+	for (; *s && o + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}

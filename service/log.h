@@ -4,6 +4,8 @@
 #ifndef FORQ_LOG_H
 #define FORQ_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level l);
@@ -12,5 +14,8 @@ int log_enabled(enum log_level l);
 /* fmt is the key=value part after event=EVENT (may be ""). */
 void log_event(enum log_level l, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Escapes s for use inside key="..." (", \ and control bytes); returns buf. */
+const char *log_quote(const char *s, char *buf, size_t cap);
 
 #endif

@@ -84,8 +84,9 @@ static void run_file(struct producer *p)
 	while (!atomic_load(&p->stop) &&
 	       (r = tasks_reader_next(p->reader, &t, &line, err, sizeof err)) != 0) {
 		if (r == -1) {
+			char q[600];
 			atomic_fetch_add(&p->bad, 1);
-			log_event(LOG_WARN, "bad_task_line", "error=\"%s\"", err);
+			log_event(LOG_WARN, "bad_task_line", "error=\"%s\"", log_quote(err, q, sizeof q));
 			continue;
 		}
 		if (r < 0) {

@@ -39,7 +39,7 @@ code=$?
 check "forqd --exit-when-done exits 0 (got $code)" [ "$code" -eq 0 ]
 check "one result line per accepted task (10,002)" [ "$(wc -l <"$TMP/results.jsonl")" -eq 10002 ]
 check "the bad priority is reported with its file:line" \
-	grep -q "tasks_all.txt:10003: unknown priority \\\\\?\"urgent" "$TMP/forqd1.log"
+	grep -q "tasks_all.txt:10003: unknown priority \\\\\"urgent" "$TMP/forqd1.log"
 check "bad lines do not stop the rest (1 bad line counted)" grep -q "bad_lines=1" "$TMP/forqd1.log"
 # Every result matches the independent computation.
 python3 - "$TMP/results.jsonl" "$TMP/expected.tsv" <<'EOF' >"$TMP/verify.txt" 2>&1
@@ -117,9 +117,19 @@ kill -9 "$victim"
 check "a killed consumer is restarted" wait_for 10 grep -q "event=worker_died worker=[0-9]* child=$victim" "$TMP/forqd3.log"
 check "the restarted consumer runs" wait_for 10 bash -c "[ \$(pgrep -P $pid | wc -l) -eq 2 ]"
 
-cc -std=c11 -Wall -Wextra -Werror -I"$FORQ_SRC/core" "$FORQ_SRC/examples/producer.c" \
-	"${FORQ_BUILD:-build}/core/libforq.a" -lpthread -o "$TMP/producer" 2>"$TMP/cc.log"
-check "the README example program builds against libforq" [ -x "$TMP/producer" ]
+# cmake --install puts the binaries, both libraries, the header and forq.pc
+# where C users expect them; the README's example builds with pkg-config.
+cmake --install "${FORQ_BUILD:-build}" --prefix "$TMP/prefix" >"$TMP/install.log" 2>&1
+for f in bin/forqd bin/forq include/forq.h; do
+	check "cmake --install puts $f" [ -e "$TMP/prefix/$f" ]
+done
+pc=$(find "$TMP/prefix" -name forq.pc | head -n 1)
+check "cmake --install puts forq.pc, libforq.so and libforq.a" \
+	bash -c "[ -n '$pc' ] && ls '$TMP'/prefix/lib*/libforq.so* '$TMP'/prefix/lib*/libforq.a >/dev/null 2>&1 || ls '$TMP'/prefix/lib/*/libforq.so* '$TMP'/prefix/lib/*/libforq.a >/dev/null 2>&1"
+PKG_CONFIG_PATH=$(dirname "$pc") cc -std=c11 -Wall -Wextra -Werror "$FORQ_SRC/examples/producer.c" \
+	$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs forq) -o "$TMP/producer" 2>"$TMP/cc.log"
+check "the README example program builds with pkg-config against the installed libforq" [ -x "$TMP/producer" ]
+export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")
 "$TMP/producer" "$Q3" 500 >"$TMP/producer.out" 2>&1
 check "the example program pushes 500 tasks" grep -q "pushed 500 tasks" "$TMP/producer.out"
 check "forqd computes all 500 (i*i+1)" wait_for 20 bash -c "[ \$(grep -c '\"status\":\"done\"' '$TMP/idle.jsonl') -eq 500 ]"
