@@ -8,6 +8,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "internal.h"
 
 static struct forq_entry *retry_entry(struct forq *q, uint32_t i)
@@ -63,6 +64,7 @@ int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns)
 				continue;
 			copy_rec(e, rec);
 			e->due_ns = due_ns;
+			FORQ_FAILPOINT("retry.add");
 			e->rec.state = FORQ_ENTRY_WAITING;
 			atomic_fetch_add(&h->retry_used, 1);
 			r = 0;
@@ -126,9 +128,23 @@ int forq__dead_add(struct forq *q, const struct forq_rec *rec, const char *error
 		len = sizeof slot->error - 1;
 	memcpy(slot->error, error ? error : "", error ? len : 0);
 	slot->error[error ? len : 0] = '\0';
+	FORQ_FAILPOINT("dead.add");
 	slot->rec.state = FORQ_ENTRY_DEAD;
 	forq__unlock(&h->aux_lock);
 	return 0;
+}
+
+/* A re-queued dead letter is no longer finished: drop its recent result. */
+static void recent_forget(struct forq *q, uint64_t id)
+{
+	struct forq_recent *r = forq__recent(q, id);
+	uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
+	if ((s & 1) || r->id != id)
+		return;
+	atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	r->id = 0;
+	atomic_store_explicit(&r->seq, s + 2, memory_order_release);
 }
 
 static int cmp_dead(const void *a, const void *b)
@@ -185,6 +201,7 @@ int forq_dead_retry(struct forq *q, uint64_t id)
 			continue;
 		v[i]->rec.attempts = 0;
 		v[i]->rec.crashes = 0;
+		recent_forget(q, v[i]->rec.id);
 		if (forq__requeue(q, &v[i]->rec) == 0) {
 			v[i]->rec.state = FORQ_ENTRY_EMPTY;
 			atomic_fetch_sub(&q->h->dead_used, 1);
@@ -214,7 +231,9 @@ void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, co
 	atomic_thread_fence(memory_order_release);
 	r->id = rec->id;
 	r->status = (uint8_t)status;
-	r->attempts = (uint16_t)(rec->attempts + 1);
+	/* Deliveries: a dead record's count was already raised by the failing
+	 * delivery (forq__fail_delivery); the others count this one now. */
+	r->attempts = (uint16_t)(status == FORQ_RESULT_DEAD ? rec->attempts : rec->attempts + 1);
 	r->run_ns = run_ns;
 	r->wait_ns = 0;
 	if (!text)

@@ -77,8 +77,9 @@ enum forq_entry_state {
 
 /* An entry: a header for the bookkeeping, then one task record (rec + payload). */
 struct forq_entry {
-	uint64_t due_ns;    /* retry: when it may run again; lease: deadline */
-	uint64_t aux;       /* lease: lease number; dead: time it died (realtime ns) */
+	uint64_t due_ns;    /* retry: when it may run again; lease: deadline;
+			     * dead: when it died (CLOCK_REALTIME ns) */
+	uint64_t aux;       /* lease: lease number; dead: order of death */
 	uint32_t owner;     /* lease: connection id */
 	uint32_t reserved;
 	char error[40];     /* last error (dead letters), NUL-terminated */

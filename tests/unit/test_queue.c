@@ -232,8 +232,15 @@ static void test_retry_then_dead_after_max_attempts(void **state)
 	assert_int_equal(s.dead, 1);
 	assert_int_equal(s.retried, 2);
 	assert_int_equal(s.dead_letters, 1);
-	/* retry-dead puts it back with attempts reset */
+	char text[64];
+	uint16_t att = 0;
+	assert_int_equal(forq_result_lookup(f->q, id, text, sizeof text, &att), FORQ_RESULT_DEAD);
+	assert_int_equal(att, 3); /* three deliveries, not four */
+	assert_string_equal(text, "exit status 1");
+	/* retry-dead puts it back with attempts reset, and it is no longer
+	 * reported as dead */
 	assert_int_equal(forq_dead_retry(f->q, id), 1);
+	assert_int_equal(forq_result_lookup(f->q, id, text, sizeof text, &att), 0);
 	struct forq_task t[1];
 	assert_int_equal(forq_pop_batch(f->q, t, 1, 0), 1);
 	assert_int_equal(t[0].id, id);

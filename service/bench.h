@@ -1,0 +1,58 @@
+/* bench.h — `forq bench`: the real code path, measured end to end.
+ *
+ * bench_run starts a private forqd (its own queue /forq-bench-<pid>, no HTTP,
+ * no TCP, no results file), pushes N tasks through libforq in batches as fast
+ * as it can (or at a given rate), waits until every one has finished, reads
+ * the queue's histograms, stops forqd with SIGTERM and checks that it exited
+ * 0 and removed its queue. While it runs it prints one progress line a second
+ * on stderr (the only output here: the caller prints the report).
+ */
+#ifndef FORQ_BENCH_H
+#define FORQ_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bench_config {
+	uint64_t tasks;           /* tasks to push (>= 1) */
+	int workers;              /* forqd --workers (>= 1) */
+	uint32_t batch;           /* tasks per push and forqd --batch (1 .. 256) */
+	uint32_t payload_bytes;   /* bytes per task (8: an 8-byte integer) */
+	const char *handler;      /* forqd --handler */
+	double rate;              /* tasks per second, 0: as fast as possible */
+	int prio;                 /* enum forq_prio of every task */
+	const char *forqd;        /* forqd binary; NULL: next to forq, $FORQD, PATH */
+	int quiet;                /* 1: no progress lines */
+};
+
+struct bench_report {
+	uint64_t tasks, done, failed, dead;
+	double seconds;           /* first push to last task finished */
+	double push_seconds;      /* first push to last push returned */
+	double tasks_per_s;       /* tasks / seconds */
+	double wait_p50_us, wait_p99_us, wait_p999_us; /* enqueue -> start */
+	double run_p50_us, run_p99_us;                 /* handler run time */
+	double cpu_ns_per_task;   /* forqd, its consumers and this process, CPU time
+				   * from the first push to the last task done */
+	uint64_t peak_rss_kib;    /* sum of VmHWM of forqd and its consumers */
+	uint64_t self_rss_kib;    /* VmHWM of this process (the producer) */
+	uint64_t shm_bytes;       /* size of the queue object */
+	uint64_t full_waits;      /* pushes that found the queue full */
+	char forqd_path[4096];    /* the binary that ran */
+};
+
+/* Exit-code classes of a failed run. */
+enum bench_error {
+	BENCH_ERR_RUN = -1,       /* the run failed: forqd died, a stall, shm left */
+	BENCH_ERR_START = -2,     /* forqd could not be started or its queue opened */
+};
+
+/* Runs one benchmark. Returns 0 with *r filled, or BENCH_ERR_* with err. */
+int bench_run(const struct bench_config *c, struct bench_report *r, char *err, size_t errlen);
+
+/* Quantile q (0..1) of a histogram of FORQ_HIST_BUCKETS power-of-two buckets
+ * in ns (bucket k counts 2^(k-1) < v <= 2^k), interpolated linearly inside
+ * its bucket. Returns ns; 0 for an empty histogram. */
+double bench_hist_quantile(const uint64_t *buckets, double q);
+
+#endif

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# test_cli.sh — the `forq` tool against real forqd processes: push (arguments
+# and --file, with bad lines by FILE:LINE), priorities, a full queue, stats
+# --json against what was pushed, status of a task, dead letters and their
+# re-queue, usage errors (exit 2), no queue (exit 3), and a small `forq bench`
+# whose figures must be sane. Every forqd is stopped with SIGTERM and must
+# exit 0; no /dev/shm/forq-e2e-cli-* may be left.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+T=20 # seconds any one forq command may take
+
+# cli_shm VAR: a unique queue name for this test, removed at exit.
+cli_shm() {
+	local n="/forq-e2e-cli-$$-${#SHMS[@]}"
+	SHMS+=("$n")
+	printf -v "$1" '%s' "$n"
+}
+
+# start_forqd VAR SHM LOG ARGS...: starts forqd in the background, waits until
+# its queue answers `forq stats`; the pid goes in VAR.
+start_forqd() {
+	local var=$1 shm=$2 log=$3
+	shift 3
+	"$FORQD" --shm-name "$shm" --http off --tcp off "$@" 2>"$log" &
+	local pid=$!
+	PIDS+=("$pid")
+	printf -v "$var" '%s' "$pid"
+	if ! wait_for 10 "$FORQ" stats --shm-name "$shm" >/dev/null 2>&1; then
+		bad "forqd on $shm did not start (log: $(tail -n 3 "$log"))"
+		return 1
+	fi
+}
+
+# stop_forqd PID WHAT: SIGTERM, then forqd must exit 0 within 30 s.
+stop_forqd() {
+	kill -TERM "$1" 2>/dev/null
+	wait_exit "$1" 30
+	check "$2: forqd exits 0 after SIGTERM (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# run_forq OUT ERR ARGS...: runs forq with a time limit; sets RC.
+run_forq() {
+	local out=$1 err=$2
+	shift 2
+	timeout "$T" "$FORQ" "$@" >"$out" 2>"$err"
+	RC=$?
+}
+
+# result_of ID FILE: the results line of task ID.
+result_of() {
+	grep "^{\"id\":$1," "$2"
+}
+
+# json_get FILE KEY.PATH: a value of a JSON object, printed by python3.
+json_get() {
+	python3 -c 'import json,sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): v = v[k]
+print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
+}
+
+# stat_is SHM KEY VALUE: `forq stats --json` has KEY = VALUE.
+stat_is() {
+	timeout "$T" "$FORQ" stats --shm-name "$1" --json >"$TMP/stat_is.json" 2>/dev/null &&
+		[ "$(json_get "$TMP/stat_is.json" "$2")" = "$3" ]
+}
+
+is_ids() { # is_ids FILE N: N lines, each a task id
+	[ "$(grep -c '^[0-9][0-9]*$' "$1")" -eq "$2" ] && [ "$(wc -l <"$1")" -eq "$2" ]
+}
+
+# --- usage and the missing queue (no forqd needed) ---
+run_forq "$TMP/o" "$TMP/e"
+check "forq with no command: exit 2 (got $RC)" [ "$RC" -eq 2 ]
+run_forq "$TMP/o" "$TMP/e" --help
+check "forq --help: exit 0, lists the commands and exit codes" \
+	sh -c "[ $RC -eq 0 ] && grep -q 'retry-dead' '$TMP/o' && grep -q '3  cannot open the queue' '$TMP/o'"
+run_forq "$TMP/o" "$TMP/e" push --help
+check "forq push --help lists --timeout with its default" grep -q -- '--timeout MS.*default: 5000' "$TMP/o"
+run_forq "$TMP/o" "$TMP/e" bench --help
+check "forq bench --help lists --payload-bytes with its default" \
+	grep -q -- '--payload-bytes N.*default: 8' "$TMP/o"
+usage_case() { # usage_case WHAT EXPECTED-STDERR ARGS...
+	local what=$1 msg=$2
+	shift 2
+	run_forq "$TMP/o" "$TMP/e" "$@"
+	if [ "$RC" -eq 2 ] && grep -q -- "$msg" "$TMP/e"; then
+		ok "usage error, exit 2: $what"
+	else
+		bad "usage error, exit 2: $what (got $RC: $(head -c 200 "$TMP/e"))"
+	fi
+}
+usage_case "unknown command" 'unknown command "frobnicate"' frobnicate
+usage_case "unknown flag" 'unknown flag "--bogus"' push --bogus 1+2
+usage_case "flag without its value" 'missing value' push 1+2 --timeout
+usage_case "bad priority" 'unknown priority "urgent" (use high, normal or low)' push --priority urgent 1+2
+usage_case "timeout not a number" '--timeout: expected a whole number' push --timeout soon 1+2
+usage_case "push with nothing to push" 'nothing to push' push
+usage_case "push with both arguments and --file" 'not both' push --file /dev/null 1+2
+usage_case "status without an id" 'expected one task ID' status
+usage_case "status with a bad id" '"abc" is not a task id' status abc
+usage_case "retry-dead without ids or --all" 'ID... or --all' retry-dead
+usage_case "stats with an argument" 'unexpected argument' stats extra
+usage_case "bench with 0 workers" '--workers: expected a whole number from 1' bench --workers 0
+usage_case "bench with a batch over 256" '--batch: expected a whole number' bench --batch 1000
+
+run_forq "$TMP/o" "$TMP/e" stats --shm-name "/forq-e2e-cli-$$-none"
+check "no queue: exit 3 (got $RC)" [ "$RC" -eq 3 ]
+check "no queue: the message names it and asks for forqd" \
+	grep -q "no queue named /forq-e2e-cli-$$-none (is forqd running?)" "$TMP/e"
+run_forq "$TMP/o" "$TMP/e" push --shm-name "/forq-e2e-cli-$$-none" 1+2
+check "push with no queue: exit 3 (got $RC)" [ "$RC" -eq 3 ]
+
+# --- forqd A: arithmetic, results to a file ---
+cli_shm QA
+RES="$TMP/results_a.jsonl"
+if start_forqd PA "$QA" "$TMP/forqd_a.log" --handler arith --workers 1 --results "$RES"; then
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QA" 1+2
+	check "push 1+2: exit 0 (got $RC)" [ "$RC" -eq 0 ]
+	check "push 1+2 prints one id" is_ids "$TMP/o" 1
+	ID1=$(head -n 1 "$TMP/o")
+	wait_for 10 result_of "$ID1" "$RES" >/dev/null
+	check "the result file has \"result\":\"3\" for task $ID1" \
+		sh -c "grep '^{\"id\":$ID1,' '$RES' | grep -q '\"status\":\"done\",\"result\":\"3\"'"
+
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QA" '2*3' '(1+2)*4' '7/0'
+	check "push of three arguments prints three ids" is_ids "$TMP/o" 3
+	check "ids are in argument order" [ "$(sort -n "$TMP/o" | tr '\n' ' ')" = "$(tr '\n' ' ' <"$TMP/o")" ]
+	mapfile -t IDS <"$TMP/o"
+	wait_for 10 result_of "${IDS[2]}" "$RES" >/dev/null
+	check "each argument's own result (6, 12, division by zero)" sh -c "
+		grep '^{\"id\":${IDS[0]},' '$RES' | grep -q '\"result\":\"6\"' &&
+		grep '^{\"id\":${IDS[1]},' '$RES' | grep -q '\"result\":\"12\"' &&
+		grep '^{\"id\":${IDS[2]},' '$RES' | grep -q '\"status\":\"failed\",\"error\":\"division by zero\"'"
+
+	run_forq "$TMP/o" "$TMP/e" status --shm-name "$QA" "$ID1"
+	check "status of a finished task: done with its result" \
+		sh -c "[ $RC -eq 0 ] && grep -q '^status  *done' '$TMP/o' && grep -q '^result  *3$' '$TMP/o'"
+	run_forq "$TMP/o" "$TMP/e" status --shm-name "$QA" --json "${IDS[2]}"
+	check "status --json of a failed task has its error" \
+		[ "$(json_get "$TMP/o" status)/$(json_get "$TMP/o" error)" = "failed/division by zero" ]
+	run_forq "$TMP/o" "$TMP/e" status --shm-name "$QA" 999999
+	check "status of an unknown id: exit 1 with a reason (got $RC)" \
+		sh -c "[ $RC -eq 1 ] && grep -q 'task 999999 is unknown' '$TMP/e'"
+
+	# A tasks file: good lines, bad lines, comments, priorities.
+	F="$TMP/tasks.txt"
+	printf '%s\n' '10+1' 'priority=urgent 1+1' '# a comment' '' 'priority=high 20+2' \
+		'priority=low' 'priority=low 30+3' '40+4' >"$F"
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QA" --file "$F"
+	check "push --file with bad lines: exit 1 (got $RC)" [ "$RC" -eq 1 ]
+	check "bad priority reported as FILE:2" grep -q "^$F:2: unknown priority \"urgent\"" "$TMP/e"
+	check "empty payload reported as FILE:6" grep -q "^$F:6: empty payload after priority=low" "$TMP/e"
+	check "the four good lines were pushed (four ids)" is_ids "$TMP/o" 4
+	mapfile -t FIDS <"$TMP/o"
+	wait_for 10 sh -c "for i in ${FIDS[*]}; do grep -q \"^{\\\"id\\\":\$i,\" '$RES' || exit 1; done"
+	check "good lines done with their results and priorities" sh -c "
+		grep '^{\"id\":${FIDS[0]},' '$RES' | grep -q '\"result\":\"11\".*\"priority\":\"normal\"' &&
+		grep '^{\"id\":${FIDS[1]},' '$RES' | grep -q '\"result\":\"22\".*\"priority\":\"high\"' &&
+		grep '^{\"id\":${FIDS[2]},' '$RES' | grep -q '\"result\":\"33\".*\"priority\":\"low\"' &&
+		grep '^{\"id\":${FIDS[3]},' '$RES' | grep -q '\"result\":\"44\".*\"priority\":\"normal\"'"
+	printf '50+5\n60+6\n' | timeout "$T" "$FORQ" push --shm-name "$QA" --file - >"$TMP/o" 2>"$TMP/e"
+	check "push --file - reads stdin" is_ids "$TMP/o" 2
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QA" --priority low 2+2
+	ID_LOW=$(cat "$TMP/o")
+	wait_for 10 result_of "$ID_LOW" "$RES" >/dev/null
+	check "push --priority low: the task runs as low" \
+		sh -c "grep '^{\"id\":$ID_LOW,' '$RES' | grep -q '\"priority\":\"low\"'"
+
+	# stats --json against what this test pushed: 1 + 3 + 4 + 2 + 1 = 11
+	# tasks, one failed (7/0), all finished.
+	wait_for 10 sh -c "[ \$(wc -l <'$RES') -ge 11 ]"
+	run_forq "$TMP/o" "$TMP/e" stats --shm-name "$QA" --json
+	check "stats --json: exit 0 and valid JSON" sh -c "[ $RC -eq 0 ] && python3 -m json.tool '$TMP/o' >/dev/null"
+	check "stats --json: enqueued 11" [ "$(json_get "$TMP/o" enqueued)" = 11 ]
+	check "stats --json: done 10, failed 1" \
+		[ "$(json_get "$TMP/o" done)/$(json_get "$TMP/o" failed)" = "10/1" ]
+	check "stats --json: nothing pending or in progress" \
+		[ "$(json_get "$TMP/o" pending_total)/$(json_get "$TMP/o" in_progress)" = "0/0" ]
+	check "stats --json: capacity 65536, accepting" \
+		[ "$(json_get "$TMP/o" capacity)/$(json_get "$TMP/o" accepting)" = "65536/true" ]
+	check "11 result lines in the file" [ "$(wc -l <"$RES")" -eq 11 ]
+	run_forq "$TMP/o" "$TMP/e" stats --shm-name "$QA"
+	check "stats (text) shows done 10" grep -q '^done  *10$' "$TMP/o"
+	stop_forqd "$PA" "arith queue"
+fi
+
+# --- forqd B: no consumers, 4 tasks a lane: pending by priority, full queue ---
+cli_shm QB
+if start_forqd PB "$QB" "$TMP/forqd_b.log" --workers 0 --capacity 4 --drain-timeout 1 --results off; then
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QB" --priority high h1 h2
+	mapfile -t HIDS <"$TMP/o"
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QB" --priority low l1
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QB" n1 n2 n3 n4 n5 n6 --timeout 300
+	check "a full queue fails after --timeout: exit 1 (got $RC)" [ "$RC" -eq 1 ]
+	check "a full queue says so" grep -q "queue full" "$TMP/e"
+	check "what was pushed before the queue filled is printed (4 ids)" is_ids "$TMP/o" 4
+	run_forq "$TMP/o" "$TMP/e" stats --shm-name "$QB" --json
+	check "stats --json pending by priority: high 2, normal 4, low 1" \
+		[ "$(json_get "$TMP/o" pending.high)/$(json_get "$TMP/o" pending.normal)/$(json_get "$TMP/o" pending.low)" = "2/4/1" ]
+	check "stats --json: enqueued 7, done 0, capacity 4" \
+		[ "$(json_get "$TMP/o" enqueued)/$(json_get "$TMP/o" done)/$(json_get "$TMP/o" capacity)" = "7/0/4" ]
+	run_forq "$TMP/o" "$TMP/e" status --shm-name "$QB" "${HIDS[0]}"
+	check "status of a queued task: pending" grep -q '^status  *pending' "$TMP/o"
+	stop_forqd "$PB" "idle queue"
+fi
+
+# --- forqd C: one consumer, one task at a time: priority order ---
+# Every task waits for a gate file: the first one holds the only consumer
+# while three tasks of rising priority arrive, then the gate opens.
+cli_shm QC
+RESC="$TMP/results_c.jsonl"
+GATE="$TMP/gate"
+if start_forqd PC "$QC" "$TMP/forqd_c.log" --workers 1 --batch 1 --results "$RESC" \
+	--handler "exec:while [ ! -e '$GATE' ]; do sleep 0.02; done; cat"; then
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QC" first
+	IDC=$(cat "$TMP/o")
+	wait_for 10 stat_is "$QC" in_progress 1
+	run_forq "$TMP/o" "$TMP/e" status --shm-name "$QC" "$IDC"
+	check "status of the task being run: running" grep -q '^status  *running' "$TMP/o"
+	"$FORQ" push --shm-name "$QC" --priority low low >/dev/null
+	"$FORQ" push --shm-name "$QC" normal >/dev/null
+	"$FORQ" push --shm-name "$QC" --priority high high >/dev/null
+	touch "$GATE"
+	wait_for 10 sh -c "[ \$(wc -l <'$RESC') -ge 4 ]"
+	order=$(sed -n 's/.*"task":"\([a-z]*\)".*/\1/p' "$RESC" | tr '\n' ' ')
+	check "tasks run by priority: first high normal low (got: $order)" [ "$order" = "first high normal low " ]
+	stop_forqd "$PC" "priority queue"
+fi
+
+# --- forqd D: a handler that always fails transiently -> dead letters ---
+cli_shm QD
+if start_forqd PD "$QD" "$TMP/forqd_d.log" --workers 1 --handler 'exec:sh -c "exit 3"' \
+	--max-attempts 2 --retry-backoff 10 --results "$TMP/results_d.jsonl"; then
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QD" doomed
+	IDD=$(cat "$TMP/o")
+	wait_for 10 sh -c "'$FORQ' dead --shm-name '$QD' | grep -q '^$IDD '"
+	run_forq "$TMP/o" "$TMP/e" dead --shm-name "$QD"
+	check "forq dead lists the task (id, priority, attempts, error, payload)" \
+		grep -q "^$IDD  *normal  *2  *20[0-9-]*T[0-9:.]*Z  *\"exit status 3\"  *\"doomed\"$" "$TMP/o"
+	run_forq "$TMP/o" "$TMP/e" dead --shm-name "$QD" --json
+	check "forq dead --json has it" \
+		[ "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["dead_letters"]; print(len(d), d[0]["id"], d[0]["payload"], d[0]["attempts"])' "$TMP/o")" = "1 $IDD doomed 2" ]
+	run_forq "$TMP/o" "$TMP/e" status --shm-name "$QD" "$IDD"
+	check "status of a dead task: dead, with its error" \
+		sh -c "grep -q '^status  *dead' '$TMP/o' && grep -q '^error  *exit status 3' '$TMP/o'"
+	run_forq "$TMP/o" "$TMP/e" retry-dead --shm-name "$QD" 424242
+	check "retry-dead of an unknown id: exit 1 (got $RC)" \
+		sh -c "[ $RC -eq 1 ] && grep -q 'no dead letter with id 424242' '$TMP/e'"
+	run_forq "$TMP/o" "$TMP/e" retry-dead --shm-name "$QD" --all
+	check "retry-dead --all re-queues it (exit $RC)" \
+		sh -c "[ $RC -eq 0 ] && grep -q '^re-queued 1 dead letter$' '$TMP/o'"
+	# It runs again, fails twice more and is dead again.
+	wait_for 10 stat_is "$QD" dead 2
+	run_forq "$TMP/o" "$TMP/e" stats --shm-name "$QD" --json
+	check "after the re-queue it ran again: dead 2, retried 2, 1 dead letter" \
+		[ "$(json_get "$TMP/o" dead)/$(json_get "$TMP/o" retried)/$(json_get "$TMP/o" dead_letters)" = "2/2/1" ]
+	stop_forqd "$PD" "dead-letter queue"
+fi
+
+# --- forq bench: a private forqd, sane figures ---
+before=$(ls /dev/shm | grep -c '^forq-bench-')
+timeout 120 "$FORQ" bench --tasks 200000 --workers 1 --handler noop --json --quiet \
+	>"$TMP/bench.json" 2>"$TMP/bench.err"
+RC=$?
+check "forq bench exits 0 (got $RC: $(tail -n 2 "$TMP/bench.err"))" [ "$RC" -eq 0 ]
+python3 - "$TMP/bench.json" >"$TMP/bench.check" 2>&1 <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))
+bad = []
+if b["tasks"] != 200000 or b["done"] != 200000: bad.append("tasks/done %s/%s" % (b["tasks"], b["done"]))
+if not b["tasks_per_s"] > 0: bad.append("tasks_per_s %s" % b["tasks_per_s"])
+if not 0 <= b["wait_p50_us"] <= b["wait_p99_us"] <= b["wait_p999_us"]: bad.append("wait percentiles out of order")
+if not 0 <= b["run_p50_us"] <= b["run_p99_us"]: bad.append("run percentiles out of order")
+if not b["cpu_ns_per_task"] > 0: bad.append("cpu_ns_per_task %s" % b["cpu_ns_per_task"])
+if not b["peak_rss_kib"] > 0: bad.append("peak_rss_kib %s" % b["peak_rss_kib"])
+if not b["seconds"] > 0: bad.append("seconds %s" % b["seconds"])
+if (b["workers"], b["batch"], b["payload_bytes"], b["handler"]) != (1, 64, 8, "noop"): bad.append("setup echoed wrong")
+print("ok" if not bad else "; ".join(bad), "%.0f tasks/s" % b["tasks_per_s"])
+EOF
+check "bench figures are sane ($(cat "$TMP/bench.check"))" grep -q '^ok ' "$TMP/bench.check"
+check "bench removed its queue" [ "$(ls /dev/shm | grep -c '^forq-bench-')" -le "$before" ]
+
+left=$(ls /dev/shm | grep -c "^forq-e2e-cli-$$-")
+check "no /dev/shm/forq-e2e-cli-$$-* left" [ "$left" -eq 0 ]
+finish
