@@ -3,6 +3,7 @@
  * The only place that exits. Exit codes: 0 ok, 2 bad flags, 3 queue
  * (create, recover, ownership), 4 results file, 5 listen (HTTP or TCP),
  * 1 anything else. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "producer.h"
+#include "proto.h"
 #include "results.h"
 #include "supervisor.h"
 #include "tcp.h"
@@ -65,10 +67,30 @@ static void on_final(void *ctx, const struct forq_rec *rec, const void *payload,
 		.text = text, .text_len = strlen(text), .attempts = rec->attempts,
 		.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
 	result_format(results_sink_buf(&d->sink), &r);
-	results_sink_maybe_flush(&d->sink);
+	/* Written now, not at the next tick: the task has already left the
+	 * queue, so a forqd killed before a later flush would lose its result. */
+	results_sink_flush(&d->sink);
 }
 
 /* ---- HTTP hooks (they run on the HTTP thread) ---- */
+
+/* With --tcp off, forq_tcp_commands_total still has one series per command
+ * (0), labelled as tcp_snapshot labels them (the wire word, and INVALID), so
+ * that dashboards and rate() see the family from the start. */
+static void tcp_commands_zero(struct metrics_snapshot *s)
+{
+	_Static_assert(PROTO_CMD_COUNT + 1 <= METRICS_MAX_TCP_COMMANDS, "room for every command");
+	for (int c = 0; c <= PROTO_CMD_COUNT; c++) {
+		const char *name = c < PROTO_CMD_COUNT ? proto_cmd_name((enum proto_cmd)c) : "invalid";
+		char *out = s->tcp_commands[c].name;
+		size_t i = 0;
+		for (; name[i] && i < METRICS_NAME_MAX - 1; i++)
+			out[i] = (char)toupper((unsigned char)name[i]);
+		out[i] = '\0';
+		s->tcp_commands[c].count = 0;
+	}
+	s->n_tcp_commands = PROTO_CMD_COUNT + 1;
+}
 
 static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 {
@@ -137,6 +159,8 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	}
 	if (d->tcp)
 		tcp_snapshot(d->tcp, s);
+	else
+		tcp_commands_zero(s);
 	s->lease_expired += hs.lease_expired;
 	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
 	s->start_time = (double)d->start_unix_ns / 1e9;
@@ -234,7 +258,9 @@ static int open_queue(struct forqd *d)
 	if (r == -EEXIST && d->c.recover) {
 		if ((r = forq_admin_attach(&d->q, d->c.shm_name, err, sizeof err)) ||
 		    (r = forq_admin_own(d->q, err, sizeof err))) {
-			log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name, err);
+			char q[600];
+			log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name,
+				  log_quote(err, q, sizeof q));
 			return -1;
 		}
 		int given = forq_admin_recover(d->q, on_final, d);
@@ -247,11 +273,15 @@ static int open_queue(struct forqd *d)
 		return 0;
 	}
 	if (r) {
-		log_event(LOG_ERROR, "queue_create_failed", "name=%s error=\"%s\"", d->c.shm_name, err);
+		char q[600];
+		log_event(LOG_ERROR, "queue_create_failed", "name=%s error=\"%s\"", d->c.shm_name,
+			  log_quote(err, q, sizeof q));
 		return -1;
 	}
 	if ((r = forq_admin_own(d->q, err, sizeof err))) {
-		log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name, err);
+		char q[600];
+		log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name,
+			  log_quote(err, q, sizeof q));
 		forq_close(d->q);
 		d->q = NULL;
 		return -1;

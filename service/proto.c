@@ -515,11 +515,36 @@ static int put_block(struct buf *out, size_t old, int r, const void *payload, si
 	return rollback(out, old, r);
 }
 
+/* Decimal digits of v at p (no NUL); returns the end. Hot path: the TASK and
+ * RESULT lines are formatted per task, and printf is most of their cost. */
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[U64_DIGITS];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void *payload,
 		      size_t len)
 {
+	char line[sizeof "TASK " + 3 * U64_DIGITS + 4], *p = line;
 	size_t old = out->len;
-	int r = buf_printf(out, "TASK %" PRIu64 " %u %zu" CRLF, id, attempt, len);
+	memcpy(p, "TASK ", 5);
+	p = put_u64(p + 5, id);
+	*p++ = ' ';
+	p = put_u64(p, attempt);
+	*p++ = ' ';
+	p = put_u64(p, len);
+	memcpy(p, CRLF, 2);
+	int r = buf_reserve(out, (size_t)(p + 2 - line) + len + 2);
+	if (!r)
+		r = buf_append(out, line, (size_t)(p + 2 - line));
 	return put_block(out, old, r, payload, len);
 }
 
@@ -595,7 +620,15 @@ static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const c
 	int r;
 	if (has_newline(s, n))
 		return -EINVAL;
-	r = buf_printf(out, "%s %" PRIu64 " ", cmd, id);
+	char head[16 + U64_DIGITS], *p = head;
+	size_t cl = strlen(cmd);
+	memcpy(p, cmd, cl);
+	p[cl] = ' ';
+	p = put_u64(p + cl + 1, id);
+	*p++ = ' ';
+	r = buf_reserve(out, (size_t)(p - head) + n + 2);
+	if (!r)
+		r = buf_append(out, head, (size_t)(p - head));
 	if (!r)
 		r = buf_append(out, s, n);
 	if (!r)

@@ -38,6 +38,9 @@ void tcp_tick(struct tcp_server *s, uint64_t now_ns); /* lease expiry, idle time
 int tcp_timeout_ms(const struct tcp_server *s); /* when tcp_tick is next due, -1: none */
 void tcp_draining(struct tcp_server *s);      /* PUT refused from now on */
 void tcp_snapshot(struct tcp_server *s, struct metrics_snapshot *snap); /* any thread */
-void tcp_stop(struct tcp_server *s);          /* closes all; leases go back */
+/* Closes all connections. Leases stay in the queue's lease table (no attempt
+ * is charged): forqd's exit drain reports them, or the next forqd gives them
+ * back. NULL is fine. */
+void tcp_stop(struct tcp_server *s);
 
 #endif

@@ -52,6 +52,10 @@ static void test_proto_parse_good_requests_fill_fields(void **state)
 		 S("x")},
 		{"RESULT 007 x\r\n", PROTO_RESULT, 7, 0, -1, FORQ_NORMAL, S("x")},
 		{"FAIL 7 bad input: a b\r\n", PROTO_FAIL, 7, 0, -1, FORQ_NORMAL, S("bad input: a b")},
+		{"RETRY 8 exit status 1\r\n", PROTO_RETRY, 8, 0, -1, FORQ_NORMAL, S("exit status 1")},
+		{"retry 8 x\n", PROTO_RETRY, 8, 0, -1, FORQ_NORMAL, S("x")},
+		{"AUTH s3cret-token\r\n", PROTO_AUTH, 0, 0, -1, FORQ_NORMAL, S("s3cret-token")},
+		{"auth \t a b \r\n", PROTO_AUTH, 0, 0, -1, FORQ_NORMAL, S("a b ")},
 		{"TOUCH 9\r\n", PROTO_TOUCH, 9, 0, -1, FORQ_NORMAL, NULL, 0},
 		{"touch\t9\r\n", PROTO_TOUCH, 9, 0, -1, FORQ_NORMAL, NULL, 0},
 		{"PING\r\n", PROTO_PING, 0, 0, -1, FORQ_NORMAL, NULL, 0},
@@ -128,6 +132,11 @@ static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **sta
 		{"FAIL 3\r\n", "bad-args"},
 		{"FAIL 3 \r\n", "bad-args"},
 		{"FAIL\r\n", "bad-args"},
+		{"RETRY 3\r\n", "bad-args"},
+		{"RETRY 3 \r\n", "bad-args"},
+		{"RETRY x why\r\n", "bad-id"},
+		{"AUTH\r\n", "bad-args"},
+		{"AUTH   \r\n", "bad-args"},
 		{"TOUCH\r\n", "bad-args"},
 		{"TOUCH 1 2\r\n", "bad-args"},
 		{"TOUCH 18446744073709551616\r\n", "bad-id"},
@@ -473,6 +482,8 @@ static void test_proto_names_are_complete_and_distinct(void **state)
 						proto_cmd_name((enum proto_cmd)j));
 	}
 	assert_string_equal(proto_cmd_name(PROTO_GET_TASK), "get_task");
+	assert_string_equal(proto_cmd_name(PROTO_RETRY), "retry");
+	assert_string_equal(proto_cmd_name(PROTO_AUTH), "auth");
 	assert_string_equal(proto_cmd_name(PROTO_CMD_COUNT), "?");
 	for (int e = -1; e >= -PROTO_E_COUNT; e--) {
 		assert_string_not_equal(proto_err_word(e), "?");
@@ -481,6 +492,8 @@ static void test_proto_names_are_complete_and_distinct(void **state)
 			assert_string_not_equal(proto_err_word(e), proto_err_word(f));
 	}
 	assert_string_equal(proto_err_word(PROTO_E_NOT_LEASED), "not-leased");
+	assert_string_equal(proto_err_word(PROTO_E_UNAUTHORIZED), "unauthorized");
+	assert_string_equal(proto_err_word(PROTO_E_TOO_MANY_ERRORS), "too-many-errors");
 	assert_string_equal(proto_err_word(0), "?");
 	assert_string_equal(proto_err_word(-PROTO_E_COUNT - 1), "?");
 }
@@ -516,6 +529,10 @@ static void test_proto_format_exact_text(void **state)
 	EXPECT(proto_format_result(&b, 5, S("42 apples")), "RESULT 5 42 apples\r\n");
 	EXPECT(proto_format_result(&b, 5, S("")), "RESULT 5 \r\n");
 	EXPECT(proto_format_fail(&b, 6, S("bad json")), "FAIL 6 bad json\r\n");
+	EXPECT(proto_format_retry(&b, 7, S("timed out")), "RETRY 7 timed out\r\n");
+	EXPECT(proto_format_auth(&b, S("tok en")), "AUTH tok en\r\n");
+	EXPECT(proto_format_err(&b, PROTO_E_UNAUTHORIZED), "ERR unauthorized\r\n");
+	EXPECT(proto_format_err(&b, PROTO_E_TOO_MANY_ERRORS), "ERR too-many-errors\r\n");
 	EXPECT(proto_format_put(&b, FORQ_HIGH, "x\ny", 3), "PUT high 3\r\nx\ny\r\n");
 	EXPECT(proto_format_put(&b, FORQ_NORMAL, "", 0), "PUT normal 0\r\n\r\n");
 	EXPECT(proto_format_touch(&b, 9), "TOUCH 9\r\n");
@@ -540,6 +557,10 @@ static void test_proto_format_refusals_change_nothing(void **state)
 	assert_int_equal(proto_format_result(&b, 1, S("two\r\nlines")), -EINVAL);
 	assert_int_equal(proto_format_fail(&b, 1, S("")), -EINVAL);
 	assert_int_equal(proto_format_fail(&b, 1, S("a\rb")), -EINVAL);
+	assert_int_equal(proto_format_retry(&b, 1, S("")), -EINVAL);
+	assert_int_equal(proto_format_retry(&b, 1, S("a\nb")), -EINVAL);
+	assert_int_equal(proto_format_auth(&b, S("")), -EINVAL);
+	assert_int_equal(proto_format_auth(&b, S("tok\r\n")), -EINVAL);
 	assert_int_equal(proto_format_get_tasks(&b, 0, -1), -EINVAL);
 	assert_int_equal(proto_format_put(&b, (enum forq_prio)3, "x", 1), -EINVAL);
 	assert_int_equal(proto_format_simple(&b, PROTO_PUT), -EINVAL);

@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# Remote workers over TCP, end to end on 127.0.0.1: real forqd processes, real
+# `forq worker` processes and a small protocol client (tests/e2e/tcp_client.c,
+# compiled here unless $TCP_CLIENT names a built one).
+#
+#   FORQD=build/service/forqd FORQ=build/service/forq tests/e2e/test_remote_workers.sh
+#
+# Checks:
+#   1. 3 remote workers beside 1 local consumer finish 100,000 arithmetic tasks
+#      (pushed with PUT), every result right, each remote worker doing some.
+#   2. A worker killed (SIGKILL) mid-task: its task goes back at once and
+#      another worker finishes it (attempt 2), well before the lease timeout.
+#   3. A worker that stops answering: its lease expires (--lease-timeout 1),
+#      another worker finishes the task, the late RESULT gets ERR not-leased,
+#      and /metrics counts the expiry (when curl is there).
+#   4. Garbage, over-long lines and a 16 MiB junk flood get ERR / a hang-up
+#      while a worker on another connection goes on.
+#   5. 1,000 concurrent connections each wait in GET_TASK WAIT, get a task and
+#      answer it.
+#   6. EXIT gives leased tasks back; SIGINT makes a worker finish its task,
+#      say EXIT and exit 0; a worker reconnects to a restarted forqd.
+# Every forqd gets its own shm name and ports chosen by the kernel (port 0).
+# Last line: "N passed, N failed"; exits 1 if any check failed.
+set -u
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+forqd=${FORQD:-$root/build/service/forqd}
+forq=${FORQ:-$root/build/service/forq}
+ntasks=${NTASKS:-100000}
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+check() { # check NAME COMMAND...: PASS when the command succeeds
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
+
+for b in "$forqd" "$forq"; do
+	if [ ! -x "$b" ]; then
+		echo "$b not found: set FORQD=... and FORQ=..." >&2
+		fail "binaries exist"
+		finish
+	fi
+done
+
+tmp=$(mktemp -d)
+pids=()
+shm_base=/forq-e2e-$$
+nshm=0
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -f /dev/shm"$shm_base"-*
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+client=${TCP_CLIENT:-}
+if [ -z "$client" ]; then
+	client=$tmp/tcp_client
+	if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$client" \
+		"$root/tests/e2e/tcp_client.c"; then
+		fail "tcp_client compiles"
+		finish
+	fi
+fi
+
+# The client needs one fd per connection for check 5.
+ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+# wait_until SECONDS COMMAND...: polls every 0.1 s; returns 1 on timeout.
+wait_until() {
+	local n=$(($1 * 10))
+	shift
+	while [ $n -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# stop PID SECONDS: SIGTERM, wait, then SIGKILL. Returns the exit status.
+stop() {
+	local pid=$1 n=$(($2 * 10))
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
+	while [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	kill -KILL "$pid" 2>/dev/null && echo "pid $pid did not stop: killed"
+	wait "$pid" 2>/dev/null
+}
+
+# start_forqd NAME [FLAGS...]: sets fpid, port (TCP), hport (HTTP or empty).
+start_forqd() {
+	local name=$1
+	shift
+	nshm=$((nshm + 1))
+	log=$tmp/$name.forqd.log
+	"$forqd" --shm-name "$shm_base-$nshm" --tcp 127.0.0.1:0 --results "$tmp/$name.results" \
+		--log-level info "$@" 2>"$log" &
+	fpid=$!
+	pids+=("$fpid")
+	port=
+	hport=
+	wait_until 10 grep -qs "event=tcp_listening" "$log" || { cat "$log"; return 1; }
+	port=$(sed -n 's/.*event=tcp_listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
+	hport=$(sed -n 's/.*event=http_listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
+	[ -n "$port" ]
+}
+
+# stat PORT FIELD: a number from the STATS line.
+stat_of() {
+	"$client" "127.0.0.1:$1" stats 2>/dev/null | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+stat_is() { [ "$(stat_of "$1" "$2")" = "$3" ]; }
+stat_ge() { local v; v=$(stat_of "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
+
+# start_worker NAME [FLAGS...]: a `forq worker` on $port; sets wpid.
+start_worker() {
+	local name=$1
+	shift
+	"$forq" worker --connect "127.0.0.1:$port" "$@" 2>"$tmp/$name.worker.log" &
+	wpid=$!
+	pids+=("$wpid")
+}
+
+# ---- 1. 100,000 arithmetic tasks, 3 remote workers + 1 local consumer ------
+echo "== $ntasks arithmetic tasks: 3 remote workers beside 1 local consumer"
+awk -v n="$ntasks" 'BEGIN { for (i = 1; i <= n; i++) printf "%d*%d+%d\n", i % 1000 + 1, (i * 7) % 1000, i }' \
+	>"$tmp/arith.txt"
+if start_forqd arith --workers 1 --handler arith --http off; then
+	w=()
+	for k in 1 2 3; do
+		start_worker "arith$k" --handler arith --batch 64
+		w+=("$wpid")
+	done
+	check "3 remote workers connected" wait_until 10 stat_is "$port" remote_workers 3
+	check "PUT $ntasks tasks" timeout 120 "$client" "127.0.0.1:$port" put "$tmp/arith.txt"
+	check "all $ntasks tasks finished" wait_until 120 stat_is "$port" done "$ntasks"
+	ok=1
+	for p in "${w[@]}"; do
+		kill -INT "$p"
+		timeout 15 tail --pid="$p" -f /dev/null || ok=0
+		wait "$p" || ok=0
+	done
+	[ $ok = 1 ] && pass "workers exit 0 on SIGINT" || fail "workers exit 0 on SIGINT"
+	stop "$fpid" 30
+	check "forqd exits 0 after the drain" [ $? -eq 0 ]
+	r=$tmp/arith.results
+	lines=$(wc -l <"$r")
+	check "one result line per task ($lines)" [ "$lines" -eq "$ntasks" ]
+	uniq_ids=$(sed -n 's/^{"id":\([0-9]*\),.*/\1/p' "$r" | sort -u | wc -l)
+	check "every task id once ($uniq_ids)" [ "$uniq_ids" -eq "$ntasks" ]
+	bad=$(awk '{
+		if (!match($0, /"task":"[^"]*"/)) { print "no task: " $0; next }
+		t = substr($0, RSTART + 8, RLENGTH - 9)
+		if (!match($0, /"status":"done","result":"[^"]*"/)) { print "not done: " $0; next }
+		v = substr($0, RSTART + 26, RLENGTH - 27)
+		split(t, p, /[*+]/)
+		if (v != sprintf("%d", p[1] * p[2] + p[3])) print "wrong: " $0
+	}' "$r" | head -5)
+	[ -z "$bad" ] && pass "every result is right" || { fail "every result is right"; echo "$bad"; }
+	shares=$(cat "$tmp"/arith?.worker.log | sed -n 's/.*event=worker_exit tasks=\([0-9]*\).*/\1/p' | tr '\n' ' ')
+	echo "remote workers' tasks: $shares(local consumer: the rest)"
+	n=0
+	for s in $shares; do [ "$s" -gt 0 ] && n=$((n + 1)); done
+	check "each remote worker ran tasks" [ "$n" -eq 3 ]
+else
+	fail "forqd starts"
+fi
+
+# ---- 2. a worker killed mid-task ------------------------------------------
+echo "== a worker killed mid-task"
+echo '{"op":"sleep_ms","args":[3000]}' >"$tmp/sleep.txt"
+if start_forqd killed --workers 0 --http off --lease-timeout 30; then
+	start_worker killedA --handler json --batch 1
+	a=$wpid
+	"$client" "127.0.0.1:$port" put "$tmp/sleep.txt" >/dev/null
+	check "worker A holds the task" wait_until 10 stat_is "$port" leases 1
+	kill -KILL "$a"
+	wait "$a" 2>/dev/null
+	check "its task is back in the queue at once" wait_until 3 stat_is "$port" pending 1
+	start_worker killedB --handler json --batch 1
+	b=$wpid
+	check "worker B finishes it before the lease timeout" wait_until 10 stat_is "$port" done 1
+	kill -INT "$b"
+	wait "$b"
+	stop "$fpid" 10
+	check "its result: done on attempt 2" \
+		grep -q '"status":"done","result":"slept 3000 ms","attempts":2' "$tmp/killed.results"
+else
+	fail "forqd starts"
+fi
+
+# ---- 3. a worker that stops answering --------------------------------------
+echo "== a worker that stops answering"
+echo "20*2+2" >"$tmp/one.txt"
+if start_forqd silent --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
+	"$client" "127.0.0.1:$port" put "$tmp/one.txt" >/dev/null
+	"$client" "127.0.0.1:$port" hold 4000 >"$tmp/hold.out" 2>&1 &
+	h=$!
+	pids+=("$h")
+	check "the silent client leases the task" wait_until 5 grep -q '^task ' "$tmp/hold.out"
+	start_worker silentB --handler arith
+	b=$wpid
+	check "the lease expires and worker B finishes the task" wait_until 10 stat_is "$port" done 1
+	check "forqd logs the expiry" grep -q 'event=lease_expired' "$tmp/silent.forqd.log"
+	wait "$h"
+	check "the late RESULT gets ERR not-leased" grep -q '^late: ERR not-leased' "$tmp/hold.out"
+	if command -v curl >/dev/null && [ -n "$hport" ]; then
+		m=$(curl -s "http://127.0.0.1:$hport/metrics")
+		check "/metrics: forq_lease_expired_total 1" grep -q '^forq_lease_expired_total 1$' <<<"$m"
+		check "/metrics: one remote worker connected" \
+			grep -q '^forq_remote_workers_connected 1$' <<<"$m"
+		check "/metrics: RESULT commands counted" \
+			grep -Eq '^forq_tcp_commands_total\{command="RESULT"\} [1-9]' <<<"$m"
+		check "/metrics: bytes counted" grep -Eq '^forq_tcp_bytes_total\{direction="in"\} [1-9]' <<<"$m"
+	else
+		echo "(no curl: /metrics checks skipped)"
+	fi
+	kill -INT "$b"
+	wait "$b"
+	stop "$fpid" 10
+	check "its result: 42 on attempt 2" \
+		grep -q '"status":"done","result":"42","attempts":2' "$tmp/silent.results"
+else
+	fail "forqd starts"
+fi
+
+# ---- 4. garbage, over-long lines, a junk flood ------------------------------
+echo "== garbage and floods beside a working worker"
+awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "%d+%d\n", i, i }' >"$tmp/two.txt"
+if start_forqd junk --workers 0 --http off; then
+	start_worker junkB --handler arith
+	b=$wpid
+	"$client" "127.0.0.1:$port" flood 16 >"$tmp/flood.out" 2>&1 &
+	fl=$!
+	pids+=("$fl")
+	check "garbage: ERR for each, the connection survives, a run of 16 hangs up" \
+		timeout 30 "$client" "127.0.0.1:$port" garbage
+	check "PUT 2000 tasks meanwhile" timeout 30 "$client" "127.0.0.1:$port" put "$tmp/two.txt"
+	check "the worker finishes them all" wait_until 20 stat_is "$port" done 2000
+	check "the junk flood is disconnected" wait "$fl"
+	check "others still served: PING" \
+		bash -c "printf 'PING\r\n' | '$client' 127.0.0.1:$port raw 300 | grep -q PONG"
+	kill -INT "$b"
+	check "the worker exits 0" wait "$b"
+	stop "$fpid" 10
+else
+	fail "forqd starts"
+fi
+
+# ---- 5. 1,000 concurrent connections ---------------------------------------
+echo "== 1000 concurrent connections"
+if start_forqd many --workers 0 --http off; then
+	check "1000 waiting connections each get a task and answer it" \
+		timeout 60 "$client" "127.0.0.1:$port" many 1000
+	check "1000 tasks done" wait_until 5 stat_is "$port" done 1000
+	check "no lease left" stat_is "$port" leases 0
+	stop "$fpid" 10
+else
+	fail "forqd starts"
+fi
+
+# ---- 6. EXIT, SIGINT, reconnect ---------------------------------------------
+echo "== EXIT gives leases back; SIGINT finishes the task; reconnect"
+if start_forqd misc --workers 0 --http off; then
+	out=$(printf 'PUT 3\r\n1+1\r\nGET_TASK\r\nEXIT\r\n' | "$client" "127.0.0.1:$port" raw 1000 | tr -d '\r')
+	check "EXIT answers BYE and closes" grep -qz 'OK 1.TASK 1 1 3.1+1.BYE.\[closed\]' <<<"$out"
+	check "the leased task is back in the queue" wait_until 3 stat_is "$port" pending 1
+	out=$(printf 'GET_TASK\r\nRESULT 1 2\r\nQUIT\r\n' | "$client" "127.0.0.1:$port" raw 1000 | tr -d '\r')
+	check "it comes back as attempt 2" grep -qz 'TASK 1 2 3.1+1.OK.BYE' <<<"$out"
+
+	echo '{"op":"sleep_ms","args":[1500]}' >"$tmp/sleep2.txt"
+	start_worker sigint --handler json --batch 1
+	s=$wpid
+	"$client" "127.0.0.1:$port" put "$tmp/sleep2.txt" >/dev/null
+	check "the worker holds the task" wait_until 5 stat_is "$port" leases 1
+	kill -INT "$s"
+	timeout 10 tail --pid="$s" -f /dev/null
+	wait "$s"
+	check "SIGINT mid-task: the worker exits 0" [ $? -eq 0 ]
+	check "... after finishing its task" stat_is "$port" done 2
+	check "... and saying EXIT" grep -q 'event=worker_exit tasks=1' "$tmp/sigint.worker.log"
+
+	start_worker recon --handler arith
+	r=$wpid
+	check "a worker connects" wait_until 5 stat_is "$port" remote_workers 1
+	stop "$fpid" 10
+	check "it sees forqd go" wait_until 5 grep -q 'event=worker_disconnected' "$tmp/recon.worker.log"
+	oldport=$port
+	if start_forqd misc2 --workers 0 --http off --tcp "127.0.0.1:$oldport"; then
+		port=$oldport
+		"$client" "127.0.0.1:$port" put "$tmp/one.txt" >/dev/null
+		check "it reconnects to the new forqd and runs its task" \
+			wait_until 15 stat_is "$port" done 1
+		stop "$fpid" 10
+	else
+		fail "forqd restarts on port $oldport"
+	fi
+	kill -INT "$r"
+	wait "$r"
+	check "the worker exits 0 on SIGINT while reconnecting" [ $? -eq 0 ]
+else
+	fail "forqd starts"
+fi
+
+left=$(ls /dev/shm 2>/dev/null | grep -c "^${shm_base#/}-")
+check "no shared memory left behind" [ "$left" -eq 0 ]
+finish
