@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,37 +50,35 @@ static int read_stat(struct procstat *p, unsigned long long *starttime)
 	unsigned long utime, stime;
 	unsigned long long start;
 	unsigned long vsize;
-	/* Fields 3..23: state ppid pgrp session tty tpgid flags minflt cminflt
+	long rss;
+	/* Fields 3..24: state ppid pgrp session tty tpgid flags minflt cminflt
 	 * majflt cmajflt utime stime cutime cstime priority nice threads
-	 * itrealvalue starttime vsize. */
-	if (sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %lu",
-		   &utime, &stime, &start, &vsize) != 4)
+	 * itrealvalue starttime vsize rss (pages, the same figure as statm's
+	 * resident: one file read per scrape instead of two). */
+	if (sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %lu %ld",
+		   &utime, &stime, &start, &vsize, &rss) != 5)
 		return -EPROTO;
 	long tck = sysconf(_SC_CLK_TCK);
 	if (tck <= 0)
 		tck = 100;
+	long page = sysconf(_SC_PAGESIZE);
 	p->cpu_seconds = (double)(utime + stime) / (double)tck;
 	p->virtual_bytes = vsize;
+	p->resident_bytes = (uint64_t)(rss > 0 ? rss : 0) * (uint64_t)(page > 0 ? page : 4096);
 	*starttime = start;
-	return 0;
-}
-
-static int read_statm(struct procstat *p)
-{
-	char buf[256];
-	ssize_t n = read_small("/proc/self/statm", buf, sizeof buf);
-	if (n < 0)
-		return (int)n;
-	unsigned long size, resident;
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return -EPROTO;
-	long page = sysconf(_SC_PAGESIZE);
-	p->resident_bytes = (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
 	return 0;
 }
 
 static int read_btime(unsigned long long *btime)
 {
+	/* The boot time is fixed: read it once, not on every scrape (it also
+	 * keeps process_start_time_seconds from jittering with clock slews). */
+	static _Atomic unsigned long long cached;
+	unsigned long long c = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (c) {
+		*btime = c;
+		return 0;
+	}
 	/* /proc/stat grows with the CPU count; read it in chunks, line by line. */
 	FILE *f = fopen("/proc/stat", "re");
 	if (!f)
@@ -88,6 +87,7 @@ static int read_btime(unsigned long long *btime)
 	int r = -EPROTO;
 	while (fgets(line, sizeof line, f)) {
 		if (sscanf(line, "btime %llu", btime) == 1) {
+			atomic_store_explicit(&cached, *btime, memory_order_relaxed);
 			r = 0;
 			break;
 		}
@@ -118,7 +118,7 @@ int procstat_read(struct procstat *p)
 	int r;
 
 	memset(p, 0, sizeof *p);
-	if ((r = read_stat(p, &start)) || (r = read_statm(p)) || (r = read_btime(&btime)) ||
+	if ((r = read_stat(p, &start)) || (r = read_btime(&btime)) ||
 	    (r = count_fds(&p->open_fds)))
 		goto fail;
 	if (getrlimit(RLIMIT_NOFILE, &rl)) {

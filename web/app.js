@@ -15,6 +15,15 @@ function fmt(n) {
   return String(Math.round(n * 10) / 10);
 }
 
+// A duration given in microseconds, in the unit that reads best: 38 µs, 120 ms, 4.51 s.
+function fmtUs(us) {
+  if (us === null || us === undefined || typeof us !== 'number') return fmt(us);
+  const r3 = (x) => String(Number(x.toPrecision(3)));
+  if (us < 999.5) return r3(us) + ' µs';
+  if (us < 999500) return r3(us / 1000) + ' ms';
+  return r3(us / 1e6) + ' s';
+}
+
 function setText(id, v) {
   const el = $(id);
   if (el) el.textContent = fmt(v);
@@ -77,7 +86,8 @@ function render(s) {
   $('draining').hidden = !s.draining;
   for (const h of ['wait', 'run']) {
     const d = s[h + '_us'];
-    for (const q of ['p50', 'p95', 'p99', 'count']) setText(h + '-' + q, d[q]);
+    for (const q of ['p50', 'p95', 'p99']) $(h + '-' + q).textContent = fmtUs(d[q]);
+    setText(h + '-count', d.count);
   }
   $('remote').textContent = s.remote ? '· remote: ' + fmt(s.remote.workers_connected) +
     ' connected, ' + fmt(s.remote.leases_outstanding) + ' leased' : '';
