@@ -1,5 +1,5 @@
 /* procstat.h — the standard process_* figures of the calling process, read
- * from /proc (Linux only): /proc/self/stat, /proc/self/statm, /proc/self/fd,
+ * from /proc (Linux only): /proc/self/stat, /proc/self/fd,
  * getrlimit(RLIMIT_NOFILE) and the boot time in /proc/stat.
  */
 #ifndef FORQ_METRICS_PROCSTAT_H

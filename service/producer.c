@@ -81,8 +81,16 @@ static void run_file(struct producer *p)
 	unsigned line;
 	char err[512];
 	int r;
-	while (!atomic_load(&p->stop) &&
-	       (r = tasks_reader_next(p->reader, &t, &line, err, sizeof err)) != 0) {
+	for (;;) {
+		if (atomic_load(&p->stop))
+			break;
+		/* A read from a quiet pipe may block for ever: only there may
+		 * producer_stop cancel this thread (no lock is held there). */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		r = tasks_reader_next(p->reader, &t, &line, err, sizeof err);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (r == 0)
+			break;
 		if (r == -1) {
 			char q[600];
 			atomic_fetch_add(&p->bad, 1);
@@ -147,6 +155,7 @@ static void run_demo(struct producer *p)
 static void *thread_main(void *arg)
 {
 	struct producer *p = arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	if (p->c.tasks_path)
 		run_file(p);
 	else
@@ -202,6 +211,14 @@ void producer_stop(struct producer *p)
 	if (!p)
 		return;
 	atomic_store(&p->stop, 1);
+	/* Pushes end once the queue stops accepting; a read of a silent stdin
+	 * does not, so give it a second and then cancel it. */
+	for (int i = 0; i < 100 && !atomic_load(&p->finished); i++) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	if (!atomic_load(&p->finished))
+		pthread_cancel(p->thread);
 	pthread_join(p->thread, NULL);
 	forq_close(p->q);
 	tasks_reader_close(p->reader);

@@ -97,6 +97,17 @@ check "SIGTERM mid-run: every accepted task has exactly one result ($lines lines
 check "SIGTERM mid-run: every result is done" [ "$(grep -c '"status":"done"' "$TMP/million.jsonl")" -eq "$lines" ]
 check "SIGTERM mid-run: no shared memory left" [ ! -e "/dev/shm$Q2" ]
 
+# --- --tasks - from a pipe that stays silent: SIGTERM still ends forqd ---
+new_shm Q5
+(sleep 60 | "$FORQD" --shm-name "$Q5" --tasks - --workers 1 --results off --http off --tcp off \
+	2>"$TMP/stdin.log") &
+wait_for 10 test -e "/dev/shm$Q5"
+spid=$(pgrep -f -- "--shm-name $Q5" | head -n 1)
+kill -TERM "$spid"
+check "SIGTERM ends a forqd reading a silent stdin" wait_for 15 bash -c "! kill -0 $spid 2>/dev/null"
+check "... and it exits 0" grep -q "event=exited code=0" "$TMP/stdin.log"
+pkill -f "sleep 60" 2>/dev/null
+
 # --- idle CPU, a consumer killed and restarted, libforq producer ---
 new_shm Q3
 "$FORQD" --shm-name "$Q3" --handler arith --workers 2 --results "$TMP/idle.jsonl" \
