@@ -137,7 +137,7 @@ done
 pc=$(find "$TMP/prefix" -name forq.pc | head -n 1)
 check "cmake --install puts forq.pc, libforq.so and libforq.a" \
 	bash -c "[ -n '$pc' ] && ls '$TMP'/prefix/lib*/libforq.so* '$TMP'/prefix/lib*/libforq.a >/dev/null 2>&1 || ls '$TMP'/prefix/lib/*/libforq.so* '$TMP'/prefix/lib/*/libforq.a >/dev/null 2>&1"
-PKG_CONFIG_PATH=$(dirname "$pc") cc -std=c11 -Wall -Wextra -Werror "$FORQ_SRC/examples/producer.c" \
+PKG_CONFIG_PATH=$(dirname "$pc") cc -std=c11 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} "$FORQ_SRC/examples/producer.c" \
 	$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs forq) -o "$TMP/producer" 2>"$TMP/cc.log"
 check "the README example program builds with pkg-config against the installed libforq" [ -x "$TMP/producer" ]
 export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")
