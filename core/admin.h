@@ -68,10 +68,15 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx);
 int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
 		    size_t max, uint64_t *lease_no);
 /* Finishes the task in entry slot if it holds `id` for conn; as
- * forq_task_finish otherwise. -ENOENT: not leased to this connection. */
+ * forq_task_finish otherwise. -ENOENT: not leased to this connection. A
+ * final status (DONE, FAILED, DEAD) keeps the entry until
+ * forq_lease_release, once the caller has written the result. */
 int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 		      enum forq_result_status status, const char *text, size_t len, uint64_t run_ns,
 		      struct forq_rec *rec_out);
+/* After forq_lease_finish returned a final status and its result is
+ * written: frees the entry. */
+void forq_lease_release(struct forq *q, uint32_t slot);
 /* Extends the lease: -ENOENT as above. */
 int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, uint64_t deadline_ns);
 /* Gives back one lease (connection gone, or expired): attempts + 1, and dead

@@ -44,6 +44,22 @@ static int aux_lock(struct forq *q)
 	return forq__lock(q, &q->h->aux_lock, repair_aux, NULL);
 }
 
+/* Gives a record back to the front of its lane without waiting: callers
+ * hold aux_lock, which consumers need to finish tasks, so waiting here for
+ * them to drain the ring could deadlock. -EAGAIN: leave it for next time. */
+static int requeue_now(struct forq *q, const struct forq_rec *rec)
+{
+	const struct forq_rec *recs[1] = {rec};
+	int prio = rec->prio < FORQ_NPRIO ? rec->prio : FORQ_NORMAL;
+	int r = forq__ring_push(q, FORQ_RING_FRONT(prio), 1, NULL, NULL, NULL, recs);
+	if (r == 0) {
+		if (q->me)
+			forq__add(&q->me->c.requeued, 1);
+		forq__wake_work(q, 1);
+	}
+	return r;
+}
+
 void forq__aux_cycle(struct forq *q)
 {
 	if (aux_lock(q) == 0)
@@ -87,7 +103,7 @@ int forq_admin_retry_due(struct forq *q, uint64_t now_ns)
 		struct forq_entry *e = retry_entry(q, i);
 		if (e->rec.state != FORQ_ENTRY_WAITING || e->due_ns > now_ns)
 			continue;
-		if (forq__requeue(q, &e->rec) == 0) {
+		if (requeue_now(q, &e->rec) == 0) {
 			e->rec.state = FORQ_ENTRY_EMPTY;
 			atomic_fetch_sub(&h->retry_used, 1);
 			n++;
@@ -202,7 +218,7 @@ int forq_dead_retry(struct forq *q, uint64_t id)
 		v[i]->rec.attempts = 0;
 		v[i]->rec.crashes = 0;
 		recent_forget(q, v[i]->rec.id);
-		if (forq__requeue(q, &v[i]->rec) == 0) {
+		if (requeue_now(q, &v[i]->rec) == 0) {
 			v[i]->rec.state = FORQ_ENTRY_EMPTY;
 			atomic_fetch_sub(&q->h->dead_used, 1);
 			done++;

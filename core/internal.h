@@ -81,6 +81,19 @@ static inline void forq__rec_copy(void *dst, const void *src, uint32_t len)
 	}
 }
 
+/* Keeps a task's last error in its entry (truncated), for a dead task whose
+ * result is still to be written. */
+static inline void forq__entry_set_error(struct forq_entry *e, const char *text, size_t len)
+{
+	if (!text)
+		len = 0;
+	if (len >= sizeof e->error)
+		len = sizeof e->error - 1;
+	if (len)
+		memcpy(e->error, text, len);
+	e->error[len] = '\0';
+}
+
 /* Owner-only counter bump: a relaxed load and store, no locked instruction. */
 static inline void forq__add(_Atomic uint64_t *c, uint64_t n)
 {

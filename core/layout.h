@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 3u
+#define FORQ_LAYOUT_VERSION 4u
 #define FORQ_CACHELINE 64
 
 #define FORQ_NPRIO 3
@@ -56,7 +56,7 @@ struct forq_rec {
 _Static_assert(sizeof(struct forq_rec) == 32, "forq_rec is part of the wire format");
 
 #define FORQ_REC_PAD 0xffffffffu
-#define FORQ_ALIGN8(n) (((n) + 7u) & ~(uint64_t)7u)
+#define FORQ_ALIGN8(n) (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
 #define FORQ_REC_SIZE(len) (sizeof(struct forq_rec) + FORQ_ALIGN8(len))
 
 enum forq_rec_flags {
@@ -72,7 +72,8 @@ enum forq_entry_state {
 	FORQ_ENTRY_RUNNING = 2,  /* handler running on it */
 	FORQ_ENTRY_FINISHED = 3, /* result computed, not yet written */
 	FORQ_ENTRY_WAITING = 4,  /* retry entry: due at `due_ns` */
-	FORQ_ENTRY_DEAD = 5,     /* dead-letter entry */
+	FORQ_ENTRY_DEAD = 5,     /* dead-letter entry; in flight: dead, result not
+				  * yet written (repair writes it, never re-runs it) */
 };
 
 /* An entry: a header for the bookkeeping, then one task record (rec + payload). */

@@ -6,6 +6,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "internal.h"
 
 static struct forq_entry *lease_entry(struct forq *q, uint32_t i)
@@ -39,7 +40,8 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	if (max > nfree)
 		max = nfree;
 	int n = 0;
-	for (int r = 0; r < FORQ_NRINGS && n == 0; r++) {
+	for (int k = 0; k < FORQ_NRINGS && n == 0; k++) {
+		int r = k ^ 1; /* a lane's front ring before its main ring */
 		if (forq__ring_empty(forq__ring(q, r)))
 			continue;
 		if ((n = forq__ring_pop(q, r, (uint32_t)max)) < 0)
@@ -47,6 +49,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	}
 	if (n == 0)
 		return 0;
+	FORQ_FAILPOINT("lease.take");
 	forq__wake_space(q, NULL);
 	uint64_t now = clock_mono_ns();
 	struct forq_counters *c = &q->me->c;
@@ -110,8 +113,25 @@ int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 		forq__recent_put(q, &e->rec, final, text, len, run_ns);
 	if (rec_out)
 		*rec_out = e->rec;
-	e->rec.state = FORQ_ENTRY_EMPTY;
+	FORQ_FAILPOINT("lease.finish");
+	/* A final task keeps its entry until the caller has written its result
+	 * (forq_lease_release): a forqd killed in between gives it back or
+	 * reports it, so no result is lost. A retry is in the retry table. */
+	if (final == FORQ_RESULT_RETRY) {
+		e->rec.state = FORQ_ENTRY_EMPTY;
+	} else if (final == FORQ_RESULT_DEAD) {
+		forq__entry_set_error(e, text, len);
+		e->rec.state = FORQ_ENTRY_DEAD;
+	} else {
+		e->rec.state = FORQ_ENTRY_FINISHED;
+	}
 	return final;
+}
+
+void forq_lease_release(struct forq *q, uint32_t slot)
+{
+	if (slot < q->h->lease_max)
+		lease_entry(q, slot)->rec.state = FORQ_ENTRY_EMPTY;
 }
 
 int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, uint64_t deadline_ns)

@@ -206,7 +206,11 @@ static void release_batch(struct forq *q)
 /* Tries every ring, highest priority first, front ring before main ring. */
 static int pop_once(struct forq *q, uint32_t max)
 {
-	for (int r = 0; r < FORQ_NRINGS; r++) {
+	for (int k = 0; k < FORQ_NRINGS; k++) {
+		/* k ^ 1: a lane's front ring (2p + 1) before its main ring (2p).
+		 * Main first would starve given-back tasks behind a backlog until
+		 * the front ring fills and a repairing forqd waits forever. */
+		int r = k ^ 1;
 		struct forq_ring *ring = forq__ring(q, r);
 		if (forq__ring_empty(ring))
 			continue;
@@ -354,7 +358,17 @@ int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result
 	forq__add(&c->run_sum_ns, run_ns);
 	if (final != FORQ_RESULT_RETRY && q->h->recent_max)
 		forq__recent_put(q, &e->rec, final, text, text_len, run_ns);
-	e->rec.state = FORQ_ENTRY_FINISHED;
+	if (final == FORQ_RESULT_RETRY) {
+		/* Handed to the retry table or the front ring already: a crash
+		 * from here on must not give it back a second time. */
+		e->rec.state = FORQ_ENTRY_EMPTY;
+	} else if (final == FORQ_RESULT_DEAD) {
+		/* In the dead letters already; repair only writes its result. */
+		forq__entry_set_error(e, text, text_len);
+		e->rec.state = FORQ_ENTRY_DEAD;
+	} else {
+		e->rec.state = FORQ_ENTRY_FINISHED;
+	}
 	atomic_store_explicit(&q->me->current_id, 0, memory_order_relaxed);
 	q->batch_open--;
 	FORQ_FAILPOINT("task.finish");

@@ -8,6 +8,7 @@
  * record's in-flight tasks back to the front of their lane.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "internal.h"
 
 int forq_admin_attach(struct forq **qp, const char *name, char *err, size_t errlen)
@@ -83,6 +85,12 @@ int forq_admin_own(struct forq *q, char *err, size_t errlen)
 
 int forq_admin_consumer_attach(struct forq *q, int worker)
 {
+	/* The mapping is all a consumer needs. Its copy of forqd's descriptor
+	 * would keep forqd's ownership lock alive after forqd died. */
+	if (q->fd >= 0) {
+		close(q->fd);
+		q->fd = -1;
+	}
 	q->me = NULL;
 	q->batch_n = q->batch_open = 0;
 	return forq__proc_claim(q, FORQ_ROLE_CONSUMER, worker);
@@ -94,11 +102,32 @@ int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,
 	return forq__push_lines(q, prio, msgs, lines, n, timeout_ms, ids);
 }
 
+/* A zombie has exited: it can write no more. Orphans (consumers of a
+ * killed forqd) stay zombies until init reaps them, which some inits do
+ * late or never. */
+static int proc_zombie(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static int proc_alive(const struct forq_proc *p)
 {
 	if (p->pid <= 0)
 		return 0;
 	if (kill(p->pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	if (proc_zombie(p->pid))
 		return 0;
 	/* The pid exists; is it still the same process? */
 	uint64_t t = forq__proc_start_ticks(p->pid);
@@ -128,6 +157,18 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, con
 {
 	uint8_t st = e->rec.state;
 	int r = -1;
+#ifdef FORQ_NO_REPAIR
+	/* Test-of-the-tests build: drop the task (the record is still freed,
+	 * so the service runs on), so that the chaos tests must see a loss. */
+	st = FORQ_ENTRY_EMPTY;
+#endif
+	if (st == FORQ_ENTRY_DEAD) {
+		/* Already in the dead letters: only its result is owed. */
+		if (fn)
+			fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_DEAD, e->error);
+		e->rec.state = FORQ_ENTRY_EMPTY;
+		return 0;
+	}
 	if (st == FORQ_ENTRY_HELD || st == FORQ_ENTRY_FINISHED) {
 		/* Not started, or its result was never written: it runs again
 		 * and this delivery does not count against it. */
@@ -159,9 +200,12 @@ static int repair_record(struct forq *q, uint32_t i, const char *why, forq_final
 	struct forq_proc *p = forq__proc(q, i);
 	int given = 0;
 	cycle_locks(q);
-	for (uint32_t k = 0; k < q->h->batch_max; k++)
-		if (giveback_entry(q, forq__inflight(q, i, k), 1, why, fn, ctx) == 1)
-			given++;
+	for (uint32_t k = 0; k < q->h->batch_max; k++) {
+		int g = giveback_entry(q, forq__inflight(q, i, k), 1, why, fn, ctx);
+		given += g == 1;
+		if (g >= 0)
+			FORQ_FAILPOINT("repair.giveback");
+	}
 	if (forq__lock(q, &q->h->proc_lock, NULL, NULL) == 0) {
 		p->pid = 0;
 		atomic_store(&p->current_id, 0);

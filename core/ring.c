@@ -199,6 +199,10 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 			continue;
 		}
 		uint64_t sz = FORQ_REC_SIZE(src->len);
+		/* The object is shared with other processes: never follow a
+		 * length that could not have been written by a push. */
+		if (src->len > q->h->max_payload || off + sz > A || head + sz > tail)
+			break;
 		struct forq_entry *e = (struct forq_entry *)(entry + (size_t)n * q->entry_size);
 		forq__rec_copy(&e->rec, src, src->len);
 		e->rec.state = FORQ_ENTRY_HELD;

@@ -71,11 +71,13 @@ static void layout_compute(const struct forq_options *o, struct layout *l)
 	/* Main rings hold `capacity` tasks; their arenas give 64 bytes a task
 	 * (a task with a payload of up to 32 bytes takes 40-64) and always room
 	 * for a few of the largest. Front rings hold everything that can be in
-	 * flight or waiting for a retry at once. */
+	 * flight or waiting for a retry at once, at the largest size. */
 	uint64_t front_cap = (uint64_t)o->max_procs * o->batch_max + o->lease_max + o->retry_max;
 	for (int r = 0; r < FORQ_NRINGS; r++) {
 		uint64_t cap = (r % 2) ? front_cap : o->capacity;
-		uint64_t bytes = cap * 64;
+		/* A front ring must hold front_cap of the largest tasks: repair
+		 * gives tasks back there and must never find it full. */
+		uint64_t bytes = (r % 2) ? cap * rec_max : cap * 64;
 		if (bytes < 4 * rec_max)
 			bytes = 4 * rec_max;
 		l->arena_off[r] = off;
@@ -446,7 +448,8 @@ void forq_close(struct forq *q)
 		forq__proc_release(q);
 	}
 	munmap(q->base, q->size);
-	close(q->fd);
+	if (q->fd >= 0)
+		close(q->fd);
 	free(q);
 }
 

@@ -3,9 +3,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -38,7 +38,6 @@ struct http_server {
 	struct auth auth;
 	size_t max_body;
 	size_t max_payload;
-	uint16_t port;
 	_Atomic uint64_t counts[NCODES];
 	/* Used by handlers only, which MHD runs one at a time on its thread. */
 	struct metrics_snapshot *snap;
@@ -70,21 +69,17 @@ void http_requests_by_code(const struct http_server *s, struct metrics_snapshot 
 	snap->n_http = NCODES;
 }
 
-int http_addr_is_loopback(const struct sockaddr *sa)
+/* Same test as service/net.c's net_addr_is_loopback, which metrics/ may not
+ * include (includes point down to core/ only, and libforq is no place for
+ * sockets): 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104. */
+static int peer_is_loopback(const struct sockaddr *sa)
 {
-	if (!sa)
+	if (sa->sa_family == AF_INET)
+		return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+	if (sa->sa_family != AF_INET6)
 		return 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_LOOPBACK(a))
-			return 1;
-		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-	}
-	return 0;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
 /* Sends body (copied) with status code; extra is NULL or a NULL-terminated
@@ -320,7 +315,7 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	} else {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (!ci || !http_addr_is_loopback(ci->client_addr))
+		if (!ci || !ci->client_addr || !peer_is_loopback(ci->client_addr))
 			return reply_error(s, c, 403,
 					   "shutdown from another host needs an admin token "
 					   "(start forqd with FORQ_ADMIN_TOKEN or --admin-token-file)");
@@ -498,88 +493,10 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_end(ap);
 }
 
-/* Binds a listening socket for spec "HOST:PORT" or "[V6]:PORT". With
- * loopback_only, a non-loopback address is refused (-EPERM). Returns the fd or
- * -errno with err set. */
-static int bind_listen(const char *spec, int loopback_only, char *err, size_t errlen)
-{
-	char host[256];
-	const char *colon = strrchr(spec, ':'), *h = spec;
-	struct addrinfo hints = {0}, *ai = NULL;
-	int fd = -1, r, one = 1;
-	size_t hl;
-
-	if (!colon || colon == spec || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-	    strlen(colon + 1) > 5 || strtoul(colon + 1, NULL, 10) > 65535)
-		goto bad;
-	hl = (size_t)(colon - spec);
-	if (spec[0] == '[') {
-		if (hl < 3 || spec[hl - 1] != ']')
-			goto bad;
-		h++;
-		hl -= 2;
-	}
-	if (hl >= sizeof host)
-		goto bad;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, colon + 1, &hints, &ai))) {
-		set_err(err, errlen, "cannot resolve listen address \"%s\": %s", spec, gai_strerror(r));
-		return -EINVAL;
-	}
-	if (loopback_only && !http_addr_is_loopback(ai->ai_addr)) {
-		set_err(err, errlen,
-			"refusing to listen on %s without an admin token (set FORQ_ADMIN_TOKEN or "
-			"--admin-token-file, or pass --insecure)",
-			spec);
-		r = -EPERM;
-		goto fail;
-	}
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0)
-		goto fail_sys;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 511))
-		goto fail_sys;
-	freeaddrinfo(ai);
-	return fd;
-fail_sys:
-	r = -errno;
-	set_err(err, errlen, "cannot listen on %s: %s", spec, strerror(-r));
-fail:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return r;
-bad:
-	set_err(err, errlen, "bad listen address \"%s\" (use HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)",
-		spec);
-	return -EINVAL;
-}
-
-static uint16_t bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
-}
-
 int http_start(struct http_server **sp, const struct http_config *c, const struct http_hooks *h,
 	       char *err, size_t errlen)
 {
 	struct http_server *s = NULL;
-	const char *spec = c->listen ? c->listen : "127.0.0.1:8080";
 	int fd = -1, r;
 
 	*sp = NULL;
@@ -600,11 +517,15 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		r = -EINVAL;
 		goto fail;
 	}
-	if ((fd = bind_listen(spec, !s->auth.enabled && !c->insecure, err, errlen)) < 0) {
-		r = fd;
+	/* MHD gets a descriptor of its own: it closes the socket it is given in
+	 * MHD_stop_daemon (unless quiesced: then http_stop does), and in 0.9.75
+	 * on some MHD_start_daemon failures but not others. So listen_fd stays
+	 * the caller's whatever happens, and nothing is ever closed twice. */
+	if ((fd = fcntl(c->listen_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		r = -errno;
+		set_err(err, errlen, "http: cannot use the listening socket: %s", strerror(-r));
 		goto fail;
 	}
-	s->port = bound_port(fd);
 	s->d = MHD_start_daemon(
 		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		/* the logger first, so that MHD's own option checks use it too */
@@ -614,26 +535,21 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		c->per_ip_limit ? c->per_ip_limit : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
 		c->conn_timeout_s ? c->conn_timeout_s : 10u, MHD_OPTION_END);
 	if (!s->d) {
-		set_err(err, errlen, "cannot start the HTTP server on %s (libmicrohttpd refused)", spec);
+		/* fd is now MHD's to have closed or not: leave it (at worst one
+		 * descriptor on a failure forqd exits on). */
+		set_err(err, errlen, "cannot start the HTTP server (libmicrohttpd refused)");
 		r = -EIO;
 		goto fail;
 	}
 	*sp = s;
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
 	if (s) {
 		auth_clear(&s->auth);
 		free(s->snap);
 		free(s);
 	}
 	return r;
-}
-
-uint16_t http_port(const struct http_server *s)
-{
-	return s->port;
 }
 
 void http_stop(struct http_server *s)
@@ -643,7 +559,8 @@ void http_stop(struct http_server *s)
 
 	if (!s)
 		return;
-	/* After quiesce the listening socket is ours to close, after the stop. */
+	/* After quiesce MHD's listening socket (our duplicate) is ours to close,
+	 * after the stop: MHD_stop_daemon closes it only when not quiesced. */
 	fd = MHD_quiesce_daemon(s->d);
 	for (int waited = 0; waited < HTTP_DRAIN_MS; waited += 10) {
 		di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

@@ -37,7 +37,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "http_tasks.h"
 #include "snapshot.h"
@@ -71,10 +70,9 @@ struct http_hooks {
 };
 
 struct http_config {
-	const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080";
-				  * port 0 picks a free port; NULL: 127.0.0.1:8080 */
+	int listen_fd;           /* bound and listening, address chosen by the
+				  * caller; stays the caller's: close it after */
 	const char *admin_token; /* NULL: none (then /shutdown is loopback-only) */
-	int insecure;            /* allow a non-loopback address without a token */
 	unsigned conn_limit;     /* 0: 2048 */
 	unsigned per_ip_limit;   /* 0: 64 */
 	unsigned conn_timeout_s; /* 0: 10 */
@@ -84,15 +82,12 @@ struct http_config {
 
 struct http_server;
 
-/* Binds, then starts the daemon thread. Returns 0, or -errno with the reason in
- * err, e.g. "refusing to listen on 0.0.0.0:8080 without an admin token (set
- * FORQ_ADMIN_TOKEN or --admin-token-file, or pass --insecure)",
- * "cannot listen on 127.0.0.1:8080: Address already in use". The token is
- * hashed at once; config strings need not outlive the call. */
+/* Starts the daemon thread on a duplicate of c->listen_fd (which address to
+ * bind, and whether one beyond loopback needs a token, is the caller's
+ * decision). Returns 0, or -errno with the reason in err. The token is hashed
+ * at once; config strings need not outlive the call. */
 int http_start(struct http_server **sp, const struct http_config *c, const struct http_hooks *h,
 	       char *err, size_t errlen);
-/* The bound port (useful with port 0). */
-uint16_t http_port(const struct http_server *s);
 /* Stops accepting, lets open requests finish for up to HTTP_DRAIN_MS, then
  * stops the thread and frees s. Main thread only; never from a hook. */
 void http_stop(struct http_server *s);
@@ -100,8 +95,5 @@ void http_stop(struct http_server *s);
 
 /* Copies the per-code response counts into snap->http / n_http. Any thread. */
 void http_requests_by_code(const struct http_server *s, struct metrics_snapshot *snap);
-
-/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104, else 0. */
-int http_addr_is_loopback(const struct sockaddr *sa);
 
 #endif

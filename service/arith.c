@@ -224,46 +224,39 @@ static int apply(struct parser *p, unsigned char op, double a, double b, double 
 	return 0;
 }
 
-/* term = unary { ("*" | "/" | "%") unary } */
-static int parse_term(struct parser *p, double *v)
+/* One precedence level of left-associative operators: operand { op operand },
+ * op one of ops, each operand parsed by next. */
+static int parse_level(struct parser *p, const char *ops, int (*next)(struct parser *, double *),
+		       double *v)
 {
 	double acc, rhs;
-	if (parse_unary(p, &acc))
+	if (next(p, &acc))
 		return -1;
 	for (;;) {
 		skip_blanks(p);
 		if (p->pos >= p->len)
 			break;
 		unsigned char op = p->s[p->pos];
-		if (op != '*' && op != '/' && op != '%')
+		if (op == '\0' || !strchr(ops, op)) /* strchr finds the NUL too */
 			break;
 		p->pos++;
-		if (parse_unary(p, &rhs) || apply(p, op, acc, rhs, &acc))
+		if (next(p, &rhs) || apply(p, op, acc, rhs, &acc))
 			return -1;
 	}
 	*v = acc;
 	return 0;
 }
 
+/* term = unary { ("*" | "/" | "%") unary } */
+static int parse_term(struct parser *p, double *v)
+{
+	return parse_level(p, "*/%", parse_unary, v);
+}
+
 /* expr = term { ("+" | "-") term } */
 static int parse_expr(struct parser *p, double *v)
 {
-	double acc, rhs;
-	if (parse_term(p, &acc))
-		return -1;
-	for (;;) {
-		skip_blanks(p);
-		if (p->pos >= p->len)
-			break;
-		unsigned char op = p->s[p->pos];
-		if (op != '+' && op != '-')
-			break;
-		p->pos++;
-		if (parse_term(p, &rhs) || apply(p, op, acc, rhs, &acc))
-			return -1;
-	}
-	*v = acc;
-	return 0;
+	return parse_level(p, "+-", parse_term, v);
 }
 
 int arith_eval(const char *expr, size_t len, double *out, char *err, size_t errlen)

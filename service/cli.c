@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "bench.h"
 #include "buf.h"
+#include "flags.h"
 #include "forq.h"
 #include "results.h"
 #include "tasks_file.h"
@@ -29,11 +30,6 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_QUEUE = 3 };
 enum flag_id {
 	F_END = 0, F_SHM = 256, F_PRIORITY, F_TIMEOUT, F_FILE, F_JSON, F_ALL, F_TASKS, F_WORKERS,
 	F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_HELP,
-};
-
-struct flag {
-	const char *name, *arg, *def, *help;
-	int id;
 };
 
 static const struct flag flags[] = {
@@ -111,14 +107,7 @@ static void command_help(const struct command *cmd)
 	printf("usage: forq %s [FLAGS]%s%s\n%s\n\nflags:\n", cmd->name, *cmd->args ? " " : "",
 	       cmd->args, cmd->summary);
 	for (const int *id = cmd->flags;; id++) {
-		const struct flag *f = flag_by_id(*id ? *id : F_HELP);
-		char left[64];
-		snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "",
-			 f->arg ? f->arg : "");
-		printf("  %-24s %s", left, f->help);
-		if (*f->def)
-			printf(" (default: %s)", f->def);
-		printf("\n");
+		flag_help(stdout, flag_by_id(*id ? *id : F_HELP), 24);
 		if (!*id)
 			break;
 	}
@@ -208,9 +197,7 @@ static int parse_flags(const struct command *cmd, struct opts *o, int argc, char
 	struct option lo[NFLAGS + 1];
 	size_t n = 0;
 	for (const int *id = cmd->flags;; id++) {
-		const struct flag *f = flag_by_id(*id ? *id : F_HELP);
-		lo[n++] = (struct option){f->name, f->arg ? required_argument : no_argument, NULL,
-					  f->id};
+		lo[n++] = flag_option(flag_by_id(*id ? *id : F_HELP));
 		if (!*id)
 			break;
 	}
@@ -234,6 +221,9 @@ static int parse_flags(const struct command *cmd, struct opts *o, int argc, char
 				return r;
 		}
 	}
+	/* Commands that take no arguments say so here, for all of them. */
+	if (!*cmd->args && optind < argc)
+		return usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
 	*first = optind;
 	return 0;
 }
@@ -446,8 +436,7 @@ static int stats_json(const struct command *cmd, const struct forq_stats *s)
 
 static int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
-	if (argc)
-		return usage_error(cmd, "unexpected argument \"%s\"", argv[0]);
+	(void)argc, (void)argv; /* none: parse_flags saw to that */
 	struct forq *q;
 	int code = open_queue(cmd, o, &q);
 	if (code)
@@ -562,8 +551,7 @@ static void free_dead(struct dead_list *l)
 
 static int cmd_dead(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
-	if (argc)
-		return usage_error(cmd, "unexpected argument \"%s\"", argv[0]);
+	(void)argc, (void)argv; /* none: parse_flags saw to that */
 	struct forq *q;
 	int code = open_queue(cmd, o, &q);
 	if (code)
@@ -694,8 +682,7 @@ static int cmd_status(const struct command *cmd, struct opts *o, int argc, char 
 
 static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
-	if (argc)
-		return usage_error(cmd, "unexpected argument \"%s\"", argv[0]);
+	(void)argc, (void)argv; /* none: parse_flags saw to that */
 	struct bench_report r;
 	char err[1024];
 	const struct bench_config *c = &o->bench;

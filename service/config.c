@@ -11,19 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "forq.h"
 #include "log.h"
+#include "net.h"
 
 enum opt_id {
 	O_SHM = 256, O_WORKERS, O_HANDLER, O_TASKS, O_RESULTS, O_EXIT_DONE, O_DRAIN, O_TASK_TIMEOUT,
 	O_CAPACITY, O_MAX_PAYLOAD, O_BATCH, O_MAX_ATTEMPTS, O_BACKOFF, O_RECENT, O_DEAD_MAX,
 	O_RESTART_BACKOFF, O_RESTART_BACKOFF_MAX, O_RECOVER, O_NO_RECOVER, O_KEEP_SHM, O_HTTP, O_TCP, O_LEASE, O_TOKEN_FILE, O_INSECURE,
 	O_DEMO, O_LOG_LEVEL, O_HELP, O_VERSION,
-};
-
-struct flag {
-	const char *name, *arg, *def, *help;
-	int id;
 };
 
 static const struct flag flags[] = {
@@ -64,15 +61,8 @@ static void usage(void)
 	printf("usage: forqd [FLAGS]\n"
 	       "forqd runs a forq task queue: it creates the shared-memory queue, forks\n"
 	       "consumer processes, restarts the ones that die and serves metrics.\n\nflags:\n");
-	for (size_t i = 0; i < NFLAGS; i++) {
-		char left[64];
-		snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].arg ? " " : "",
-			 flags[i].arg ? flags[i].arg : "");
-		printf("  %-28s %s", left, flags[i].help);
-		if (*flags[i].def)
-			printf(" (default: %s)", flags[i].def);
-		printf("\n");
-	}
+	for (size_t i = 0; i < NFLAGS; i++)
+		flag_help(stdout, &flags[i], 28);
 	printf("\nenvironment:\n  FORQ_ADMIN_TOKEN             admin token (never pass it as a flag)\n"
 	       "\nsignals: SIGTERM/SIGINT drain and exit 0; a second one stops at once.\n");
 }
@@ -117,35 +107,6 @@ static char *read_token_file(const char *path, char *err, size_t errlen)
 	return strdup(buf);
 }
 
-int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-	const char *colon;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			return -1;
-		if ((size_t)(close - s - 1) >= hostlen)
-			return -1;
-		memcpy(host, s + 1, (size_t)(close - s - 1));
-		host[close - s - 1] = '\0';
-		colon = close + 1;
-	} else if ((colon = strrchr(s, ':'))) {
-		if ((size_t)(colon - s) >= hostlen)
-			return -1;
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = '\0';
-	} else {
-		snprintf(host, hostlen, "127.0.0.1");
-		colon = s - 1;
-	}
-	char *end;
-	long p = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end || p < 0 || p > 65535)
-		return -1;
-	*port = (int)p;
-	return 0;
-}
-
 int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -159,8 +120,7 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 
 	struct option lo[NFLAGS + 1];
 	for (size_t i = 0; i < NFLAGS; i++)
-		lo[i] = (struct option){flags[i].name, flags[i].arg ? required_argument : no_argument,
-					NULL, flags[i].id};
+		lo[i] = flag_option(&flags[i]);
 	lo[NFLAGS] = (struct option){0, 0, 0, 0};
 
 	optind = 1;
@@ -298,13 +258,13 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 		}
 		c->admin_token = strdup(env);
 	}
-	char host[256];
-	int port;
-	if (strcmp(c->http, "off") && config_parse_hostport(c->http, host, sizeof host, &port)) {
+	char host[NET_HOST_MAX];
+	uint16_t port;
+	if (strcmp(c->http, "off") && net_parse_addr(c->http, host, &port)) {
 		snprintf(err, errlen, "--http: expected ADDR:PORT or off, got \"%s\"", c->http);
 		return -1;
 	}
-	if (strcmp(c->tcp, "off") && config_parse_hostport(c->tcp, host, sizeof host, &port)) {
+	if (strcmp(c->tcp, "off") && net_parse_addr(c->tcp, host, &port)) {
 		snprintf(err, errlen, "--tcp: expected ADDR:PORT or off, got \"%s\"", c->tcp);
 		return -1;
 	}

@@ -42,7 +42,4 @@ struct forqd_config {
 int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(struct forqd_config *c);
 
-/* Parses "ADDR:PORT", "[v6]:PORT" or "PORT"; port 0 allowed. */
-int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
-
 #endif

@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "buf.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "forq.h"
 #include "handler.h"
 #include "log.h"
@@ -57,6 +58,23 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	if (getppid() != parent)
 		_exit(CONSUMER_EXIT_ORPHAN);
 	reset_signals();
+	if (forq_admin_consumer_attach(q, worker)) {
+		log_event(LOG_ERROR, "attach_failed", "worker=%d", worker);
+		_exit(CONSUMER_EXIT_ATTACH);
+	}
+	/* Drop what forqd had open (listening and client sockets, epoll,
+	 * signalfd): a consumer holding a worker's socket would keep it open
+	 * after forqd closed it. */
+	{
+		int keep = c->results_fd;
+		if (keep > 2) {
+			if (keep > 3)
+				close_range(3, (unsigned)keep - 1, 0);
+			close_range((unsigned)keep + 1, ~0u, 0);
+		} else {
+			close_range(3, ~0u, 0);
+		}
+	}
 
 	struct handler *h = NULL;
 	struct handler_options ho = {.task_timeout_ms = c->task_timeout_ms, .max_output = 65536};
@@ -64,10 +82,6 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	if (handler_open(&h, c->handler, &ho, err, sizeof err)) {
 		log_event(LOG_ERROR, "handler_failed", "worker=%d error=\"%s\"", worker, err);
 		_exit(CONSUMER_EXIT_HANDLER);
-	}
-	if (forq_admin_consumer_attach(q, worker)) {
-		log_event(LOG_ERROR, "attach_failed", "worker=%d", worker);
-		_exit(CONSUMER_EXIT_ATTACH);
 	}
 	struct results_sink sink;
 	int have_sink = c->results_fd >= 0 && results_sink_init(&sink, c->results_fd) == 0;
@@ -109,12 +123,16 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 			/* noop: the batch's mean, one clock read for all of it */
 			(void)t_first;
 		}
+		FORQ_FAILPOINT("consumer.flush");
 		if (have_sink && results_sink_flush(&sink)) {
 			log_event(LOG_ERROR, "results_write_failed", "worker=%d error=\"%s\"", worker,
 				  "cannot write results");
-			code = CONSUMER_EXIT_RESULTS;
-			break;
+			/* Leave as if killed: forqd's repair gives back this batch,
+			 * finished tasks included, whose results are not written;
+			 * forq_giveback would drop those. */
+			_exit(CONSUMER_EXIT_RESULTS);
 		}
+		FORQ_FAILPOINT("consumer.flushed");
 		if (forq_admin_flags(q) & FORQ_F_STOP)
 			break;
 	}

@@ -23,6 +23,7 @@
 #include "handler.h"
 #include "http.h"
 #include "log.h"
+#include "net.h"
 #include "producer.h"
 #include "proto.h"
 #include "results.h"
@@ -33,6 +34,7 @@ enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5 };
 
 #define TICK_MS 100
 #define STOP_GRACE_MS 5000
+#define HTTP_BACKLOG 511
 
 enum phase { RUNNING, DRAINING, STOPPING };
 
@@ -53,6 +55,7 @@ struct forqd {
 	int64_t start_unix_ns;
 	_Atomic uint64_t throughput_milli; /* tasks/s * 1000, last second */
 	uint64_t tp_last_ns, tp_last_finished;
+	uint64_t idle_checked_ns, idle_since_ns; /* see queue_settled */
 };
 
 /* A task reached its end inside a repair or at exit: write its result. */
@@ -345,11 +348,24 @@ static void begin_stop(struct forqd *d, const char *why)
 	log_event(LOG_INFO, "stopping", "reason=\"%s\"", why);
 }
 
-static int queue_idle(struct forqd *d)
+/* Nothing queued, running or waiting for a retry, seen on checks at least
+ * 50 ms apart: a task moving between two places (in flight -> retry table)
+ * can slip past one read of the figures, never past two. Checked at most
+ * every 10 ms: a stats read walks every in-flight entry. */
+static int queue_settled(struct forqd *d, uint64_t now)
 {
+	if (now - d->idle_checked_ns < 10000000u)
+		return d->idle_since_ns && now - d->idle_since_ns >= 50000000u;
+	d->idle_checked_ns = now;
 	struct forq_stats st;
 	forq_stats_read(d->q, &st);
-	return st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting == 0;
+	if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting) {
+		d->idle_since_ns = 0;
+		return 0;
+	}
+	if (!d->idle_since_ns)
+		d->idle_since_ns = now;
+	return now - d->idle_since_ns >= 50000000u;
 }
 
 static void update_throughput(struct forqd *d, uint64_t now)
@@ -447,10 +463,10 @@ static int run(struct forqd *d, int sfd)
 			results_sink_flush(&d->sink);
 
 		if (d->phase == RUNNING && d->c.exit_when_done && producer_finished(d->prod) &&
-		    queue_idle(d))
+		    queue_settled(d, now))
 			begin_drain(d, "all tasks done");
 		if (d->phase == DRAINING) {
-			if (queue_idle(d))
+			if (queue_settled(d, now))
 				begin_stop(d, "queue drained");
 			else if (now >= d->drain_deadline)
 				begin_stop(d, "drain timeout");
@@ -464,11 +480,13 @@ static int run(struct forqd *d, int sfd)
 	return 0;
 }
 
+/* Beyond loopback only with an admin token or --insecure, as for --tcp: this
+ * decision is forqd's, http.c just serves the socket it is given. */
 static int start_http(struct forqd *d)
 {
 	char err[512];
-	struct http_config hc = {.listen = d->c.http, .admin_token = d->c.admin_token,
-				 .insecure = d->c.insecure, .max_payload = d->c.max_payload};
+	struct net_listener l;
+	int r;
 	struct http_hooks hooks = {.ctx = d, .snapshot = hook_snapshot, .push = hook_push,
 				   .lookup = hook_lookup, .shutdown = hook_shutdown,
 				   .ready = hook_ready, .log = hook_log};
@@ -478,11 +496,26 @@ static int start_http(struct forqd *d)
 	}
 	if (strcmp(d->c.http, "off") == 0)
 		return 0;
-	if (http_start(&d->http, &hc, &hooks, err, sizeof err)) {
+	r = net_listen(d->c.http, HTTP_BACKLOG, !d->c.admin_token && !d->c.insecure, &l, err,
+		       sizeof err);
+	if (r == -EPERM)
+		snprintf(err, sizeof err,
+			 "refusing to listen on %s without an admin token (set FORQ_ADMIN_TOKEN or "
+			 "--admin-token-file, or pass --insecure)",
+			 d->c.http);
+	if (r) {
 		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
 		return -1;
 	}
-	log_event(LOG_INFO, "http_listening", "addr=%s port=%u", d->c.http, http_port(d->http));
+	struct http_config hc = {.listen_fd = l.fd, .admin_token = d->c.admin_token,
+				 .max_payload = d->c.max_payload};
+	r = http_start(&d->http, &hc, &hooks, err, sizeof err);
+	close(l.fd); /* the server holds its own descriptor */
+	if (r) {
+		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
+		return -1;
+	}
+	log_event(LOG_INFO, "http_listening", "addr=%s port=%u", d->c.http, l.port);
 	return 0;
 }
 

@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -29,6 +28,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "net.h"
 #include "proto.h"
 
 #define MS ((uint64_t)1000000)        /* ns per ms */
@@ -45,6 +45,7 @@
 #define ACCEPT_PAUSE_NS (100 * MS)    /* out of fds: stop accepting this long */
 #define EV_BATCH 256
 #define ACCEPT_BATCH 64
+#define LISTEN_BACKLOG 4096
 #define LISTEN_TAG UINT64_MAX
 #define LEASE_NIL UINT32_MAX
 #define DEFAULT_MAX_CONNS 10000u
@@ -168,17 +169,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int addr_is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return 0;
-}
-
 static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -196,82 +186,6 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
 	} else {
 		snprintf(out, cap, "?");
 	}
-}
-
-/* ---- listening ---- */
-
-/* Binds "HOST:PORT" / "[V6]:PORT". Beyond loopback only with a token or
- * --insecure (like the HTTP side). Returns the fd or -errno with err set. */
-static int listen_on(const char *spec, int loopback_only, uint16_t *port, char *err,
-		     size_t errlen)
-{
-	char host[256];
-	const char *colon = strrchr(spec, ':'), *h = spec;
-	struct addrinfo hints = {0}, *ai = NULL;
-	int fd = -1, r, one = 1;
-	size_t hl;
-
-	if (!colon || colon == spec || !colon[1] ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5 ||
-	    strtoul(colon + 1, NULL, 10) > 65535) {
-		set_err(err, errlen,
-			"bad --tcp address \"%s\" (use HOST:PORT, e.g. 127.0.0.1:7070, or off)", spec);
-		return -EINVAL;
-	}
-	hl = (size_t)(colon - spec);
-	if (spec[0] == '[') {
-		if (hl < 3 || spec[hl - 1] != ']') {
-			set_err(err, errlen, "bad --tcp address \"%s\" (use [V6]:PORT)", spec);
-			return -EINVAL;
-		}
-		h++;
-		hl -= 2;
-	}
-	if (hl >= sizeof host) {
-		set_err(err, errlen, "--tcp address \"%s\" is too long", spec);
-		return -EINVAL;
-	}
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, colon + 1, &hints, &ai))) {
-		set_err(err, errlen, "cannot resolve --tcp address \"%s\": %s", spec, gai_strerror(r));
-		return -EINVAL;
-	}
-	if (loopback_only && !addr_is_loopback(ai->ai_addr)) {
-		set_err(err, errlen,
-			"refusing to listen for workers on %s without an admin token (set "
-			"FORQ_ADMIN_TOKEN or --admin-token-file, or pass --insecure)",
-			spec);
-		r = -EPERM;
-		goto fail;
-	}
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0)
-		goto fail_sys;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 4096))
-		goto fail_sys;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
-		goto fail_sys;
-	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-					       : ((struct sockaddr_in *)&ss)->sin_port);
-	freeaddrinfo(ai);
-	return fd;
-fail_sys:
-	r = -errno;
-	set_err(err, errlen, "cannot listen on %s: %s", spec, strerror(-r));
-fail:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return r;
 }
 
 /* ---- the lease mirror ---- */
@@ -616,8 +530,10 @@ static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_r
 		reply_err(s, c, PROTO_E_INTERNAL);
 		return;
 	}
-	if (final != FORQ_RESULT_RETRY)
+	if (final != FORQ_RESULT_RETRY) {
 		report_final(s, &rec, payload, final, req->text, req->text_len);
+		forq_lease_release(s->q, slot); /* only once its result is written */
+	}
 	sent(s, c, proto_format_ok(&c->out));
 }
 
@@ -895,7 +811,7 @@ static void accept_one(struct tcp_server *s, int fd, const struct sockaddr *sa, 
 	c->out = (struct buf)BUF_INIT;
 	c->lease_head = LEASE_NIL;
 	c->last_io_ns = now;
-	c->need_auth = s->auth.enabled && !addr_is_loopback(sa);
+	c->need_auth = s->auth.enabled && !net_addr_is_loopback(sa);
 	proto_parser_init(&c->parser, &s->lim);
 	addr_text(sa, c->peer, sizeof c->peer);
 	c->events = EPOLLIN | EPOLLRDHUP;
@@ -1175,9 +1091,18 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 		set_err(err, errlen, "epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
-	if ((r = listen_on(c->listen, !s->auth.enabled && !c->insecure, &s->port, err, errlen)) < 0)
+	/* Beyond loopback only with a token or --insecure (like the HTTP side). */
+	struct net_listener l;
+	r = net_listen(c->listen, LISTEN_BACKLOG, !s->auth.enabled && !c->insecure, &l, err, errlen);
+	if (r == -EPERM)
+		set_err(err, errlen,
+			"refusing to listen for workers on %s without an admin token (set "
+			"FORQ_ADMIN_TOKEN or --admin-token-file, or pass --insecure)",
+			c->listen);
+	if (r)
 		goto fail;
-	s->lfd = r;
+	s->lfd = l.fd;
+	s->port = l.port;
 	struct epoll_event e = {.events = EPOLLIN, .data.u64 = LISTEN_TAG};
 	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->lfd, &e)) {
 		r = -errno;

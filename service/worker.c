@@ -27,9 +27,10 @@
 
 #include "buf.h"
 #include "clock.h"
-#include "config.h"
+#include "flags.h"
 #include "handler.h"
 #include "log.h"
+#include "net.h"
 #include "proto.h"
 
 enum { W_EXIT_OK = 0, W_EXIT_FAILED = 1, W_EXIT_USAGE = 2, W_EXIT_REFUSED = 3 };
@@ -53,10 +54,7 @@ enum flag_id {
 	F_WAIT_MS, F_MAX_TASKS, F_QUIET, F_HELP,
 };
 
-static const struct {
-	const char *name, *arg, *def, *help;
-	int id;
-} flags[] = {
+static const struct flag flags[] = {
 	{"connect", "HOST:PORT", "127.0.0.1:7070", "forqd's TCP address (forqd --tcp)", F_CONNECT},
 	{"handler", "H", "arith", "task handler: noop, arith, json or exec:CMD", F_HANDLER},
 	{"concurrency", "N", "1", "connections, each in its own process", F_CONCURRENCY},
@@ -80,7 +78,7 @@ struct wopts {
 	uint64_t max_tasks;
 	int quiet;
 	char *token; /* owned, wiped at exit */
-	char host[256];
+	char host[NET_HOST_MAX];
 	char port[8];
 };
 
@@ -89,15 +87,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: forq worker [FLAGS]\n"
 		   "Takes tasks from forqd over TCP and runs them, like forqd's own consumers.\n"
 		   "\nflags:\n");
-	for (size_t i = 0; i < NFLAGS; i++) {
-		char left[64];
-		snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].arg ? " " : "",
-			 flags[i].arg ? flags[i].arg : "");
-		if (*flags[i].def)
-			fprintf(f, "  %-26s %s (default: %s)\n", left, flags[i].help, flags[i].def);
-		else
-			fprintf(f, "  %-26s %s\n", left, flags[i].help);
-	}
+	for (size_t i = 0; i < NFLAGS; i++)
+		flag_help(f, &flags[i], 26);
 	fprintf(f, "\nenvironment:\n  FORQ_TOKEN                 token for AUTH (when forqd listens "
 		   "beyond loopback)\n"
 		   "\nsignals: SIGINT/SIGTERM finish the tasks in hand, send their results, say EXIT;\n"
@@ -161,8 +152,7 @@ static int parse_flags(struct wopts *o, int argc, char **argv)
 	*o = (struct wopts){.connect = "127.0.0.1:7070", .handler = "arith", .concurrency = 1,
 			    .batch = 64, .wait_ms = 1000};
 	for (size_t i = 0; i < NFLAGS; i++)
-		lo[i] = (struct option){flags[i].name, flags[i].arg ? required_argument : no_argument,
-					NULL, flags[i].id};
+		lo[i] = flag_option(&flags[i]);
 	lo[NFLAGS] = (struct option){0};
 	optind = 1;
 	opterr = 0;
@@ -205,10 +195,10 @@ static int parse_flags(struct wopts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad_flag("unexpected argument \"%s\"", argv[optind]);
-	int port;
-	if (config_parse_hostport(o->connect, o->host, sizeof o->host, &port) || port == 0)
+	uint16_t port;
+	if (net_parse_addr(o->connect, o->host, &port) || port == 0)
 		return bad_flag("--connect: expected HOST:PORT, got \"%s\"", o->connect);
-	snprintf(o->port, sizeof o->port, "%d", port);
+	snprintf(o->port, sizeof o->port, "%u", (unsigned)port);
 	if (token_file)
 		return read_token(token_file, &o->token);
 	const char *env = getenv("FORQ_TOKEN");

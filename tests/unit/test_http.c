@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "net.h"
 
 #define TOKEN "t0ken-for-tests"
 #define MAX_BODY 4096
@@ -114,21 +116,30 @@ static int start(void **state, const char *token)
 	struct fixture *x = calloc(1, sizeof *x);
 	struct http_hooks h = {&x->f, fake_snapshot, fake_push, fake_lookup, fake_shutdown,
 			       fake_ready, NULL};
-	struct http_config c = {.listen = "127.0.0.1:0",
-				.admin_token = token,
+	struct net_listener l;
+	struct http_config c = {.admin_token = token,
 				.conn_limit = 2048,
 				.per_ip_limit = 64,
 				.conn_timeout_s = 10,
 				.max_body = MAX_BODY,
 				.max_payload = MAX_PAYLOAD};
 	char err[256] = "";
+	int r;
 	x->f.ready = 1;
-	if (http_start(&x->s, &c, &h, err, sizeof err)) {
+	if (net_listen("127.0.0.1:0", 511, 1, &l, err, sizeof err)) {
+		fprintf(stderr, "net_listen: %s\n", err);
+		free(x);
+		return -1;
+	}
+	c.listen_fd = l.fd;
+	r = http_start(&x->s, &c, &h, err, sizeof err);
+	close(l.fd); /* the server has its own descriptor */
+	if (r) {
 		fprintf(stderr, "http_start: %s\n", err);
 		free(x);
 		return -1;
 	}
-	x->port = http_port(x->s);
+	x->port = l.port;
 	*state = x;
 	return x->port ? 0 : -1;
 }
@@ -549,82 +560,35 @@ static void test_http_shutdown_without_token_from_loopback(void **state)
 	resp_free(&r);
 }
 
-/* Check the peer test used for /shutdown without a token (403 for others). */
-static void test_http_addr_is_loopback_table(void **state)
+/* Check that http_start serves on its own duplicate of the caller's socket:
+ * the caller's descriptor stays open and usable after http_stop (no double
+ * close, whatever MHD does with the one it was given), and a bad one fails. */
+static void test_http_start_leaves_the_listen_fd_to_the_caller(void **state)
 {
-	(void)state;
-	static const struct {
-		int family;
-		const char *addr;
-		int loopback;
-	} cases[] = {
-		{AF_INET, "127.0.0.1", 1},   {AF_INET, "127.255.0.9", 1}, {AF_INET, "10.0.0.1", 0},
-		{AF_INET, "0.0.0.0", 0},     {AF_INET, "128.0.0.1", 0},   {AF_INET6, "::1", 1},
-		{AF_INET6, "::", 0},         {AF_INET6, "::ffff:127.0.0.1", 1},
-		{AF_INET6, "::ffff:10.1.1.1", 0}, {AF_INET6, "fe80::1", 0},
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct sockaddr_storage ss = {0};
-		if (cases[i].family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			a->sin_family = AF_INET;
-			assert_int_equal(inet_pton(AF_INET, cases[i].addr, &a->sin_addr), 1);
-		} else {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			a->sin6_family = AF_INET6;
-			assert_int_equal(inet_pton(AF_INET6, cases[i].addr, &a->sin6_addr), 1);
-		}
-		if (http_addr_is_loopback((struct sockaddr *)&ss) != cases[i].loopback)
-			fail_msg("%s: want %d", cases[i].addr, cases[i].loopback);
-	}
-	struct sockaddr un = {.sa_family = AF_UNIX};
-	assert_int_equal(http_addr_is_loopback(&un), 0);
-	assert_int_equal(http_addr_is_loopback(NULL), 0);
-}
-
-/* Check http_start: a non-loopback address needs a token or insecure; bad
- * addresses and a taken port are reported. */
-static void test_http_start_refusals(void **state)
-{
-	struct fixture *x = *state; /* a running server, for its port */
+	struct fixture *x = *state;
 	struct http_hooks h = {&x->f, fake_snapshot, fake_push, fake_lookup, fake_shutdown,
 			       fake_ready, NULL};
 	struct http_server *s = NULL;
-	char err[256], taken[32];
-	struct http_config c = {.listen = "0.0.0.0:0"};
+	struct net_listener l;
+	char err[256] = "";
 
-	assert_int_equal(http_start(&s, &c, &h, err, sizeof err), -EPERM);
-	assert_string_equal(err, "refusing to listen on 0.0.0.0:0 without an admin token (set "
-				 "FORQ_ADMIN_TOKEN or --admin-token-file, or pass --insecure)");
-	assert_null(s);
-
-	c.insecure = 1; /* allowed, then stopped at once */
-	assert_int_equal(http_start(&s, &c, &h, err, sizeof err), 0);
-	http_stop(s);
-	c.insecure = 0;
-	c.admin_token = TOKEN;
-	assert_int_equal(http_start(&s, &c, &h, err, sizeof err), 0);
-	http_stop(s);
-
-	c.admin_token = NULL;
-	static const char *const bad[] = {"127.0.0.1", "127.0.0.1:", ":8080", "127.0.0.1:99999",
-					  "[::1:80", "127.0.0.1:8x"};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		c.listen = bad[i];
-		assert_int_equal(http_start(&s, &c, &h, err, sizeof err), -EINVAL);
-		assert_non_null(strstr(err, "listen address"));
-	}
-	snprintf(taken, sizeof taken, "127.0.0.1:%u", x->port);
-	c.listen = taken;
-	assert_int_equal(http_start(&s, &c, &h, err, sizeof err), -EADDRINUSE);
-	assert_non_null(strstr(err, "cannot listen on 127.0.0.1:"));
-
-	c.listen = "[::1]:0"; /* IPv6 loopback is fine without a token */
-	int r = http_start(&s, &c, &h, err, sizeof err);
-	if (r == 0)
+	assert_int_equal(net_listen("127.0.0.1:0", 16, 1, &l, err, sizeof err), 0);
+	struct http_config c = {.listen_fd = l.fd};
+	for (int round = 0; round < 2; round++) { /* the same socket twice */
+		assert_int_equal(http_start(&s, &c, &h, err, sizeof err), 0);
+		assert_non_null(s);
 		http_stop(s);
-	else
-		assert_int_equal(r, -EADDRNOTAVAIL); /* host without IPv6 */
+		assert_int_not_equal(fcntl(l.fd, F_GETFD), -1);
+	}
+	int fd = dial(l.port, NULL); /* still listening: the kernel queues it */
+	assert_true(fd >= 0);
+	close(fd);
+	close(l.fd);
+
+	c.listen_fd = -1;
+	assert_int_equal(http_start(&s, &c, &h, err, sizeof err), -EBADF);
+	assert_null(s);
+	assert_non_null(strstr(err, "listening socket"));
 }
 
 static int promtool_ok(const char *text)
@@ -810,10 +774,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_get_task_by_id, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_shutdown_needs_the_token, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_shutdown_without_token_from_loopback, setup_no_token, teardown),
-		cmocka_unit_test(test_http_addr_is_loopback_table),
 		cmocka_unit_test(test_http_parse_tasks_table),
 		cmocka_unit_test(test_http_parse_tasks_max_items),
-		cmocka_unit_test_setup_teardown(test_http_start_refusals, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_http_start_leaves_the_listen_fd_to_the_caller, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_metrics_pass_promtool_and_count_codes, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_stats_json_exact_integers, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_1000_idle_connections_do_not_block_metrics, setup_token, teardown),

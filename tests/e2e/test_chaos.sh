@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# test_chaos.sh — "an accepted task is never lost", whichever process dies,
+# whenever (at-least-once). After every run the accounting is exact
+# (chaos_account.py): every accepted id has a final result line (lost = 0),
+# duplicates are counted and printed, and no result is wrong.
+#
+#   1. chaos: 1,000,000 tasks through 4 consumers while a random consumer is
+#      SIGKILLed every 20 ms;
+#   2. kill -9 of forqd three times while an outside producer pushes: its
+#      consumers die with it (no orphan), a new forqd on the same queue and
+#      results file recovers and finishes;
+#   3. a handler that kills its consumer on one task ("poison"): that task
+#      ends dead after --max-attempts, every other one done, crashes counted;
+#   4. the failpoint sweep (FORQD_FP: a forqd built with FORQ_FAILPOINTS;
+#      LIBFORQ_FP: its libforq.a, for the producer's push points): at each
+#      named step of push, pop, task, results, retry, dead letter, requeue,
+#      repair and lease a process dies many times; after each: lost = 0, no
+#      slot leaked, no stall over a second. Without FORQD_FP: SKIP.
+#
+# EXPECT_LOSS=1 is the test of the tests: FORQD and libforq are a
+# FORQ_NO_REPAIR build, only parts 1 and 2 run, and each passes only if it
+# DOES see a loss. Figures go to stdout as "FIGURES ..." lines (for README).
+# Env: SEED (kills and failpoints, default 1), CHAOS_TASKS (default 1000000),
+# PARTS (default "chaos kill9 poison sweep").
+set -u
+. "$(dirname "$0")/lib.sh"
+
+SEED=${SEED:-1}
+CHAOS_TASKS=${CHAOS_TASKS:-1000000}
+EXPECT_LOSS=${EXPECT_LOSS:-0}
+PARTS=${PARTS:-chaos kill9 poison sweep}
+LIBFORQ=${LIBFORQ:-${FORQ_BUILD:-build}/core/libforq.a}
+FORQD_FP=${FORQD_FP:-}
+LIBFORQ_FP=${LIBFORQ_FP:-}
+ACCOUNT="python3 $FORQ_SRC/tests/e2e/chaos_account.py"
+echo "# seed=$SEED forqd=$FORQD expect_loss=$EXPECT_LOSS"
+
+# tool OUT LIB: builds chaos_tool against a libforq.a.
+tool() {
+	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} -I"$FORQ_SRC/core" \
+		"$FORQ_SRC/tests/e2e/chaos_tool.c" "$2" -lpthread -o "$1" 2>"$1.log"
+}
+tool "$TMP/chaos_tool" "$LIBFORQ"
+check "chaos_tool builds against $LIBFORQ" [ -x "$TMP/chaos_tool" ] || finish
+CT=$TMP/chaos_tool
+
+# field KEY LINE: the value of KEY=VALUE in a line of figures.
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# deaths LOG...: consumer deaths forqd logged.
+deaths() { cat "$@" 2>/dev/null | grep -c 'event=worker_\(died\|crash_loop\)'; }
+
+# settled NAME FILE: waits up to 30 s until the queue is empty with no slot
+# leaked (chaos_tool check); its last figures go to FILE.
+settled() {
+	local end=$((SECONDS + 30))
+	until "$CT" check "$1" >"$2" 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.05
+	done
+}
+
+# no_orphans PID...: none of these processes is alive within 3 s.
+no_orphans() {
+	local p end=$((SECONDS + 3))
+	for p in "$@"; do
+		while kill -0 "$p" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ]; do
+			[ $SECONDS -ge $end ] && return 1
+			sleep 0.02
+		done
+	done
+}
+
+# ---------------------------------------------------------------------------
+# 1. chaos: 1,000,000 tasks, 4 consumers, a random one SIGKILLed every 20 ms
+# ---------------------------------------------------------------------------
+chaos() {
+	local Q t0 t1 pid kp
+	new_shm Q
+	awk -v n="$CHAOS_TASKS" 'BEGIN { for (i = 1; i <= n; i++) print i "+1" }' >"$TMP/chaos.txt"
+	t0=$(date +%s%N)
+	"$FORQD" --shm-name "$Q" --tasks "$TMP/chaos.txt" --handler arith --workers 4 \
+		--results "$TMP/chaos.jsonl" --exit-when-done --http off --tcp off \
+		--restart-backoff 0 --restart-backoff-max 50 --max-attempts 1000 \
+		2>"$TMP/chaos.log" &
+	pid=$!
+	PIDS+=("$pid")
+	"$CT" kill "$pid" 20 "$SEED" >"$TMP/chaos.kills" &
+	kp=$!
+	PIDS+=("$kp")
+	wait_exit "$pid" 180
+	local code=$EXIT_CODE
+	t1=$(date +%s%N)
+	kill -TERM "$kp" 2>/dev/null
+	wait "$kp" 2>/dev/null
+	local pushed kills restarts acc
+	pushed=$(sed -n 's/.*event=tasks_file_read .*pushed=\([0-9]*\).*/\1/p' "$TMP/chaos.log")
+	kills=$(sed -n 's/kills=//p' "$TMP/chaos.kills")
+	restarts=$(deaths "$TMP/chaos.log")
+	acc=$($ACCOUNT --range 1 "${pushed:-0}" "$TMP/chaos.jsonl")
+	echo "FIGURES chaos: tasks=${pushed:-0} consumers=4 kill_interval_ms=20 kills=$kills" \
+		"consumer_restarts=$restarts $acc time_s=$(((t1 - t0) / 1000000000)).$((((t1 - t0) / 10000000) % 100))"
+	if [ "$EXPECT_LOSS" = 1 ]; then
+		check "NO_REPAIR chaos: the accounting sees a loss ($(field lost "$acc") lost)" \
+			[ "$(field lost "$acc")" -gt 0 ]
+		return
+	fi
+	check "chaos: forqd --exit-when-done exits 0 (got $code)" [ "$code" -eq 0 ]
+	check "chaos: all $CHAOS_TASKS tasks accepted (pushed=${pushed:-?})" [ "${pushed:-0}" -eq "$CHAOS_TASKS" ]
+	check "chaos: consumers were killed and restarted ($kills kills, $restarts restarts)" \
+		[ "${restarts:-0}" -ge 10 ]
+	check "chaos: lost = 0 ($acc)" [ "$(field lost "$acc")" = 0 ]
+	check "chaos: every result is right and done" \
+		[ "$(field wrong "$acc")" = 0 -a "$(field done "$acc")" = "$CHAOS_TASKS" -a "$(field dead "$acc")" = 0 ]
+	check "chaos: no result for an id never accepted" [ "$(field unacked "$acc")" = 0 ]
+	check "chaos: no shared memory left" [ ! -e "/dev/shm$Q" ]
+}
+
+# ---------------------------------------------------------------------------
+# 2. kill -9 of forqd mid-run (three times), restart, finish
+# ---------------------------------------------------------------------------
+killforqd() {
+	local Q pid pp round kids all_gone=1 t0 t1 n=16000 held=0
+	new_shm Q
+	t0=$(date +%s%N)
+	start_kf() {
+		"$FORQD" --shm-name "$Q" --handler json --workers 4 --results "$TMP/kf.jsonl" \
+			--http off --tcp off --restart-backoff 0 --max-attempts 1000 2>>"$TMP/kf.log" &
+		pid=$!
+		PIDS+=("$pid")
+	}
+	start_kf
+	wait_for 10 test -e "/dev/shm$Q"
+	# Tasks of 1 ms, so that consumers always hold some, from a paced
+	# producer (64 tasks, then 10 ms), so that forqd dies mid-run.
+	"$CT" push "$Q" "$n" "$TMP/kf.acks" '{"op":"sleep_ms","args":[1],"n":%llu}' 64 10000 \
+		>"$TMP/kf.push" 2>&1 &
+	pp=$!
+	PIDS+=("$pp")
+	for round in 1 2 3; do
+		sleep 0.7
+		kids=$(pgrep -P "$pid" | tr '\n' ' ')
+		"$CT" check "$Q" >"$TMP/kf.before$round" 2>&1
+		held=$((held + $(sed -n 's/.*in_progress=\([0-9]*\).*/\1/p' "$TMP/kf.before$round")))
+		kill -9 "$pid"
+		wait "$pid" 2>/dev/null
+		no_orphans $kids || all_gone=0
+		sleep 0.1
+		start_kf
+	done
+	wait_exit "$pp" 120
+	local pcode=$EXIT_CODE
+	# Everything accepted must be finished: nothing pending, running or waiting.
+	settled "$Q" "$TMP/kf.check"
+	local settled=$?
+	kids=$(pgrep -P "$pid" | tr '\n' ' ')
+	kill -TERM "$pid"
+	wait_exit "$pid" 30
+	local code=$EXIT_CODE
+	no_orphans $kids || all_gone=0
+	t1=$(date +%s%N)
+	local acc
+	acc=$($ACCOUNT --acks "$TMP/kf.acks" "$TMP/kf.jsonl")
+	local given
+	given=$(sed -n 's/.*event=queue_recovered .*tasks_given_back=\([0-9]*\).*/\1/p' "$TMP/kf.log" |
+		awk '{ s += $1 } END { print s + 0 }')
+	echo "FIGURES kill9: tasks=$n forqd_kills=3 in_progress_at_kills=$held tasks_given_back_on_restart=${given:-0}" \
+		"consumer_restarts=$(deaths "$TMP/kf.log") $acc time_s=$(((t1 - t0) / 1000000000))"
+	if [ "$EXPECT_LOSS" = 1 ]; then
+		check "NO_REPAIR kill -9: the accounting sees a loss ($(field lost "$acc") lost)" \
+			[ "$(field lost "$acc")" -gt 0 ]
+		return
+	fi
+	check "kill -9: the producer pushed all $n through three forqd deaths (exit $pcode)" \
+		[ "$pcode" -eq 0 -a "$(field accepted "$acc")" -eq "$n" ]
+	check "kill -9: consumers die with forqd (no orphan left)" [ "$all_gone" = 1 ]
+	check "kill -9: a restarted forqd recovers the queue" \
+		[ "$(grep -c 'event=queue_recovered' "$TMP/kf.log")" -eq 3 ]
+	check "kill -9: the queue settles empty, no slot leaked ($(cat "$TMP/kf.check"))" [ "$settled" -eq 0 ]
+	check "kill -9: lost = 0 ($acc)" [ "$(field lost "$acc")" = 0 -a "$(field wrong "$acc")" = 0 ]
+	check "kill -9: the last forqd exits 0 on SIGTERM (got $code)" [ "$code" -eq 0 ]
+	check "kill -9: no shared memory left" [ ! -e "/dev/shm$Q" ]
+}
+
+# ---------------------------------------------------------------------------
+# 3. a handler that crashes its consumer on one task
+# ---------------------------------------------------------------------------
+poison() {
+	local Q
+	new_shm Q
+	awk 'BEGIN { for (i = 1; i <= 300; i++) print (i == 150 ? "poison" : i "+1") }' >"$TMP/poison.txt"
+	timeout 60 "$FORQD" --shm-name "$Q" --tasks "$TMP/poison.txt" --workers 2 --max-attempts 3 \
+		--handler 'exec:x=$(cat); [ "$x" = poison ] && kill -9 $PPID; echo $(($x))' \
+		--results "$TMP/poison.jsonl" --exit-when-done --http off --tcp off \
+		--restart-backoff 0 2>"$TMP/poison.log"
+	local code=$? acc crashes
+	acc=$($ACCOUNT --range 1 300 --id 150 "$TMP/poison.jsonl")
+	crashes=$(grep -c 'event=worker_\(died\|crash_loop\).*killed by signal 9' "$TMP/poison.log")
+	echo "FIGURES poison: tasks=300 max_attempts=3 consumer_crashes=$crashes $acc"
+	check "poison: forqd exits 0 (got $code)" [ "$code" -eq 0 ]
+	check "poison: the poison task ends dead, never done ($(field status_150 "$acc"))" \
+		[ "$(field status_150 "$acc")" = dead ]
+	check "poison: its result says why" \
+		grep -q '"id":150,"task":"poison","status":"dead","error":"consumer killed by signal 9' "$TMP/poison.jsonl"
+	check "poison: it was tried 3 times: 3 consumer crashes" [ "$crashes" -eq 3 ]
+	check "poison: every other task is done, lost = 0 ($acc)" \
+		[ "$(field lost "$acc")" = 0 -a "$(field done "$acc")" = 299 -a "$(field wrong "$acc")" = 0 ]
+}
+
+# ---------------------------------------------------------------------------
+# 4. failpoint sweep
+# ---------------------------------------------------------------------------
+# A remote worker for the lease points: GET_TASKS over TCP, computes "K+1",
+# reconnects to whichever forqd runs now (port in $1, rewritten per start).
+cat >"$TMP/worker.py" <<'EOF'
+import socket, sys, time, signal
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+portfile = sys.argv[1]
+while True:
+    try:
+        port = int(open(portfile).read())
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        f = s.makefile("rb")
+        open(portfile + ".ready", "w").close()
+        while True:
+            s.sendall(b"GET_TASKS 16 WAIT 100\r\n")
+            k = int(f.readline().split()[1])
+            ans = []
+            for _ in range(k):
+                _, tid, _, n = f.readline().split()
+                body = f.read(int(n)).decode()
+                f.readline()
+                a, b = body.split("+")
+                ans.append(b"RESULT %s %d\r\n" % (tid, int(a) + int(b)))
+            if ans:
+                s.sendall(b"".join(ans))
+                for _ in ans:
+                    f.readline()
+    except (OSError, ValueError, IndexError):
+        time.sleep(0.01)
+EOF
+
+# sweep POINT WHO SPEC HANDLER TASKS [FORQD FLAGS...]: WHO (forqd, producer
+# or lease) gets FORQ_FAILPOINT=SPEC. forqd is restarted when a failpoint
+# kills it (with the failpoint again up to 8 times, then without so that the
+# run ends), the producer when it is killed (it pushes what is left).
+SWEEP_TOTAL=0
+SWEEP_POINTS=0
+sweep() {
+	local point=$1 who=$2 spec=$3 handler=$4 n=$5
+	shift 5
+	only "$point" || return 0
+	local Q d=$TMP/sw-$point pid= pp= ppdone=0 fd_deaths=0 pr_deaths=0 wp= mon
+	new_shm Q
+	mkdir -p "$d"
+	local fenv=() penv=() tcpf=(--tcp off) wflag=(--workers 4)
+	[ "$who" = producer ] && penv=(env FORQ_FAILPOINT="$spec" FORQ_FAILPOINT_SEED="$SEED")
+	[ "$who" != producer ] && fenv=(env FORQ_FAILPOINT="$spec" FORQ_FAILPOINT_SEED="$SEED")
+	[ "$who" = lease ] && tcpf=(--tcp 127.0.0.1:0) && wflag=(--workers 0)
+	start_fp() {
+		local e=("${fenv[@]}") n0 i
+		[ "$fd_deaths" -ge 8 ] && e=()
+		n0=$(grep -c 'event=tcp_listening' "$d/forqd.log" 2>/dev/null)
+		"${e[@]}" "$FORQD_FP" --shm-name "$Q" --handler "$handler" "${wflag[@]}" \
+			--results "$d/r.jsonl" --http off "${tcpf[@]}" --restart-backoff 0 \
+			--restart-backoff-max 50 --retry-backoff 1 --max-attempts 1000 "$@" \
+			2>>"$d/forqd.log" &
+		pid=$!
+		PIDS+=("$pid")
+		if [ "$who" = lease ]; then
+			for ((i = 0; i < 500; i++)); do # the worker waits for the new port
+				[ "$(grep -c 'event=tcp_listening' "$d/forqd.log")" -gt "$n0" ] && break
+				sleep 0.01
+			done
+			sed -n 's/.*event=tcp_listening .*port=\([0-9]*\).*/\1/p' "$d/forqd.log" | tail -n 1 >"$d/port.tmp"
+			mv "$d/port.tmp" "$d/port"
+		fi
+	}
+	start_fp "$@"
+	wait_for 10 test -e "/dev/shm$Q"
+	"$CT" monitor "$Q" "$d/stall" &
+	mon=$!
+	PIDS+=("$mon")
+	if [ "$who" = lease ]; then
+		python3 "$TMP/worker.py" "$d/port" &
+		wp=$!
+		PIDS+=("$wp")
+		wait_for 10 test -e "$d/port.ready" # before the first task
+	fi
+	local t0=$SECONDS ok_end=0 accepted
+	while [ $((SECONDS - t0)) -lt 60 ]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null
+			fd_deaths=$((fd_deaths + 1))
+			start_fp "$@"
+		fi
+		if [ -n "$pp" ] && ! kill -0 "$pp" 2>/dev/null; then
+			wait "$pp"
+			case $? in
+			0) ppdone=1 ;;
+			137) pr_deaths=$((pr_deaths + 1)) ;;
+			*) break ;;
+			esac
+			pp=
+		fi
+		if [ -z "$pp" ] && [ "$ppdone" = 0 ]; then
+			accepted=$(awk '{ s += $2 - $1 + 1 } END { print s + 0 }' "$d/acks" 2>/dev/null || echo 0)
+			"${penv[@]}" "${CT_FP:-$CT}" push "$Q" $((n - accepted)) "$d/acks" "%llu+1" 16 \
+				>>"$d/push.log" 2>&1 &
+			pp=$!
+			PIDS+=("$pp")
+		fi
+		if [ "$ppdone" = 1 ] && "$CT" check "$Q" >"$d/check" 2>&1; then
+			ok_end=1
+			break
+		fi
+		sleep 0.01
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait_exit "$pid" 20
+	local code=$EXIT_CODE
+	[ -n "$wp" ] && kill -TERM "$wp" 2>/dev/null && wait "$wp" 2>/dev/null
+	[ -n "$pp" ] && kill -9 "$pp" 2>/dev/null
+	kill -TERM "$mon" 2>/dev/null
+	wait "$mon" 2>/dev/null
+	local acc stall cdeaths hits
+	acc=$($ACCOUNT --acks "$d/acks" "$d/r.jsonl")
+	stall=$(sed -n 's/max_stall_ms=\([0-9]*\).*/\1/p' "$d/stall")
+	cdeaths=$(grep -c 'event=worker_\(died\|crash_loop\).*killed by signal 9' "$d/forqd.log")
+	case $point in
+	requeue | repair.*) hits=$fd_deaths ;; # consumers die at task.begin there
+	*) hits=$((cdeaths + fd_deaths + pr_deaths)) ;;
+	esac
+	SWEEP_TOTAL=$((SWEEP_TOTAL + hits))
+	SWEEP_POINTS=$((SWEEP_POINTS + 1))
+	echo "FIGURES sweep $point: time_s=$((SECONDS - t0)) hits=$hits consumer_deaths=$cdeaths forqd_deaths=$fd_deaths" \
+		"producer_deaths=$pr_deaths max_stall_ms=${stall:-?} $acc"
+	check "sweep $point: hit at least 3 times, lost = 0, nothing wrong, no slot leaked, stall ${stall:-?} ms <= 1000 ($(cat "$d/check"))" \
+		[ "$ok_end" = 1 -a "$hits" -ge 3 -a "$(field lost "$acc")" = 0 -a "$(field wrong "$acc")" = 0 \
+			-a "${stall:-9999}" -le 1000 -a "$code" -eq 0 -a "$(field accepted "$acc")" -eq "$n" ]
+}
+
+sweep_all() {
+	local ex='exec:x=$(cat); [ $(($$ % 3)) -eq 0 ] && exit 3; echo $(($x))'
+	local dead='exec:x=$(cat); [ $((${x%+1} % 10)) -eq 0 ] && exit 3; echo $(($x))'
+	if [ -n "$LIBFORQ_FP" ]; then
+		tool "$TMP/chaos_tool_fp" "$LIBFORQ_FP"
+		CT_FP=$TMP/chaos_tool_fp
+		sweep push.locked producer push.locked:20-60 arith 20000
+		sweep push.copy producer push.copy:300-900 arith 20000
+		sweep push.before_tail producer push.before_tail:20-60 arith 20000
+		sweep push.after_tail producer push.after_tail:20-60 arith 20000
+		CT_FP=
+	else
+		echo "SKIP - push.* failpoints: set LIBFORQ_FP to a libforq.a built with FORQ_FAILPOINTS"
+	fi
+	sweep pop.locked forqd pop.locked:10-40 arith 20000
+	sweep pop.copy forqd pop.copy:100-600 arith 20000
+	sweep pop.after_head forqd pop.after_head:10-40 arith 20000
+	sweep task.begin forqd task.begin:100-600 arith 20000
+	sweep task.finish forqd task.finish:100-600 arith 20000
+	sweep consumer.flush forqd consumer.flush:5-30 arith 20000
+	sweep consumer.flushed forqd consumer.flushed:5-30 arith 20000
+	# Small batches: a consumer that dies before the end of its batch gives
+	# the whole batch back (its results are not written yet).
+	sweep retry.add forqd retry.add:3-12 "$ex" 600 --batch 4
+	sweep dead.add forqd dead.add:2-6 "$dead" 600 --max-attempts 2 --batch 4
+	sweep requeue forqd task.begin:100-300,requeue:5-40 arith 20000
+	sweep repair.giveback forqd task.begin:100-300,repair.giveback:2-20 arith 20000
+	sweep lease.take lease lease.take:10-40 arith 5000
+	sweep lease.finish lease lease.finish:50-300 arith 5000
+	echo "FIGURES sweep total: points=$SWEEP_POINTS failpoint_kills=$SWEEP_TOTAL"
+}
+
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+only() { [ -z "${SWEEP_ONLY:-}" ] || [[ " $SWEEP_ONLY " == *" $1 "* ]]; }
+want chaos && chaos
+want kill9 && killforqd
+if [ "$EXPECT_LOSS" != 1 ]; then
+	want poison && poison
+	if ! want sweep; then
+		:
+	elif [ -n "$FORQD_FP" ]; then
+		# bash reports each forqd a failpoint killed: keep that out of the way
+		sweep_all 2>>"$TMP/sweep.stderr"
+	else
+		echo "SKIP - failpoint sweep: set FORQD_FP to a forqd built with FORQ_FAILPOINTS=ON"
+	fi
+fi
+finish
