@@ -453,8 +453,9 @@ static int run(struct forqd *d, int sfd)
 		if (d->tcp)
 			tcp_tick(d->tcp, now);
 		forq_admin_retry_due(d->q, now);
-		if (now - last_reap >= 1000000000u) {
-			/* libforq clients are not our children: poll for their death. */
+		if (now - last_reap >= 250000000u) {
+			/* libforq clients are not our children: poll for their death
+			 * (4 times a second: a dead producer must not stall a lane long). */
 			forq_admin_reap_clients(d->q, on_final, d);
 			last_reap = now;
 		}
