@@ -39,7 +39,9 @@
  *                                next ones not yet (forqd dies mid-repair)
  *   lease.take        lease.c    tasks popped for a remote worker, not yet
  *                                in lease entries
- *   lease.finish      lease.c    a lease's outcome counted, entry not freed
+ *   lease.finish      lease.c    a lease's outcome counted, its result not
+ *                                yet written
+ *   lease.release     lease.c    a lease's result written, entry not freed
  */
 #ifndef FORQ_FAILPOINT_H
 #define FORQ_FAILPOINT_H

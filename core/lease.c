@@ -130,6 +130,7 @@ int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 
 void forq_lease_release(struct forq *q, uint32_t slot)
 {
+	FORQ_FAILPOINT("lease.release");
 	if (slot < q->h->lease_max)
 		lease_entry(q, slot)->rec.state = FORQ_ENTRY_EMPTY;
 }

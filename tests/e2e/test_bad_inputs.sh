@@ -19,7 +19,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 LIBFORQ=${LIBFORQ:-${FORQ_BUILD:-build}/core/libforq.a}
-cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I"$FORQ_SRC/core" \
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} -I"$FORQ_SRC/core" \
 	"$FORQ_SRC/tests/e2e/chaos_tool.c" "$LIBFORQ" -lpthread -o "$TMP/chaos_tool" 2>"$TMP/cc.log"
 check "chaos_tool builds against $LIBFORQ" [ -x "$TMP/chaos_tool" ] || finish
 CT=$TMP/chaos_tool

@@ -369,6 +369,7 @@ sweep_all() {
 	sweep repair.giveback forqd task.begin:100-300,repair.giveback:2-20 arith 20000
 	sweep lease.take lease lease.take:10-40 arith 5000
 	sweep lease.finish lease lease.finish:50-300 arith 5000
+	sweep lease.release lease lease.release:50-300 arith 5000
 	echo "FIGURES sweep total: points=$SWEEP_POINTS failpoint_kills=$SWEEP_TOTAL"
 }
 
