@@ -129,15 +129,21 @@ static void histogram(struct out *o, const char *name, const char *help, const s
 	put(o, "%s_sum %s\n%s_count %" PRIu64 "\n", name, sum, name, cum);
 }
 
-static void tcp_commands(struct out *o, const struct metrics_snapshot *s)
+/* A field of a TCP command row: which = 0 the count, 1 bytes in, 2 bytes out.
+ * Rows of one name are added into one series. */
+static uint64_t cmd_field(const struct metrics_tcp_command *c, int which)
+{
+	return which == 0 ? c->count : which == 1 ? c->bytes_in : c->bytes_out;
+}
+
+static void tcp_command_rows(struct out *o, const struct metrics_snapshot *s, int which)
 {
 	uint32_t n = s->n_tcp_commands < METRICS_MAX_TCP_COMMANDS ? s->n_tcp_commands
 								  : METRICS_MAX_TCP_COMMANDS;
-	family(o, "forq_tcp_commands_total", "counter", "Commands received from remote workers.");
 	for (uint32_t i = 0; i < n; i++) {
 		const struct metrics_tcp_command *c = &s->tcp_commands[i];
 		size_t len = strnlen(c->name, sizeof c->name);
-		uint64_t sum = c->count;
+		uint64_t sum = cmd_field(c, which);
 		uint32_t j;
 		if (len == 0 || len == sizeof c->name)
 			continue; /* empty or unterminated: not a label value */
@@ -148,11 +154,27 @@ static void tcp_commands(struct out *o, const struct metrics_snapshot *s)
 			continue; /* already written, with this row added in */
 		for (j = i + 1; j < n; j++)
 			if (strncmp(s->tcp_commands[j].name, c->name, sizeof c->name) == 0)
-				sum += s->tcp_commands[j].count;
-		put(o, "forq_tcp_commands_total{command=\"");
+				sum += cmd_field(&s->tcp_commands[j], which);
+		if (which)
+			put(o, "forq_tcp_command_bytes_total{command=\"");
+		else
+			put(o, "forq_tcp_commands_total{command=\"");
 		put_label_value(o, c->name);
-		put(o, "\"} %" PRIu64 "\n", sum);
+		if (which)
+			put(o, "\",direction=\"%s\"} %" PRIu64 "\n", which == 1 ? "in" : "out", sum);
+		else
+			put(o, "\"} %" PRIu64 "\n", sum);
 	}
+}
+
+static void tcp_commands(struct out *o, const struct metrics_snapshot *s)
+{
+	family(o, "forq_tcp_commands_total", "counter", "Commands received from remote workers.");
+	tcp_command_rows(o, s, 0);
+	family(o, "forq_tcp_command_bytes_total", "counter",
+	       "TCP protocol bytes by command: requests in, replies out.");
+	tcp_command_rows(o, s, 1);
+	tcp_command_rows(o, s, 2);
 }
 
 static void http_codes(struct out *o, const struct metrics_snapshot *s)

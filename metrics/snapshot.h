@@ -55,6 +55,8 @@ struct metrics_http_count {
 struct metrics_tcp_command {
 	char name[METRICS_NAME_MAX]; /* e.g. "GET_TASK" */
 	uint64_t count;
+	uint64_t bytes_in;  /* request bytes */
+	uint64_t bytes_out; /* reply bytes */
 };
 
 struct metrics_snapshot {

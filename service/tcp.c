@@ -148,6 +148,8 @@ struct tcp_server {
 	 * read by the HTTP thread. */
 	_Atomic uint64_t m_conns, m_workers, m_leases, m_accepted, m_bytes_in, m_bytes_out;
 	_Atomic uint64_t m_cmds[PROTO_CMD_COUNT + 1];
+	_Atomic uint64_t m_cmd_in[PROTO_CMD_COUNT + 1];  /* request bytes by command */
+	_Atomic uint64_t m_cmd_out[PROTO_CMD_COUNT + 1]; /* reply bytes by command */
 };
 
 /* Single-writer counter bump: a plain load and store, no locked instruction. */
@@ -681,7 +683,11 @@ static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
 		}
 		c->errors = 0;
 		c->skipped = 0;
+		size_t out0 = c->out.len;
 		handle(s, c, &req, now);
+		count(&s->m_cmd_in[req.cmd], (uint64_t)used);
+		if (c->out.len > out0)
+			count(&s->m_cmd_out[req.cmd], (uint64_t)(c->out.len - out0));
 	}
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;
@@ -908,11 +914,15 @@ static void serve_parked(struct tcp_server *s, uint64_t now)
 	while (c && rounds--) {
 		struct conn *next = c->park_next;
 		int got = 0;
+		size_t out0 = c->out.len;
 		if (!empty && !(got = hand_out(s, c, c->park_batch, c->park_count, now)))
 			empty = 1;
 		if (got || now >= c->park_until_ns) {
 			if (!got)
 				reply_none(s, c, c->park_batch);
+			if (c->out.len > out0) /* the delayed reply of a GET_TASK(S) WAIT */
+				count(&s->m_cmd_out[c->park_batch ? PROTO_GET_TASKS : PROTO_GET_TASK],
+				      (uint64_t)(c->out.len - out0));
 			park_remove(s, c);
 			c->last_io_ns = now;
 			if (c->state != CONN_DEAD)
@@ -1014,6 +1024,10 @@ void tcp_snapshot(struct tcp_server *s, struct metrics_snapshot *snap)
 			 cmd_metric_names[i]);
 		snap->tcp_commands[i].count =
 			atomic_load_explicit(&s->m_cmds[i], memory_order_relaxed);
+		snap->tcp_commands[i].bytes_in =
+			atomic_load_explicit(&s->m_cmd_in[i], memory_order_relaxed);
+		snap->tcp_commands[i].bytes_out =
+			atomic_load_explicit(&s->m_cmd_out[i], memory_order_relaxed);
 	}
 }
 

@@ -226,6 +226,10 @@ if start_forqd silent --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
 		check "/metrics: RESULT commands counted" \
 			grep -Eq '^forq_tcp_commands_total\{command="RESULT"\} [1-9]' <<<"$m"
 		check "/metrics: bytes counted" grep -Eq '^forq_tcp_bytes_total\{direction="in"\} [1-9]' <<<"$m"
+		check "/metrics: RESULT request bytes counted" \
+			grep -Eq '^forq_tcp_command_bytes_total\{command="RESULT",direction="in"\} [1-9]' <<<"$m"
+		check "/metrics: GET_TASK reply bytes counted" \
+			grep -Eq '^forq_tcp_command_bytes_total\{command="GET_TASK",direction="out"\} [1-9]' <<<"$m"
 	else
 		echo "(no curl: /metrics checks skipped)"
 	fi

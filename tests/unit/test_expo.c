@@ -39,6 +39,8 @@ static void fill(struct metrics_snapshot *s, struct procstat *p)
 	strcpy(s->tcp_commands[0].name, "GET_TASK"), s->tcp_commands[0].count = 5;
 	strcpy(s->tcp_commands[1].name, "we\"ird\\\nname"), s->tcp_commands[1].count = 1;
 	strcpy(s->tcp_commands[2].name, "GET_TASK"), s->tcp_commands[2].count = 2; /* merged */
+	s->tcp_commands[0].bytes_in = 50, s->tcp_commands[0].bytes_out = 300;
+	s->tcp_commands[2].bytes_in = 20, s->tcp_commands[2].bytes_out = 30;
 	s->tcp_bytes_in = 100, s->tcp_bytes_out = 200, s->tcp_connections = 3;
 	s->remote_workers = 1, s->leases_outstanding = 2, s->lease_expired = 1;
 	s->n_http = 2;
@@ -123,6 +125,9 @@ static void test_expo_exact_lines(void **state)
 		"forq_lease_expired_total 1",
 		"forq_tcp_commands_total{command=\"GET_TASK\"} 7",
 		"forq_tcp_commands_total{command=\"we\\\"ird\\\\\\nname\"} 1",
+		"forq_tcp_command_bytes_total{command=\"GET_TASK\",direction=\"in\"} 70",
+		"forq_tcp_command_bytes_total{command=\"GET_TASK\",direction=\"out\"} 330",
+		"forq_tcp_command_bytes_total{command=\"we\\\"ird\\\\\\nname\",direction=\"out\"} 0",
 		"forq_tcp_bytes_total{direction=\"in\"} 100",
 		"forq_tcp_bytes_total{direction=\"out\"} 200",
 		"forq_tcp_connections_total 3",
