@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "forq.h"
 #include "layout.h"
 
@@ -159,7 +160,5 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 int forq__proc_claim(struct forq *q, uint32_t role, int worker);
 void forq__proc_release(struct forq *q);
 uint64_t forq__proc_start_ticks(int pid);
-void forq__set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 #endif

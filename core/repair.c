@@ -58,13 +58,13 @@ int forq_admin_own(struct forq *q, char *err, size_t errlen)
 	if (flock(q->fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		if (e == EWOULDBLOCK) {
-			forq__set_err(err, errlen,
+			errmsg_set(err, errlen,
 				      "queue %s is owned by another forqd (pid %d): stop it first, "
 				      "or pick another --shm-name",
 				      q->name, (int)atomic_load(&q->h->owner_pid));
 			return -EBUSY;
 		}
-		forq__set_err(err, errlen, "cannot lock %s: %s", q->name, strerror(e));
+		errmsg_set(err, errlen, "cannot lock %s: %s", q->name, strerror(e));
 		return -e;
 	}
 	atomic_fetch_add(&q->h->generation, 1);
@@ -73,7 +73,7 @@ int forq_admin_own(struct forq *q, char *err, size_t errlen)
 	if (!q->me) {
 		int r = forq__proc_claim(q, FORQ_ROLE_SUPERVISOR, -1);
 		if (r) {
-			forq__set_err(err, errlen, "%s: no free process record", q->name);
+			errmsg_set(err, errlen, "%s: no free process record", q->name);
 			flock(q->fd, LOCK_UN);
 			return r;
 		}

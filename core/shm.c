@@ -1,7 +1,6 @@
 /* shm.c — create, attach to and validate a queue object; process records. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +14,6 @@
 #define ALIGN64(n) (((n) + 63u) & ~(uint64_t)63u)
 #define MAX_PAYLOAD_LIMIT (1u << 20)
 #define SHM_DIR "/dev/shm"
-
-void forq__set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void forq_options_default(struct forq_options *o)
 {
@@ -91,12 +80,12 @@ static void layout_compute(const struct forq_options *o, struct layout *l)
 static int check_options(const struct forq_options *o, char *err, size_t errlen)
 {
 	if (o->capacity < 1 || o->capacity > (1u << 26)) {
-		forq__set_err(err, errlen, "capacity %u is out of range (1 to %u)", o->capacity,
+		errmsg_set(err, errlen, "capacity %u is out of range (1 to %u)", o->capacity,
 			      1u << 26);
 		return -EINVAL;
 	}
 	if (o->max_payload < 8 || o->max_payload > MAX_PAYLOAD_LIMIT) {
-		forq__set_err(err, errlen, "max payload %u is out of range (8 to %u bytes)",
+		errmsg_set(err, errlen, "max payload %u is out of range (8 to %u bytes)",
 			      o->max_payload, MAX_PAYLOAD_LIMIT);
 		return -EINVAL;
 	}
@@ -104,7 +93,7 @@ static int check_options(const struct forq_options *o, char *err, size_t errlen)
 	    o->max_procs > 4096 || o->lease_max > (1u << 20) || o->retry_max > (1u << 20) ||
 	    o->dead_max > (1u << 20) || o->recent_max < 1 || o->recent_max > (1u << 24) || o->max_attempts < 1 ||
 	    o->max_attempts > 1000 || o->backoff_ms > 3600000) {
-		forq__set_err(err, errlen, "queue options out of range");
+		errmsg_set(err, errlen, "queue options out of range");
 		return -EINVAL;
 	}
 	return 0;
@@ -114,7 +103,7 @@ static int check_name(const char *name, char *err, size_t errlen)
 {
 	size_t n = name ? strlen(name) : 0;
 	if (n < 2 || name[0] != '/' || strchr(name + 1, '/') || n > 200) {
-		forq__set_err(err, errlen,
+		errmsg_set(err, errlen,
 			      "bad shared-memory name \"%s\" (use a slash and a word, like /forq)",
 			      name ? name : "");
 		return -EINVAL;
@@ -196,13 +185,13 @@ static int check_space(int fd, uint64_t need, char *err, size_t errlen)
 	if (r == 0)
 		return 0;
 	if (r == ENOSPC) {
-		forq__set_err(err, errlen,
+		errmsg_set(err, errlen,
 			      "%s cannot hold the queue: it needs %llu MiB (lower --capacity or "
 			      "--max-payload, or give /dev/shm more room, e.g. compose shm_size)",
 			      SHM_DIR, (unsigned long long)((need + (1 << 20) - 1) >> 20));
 		return -ENOSPC;
 	}
-	forq__set_err(err, errlen, "cannot size the shared memory: %s", strerror(r));
+	errmsg_set(err, errlen, "cannot size the shared memory: %s", strerror(r));
 	return -r;
 }
 
@@ -232,12 +221,12 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	if (fd < 0) {
 		r = -errno;
 		if (r == -EEXIST)
-			forq__set_err(err, errlen,
+			errmsg_set(err, errlen,
 				      "shared memory %s already exists (another forqd, or a "
 				      "stale queue: forqd recovers it, or remove /dev/shm%s)",
 				      name, name);
 		else
-			forq__set_err(err, errlen, "cannot create shared memory %s: %s", name,
+			errmsg_set(err, errlen, "cannot create shared memory %s: %s", name,
 				      strerror(-r));
 		goto fail;
 	}
@@ -248,7 +237,7 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	if ((r = check_space(fd, l.total, err, errlen)))
 		goto fail_unlink;
 	if ((r = map_object(q, fd, l.total))) {
-		forq__set_err(err, errlen, "cannot map shared memory: %s", strerror(-r));
+		errmsg_set(err, errlen, "cannot map shared memory: %s", strerror(-r));
 		goto fail_unlink;
 	}
 	fd = -1; /* owned by q now */
@@ -292,7 +281,7 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	atomic_thread_fence(memory_order_release);
 	h->magic = FORQ_MAGIC;
 	if ((r = forq__proc_claim(q, FORQ_ROLE_SUPERVISOR, -1))) {
-		forq__set_err(err, errlen, "cannot register in the new queue: %s", strerror(-r));
+		errmsg_set(err, errlen, "cannot register in the new queue: %s", strerror(-r));
 		goto fail_unmap;
 	}
 	*qp = q;
@@ -315,12 +304,12 @@ static int validate(struct forq *q, char *err, size_t errlen)
 {
 	const struct forq_hdr *h = q->h;
 	if (h->magic != FORQ_MAGIC) {
-		forq__set_err(err, errlen, "%s is not a forq queue (bad magic)", q->name);
+		errmsg_set(err, errlen, "%s is not a forq queue (bad magic)", q->name);
 		return -EPROTO;
 	}
 	if (h->version != FORQ_LAYOUT_VERSION || h->hdr_size != sizeof *h ||
 	    h->proc_size != sizeof(struct forq_proc) || h->rec_size != sizeof(struct forq_rec)) {
-		forq__set_err(err, errlen,
+		errmsg_set(err, errlen,
 			      "%s has layout version %u, this build reads version %u (stop the "
 			      "old forqd, then remove /dev/shm%s)",
 			      q->name, h->version, FORQ_LAYOUT_VERSION, q->name);
@@ -352,7 +341,7 @@ static int validate(struct forq *q, char *err, size_t errlen)
 	}
 	return 0;
 corrupt:
-	forq__set_err(err, errlen, "%s is corrupt: its header does not match its size", q->name);
+	errmsg_set(err, errlen, "%s is corrupt: its header does not match its size", q->name);
 	return -EPROTO;
 }
 
@@ -373,9 +362,9 @@ static int attach(struct forq **qp, const char *name, int claim, char *err, size
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT)
-			forq__set_err(err, errlen, "no queue named %s (is forqd running?)", name);
+			errmsg_set(err, errlen, "no queue named %s (is forqd running?)", name);
 		else
-			forq__set_err(err, errlen, "cannot open shared memory %s: %s", name,
+			errmsg_set(err, errlen, "cannot open shared memory %s: %s", name,
 				      strerror(-r));
 		goto fail;
 	}
@@ -384,26 +373,26 @@ static int attach(struct forq **qp, const char *name, int claim, char *err, size
 		goto fail;
 	}
 	if (st.st_uid != geteuid()) {
-		forq__set_err(err, errlen, "%s belongs to uid %u, not to you (uid %u): refusing it",
+		errmsg_set(err, errlen, "%s belongs to uid %u, not to you (uid %u): refusing it",
 			      name, (unsigned)st.st_uid, (unsigned)geteuid());
 		r = -EPERM;
 		goto fail;
 	}
 	if (st.st_mode & 077) {
-		forq__set_err(err, errlen,
+		errmsg_set(err, errlen,
 			      "%s has mode %03o: others could tamper with it (forq creates 0600)",
 			      name, (unsigned)(st.st_mode & 0777));
 		r = -EPERM;
 		goto fail;
 	}
 	if ((size_t)st.st_size < sizeof(struct forq_hdr)) {
-		forq__set_err(err, errlen, "%s is not a forq queue (%lld bytes)", name,
+		errmsg_set(err, errlen, "%s is not a forq queue (%lld bytes)", name,
 			      (long long)st.st_size);
 		r = -EPROTO;
 		goto fail;
 	}
 	if ((r = map_object(q, fd, (size_t)st.st_size))) {
-		forq__set_err(err, errlen, "cannot map %s: %s", name, strerror(-r));
+		errmsg_set(err, errlen, "cannot map %s: %s", name, strerror(-r));
 		goto fail;
 	}
 	fd = -1;
@@ -411,7 +400,7 @@ static int attach(struct forq **qp, const char *name, int claim, char *err, size
 		goto fail_unmap;
 	q->entry_size = q->h->entry_size;
 	if (claim && (r = forq__proc_claim(q, FORQ_ROLE_CLIENT, -1))) {
-		forq__set_err(err, errlen, "%s: %s", name,
+		errmsg_set(err, errlen, "%s: %s", name,
 			      r == -EUSERS ? "too many processes attached" : strerror(-r));
 		goto fail_unmap;
 	}

@@ -18,6 +18,7 @@
 #include "assets.h"
 #include "auth.h"
 #include "buf.h"
+#include "errmsg.h"
 #include "expo.h"
 #include "json.h"
 #include "procstat.h"
@@ -483,16 +484,6 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 	s->h.log(s->h.ctx, line);
 }
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int http_start(struct http_server **sp, const struct http_config *c, const struct http_hooks *h,
 	       char *err, size_t errlen)
 {
@@ -501,11 +492,11 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 
 	*sp = NULL;
 	if (!h->snapshot || !h->push || !h->lookup || !h->shutdown || !h->ready) {
-		set_err(err, errlen, "http: a hook is missing");
+		errmsg_set(err, errlen, "http: a hook is missing");
 		return -EINVAL;
 	}
 	if (!(s = calloc(1, sizeof *s)) || !(s->snap = malloc(sizeof *s->snap))) {
-		set_err(err, errlen, "http: out of memory");
+		errmsg_set(err, errlen, "http: out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -513,7 +504,7 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 	s->max_body = c->max_body ? c->max_body : 1024 * 1024;
 	s->max_payload = c->max_payload;
 	if (auth_init(&s->auth, c->admin_token)) {
-		set_err(err, errlen, "the admin token is empty");
+		errmsg_set(err, errlen, "the admin token is empty");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -523,7 +514,7 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 	 * the caller's whatever happens, and nothing is ever closed twice. */
 	if ((fd = fcntl(c->listen_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		r = -errno;
-		set_err(err, errlen, "http: cannot use the listening socket: %s", strerror(-r));
+		errmsg_set(err, errlen, "http: cannot use the listening socket: %s", strerror(-r));
 		goto fail;
 	}
 	s->d = MHD_start_daemon(
@@ -537,7 +528,7 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 	if (!s->d) {
 		/* fd is now MHD's to have closed or not: leave it (at worst one
 		 * descriptor on a failure forqd exits on). */
-		set_err(err, errlen, "cannot start the HTTP server (libmicrohttpd refused)");
+		errmsg_set(err, errlen, "cannot start the HTTP server (libmicrohttpd refused)");
 		r = -EIO;
 		goto fail;
 	}

@@ -3,21 +3,12 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "errmsg.h"
 
 /* "tasks[3]: " for arrays, "" for a single object. */
 static void where(char *w, size_t size, int is_array, size_t i)
@@ -74,7 +65,7 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 
 	where(w, sizeof w, is_array, i);
 	if (!cJSON_IsObject(o)) {
-		set_err(err, errlen, "%sexpected an object like {\"payload\": \"...\"}", w);
+		errmsg_set(err, errlen, "%sexpected an object like {\"payload\": \"...\"}", w);
 		goto end;
 	}
 	cJSON_ArrayForEach(f, o)
@@ -84,31 +75,31 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 		else if (strcmp(f->string, "priority") == 0 && !prio)
 			prio = f;
 		else if (strcmp(f->string, "payload") == 0 || strcmp(f->string, "priority") == 0) {
-			set_err(err, errlen, "%sfield \"%s\" given twice", w, f->string);
+			errmsg_set(err, errlen, "%sfield \"%s\" given twice", w, f->string);
 			goto end;
 		} else {
 			char name[40];
 			snprintf(name, sizeof name, "%s", f->string);
-			set_err(err, errlen, "%sunknown field \"%s\" (use payload and priority)", w, name);
+			errmsg_set(err, errlen, "%sunknown field \"%s\" (use payload and priority)", w, name);
 			goto end;
 		}
 	}
 	if (!payload) {
-		set_err(err, errlen, "%smissing payload", w);
+		errmsg_set(err, errlen, "%smissing payload", w);
 		goto end;
 	}
 	if (parse_prio(prio, &out->v[i].prio)) {
 		if (cJSON_IsString(prio)) {
 			char name[24];
 			snprintf(name, sizeof name, "%s", prio->valuestring);
-			set_err(err, errlen, "%sunknown priority \"%s\" (use high, normal or low)", w, name);
+			errmsg_set(err, errlen, "%sunknown priority \"%s\" (use high, normal or low)", w, name);
 		} else {
-			set_err(err, errlen, "%spriority must be a string (high, normal or low)", w);
+			errmsg_set(err, errlen, "%spriority must be a string (high, normal or low)", w);
 		}
 		goto end;
 	}
 	if (cJSON_IsNull(payload)) {
-		set_err(err, errlen, "%spayload is null", w);
+		errmsg_set(err, errlen, "%spayload is null", w);
 		goto end;
 	}
 	if (cJSON_IsString(payload)) {
@@ -122,11 +113,11 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 	}
 	len = strlen(text);
 	if (len == 0) {
-		set_err(err, errlen, "%sempty payload", w);
+		errmsg_set(err, errlen, "%sempty payload", w);
 		goto end;
 	}
 	if (max_payload && len > max_payload) {
-		set_err(err, errlen, "%spayload is %zu bytes, over the limit of %zu", w, len, max_payload);
+		errmsg_set(err, errlen, "%spayload is %zu bytes, over the limit of %zu", w, len, max_payload);
 		r = -EMSGSIZE;
 		goto end;
 	}
@@ -150,38 +141,38 @@ int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct ht
 	while (len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n'))
 		body++, len--; /* so "empty" and offsets below agree */
 	if (len == 0) {
-		set_err(err, errlen, "empty body (expected a JSON object or array of objects)");
+		errmsg_set(err, errlen, "empty body (expected a JSON object or array of objects)");
 		goto fail;
 	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	if (!root) {
 		size_t off = end && end >= body && end <= body + len ? (size_t)(end - start) : 0;
-		set_err(err, errlen, "malformed JSON at offset %zu", off);
+		errmsg_set(err, errlen, "malformed JSON at offset %zu", off);
 		goto fail;
 	}
 	while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
 		end++;
 	if (end != body + len) {
-		set_err(err, errlen, "malformed JSON at offset %zu: text after the value",
+		errmsg_set(err, errlen, "malformed JSON at offset %zu: text after the value",
 			(size_t)(end - start));
 		goto fail;
 	}
 	if (has_nul_escape(body, len)) {
-		set_err(err, errlen, "\\u0000 is not allowed in payloads");
+		errmsg_set(err, errlen, "\\u0000 is not allowed in payloads");
 		goto fail;
 	}
 	is_array = cJSON_IsArray(root);
 	if (!is_array && !cJSON_IsObject(root)) {
-		set_err(err, errlen, "expected a JSON object or array of objects");
+		errmsg_set(err, errlen, "expected a JSON object or array of objects");
 		goto fail;
 	}
 	n = is_array ? (size_t)cJSON_GetArraySize(root) : 1;
 	if (n == 0) {
-		set_err(err, errlen, "empty array: no tasks");
+		errmsg_set(err, errlen, "empty array: no tasks");
 		goto fail;
 	}
 	if (n > HTTP_TASKS_MAX) {
-		set_err(err, errlen, "%zu tasks, over the limit of %d per request", n, HTTP_TASKS_MAX);
+		errmsg_set(err, errlen, "%zu tasks, over the limit of %d per request", n, HTTP_TASKS_MAX);
 		r = -E2BIG;
 		goto fail;
 	}
@@ -207,7 +198,7 @@ int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct ht
 	return 0;
 fail:
 	if (r == -ENOMEM)
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 	cJSON_Delete(root);
 	http_tasks_free(out);
 	return r;

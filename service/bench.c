@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "errmsg.h"
 #include "forq.h"
 
 #define BENCH_CAPACITY 65536       /* tasks per lane of the private queue */
@@ -51,7 +52,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	errmsg_vset(err, errlen, fmt, ap);
 	va_end(ap);
 	return BENCH_ERR_RUN;
 }

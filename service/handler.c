@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arith.h"
+#include "errmsg.h"
 
 enum handler_kind { KIND_NOOP, KIND_ARITH, KIND_JSON, KIND_EXEC };
 
@@ -34,18 +35,6 @@ struct handler {
 #define READ_CHUNK 16384   /* bytes per read from its stdout */
 #define SHOWN_NAME_MAX 32  /* bytes of a user's op name echoed in a reason */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int handler_open(struct handler **hp, const char *spec, const struct handler_options *o,
 		 char *err, size_t errlen)
@@ -67,7 +56,7 @@ int handler_open(struct handler **hp, const char *spec, const struct handler_opt
 		const char *cmd = spec + EXEC_PREFIX_LEN;
 		h->kind = KIND_EXEC;
 		if (cmd[strspn(cmd, " \t")] == '\0') {
-			set_err(err, errlen, "handler \"exec:\" needs a command (exec:CMD)");
+			errmsg_set(err, errlen, "handler \"exec:\" needs a command (exec:CMD)");
 			r = -EINVAL;
 			goto fail;
 		}
@@ -75,7 +64,7 @@ int handler_open(struct handler **hp, const char *spec, const struct handler_opt
 		if (!h->cmd)
 			goto fail;
 	} else {
-		set_err(err, errlen, "unknown handler \"%s\" (use noop, arith, json or exec:CMD)",
+		errmsg_set(err, errlen, "unknown handler \"%s\" (use noop, arith, json or exec:CMD)",
 			spec);
 		r = -EINVAL;
 		goto fail;

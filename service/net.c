@@ -5,23 +5,13 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#define PORT_DIGITS_MAX 5 /* "65535" */
+#include "errmsg.h"
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-							  const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#define PORT_DIGITS_MAX 5 /* "65535" */
 
 /* Digits only, so strtol's signs, blanks and overflow never come into it. */
 static int parse_port(const char *s, uint16_t *port)
@@ -99,7 +89,7 @@ int net_listen(const char *spec, int backlog, int need_loopback, struct net_list
 	int fd = -1, r, one = 1, loopback;
 
 	if (net_parse_addr(spec, host, &port)) {
-		set_err(err, errlen,
+		errmsg_set(err, errlen,
 			"bad listen address \"%s\" (use HOST:PORT, [V6]:PORT or PORT, "
 			"e.g. 127.0.0.1:8080 or [::1]:8080)",
 			spec);
@@ -107,13 +97,13 @@ int net_listen(const char *spec, int backlog, int need_loopback, struct net_list
 	}
 	snprintf(service, sizeof service, "%u", (unsigned)port);
 	if ((r = getaddrinfo(host, service, &hints, &ai))) {
-		set_err(err, errlen, "cannot resolve listen address \"%s\": %s", spec,
+		errmsg_set(err, errlen, "cannot resolve listen address \"%s\": %s", spec,
 			gai_strerror(r));
 		return -EINVAL;
 	}
 	loopback = net_addr_is_loopback(ai->ai_addr);
 	if (need_loopback && !loopback) {
-		set_err(err, errlen, "%s is not a loopback address", spec);
+		errmsg_set(err, errlen, "%s is not a loopback address", spec);
 		r = -EPERM;
 		goto end;
 	}
@@ -132,7 +122,7 @@ int net_listen(const char *spec, int backlog, int need_loopback, struct net_list
 	goto end;
 fail_sys:
 	r = -errno; /* before close() can change it */
-	set_err(err, errlen, "cannot listen on %s: %s", spec, strerror(-r));
+	errmsg_set(err, errlen, "cannot listen on %s: %s", spec, strerror(-r));
 end:
 	if (fd >= 0)
 		close(fd);

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+
 #define PRIO_PREFIX "priority="
 #define PRIO_PREFIX_LEN (sizeof(PRIO_PREFIX) - 1)
 #define PRIO_CHOICES "(use high, normal or low)"
@@ -48,12 +50,10 @@ static const char *const prio_names[] = {
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	errmsg_vset(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

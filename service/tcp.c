@@ -27,6 +27,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "clock.h"
+#include "errmsg.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
@@ -157,18 +158,6 @@ static inline void count(_Atomic uint64_t *a, uint64_t n)
 {
 	atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + n,
 			      memory_order_relaxed);
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
@@ -1056,7 +1045,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	int r = -ENOMEM;
 	*sp = NULL;
 	if (!s) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	s->ep = s->lfd = -1;
@@ -1077,7 +1066,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->min_deadline_ns = UINT64_MAX;
 
 	if (auth_init(&s->auth, c->admin_token)) {
-		set_err(err, errlen, "the admin token is empty");
+		errmsg_set(err, errlen, "the admin token is empty");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -1093,7 +1082,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->hash = calloc((size_t)s->hash_mask + 1, sizeof *s->hash);
 	s->tasks = calloc(s->batch_max, sizeof *s->tasks);
 	if (!s->conns || !s->free_idx || !s->dead || !s->leases || !s->hash || !s->tasks) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (uint32_t i = 0; i < s->max_conns; i++)
@@ -1102,14 +1091,14 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 
 	if ((s->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		r = -errno;
-		set_err(err, errlen, "epoll_create1: %s", strerror(errno));
+		errmsg_set(err, errlen, "epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
 	/* Beyond loopback only with a token or --insecure (like the HTTP side). */
 	struct net_listener l;
 	r = net_listen(c->listen, LISTEN_BACKLOG, !s->auth.enabled && !c->insecure, &l, err, errlen);
 	if (r == -EPERM)
-		set_err(err, errlen,
+		errmsg_set(err, errlen,
 			"refusing to listen for workers on %s without an admin token (set "
 			"FORQ_ADMIN_TOKEN or --admin-token-file, or pass --insecure)",
 			c->listen);
@@ -1120,7 +1109,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	struct epoll_event e = {.events = EPOLLIN, .data.u64 = LISTEN_TAG};
 	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->lfd, &e)) {
 		r = -errno;
-		set_err(err, errlen, "epoll_ctl: %s", strerror(errno));
+		errmsg_set(err, errlen, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
 	*sp = s;
