@@ -137,6 +137,15 @@ done
 pc=$(find "$TMP/prefix" -name forq.pc | head -n 1)
 check "cmake --install puts forq.pc, libforq.so and libforq.a" \
 	bash -c "[ -n '$pc' ] && ls '$TMP'/prefix/lib*/libforq.so* '$TMP'/prefix/lib*/libforq.a >/dev/null 2>&1 || ls '$TMP'/prefix/lib/*/libforq.so* '$TMP'/prefix/lib/*/libforq.a >/dev/null 2>&1"
+so=$(ls "$(dirname "$(dirname "$pc")")"/libforq.so 2>/dev/null)
+if command -v nm >/dev/null && [ -n "$so" ]; then
+	nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ {print $3}' | sort >"$TMP/exported"
+	grep -oE '\bforq_[a-z_0-9]+\(' "$FORQ_SRC/core/forq.h" | tr -d '(' | sort -u >"$TMP/declared"
+	check "libforq.so exports exactly the functions of forq.h" cmp -s "$TMP/exported" "$TMP/declared"
+	check "... which are not nothing" [ "$(wc -l <"$TMP/declared")" -ge 10 ]
+else
+	echo "(no nm or libforq.so: export check skipped)"
+fi
 PKG_CONFIG_PATH=$(dirname "$pc") cc -std=c11 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} "$FORQ_SRC/examples/producer.c" \
 	$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs forq) -o "$TMP/producer" 2>"$TMP/cc.log"
 check "the README example program builds with pkg-config against the installed libforq" [ -x "$TMP/producer" ]
