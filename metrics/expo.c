@@ -266,6 +266,8 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	put(&o, "forq_tcp_bytes_total{direction=\"out\"} %" PRIu64 "\n", s->tcp_bytes_out);
 	counter(&o, "forq_tcp_connections_total", "Remote-worker connections accepted.",
 		s->tcp_connections);
+	counter(&o, "forq_tcp_connections_refused_total",
+		"TCP connections refused at --tcp-max-conns.", s->tcp_refused);
 
 	family(&o, "forq_build_info", "gauge", "Always 1; the version label says which forqd runs.");
 	put(&o, "forq_build_info{version=\"");

@@ -158,6 +158,7 @@ int json_stats(struct buf *b, const struct metrics_snapshot *s, const struct pro
 		add_u64(c, "leases_outstanding", s->leases_outstanding, &bad);
 		add_u64(c, "lease_expired", s->lease_expired, &bad);
 		add_u64(c, "connections", s->tcp_connections, &bad);
+		add_u64(c, "connections_refused", s->tcp_refused, &bad);
 		add_u64(c, "bytes_in", s->tcp_bytes_in, &bad);
 		add_u64(c, "bytes_out", s->tcp_bytes_out, &bad);
 	}

@@ -91,6 +91,7 @@ struct metrics_snapshot {
 	uint64_t leases_outstanding; /* tasks leased now */
 	uint64_t lease_expired;      /* counter */
 	uint64_t tcp_connections;    /* counter: accepted */
+	uint64_t tcp_refused;        /* counter: refused at the connection limit */
 	uint64_t tcp_bytes_in;
 	uint64_t tcp_bytes_out;
 	uint32_t n_tcp_commands;

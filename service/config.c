@@ -19,7 +19,7 @@
 enum opt_id {
 	O_SHM = 256, O_WORKERS, O_HANDLER, O_TASKS, O_RESULTS, O_EXIT_DONE, O_DRAIN, O_TASK_TIMEOUT,
 	O_CAPACITY, O_MAX_PAYLOAD, O_BATCH, O_MAX_ATTEMPTS, O_BACKOFF, O_RECENT, O_DEAD_MAX,
-	O_RESTART_BACKOFF, O_RESTART_BACKOFF_MAX, O_RECOVER, O_NO_RECOVER, O_KEEP_SHM, O_HTTP, O_TCP, O_LEASE, O_TOKEN_FILE, O_INSECURE,
+	O_RESTART_BACKOFF, O_RESTART_BACKOFF_MAX, O_RECOVER, O_NO_RECOVER, O_KEEP_SHM, O_HTTP, O_TCP, O_LEASE, O_TCP_IDLE, O_TCP_MAX_CONNS, O_TOKEN_FILE, O_INSECURE,
 	O_DEMO, O_LOG_LEVEL, O_HELP, O_VERSION,
 };
 
@@ -47,6 +47,8 @@ static const struct flag flags[] = {
 	{"http", "ADDR:PORT", "127.0.0.1:8080", "metrics, stats, task API and status page (off: none)", O_HTTP},
 	{"tcp", "ADDR:PORT", "127.0.0.1:7070", "remote workers and producers (off: none)", O_TCP},
 	{"lease-timeout", "SEC", "30", "a remote worker's time to answer a task", O_LEASE},
+	{"tcp-idle-timeout", "SEC", "300", "close a TCP connection silent this long", O_TCP_IDLE},
+	{"tcp-max-conns", "N", "10000", "TCP connections at once; more are refused", O_TCP_MAX_CONNS},
 	{"admin-token-file", "FILE", "none", "admin token for POST /shutdown (or env FORQ_ADMIN_TOKEN)", O_TOKEN_FILE},
 	{"insecure", NULL, "off", "allow listening beyond loopback without an admin token", O_INSECURE},
 	{"demo", "RATE", "0 (off)", "built-in demo producer: RATE arithmetic tasks per second", O_DEMO},
@@ -116,7 +118,8 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 		.max_payload = 1024, .batch = 64, .max_attempts = 3, .backoff_ms = 100,
 		.recent = 65536, .dead_max = 1024, .recover = 1, .restart_backoff_ms = 100,
 		.restart_backoff_max_ms = 30000, .http = "127.0.0.1:8080",
-		.tcp = "127.0.0.1:7070", .lease_timeout_s = 30, .log_level = LOG_INFO};
+		.tcp = "127.0.0.1:7070", .lease_timeout_s = 30, .tcp_idle_timeout_s = 300,
+		.tcp_max_conns = 10000, .log_level = LOG_INFO};
 
 	struct option lo[NFLAGS + 1];
 	for (size_t i = 0; i < NFLAGS; i++)
@@ -207,6 +210,16 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 			if (parse_long(fname, optarg, 1, 86400, &v, err, errlen))
 				return -1;
 			c->lease_timeout_s = (int)v;
+			break;
+		case O_TCP_IDLE:
+			if (parse_long(fname, optarg, 1, 86400, &v, err, errlen))
+				return -1;
+			c->tcp_idle_timeout_s = (int)v;
+			break;
+		case O_TCP_MAX_CONNS:
+			if (parse_long(fname, optarg, 1, 1000000, &v, err, errlen))
+				return -1;
+			c->tcp_max_conns = (uint32_t)v;
 			break;
 		case O_TOKEN_FILE: c->admin_token_file = optarg; break;
 		case O_INSECURE: c->insecure = 1; break;

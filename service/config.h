@@ -30,6 +30,8 @@ struct forqd_config {
 	const char *http;         /* 127.0.0.1:8080, "off" */
 	const char *tcp;          /* 127.0.0.1:7070, "off" */
 	int lease_timeout_s;      /* 30 */
+	int tcp_idle_timeout_s;   /* 300 */
+	uint32_t tcp_max_conns;   /* 10000 */
 	const char *admin_token_file;
 	char *admin_token;        /* from FORQ_ADMIN_TOKEN or the file; owned */
 	int insecure;

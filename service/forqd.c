@@ -527,6 +527,8 @@ static int start_tcp(struct forqd *d)
 	char err[512];
 	struct tcp_config tc = {.listen = d->c.tcp, .shm_name = d->c.shm_name,
 				.lease_timeout_ms = d->c.lease_timeout_s * 1000,
+				.idle_timeout_ms = d->c.tcp_idle_timeout_s * 1000,
+				.max_conns = d->c.tcp_max_conns,
 				.max_payload = d->c.max_payload, .batch_max = d->c.batch,
 				.admin_token = d->c.admin_token, .insecure = d->c.insecure};
 	if (tcp_start(&d->tcp, &tc, d->q, on_final, d, err, sizeof err)) {

@@ -107,7 +107,8 @@ enum proto_err {
 	PROTO_E_INTERNAL = -15,              /* internal: the server failed; see its log */
 	PROTO_E_UNAUTHORIZED = -16,          /* unauthorized: AUTH needed or wrong; closes */
 	PROTO_E_TOO_MANY_ERRORS = -17,       /* too-many-errors: garbage; closes */
-	PROTO_E_COUNT = 17
+	PROTO_E_TOO_MANY_CONNECTIONS = -18,  /* too-many-connections: at the limit; closes */
+	PROTO_E_COUNT = 18
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,

@@ -147,7 +147,7 @@ struct tcp_server {
 
 	/* Metrics: written by the main thread only (load + store, no RMW),
 	 * read by the HTTP thread. */
-	_Atomic uint64_t m_conns, m_workers, m_leases, m_accepted, m_bytes_in, m_bytes_out;
+	_Atomic uint64_t m_conns, m_workers, m_leases, m_accepted, m_refused, m_bytes_in, m_bytes_out;
 	_Atomic uint64_t m_cmds[PROTO_CMD_COUNT + 1];
 	_Atomic uint64_t m_cmd_in[PROTO_CMD_COUNT + 1];  /* request bytes by command */
 	_Atomic uint64_t m_cmd_out[PROTO_CMD_COUNT + 1]; /* reply bytes by command */
@@ -783,7 +783,12 @@ static void accept_one(struct tcp_server *s, int fd, const struct sockaddr *sa, 
 	int one = 1;
 	struct conn *c = NULL;
 	if (s->nfree == 0) {
+		/* Told why, best effort: a fresh socket's buffer takes one line. */
+		static const char refusal[] = "ERR too-many-connections\r\n";
+		ssize_t sent_n = send(fd, refusal, sizeof refusal - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)sent_n;
 		close(fd);
+		count(&s->m_refused, 1);
 		log_event(LOG_WARN, "tcp_refused", "reason=\"connection limit %u reached\"",
 			  s->max_conns);
 		return;
@@ -1005,6 +1010,7 @@ void tcp_snapshot(struct tcp_server *s, struct metrics_snapshot *snap)
 	snap->remote_workers = atomic_load_explicit(&s->m_workers, memory_order_relaxed);
 	snap->leases_outstanding = atomic_load_explicit(&s->m_leases, memory_order_relaxed);
 	snap->tcp_connections = atomic_load_explicit(&s->m_accepted, memory_order_relaxed);
+	snap->tcp_refused = atomic_load_explicit(&s->m_refused, memory_order_relaxed);
 	snap->tcp_bytes_in = atomic_load_explicit(&s->m_bytes_in, memory_order_relaxed);
 	snap->tcp_bytes_out = atomic_load_explicit(&s->m_bytes_out, memory_order_relaxed);
 	snap->n_tcp_commands = PROTO_CMD_COUNT + 1;

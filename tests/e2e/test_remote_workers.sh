@@ -16,7 +16,8 @@
 #   4. Garbage, over-long lines and a 16 MiB junk flood get ERR / a hang-up
 #      while a worker on another connection goes on.
 #   5. 1,000 concurrent connections each wait in GET_TASK WAIT, get a task and
-#      answer it.
+#      answer it; with --tcp-max-conns 2 a third is told ERR too-many-connections,
+#      and --tcp-idle-timeout closes silent ones.
 #   6. EXIT gives leased tasks back; SIGINT makes a worker finish its task,
 #      say EXIT and exit 0; a worker reconnects to a restarted forqd.
 # Every forqd gets its own shm name and ports chosen by the kernel (port 0).
@@ -272,6 +273,53 @@ if start_forqd many --workers 0 --http off; then
 		timeout 60 "$client" "127.0.0.1:$port" many 1000
 	check "1000 tasks done" wait_until 5 stat_is "$port" done 1000
 	check "no lease left" stat_is "$port" leases 0
+	stop "$fpid" 10
+else
+	fail "forqd starts"
+fi
+
+# ---- 5b. connection limit and idle timeout ---------------------------------
+echo "== --tcp-max-conns 2, --tcp-idle-timeout 1"
+if start_forqd limits --workers 0 --http 127.0.0.1:0 --tcp-max-conns 2 --tcp-idle-timeout 1; then
+	cat >"$tmp/limits.py" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.settimeout(10)
+    return s
+def ask(s, line):
+    s.sendall(line.encode() + b"\r\n")
+    return s.recv(100).decode().strip()
+def closed_within(s, sec):
+    s.settimeout(sec)
+    try:
+        return s.recv(100) == b""
+    except (socket.timeout, ConnectionResetError):
+        return False
+a, b = conn(), conn()
+print("first two:", ask(a, "PING"), ask(b, "PING"))
+c = conn()
+c.settimeout(10)
+print("third:", c.recv(100).decode().strip(), "then closed:", c.recv(100) == b"")
+t0 = time.monotonic()
+print("idle ones closed:", closed_within(a, 5) and closed_within(b, 5),
+      "after", round(time.monotonic() - t0), "s")
+print("a new one:", ask(conn(), "PING"))
+PY
+	out=$(timeout 30 python3 "$tmp/limits.py" "$port" 2>&1)
+	echo "$out"
+	check "two connections are served" grep -q '^first two: PONG PONG$' <<<"$out"
+	check "the third is told ERR too-many-connections and closed" \
+		grep -q '^third: ERR too-many-connections then closed: True$' <<<"$out"
+	check "silent connections are closed after the idle timeout" \
+		grep -q '^idle ones closed: True' <<<"$out"
+	check "... and their slots serve new ones" grep -q '^a new one: PONG$' <<<"$out"
+	check "the log says why" grep -q 'event=tcp_idle_timeout' "$tmp/limits.forqd.log"
+	if command -v curl >/dev/null && [ -n "$hport" ]; then
+		check "/metrics counts the refusal" bash -c \
+			"curl -s http://127.0.0.1:$hport/metrics | grep -q '^forq_tcp_connections_refused_total 1\$'"
+	fi
 	stop "$fpid" 10
 else
 	fail "forqd starts"

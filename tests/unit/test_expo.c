@@ -42,6 +42,7 @@ static void fill(struct metrics_snapshot *s, struct procstat *p)
 	s->tcp_commands[0].bytes_in = 50, s->tcp_commands[0].bytes_out = 300;
 	s->tcp_commands[2].bytes_in = 20, s->tcp_commands[2].bytes_out = 30;
 	s->tcp_bytes_in = 100, s->tcp_bytes_out = 200, s->tcp_connections = 3;
+	s->tcp_refused = 4;
 	s->remote_workers = 1, s->leases_outstanding = 2, s->lease_expired = 1;
 	s->n_http = 2;
 	s->http[0].code = 200, s->http[0].count = 41;
@@ -131,6 +132,7 @@ static void test_expo_exact_lines(void **state)
 		"forq_tcp_bytes_total{direction=\"in\"} 100",
 		"forq_tcp_bytes_total{direction=\"out\"} 200",
 		"forq_tcp_connections_total 3",
+		"forq_tcp_connections_refused_total 4",
 		"forq_build_info{version=\"0.1.0\"} 1",
 		"forq_start_time_seconds 1718000000.25",
 		"process_cpu_seconds_total 1.5",

@@ -494,6 +494,7 @@ static void test_proto_names_are_complete_and_distinct(void **state)
 	assert_string_equal(proto_err_word(PROTO_E_NOT_LEASED), "not-leased");
 	assert_string_equal(proto_err_word(PROTO_E_UNAUTHORIZED), "unauthorized");
 	assert_string_equal(proto_err_word(PROTO_E_TOO_MANY_ERRORS), "too-many-errors");
+	assert_string_equal(proto_err_word(PROTO_E_TOO_MANY_CONNECTIONS), "too-many-connections");
 	assert_string_equal(proto_err_word(0), "?");
 	assert_string_equal(proto_err_word(-PROTO_E_COUNT - 1), "?");
 }
