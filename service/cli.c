@@ -140,7 +140,7 @@ static int parse_id(const char *s, uint64_t *id)
 static int set_flag(const struct command *cmd, struct opts *o, int id, const char *arg)
 {
 	const char *name = flag_by_id(id)->name;
-	long v;
+	long v = 0; /* gcc -O3 cannot see that parse_long sets it when it returns 0 */
 	int r = 0;
 	switch (id) {
 	case F_SHM: o->shm_name = arg; break;

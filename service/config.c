@@ -129,7 +129,7 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 	optind = 1;
 	opterr = 0;
 	int o;
-	long v;
+	long v = 0; /* gcc -O3 cannot see that parse_long sets it on success */
 	while ((o = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		const char *fname = "";
 		for (size_t i = 0; i < NFLAGS; i++)
@@ -271,6 +271,8 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 		}
 		c->admin_token = strdup(env);
 	}
+	/* Read once, then gone: consumers and exec: handlers must not inherit it. */
+	unsetenv("FORQ_ADMIN_TOKEN");
 	char host[NET_HOST_MAX];
 	uint16_t port;
 	if (strcmp(c->http, "off") && net_parse_addr(c->http, host, &port)) {

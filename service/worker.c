@@ -147,7 +147,7 @@ static int parse_flags(struct wopts *o, int argc, char **argv)
 {
 	struct option lo[NFLAGS + 1];
 	const char *token_file = NULL;
-	long long v;
+	long long v = 0; /* gcc -O3 cannot see that parse_num sets it on success */
 	int c;
 	*o = (struct wopts){.connect = "127.0.0.1:7070", .handler = "arith", .concurrency = 1,
 			    .batch = 64, .wait_ms = 1000};
@@ -199,12 +199,14 @@ static int parse_flags(struct wopts *o, int argc, char **argv)
 	if (net_parse_addr(o->connect, o->host, &port) || port == 0)
 		return bad_flag("--connect: expected HOST:PORT, got \"%s\"", o->connect);
 	snprintf(o->port, sizeof o->port, "%u", (unsigned)port);
-	if (token_file)
-		return read_token(token_file, &o->token);
 	const char *env = getenv("FORQ_TOKEN");
-	if (env && *env && !(o->token = strdup(env)))
-		return bad_flag("out of memory");
-	return 0;
+	int r = 0;
+	if (token_file)
+		r = read_token(token_file, &o->token);
+	else if (env && *env && !(o->token = strdup(env)))
+		r = bad_flag("out of memory");
+	unsetenv("FORQ_TOKEN"); /* exec: handlers must not inherit it */
+	return r;
 }
 
 /* ---- signals ---- */
