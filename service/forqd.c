@@ -640,9 +640,10 @@ out_queue:
 		} else {
 			int left = forq_admin_drain_each(d.q, on_final, &d);
 			if (left)
-				log_event(LOG_WARN, "tasks_unfinished",
-					  "count=%d reason=\"reported as status unfinished in the "
-					  "results\"", left);
+				log_event(LOG_WARN, "tasks_unfinished", "count=%d reason=\"%s\"", left,
+					  d.have_sink ? "reported as status unfinished in the results"
+						      : "dropped unrecorded: --results off (--keep-shm "
+							"keeps them queued)");
 			forq_unlink(d.c.shm_name);
 		}
 		if (d.hq)
