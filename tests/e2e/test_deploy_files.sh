@@ -60,7 +60,7 @@ if need docker-compose docker-compose; then
 			! grep -i "not set" "$1/err"' _ "$tmp"
 	check "compose.yaml: forqd runs the demo, has shm_size and the admin token" \
 		bash -c 'grep -q -- "- --demo" "$1/c.yml" && grep -q "shm_size: 256m" "$1/c.yml" &&
-			grep -q "FORQ_ADMIN_TOKEN: change-me" "$1/c.yml" &&
+			grep -qE "FORQ_ADMIN_TOKEN: .?.?$" "$1/c.yml" &&
 			grep -q "GF_AUTH_ANONYMOUS_ENABLED: .true" "$1/c.yml"' _ "$tmp"
 	check "compose.yaml: every mounted file exists in the repository" \
 		bash -c 'for p in $(grep -oE "^\s+- \./[^:]+" compose.yaml | sed "s/^ *- //"); do
@@ -84,6 +84,36 @@ check "Dockerfile: multi-stage bookworm build, slim runtime, non-root, healthche
 		grep -qE "^HEALTHCHECK .*" $f && grep -q "/healthz" $f &&
 		grep -qE "^COPY --from=build" $f &&
 		! sed -n "/^FROM debian:bookworm-slim/,\$p" $f | grep -E "cmake|gcc|build-essential|-dev\b"'
+# The entrypoint, with a stand-in forqd that prints its arguments: without
+# FORQ_ADMIN_TOKEN it makes a private random token once and passes its file;
+# with one it passes nothing extra. Then the real forqd takes such a file.
+printf '#!/bin/sh\necho "args: $*"\necho "env: ${FORQ_ADMIN_TOKEN-unset}"\n' >"$tmp/fake-forqd"
+chmod +x "$tmp/fake-forqd"
+ep() { env FORQD="$tmp/fake-forqd" FORQ_TOKEN_PATH="$tmp/admin-token" "$@" sh docker/entrypoint.sh --http 0.0.0.0:8080; }
+check "entrypoint: without a token it makes one (48 hex digits, mode 0600) and passes its file" \
+	bash -c 'out=$1; grep -qx "args: --admin-token-file $2/admin-token --http 0.0.0.0:8080" <<<"$out" &&
+		grep -qx "env: unset" <<<"$out" && grep -qxE "[0-9a-f]{48}" "$2/admin-token" &&
+		[ "$(stat -c %a "$2/admin-token")" = 600 ]' _ "$(ep FORQ_ADMIN_TOKEN= 2>/dev/null)" "$tmp"
+first=$(cat "$tmp/admin-token" 2>/dev/null)
+ep FORQ_ADMIN_TOKEN= >/dev/null 2>&1
+check "entrypoint: the token is kept across restarts" \
+	bash -c '[ -n "$1" ] && [ "$1" = "$(cat "$2")" ]' _ "$first" "$tmp/admin-token"
+rm -f "$tmp/admin-token"
+ep FORQ_ADMIN_TOKEN=given-token-123 >"$tmp/given" 2>&1
+check "entrypoint: a given FORQ_ADMIN_TOKEN is used as it is" \
+	bash -c 'grep -qx "args: --http 0.0.0.0:8080" "$1" && grep -qx "env: given-token-123" "$1" &&
+		[ ! -e "$2/admin-token" ]' _ "$tmp/given" "$tmp"
+ep FORQ_ADMIN_TOKEN= >/dev/null 2>&1
+forqd=${FORQD:-$root/build/service/forqd}
+if [ -x "$forqd" ]; then
+	printf '1+1\n' >"$tmp/one.txt"
+	check "forqd takes the token file the entrypoint makes" \
+		"$forqd" --admin-token-file "$tmp/admin-token" --shm-name "/forq-deploy-$$" --http off \
+		--tcp off --workers 1 --tasks "$tmp/one.txt" --exit-when-done --results off
+else
+	skip "no forqd at $forqd: token file not tried"
+fi
+
 if command -v npx >/dev/null 2>&1; then
 	# dockerfile-utils exits 1 on errors; warnings are printed, so fail on any output.
 	check "Dockerfile lints clean (npx dockerfile-utils lint)" \
