@@ -7,6 +7,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "cpu.h"
 #include "failpoint.h"
 #include "futex.h"
 #include "internal.h"
@@ -145,7 +146,7 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 		 * sleep until the lane is half empty. */
 		if (round < SPIN_CHECKS) {
 			while (!ring_has_room(ring, n) && round++ < SPIN_CHECKS)
-				__builtin_ia32_pause();
+				cpu_relax();
 			continue;
 		}
 		if (round < SPIN_CHECKS + YIELD_CHECKS) {
@@ -225,6 +226,12 @@ static int pop_once(struct forq *q, uint32_t max)
 	return 0;
 }
 
+int forq_pop(struct forq *q, struct forq_task *task, int timeout_ms)
+{
+	int n = forq_pop_batch(q, task, 1, timeout_ms);
+	return n < 0 ? n : 0;
+}
+
 int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int timeout_ms)
 {
 	if (!q->me)
@@ -248,7 +255,7 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 		 * syscall, an idle one costs no CPU. The clock is read once
 		 * every SPIN_CHECKS rounds. */
 		if (++round % SPIN_CHECKS) {
-			__builtin_ia32_pause();
+			cpu_relax();
 			continue;
 		}
 		uint64_t now = clock_mono_ns();

@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "cpu.h"
 #include "errmsg.h"
 #include "forq.h"
 
@@ -451,7 +452,7 @@ static int push_all(struct bench *b, char *err, size_t errlen)
 				sleep_ns(due - now);
 			else
 				while (clock_mono_ns() < due)
-					__builtin_ia32_pause();
+					cpu_relax();
 		}
 		int r = forq_push_batch(b->q, (enum forq_prio)c->prio, b->msgs, k, PUSH_WAIT_MS, NULL);
 		if (r == -EAGAIN) {
