@@ -111,6 +111,10 @@ int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *
  * finished with forq_task_finish first (else -EBUSY). */
 int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int timeout_ms);
 
+/* Pops one task: forq_pop_batch with max 1. Returns 0, or -ETIMEDOUT,
+ * -ESHUTDOWN (the queue is draining and empty), -EBUSY as above. */
+int forq_pop(struct forq *q, struct forq_task *task, int timeout_ms);
+
 /* Marks a popped task as running (so that a crash now counts against it). */
 void forq_task_begin(struct forq *q, const struct forq_task *t);
 

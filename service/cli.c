@@ -34,7 +34,7 @@ enum flag_id {
 
 static const struct flag flags[] = {
 	{"shm-name", "NAME", "/forq", "the queue (forqd --shm-name)", F_SHM},
-	{"priority", "P", "normal", "high, normal or low", F_PRIORITY},
+	{"priority", "P", "normal", "high, normal or low (not with --file: its lines say priority=P)", F_PRIORITY},
 	{"timeout", "MS", "5000", "how long a push waits while the queue is full", F_TIMEOUT},
 	{"file", "FILE", "none", "push each line of FILE (- for stdin), as forqd --tasks reads it", F_FILE},
 	{"json", NULL, "off", "print one JSON object", F_JSON},

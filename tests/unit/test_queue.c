@@ -93,6 +93,26 @@ static void test_pop_empty_times_out(void **state)
 	struct forq_task t[1];
 	assert_int_equal(forq_pop_batch(f->q, t, 1, 0), -ETIMEDOUT);
 	assert_int_equal(forq_pop_batch(f->q, t, 1, 30), -ETIMEDOUT);
+	assert_int_equal(forq_pop(f->q, t, 30), -ETIMEDOUT);
+}
+
+/* Check that forq_pop takes single tasks, the highest lane first, and that a
+ * second pop waits for the first task to be finished. */
+static void test_pop_single_tasks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t low = 0, high = 0;
+	struct forq_task t;
+	assert_int_equal(forq_push(f->q, FORQ_LOW, "low", 3, 0, &low), 0);
+	assert_int_equal(forq_push(f->q, FORQ_HIGH, "high", 4, 0, &high), 0);
+	assert_int_equal(forq_pop(f->q, &t, 0), 0);
+	assert_int_equal(t.id, high);
+	assert_memory_equal(t.payload, "high", 4);
+	assert_int_equal(forq_pop(f->q, &t, 0), -EBUSY);
+	assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_DONE, "", 0, 0), FORQ_RESULT_DONE);
+	assert_int_equal(forq_pop(f->q, &t, 0), 0);
+	assert_int_equal(t.id, low);
+	assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_DONE, "", 0, 0), FORQ_RESULT_DONE);
 }
 
 /* Check that a full lane refuses with -EAGAIN and accepts again after a pop. */
@@ -392,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_consumer_tasks_are_given_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes_deliver_every_task_once, setup, teardown),
 		cmocka_unit_test(test_open_refuses_foreign_object),
+		cmocka_unit_test_setup_teardown(test_pop_single_tasks, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
