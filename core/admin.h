@@ -47,6 +47,15 @@ uint32_t forq_admin_flags(struct forq *q);
 struct forq_hdr *forq_admin_hdr(struct forq *q);
 const struct forq_proc *forq_admin_proc(struct forq *q, uint32_t i);
 
+/* The sum over the lanes of one per-lane counter of a process record. */
+static inline uint64_t forq_admin_lanes_sum(const _Atomic uint64_t *c)
+{
+	uint64_t n = 0;
+	for (int p = 0; p < FORQ_NPRIO; p++)
+		n += atomic_load_explicit(&c[p], memory_order_relaxed);
+	return n;
+}
+
 /* After fork(), in the child: registers it as consumer `worker` of forqd. */
 int forq_admin_consumer_attach(struct forq *q, int worker);
 

@@ -140,6 +140,9 @@ struct forq_stats {
 	uint64_t capacity;     /* per lane */
 	uint32_t max_payload;
 	uint32_t accepting;    /* 1 while pushes are allowed */
+	struct {
+		uint64_t enqueued, started, done, failed;
+	} lane[3];             /* by priority; the totals above are their sums */
 };
 int forq_stats_read(struct forq *q, struct forq_stats *s);
 

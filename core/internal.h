@@ -95,11 +95,25 @@ static inline void forq__entry_set_error(struct forq_entry *e, const char *text,
 	e->error[len] = '\0';
 }
 
+/* A record's priority as a counter index: the shared memory is not trusted. */
+static inline unsigned forq__lane(unsigned prio)
+{
+	return prio < FORQ_NPRIO ? prio : FORQ_NORMAL;
+}
+
 /* Owner-only counter bump: a relaxed load and store, no locked instruction. */
 static inline void forq__add(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
 			      memory_order_relaxed);
+}
+
+/* Adds per-lane counts of one batch, skipping lanes it did not touch. */
+static inline void forq__add_lanes(_Atomic uint64_t *c, const uint64_t *n)
+{
+	for (int p = 0; p < FORQ_NPRIO; p++)
+		if (n[p])
+			forq__add(&c[p], n[p]);
 }
 
 /* Robust lock of a process-shared mutex; on EOWNERDEAD runs repair(q, arg)

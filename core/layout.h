@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 4u
+#define FORQ_LAYOUT_VERSION 5u
 #define FORQ_CACHELINE 64
 
 #define FORQ_NPRIO 3
@@ -93,9 +93,9 @@ _Static_assert(sizeof(struct forq_entry) == 96, "forq_entry is part of the wire 
  * stores, no read-modify-write on shared lines); readers sum over all records. */
 struct forq_counters {
 	_Atomic uint64_t enqueued[FORQ_NPRIO]; /* tasks pushed by this process */
-	_Atomic uint64_t started;   /* deliveries handed to a handler */
-	_Atomic uint64_t done;      /* finished ok */
-	_Atomic uint64_t failed;    /* finished failed (permanent error) */
+	_Atomic uint64_t started[FORQ_NPRIO]; /* deliveries handed to a handler */
+	_Atomic uint64_t done[FORQ_NPRIO];    /* finished ok */
+	_Atomic uint64_t failed[FORQ_NPRIO];  /* finished failed (permanent error) */
 	_Atomic uint64_t dead;      /* attempts exhausted, moved to dead letters */
 	_Atomic uint64_t retried;   /* deliveries given back to be tried again */
 	_Atomic uint64_t crashes;   /* deliveries whose consumer died (counted by repairer) */

@@ -53,8 +53,10 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	forq__wake_space(q, NULL);
 	uint64_t now = clock_mono_ns();
 	struct forq_counters *c = &q->me->c;
+	uint64_t lanes[FORQ_NPRIO] = {0};
 	for (int i = 0; i < n; i++) {
 		struct forq_entry *src = forq__inflight(q, q->me_idx, (uint32_t)i);
+		lanes[forq__lane(src->rec.prio)]++;
 		struct forq_entry *e = lease_entry(q, free_idx[i]);
 		memcpy(&e->rec, &src->rec, sizeof src->rec + src->rec.len);
 		e->owner = conn;
@@ -77,7 +79,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		forq__add(&c->wait_hist[forq__hist_bucket(w)], 1);
 		forq__add(&c->wait_sum_ns, w);
 	}
-	forq__add(&c->started, (uint64_t)n);
+	forq__add_lanes(c->started, lanes);
 	q->lease_hint = (free_idx[n - 1] + 1) % h->lease_max;
 	return n;
 }
@@ -102,8 +104,8 @@ int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 	struct forq_counters *c = &q->me->c;
 	int final = (int)status;
 	switch (status) {
-	case FORQ_RESULT_DONE: forq__add(&c->done, 1); break;
-	case FORQ_RESULT_FAILED: forq__add(&c->failed, 1); break;
+	case FORQ_RESULT_DONE: forq__add(&c->done[forq__lane(e->rec.prio)], 1); break;
+	case FORQ_RESULT_FAILED: forq__add(&c->failed[forq__lane(e->rec.prio)], 1); break;
 	case FORQ_RESULT_RETRY: final = forq__fail_delivery(q, &e->rec, text, len, 1); break;
 	default: return -EINVAL;
 	}

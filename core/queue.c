@@ -278,9 +278,10 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 
 	uint64_t now = clock_mono_ns();
 	struct forq_counters *c = &q->me->c;
-	uint64_t wsum = 0;
+	uint64_t wsum = 0, lanes[FORQ_NPRIO] = {0};
 	for (int i = 0; i < n; i++) {
 		struct forq_entry *e = forq__inflight(q, q->me_idx, (uint32_t)i);
+		lanes[forq__lane(e->rec.prio)]++;
 		struct forq_task *t = &tasks[i];
 		t->id = e->rec.id;
 		t->payload = (const void *)(&e->rec + 1);
@@ -296,7 +297,7 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 		forq__add(&c->wait_hist[forq__hist_bucket(w)], 1);
 	}
 	forq__add(&c->wait_sum_ns, wsum);
-	forq__add(&c->started, (uint64_t)n);
+	forq__add_lanes(c->started, lanes);
 	q->batch_n = q->batch_open = (uint32_t)n;
 	return n;
 }
@@ -350,10 +351,10 @@ int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result
 	int final = (int)status;
 	switch (status) {
 	case FORQ_RESULT_DONE:
-		forq__add(&c->done, 1);
+		forq__add(&c->done[forq__lane(e->rec.prio)], 1);
 		break;
 	case FORQ_RESULT_FAILED:
-		forq__add(&c->failed, 1);
+		forq__add(&c->failed[forq__lane(e->rec.prio)], 1);
 		break;
 	case FORQ_RESULT_RETRY:
 		final = forq__fail_delivery(q, &e->rec, text, text_len, 1);
@@ -424,11 +425,12 @@ int forq_stats_read(struct forq *q, struct forq_stats *s)
 	memset(s, 0, sizeof *s);
 	for (uint32_t i = 0; i < h->max_procs; i++) {
 		const struct forq_counters *c = &forq__proc(q, i)->c;
-		for (int p = 0; p < FORQ_NPRIO; p++)
-			s->enqueued += atomic_load_explicit(&c->enqueued[p], memory_order_relaxed);
-		s->started += atomic_load_explicit(&c->started, memory_order_relaxed);
-		s->done += atomic_load_explicit(&c->done, memory_order_relaxed);
-		s->failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+		for (int p = 0; p < FORQ_NPRIO; p++) {
+			s->lane[p].enqueued += atomic_load_explicit(&c->enqueued[p], memory_order_relaxed);
+			s->lane[p].started += atomic_load_explicit(&c->started[p], memory_order_relaxed);
+			s->lane[p].done += atomic_load_explicit(&c->done[p], memory_order_relaxed);
+			s->lane[p].failed += atomic_load_explicit(&c->failed[p], memory_order_relaxed);
+		}
 		s->dead += atomic_load_explicit(&c->dead, memory_order_relaxed);
 		s->retried += atomic_load_explicit(&c->retried, memory_order_relaxed);
 		s->crashes += atomic_load_explicit(&c->crashes, memory_order_relaxed);
@@ -438,6 +440,12 @@ int forq_stats_read(struct forq *q, struct forq_stats *s)
 			if (st >= FORQ_ENTRY_HELD && st <= FORQ_ENTRY_FINISHED)
 				s->in_progress++;
 		}
+	}
+	for (int p = 0; p < FORQ_NPRIO; p++) {
+		s->enqueued += s->lane[p].enqueued;
+		s->started += s->lane[p].started;
+		s->done += s->lane[p].done;
+		s->failed += s->lane[p].failed;
 	}
 	for (int p = 0; p < FORQ_NPRIO; p++)
 		for (int k = 0; k < 2; k++) {

@@ -221,8 +221,11 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	gauge(&o, "forq_tasks_in_progress", "Tasks held by consumers or leased to remote workers.",
 	      s->in_progress);
 	by_prio(&o, "forq_tasks_enqueued_total", "counter", "Tasks enqueued, by priority.", s->enqueued);
-	counter(&o, "forq_tasks_done_total", "Tasks finished ok.", s->done);
-	counter(&o, "forq_tasks_failed_total", "Tasks finished with a permanent error.", s->failed);
+	by_prio(&o, "forq_tasks_started_total", "counter",
+		"Deliveries handed to a handler (local or remote), by priority.", s->started);
+	by_prio(&o, "forq_tasks_done_total", "counter", "Tasks finished ok, by priority.", s->done);
+	by_prio(&o, "forq_tasks_failed_total", "counter",
+		"Tasks finished with a permanent error, by priority.", s->failed);
 	counter(&o, "forq_tasks_dead_total", "Tasks whose attempts ran out, moved to dead letters.",
 		s->dead);
 	counter(&o, "forq_tasks_retried_total",

@@ -38,6 +38,30 @@ static cJSON *add_obj(cJSON *o, const char *name, int *bad)
 	return c;
 }
 
+static uint64_t sum_prio(const uint64_t v[METRICS_NPRIO])
+{
+	uint64_t n = 0;
+	for (int i = 0; i < METRICS_NPRIO; i++)
+		n += v[i];
+	return n;
+}
+
+/* "lanes": {"high": {"enqueued":..,"started":..,"done":..,"failed":..}, ...} */
+static void add_lanes(cJSON *o, const struct metrics_snapshot *s, int *bad)
+{
+	cJSON *lanes = add_obj(o, "lanes", bad);
+	for (int i = 0; lanes && i < METRICS_NPRIO; i++) {
+		cJSON *l = add_obj(lanes, prio_names[i], bad);
+		if (!l)
+			return;
+		add_u64(l, "pending", s->pending[i], bad);
+		add_u64(l, "enqueued", s->enqueued[i], bad);
+		add_u64(l, "started", s->started[i], bad);
+		add_u64(l, "done", s->done[i], bad);
+		add_u64(l, "failed", s->failed[i], bad);
+	}
+}
+
 static void add_prio(cJSON *o, const char *name, const uint64_t v[METRICS_NPRIO], int *bad)
 {
 	cJSON *c = add_obj(o, name, bad);
@@ -139,9 +163,11 @@ int json_stats(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	add_prio(root, "pending", s->pending, &bad);
 	add_u64(root, "in_progress", s->in_progress, &bad);
 	add_prio(root, "enqueued", s->enqueued, &bad);
-	add_u64(root, "done", s->done, &bad);
-	add_u64(root, "failed", s->failed, &bad);
+	add_u64(root, "started", sum_prio(s->started), &bad);
+	add_u64(root, "done", sum_prio(s->done), &bad);
+	add_u64(root, "failed", sum_prio(s->failed), &bad);
 	add_u64(root, "dead", s->dead, &bad);
+	add_lanes(root, s, &bad);
 	add_u64(root, "retried", s->retried, &bad);
 	add_u64(root, "crashes", s->crashes, &bad);
 	add_u64(root, "requeued", s->requeued, &bad);

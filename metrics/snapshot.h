@@ -67,8 +67,9 @@ struct metrics_snapshot {
 	uint64_t dead_letters;           /* in the dead-letter list now */
 	/* Queue: counters. */
 	uint64_t enqueued[METRICS_NPRIO];
-	uint64_t done;
-	uint64_t failed;      /* permanent error */
+	uint64_t started[METRICS_NPRIO]; /* deliveries handed to a handler */
+	uint64_t done[METRICS_NPRIO];
+	uint64_t failed[METRICS_NPRIO];  /* permanent error */
 	uint64_t dead;        /* attempts exhausted */
 	uint64_t retried;     /* deliveries given back to be tried again */
 	uint64_t crashes;     /* deliveries whose consumer process died */

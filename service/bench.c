@@ -375,8 +375,7 @@ static uint64_t finished(struct forq *q)
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < h->max_procs; i++) {
 		const struct forq_counters *c = &forq_admin_proc(q, i)->c;
-		n += atomic_load_explicit(&c->done, memory_order_relaxed) +
-		     atomic_load_explicit(&c->failed, memory_order_relaxed) +
+		n += forq_admin_lanes_sum(c->done) + forq_admin_lanes_sum(c->failed) +
 		     atomic_load_explicit(&c->dead, memory_order_relaxed);
 	}
 	return n;

@@ -431,7 +431,23 @@ static int stats_json(const struct command *cmd, const struct forq_stats *s)
 	add_u64(root, "capacity", s->capacity);
 	add_u64(root, "max_payload", s->max_payload);
 	cJSON_AddBoolToObject(root, "accepting", s->accepting);
+	cJSON *lanes = cJSON_AddObjectToObject(root, "lanes");
+	for (int p = 0; lanes && p < FORQ_NPRIO; p++) {
+		cJSON *l = cJSON_AddObjectToObject(lanes, forq_prio_name((enum forq_prio)p));
+		if (!l)
+			break;
+		add_u64(l, "enqueued", s->lane[p].enqueued);
+		add_u64(l, "started", s->lane[p].started);
+		add_u64(l, "done", s->lane[p].done);
+		add_u64(l, "failed", s->lane[p].failed);
+	}
 	return print_json(cmd, root);
+}
+
+static void print_lanes(const char *what, uint64_t high, uint64_t normal, uint64_t low)
+{
+	printf("%-14s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", what, high, normal,
+	       low, high + normal + low);
 }
 
 static int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv)
@@ -452,9 +468,11 @@ static int cmd_stats(const struct command *cmd, struct opts *o, int argc, char *
 	printf("in progress    %" PRIu64 "\n", s.in_progress);
 	printf("retry waiting  %" PRIu64 "\n", s.retry_waiting);
 	printf("dead letters   %" PRIu64 "\n", s.dead_letters);
-	printf("enqueued       %" PRIu64 "\n", s.enqueued);
-	printf("done           %" PRIu64 "\n", s.done);
-	printf("failed         %" PRIu64 "\n", s.failed);
+	printf("               %12s %12s %12s %12s\n", "high", "normal", "low", "total");
+	print_lanes("enqueued", s.lane[0].enqueued, s.lane[1].enqueued, s.lane[2].enqueued);
+	print_lanes("started", s.lane[0].started, s.lane[1].started, s.lane[2].started);
+	print_lanes("done", s.lane[0].done, s.lane[1].done, s.lane[2].done);
+	print_lanes("failed", s.lane[0].failed, s.lane[1].failed, s.lane[2].failed);
 	printf("dead           %" PRIu64 "\n", s.dead);
 	printf("retried        %" PRIu64 "\n", s.retried);
 	printf("crashes        %" PRIu64 "\n", s.crashes);

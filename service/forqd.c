@@ -107,14 +107,12 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	s->in_progress = st.in_progress;
 	s->retry_waiting = st.retry_waiting;
 	s->dead_letters = st.dead_letters;
-	struct forq_hdr *h = forq_admin_hdr(d->hq);
-	for (uint32_t i = 0; i < h->max_procs; i++) {
-		const struct forq_proc *p = forq_admin_proc(d->hq, i);
-		for (int k = 0; k < 3; k++)
-			s->enqueued[k] += atomic_load_explicit(&p->c.enqueued[k], memory_order_relaxed);
+	for (int p = 0; p < 3; p++) {
+		s->enqueued[p] = st.lane[p].enqueued;
+		s->started[p] = st.lane[p].started;
+		s->done[p] = st.lane[p].done;
+		s->failed[p] = st.lane[p].failed;
 	}
-	s->done = st.done;
-	s->failed = st.failed;
 	s->dead = st.dead;
 	s->retried = st.retried;
 	s->crashes = st.crashes;
@@ -137,6 +135,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 		[FORQ_WORKER_RUNNING] = METRICS_WORKER_RUNNING,
 		[FORQ_WORKER_BACKOFF] = METRICS_WORKER_BACKOFF,
 		[FORQ_WORKER_STARTING] = METRICS_WORKER_STARTING};
+	struct forq_hdr *h = forq_admin_hdr(d->hq);
 	s->n_workers = (uint32_t)d->c.workers;
 	for (int w = 0; w < d->c.workers; w++) {
 		struct metrics_worker *mw = &s->workers[w];
@@ -154,8 +153,8 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 		if (p->role != FORQ_ROLE_CONSUMER || p->worker < 0 || p->worker >= d->c.workers)
 			continue;
 		struct metrics_worker *mw = &s->workers[p->worker];
-		mw->tasks_done += atomic_load_explicit(&p->c.done, memory_order_relaxed);
-		mw->tasks_failed += atomic_load_explicit(&p->c.failed, memory_order_relaxed) +
+		mw->tasks_done += forq_admin_lanes_sum(p->c.done);
+		mw->tasks_failed += forq_admin_lanes_sum(p->c.failed) +
 				    atomic_load_explicit(&p->c.dead, memory_order_relaxed);
 		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == mw->pid)
 			mw->current_task = atomic_load(&p->current_id);

@@ -36,6 +36,7 @@ KNOWN_METRICS = {
     "forq_tasks_pending": "gauge",
     "forq_tasks_in_progress": "gauge",
     "forq_tasks_enqueued_total": "counter",
+    "forq_tasks_started_total": "counter",
     "forq_tasks_done_total": "counter",
     "forq_tasks_failed_total": "counter",
     "forq_tasks_dead_total": "counter",

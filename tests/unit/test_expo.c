@@ -21,8 +21,9 @@ static void fill(struct metrics_snapshot *s, struct procstat *p)
 	s->pending[0] = 1, s->pending[1] = 20, s->pending[2] = 300;
 	s->in_progress = 4;
 	s->enqueued[0] = 10, s->enqueued[1] = 200, s->enqueued[2] = 3000;
-	s->done = 18446744073709551615ULL; /* UINT64_MAX stays exact */
-	s->failed = 7, s->dead = 2, s->retried = 9, s->crashes = 1, s->requeued = 3;
+	s->done[0] = 18446744073709551615ULL; /* UINT64_MAX stays exact */
+	s->done[2] = 40, s->started[1] = 6;
+	s->failed[1] = 7, s->dead = 2, s->retried = 9, s->crashes = 1, s->requeued = 3;
 	s->full_waits = 11, s->retry_waiting = 5, s->dead_letters = 2;
 	s->throughput = 12.5;
 	/* wait: 1 value <= 1 ns, 2 in (128, 256], 3 in (512, 1024], 4 beyond 2^36 */
@@ -90,8 +91,13 @@ static void test_expo_exact_lines(void **state)
 		"forq_tasks_enqueued_total{priority=\"low\"} 3000",
 		"forq_tasks_in_progress 4",
 		"# TYPE forq_tasks_done_total counter",
-		"forq_tasks_done_total 18446744073709551615",
-		"forq_tasks_failed_total 7",
+		"forq_tasks_done_total{priority=\"high\"} 18446744073709551615",
+		"forq_tasks_done_total{priority=\"normal\"} 0",
+		"forq_tasks_done_total{priority=\"low\"} 40",
+		"# TYPE forq_tasks_started_total counter",
+		"forq_tasks_started_total{priority=\"normal\"} 6",
+		"forq_tasks_failed_total{priority=\"high\"} 0",
+		"forq_tasks_failed_total{priority=\"normal\"} 7",
 		"forq_tasks_dead_total 2",
 		"forq_tasks_retried_total 9",
 		"forq_task_crashes_total 1",

@@ -46,7 +46,7 @@ static int fake_snapshot(void *ctx, struct metrics_snapshot *out)
 {
 	struct fake *f = ctx;
 	out->pending[1] = f->n;
-	out->done = f->done;
+	out->done[1] = f->done; /* the normal lane */
 	out->capacity = 64;
 	out->max_payload = MAX_PAYLOAD;
 	out->n_workers = 1;
@@ -635,6 +635,10 @@ static void test_http_stats_json_exact_integers(void **state)
 	assert_non_null(j);
 	assert_true(cJSON_IsArray(cJSON_GetObjectItem(j, "workers")));
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "workers")), 1);
+	cJSON *normal = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "lanes"), "normal");
+	assert_non_null(strstr(r.body, "\"normal\":{\"pending\":"));
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItem(normal, "done")));
+	assert_non_null(strstr(r.body, "\"done\":9007199254740993,\"failed\":0}"));
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "wait_us"), "p50")));
 	assert_non_null(cJSON_GetObjectItem(j, "process"));
 	cJSON_Delete(j);
