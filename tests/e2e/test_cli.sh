@@ -2,7 +2,8 @@
 # test_cli.sh — the `forq` tool against real forqd processes: push (arguments
 # and --file, with bad lines by FILE:LINE), priorities, a full queue, stats
 # --json against what was pushed, status of a task, dead letters and their
-# re-queue, usage errors (exit 2), no queue (exit 3), and a small `forq bench`
+# re-queue, SIGTERM with --drain-timeout 1 while slow tasks remain (each task
+# one result line, the leftover ones unfinished), usage errors (exit 2), no queue (exit 3), and a small `forq bench`
 # whose figures must be sane. Every forqd is stopped with SIGTERM and must
 # exit 0; no /dev/shm/forq-e2e-cli-* may be left.
 set -u
@@ -176,13 +177,17 @@ if start_forqd PA "$QA" "$TMP/forqd_a.log" --handler arith --workers 1 --results
 	check "stats --json: enqueued 11" [ "$(json_get "$TMP/o" enqueued)" = 11 ]
 	check "stats --json: done 10, failed 1" \
 		[ "$(json_get "$TMP/o" done)/$(json_get "$TMP/o" failed)" = "10/1" ]
+	# By lane: high 20+2; low 30+3 and 2+2; normal the other 8, 7/0 among them.
+	check "stats --json: by lane, high 1/1 done, low 2/2 done, normal 8 with 7 done, 1 failed" \
+		[ "$(json_get "$TMP/o" lanes.high.enqueued)/$(json_get "$TMP/o" lanes.high.done)/$(json_get "$TMP/o" lanes.low.started)/$(json_get "$TMP/o" lanes.low.done)/$(json_get "$TMP/o" lanes.normal.enqueued)/$(json_get "$TMP/o" lanes.normal.done)/$(json_get "$TMP/o" lanes.normal.failed)" = "1/1/2/2/8/7/1" ]
 	check "stats --json: nothing pending or in progress" \
 		[ "$(json_get "$TMP/o" pending_total)/$(json_get "$TMP/o" in_progress)" = "0/0" ]
 	check "stats --json: capacity 65536, accepting" \
 		[ "$(json_get "$TMP/o" capacity)/$(json_get "$TMP/o" accepting)" = "65536/true" ]
 	check "11 result lines in the file" [ "$(wc -l <"$RES")" -eq 11 ]
 	run_forq "$TMP/o" "$TMP/e" stats --shm-name "$QA"
-	check "stats (text) shows done 10" grep -q '^done  *10$' "$TMP/o"
+	check "stats (text) shows done 10 (by lane, then the total)" \
+		grep -qE '^done +[0-9]+ +[0-9]+ +[0-9]+ +10$' "$TMP/o"
 	stop_forqd "$PA" "arith queue"
 fi
 
@@ -257,6 +262,46 @@ if start_forqd PD "$QD" "$TMP/forqd_d.log" --workers 1 --handler 'exec:sh -c "ex
 	check "after the re-queue it ran again: dead 2, retried 2, 1 dead letter" \
 		[ "$(json_get "$TMP/o" dead)/$(json_get "$TMP/o" retried)/$(json_get "$TMP/o" dead_letters)" = "2/2/1" ]
 	stop_forqd "$PD" "dead-letter queue"
+fi
+
+# --- forqd E: SIGTERM with --drain-timeout 1 while slow tasks remain ---
+# 40 tasks of 0.2 s each on one consumer need 8 s: the drain stops after 1 s
+# and the tasks left are written as unfinished, one line per task.
+cli_shm QE
+RESE="$TMP/results_e.jsonl"
+if start_forqd PE "$QE" "$TMP/forqd_e.log" --workers 1 --batch 1 --drain-timeout 1 \
+	--handler 'exec:sleep 0.2; cat' --results "$RESE"; then
+	run_forq "$TMP/o" "$TMP/e" push --shm-name "$QE" $(seq -f 'slow%g' 1 40)
+	check "push of 40 slow tasks prints 40 ids" is_ids "$TMP/o" 40
+	cp "$TMP/o" "$TMP/ids_e"
+	wait_for 10 grep -q '"status":"done"' "$RESE"
+	kill -TERM "$PE"
+	wait_exit "$PE" 30
+	check "SIGTERM with --drain-timeout 1 and tasks left: forqd exits 0 (got $EXIT_CODE)" \
+		[ "$EXIT_CODE" -eq 0 ]
+	python3 - "$RESE" "$TMP/ids_e" >"$TMP/drain.check" 2>&1 <<'EOF'
+import collections, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+pushed = [int(l) for l in open(sys.argv[2])]
+per_id = collections.Counter(r["id"] for r in rows)
+st = collections.Counter(r["status"] for r in rows)
+bad = []
+if sorted(per_id) != sorted(pushed): bad.append("ids differ from the pushed ones")
+if any(n != 1 for n in per_id.values()): bad.append("an id has several lines")
+if set(st) - {"done", "unfinished"}: bad.append(f"statuses {dict(st)}")
+if not st["done"] or not st["unfinished"]: bad.append("want both done and unfinished")
+if any(r["status"] == "done" and r["result"] != r["task"] for r in rows):
+    bad.append("a done result is not its payload")
+print("ok" if not bad else "; ".join(bad), f"lines={len(rows)} pushed={len(pushed)}",
+      " ".join(f"{k}={v}" for k, v in sorted(st.items())))
+EOF
+	check "... every pushed task has exactly one result line, the rest unfinished ($(cat "$TMP/drain.check"))" \
+		grep -q '^ok ' "$TMP/drain.check"
+	unf=$(grep -c '"status":"unfinished","error":"forqd stopped before it ran"' "$RESE")
+	check "... the drain stopped at its timeout and logged the $unf unfinished" sh -c \
+		"grep -q 'event=stopping reason=\"drain timeout\"' '$TMP/forqd_e.log' &&
+		 grep -q 'event=tasks_unfinished count=$unf ' '$TMP/forqd_e.log'"
+	check "... the queue is removed" [ ! -e "/dev/shm$QE" ]
 fi
 
 # --- forq bench: a private forqd, sane figures ---

@@ -2,8 +2,10 @@
 # test_forqd_basic.sh — forqd end to end: a tasks file of 10,000 arithmetic
 # expressions with every result checked, bad lines by line number, SIGTERM in
 # the middle of 1,000,000 tasks (exit 0, nothing lost, no shm left), an idle
-# forqd near 0% CPU, a consumer killed and restarted, the README's example
-# program, and the refusals of bad flags and of a second forqd.
+# forqd near 0% CPU, a consumer killed and restarted, a consumer that dies on
+# every task (restart backoff in /metrics, worker_crash_loop, /healthz still
+# 200), the README's example program, and the refusals of bad flags and of a
+# second forqd.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -127,6 +129,38 @@ victim=$(pgrep -P "$pid" | head -n 1)
 kill -9 "$victim"
 check "a killed consumer is restarted" wait_for 10 grep -q "event=worker_died worker=[0-9]* child=$victim" "$TMP/forqd3.log"
 check "the restarted consumer runs" wait_for 10 bash -c "[ \$(pgrep -P $pid | wc -l) -eq 2 ]"
+
+# --- a consumer that dies on every task: restart backoff, forqd stays up ---
+# The handler kills its consumer ($PPID of the handler's shell) on every task,
+# so the one consumer crash-loops: restarts at once, then after 600 ms, then
+# after 1000 ms (the cap), ...
+new_shm Q6
+printf '%s\n' 1+1 2+2 3+3 4+4 5+5 >"$TMP/loop.txt"
+"$FORQD" --shm-name "$Q6" --tasks "$TMP/loop.txt" --workers 1 --batch 1 \
+	--handler 'exec:kill -9 $PPID' --max-attempts 1000 --retry-backoff 1 \
+	--restart-backoff 300 --restart-backoff-max 1000 --drain-timeout 1 \
+	--results "$TMP/loop.jsonl" --http 127.0.0.1:0 --tcp off 2>"$TMP/loop.log" &
+lpid=$!
+PIDS+=("$lpid")
+wait_for 10 grep -q "event=http_listening" "$TMP/loop.log"
+LU=http://127.0.0.1:$(log_port "$TMP/loop.log" http_listening)
+# backoff_seen: /metrics shows a consumer in backoff now.
+backoff_seen() { curl -fsS "$LU/metrics" 2>/dev/null | grep -Eq '^forq_workers\{state="backoff"\} [1-9]'; }
+check "a crash-looping consumer shows in /metrics as forq_workers{state=\"backoff\"} >= 1" \
+	wait_for 20 backoff_seen
+check "the log says event=worker_crash_loop" wait_for 20 grep -q 'event=worker_crash_loop' "$TMP/loop.log"
+check "... with the restart delay doubled up to its cap (restart_in_ms=1000)" \
+	wait_for 20 grep -q 'event=worker_crash_loop .*restart_in_ms=1000 ' "$TMP/loop.log"
+check "... the consumer died of the handler's SIGKILL" \
+	grep -q 'event=worker_crash_loop .*killed by signal 9' "$TMP/loop.log"
+restarts=$(curl -fsS "$LU/metrics" 2>/dev/null | awk '$1 == "forq_worker_restarts_total" { print $2 }')
+check "forq_worker_restarts_total counts the restarts (${restarts:-none} >= 3)" [ "${restarts:-0}" -ge 3 ]
+check "forqd stays responsive while its consumer crash-loops: GET /healthz 200" \
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$LU/healthz")" = 200 ]
+check "... and its process runs" kill -0 "$lpid"
+kill -TERM "$lpid"
+wait_exit "$lpid" 30
+check "SIGTERM ends the crash-looping forqd with exit 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 
 # cmake --install puts the binaries, both libraries, the header and forq.pc
 # where C users expect them; the README's example builds with pkg-config.

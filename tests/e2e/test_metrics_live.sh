@@ -4,7 +4,8 @@
 # scrapes it every second and sees forq_tasks_done_total grow; POST /shutdown
 # is refused without the admin token (forqd keeps working), drains with it
 # (exit 0, one result per accepted task) and with ?mode=now reports the
-# unfinished tasks; every bad request gets its code; the task API round trip;
+# unfinished tasks (or, with --keep-shm, leaves them in /dev/shm for a new
+# forqd that finishes them); every bad request gets its code; the task API round trip;
 # the refusal of a non-loopback listener without a token.
 #
 #   FORQD=build/service/forqd tests/e2e/test_metrics_live.sh
@@ -51,8 +52,13 @@ req() {
 }
 
 # metric URL NAME: the value of an unlabelled sample on /metrics.
+# metric URL NAME: the value of series NAME, or the sum of family NAME's series.
 metric() {
-	curl -fsS "$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2; exit }'
+	curl -fsS "$1/metrics" 2>/dev/null | sum_of "$2"
+}
+sum_of() {
+	awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2; found = 1 }
+		END { if (found) printf "%.0f\n", s }'
 }
 
 # is_json_error: the last body is {"error": "..."}.
@@ -84,7 +90,7 @@ start_forqd load --shm-name "$Q1" --workers 2 --demo 5000 --results off --tcp of
 check "forqd --demo 5000 serves HTTP on a free port (${PORT:-none})" [ -n "$PORT" ]
 [ -n "$PORT" ] || finish
 U1=http://127.0.0.1:$PORT
-wait_for 10 bash -c "[ \"\$(curl -fsS $U1/metrics | awk '\$1 == \"forq_tasks_done_total\" {print \$2}')\" -gt 1000 ]"
+wait_for 10 bash -c "[ \"\$(curl -fsS $U1/metrics | $(declare -f sum_of); sum_of forq_tasks_done_total)\" -gt 1000 ]"
 code=$(req GET "$U1/metrics")
 cp "$TMP/body" "$TMP/metrics1.txt"
 check "GET /metrics is 200 (got $code)" [ "$code" = 200 ]
@@ -139,7 +145,7 @@ EOF
 check "no duplicated series, every family has samples, histograms end at +Inf = _count ($(head -n 1 "$TMP/expo_check.txt"))" \
 	[ $? -eq 0 ]
 grep '^problem' "$TMP/expo_check.txt" | sed 's/^/    /'
-d1=$(awk '$1 == "forq_tasks_done_total" { print $2 }' "$TMP/metrics1.txt")
+d1=$(sum_of forq_tasks_done_total <"$TMP/metrics1.txt")
 sleep 1.2
 d2=$(metric "$U1" forq_tasks_done_total)
 check "forq_tasks_done_total grows under load ($d1 -> $d2)" [ "${d2:-0}" -gt "${d1:-0}" ]
@@ -169,7 +175,7 @@ print(r[0]["value"][1] if r else "")' 2>/dev/null
 first= last=
 end=$((SECONDS + 25))
 while [ $SECONDS -lt $end ]; do
-	v=$(pquery 'forq_tasks_done_total{job="forqd"}')
+	v=$(pquery 'sum(forq_tasks_done_total{job="forqd"})')
 	if [ -n "$v" ]; then
 		[ -z "$first" ] && first=$v
 		last=$v
@@ -182,7 +188,7 @@ check "... and sees forq_tasks_done_total increase (${first:-none} -> ${last:-no
 	python3 -c 'import sys; sys.exit(not float(sys.argv[2] or 0) > float(sys.argv[1] or 0))' "${first:-0}" "${last:-0}"
 check "... its last scrape succeeded (up == 1)" [ "$(pquery 'up{job="forqd"}')" = 1 ]
 [ -n "$first" ] || sed 's/^/    prometheus: /' "$TMP/prometheus.log" | tail -10
-rate=$(pquery 'rate(forq_tasks_done_total{job="forqd"}[5s])')
+rate=$(pquery 'sum(rate(forq_tasks_done_total{job="forqd"}[5s]))')
 echo "    done rate seen by Prometheus: ${rate:-none}/s"
 
 # ---- no token set: POST /shutdown from loopback drains and exits 0 --------
@@ -221,7 +227,7 @@ FORQ_ADMIN_TOKEN=$TOKEN start_forqd auth --shm-name "$Q2" --workers 2 --tasks "$
 check "forqd with FORQ_ADMIN_TOKEN and a streaming tasks file starts (port ${PORT:-none})" [ -n "$PORT" ]
 [ -n "$PORT" ] || finish
 U2=http://127.0.0.1:$PORT
-wait_for 10 bash -c "[ \"\$(curl -fsS $U2/metrics | awk '\$1 == \"forq_tasks_done_total\" {print \$2}')\" -gt 0 ]"
+wait_for 10 bash -c "[ \"\$(curl -fsS $U2/metrics | $(declare -f sum_of); sum_of forq_tasks_done_total)\" -gt 0 ]"
 
 code=$(req POST "$U2/shutdown")
 check "POST /shutdown without Authorization: 401 (got $code)" [ "$code" = 401 ]
@@ -285,6 +291,56 @@ check "... none silently dropped: one result per accepted task ($summary)" [ $? 
 check "... the rest are reported as status unfinished" grep -q '"status":"unfinished"' "$TMP/now.jsonl"
 check "... and logged as tasks_unfinished" grep -q 'event=tasks_unfinished count=[1-9]' "$TMP/now.log"
 check "... its queue is gone" [ ! -e "/dev/shm$Q3" ]
+
+# =====================================================================
+# 3b. ?mode=now with --keep-shm: the unfinished tasks stay in /dev/shm and a
+#     new forqd on the same name finishes them (none lost, none run twice).
+# =====================================================================
+awk 'BEGIN { for (i = 1; i <= 200; i++) print "k" i }' >"$TMP/keep.txt"
+new_shm Q7
+start_forqd keep1 --shm-name "$Q7" --workers 2 --handler 'exec:sleep 0.05; cat' --batch 1 \
+	--keep-shm --tasks "$TMP/keep.txt" --results "$TMP/keep1.jsonl" --tcp off --http 127.0.0.1:0
+check "forqd --keep-shm with a slow handler starts (port ${PORT:-none})" [ -n "$PORT" ]
+[ -n "$PORT" ] || finish
+check "... it pushes the 200 tasks" wait_for 15 grep -q 'event=tasks_file_read .*pushed=200' "$TMP/keep1.log"
+wait_for 15 grep -q '"status":"done"' "$TMP/keep1.jsonl"
+code=$(req POST "http://127.0.0.1:$PORT/shutdown?mode=now")
+check "POST /shutdown?mode=now with --keep-shm: 202 (got $code)" [ "$code" = 202 ]
+wait_exit "$PID" 30
+check "... forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+n1=$(wc -l <"$TMP/keep1.jsonl")
+kept=$(sed -n 's/.*event=queue_kept .*pending=\([0-9]*\).*/\1/p' "$TMP/keep1.log")
+check "... the queue stays in /dev/shm" [ -e "/dev/shm$Q7" ]
+check "... with the unfinished tasks in it ($n1 results written, ${kept:-?} kept, 200 pushed)" \
+	[ "$n1" -lt 200 -a "$((n1 + ${kept:--1}))" -eq 200 ]
+check "... none of them written as unfinished" bash -c "! grep -q '\"status\":\"unfinished\"' '$TMP/keep1.jsonl'"
+start_forqd keep2 --shm-name "$Q7" --workers 2 --handler 'exec:sleep 0.05; cat' --batch 1 \
+	--results "$TMP/keep2.jsonl" --tcp off --http 127.0.0.1:0
+check "a new forqd on the same --shm-name starts (port ${PORT:-none})" [ -n "$PORT" ]
+[ -n "$PORT" ] || finish
+check "... and recovers the queue (pending=${kept:-?})" \
+	grep -q "event=queue_recovered name=$Q7 .*pending=${kept:-x} " "$TMP/keep2.log"
+check "... and finishes the kept tasks" \
+	wait_for 60 bash -c "[ \$(cat '$TMP/keep1.jsonl' '$TMP/keep2.jsonl' | wc -l) -ge 200 ]"
+code=$(req POST "http://127.0.0.1:$PORT/shutdown")
+wait_exit "$PID" 30
+check "... then drains and exits 0 on POST /shutdown (got $code, $EXIT_CODE)" [ "$code" = 202 -a "$EXIT_CODE" -eq 0 ]
+python3 - "$TMP/keep1.jsonl" "$TMP/keep2.jsonl" >"$TMP/keep.check" 2>&1 <<'EOF'
+import collections, json, sys
+rows = [json.loads(l) for f in sys.argv[1:] for l in open(f)]
+n = collections.Counter(r["task"] for r in rows)
+want = {f"k{i}" for i in range(1, 201)}
+bad = []
+if set(n) != want: bad.append(f"lost: {sorted(want - set(n))[:5]} extra: {sorted(set(n) - want)[:5]}")
+if any(v > 1 for v in n.values()): bad.append(f"twice: {[k for k, v in n.items() if v > 1][:5]}")
+if len({r["id"] for r in rows}) != len(rows): bad.append("an id twice")
+if any(r["status"] != "done" or r["result"] != r["task"] for r in rows): bad.append("not all done right")
+print("ok" if not bad else "; ".join(bad), f"lines={len(rows)}")
+EOF
+check "... every task done exactly once across both forqds ($(cat "$TMP/keep.check"))" \
+	grep -q '^ok ' "$TMP/keep.check"
+check "... and the second forqd removes the queue" [ ! -e "/dev/shm$Q7" ]
+rm -f "/dev/shm$Q7"
 
 # =====================================================================
 # 4. Each bad request gets its code; the task API round trip.

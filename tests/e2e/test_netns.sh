@@ -10,7 +10,9 @@
 # a client must AUTH first (ERR unauthorized and a hang-up otherwise, a wrong
 # token too); `forq worker` without the token or with a wrong one exits 3;
 # with the token (--token-file, or FORQ_TOKEN) it runs every task, each
-# result right, from peer 10.77.0.2; SIGINT stops it with exit 0.
+# result right, from peer 10.77.0.2; SIGINT stops it with exit 0. Over HTTP
+# (--insecure, no token), POST /shutdown from 10.77.0.2 gets 403 and forqd
+# keeps running.
 # Last line: "N passed, N failed"; exits 1 if any check failed.
 set -u
 
@@ -174,5 +176,33 @@ kill -TERM "$fpid"
 timeout 15 tail --pid="$fpid" -f /dev/null
 wait "$fpid"
 check "forqd exits 0" [ $? -eq 0 ]
+
+# ---- HTTP: no admin token, POST /shutdown from another host is 403 ------------
+ip netns exec "$ns_s" "$forqd" --shm-name "$shm-h" --workers 0 --tcp off --results off \
+	--http "$srv:0" --insecure 2>"$tmp/http.log" &
+hpid=$!
+pids+=("$hpid")
+if wait_until 10 grep -qs 'event=http_listening' "$tmp/http.log"; then
+	hport=$(sed -n 's/.*event=http_listening .*port=\([0-9]*\).*/\1/p' "$tmp/http.log" | head -1)
+	H=http://$srv:$hport
+	# code_w METHOD PATH: the status code from the worker's namespace (10.77.0.2).
+	code_w() { in_w curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "$H$2" 2>/dev/null; }
+	check "--http $srv:0 --insecure, no token: GET /healthz from $wrk is 200" [ "$(code_w GET /healthz)" = 200 ]
+	check "POST /shutdown from $wrk without a token: 403" [ "$(code_w POST /shutdown)" = 403 ]
+	check "... with a JSON error that asks for an admin token" grep -q '"error":.*admin token' "$tmp/body"
+	check "POST /shutdown?mode=now from $wrk without a token: 403" [ "$(code_w POST '/shutdown?mode=now')" = 403 ]
+	sleep 0.5
+	check "... forqd keeps running, not draining" bash -c \
+		"kill -0 $hpid && ! grep -q 'event=draining' '$tmp/http.log'"
+	check "... and /metrics counts both refusals" bash -c \
+		"ip netns exec '$ns_w' curl -s '$H/metrics' | grep -qx 'forq_http_requests_total{code=\"403\"} 2'"
+	kill -TERM "$hpid"
+	timeout 15 tail --pid="$hpid" -f /dev/null
+	wait "$hpid"
+	check "that forqd exits 0 on SIGTERM" [ $? -eq 0 ]
+else
+	cat "$tmp/http.log"
+	fail "forqd listens for HTTP on $srv"
+fi
 check "no shared memory left behind" bash -c "! ls /dev/shm | grep -q '^${shm#/}'"
 finish

@@ -13,6 +13,11 @@
 #   3. A worker that stops answering: its lease expires (--lease-timeout 1),
 #      another worker finishes the task, the late RESULT gets ERR not-leased,
 #      and /metrics counts the expiry (when curl is there).
+#   3b. A client that takes a task twice (--max-attempts 2) and never answers:
+#      both leases expire, the task is dead with "lease expired" in the
+#      results file and in `forq dead`.
+#   3c. TOUCH every 0.4 s keeps a 1 s lease for 2.5 s: the RESULT is accepted,
+#      the task done once on attempt 1, no lease expired.
 #   4. Garbage, over-long lines and a 16 MiB junk flood get ERR / a hang-up
 #      while a worker on another connection goes on.
 #   5. 1,000 concurrent connections each wait in GET_TASK WAIT, get a task and
@@ -239,6 +244,135 @@ if start_forqd silent --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
 	stop "$fpid" 10
 	check "its result: 42 on attempt 2" \
 		grep -q '"status":"done","result":"42","attempts":2' "$tmp/silent.results"
+else
+	fail "forqd starts"
+fi
+
+# wire.py: what the small python clients below share (`from wire import *`):
+# one connection to forqd's TCP port (argv[1]) and a line reader.
+cat >"$tmp/wire.py" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port), timeout=15)
+s.settimeout(15)
+f = s.makefile("rb")
+def line():
+    return f.readline().decode().strip()
+PY
+
+# ---- 3b. a lease that expires until the task is dead ------------------------
+echo "== a lease that expires on every delivery: the task ends dead"
+cat >"$tmp/expire.py" <<'PY'
+from wire import *
+def get_task():
+    s.sendall(b"GET_TASK WAIT 8000\r\n")
+    head = line()
+    if head.startswith("TASK "):
+        _, tid, attempt, n = head.split()
+        payload = f.read(int(n) + 2)[:-2].decode()
+        return tid, attempt, payload
+    return head, "-", "-"
+s.sendall(b"PUT 7\r\nexpires\r\n")
+print("put:", line())
+for k in (1, 2):
+    tid, attempt, payload = get_task()
+    print(f"delivery {k}: id {tid} attempt {attempt} payload {payload}", flush=True)
+    # no answer: the lease (1 s) must expire on its own
+# Stay connected (a closed connection would give the lease back too) until
+# another connection sees the task dead, then answer late.
+o = socket.create_connection(("127.0.0.1", port), timeout=15)
+of = o.makefile("rb")
+end = time.monotonic() + 15
+dead = False
+while not dead and time.monotonic() < end:
+    o.sendall(b"STATS\r\n")
+    dead = '"dead":1,' in of.readline().decode()
+    time.sleep(0.1)
+print("seen dead:", dead)
+s.sendall(f"RESULT {tid} late\r\n".encode())
+print("late:", line())
+PY
+if start_forqd expire --workers 0 --http 127.0.0.1:0 --lease-timeout 1 --max-attempts 2 \
+	--retry-backoff 10; then
+	out=$(timeout 30 python3 "$tmp/expire.py" "$port" 2>&1)
+	echo "$out"
+	eid=$(sed -n 's/^put: OK \([0-9]*\)$/\1/p' <<<"$out")
+	check "PUT accepted (id ${eid:-none})" [ -n "$eid" ]
+	check "delivery 1: the task, attempt 1" \
+		grep -qx "delivery 1: id $eid attempt 1 payload expires" <<<"$out"
+	check "delivery 2 after the lease expired: the same task, attempt 2" \
+		grep -qx "delivery 2: id $eid attempt 2 payload expires" <<<"$out"
+	check "the late RESULT gets ERR not-leased" grep -qx 'late: ERR not-leased' <<<"$out"
+	check "the results file says dead, lease expired" wait_until 10 grep -q \
+		"^{\"id\":$eid,\"task\":\"expires\",\"status\":\"dead\",\"error\":\"lease expired\"" \
+		"$tmp/expire.results"
+	check "... one line for it" [ "$(grep -c "^{\"id\":$eid," "$tmp/expire.results")" -eq 1 ]
+	check "forqd logs both expiries (requeued, then dead)" bash -c \
+		"grep -q 'event=lease_expired id=$eid .*requeued=1' '$tmp/expire.forqd.log' &&
+		 grep -q 'event=lease_expired id=$eid .*dead=1' '$tmp/expire.forqd.log'"
+	"$forq" dead --shm-name "$shm_base-$nshm" >"$tmp/expire.dead" 2>&1
+	cat "$tmp/expire.dead"
+	check "forq dead lists it (attempts 2, lease expired)" \
+		grep -q "^$eid  *normal  *2  *[0-9TZ:.-]*  *\"lease expired\"  *\"expires\"$" "$tmp/expire.dead"
+	check "STATS: dead 1, done 0, leases 0" \
+		[ "$(stat_of "$port" dead)/$(stat_of "$port" done)/$(stat_of "$port" leases)" = 1/0/0 ]
+	if command -v curl >/dev/null && [ -n "$hport" ]; then
+		m=$(curl -s "http://127.0.0.1:$hport/metrics")
+		dead_sum=$(awk '$1 ~ /^forq_tasks_dead_total($|\{)/ { s += $2; n++ } END { if (n) print s }' <<<"$m")
+		check "/metrics: forq_lease_expired_total 2" grep -qx 'forq_lease_expired_total 2' <<<"$m"
+		check "/metrics: forq_tasks_dead_total 1 (got ${dead_sum:-none})" [ "${dead_sum:-x}" = 1 ]
+	fi
+	stop "$fpid" 10
+	check "forqd exits 0" [ $? -eq 0 ]
+else
+	fail "forqd starts"
+fi
+
+# ---- 3c. TOUCH keeps a lease alive -------------------------------------------
+echo "== TOUCH every 0.4 s keeps a 1 s lease for 2.5 s"
+cat >"$tmp/touch.py" <<'PY'
+from wire import *
+s.sendall(b"PUT 4\r\n20+1\r\nGET_TASK WAIT 5000\r\n")
+print("put:", line())
+head = line()
+print("got:", head)
+tid = head.split()[1]
+f.read(int(head.split()[3]) + 2)
+replies = []
+t0 = time.monotonic()
+while time.monotonic() - t0 < 2.5:
+    time.sleep(0.4)
+    s.sendall(f"TOUCH {tid}\r\n".encode())
+    replies.append(line())
+print("touches:", len(replies), "replies:", " ".join(sorted(set(replies))))
+print("held for >= 2.5 s:", time.monotonic() - t0 >= 2.5)
+s.sendall(f"RESULT {tid} 21\r\n".encode())
+print("result:", line())
+s.sendall(f"RESULT {tid} 21\r\n".encode())
+print("again:", line())
+PY
+if start_forqd touch --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
+	out=$(timeout 30 python3 "$tmp/touch.py" "$port" 2>&1)
+	echo "$out"
+	tid=$(sed -n 's/^put: OK \([0-9]*\)$/\1/p' <<<"$out")
+	check "the client leases the task (id ${tid:-none}, attempt 1)" grep -qx "got: TASK $tid 1 4" <<<"$out"
+	check "every TOUCH answered OK" grep -Eq '^touches: [5-9] replies: OK$' <<<"$out"
+	check "the lease was held past twice the lease timeout" grep -qx 'held for >= 2.5 s: True' <<<"$out"
+	check "the RESULT after 2.5 s is accepted (OK, not ERR not-leased)" grep -qx 'result: OK' <<<"$out"
+	check "a second RESULT gets ERR not-leased" grep -qx 'again: ERR not-leased' <<<"$out"
+	check "STATS: done 1, leases 0" [ "$(stat_of "$port" done)/$(stat_of "$port" leases)" = 1/0 ]
+	check "no lease_expired in the log" bash -c "! grep -q event=lease_expired '$tmp/touch.forqd.log'"
+	if command -v curl >/dev/null && [ -n "$hport" ]; then
+		m=$(curl -s "http://127.0.0.1:$hport/metrics")
+		done_sum=$(awk '$1 ~ /^forq_tasks_done_total($|\{)/ { s += $2; n++ } END { if (n) print s }' <<<"$m")
+		check "/metrics: forq_lease_expired_total 0" grep -qx 'forq_lease_expired_total 0' <<<"$m"
+		check "/metrics: forq_tasks_done_total 1 (got ${done_sum:-none})" [ "${done_sum:-x}" = 1 ]
+	fi
+	stop "$fpid" 10
+	check "forqd exits 0" [ $? -eq 0 ]
+	check "its result: done once, 21 on attempt 1" bash -c \
+		"[ \$(grep -c '^{\"id\":$tid,' '$tmp/touch.results') -eq 1 ] &&
+		 grep -q '^{\"id\":$tid,\"task\":\"20+1\",\"status\":\"done\",\"result\":\"21\",\"attempts\":1' '$tmp/touch.results'"
 else
 	fail "forqd starts"
 fi
