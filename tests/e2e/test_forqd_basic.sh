@@ -206,6 +206,14 @@ check "... listing the handlers" grep -q 'use noop, arith, json or exec:CMD' "$T
 check "an unknown flag is a usage error (exit 2)" [ $? -eq 2 ]
 "$FORQD" --exit-when-done 2>"$TMP/e4.log"
 check "--exit-when-done without --tasks is refused" [ $? -eq 2 ]
+# The admin token is read once and unset: a handler's environment never has it.
+new_shm Q7
+printf 'x\n' >"$TMP/env_task.txt"
+FORQ_ADMIN_TOKEN=secret-token-not-for-children timeout 60 "$FORQD" --shm-name "$Q7" \
+	--handler 'exec:env' --tasks "$TMP/env_task.txt" --exit-when-done --workers 1 --http off \
+	--tcp off --results "$TMP/env.jsonl" 2>"$TMP/env.log"
+check "an exec: handler ran and printed its environment" grep -q '"status":"done".*PATH=' "$TMP/env.jsonl"
+check "... without the admin token in it" bash -c "! grep -q 'secret-token-not-for-children' '$TMP/env.jsonl'"
 "$FORQD" --help >"$TMP/help.txt"
 check "--help lists every flag with its default" bash -c "grep -q -- '--capacity N' '$TMP/help.txt' && grep -q 'default: 65536' '$TMP/help.txt' && [ \$(grep -c -- '  --' '$TMP/help.txt') -ge 25 ]"
 check "no queue is left by the refused starts" [ ! -e "/dev/shm$Q4" ]
