@@ -269,19 +269,33 @@ static int wait_ready(struct bench *b, char *err, size_t errlen)
 }
 
 /* VmHWM of one process in KiB, 0 if unknown. */
-static uint64_t vm_hwm_kib(int pid)
+/* The "KEY: N kB" line of /proc/PID/FILE (status, smaps_rollup), 0 if none. */
+static uint64_t proc_kib(int pid, const char *file, const char *key)
 {
 	char path[64], line[256];
 	unsigned long long v = 0;
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	size_t klen = strlen(key);
+	snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmHWM: %llu kB", &v) == 1)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':' &&
+		    sscanf(line + klen + 1, "%llu", &v) == 1)
 			break;
 	fclose(f);
 	return v;
+}
+
+static uint64_t vm_hwm_kib(int pid)
+{
+	return proc_kib(pid, "status", "VmHWM");
+}
+
+static uint64_t private_kib(int pid)
+{
+	return proc_kib(pid, "smaps_rollup", "Private_Clean") +
+	       proc_kib(pid, "smaps_rollup", "Private_Dirty");
 }
 
 /* CPU time of the children a process has reaped (an exec: handler's
@@ -516,8 +530,10 @@ static void read_figures(struct bench *b)
 	r->shm_bytes = forq_admin_hdr(b->q)->total_size;
 	struct tree t;
 	read_tree(b->pid, &t);
-	for (int i = 0; i < t.n; i++)
+	for (int i = 0; i < t.n; i++) {
 		r->peak_rss_kib += vm_hwm_kib(t.pid[i]);
+		r->private_kib += private_kib(t.pid[i]);
+	}
 	r->self_rss_kib = vm_hwm_kib(getpid());
 }
 

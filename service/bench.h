@@ -35,6 +35,8 @@ struct bench_report {
 	double cpu_ns_per_task;   /* forqd, its consumers and this process, CPU time
 				   * from the first push to the last task done */
 	uint64_t peak_rss_kib;    /* sum of VmHWM of forqd and its consumers */
+	uint64_t private_kib;     /* their private pages at the end: memory beyond
+				   * the shared queue, which RSS counts once per process */
 	uint64_t self_rss_kib;    /* VmHWM of this process (the producer) */
 	uint64_t shm_bytes;       /* size of the queue object */
 	uint64_t full_waits;      /* pushes that found the queue full */

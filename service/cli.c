@@ -729,6 +729,7 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 		cJSON_AddNumberToObject(root, "run_p99_us", r.run_p99_us);
 		cJSON_AddNumberToObject(root, "cpu_ns_per_task", r.cpu_ns_per_task);
 		add_u64(root, "peak_rss_kib", r.peak_rss_kib);
+		add_u64(root, "private_kib", r.private_kib);
 		add_u64(root, "producer_rss_kib", r.self_rss_kib);
 		add_u64(root, "shm_bytes", r.shm_bytes);
 		add_u64(root, "full_waits", r.full_waits);
@@ -749,9 +750,10 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 	printf("run           p50 %.3f us, p99 %.3f us (handler)\n", r.run_p50_us, r.run_p99_us);
 	printf("cpu           %.1f ns per task (forqd, consumers and this producer)\n",
 	       r.cpu_ns_per_task);
-	printf("memory        peak RSS %" PRIu64 " KiB (forqd + consumers), producer %" PRIu64
-	       " KiB, queue %.1f MiB of shared memory\n",
-	       r.peak_rss_kib, r.self_rss_kib, (double)r.shm_bytes / (1024.0 * 1024.0));
+	printf("memory        queue %.1f MiB of shared memory; forqd + consumers %" PRIu64
+	       " KiB private (%" PRIu64 " KiB peak RSS, the queue counted in each); producer %" PRIu64
+	       " KiB RSS\n",
+	       (double)r.shm_bytes / (1024.0 * 1024.0), r.private_kib, r.peak_rss_kib, r.self_rss_kib);
 	printf("queue full    %" PRIu64 " pushes waited for room\n", r.full_waits);
 	return EXIT_OK;
 }

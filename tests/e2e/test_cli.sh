@@ -320,6 +320,7 @@ if not 0 <= b["wait_p50_us"] <= b["wait_p99_us"] <= b["wait_p999_us"]: bad.appen
 if not 0 <= b["run_p50_us"] <= b["run_p99_us"]: bad.append("run percentiles out of order")
 if not b["cpu_ns_per_task"] > 0: bad.append("cpu_ns_per_task %s" % b["cpu_ns_per_task"])
 if not b["peak_rss_kib"] > 0: bad.append("peak_rss_kib %s" % b["peak_rss_kib"])
+if not 0 < b["private_kib"] < b["peak_rss_kib"]: bad.append("private_kib %s of %s" % (b["private_kib"], b["peak_rss_kib"]))
 if not b["seconds"] > 0: bad.append("seconds %s" % b["seconds"])
 if (b["workers"], b["batch"], b["payload_bytes"], b["handler"]) != (1, 64, 8, "noop"): bad.append("setup echoed wrong")
 print("ok" if not bad else "; ".join(bad), "%.0f tasks/s" % b["tasks_per_s"])
