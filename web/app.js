@@ -45,6 +45,7 @@ function drawChart() {
     g.beginPath(); g.moveTo(pad, y); g.lineTo(w - 4, y); g.stroke();
     g.fillText(fmt(Math.round(max * (4 - i) / 4)), 0, y + 4);
   }
+  c.dataset.points = history.length; /* what was drawn: read by the tests */
   if (history.length < 2) return;
   const step = pw / (POINTS - 1), x0 = pad + pw - step * (history.length - 1);
   g.beginPath();
@@ -102,6 +103,7 @@ async function poll() {
     const r = await fetch('stats', { cache: 'no-store' });
     if (!r.ok) throw new Error('HTTP ' + r.status);
     render(await r.json());
+    $('conn').dataset.updates = (Number($('conn').dataset.updates) || 0) + 1;
     $('conn').textContent = 'live';
     $('conn').className = 'badge ok';
   } catch (e) {

@@ -2,7 +2,8 @@
 # test_status_page.sh — the status page in a real browser: Debian's chromium,
 # headless, opens forqd's / while a slow handler works through a backlog; the
 # numbers the page's script fills in (#done, #pending, #in-progress) must be
-# there and change between two reads a few seconds apart. Saves a screenshot
+# there and change between two reads a few seconds apart, and one page left
+# open 6 s must poll /stats and redraw its chart by itself. Saves a screenshot
 # to ${FORQ_ARTIFACTS:-$FORQ_BUILD/artifacts}/status-page.png.
 #
 #   FORQD=build/service/forqd tests/e2e/test_status_page.sh
@@ -30,7 +31,7 @@ browse() {
 	timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 		--disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir="$(mktemp -d "$TMP/chromium.XXXXXX")" --window-size=1000,900 \
-		--virtual-time-budget=3000 "$1" "$2" 2>>"$TMP/chromium.log"
+		--virtual-time-budget="${BUDGET_MS:-3000}" "$1" "$2" 2>>"$TMP/chromium.log"
 }
 
 # field FILE ID: the text of the element with that id in a dumped DOM.
@@ -97,6 +98,15 @@ if is_num "$v1_done" && is_num "$v2_done" && is_num "$v1_pending" && is_num "$v2
 else
 	bad "#done and #pending change between reads (no numbers to compare)"
 fi
+# One page load, 6 s of (virtual) time: the page polls /stats every second
+# by itself and redraws the chart each time.
+BUDGET_MS=6000 browse --dump-dom "$URL" >"$TMP/dom3.html"
+updates=$(grep -o 'id="conn"[^>]*data-updates="[0-9]*"' "$TMP/dom3.html" | grep -o '[0-9]*"$' | tr -d '"')
+points=$(grep -o '<canvas[^>]*data-points="[0-9]*"' "$TMP/dom3.html" | grep -o '[0-9]*"$' | tr -d '"')
+check "one open page refreshes itself: ${updates:-no} updates from /stats in 6 s" \
+	[ "${updates:-0}" -ge 4 ]
+check "... and its chart is redrawn with each (${points:-no} points drawn)" \
+	[ "${points:-0}" -ge 4 -a "${points:-0}" -le "${updates:-0}" ]
 rows=$(grep -o '<tr class="state-running">' "$TMP/dom2.html" | wc -l)
 check "the workers table lists the 2 running consumers (got $rows)" [ "$rows" -eq 2 ]
 check "a screenshot was saved to $ARTIFACTS/status-page.png" \
