@@ -310,9 +310,11 @@ void forq_task_begin(struct forq *q, const struct forq_task *t)
 	FORQ_FAILPOINT("task.begin");
 }
 
+/* The wait before delivery number attempts + 1: backoff_ms after the first
+ * failure, doubled after each one after it, at most an hour. */
 static uint64_t backoff_ns(struct forq *q, unsigned attempts)
 {
-	unsigned shift = attempts > 20 ? 20 : attempts;
+	unsigned shift = attempts < 1 ? 0 : attempts - 1 > 20 ? 20 : attempts - 1;
 	uint64_t ms = (uint64_t)q->h->backoff_ms << shift;
 	if (ms > 3600000)
 		ms = 3600000;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "forq.h"
 
 struct fx {
@@ -24,7 +25,8 @@ struct fx {
 	struct forq *q;
 };
 
-static int setup_with(void **state, uint32_t capacity, uint32_t max_payload)
+static int setup_with(void **state, uint32_t capacity, uint32_t max_payload, uint32_t backoff_ms,
+		      uint32_t max_attempts)
 {
 	static int seq;
 	struct fx *f = calloc(1, sizeof *f);
@@ -34,7 +36,8 @@ static int setup_with(void **state, uint32_t capacity, uint32_t max_payload)
 	o.capacity = capacity;
 	o.max_payload = max_payload;
 	o.recent_max = 1024;
-	o.backoff_ms = 1;
+	o.backoff_ms = backoff_ms;
+	o.max_attempts = max_attempts;
 	snprintf(f->name, sizeof f->name, "/forq-test-%d-%d", getpid(), seq++);
 	int r = forq_create(&f->q, f->name, &o, err, sizeof err);
 	if (r)
@@ -46,12 +49,17 @@ static int setup_with(void **state, uint32_t capacity, uint32_t max_payload)
 
 static int setup(void **state)
 {
-	return setup_with(state, 1024, 256);
+	return setup_with(state, 1024, 256, 1, 3);
 }
 
 static int setup_small(void **state)
 {
-	return setup_with(state, 8, 64);
+	return setup_with(state, 8, 64, 1, 3);
+}
+
+static int setup_backoff(void **state)
+{
+	return setup_with(state, 1024, 256, 100, 5);
 }
 
 static int teardown(void **state)
@@ -226,6 +234,31 @@ static void test_pop_busy_until_batch_finished(void **state)
 	forq_stats_read(f->q, &s);
 	assert_int_equal(s.failed, 1);
 	assert_int_equal(s.done, 1);
+}
+
+/* Check that a retry waits --retry-backoff after the first failure, then
+ * twice as long after each further one (100, 200, 400 ms), judged on an
+ * explicit clock: not due 1 ms early, due at the time. */
+static void test_retry_backoff_doubles(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t ms = 1000000;
+	uint64_t id;
+	struct forq_task t;
+	forq_push(f->q, FORQ_NORMAL, "flaky", 5, 0, &id);
+	assert_int_equal(forq_pop(f->q, &t, 0), 0);
+	for (uint64_t wait = 100; wait <= 400; wait *= 2) {
+		uint64_t before = clock_mono_ns();
+		assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_RETRY, "busy", 4, 0),
+				 FORQ_RESULT_RETRY);
+		uint64_t after = clock_mono_ns();
+		assert_int_equal(forq_pop(f->q, &t, 0), -ETIMEDOUT); /* waiting, not queued */
+		assert_int_equal(forq_admin_retry_due(f->q, before + wait * ms - ms), 0);
+		assert_int_equal(forq_admin_retry_due(f->q, after + wait * ms), 1);
+		assert_int_equal(forq_pop(f->q, &t, 0), 0);
+		assert_int_equal(t.id, id);
+	}
+	assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_DONE, "ok", 2, 0), FORQ_RESULT_DONE);
 }
 
 /* Check that a transient failure is retried after its backoff and dies after
@@ -413,6 +446,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_processes_deliver_every_task_once, setup, teardown),
 		cmocka_unit_test(test_open_refuses_foreign_object),
 		cmocka_unit_test_setup_teardown(test_pop_single_tasks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_backoff_doubles, setup_backoff, teardown),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
