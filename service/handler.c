@@ -362,17 +362,35 @@ static pid_t reap(pid_t pid, long long deadline, int *status, int *timed_out)
 	return w;
 }
 
-/* Appends "exit status N" and the first line of the child's stderr. */
+/* Keeps the last cap bytes of a stream in tail (*n used). */
+static void keep_tail(char *tail, size_t cap, size_t *n, const char *p, size_t len)
+{
+	if (len >= cap) {
+		memcpy(tail, p + len - cap, cap);
+		*n = cap;
+		return;
+	}
+	if (*n + len > cap) {
+		size_t drop = *n + len - cap;
+		memmove(tail, tail + drop, *n - drop);
+		*n -= drop;
+	}
+	memcpy(tail + *n, p, len);
+	*n += len;
+}
+
+/* Appends "exit status N" and the last non-empty line of the child's stderr
+ * (e, its last n bytes): where tools and tracebacks say what went wrong. */
 static enum handler_status exit_reason(struct buf *out, size_t mark, int code, const char *e,
 				       size_t n)
 {
 	char line[HANDLER_STDERR_MAX + 1];
-	const char *nl = memchr(e, '\n', n);
-	if (nl)
-		n = (size_t)(nl - e);
-	if (n && e[n - 1] == '\r')
+	while (n && (e[n - 1] == '\n' || e[n - 1] == '\r' || e[n - 1] == ' ' || e[n - 1] == '\t'))
 		n--;
-	printable(line, sizeof line, e, n);
+	size_t start = n;
+	while (start && e[start - 1] != '\n')
+		start--;
+	printable(line, sizeof line, e + start, n - start);
 	if (!line[0])
 		return reason(out, mark, HANDLER_RETRY, "exit status %d", code);
 	return reason(out, mark, HANDLER_RETRY, "exit status %d: %s", code, line);
@@ -493,14 +511,10 @@ static enum handler_status run_exec(const struct handler *h, const char *payload
 		}
 		if (ie >= 0 && pfd[ie].revents) {
 			ssize_t rd = read(perr[0], chunk, sizeof chunk);
-			if (rd > 0) {
-				size_t k = sizeof errtext - errn;
-				k = (size_t)rd < k ? (size_t)rd : k;
-				memcpy(errtext + errn, chunk, k);
-				errn += k;
-			} else if (rd == 0 || (errno != EAGAIN && errno != EINTR)) {
+			if (rd > 0)
+				keep_tail(errtext, sizeof errtext, &errn, chunk, (size_t)rd);
+			else if (rd == 0 || (errno != EAGAIN && errno != EINTR))
 				close_fd(&perr[0]);
-			}
 		}
 	}
 	if (timed_out || nomem || loop_errno)

@@ -273,7 +273,7 @@ static void test_handler_exec_captures_stdout(void **state)
 	buf_free(&out);
 }
 
-/* Check that failures are transient, with status, stderr's first line or signal. */
+/* Check that failures are transient, with status, stderr's last line or signal. */
 static void test_handler_exec_failures_are_retry(void **state)
 {
 	(void)state;
@@ -281,8 +281,11 @@ static void test_handler_exec_failures_are_retry(void **state)
 		const char *spec, *want;
 	} cases[] = {
 		{"exec:exit 3", "exit status 3"},
-		{"exec:echo partial; echo 'oops: bad\tthing' >&2; echo second >&2; exit 4",
+		{"exec:echo partial; echo first >&2; echo 'oops: bad\tthing' >&2; echo >&2; exit 4",
 		 "exit status 4: oops: bad?thing"},
+		/* 300 lines of stderr: the last one is kept, not the first 200 bytes. */
+		{"exec:i=0; while [ $i -lt 300 ]; do echo line $i >&2; i=$((i+1)); done; exit 5",
+		 "exit status 5: line 299"},
 		{"exec:kill -9 $$", "killed by signal 9"},
 		{"exec:kill -TERM $$", "killed by signal 15"},
 		{"exec:/nonexistent/command", "exit status 127: "},
