@@ -10,11 +10,12 @@
 #     a task not leased
 #   forqd flags: unknown handler, bad numbers, unknown flag, bad --http
 #   shared memory: a foreign object (junk, small and large), a stale one (our
-#     magic, another layout version), a squatted one (mode 0644; owned by
-#     another uid, as root), a /dev/shm too small for the ring (as root, in a
-#     private mount namespace), a second forqd on a running queue, and
-#     --no-recover on an existing queue. forqd never removes an object it
-#     refused.
+#     magic, another layout version), a corrupt one (a kept queue with a
+#     header offset patched; forq stats refuses it too), a squatted one
+#     (mode 0644; owned by another uid, as root), a /dev/shm too small for
+#     the ring (as root, in a private mount namespace), a second forqd on a
+#     running queue, and --no-recover on an existing queue. forqd never
+#     removes an object it refused.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -206,6 +207,58 @@ fi
 check "a client (libforq) refuses it too" bash -c "! '$CT' check '$QS' 2>&1 | grep -q pending"
 rm -f "/dev/shm$QS"
 still_works "foreign, stale and squatted objects"
+
+# Corrupt: a real queue (kept by forqd --keep-shm) whose magic and layout
+# version are right but whose header says the in-flight entries start 64
+# bytes later than the layout puts them. The offset comes from layout.h.
+cat >"$TMP/hdr_off.c" <<'EOF'
+#include <stddef.h>
+#include <stdio.h>
+#include "layout.h"
+int main(void)
+{
+	printf("%zu %u\n", offsetof(struct forq_hdr, inflight_off), FORQ_LAYOUT_VERSION);
+	return 0;
+}
+EOF
+cc -std=c11 -D_GNU_SOURCE -I"$FORQ_SRC/core" "$TMP/hdr_off.c" -o "$TMP/hdr_off" 2>"$TMP/cc_off.log"
+read -r OFF VER < <("$TMP/hdr_off" 2>/dev/null)
+new_shm QK
+printf '1+1\n' >"$TMP/keep_tasks.txt"
+timeout 30 "$FORQD" --shm-name "$QK" --keep-shm --capacity 64 --max-payload 64 --workers 1 \
+	--tasks "$TMP/keep_tasks.txt" --exit-when-done --results off --http off --tcp off \
+	>"$TMP/keep.log" 2>&1
+code=$?
+check "a queue kept with --keep-shm: forqd exits 0 (got $code) and leaves it" \
+	[ "$code" -eq 0 -a -s "/dev/shm$QK" ]
+timeout 20 "$FORQ" stats --shm-name "$QK" >"$TMP/o" 2>"$TMP/e"
+code=$?
+check "  ... forq stats reads it before the damage (exit $code)" [ "$code" -eq 0 ]
+check "offsetof(struct forq_hdr, inflight_off) is known (${OFF:-none}, layout ${VER:-none})" \
+	[ -n "$OFF" ]
+python3 - "/dev/shm$QK" "${OFF:-0}" "${VER:-0}" >"$TMP/patch.log" 2>&1 <<'EOF'
+import struct, sys
+off, ver = int(sys.argv[2]), int(sys.argv[3])
+with open(sys.argv[1], "r+b") as f:
+    assert struct.unpack("<QI", f.read(12)) == (0x3151524f46, ver), "not a queue of this layout"
+    f.seek(off)
+    v, = struct.unpack("<Q", f.read(8))
+    f.seek(off)
+    f.write(struct.pack("<Q", v + 64))
+print(f"inflight_off {v} -> {v + 64}")
+EOF
+check "the kept queue's header is patched ($(cat "$TMP/patch.log"))" grep -q '^inflight_off' "$TMP/patch.log"
+sum0=$(sha256sum <"/dev/shm$QK")
+refused "a corrupt object (header offset does not match)" 3 \
+	"$QK is corrupt: its header does not match its size" --shm-name "$QK"
+check "  ... is left in place, untouched" [ "$(sha256sum <"/dev/shm$QK" 2>/dev/null)" = "$sum0" ]
+timeout 20 "$FORQ" stats --shm-name "$QK" >"$TMP/o" 2>"$TMP/e"
+code=$?
+check "forq stats refuses the corrupt object: exit 3 (got $code)" [ "$code" -eq 3 ]
+check "  ... and says it is corrupt" grep -qF "$QK is corrupt: its header does not match its size" "$TMP/e"
+check "  ... and leaves it untouched" [ "$(sha256sum <"/dev/shm$QK" 2>/dev/null)" = "$sum0" ]
+rm -f "/dev/shm$QK"
+still_works "a corrupt object"
 
 # /dev/shm too small: a private mount namespace with an 8 MiB /dev/shm.
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then

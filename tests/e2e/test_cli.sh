@@ -3,9 +3,11 @@
 # and --file, with bad lines by FILE:LINE), priorities, a full queue, stats
 # --json against what was pushed, status of a task, dead letters and their
 # re-queue, SIGTERM with --drain-timeout 1 while slow tasks remain (each task
-# one result line, the leftover ones unfinished), usage errors (exit 2), no queue (exit 3), and a small `forq bench`
-# whose figures must be sane. Every forqd is stopped with SIGTERM and must
-# exit 0; no /dev/shm/forq-e2e-cli-* may be left.
+# one result line, the leftover ones unfinished), usage errors (exit 2), no
+# queue (exit 3), a small `forq bench` whose figures must be sane, and a
+# rate-limited one whose progress lines (one a second) must add up. Every
+# forqd is stopped with SIGTERM and must exit 0; no /dev/shm/forq-e2e-cli-*
+# may be left.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -327,6 +329,47 @@ print("ok" if not bad else "; ".join(bad), "%.0f tasks/s" % b["tasks_per_s"])
 EOF
 check "bench figures are sane ($(cat "$TMP/bench.check"))" grep -q '^ok ' "$TMP/bench.check"
 check "bench removed its queue" [ "$(ls /dev/shm | grep -c '^forq-bench-')" -le "$before" ]
+
+# --- forq bench without --quiet: a progress line a second, then the summary ---
+# 250,000 tasks at --rate 100000 take 2.5 s to push: at least two progress
+# lines on stderr while it runs, then the text summary on stdout.
+timeout 120 "$FORQ" bench --tasks 250000 --rate 100000 --workers 1 --batch 64 --payload-bytes 8 \
+	--handler noop >"$TMP/bench_rate.out" 2>"$TMP/bench_rate.err"
+RC=$?
+check "forq bench --rate 100000 exits 0 (got $RC: $(tail -n 1 "$TMP/bench_rate.err"))" [ "$RC" -eq 0 ]
+python3 - "$TMP/bench_rate.err" "$TMP/bench_rate.out" >"$TMP/progress.check" 2>&1 <<'EOF'
+import re, sys
+err, out = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+N = 250000
+pat = re.compile(r"^forq bench: (\d+) pushed, (\d+) of (\d+) done, (\d+) tasks/s$")
+rows = [tuple(map(int, m.groups())) for m in map(pat.match, err.splitlines()) if m]
+bad = []
+if len(rows) < 2: bad.append(f"{len(rows)} progress lines")
+prev_p = prev_d = 0
+for p, d, n, r in rows:
+    if n != N: bad.append(f"total {n}")
+    if not d <= p <= N: bad.append(f"{d} done of {p} pushed")
+    if p < prev_p or d < prev_d: bad.append("counts went back")
+    # a line comes >= 1 s after the last: its rate is at most what finished since
+    if r > d - prev_d + 1: bad.append(f"{r} tasks/s with {d - prev_d} done since the last line")
+    prev_p, prev_d = p, d
+if rows and not 0 < rows[0][0] < N: bad.append(f"first line: {rows[0][0]} pushed (the push lasts 2.5 s)")
+if not any(r > 0 for *_, r in rows): bad.append("no line with a rate")
+if not re.search(r"^tasks +250000 \(done 250000, failed 0, dead 0\)$", out, re.M): bad.append("no tasks line")
+if not re.search(r"^rate +100000 tasks/s asked$", out, re.M): bad.append("no rate line")
+m = re.search(r"^throughput +(\d+) tasks/s \(([\d.]+) s from first push to last done; pushing took ([\d.]+) s\)$", out, re.M)
+if not m: bad.append("no throughput line")
+else:
+    tps, secs, push = int(m[1]), float(m[2]), float(m[3])
+    if not 2.4 <= push <= secs: bad.append(f"pushing took {push} s of {secs} s")
+    if not 0 < tps <= 101000: bad.append(f"throughput {tps} tasks/s at a rate of 100000")
+print("ok" if not bad else "; ".join(bad), f"{len(rows)} progress lines;",
+      " | ".join(f"{p} pushed {d} done {r}/s" for p, d, n, r in rows))
+EOF
+check "bench progress: a line a second, counts and rates consistent, then the summary ($(cat "$TMP/progress.check"))" \
+	grep -q '^ok ' "$TMP/progress.check"
+check "the rate-limited bench removed its queue too" \
+	[ "$(ls /dev/shm | grep -c '^forq-bench-')" -le "$before" ]
 
 left=$(ls /dev/shm | grep -c "^forq-e2e-cli-$$-")
 check "no /dev/shm/forq-e2e-cli-$$-* left" [ "$left" -eq 0 ]

@@ -4,8 +4,8 @@
 # the middle of 1,000,000 tasks (exit 0, nothing lost, no shm left), an idle
 # forqd near 0% CPU, a consumer killed and restarted, a consumer that dies on
 # every task (restart backoff in /metrics, worker_crash_loop, /healthz still
-# 200), the README's example program, and the refusals of bad flags and of a
-# second forqd.
+# 200), the README's example program (the README's copy must be
+# examples/producer.c), and the refusals of bad flags and of a second forqd.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -180,6 +180,22 @@ if command -v nm >/dev/null && [ -n "$so" ]; then
 else
 	echo "(no nm or libforq.so: export check skipped)"
 fi
+# The README shows examples/producer.c without its header comment: the code
+# block after the line naming it must be the file from its first line of code
+# on, line for line.
+awk '/`examples\/producer\.c`/ { seen = 1; next }
+	seen && !inb && /^```c$/ { inb = 1; next }
+	inb && /^```$/ { exit }
+	inb { print }' "$FORQ_SRC/README.md" >"$TMP/readme_producer.c"
+awk 'NR == 1 && /^\/\*/ { head = 1 }
+	head { if (/\*\//) head = 0; next }
+	{ print }' "$FORQ_SRC/examples/producer.c" >"$TMP/file_producer.c"
+check "the README has the example's code block ($(wc -l <"$TMP/readme_producer.c") lines)" \
+	[ "$(wc -l <"$TMP/readme_producer.c")" -ge 20 ]
+check "the README's example is examples/producer.c (less its header comment), exactly" \
+	cmp -s "$TMP/readme_producer.c" "$TMP/file_producer.c"
+cmp -s "$TMP/readme_producer.c" "$TMP/file_producer.c" ||
+	diff -u "$TMP/file_producer.c" "$TMP/readme_producer.c" | head -n 20 | sed 's/^/      /'
 PKG_CONFIG_PATH=$(dirname "$pc") cc -std=c11 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} "$FORQ_SRC/examples/producer.c" \
 	$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs forq) -o "$TMP/producer" 2>"$TMP/cc.log"
 check "the README example program builds with pkg-config against the installed libforq" [ -x "$TMP/producer" ]
