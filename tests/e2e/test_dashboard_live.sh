@@ -63,6 +63,7 @@ stop() {
 cleanup() {
 	[ -n "$forqd_pid" ] && stop "$forqd_pid" 5 >/dev/null
 	[ -n "$prom_pid" ] && stop "$prom_pid" 5 >/dev/null
+	rm -f "/dev/shm$shm" # left only if forqd had to be killed
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
