@@ -16,6 +16,7 @@
 #     the ring (as root, in a private mount namespace), a second forqd on a
 #     running queue, and --no-recover on an existing queue. forqd never
 #     removes an object it refused.
+#   a handler out of memory: its task fails, the others are done
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -273,6 +274,26 @@ else
 	echo "SKIP - a /dev/shm too small for the ring: needs root and unshare -m"
 fi
 still_works "a /dev/shm too small"
+
+# A handler out of memory fails its task, not the service: an exec: handler
+# limited to 300 MB of address space is asked for 400 MB; the tasks before
+# and after it are done by the same forqd.
+if command -v python3 >/dev/null; then
+	new_shm QM
+	printf '100\n400000000\n200\n' >"$TMP/oom.txt"
+	timeout 120 "$FORQD" --shm-name "$QM" --http off --tcp off --workers 1 --max-attempts 1 \
+		--handler 'exec:ulimit -v 300000; exec python3 -c "import sys; print(len(bytearray(int(sys.stdin.read()))))"' \
+		--tasks "$TMP/oom.txt" --exit-when-done --results "$TMP/oom.jsonl" 2>"$TMP/oom.log"
+	code=$?
+	check "a handler out of memory: forqd finishes and exits 0 (got $code)" [ "$code" -eq 0 ]
+	check "  ... that task fails with the handler's MemoryError" \
+		grep -q '"task":"400000000","status":"dead","error":"exit status 1: MemoryError"' "$TMP/oom.jsonl"
+	check "  ... the tasks around it are done" bash -c \
+		"grep -q '\"task\":\"100\",\"status\":\"done\",\"result\":\"100\"' '$TMP/oom.jsonl' &&
+		 grep -q '\"task\":\"200\",\"status\":\"done\",\"result\":\"200\"' '$TMP/oom.jsonl'"
+else
+	echo "(no python3: the out-of-memory handler case is skipped)"
+fi
 
 # A second forqd on A's queue, then --no-recover on it.
 refused "a second forqd on the same name" 3 "owned by another forqd (pid $A)" --shm-name "$QA"
