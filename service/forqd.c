@@ -588,7 +588,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
-	if (start_http(&d) || start_tcp(&d)) {
+	/* TCP first: the HTTP thread reads d.tcp from its first request on. */
+	if (start_tcp(&d) || start_http(&d)) {
 		code = EXIT_LISTEN;
 		goto out_queue;
 	}
