@@ -9,9 +9,9 @@ trap 'rm -rf "$out"' EXIT
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Iservice -Imetrics"
 declare -A srcs=(
 	[arith]="service/arith.c"
-	[tasks_file]="service/tasks_file.c core/buf.c"
+	[tasks_file]="service/tasks_file.c core/buf.c core/errmsg.c"
 	[proto]="service/proto.c core/buf.c"
-	[http_tasks]="metrics/http_tasks.c core/buf.c"
+	[http_tasks]="metrics/http_tasks.c core/buf.c core/errmsg.c"
 )
 declare -A libs=([arith]="-lm" [tasks_file]="" [proto]="" [http_tasks]="-lcjson")
 pass=0 fail=0
