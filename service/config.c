@@ -109,6 +109,33 @@ static char *read_token_file(const char *path, char *err, size_t errlen)
 	return strdup(buf);
 }
 
+/* A whole-number flag: its range and its field (one of i, u). */
+struct num_flag {
+	int id;
+	long lo, hi;
+	int *i;
+	uint32_t *u;
+};
+
+/* Parses flag o if it is in nums; 1 if it is not, else 0 or -1 (err set). */
+static int set_num_flag(const struct num_flag *nums, size_t n, int o, const char *fname,
+			char *err, size_t errlen)
+{
+	for (size_t k = 0; k < n; k++) {
+		long v = 0;
+		if (nums[k].id != o)
+			continue;
+		if (parse_long(fname, optarg, nums[k].lo, nums[k].hi, &v, err, errlen))
+			return -1;
+		if (nums[k].i)
+			*nums[k].i = (int)v;
+		else
+			*nums[k].u = (uint32_t)v;
+		return 0;
+	}
+	return 1;
+}
+
 int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -121,6 +148,23 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 		.tcp = "127.0.0.1:7070", .lease_timeout_s = 30, .tcp_idle_timeout_s = 300,
 		.tcp_max_conns = 10000, .log_level = LOG_INFO};
 
+	const struct num_flag nums[] = {
+		{O_WORKERS, 0, 256, &c->workers, NULL},
+		{O_DRAIN, 0, 86400, &c->drain_timeout_s, NULL},
+		{O_TASK_TIMEOUT, 0, 86400000, &c->task_timeout_ms, NULL},
+		{O_CAPACITY, 1, 1 << 26, NULL, &c->capacity},
+		{O_MAX_PAYLOAD, 8, 1 << 20, NULL, &c->max_payload},
+		{O_BATCH, 1, 1024, NULL, &c->batch},
+		{O_MAX_ATTEMPTS, 1, 1000, NULL, &c->max_attempts},
+		{O_BACKOFF, 0, 3600000, NULL, &c->backoff_ms},
+		{O_RECENT, 1, 1 << 24, NULL, &c->recent},
+		{O_DEAD_MAX, 0, 1 << 20, NULL, &c->dead_max},
+		{O_RESTART_BACKOFF, 0, 3600000, &c->restart_backoff_ms, NULL},
+		{O_RESTART_BACKOFF_MAX, 0, 3600000, &c->restart_backoff_max_ms, NULL},
+		{O_LEASE, 1, 86400, &c->lease_timeout_s, NULL},
+		{O_TCP_IDLE, 1, 86400, &c->tcp_idle_timeout_s, NULL},
+		{O_TCP_MAX_CONNS, 1, 1000000, NULL, &c->tcp_max_conns},
+	};
 	struct option lo[NFLAGS + 1];
 	for (size_t i = 0; i < NFLAGS; i++)
 		lo[i] = flag_option(&flags[i]);
@@ -128,99 +172,28 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 
 	optind = 1;
 	opterr = 0;
-	int o;
-	long v = 0; /* gcc -O3 cannot see that parse_long sets it on success */
+	int o, r;
 	while ((o = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		const char *fname = "";
 		for (size_t i = 0; i < NFLAGS; i++)
 			if (flags[i].id == o)
 				fname = flags[i].name;
+		if ((r = set_num_flag(nums, sizeof nums / sizeof nums[0], o, fname, err, errlen)) <= 0) {
+			if (r < 0)
+				return -1;
+			continue;
+		}
 		switch (o) {
 		case O_SHM: c->shm_name = optarg; break;
-		case O_WORKERS:
-			if (parse_long(fname, optarg, 0, 256, &v, err, errlen))
-				return -1;
-			c->workers = (int)v;
-			break;
 		case O_HANDLER: c->handler = optarg; break;
 		case O_TASKS: c->tasks = optarg; break;
 		case O_RESULTS: c->results = optarg; break;
 		case O_EXIT_DONE: c->exit_when_done = 1; break;
-		case O_DRAIN:
-			if (parse_long(fname, optarg, 0, 86400, &v, err, errlen))
-				return -1;
-			c->drain_timeout_s = (int)v;
-			break;
-		case O_TASK_TIMEOUT:
-			if (parse_long(fname, optarg, 0, 86400000, &v, err, errlen))
-				return -1;
-			c->task_timeout_ms = (int)v;
-			break;
-		case O_CAPACITY:
-			if (parse_long(fname, optarg, 1, 1 << 26, &v, err, errlen))
-				return -1;
-			c->capacity = (uint32_t)v;
-			break;
-		case O_MAX_PAYLOAD:
-			if (parse_long(fname, optarg, 8, 1 << 20, &v, err, errlen))
-				return -1;
-			c->max_payload = (uint32_t)v;
-			break;
-		case O_BATCH:
-			if (parse_long(fname, optarg, 1, 1024, &v, err, errlen))
-				return -1;
-			c->batch = (uint32_t)v;
-			break;
-		case O_MAX_ATTEMPTS:
-			if (parse_long(fname, optarg, 1, 1000, &v, err, errlen))
-				return -1;
-			c->max_attempts = (uint32_t)v;
-			break;
-		case O_BACKOFF:
-			if (parse_long(fname, optarg, 0, 3600000, &v, err, errlen))
-				return -1;
-			c->backoff_ms = (uint32_t)v;
-			break;
-		case O_RECENT:
-			if (parse_long(fname, optarg, 1, 1 << 24, &v, err, errlen))
-				return -1;
-			c->recent = (uint32_t)v;
-			break;
-		case O_DEAD_MAX:
-			if (parse_long(fname, optarg, 0, 1 << 20, &v, err, errlen))
-				return -1;
-			c->dead_max = (uint32_t)v;
-			break;
-		case O_RESTART_BACKOFF:
-			if (parse_long(fname, optarg, 0, 3600000, &v, err, errlen))
-				return -1;
-			c->restart_backoff_ms = (int)v;
-			break;
-		case O_RESTART_BACKOFF_MAX:
-			if (parse_long(fname, optarg, 0, 3600000, &v, err, errlen))
-				return -1;
-			c->restart_backoff_max_ms = (int)v;
-			break;
 		case O_RECOVER: c->recover = 1; break;
 		case O_NO_RECOVER: c->recover = 0; break;
 		case O_KEEP_SHM: c->keep_shm = 1; break;
 		case O_HTTP: c->http = optarg; break;
 		case O_TCP: c->tcp = optarg; break;
-		case O_LEASE:
-			if (parse_long(fname, optarg, 1, 86400, &v, err, errlen))
-				return -1;
-			c->lease_timeout_s = (int)v;
-			break;
-		case O_TCP_IDLE:
-			if (parse_long(fname, optarg, 1, 86400, &v, err, errlen))
-				return -1;
-			c->tcp_idle_timeout_s = (int)v;
-			break;
-		case O_TCP_MAX_CONNS:
-			if (parse_long(fname, optarg, 1, 1000000, &v, err, errlen))
-				return -1;
-			c->tcp_max_conns = (uint32_t)v;
-			break;
 		case O_TOKEN_FILE: c->admin_token_file = optarg; break;
 		case O_INSECURE: c->insecure = 1; break;
 		case O_DEMO: {
