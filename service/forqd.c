@@ -24,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 #include "producer.h"
 #include "proto.h"
 #include "results.h"
@@ -332,6 +333,7 @@ static void begin_drain(struct forqd *d, const char *why)
 	d->drain_deadline = clock_mono_ns() + (uint64_t)d->c.drain_timeout_s * 1000000000u;
 	forq_admin_set_flags(d->q, FORQ_F_DRAINING, FORQ_F_ACCEPTING);
 	log_event(LOG_INFO, "draining", "reason=\"%s\" timeout_s=%d", why, d->c.drain_timeout_s);
+	notify_send("STOPPING=1");
 	if (d->tcp)
 		tcp_draining(d->tcp);
 }
@@ -552,6 +554,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(d.c.log_level);
+	notify_init();
 	d.start_unix_ns = clock_real_ns();
 	{
 		/* Reject a bad --handler now, not in every consumer. */
@@ -612,6 +615,7 @@ int main(int argc, char **argv)
 	}
 	log_event(LOG_INFO, "started", "version=%s workers=%d handler=%s shm=%s", FORQ_VERSION,
 		  d.c.workers, d.c.handler, d.c.shm_name);
+	notify_send("READY=1");
 
 	if (code == 1)
 		code = 0;

@@ -181,7 +181,7 @@ if need systemd-analyze systemd; then
 		bash -c 'out=$(systemd-analyze verify "$1" 2>&1) && [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$unit"
 	check "forqd.service: restart on failure, hardening, /dev/shm left usable" \
 		bash -c 'u=dashboards/forqd.service
-			for k in Type=simple Restart=on-failure NoNewPrivileges=yes ProtectSystem=strict \
+			for k in Type=notify NotifyAccess=main Restart=on-failure NoNewPrivileges=yes ProtectSystem=strict \
 				ProtectHome=yes PrivateTmp=yes KillMode=mixed; do
 				grep -qx "$k" $u || { echo "missing $k"; exit 1; }; done
 			grep -qE "^User=|^DynamicUser=yes" $u || { echo "no User="; exit 1; }

@@ -222,6 +222,37 @@ check "... listing the handlers" grep -q 'use noop, arith, json or exec:CMD' "$T
 check "an unknown flag is a usage error (exit 2)" [ $? -eq 2 ]
 "$FORQD" --exit-when-done 2>"$TMP/e4.log"
 check "--exit-when-done without --tasks is refused" [ $? -eq 2 ]
+# systemd readiness: with NOTIFY_SOCKET set, READY=1 once serving, STOPPING=1
+# on SIGTERM, and the variable is not passed on to handlers.
+if command -v python3 >/dev/null; then
+	new_shm Q8
+	printf 'x\n' >"$TMP/notify_task.txt"
+	python3 - "$FORQD" "$Q8" "$TMP" >"$TMP/notify.out" 2>&1 <<'PY'
+import os, socket, subprocess, sys, time
+forqd, shm, tmp = sys.argv[1:4]
+path = os.path.join(tmp, "notify.sock")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(20)
+p = subprocess.Popen([forqd, "--shm-name", shm, "--workers", "1", "--http", "off", "--tcp", "off",
+                      "--handler", "exec:env", "--tasks", os.path.join(tmp, "notify_task.txt"),
+                      "--results", os.path.join(tmp, "notify.jsonl")],
+                     env=dict(os.environ, NOTIFY_SOCKET=path), stderr=subprocess.DEVNULL)
+print("first:", s.recv(100).decode())
+deadline = time.time() + 20
+while time.time() < deadline and "done" not in open(os.path.join(tmp, "notify.jsonl")).read():
+    time.sleep(0.05)
+p.terminate()
+print("then:", s.recv(100).decode())
+print("exit:", p.wait(30))
+PY
+	check "NOTIFY_SOCKET: READY=1 first" grep -qx 'first: READY=1' "$TMP/notify.out"
+	check "... STOPPING=1 on SIGTERM, exit 0" \
+		bash -c "grep -qx 'then: STOPPING=1' '$TMP/notify.out' && grep -qx 'exit: 0' '$TMP/notify.out'"
+	check "... and a handler's environment has no NOTIFY_SOCKET" \
+		bash -c "grep -q '\"status\":\"done\".*PATH=' '$TMP/notify.jsonl' && ! grep -q NOTIFY_SOCKET '$TMP/notify.jsonl'"
+fi
+
 # The admin token is read once and unset: a handler's environment never has it.
 new_shm Q7
 printf 'x\n' >"$TMP/env_task.txt"
