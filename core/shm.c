@@ -307,12 +307,20 @@ static int validate(struct forq *q, char *err, size_t errlen)
 		errmsg_set(err, errlen, "%s is not a forq queue (bad magic)", q->name);
 		return -EPROTO;
 	}
-	if (h->version != FORQ_LAYOUT_VERSION || h->hdr_size != sizeof *h ||
-	    h->proc_size != sizeof(struct forq_proc) || h->rec_size != sizeof(struct forq_rec)) {
+	if (h->version != FORQ_LAYOUT_VERSION) {
 		errmsg_set(err, errlen,
-			      "%s has layout version %u, this build reads version %u (stop the "
-			      "old forqd, then remove /dev/shm%s)",
-			      q->name, h->version, FORQ_LAYOUT_VERSION, q->name);
+			   "%s has layout version %u, this build reads version %u (stop the "
+			   "old forqd, then remove /dev/shm%s)",
+			   q->name, h->version, FORQ_LAYOUT_VERSION, q->name);
+		return -EPROTO;
+	}
+	if (h->hdr_size != sizeof *h || h->proc_size != sizeof(struct forq_proc) ||
+	    h->rec_size != sizeof(struct forq_rec)) {
+		errmsg_set(err, errlen,
+			   "%s has layout version %u but record sizes %u/%u/%u, this build's are "
+			   "%zu/%zu/%zu (a build of another ABI? remove /dev/shm%s)",
+			   q->name, h->version, h->hdr_size, h->proc_size, h->rec_size, sizeof *h,
+			   sizeof(struct forq_proc), sizeof(struct forq_rec), q->name);
 		return -EPROTO;
 	}
 	struct forq_options o = {
