@@ -269,6 +269,25 @@ static inline void bench_arm_timeout(const char *design, const struct bench_opts
 	alarm((unsigned)o->timeout);
 }
 
+/* What every baseline does once its queue exists: the tallies in *tally
+ * (shared with the consumers through arg), the consumers forked, the timeout
+ * armed. Returns 0, or -1 after saying why on stderr. */
+static inline int bench_start(const char *design, const struct bench_opts *o,
+			      struct bench_tally **tally, int (*fn)(int, void *), void *arg)
+{
+	if (!(*tally = bench_tallies(o->consumers))) {
+		perror("mmap");
+		return -1;
+	}
+	int err = bench_spawn(o->consumers, o->timeout, fn, arg);
+	if (err) {
+		fprintf(stderr, "fork: %s\n", strerror(-err));
+		return -1;
+	}
+	bench_arm_timeout(design, o);
+	return 0;
+}
+
 /* Prints the result line; returns the exit code. */
 static inline int bench_report(const char *design, const struct bench_opts *o, double seconds,
 			       bool ok)

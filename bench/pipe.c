@@ -79,23 +79,14 @@ int main(int argc, char **argv)
 	r.rfd = fds[0];
 	r.wfd = fds[1];
 	signal(SIGPIPE, SIG_IGN); /* a dead reader shows as EPIPE */
-	r.tally = bench_tallies(o.consumers);
-	if (!r.tally) {
-		perror("mmap");
+	if (bench_start(DESIGN, &o, &r.tally, consume, &r))
 		goto end;
-	}
-	int err = bench_spawn(o.consumers, o.timeout, consume, &r);
-	if (err) {
-		fprintf(stderr, "fork: %s\n", strerror(-err));
-		goto end;
-	}
 	close(r.rfd);
 	r.rfd = -1;
-	bench_arm_timeout(DESIGN, &o);
 
 	double t0 = bench_now();
 	uint64_t next = 1;
-	err = 0;
+	int err = 0;
 	while (next <= o.tasks && !err) {
 		int n = 0;
 		while (n < o.batch && next <= o.tasks)

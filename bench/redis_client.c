@@ -215,17 +215,8 @@ int main(int argc, char **argv)
 			strerror(-rd.fd));
 		goto end;
 	}
-	r.tally = bench_tallies(o.consumers);
-	if (!r.tally) {
-		perror("mmap");
+	if (bench_start(DESIGN, &o, &r.tally, consume, &r))
 		goto end;
-	}
-	err = bench_spawn(o.consumers, o.timeout, consume, &r);
-	if (err) {
-		fprintf(stderr, "fork: %s\n", strerror(-err));
-		goto end;
-	}
-	bench_arm_timeout(DESIGN, &o);
 
 	double t0 = bench_now();
 	err = 0;

@@ -140,17 +140,8 @@ int main(int argc, char **argv)
 		atomic_init(&r.ring->slot[i].seq, i);
 	atomic_init(&r.ring->enqueue_pos, 0);
 	atomic_init(&r.ring->dequeue_pos, 0);
-	r.tally = bench_tallies(o.consumers);
-	if (!r.tally) {
-		perror("mmap");
+	if (bench_start(DESIGN, &o, &r.tally, consume, &r))
 		goto end;
-	}
-	int err = bench_spawn(o.consumers, o.timeout, consume, &r);
-	if (err) {
-		fprintf(stderr, "fork: %s\n", strerror(-err));
-		goto end;
-	}
-	bench_arm_timeout(DESIGN, &o);
 
 	double t0 = bench_now();
 	produce(&r);
