@@ -39,7 +39,7 @@ static bool starts(const char *s, const char *prefix)
 static int command(struct net_rd *rd, const char *cmd, const char *want)
 {
 	char *line;
-	int r = net_write_all(rd->fd, cmd, strlen(cmd));
+	int r = bench_write_all(rd->fd, cmd, strlen(cmd));
 	if (r)
 		return r;
 	r = net_line(rd, &line);
@@ -70,7 +70,7 @@ static int consume(int idx, void *arg)
 	if ((err = command(&rd, cmd, MSG_WATCHING)) || (err = command(&rd, "ignore default\r\n",
 								     MSG_WATCHING)))
 		goto fail;
-	if ((err = net_write_all(rd.fd, CMD_RESERVE, CONSTSTRLEN(CMD_RESERVE))))
+	if ((err = bench_write_all(rd.fd, CMD_RESERVE, CONSTSTRLEN(CMD_RESERVE))))
 		goto fail;
 	for (;;) {
 		unsigned long long id;
@@ -86,7 +86,7 @@ static int consume(int idx, void *arg)
 			goto fail;
 		/* delete this job and ask for the next in one write */
 		int n = snprintf(cmd, sizeof cmd, "delete %llu\r\n%s", id, v ? CMD_RESERVE : "");
-		if ((err = net_write_all(rd.fd, cmd, (size_t)n)))
+		if ((err = bench_write_all(rd.fd, cmd, (size_t)n)))
 			goto fail;
 		if ((err = net_line(&rd, &line)) < 0)
 			goto fail;
@@ -120,7 +120,7 @@ static int put_batch(struct net_rd *rd, uint64_t from, int n)
 		memcpy(p, "\r\n", 2);
 		p += 2;
 	}
-	int err = net_write_all(rd->fd, out, (size_t)(p - out));
+	int err = bench_write_all(rd->fd, out, (size_t)(p - out));
 	for (int i = 0; i < n && !err; i++) {
 		err = net_line(rd, &line);
 		if (err >= 0 && !starts(line, MSG_INSERTED)) {
@@ -143,19 +143,9 @@ int main(int argc, char **argv)
 
 	if (bench_parse(argc, argv, BENCH_F_BATCH | BENCH_F_SERVER, &o))
 		return 2;
-	if (!o.port || o.batch > BATCH_MAX) {
-		fprintf(stderr, "%s: --port is required and --batch at most %d\n", argv[0],
-			BATCH_MAX);
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(r.tube, sizeof r.tube, "forq-bench-%d", (int)getpid());
-	rd.fd = net_connect(o.host, o.port, 3000);
-	if (rd.fd < 0) {
-		fprintf(stderr, "%s: connect %s:%d: %s\n", argv[0], o.host, o.port,
-			strerror(-rd.fd));
+	if (net_bench_open(argv[0], &o, BATCH_MAX, &rd))
 		goto end;
-	}
+	snprintf(r.tube, sizeof r.tube, "forq-bench-%d", (int)getpid());
 	snprintf(cmd, sizeof cmd, "use %s\r\n", r.tube);
 	if ((err = command(&rd, cmd, MSG_USING))) {
 		fprintf(stderr, "%s: use: %s\n", argv[0], strerror(-err));

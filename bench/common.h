@@ -303,6 +303,22 @@ static inline int bench_report(const char *design, const struct bench_opts *o, d
 	return ok ? 0 : 1;
 }
 
+/* Writes all n bytes (retrying short writes and EINTR); 0 or -errno, -EPIPE
+ * when the reader is gone. */
+static inline int bench_write_all(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* Waits a little on a busy-waiting path: spin first, then give the core away
  * (2-core machines run producer and consumers on the same cores). */
 static inline void bench_relax(unsigned *spins)

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 struct net_rd {
 	int fd;
 	size_t r, w; /* unread bytes are buf[r, w) */
@@ -49,16 +51,20 @@ static inline int net_connect(const char *host, int port, int wait_ms)
 	}
 }
 
-static inline int net_write_all(int fd, const void *p, size_t n)
+/* The server baselines' start: --port given and --batch at most batch_max,
+ * SIGPIPE ignored, rd connected. Returns 0, or 2 after saying why. */
+static inline int net_bench_open(const char *prog, const struct bench_opts *o, int batch_max,
+				 struct net_rd *rd)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p = (const char *)p + w;
-		n -= (size_t)w;
+	if (!o->port || o->batch > batch_max) {
+		fprintf(stderr, "%s: --port is required and --batch at most %d\n", prog, batch_max);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rd->fd = net_connect(o->host, o->port, 3000);
+	if (rd->fd < 0) {
+		fprintf(stderr, "%s: connect %s:%d: %s\n", prog, o->host, o->port, strerror(-rd->fd));
+		return 2;
 	}
 	return 0;
 }

@@ -40,21 +40,6 @@ static int consume(int idx, void *arg)
 	}
 }
 
-/* Writes all n bytes; an atomic write of <= PIPE_BUF bytes is never partial. */
-static int write_all(int fd, const void *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p = (const char *)p + w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct bench_opts o = {.tasks = 2000000, .consumers = 1, .batch = 1, .timeout = 120};
@@ -91,7 +76,7 @@ int main(int argc, char **argv)
 		int n = 0;
 		while (n < o.batch && next <= o.tasks)
 			v[n++] = next++;
-		err = write_all(r.wfd, v, (size_t)n * REC);
+		err = bench_write_all(r.wfd, v, (size_t)n * REC); /* <= PIPE_BUF: never partial */
 	}
 	if (err)
 		fprintf(stderr, "write: %s\n", strerror(-err));

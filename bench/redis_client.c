@@ -44,7 +44,7 @@ static int send_cmd(int fd, int argc, const char **argv, const size_t *len)
 	if (need > sizeof out)
 		return -ENOBUFS;
 	char *end = resp_cmd(out, argc, argv, len);
-	return net_write_all(fd, out, (size_t)(end - out));
+	return bench_write_all(fd, out, (size_t)(end - out));
 }
 
 /* Reads one bulk string ("$n" then n bytes) into v, which holds 8 bytes;
@@ -180,7 +180,7 @@ static int push_batch(struct run *r, struct net_rd *rd, uint64_t from, int n)
 		size_t len[] = {5, klen, sizeof v};
 		p = resp_cmd(p, 3, argv, len);
 	}
-	err = net_write_all(rd->fd, out, (size_t)(p - out));
+	err = bench_write_all(rd->fd, out, (size_t)(p - out));
 	for (int i = 0; i < n && !err; i++) {
 		err = net_line(rd, &line);
 		if (err >= 0 && line[0] != ':') {
@@ -202,19 +202,9 @@ int main(int argc, char **argv)
 
 	if (bench_parse(argc, argv, BENCH_F_BATCH | BENCH_F_SERVER, &o))
 		return 2;
-	if (!o.port || o.batch > BATCH_MAX) {
-		fprintf(stderr, "%s: --port is required and --batch at most %d\n", argv[0],
-			BATCH_MAX);
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(r.key, sizeof r.key, "forq-bench:%d", (int)getpid());
-	rd.fd = net_connect(o.host, o.port, 3000);
-	if (rd.fd < 0) {
-		fprintf(stderr, "%s: connect %s:%d: %s\n", argv[0], o.host, o.port,
-			strerror(-rd.fd));
+	if (net_bench_open(argv[0], &o, BATCH_MAX, &rd))
 		goto end;
-	}
+	snprintf(r.key, sizeof r.key, "forq-bench:%d", (int)getpid());
 	if (bench_start(DESIGN, &o, &r.tally, consume, &r))
 		goto end;
 
