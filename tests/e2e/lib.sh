@@ -19,7 +19,10 @@ check() { # check "description" command...
 	if "$@"; then ok "$what"; else bad "$what"; fi
 }
 
+# A test with more to undo (network namespaces, servers to stop gracefully)
+# defines cleanup_extra; it runs first.
 cleanup() {
+	if declare -F cleanup_extra >/dev/null; then cleanup_extra; fi
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for s in "${SHMS[@]}"; do rm -f "/dev/shm${s}"; done
@@ -65,6 +68,56 @@ wait_exit() {
 	wait "$pid"
 	EXIT_CODE=$?
 	return 0
+}
+
+# stop PID SECONDS: SIGTERM, wait, then SIGKILL. Returns the exit status.
+stop() {
+	local pid=$1 n=$(($2 * 10))
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
+	while [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	kill -KILL "$pid" 2>/dev/null && echo "pid $pid did not stop: killed"
+	wait "$pid" 2>/dev/null
+}
+
+# need_binaries PATH...: fails and finishes the test when one is missing.
+need_binaries() {
+	local b
+	for b in "$@"; do
+		if [ ! -x "$b" ]; then
+			echo "$b not found: set FORQD=... and FORQ=..." >&2
+			bad "binaries exist"
+			finish
+		fi
+	done
+}
+
+# tcp_client_build: sets CLIENT to $TCP_CLIENT, or to tests/e2e/tcp_client.c
+# compiled into $TMP; fails and finishes the test if it does not compile.
+tcp_client_build() {
+	CLIENT=${TCP_CLIENT:-}
+	[ -n "$CLIENT" ] && return
+	CLIENT=$TMP/tcp_client
+	if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$CLIENT" \
+		"$FORQ_SRC/tests/e2e/tcp_client.c"; then
+		bad "tcp_client compiles"
+		finish
+	fi
+}
+
+# arith_results_wrong FILE: up to 5 result lines of FILE whose task "A*B+C"
+# is not done with its right result (empty when all are right).
+arith_results_wrong() {
+	awk '{
+		if (!match($0, /"task":"[^"]*"/)) { print "no task: " $0; next }
+		t = substr($0, RSTART + 8, RLENGTH - 9)
+		if (!match($0, /"status":"done","result":"[^"]*"/)) { print "not done: " $0; next }
+		v = substr($0, RSTART + 26, RLENGTH - 27)
+		split(t, p, /[*+]/)
+		if (v != sprintf("%d", p[1] * p[2] + p[3])) print "wrong: " $0
+	}' "$1" | head -5
 }
 
 # log_port FILE EVENT: the port forqd logged for EVENT (http_listening, tcp_listening).

@@ -20,15 +20,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 forqd=${1:-${FORQD:-$root/build/service/forqd}}
 demo_rate=${DEMO_RATE:-2000}
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
+. "$root/tests/e2e/lib.sh"
 
 if [ ! -x "$forqd" ]; then
 	echo "forqd not found at '$forqd': pass its path as FORQD=... or the first argument" >&2
-	fail "forqd binary exists"
+	bad "forqd binary exists"
 	finish
 fi
 if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -36,37 +32,19 @@ if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 		>/dev/null 2>&1
 fi
 for tool in prometheus curl python3; do
-	command -v $tool >/dev/null 2>&1 || { fail "$tool is installed"; finish; }
+	command -v $tool >/dev/null 2>&1 || { bad "$tool is installed"; finish; }
 done
 
-tmp=$(mktemp -d)
+tmp=$TMP
 forqd_pid=
 prom_pid=
-shm=/forq-e2e-$$
+new_shm shm
 
-# stop PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL. Returns the
-# exit status (>128 when killed by a signal).
-stop() {
-	local pid=$1 n=$(($2 * 10))
-	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
-	while [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "pid $pid still running after SIGTERM: killing it"
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-}
-
-cleanup() {
+# forqd and Prometheus get a graceful stop first (lib.sh kills what is left).
+cleanup_extra() {
 	[ -n "$forqd_pid" ] && stop "$forqd_pid" 5 >/dev/null
 	[ -n "$prom_pid" ] && stop "$prom_pid" 5 >/dev/null
-	rm -f "/dev/shm$shm" # left only if forqd had to be killed
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Three free loopback ports (bound and released: a small race, fine here).
@@ -89,9 +67,9 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 if [ $up = 1 ]; then
-	pass "forqd answers /healthz on 127.0.0.1:$http_port"
+	ok "forqd answers /healthz on 127.0.0.1:$http_port"
 else
-	fail "forqd answers /healthz on 127.0.0.1:$http_port"
+	bad "forqd answers /healthz on 127.0.0.1:$http_port"
 	sed 's/^/    forqd: /' "$tmp/forqd.log" | tail -20
 	finish
 fi
@@ -101,8 +79,8 @@ run_checks() {
 	local line
 	while IFS= read -r line; do
 		case $line in
-		"ok - "*) pass "${line#ok - }" ;;
-		"not ok - "*) fail "${line#not ok - }" ;;
+		"ok - "*) ok "${line#ok - }" ;;
+		"not ok - "*) bad "${line#not ok - }" ;;
 		*) echo "$line" ;;
 		esac
 	done < <("$@" 2>&1)
@@ -147,18 +125,18 @@ for _ in $(seq 40); do
 	sleep 0.5
 done
 if [ -n "$samples" ] && [ "${samples%.*}" -ge 6 ]; then
-	pass "Prometheus has $samples samples of forqd"
+	ok "Prometheus has $samples samples of forqd"
 else
-	fail "Prometheus has 6 samples of forqd within 20 s (got '${samples}')"
+	bad "Prometheus has 6 samples of forqd within 20 s (got '${samples}')"
 	sed 's/^/    prometheus: /' "$tmp/prometheus.log" | tail -20
 	finish
 fi
-[ "$(query 'up{job="forqd"}')" = 1 ] && pass "the last scrape of forqd succeeded (up == 1)" ||
-	fail "the last scrape of forqd succeeded (up == 1)"
+[ "$(query 'up{job="forqd"}')" = 1 ] && ok "the last scrape of forqd succeeded (up == 1)" ||
+	bad "the last scrape of forqd succeeded (up == 1)"
 done_rate=$(query 'sum(rate(forq_tasks_done_total{job="forqd"}[10s]))')
 python3 -c 'import sys; sys.exit(not float(sys.argv[1] or 0) > 0)' "$done_rate" &&
-	pass "the demo producer's tasks finish ($done_rate/s)" ||
-	fail "the demo producer's tasks finish (rate '$done_rate')"
+	ok "the demo producer's tasks finish ($done_rate/s)" ||
+	bad "the demo producer's tasks finish (rate '$done_rate')"
 
 # Every alert rule has been evaluated without error; ForqdDown is quiet.
 sleep 1
@@ -170,11 +148,11 @@ bad = [f'{r["name"]}: {r["health"]} {r.get("lastError", "")}' for r in rules if 
 print(f"    {len(rules)} rules loaded" + "".join("\n    " + b for b in bad))
 sys.exit(1 if bad or not rules else 0)
 EOF
-then pass "every alert rule evaluates without error"; else fail "every alert rule evaluates without error"; fi
+then ok "every alert rule evaluates without error"; else bad "every alert rule evaluates without error"; fi
 if curl -fsS "$prom/api/v1/alerts" 2>/dev/null | grep -q '"alertname":"ForqdDown"'; then
-	fail "ForqdDown is not pending or firing"
+	bad "ForqdDown is not pending or firing"
 else
-	pass "ForqdDown is not pending or firing"
+	ok "ForqdDown is not pending or firing"
 fi
 
 # ---- the dashboard -------------------------------------------------------------
@@ -185,11 +163,11 @@ run_checks python3 "$root/tests/e2e/check_dashboard.py" live --prom "$prom" \
 stop "$forqd_pid" 40   # --drain-timeout is 30 s
 rc=$?
 forqd_pid=
-[ $rc -eq 0 ] && pass "forqd exits 0 on SIGTERM" || {
-	fail "forqd exits 0 on SIGTERM (status $rc)"
+[ $rc -eq 0 ] && ok "forqd exits 0 on SIGTERM" || {
+	bad "forqd exits 0 on SIGTERM (status $rc)"
 	sed 's/^/    forqd: /' "$tmp/forqd.log" | tail -20
 }
-[ ! -e "/dev/shm${shm}" ] && pass "forqd removed its ring /dev/shm$shm" ||
-	{ fail "forqd removed its ring /dev/shm$shm"; rm -f "/dev/shm${shm}"; }
+[ ! -e "/dev/shm${shm}" ] && ok "forqd removed its ring /dev/shm$shm" ||
+	{ bad "forqd removed its ring /dev/shm$shm"; rm -f "/dev/shm${shm}"; }
 
 finish

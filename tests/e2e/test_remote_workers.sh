@@ -34,92 +34,29 @@ forqd=${FORQD:-$root/build/service/forqd}
 forq=${FORQ:-$root/build/service/forq}
 ntasks=${NTASKS:-100000}
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-check() { # check NAME COMMAND...: PASS when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
-
-for b in "$forqd" "$forq"; do
-	if [ ! -x "$b" ]; then
-		echo "$b not found: set FORQD=... and FORQ=..." >&2
-		fail "binaries exist"
-		finish
-	fi
-done
-
-tmp=$(mktemp -d)
-pids=()
-shm_base=/forq-e2e-$$
-nshm=0
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -f /dev/shm"$shm_base"-*
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-client=${TCP_CLIENT:-}
-if [ -z "$client" ]; then
-	client=$tmp/tcp_client
-	if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$client" \
-		"$root/tests/e2e/tcp_client.c"; then
-		fail "tcp_client compiles"
-		finish
-	fi
-fi
+. "$root/tests/e2e/lib.sh"
+need_binaries "$forqd" "$forq"
+tmp=$TMP
+shm_base=/forq-e2e-$$ # new_shm's prefix: what the last check looks for
+tcp_client_build
+client=$CLIENT
 
 # The client needs one fd per connection for check 5.
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
-# wait_until SECONDS COMMAND...: polls every 0.1 s; returns 1 on timeout.
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	while [ $n -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
-
-# stop PID SECONDS: SIGTERM, wait, then SIGKILL. Returns the exit status.
-stop() {
-	local pid=$1 n=$(($2 * 10))
-	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
-	while [ $n -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-	kill -KILL "$pid" 2>/dev/null && echo "pid $pid did not stop: killed"
-	wait "$pid" 2>/dev/null
-}
 
 # start_forqd NAME [FLAGS...]: sets fpid, port (TCP), hport (HTTP or empty).
 start_forqd() {
 	local name=$1
 	shift
-	nshm=$((nshm + 1))
+	new_shm fshm
 	log=$tmp/$name.forqd.log
-	"$forqd" --shm-name "$shm_base-$nshm" --tcp 127.0.0.1:0 --results "$tmp/$name.results" \
+	"$forqd" --shm-name "$fshm" --tcp 127.0.0.1:0 --results "$tmp/$name.results" \
 		--log-level info "$@" 2>"$log" &
 	fpid=$!
-	pids+=("$fpid")
+	PIDS+=("$fpid")
 	port=
 	hport=
-	wait_until 10 grep -qs "event=tcp_listening" "$log" || { cat "$log"; return 1; }
+	wait_for 10 grep -qs "event=tcp_listening" "$log" || { cat "$log"; return 1; }
 	port=$(sed -n 's/.*event=tcp_listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
 	hport=$(sed -n 's/.*event=http_listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
 	[ -n "$port" ]
@@ -138,7 +75,7 @@ start_worker() {
 	shift
 	"$forq" worker --connect "127.0.0.1:$port" "$@" 2>"$tmp/$name.worker.log" &
 	wpid=$!
-	pids+=("$wpid")
+	PIDS+=("$wpid")
 }
 
 # ---- 1. 100,000 arithmetic tasks, 3 remote workers + 1 local consumer ------
@@ -151,16 +88,16 @@ if start_forqd arith --workers 1 --handler arith --http off; then
 		start_worker "arith$k" --handler arith --batch 64
 		w+=("$wpid")
 	done
-	check "3 remote workers connected" wait_until 10 stat_is "$port" remote_workers 3
+	check "3 remote workers connected" wait_for 10 stat_is "$port" remote_workers 3
 	check "PUT $ntasks tasks" timeout 120 "$client" "127.0.0.1:$port" put "$tmp/arith.txt"
-	check "all $ntasks tasks finished" wait_until 120 stat_is "$port" done "$ntasks"
-	ok=1
+	check "all $ntasks tasks finished" wait_for 120 stat_is "$port" done "$ntasks"
+	all_ok=1
 	for p in "${w[@]}"; do
 		kill -INT "$p"
-		timeout 15 tail --pid="$p" -f /dev/null || ok=0
-		wait "$p" || ok=0
+		timeout 15 tail --pid="$p" -f /dev/null || all_ok=0
+		wait "$p" || all_ok=0
 	done
-	[ $ok = 1 ] && pass "workers exit 0 on SIGINT" || fail "workers exit 0 on SIGINT"
+	[ $all_ok = 1 ] && ok "workers exit 0 on SIGINT" || bad "workers exit 0 on SIGINT"
 	stop "$fpid" 30
 	check "forqd exits 0 after the drain" [ $? -eq 0 ]
 	r=$tmp/arith.results
@@ -168,22 +105,15 @@ if start_forqd arith --workers 1 --handler arith --http off; then
 	check "one result line per task ($lines)" [ "$lines" -eq "$ntasks" ]
 	uniq_ids=$(sed -n 's/^{"id":\([0-9]*\),.*/\1/p' "$r" | sort -u | wc -l)
 	check "every task id once ($uniq_ids)" [ "$uniq_ids" -eq "$ntasks" ]
-	bad=$(awk '{
-		if (!match($0, /"task":"[^"]*"/)) { print "no task: " $0; next }
-		t = substr($0, RSTART + 8, RLENGTH - 9)
-		if (!match($0, /"status":"done","result":"[^"]*"/)) { print "not done: " $0; next }
-		v = substr($0, RSTART + 26, RLENGTH - 27)
-		split(t, p, /[*+]/)
-		if (v != sprintf("%d", p[1] * p[2] + p[3])) print "wrong: " $0
-	}' "$r" | head -5)
-	[ -z "$bad" ] && pass "every result is right" || { fail "every result is right"; echo "$bad"; }
+	wrong=$(arith_results_wrong "$r")
+	[ -z "$wrong" ] && ok "every result is right" || { bad "every result is right"; echo "$wrong"; }
 	shares=$(cat "$tmp"/arith?.worker.log | sed -n 's/.*event=worker_exit tasks=\([0-9]*\).*/\1/p' | tr '\n' ' ')
 	echo "remote workers' tasks: $shares(local consumer: the rest)"
 	n=0
 	for s in $shares; do [ "$s" -gt 0 ] && n=$((n + 1)); done
 	check "each remote worker ran tasks" [ "$n" -eq 3 ]
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 2. a worker killed mid-task ------------------------------------------
@@ -193,20 +123,20 @@ if start_forqd killed --workers 0 --http off --lease-timeout 30; then
 	start_worker killedA --handler json --batch 1
 	a=$wpid
 	"$client" "127.0.0.1:$port" put "$tmp/sleep.txt" >/dev/null
-	check "worker A holds the task" wait_until 10 stat_is "$port" leases 1
+	check "worker A holds the task" wait_for 10 stat_is "$port" leases 1
 	kill -KILL "$a"
 	wait "$a" 2>/dev/null
-	check "its task is back in the queue at once" wait_until 3 stat_is "$port" pending 1
+	check "its task is back in the queue at once" wait_for 3 stat_is "$port" pending 1
 	start_worker killedB --handler json --batch 1
 	b=$wpid
-	check "worker B finishes it before the lease timeout" wait_until 10 stat_is "$port" done 1
+	check "worker B finishes it before the lease timeout" wait_for 10 stat_is "$port" done 1
 	kill -INT "$b"
 	wait "$b"
 	stop "$fpid" 10
 	check "its result: done on attempt 2" \
 		grep -q '"status":"done","result":"slept 3000 ms","attempts":2' "$tmp/killed.results"
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 3. a worker that stops answering --------------------------------------
@@ -216,11 +146,11 @@ if start_forqd silent --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
 	"$client" "127.0.0.1:$port" put "$tmp/one.txt" >/dev/null
 	"$client" "127.0.0.1:$port" hold 4000 >"$tmp/hold.out" 2>&1 &
 	h=$!
-	pids+=("$h")
-	check "the silent client leases the task" wait_until 5 grep -q '^task ' "$tmp/hold.out"
+	PIDS+=("$h")
+	check "the silent client leases the task" wait_for 5 grep -q '^task ' "$tmp/hold.out"
 	start_worker silentB --handler arith
 	b=$wpid
-	check "the lease expires and worker B finishes the task" wait_until 10 stat_is "$port" done 1
+	check "the lease expires and worker B finishes the task" wait_for 10 stat_is "$port" done 1
 	check "forqd logs the expiry" grep -q 'event=lease_expired' "$tmp/silent.forqd.log"
 	wait "$h"
 	check "the late RESULT gets ERR not-leased" grep -q '^late: ERR not-leased' "$tmp/hold.out"
@@ -245,7 +175,7 @@ if start_forqd silent --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
 	check "its result: 42 on attempt 2" \
 		grep -q '"status":"done","result":"42","attempts":2' "$tmp/silent.results"
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # wire.py: what the small python clients below share (`from wire import *`):
@@ -303,14 +233,14 @@ if start_forqd expire --workers 0 --http 127.0.0.1:0 --lease-timeout 1 --max-att
 	check "delivery 2 after the lease expired: the same task, attempt 2" \
 		grep -qx "delivery 2: id $eid attempt 2 payload expires" <<<"$out"
 	check "the late RESULT gets ERR not-leased" grep -qx 'late: ERR not-leased' <<<"$out"
-	check "the results file says dead, lease expired" wait_until 10 grep -q \
+	check "the results file says dead, lease expired" wait_for 10 grep -q \
 		"^{\"id\":$eid,\"task\":\"expires\",\"status\":\"dead\",\"error\":\"lease expired\"" \
 		"$tmp/expire.results"
 	check "... one line for it" [ "$(grep -c "^{\"id\":$eid," "$tmp/expire.results")" -eq 1 ]
 	check "forqd logs both expiries (requeued, then dead)" bash -c \
 		"grep -q 'event=lease_expired id=$eid .*requeued=1' '$tmp/expire.forqd.log' &&
 		 grep -q 'event=lease_expired id=$eid .*dead=1' '$tmp/expire.forqd.log'"
-	"$forq" dead --shm-name "$shm_base-$nshm" >"$tmp/expire.dead" 2>&1
+	"$forq" dead --shm-name "$fshm" >"$tmp/expire.dead" 2>&1
 	cat "$tmp/expire.dead"
 	check "forq dead lists it (attempts 2, lease expired)" \
 		grep -q "^$eid  *normal  *2  *[0-9TZ:.-]*  *\"lease expired\"  *\"expires\"$" "$tmp/expire.dead"
@@ -325,7 +255,7 @@ if start_forqd expire --workers 0 --http 127.0.0.1:0 --lease-timeout 1 --max-att
 	stop "$fpid" 10
 	check "forqd exits 0" [ $? -eq 0 ]
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 3c. TOUCH keeps a lease alive -------------------------------------------
@@ -374,7 +304,7 @@ if start_forqd touch --workers 0 --http 127.0.0.1:0 --lease-timeout 1; then
 		"[ \$(grep -c '^{\"id\":$tid,' '$tmp/touch.results') -eq 1 ] &&
 		 grep -q '^{\"id\":$tid,\"task\":\"20+1\",\"status\":\"done\",\"result\":\"21\",\"attempts\":1' '$tmp/touch.results'"
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 4. garbage, over-long lines, a junk flood ------------------------------
@@ -385,11 +315,11 @@ if start_forqd junk --workers 0 --http off; then
 	b=$wpid
 	"$client" "127.0.0.1:$port" flood 16 >"$tmp/flood.out" 2>&1 &
 	fl=$!
-	pids+=("$fl")
+	PIDS+=("$fl")
 	check "garbage: ERR for each, the connection survives, a run of 16 hangs up" \
 		timeout 30 "$client" "127.0.0.1:$port" garbage
 	check "PUT 2000 tasks meanwhile" timeout 30 "$client" "127.0.0.1:$port" put "$tmp/two.txt"
-	check "the worker finishes them all" wait_until 20 stat_is "$port" done 2000
+	check "the worker finishes them all" wait_for 20 stat_is "$port" done 2000
 	check "the junk flood is disconnected" wait "$fl"
 	check "others still served: PING" \
 		bash -c "printf 'PING\r\n' | '$client' 127.0.0.1:$port raw 300 | grep -q PONG"
@@ -397,7 +327,7 @@ if start_forqd junk --workers 0 --http off; then
 	check "the worker exits 0" wait "$b"
 	stop "$fpid" 10
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 5. 1,000 concurrent connections ---------------------------------------
@@ -405,11 +335,11 @@ echo "== 1000 concurrent connections"
 if start_forqd many --workers 0 --http off; then
 	check "1000 waiting connections each get a task and answer it" \
 		timeout 60 "$client" "127.0.0.1:$port" many 1000
-	check "1000 tasks done" wait_until 5 stat_is "$port" done 1000
+	check "1000 tasks done" wait_for 5 stat_is "$port" done 1000
 	check "no lease left" stat_is "$port" leases 0
 	stop "$fpid" 10
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 5b. connection limit and idle timeout ---------------------------------
@@ -456,7 +386,7 @@ PY
 	fi
 	stop "$fpid" 10
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 # ---- 6. EXIT, SIGINT, reconnect ---------------------------------------------
@@ -464,7 +394,7 @@ echo "== EXIT gives leases back; SIGINT finishes the task; reconnect"
 if start_forqd misc --workers 0 --http off; then
 	out=$(printf 'PUT 3\r\n1+1\r\nGET_TASK\r\nEXIT\r\n' | "$client" "127.0.0.1:$port" raw 1000 | tr -d '\r')
 	check "EXIT answers BYE and closes" grep -qz 'OK 1.TASK 1 1 3.1+1.BYE.\[closed\]' <<<"$out"
-	check "the leased task is back in the queue" wait_until 3 stat_is "$port" pending 1
+	check "the leased task is back in the queue" wait_for 3 stat_is "$port" pending 1
 	out=$(printf 'GET_TASK\r\nRESULT 1 2\r\nQUIT\r\n' | "$client" "127.0.0.1:$port" raw 1000 | tr -d '\r')
 	check "it comes back as attempt 2" grep -qz 'TASK 1 2 3.1+1.OK.BYE' <<<"$out"
 
@@ -472,7 +402,7 @@ if start_forqd misc --workers 0 --http off; then
 	start_worker sigint --handler json --batch 1
 	s=$wpid
 	"$client" "127.0.0.1:$port" put "$tmp/sleep2.txt" >/dev/null
-	check "the worker holds the task" wait_until 5 stat_is "$port" leases 1
+	check "the worker holds the task" wait_for 5 stat_is "$port" leases 1
 	kill -INT "$s"
 	timeout 10 tail --pid="$s" -f /dev/null
 	wait "$s"
@@ -482,24 +412,24 @@ if start_forqd misc --workers 0 --http off; then
 
 	start_worker recon --handler arith
 	r=$wpid
-	check "a worker connects" wait_until 5 stat_is "$port" remote_workers 1
+	check "a worker connects" wait_for 5 stat_is "$port" remote_workers 1
 	stop "$fpid" 10
-	check "it sees forqd go" wait_until 5 grep -q 'event=worker_disconnected' "$tmp/recon.worker.log"
+	check "it sees forqd go" wait_for 5 grep -q 'event=worker_disconnected' "$tmp/recon.worker.log"
 	oldport=$port
 	if start_forqd misc2 --workers 0 --http off --tcp "127.0.0.1:$oldport"; then
 		port=$oldport
 		"$client" "127.0.0.1:$port" put "$tmp/one.txt" >/dev/null
 		check "it reconnects to the new forqd and runs its task" \
-			wait_until 15 stat_is "$port" done 1
+			wait_for 15 stat_is "$port" done 1
 		stop "$fpid" 10
 	else
-		fail "forqd restarts on port $oldport"
+		bad "forqd restarts on port $oldport"
 	fi
 	kill -INT "$r"
 	wait "$r"
 	check "the worker exits 0 on SIGINT while reconnecting" [ $? -eq 0 ]
 else
-	fail "forqd starts"
+	bad "forqd starts"
 fi
 
 left=$(ls /dev/shm 2>/dev/null | grep -c "^${shm_base#/}-")
