@@ -173,6 +173,9 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 /* shm.c */
 int forq__proc_claim(struct forq *q, uint32_t role, int worker);
 void forq__proc_release(struct forq *q);
+/* /proc/PID/stat read into buf: a pointer to the ")" that ends the process
+ * name (the state and the numeric fields follow), NULL if unreadable. */
+const char *forq__proc_stat(int pid, char *buf, size_t cap);
 uint64_t forq__proc_start_ticks(int pid);
 
 #endif

@@ -8,9 +8,7 @@
  * record's in-flight tasks back to the front of their lane.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <time.h>
@@ -107,17 +105,8 @@ int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,
  * late or never. */
 static int proc_zombie(int pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
+	char buf[1024];
+	const char *p = forq__proc_stat(pid, buf, sizeof buf);
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 

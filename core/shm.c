@@ -142,22 +142,28 @@ void forq__unlock(pthread_mutex_t *m)
 	pthread_mutex_unlock(m);
 }
 
-uint64_t forq__proc_start_ticks(int pid)
+const char *forq__proc_stat(int pid, char *buf, size_t cap)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
+		return NULL;
+	ssize_t n = read(fd, buf, cap - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = '\0';
-	/* Field 22 (starttime) counted after the ")" that ends field 2. */
-	char *p = strrchr(buf, ')');
+	return strrchr(buf, ')'); /* the name may hold spaces and ')' itself */
+}
+
+uint64_t forq__proc_start_ticks(int pid)
+{
+	char buf[1024];
+	const char *p = forq__proc_stat(pid, buf, sizeof buf);
 	if (!p)
 		return 0;
+	/* Field 22 (starttime) counted after the ")" that ends field 2. */
 	int field = 2;
 	for (p++; *p && field < 22; p++)
 		if (*p == ' ')
