@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "admin.h"
 #include "errmsg.h"
 #include "forq.h"
 #include "layout.h"
@@ -162,6 +163,8 @@ void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, co
 		      size_t len, uint64_t run_ns);
 int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, size_t why_len,
 			int backoff);
+int forq__lose_delivery(struct forq *q, struct forq_rec *rec, const char *why,
+			forq_final_fn fn, void *ctx);
 int forq__attach_bare(struct forq **qp, const char *name, char *err, size_t errlen);
 
 void forq__aux_cycle(struct forq *q); /* take and drop aux_lock (repairs it) */

@@ -154,15 +154,7 @@ int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t con
 		return -ENOENT;
 	if (expired)
 		forq__add(&q->me->c.lease_expired, 1);
-	int s = forq__fail_delivery(q, &e->rec, why, strlen(why), 0);
-	int r = 1;
-	if (s == FORQ_RESULT_DEAD) {
-		if (fn)
-			fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_DEAD, why);
-		if (q->h->recent_max)
-			forq__recent_put(q, &e->rec, FORQ_RESULT_DEAD, why, strlen(why), 0);
-		r = 0;
-	}
+	int r = forq__lose_delivery(q, &e->rec, why, fn, ctx);
 	e->rec.state = FORQ_ENTRY_EMPTY;
 	return r;
 }

@@ -321,6 +321,21 @@ static uint64_t backoff_ns(struct forq *q, unsigned attempts)
 	return ms * 1000000u;
 }
 
+/* A delivery lost with its holder (a crash, an expired lease): failed at
+ * once, no backoff; a task that this makes dead gets its final result through
+ * fn and the recent table. Returns 1 if it went back to the queue, 0 if dead. */
+int forq__lose_delivery(struct forq *q, struct forq_rec *rec, const char *why,
+			forq_final_fn fn, void *ctx)
+{
+	if (forq__fail_delivery(q, rec, why, strlen(why), 0) != FORQ_RESULT_DEAD)
+		return 1;
+	if (fn)
+		fn(ctx, rec, rec + 1, FORQ_RESULT_DEAD, why);
+	if (q->h->recent_max)
+		forq__recent_put(q, rec, FORQ_RESULT_DEAD, why, strlen(why), 0);
+	return 0;
+}
+
 /* What becomes of a task whose delivery failed transiently or crashed:
  * dead when its attempts are used up, else back to the queue (after a backoff
  * when `backoff`). Counts on the caller's record. Returns the new status. */

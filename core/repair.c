@@ -164,21 +164,11 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, con
 		forq__requeue(q, &e->rec);
 		r = 1;
 	} else if (st == FORQ_ENTRY_RUNNING) {
-		struct forq_counters *c = &q->me->c;
 		if (crashed) {
 			e->rec.crashes++;
-			forq__add(&c->crashes, 1);
+			forq__add(&q->me->c.crashes, 1);
 		}
-		int s = forq__fail_delivery(q, &e->rec, why, strlen(why), 0);
-		if (s == FORQ_RESULT_DEAD) {
-			if (fn)
-				fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_DEAD, why);
-			if (q->h->recent_max)
-				forq__recent_put(q, &e->rec, FORQ_RESULT_DEAD, why, strlen(why), 0);
-			r = 0;
-		} else {
-			r = 1;
-		}
+		r = forq__lose_delivery(q, &e->rec, why, fn, ctx);
 	}
 	e->rec.state = FORQ_ENTRY_EMPTY;
 	return r;
