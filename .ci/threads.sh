@@ -43,7 +43,7 @@ for _ in $(seq 100); do
 done
 http=$(sed -n 's/.*event=http_listening .* port=\([0-9]*\).*/\1/p' "$tmp/forqd.log" | head -1)
 tcp=$(sed -n 's/.*event=tcp_listening .* port=\([0-9]*\).*/\1/p' "$tmp/forqd.log" | head -1)
-"$tsan/service/forq" worker --connect "127.0.0.1:$tcp" --handler arith --max-tasks 500 \
+"$tsan/cli/forq" worker --connect "127.0.0.1:$tcp" --handler arith --max-tasks 500 \
 	--quiet 2>"$tmp/worker.log" &
 wpid=$!
 for i in $(seq 60); do

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "failpoint.h"
 #include "internal.h"

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "errmsg.h"
 #include "forq.h"
 #include "layout.h"
@@ -180,5 +180,16 @@ void forq__proc_release(struct forq *q);
  * name (the state and the numeric fields follow), NULL if unreadable. */
 const char *forq__proc_stat(int pid, char *buf, size_t cap);
 uint64_t forq__proc_start_ticks(int pid);
+
+/* Tells fn (if any) of rec's final status; its payload follows rec. */
+static inline void forq__report_final(forq_final_fn fn, void *ctx, const struct forq_rec *rec,
+				      int status, const char *text)
+{
+	if (!fn)
+		return;
+	struct forq_task_info t = {.id = rec->id, .len = rec->len, .line = rec->line,
+				   .attempts = rec->attempts, .prio = rec->prio};
+	fn(ctx, &t, rec + 1, status, text);
+}
 
 #endif

@@ -24,11 +24,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
+
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
 #define FORQ_LAYOUT_VERSION 5u
 #define FORQ_CACHELINE 64
 
-#define FORQ_NPRIO 3
 /* Rings: per priority lane a main ring (new tasks) and a front ring (tasks given
  * back after a crash or a due retry: consumers take them before the main ring). */
 #define FORQ_NRINGS (2 * FORQ_NPRIO)
@@ -37,7 +38,6 @@
 
 /* Histogram buckets: bucket k counts values v (ns) with 2^(k-1) < v <= 2^k,
  * bucket 0 counts v <= 1 ns; the last bucket is open-ended. */
-#define FORQ_HIST_BUCKETS 40
 
 /* A task record, 8-byte aligned, followed by its payload padded to 8 bytes.
  * The same header is used in ring arenas and in in-flight/lease/retry/dead
@@ -163,12 +163,6 @@ struct forq_ring {
 	uint64_t cap_tasks;       /* most tasks it may hold */
 };
 
-enum forq_worker_state {
-	FORQ_WORKER_STOPPED = 0,  /* not running and not due to start */
-	FORQ_WORKER_RUNNING = 1,
-	FORQ_WORKER_BACKOFF = 2,  /* died; restarts at next_start_ns */
-	FORQ_WORKER_STARTING = 3, /* forked, not yet attached */
-};
 
 /* One row per forqd worker slot, written by the supervisor only. */
 struct forq_worker_row {
@@ -181,7 +175,7 @@ struct forq_worker_row {
 
 /* A recent result, for lookups by id (GET /tasks/{id}). A seqlock guards it:
  * odd `seq` while the writer is inside. */
-#define FORQ_RECENT_TEXT 96
+#define FORQ_RECENT_TEXT FORQ_RESULT_TEXT_MAX
 struct forq_recent {
 	_Atomic uint32_t seq;
 	uint8_t status;           /* enum forq_result_status */
@@ -194,11 +188,6 @@ struct forq_recent {
 };
 _Static_assert(sizeof(struct forq_recent) == 128, "forq_recent is part of the wire format");
 
-enum forq_hdr_flags {
-	FORQ_F_ACCEPTING = 1u << 0, /* pushes allowed */
-	FORQ_F_DRAINING = 1u << 1,  /* supervisor is draining: consumers exit when empty */
-	FORQ_F_STOP = 1u << 2,      /* consumers stop now, giving back what they hold */
-};
 
 struct forq_hdr {
 	uint64_t magic;
@@ -245,9 +234,8 @@ struct forq_hdr {
 	_Atomic uint64_t dead_seq;       /* dead letters ever added */
 
 	struct forq_ring rings[FORQ_NRINGS];
-	struct forq_worker_row workers[256];
+	struct forq_worker_row workers[FORQ_MAX_WORKERS];
 };
 
-#define FORQ_MAX_WORKERS 256
 
 #endif

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "failpoint.h"
 #include "internal.h"
@@ -96,7 +96,7 @@ static struct forq_entry *held(struct forq *q, uint32_t slot, uint64_t id, uint3
 
 int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 		      enum forq_result_status status, const char *text, size_t len, uint64_t run_ns,
-		      struct forq_rec *rec_out)
+		      struct forq_task_info *out)
 {
 	struct forq_entry *e = held(q, slot, id, conn);
 	if (!e)
@@ -113,8 +113,9 @@ int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 	forq__add(&c->run_sum_ns, run_ns);
 	if (final != FORQ_RESULT_RETRY && q->h->recent_max)
 		forq__recent_put(q, &e->rec, final, text, len, run_ns);
-	if (rec_out)
-		*rec_out = e->rec;
+	if (out)
+		*out = (struct forq_task_info){.id = e->rec.id, .len = e->rec.len, .line = e->rec.line,
+					       .attempts = e->rec.attempts, .prio = e->rec.prio};
 	FORQ_FAILPOINT("lease.finish");
 	/* A final task keeps its entry until the caller has written its result
 	 * (forq_lease_release): a forqd killed in between gives it back or

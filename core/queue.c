@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "cpu.h"
 #include "failpoint.h"
@@ -329,8 +329,7 @@ int forq__lose_delivery(struct forq *q, struct forq_rec *rec, const char *why,
 {
 	if (forq__fail_delivery(q, rec, why, strlen(why), 0) != FORQ_RESULT_DEAD)
 		return 1;
-	if (fn)
-		fn(ctx, rec, rec + 1, FORQ_RESULT_DEAD, why);
+	forq__report_final(fn, ctx, rec, FORQ_RESULT_DEAD, why);
 	if (q->h->recent_max)
 		forq__recent_put(q, rec, FORQ_RESULT_DEAD, why, strlen(why), 0);
 	return 0;

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "failpoint.h"
 #include "internal.h"
@@ -24,14 +24,83 @@ int forq_admin_attach(struct forq **qp, const char *name, char *err, size_t errl
 	return forq__attach_bare(qp, name, err, errlen);
 }
 
-struct forq_hdr *forq_admin_hdr(struct forq *q)
+uint64_t forq_admin_size(struct forq *q)
 {
-	return q->h;
+	return q->h->total_size;
 }
 
-const struct forq_proc *forq_admin_proc(struct forq *q, uint32_t i)
+void forq_admin_limits(struct forq *q, struct forq_limits *out)
 {
-	return i < q->h->max_procs ? forq__proc(q, i) : NULL;
+	*out = (struct forq_limits){.max_payload = q->h->max_payload, .batch_max = q->h->batch_max,
+				    .lease_max = q->h->lease_max};
+}
+
+void forq_admin_release(struct forq *q)
+{
+	atomic_store(&q->h->owner_pid, 0);
+	atomic_store(&q->h->clean, 1);
+}
+
+void forq_admin_worker_set(struct forq *q, int worker, int32_t pid, uint32_t state,
+			   uint32_t restarts, uint64_t next_start_ns)
+{
+	struct forq_worker_row *row = &q->h->workers[worker];
+	atomic_store(&row->pid, pid);
+	atomic_store(&row->state, state);
+	atomic_store(&row->restarts, restarts);
+	atomic_store(&row->next_start_ns, next_start_ns);
+}
+
+static uint64_t lanes_sum(const _Atomic uint64_t *c)
+{
+	uint64_t n = 0;
+	for (int p = 0; p < FORQ_NPRIO; p++)
+		n += atomic_load_explicit(&c[p], memory_order_relaxed);
+	return n;
+}
+
+void forq_admin_workers(struct forq *q, struct forq_worker_info *out, int n)
+{
+	for (int w = 0; w < n; w++) {
+		const struct forq_worker_row *row = &q->h->workers[w];
+		out[w] = (struct forq_worker_info){
+			.pid = atomic_load(&row->pid), .state = atomic_load(&row->state),
+			.restarts = atomic_load(&row->restarts),
+			.next_start_ns = atomic_load(&row->next_start_ns)};
+	}
+	/* Task counts live in the records of the processes that held a slot. */
+	for (uint32_t i = 0; i < q->h->max_procs; i++) {
+		const struct forq_proc *p = forq__proc(q, i);
+		if (p->role != FORQ_ROLE_CONSUMER || p->worker < 0 || p->worker >= n)
+			continue;
+		struct forq_worker_info *w = &out[p->worker];
+		w->tasks_done += lanes_sum(p->c.done);
+		w->tasks_failed += lanes_sum(p->c.failed) +
+				   atomic_load_explicit(&p->c.dead, memory_order_relaxed);
+		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == w->pid)
+			w->current_task = atomic_load(&p->current_id);
+	}
+}
+
+int forq_admin_consumers_active(struct forq *q)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < q->h->max_procs; i++) {
+		const struct forq_proc *p = forq__proc(q, i);
+		n += atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->role == FORQ_ROLE_CONSUMER;
+	}
+	return n;
+}
+
+uint64_t forq_admin_finished_total(struct forq *q)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < q->h->max_procs; i++) {
+		const struct forq_counters *c = &forq__proc(q, i)->c;
+		n += lanes_sum(c->done) + lanes_sum(c->failed) +
+		     atomic_load_explicit(&c->dead, memory_order_relaxed);
+	}
+	return n;
 }
 
 void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear)
@@ -153,8 +222,7 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, con
 #endif
 	if (st == FORQ_ENTRY_DEAD) {
 		/* Already in the dead letters: only its result is owed. */
-		if (fn)
-			fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_DEAD, e->error);
+		forq__report_final(fn, ctx, &e->rec, FORQ_RESULT_DEAD, e->error);
 		e->rec.state = FORQ_ENTRY_EMPTY;
 		return 0;
 	}
@@ -255,8 +323,7 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 
 static void report_entry(struct forq_entry *e, forq_final_fn fn, void *ctx, const char *why)
 {
-	if (fn)
-		fn(ctx, &e->rec, &e->rec + 1, FORQ_RESULT_UNFINISHED, why);
+	forq__report_final(fn, ctx, &e->rec, FORQ_RESULT_UNFINISHED, why);
 	e->rec.state = FORQ_ENTRY_EMPTY;
 }
 

@@ -10,7 +10,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "buf.h"
 #include "clock.h"
 #include "failpoint.h"

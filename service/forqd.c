@@ -16,7 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "config.h"
 #include "forq.h"
@@ -29,7 +29,7 @@
 #include "proto.h"
 #include "results.h"
 #include "supervisor.h"
-#include "tcp.h"
+#include "server.h"
 
 enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5 };
 
@@ -60,7 +60,7 @@ struct forqd {
 };
 
 /* A task reached its end inside a repair or at exit: write its result. */
-static void on_final(void *ctx, const struct forq_rec *rec, const void *payload, int status,
+static void on_final(void *ctx, const struct forq_task_info *rec, const void *payload, int status,
 		     const char *text)
 {
 	struct forqd *d = ctx;
@@ -136,29 +136,19 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 		[FORQ_WORKER_RUNNING] = METRICS_WORKER_RUNNING,
 		[FORQ_WORKER_BACKOFF] = METRICS_WORKER_BACKOFF,
 		[FORQ_WORKER_STARTING] = METRICS_WORKER_STARTING};
-	struct forq_hdr *h = forq_admin_hdr(d->hq);
+	struct forq_worker_info rows[FORQ_MAX_WORKERS];
+	forq_admin_workers(d->hq, rows, d->c.workers);
 	s->n_workers = (uint32_t)d->c.workers;
 	for (int w = 0; w < d->c.workers; w++) {
 		struct metrics_worker *mw = &s->workers[w];
-		struct forq_worker_row *row = &h->workers[w];
-		uint32_t ws = atomic_load(&row->state);
 		mw->index = (uint32_t)w;
-		mw->pid = atomic_load(&row->pid);
-		mw->state = ws < 4 ? state_map[ws] : METRICS_WORKER_STOPPED;
-		mw->restarts = atomic_load(&row->restarts);
+		mw->pid = rows[w].pid;
+		mw->state = rows[w].state < 4 ? state_map[rows[w].state] : METRICS_WORKER_STOPPED;
+		mw->restarts = rows[w].restarts;
+		mw->tasks_done = rows[w].tasks_done;
+		mw->tasks_failed = rows[w].tasks_failed;
+		mw->current_task = rows[w].current_task;
 		s->worker_restarts += mw->restarts;
-	}
-	/* Per-worker task counts live in the consumers' process records. */
-	for (uint32_t i = 0; i < h->max_procs; i++) {
-		const struct forq_proc *p = forq_admin_proc(d->hq, i);
-		if (p->role != FORQ_ROLE_CONSUMER || p->worker < 0 || p->worker >= d->c.workers)
-			continue;
-		struct metrics_worker *mw = &s->workers[p->worker];
-		mw->tasks_done += forq_admin_lanes_sum(p->c.done);
-		mw->tasks_failed += forq_admin_lanes_sum(p->c.failed) +
-				    atomic_load_explicit(&p->c.dead, memory_order_relaxed);
-		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == mw->pid)
-			mw->current_task = atomic_load(&p->current_id);
 	}
 	if (d->tcp)
 		tcp_snapshot(d->tcp, s);
@@ -226,11 +216,12 @@ static void hook_shutdown(void *ctx, int now)
 static int hook_ready(void *ctx)
 {
 	struct forqd *d = ctx;
-	struct forq_hdr *h = forq_admin_hdr(d->hq);
 	if (forq_admin_flags(d->hq) & FORQ_F_DRAINING)
 		return 0;
+	struct forq_worker_info rows[FORQ_MAX_WORKERS];
+	forq_admin_workers(d->hq, rows, d->c.workers);
 	for (int w = 0; w < d->c.workers; w++)
-		if (atomic_load(&h->workers[w].state) != FORQ_WORKER_RUNNING)
+		if (rows[w].state != FORQ_WORKER_RUNNING)
 			return 0;
 	return 1;
 }
@@ -292,7 +283,7 @@ static int open_queue(struct forqd *d)
 	log_event(LOG_INFO, "queue_created",
 		  "name=%s capacity=%u max_payload=%u size_mib=%llu", d->c.shm_name, o.capacity,
 		  o.max_payload,
-		  (unsigned long long)(forq_admin_hdr(d->q)->total_size >> 20));
+		  (unsigned long long)(forq_admin_size(d->q) >> 20));
 	return 0;
 }
 
@@ -636,8 +627,7 @@ out_queue:
 		if (d.c.keep_shm) {
 			struct forq_stats st;
 			forq_stats_read(d.q, &st);
-			atomic_store(&forq_admin_hdr(d.q)->owner_pid, 0);
-			atomic_store(&forq_admin_hdr(d.q)->clean, 1);
+			forq_admin_release(d.q);
 			log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", d.c.shm_name,
 				  (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2] +
 						       st.retry_waiting));

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "forq.h"
 #include "log.h"

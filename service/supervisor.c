@@ -25,7 +25,6 @@ struct worker {
 
 struct supervisor {
 	struct forq *q;
-	struct forq_hdr *h;
 	struct consumer_config cc;
 	forq_final_fn fn;
 	void *ctx;
@@ -38,11 +37,7 @@ struct supervisor {
 
 static void publish(struct supervisor *s, int i, uint32_t state)
 {
-	struct forq_worker_row *row = &s->h->workers[i];
-	atomic_store(&row->pid, s->w[i].pid);
-	atomic_store(&row->state, state);
-	atomic_store(&row->restarts, s->w[i].restarts);
-	atomic_store(&row->next_start_ns, s->w[i].next_start_ns);
+	forq_admin_worker_set(s->q, i, s->w[i].pid, state, s->w[i].restarts, s->w[i].next_start_ns);
 }
 
 static int spawn(struct supervisor *s, int i)
@@ -82,18 +77,14 @@ int supervisor_start(struct supervisor **sp, struct forq *q, const struct superv
 	if (!s)
 		return -ENOMEM;
 	s->q = q;
-	s->h = forq_admin_hdr(q);
 	s->cc = *cc;
 	s->fn = fn;
 	s->ctx = ctx;
 	s->n = workers;
 	s->backoff_ms = c->backoff_ms;
 	s->backoff_max_ms = c->backoff_max_ms;
-	for (int i = 0; i < FORQ_MAX_WORKERS; i++) {
-		atomic_store(&s->h->workers[i].pid, 0);
-		atomic_store(&s->h->workers[i].state, FORQ_WORKER_STOPPED);
-		atomic_store(&s->h->workers[i].restarts, 0);
-	}
+	for (int i = 0; i < FORQ_MAX_WORKERS; i++)
+		forq_admin_worker_set(q, i, 0, FORQ_WORKER_STOPPED, 0, 0);
 	for (int i = 0; i < workers; i++)
 		spawn(s, i);
 	*sp = s;

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "consumer.h"
 
 struct supervisor;

@@ -31,9 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "forq.h"
+#include "internal.h" /* a test tool: reads core's private layout */
 
 static volatile sig_atomic_t stop;
 
@@ -179,13 +180,13 @@ static int cmd_check(const char *name)
 	}
 	struct forq_stats s;
 	forq_stats_read(q, &s);
-	struct forq_hdr *h = forq_admin_hdr(q);
+	struct forq_hdr *h = q->h; /* a test tool: reads core's private layout */
 	uint64_t ring_bytes = 0;
 	for (int i = 0; i < FORQ_NRINGS; i++)
 		ring_bytes += atomic_load(&h->rings[i].tail) - atomic_load(&h->rings[i].head);
 	unsigned dead_records = 0, records = 0;
 	for (uint32_t i = 0; i < h->max_procs; i++) {
-		const struct forq_proc *p = forq_admin_proc(q, i);
+		const struct forq_proc *p = forq__proc(q, i);
 		if (atomic_load(&p->state) != FORQ_PROC_ACTIVE)
 			continue;
 		records++;

@@ -3,7 +3,7 @@
 # exit path, and "N passed, N failed" as its last line.
 
 FORQD=${FORQD:-build/service/forqd}
-FORQ=${FORQ:-build/service/forq}
+FORQ=${FORQ:-build/cli/forq}
 FORQ_SRC=${FORQ_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PASS=0
 FAIL=0

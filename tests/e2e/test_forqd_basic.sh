@@ -174,7 +174,7 @@ check "cmake --install puts forq.pc, libforq.so and libforq.a" \
 so=$(ls "$(dirname "$(dirname "$pc")")"/libforq.so 2>/dev/null)
 if command -v nm >/dev/null && [ -n "$so" ]; then
 	nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ {print $3}' | sort >"$TMP/exported"
-	grep -oE '\bforq_[a-z_0-9]+\(' "$FORQ_SRC/core/forq.h" | tr -d '(' | sort -u >"$TMP/declared"
+	grep -oE '\bforq_[a-z_0-9]+\(' "$FORQ_SRC/core/include/forq.h" | tr -d '(' | sort -u >"$TMP/declared"
 	check "libforq.so exports exactly the functions of forq.h" cmp -s "$TMP/exported" "$TMP/declared"
 	check "... which are not nothing" [ "$(wc -l <"$TMP/declared")" -ge 10 ]
 else

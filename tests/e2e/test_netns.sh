@@ -4,7 +4,7 @@
 # removed on every exit path. Needs root and iproute2; otherwise it says
 # "SKIP: needs root and iproute2" and passes.
 #
-#   FORQD=build/service/forqd FORQ=build/service/forq tests/e2e/test_netns.sh
+#   FORQD=build/service/forqd FORQ=build/cli/forq tests/e2e/test_netns.sh
 #
 # Checks: forqd refuses a non-loopback --tcp without an admin token; with one,
 # a client must AUTH first (ERR unauthorized and a hang-up otherwise, a wrong
@@ -18,7 +18,7 @@ set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 forqd=${FORQD:-$root/build/service/forqd}
-forq=${FORQ:-$root/build/service/forq}
+forq=${FORQ:-$root/build/cli/forq}
 
 . "$root/tests/e2e/lib.sh"
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1; then

@@ -3,7 +3,7 @@
 # `forq worker` processes and a small protocol client (tests/e2e/tcp_client.c,
 # compiled here unless $TCP_CLIENT names a built one).
 #
-#   FORQD=build/service/forqd FORQ=build/service/forq tests/e2e/test_remote_workers.sh
+#   FORQD=build/service/forqd FORQ=build/cli/forq tests/e2e/test_remote_workers.sh
 #
 # Checks:
 #   1. 3 remote workers beside 1 local consumer finish 100,000 arithmetic tasks
@@ -31,7 +31,7 @@ set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 forqd=${FORQD:-$root/build/service/forqd}
-forq=${FORQ:-$root/build/service/forq}
+forq=${FORQ:-$root/build/cli/forq}
 ntasks=${NTASKS:-100000}
 
 . "$root/tests/e2e/lib.sh"

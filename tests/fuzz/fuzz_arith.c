@@ -2,7 +2,7 @@
  *
  * Build and run (corpus: tests/fuzz/corpus/arith/):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iservice -Icore \
- *       tests/fuzz/fuzz_arith.c service/arith.c -lm -o /tmp/fuzz_arith
+ *       tests/fuzz/fuzz_arith.c handlers/arith.c -lm -o /tmp/fuzz_arith
  *   /tmp/fuzz_arith -max_total_time=20 /tmp/corpus tests/fuzz/corpus/arith
  *
  * Besides memory errors it checks the contract: a success is finite, its

@@ -2,8 +2,8 @@
  *
  * Build and run (clang):
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Icore -Imetrics tests/fuzz/fuzz_http_tasks.c metrics/http_tasks.c \
- *     core/buf.c -lcjson -o fuzz_http_tasks
+ *     -Icore -Imetrics tests/fuzz/fuzz_http_tasks.c web/http_tasks.c \
+ *     base/buf.c -lcjson -o fuzz_http_tasks
  *   ./fuzz_http_tasks -max_total_time=20 tests/fuzz/corpus/http_tasks
  *
  * Checks beyond "no crash": the body is read only within its length (a copy

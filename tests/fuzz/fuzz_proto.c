@@ -1,4 +1,4 @@
-/* fuzz_proto.c — libFuzzer harness for service/proto.c.
+/* fuzz_proto.c — libFuzzer harness for tcp/proto.c.
  *
  * Input: byte 0 and 1 pick the limits, bytes 2..3 seed the fragment sizes,
  * the rest is the stream a client sends. Checked for every input:
@@ -12,7 +12,7 @@
  * ASan catches reads outside the buffers: each call gets an exact-size copy.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iservice -Icore \
- *       tests/fuzz/fuzz_proto.c service/proto.c core/buf.c -o fuzz_proto
+ *       tests/fuzz/fuzz_proto.c tcp/proto.c base/buf.c -o fuzz_proto
  *   ./fuzz_proto -max_total_time=20 tests/fuzz/corpus/proto
  * Without libFuzzer, -DPROTO_FUZZ_MAIN adds a main that runs the files named
  * on the command line once each (a corpus regression test).

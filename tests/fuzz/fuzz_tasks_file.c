@@ -2,7 +2,7 @@
  *
  * Build and run (20 s):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iservice -Icore \
- *     tests/fuzz/fuzz_tasks_file.c service/tasks_file.c core/buf.c -o /tmp/fuzz_tasks_file
+ *     tests/fuzz/fuzz_tasks_file.c tasks/tasks_file.c base/buf.c -o /tmp/fuzz_tasks_file
  *   /tmp/fuzz_tasks_file -max_total_time=20 tests/fuzz/corpus/tasks_file/
  *
  * The first input byte picks the payload limit and the error buffer size; the

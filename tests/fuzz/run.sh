@@ -6,12 +6,12 @@ cd "$(dirname "$0")/../.."
 secs=${1:-20}
 out=$(mktemp -d /tmp/forq-fuzz.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Iservice -Imetrics"
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Ibase -Icore/include -Ihandlers -Itasks -Itcp -Iweb"
 declare -A srcs=(
-	[arith]="service/arith.c"
-	[tasks_file]="service/tasks_file.c core/buf.c core/errmsg.c"
-	[proto]="service/proto.c core/buf.c"
-	[http_tasks]="metrics/http_tasks.c core/buf.c core/errmsg.c"
+	[arith]="handlers/arith.c"
+	[tasks_file]="tasks/tasks_file.c base/buf.c base/errmsg.c"
+	[proto]="tcp/proto.c base/buf.c"
+	[http_tasks]="web/http_tasks.c base/buf.c base/errmsg.c"
 )
 declare -A libs=([arith]="-lm" [tasks_file]="" [proto]="" [http_tasks]="-lcjson")
 pass=0 fail=0

@@ -1,5 +1,5 @@
 /* test_net.c — address parsing, the loopback test and listening sockets
- * (service/net.c). Sockets bind 127.0.0.1 (or ::1) port 0 only. */
+ * (base/net.c). Sockets bind 127.0.0.1 (or ::1) port 0 only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* test_proto.c — the TCP protocol parser and formatters (service/proto.c). */
+/* test_proto.c — the TCP protocol parser and formatters (tcp/proto.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "forq.h"
 

@@ -8,11 +8,38 @@
 #include <stdint.h>
 
 #include "forq.h"
-#include "layout.h"
+
+/* Values shared with the shared-memory layout (core/layout.h includes this
+ * file; changing one is a layout version change). */
+#define FORQ_NPRIO 3
+#define FORQ_HIST_BUCKETS 40
+#define FORQ_MAX_WORKERS 256
+
+enum forq_hdr_flags {
+	FORQ_F_ACCEPTING = 1u << 0, /* pushes allowed */
+	FORQ_F_DRAINING = 1u << 1,  /* supervisor is draining: consumers exit when empty */
+	FORQ_F_STOP = 1u << 2,      /* consumers stop now, giving back what they hold */
+};
+
+enum forq_worker_state {
+	FORQ_WORKER_STOPPED = 0,  /* not running and not due to start */
+	FORQ_WORKER_RUNNING = 1,
+	FORQ_WORKER_BACKOFF = 2,  /* died; restarts at next_start_ns */
+	FORQ_WORKER_STARTING = 3, /* forked, not yet attached */
+};
+
+/* A task as callers outside core see it when it reaches a final state. */
+struct forq_task_info {
+	uint64_t id;
+	uint32_t len;      /* payload bytes */
+	uint32_t line;     /* tasks-file line it came from, 0 if none */
+	unsigned attempts; /* deliveries before this one */
+	int prio;          /* enum forq_prio */
+};
 
 /* Called for a task that reaches a final state inside a repair (it died with
  * its consumer for the last allowed time): the caller writes its result. */
-typedef void (*forq_final_fn)(void *ctx, const struct forq_rec *rec, const void *payload,
+typedef void (*forq_final_fn)(void *ctx, const struct forq_task_info *t, const void *payload,
 			      int status, const char *text);
 
 /* Attaches as forqd: no process record yet. Then take ownership with
@@ -44,17 +71,44 @@ int forq_admin_retry_due(struct forq *q, uint64_t now_ns);
 
 void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear);
 uint32_t forq_admin_flags(struct forq *q);
-struct forq_hdr *forq_admin_hdr(struct forq *q);
-const struct forq_proc *forq_admin_proc(struct forq *q, uint32_t i);
 
-/* The sum over the lanes of one per-lane counter of a process record. */
-static inline uint64_t forq_admin_lanes_sum(const _Atomic uint64_t *c)
-{
-	uint64_t n = 0;
-	for (int p = 0; p < FORQ_NPRIO; p++)
-		n += atomic_load_explicit(&c[p], memory_order_relaxed);
-	return n;
-}
+/* Bytes of the whole shared-memory object. */
+uint64_t forq_admin_size(struct forq *q);
+
+/* Sizes fixed when the queue was created. */
+struct forq_limits {
+	uint32_t max_payload; /* bytes */
+	uint32_t batch_max;   /* tasks one process may hold at once */
+	uint32_t lease_max;   /* lease entries for remote workers */
+};
+void forq_admin_limits(struct forq *q, struct forq_limits *out);
+
+/* forqd's last step with --keep-shm: the queue stays, marked clean and
+ * ownerless, for the next forqd to recover. */
+void forq_admin_release(struct forq *q);
+
+/* Worker slots: the queue's header holds one row per forqd consumer slot,
+ * which the supervisor alone writes (forq_admin_worker_set) and everyone
+ * reads (forq_admin_workers). The task counts come from the records of the
+ * consumer processes that held the slot. */
+struct forq_worker_info {
+	int32_t pid;            /* 0 when not running */
+	uint32_t state;         /* enum forq_worker_state */
+	uint32_t restarts;
+	uint64_t next_start_ns; /* BACKOFF: earliest restart (CLOCK_MONOTONIC) */
+	uint64_t tasks_done;    /* over every process that held the slot */
+	uint64_t tasks_failed;  /* failed and dead */
+	uint64_t current_task;  /* id of the task its live consumer runs, 0 if none */
+};
+void forq_admin_worker_set(struct forq *q, int worker, int32_t pid, uint32_t state,
+			   uint32_t restarts, uint64_t next_start_ns);
+/* Fills out[0..n-1] for slots 0..n-1 (n at most FORQ_MAX_WORKERS). */
+void forq_admin_workers(struct forq *q, struct forq_worker_info *out, int n);
+
+/* Processes attached as forqd consumers now. */
+int forq_admin_consumers_active(struct forq *q);
+/* Tasks ever finished (done, failed or dead) by every process record. */
+uint64_t forq_admin_finished_total(struct forq *q);
 
 /* After fork(), in the child: registers it as consumer `worker` of forqd. */
 int forq_admin_consumer_attach(struct forq *q, int worker);
@@ -82,7 +136,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
  * forq_lease_release, once the caller has written the result. */
 int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 		      enum forq_result_status status, const char *text, size_t len, uint64_t run_ns,
-		      struct forq_rec *rec_out);
+		      struct forq_task_info *out);
 /* After forq_lease_finish returned a final status and its result is
  * written: frees the entry. */
 void forq_lease_release(struct forq *q, uint32_t slot);

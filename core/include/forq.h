@@ -147,7 +147,9 @@ struct forq_stats {
 int forq_stats_read(struct forq *q, struct forq_stats *s);
 
 /* Looks up a recent result by id. Returns a FORQ_RESULT_* status, 0 if the id
- * is unknown or forgotten (text gets the result/error, NUL-terminated). */
+ * is unknown or forgotten (text gets the result/error, NUL-terminated; the
+ * queue keeps at most FORQ_RESULT_TEXT_MAX bytes of it, NUL included). */
+#define FORQ_RESULT_TEXT_MAX 96
 int forq_result_lookup(struct forq *q, uint64_t id, char *text, size_t cap, uint16_t *attempts);
 
 const char *forq_prio_name(enum forq_prio p);

@@ -2,7 +2,7 @@
  * requests and replies and the formatters of both. No I/O, no allocation in
  * the parsers; the formatters append to a struct buf.
  *
- * Wire format (service/PROTOCOL.md has the full table). Lines end in "\r\n";
+ * Wire format (tcp/PROTOCOL.md has the full table). Lines end in "\r\n";
  * a bare "\n" is accepted. Command words and keywords are case-insensitive;
  * words are separated by one or more spaces or tabs; empty lines are ignored.
  *

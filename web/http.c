@@ -70,7 +70,7 @@ void http_requests_by_code(const struct http_server *s, struct metrics_snapshot 
 	snap->n_http = NCODES;
 }
 
-/* Same test as service/net.c's net_addr_is_loopback, which metrics/ may not
+/* Same test as base/net.c's net_addr_is_loopback, which metrics/ may not
  * include (includes point down to core/ only, and libforq is no place for
  * sockets): 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104. */
 static int peer_is_loopback(const struct sockaddr *sa)

@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "bench.h"
 #include "buf.h"
 #include "flags.h"
@@ -671,7 +671,7 @@ static int cmd_status(const struct command *cmd, struct opts *o, int argc, char 
 		[FORQ_WHERE_RETRYING] = "retrying"};
 	int status = 0;
 	unsigned attempts = 0;
-	char text[FORQ_RECENT_TEXT + 64];
+	char text[FORQ_RESULT_TEXT_MAX + 64];
 	int w = forq_task_where(q, id, &status, &attempts, text, sizeof text);
 	forq_close(q);
 	if (w == FORQ_WHERE_UNKNOWN)

@@ -9,7 +9,7 @@
  * keeps a mirror of them: an id -> slot hash for RESULT and a list per
  * connection for giving them back when it goes. Connections are never freed
  * inside their own handlers: mark_dead() queues them, sweep() frees them. */
-#include "tcp.h"
+#include "server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -264,7 +264,7 @@ static void lease_drop(struct tcp_server *s, uint32_t slot)
 
 /* A task reached a final state: forqd writes its result line. For DONE and
  * FAILED the record still counts deliveries before this one. */
-static void report_final(struct tcp_server *s, struct forq_rec *rec, const void *payload,
+static void report_final(struct tcp_server *s, struct forq_task_info *rec, const void *payload,
 			 int status, const char *text, size_t len)
 {
 	if (!s->fn)
@@ -505,7 +505,7 @@ static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_r
 		return;
 	}
 	struct lease *l = &s->leases[slot];
-	struct forq_rec rec;
+	struct forq_task_info rec;
 	uint64_t run = now > l->start_ns ? now - l->start_ns : 0;
 	int final = forq_lease_finish(s->q, slot, req->id, c->id, status_of[req->cmd], req->text,
 				      req->text_len, run, &rec);
@@ -1046,7 +1046,8 @@ static void server_free(struct tcp_server *s)
 int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q,
 	      forq_final_fn fn, void *ctx, char *err, size_t errlen)
 {
-	struct forq_hdr *h = forq_admin_hdr(q);
+	struct forq_limits h;
+	forq_admin_limits(q, &h);
 	struct tcp_server *s = calloc(1, sizeof *s);
 	int r = -ENOMEM;
 	*sp = NULL;
@@ -1062,11 +1063,11 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->max_conns = c->max_conns ? c->max_conns : DEFAULT_MAX_CONNS;
 	s->lease_ns = (uint64_t)(c->lease_timeout_ms > 0 ? c->lease_timeout_ms : 30000) * MS;
 	s->idle_ns = (uint64_t)(c->idle_timeout_ms > 0 ? c->idle_timeout_ms : DEFAULT_IDLE_MS) * MS;
-	s->batch_max = c->batch_max && c->batch_max < h->batch_max ? c->batch_max : h->batch_max;
-	s->lease_max = h->lease_max;
+	s->batch_max = c->batch_max && c->batch_max < h.batch_max ? c->batch_max : h.batch_max;
+	s->lease_max = h.lease_max;
 	s->lim.max_line = PROTO_MAX_LINE_DEFAULT;
-	s->lim.max_payload = c->max_payload && c->max_payload < h->max_payload ? c->max_payload
-									       : h->max_payload;
+	s->lim.max_payload = c->max_payload && c->max_payload < h.max_payload ? c->max_payload
+									      : h.max_payload;
 	s->max_request = proto_max_request(&s->lim);
 	s->next_idle_scan_ns = clock_mono_ns() + IDLE_SCAN_NS;
 	s->min_deadline_ns = UINT64_MAX;

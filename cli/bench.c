@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "clock.h"
 #include "cpu.h"
 #include "errmsg.h"
@@ -224,18 +224,6 @@ static int stop_forqd(struct bench *b)
 	return 0;
 }
 
-static int consumers_attached(struct forq *q)
-{
-	struct forq_hdr *h = forq_admin_hdr(q);
-	int n = 0;
-	for (uint32_t i = 0; i < h->max_procs; i++) {
-		const struct forq_proc *p = forq_admin_proc(q, i);
-		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->role == FORQ_ROLE_CONSUMER)
-			n++;
-	}
-	return n;
-}
-
 /* Waits until the queue exists, accepts tasks and every consumer is attached. */
 static int wait_ready(struct bench *b, char *err, size_t errlen)
 {
@@ -254,10 +242,10 @@ static int wait_ready(struct bench *b, char *err, size_t errlen)
 		if (b->q) {
 			struct forq_stats s;
 			forq_stats_read(b->q, &s);
-			if (s.accepting && consumers_attached(b->q) >= b->c->workers)
+			if (s.accepting && forq_admin_consumers_active(b->q) >= b->c->workers)
 				return 0;
 			snprintf(why, sizeof why, "%d of %d consumers attached",
-				 consumers_attached(b->q), b->c->workers);
+				 forq_admin_consumers_active(b->q), b->c->workers);
 		}
 		if (clock_mono_ns() >= end) {
 			snprintf(err, errlen, "forqd's queue %s was not ready after %llu s: %s",
@@ -382,22 +370,9 @@ static uint64_t all_cpu_ns(int forqd)
 	return sum;
 }
 
-/* Tasks finished (done, failed or dead): the owners' counters, no scan. */
-static uint64_t finished(struct forq *q)
-{
-	struct forq_hdr *h = forq_admin_hdr(q);
-	uint64_t n = 0;
-	for (uint32_t i = 0; i < h->max_procs; i++) {
-		const struct forq_counters *c = &forq_admin_proc(q, i)->c;
-		n += forq_admin_lanes_sum(c->done) + forq_admin_lanes_sum(c->failed) +
-		     atomic_load_explicit(&c->dead, memory_order_relaxed);
-	}
-	return n;
-}
-
 static void progress(struct bench *b, uint64_t now, uint64_t pushed)
 {
-	uint64_t done = finished(b->q);
+	uint64_t done = forq_admin_finished_total(b->q);
 	if (done != b->last_done) {
 		b->last_done = done;
 		b->last_change_ns = now;
@@ -494,7 +469,7 @@ static int wait_done(struct bench *b, char *err, size_t errlen)
 	const uint64_t n = b->c->tasks;
 	for (;;) {
 		uint64_t now = clock_mono_ns();
-		if (finished(b->q) >= n) {
+		if (forq_admin_finished_total(b->q) >= n) {
 			b->r->seconds = (double)(now - b->t_first_push) / 1e9;
 			b->r->cpu_ns_per_task = (double)(all_cpu_ns(b->pid) - b->cpu0) / (double)n;
 			return 0;
@@ -506,7 +481,7 @@ static int wait_done(struct bench *b, char *err, size_t errlen)
 				    STALL_TIMEOUT_NS / 1000000000u);
 		if (forqd_gone(b))
 			return fail(err, errlen, "forqd exited with %llu of %llu tasks finished",
-				    (unsigned long long)finished(b->q), (unsigned long long)n);
+				    (unsigned long long)forq_admin_finished_total(b->q), (unsigned long long)n);
 		sleep_ns(POLL_NS);
 	}
 }
@@ -527,7 +502,7 @@ static void read_figures(struct bench *b)
 	r->wait_p999_us = bench_hist_quantile(h.wait, 0.999) / 1e3;
 	r->run_p50_us = bench_hist_quantile(h.run, 0.50) / 1e3;
 	r->run_p99_us = bench_hist_quantile(h.run, 0.99) / 1e3;
-	r->shm_bytes = forq_admin_hdr(b->q)->total_size;
+	r->shm_bytes = forq_admin_size(b->q);
 	struct tree t;
 	read_tree(b->pid, &t);
 	for (int i = 0; i < t.n; i++) {

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "admin.h"
+#include "forq_admin.h"
 #include "snapshot.h"
 
 struct tcp_config {
