@@ -53,6 +53,21 @@ static inline struct forq_entry *forq__inflight(struct forq *q, uint32_t p, uint
 	return forq__entry_at(q, q->h->inflight_off, p * q->h->batch_max + i);
 }
 
+static inline struct forq_entry *forq__retry_entry(struct forq *q, uint32_t i)
+{
+	return forq__entry_at(q, q->h->retry_off, i);
+}
+
+static inline struct forq_entry *forq__dead_entry(struct forq *q, uint32_t i)
+{
+	return forq__entry_at(q, q->h->dead_off, i);
+}
+
+static inline void forq__copy_rec(struct forq_entry *e, const struct forq_rec *rec)
+{
+	memcpy(&e->rec, rec, sizeof *rec + rec->len);
+}
+
 static inline struct forq_recent *forq__recent(struct forq *q, uint64_t id)
 {
 	/* recent_max is a power of two: a mask, not a division, per task */
@@ -168,6 +183,20 @@ int forq__lose_delivery(struct forq *q, struct forq_rec *rec, const char *why,
 int forq__attach_bare(struct forq **qp, const char *name, char *err, size_t errlen);
 
 void forq__aux_cycle(struct forq *q); /* take and drop aux_lock (repairs it) */
+/* aux_lock guards the lease, retry and dead tables; 0 or -errno. */
+int forq__aux_lock(struct forq *q);
+/* Gives a record back to the front of its lane without waiting (caller holds
+ * aux_lock): -EAGAIN when the lane is full, leave it for next time. */
+int forq__requeue_now(struct forq *q, const struct forq_rec *rec);
+/* Drops id's recent result (a dead letter re-queued is unfinished again). */
+void forq__recent_forget(struct forq *q, uint64_t id);
+/* wake.c: a monotonic deadline timeout_ms from now (-1: never), and a sleep on
+ * a wake-up word until ready(q, arg) or the deadline: 0 or -ETIMEDOUT. */
+uint64_t forq__deadline_of(int timeout_ms);
+/* A lane has room for a sleeping producer once it is at most half full. */
+int forq__ring_half_empty(const struct forq_ring *r);
+int forq__sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
+		   int (*ready)(struct forq *, void *), void *arg, uint64_t deadline);
 
 /* queue.c */
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,

@@ -12,8 +12,6 @@
 #include "futex.h"
 #include "internal.h"
 
-/* A sleeper re-checks at least this often, so a lost wake-up costs latency. */
-#define WAIT_SLICE_NS (100u * 1000000u)
 /* Before sleeping, a waiter spins (cheap, no syscall) and then yields, so a
  * task that arrives within ~50 us costs no futex wake-up (~15 us and more on
  * a VM); an idle consumer pays this once per 200 ms pop timeout. */
@@ -37,62 +35,6 @@ int forq_prio_parse(const char *s)
 	return -EINVAL;
 }
 
-void forq__wake_work(struct forq *q, size_t n)
-{
-	/* Pairs with the sleeper's increment-then-check: one of the two sees
-	 * the other. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&q->h->work_sleepers, memory_order_relaxed)) {
-		atomic_fetch_add(&q->h->work_seq, 1);
-		futex_wake(&q->h->work_seq, n > INT_MAX ? INT_MAX : (int)n);
-	}
-}
-
-/* A lane has room for a sleeping producer once it is at most half full: the
- * producer then sleeps while half the lane drains, so wake-ups cost one
- * syscall per half lane, not one per batch. */
-static int half_empty(const struct forq_ring *r)
-{
-	uint64_t n = atomic_load(&r->tail_count) - atomic_load(&r->head_count);
-	uint64_t b = atomic_load(&r->tail) - atomic_load(&r->head);
-	return n <= r->cap_tasks / 2 && b <= r->arena_bytes / 2;
-}
-
-void forq__wake_space(struct forq *q, const struct forq_ring *r)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&q->h->space_sleepers, memory_order_relaxed) &&
-	    (!r || half_empty(r))) {
-		atomic_fetch_add(&q->h->space_seq, 1);
-		futex_wake(&q->h->space_seq, INT_MAX);
-	}
-}
-
-static uint64_t deadline_of(int timeout_ms)
-{
-	return timeout_ms < 0 ? UINT64_MAX : clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-}
-
-/* Sleeps on a wake-up word until `ready(q, arg)` or the deadline. Returns 0
- * when ready may be true, -ETIMEDOUT. */
-static int sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
-		    int (*ready)(struct forq *, void *), void *arg, uint64_t deadline)
-{
-	uint32_t s = atomic_load(seq);
-	atomic_fetch_add(sleepers, 1);
-	int r = 0;
-	if (!ready(q, arg)) {
-		uint64_t now = clock_mono_ns();
-		if (now >= deadline)
-			r = -ETIMEDOUT;
-		else
-			futex_wait(seq, s, deadline - now < WAIT_SLICE_NS ? deadline - now
-									  : WAIT_SLICE_NS);
-	}
-	atomic_fetch_sub(sleepers, 1);
-	return r;
-}
-
 static int check_push(struct forq *q, int prio, const struct forq_msg *msgs, size_t n)
 {
 	if ((unsigned)prio >= FORQ_NPRIO || n == 0 || n > 256)
@@ -107,7 +49,7 @@ static int check_push(struct forq *q, int prio, const struct forq_msg *msgs, siz
 
 static int ring_half_empty(struct forq *q, void *ring)
 {
-	return half_empty(ring) || !(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING);
+	return forq__ring_half_empty(ring) || !(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING);
 }
 
 static int ring_has_room(struct forq_ring *r, size_t n)
@@ -137,7 +79,7 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 		if (timeout_ms == 0)
 			return -EAGAIN;
 		if (!round++) {
-			deadline = deadline_of(timeout_ms);
+			deadline = forq__deadline_of(timeout_ms);
 			forq__add(&q->me->c.full_waits, 1);
 		}
 		if (!(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING))
@@ -153,7 +95,7 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 			sched_yield();
 			continue;
 		}
-		if (sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, ring_half_empty, ring,
+		if (forq__sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, ring_half_empty, ring,
 			     deadline))
 			return -EAGAIN;
 	}
@@ -268,8 +210,8 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 			continue;
 		}
 		if (!deadline)
-			deadline = deadline_of(timeout_ms);
-		if (sleep_on(q, &q->h->work_seq, &q->h->work_sleepers, has_work_or_stop, NULL,
+			deadline = forq__deadline_of(timeout_ms);
+		if (forq__sleep_on(q, &q->h->work_seq, &q->h->work_sleepers, has_work_or_stop, NULL,
 			     deadline))
 			return -ETIMEDOUT;
 	}
@@ -424,7 +366,7 @@ int forq__requeue(struct forq *q, const struct forq_rec *rec)
 	/* Front rings hold all that can be in flight at once, so a wait here is
 	 * short: consumers take from them first. */
 	while ((r = forq__ring_push(q, ring, 1, NULL, NULL, NULL, recs)) == -EAGAIN)
-		sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, ring_half_empty,
+		forq__sleep_on(q, &q->h->space_seq, &q->h->space_sleepers, ring_half_empty,
 			 forq__ring(q, ring), clock_mono_ns() + 10000000u);
 	if (r == 0) {
 		if (q->me)

@@ -1,0 +1,70 @@
+/* retry.c — tasks waiting for their retry backoff: a bounded table under the
+ * aux lock, moved to the front of their lane once due. */
+#include <errno.h>
+
+#include "failpoint.h"
+#include "internal.h"
+
+/* Gives a record back to the front of its lane without waiting: callers
+ * hold aux_lock, which consumers need to finish tasks, so waiting here for
+ * them to drain the ring could deadlock. -EAGAIN: leave it for next time. */
+int forq__requeue_now(struct forq *q, const struct forq_rec *rec)
+{
+	const struct forq_rec *recs[1] = {rec};
+	int prio = rec->prio < FORQ_NPRIO ? rec->prio : FORQ_NORMAL;
+	int r = forq__ring_push(q, FORQ_RING_FRONT(prio), 1, NULL, NULL, NULL, recs);
+	if (r == 0) {
+		if (q->me)
+			forq__add(&q->me->c.requeued, 1);
+		forq__wake_work(q, 1);
+	}
+	return r;
+}
+
+int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns)
+{
+	struct forq_hdr *h = q->h;
+	int r = forq__aux_lock(q);
+	if (r)
+		return r;
+	r = -ENOSPC;
+	if (atomic_load(&h->retry_used) < h->retry_max) {
+		for (uint32_t i = 0; i < h->retry_max; i++) {
+			struct forq_entry *e = forq__retry_entry(q, i);
+			if (e->rec.state != FORQ_ENTRY_EMPTY)
+				continue;
+			forq__copy_rec(e, rec);
+			e->due_ns = due_ns;
+			FORQ_FAILPOINT("retry.add");
+			e->rec.state = FORQ_ENTRY_WAITING;
+			atomic_fetch_add(&h->retry_used, 1);
+			r = 0;
+			break;
+		}
+	}
+	forq__unlock(&h->aux_lock);
+	return r;
+}
+
+int forq_admin_retry_due(struct forq *q, uint64_t now_ns)
+{
+	struct forq_hdr *h = q->h;
+	if (atomic_load(&h->retry_used) == 0)
+		return 0;
+	int r = forq__aux_lock(q), n = 0;
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < h->retry_max; i++) {
+		struct forq_entry *e = forq__retry_entry(q, i);
+		if (e->rec.state != FORQ_ENTRY_WAITING || e->due_ns > now_ns)
+			continue;
+		if (forq__requeue_now(q, &e->rec) == 0) {
+			e->rec.state = FORQ_ENTRY_EMPTY;
+			atomic_fetch_sub(&h->retry_used, 1);
+			n++;
+		}
+	}
+	forq__unlock(&h->aux_lock);
+	return n;
+}
+
