@@ -42,7 +42,7 @@ echo "# seed=$SEED forqd=$FORQD expect_loss=$EXPECT_LOSS"
 
 # tool OUT LIB: builds chaos_tool against a libforq.a.
 tool() {
-	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} -I"$FORQ_SRC/core" \
+	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} -I"$FORQ_SRC/core" -I"$FORQ_SRC/core/include" -I"$FORQ_SRC/base" \
 		"$FORQ_SRC/tests/e2e/chaos_tool.c" "$2" -lpthread -o "$1" 2>"$1.log"
 }
 tool "$TMP/chaos_tool" "$LIBFORQ"
