@@ -98,7 +98,7 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 			continue;
 		if (n < 0)
 			break; /* -ESHUTDOWN: forqd asked us to stop */
-		uint64_t t_prev = clock_mono_ns(), t_first = t_prev;
+		uint64_t t_prev = clock_mono_ns();
 		for (int i = 0; i < n; i++) {
 			struct forq_task *t = &tasks[i];
 			uint64_t start = t_prev;
@@ -118,10 +118,6 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 					     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
 			if (forq_admin_flags(q) & FORQ_F_STOP)
 				break;
-		}
-		if (!time_each && n > 0) {
-			/* noop: the batch's mean, one clock read for all of it */
-			(void)t_first;
 		}
 		FORQ_FAILPOINT("consumer.flush");
 		if (have_sink && results_sink_flush(&sink)) {

@@ -183,7 +183,7 @@ static void expect_reads(const char *path, size_t maxp, const struct want *w, si
 			assert_memory_equal(t.payload, w[i].text, t.len);
 		} else {
 			char full[512];
-			snprintf(full, sizeof full, "%s:%s", path, w[i].text);
+			snprintf(full, sizeof full, "%s:%s", path, w[i].text ? w[i].text : "(no text)");
 			assert_string_equal(err, full);
 		}
 	}
