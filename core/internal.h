@@ -134,6 +134,9 @@ static inline void forq__add_lanes(_Atomic uint64_t *c, const uint64_t *n)
 
 /* Robust lock of a process-shared mutex; on EOWNERDEAD runs repair(q, arg)
  * while holding it, then marks it consistent. Returns 0 or -errno. */
+/* Takes a robust lock, repairing what a holder that died inside left (repair
+ * may be NULL). -EDEADLK when another process has held it for seconds (a
+ * stopped process, or a crafted object): callers give up, never hang. */
 int forq__lock(struct forq *q, pthread_mutex_t *m, void (*repair)(struct forq *, void *),
 	       void *arg);
 void forq__unlock(pthread_mutex_t *m);
@@ -182,7 +185,6 @@ int forq__lose_delivery(struct forq *q, struct forq_rec *rec, const char *why,
 			forq_final_fn fn, void *ctx);
 int forq__attach_bare(struct forq **qp, const char *name, char *err, size_t errlen);
 
-void forq__aux_cycle(struct forq *q); /* take and drop aux_lock (repairs it) */
 /* aux_lock guards the lease, retry and dead tables; 0 or -errno. */
 int forq__aux_lock(struct forq *q);
 /* Gives a record back to the front of its lane without waiting (caller holds

@@ -2,8 +2,14 @@
  * die inside (the next taker repairs what it left), and the aux lock over the
  * side tables (leases, retries, dead letters). */
 #include <errno.h>
+#include <time.h>
 
 #include "internal.h"
+
+/* No critical section of forq's takes more than microseconds: a lock held
+ * this long belongs to a stopped process or to a crafted object, and waiting
+ * on would hang the caller (and forqd's recovery) without end. */
+#define LOCK_WAIT_MAX_S 5
 
 int forq__mutex_init(pthread_mutex_t *m)
 {
@@ -20,7 +26,15 @@ int forq__mutex_init(pthread_mutex_t *m)
 
 int forq__lock(struct forq *q, pthread_mutex_t *m, void (*repair)(struct forq *, void *), void *arg)
 {
-	int r = pthread_mutex_lock(m);
+	int r = pthread_mutex_trylock(m); /* the common case: no clock read */
+	if (r == EBUSY) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += LOCK_WAIT_MAX_S;
+		r = pthread_mutex_timedlock(m, &until);
+		if (r == ETIMEDOUT)
+			return -EDEADLK;
+	}
 	if (r == EOWNERDEAD) {
 		/* The holder died inside: finish or undo its half-done step. */
 		if (repair)
@@ -52,10 +66,4 @@ static void repair_aux(struct forq *q, void *arg)
 int forq__aux_lock(struct forq *q)
 {
 	return forq__lock(q, &q->h->aux_lock, repair_aux, NULL);
-}
-
-void forq__aux_cycle(struct forq *q)
-{
-	if (forq__aux_lock(q) == 0)
-		forq__unlock(&q->h->aux_lock);
 }

@@ -140,7 +140,12 @@ int forq_admin_own(struct forq *q, char *err, size_t errlen)
 	if (!q->me) {
 		int r = forq__proc_claim(q, FORQ_ROLE_SUPERVISOR, -1);
 		if (r) {
-			errmsg_set(err, errlen, "%s: no free process record", q->name);
+			if (r == -EDEADLK)
+				errmsg_set(err, errlen,
+					   "%s: its process-table lock stays held by another process "
+					   "(a stopped or foreign process): remove the object", q->name);
+			else
+				errmsg_set(err, errlen, "%s: no free process record", q->name);
 			flock(q->fd, LOCK_UN);
 			return r;
 		}
@@ -179,6 +184,11 @@ static int proc_zombie(int pid)
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/* Whether record p's process may still run: its pid exists, is no zombie,
+ * and started when the record says (a reused pid is another process). A
+ * record without a start time cannot be told apart from a reused pid, so it
+ * counts as alive here (never repaired under a live process) but is never
+ * signalled (proc_is_ours). */
 static int proc_alive(const struct forq_proc *p)
 {
 	if (p->pid <= 0)
@@ -187,25 +197,45 @@ static int proc_alive(const struct forq_proc *p)
 		return 0;
 	if (proc_zombie(p->pid))
 		return 0;
-	/* The pid exists; is it still the same process? */
 	uint64_t t = forq__proc_start_ticks(p->pid);
 	return t != 0 && (p->start_ticks == 0 || t == p->start_ticks);
 }
 
-/* Takes and drops every lock, so that any a dead process held is repaired. */
-static void cycle_locks(struct forq *q)
+/* Proven to be the process that claimed record p: the only kind recovery may
+ * signal. The start time is what proves it; 0 (unknown, or forged) proves
+ * nothing. */
+static int proc_is_ours(const struct forq_proc *p)
+{
+	return p->start_ticks != 0 && proc_alive(p);
+}
+
+static int cycle_lock(struct forq *q, pthread_mutex_t *m, void (*repair)(struct forq *, void *),
+		      void *arg)
+{
+	int r = forq__lock(q, m, repair, arg);
+	if (r == 0)
+		forq__unlock(m);
+	return r;
+}
+
+/* Takes and drops every lock, so that any a dead process held is repaired.
+ * Stops at the first that cannot be had (-EDEADLK: held by a live process
+ * for seconds), so that a crafted object costs one bounded wait. */
+static int cycle_locks(struct forq *q)
 {
 	struct forq_hdr *h = q->h;
-	for (int i = 0; i < FORQ_NRINGS; i++) {
-		struct forq_ring *r = &h->rings[i];
-		if (forq__lock(q, &r->push_lock, forq__ring_repair_push, r) == 0)
-			forq__unlock(&r->push_lock);
-		if (forq__lock(q, &r->pop_lock, forq__ring_repair_pop, r) == 0)
-			forq__unlock(&r->pop_lock);
+	int r = 0;
+	for (int i = 0; i < FORQ_NRINGS && !r; i++) {
+		struct forq_ring *ring = &h->rings[i];
+		r = cycle_lock(q, &ring->push_lock, forq__ring_repair_push, ring);
+		if (!r)
+			r = cycle_lock(q, &ring->pop_lock, forq__ring_repair_pop, ring);
 	}
-	if (forq__lock(q, &h->proc_lock, NULL, NULL) == 0)
-		forq__unlock(&h->proc_lock);
-	forq__aux_cycle(q);
+	if (!r)
+		r = cycle_lock(q, &h->proc_lock, NULL, NULL);
+	if (!r && !(r = forq__aux_lock(q)))
+		forq__unlock(&h->aux_lock);
+	return r;
 }
 
 /* Gives back one in-flight entry of a dead holder. Returns 1 if it went back
@@ -246,7 +276,9 @@ static int repair_record(struct forq *q, uint32_t i, const char *why, forq_final
 {
 	struct forq_proc *p = forq__proc(q, i);
 	int given = 0;
-	cycle_locks(q);
+	int r = cycle_locks(q);
+	if (r)
+		return r;
 	for (uint32_t k = 0; k < q->h->batch_max; k++) {
 		int g = giveback_entry(q, forq__inflight(q, i, k), 1, why, fn, ctx);
 		given += g == 1;
@@ -279,7 +311,10 @@ int forq_admin_reap_clients(struct forq *q, forq_final_fn fn, void *ctx)
 		struct forq_proc *p = forq__proc(q, i);
 		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE || proc_alive(p))
 			continue;
-		given += repair_record(q, i, "process died while running it", fn, ctx);
+		int r = repair_record(q, i, "process died while running it", fn, ctx);
+		if (r < 0)
+			return r;
+		given += r;
 	}
 	return given;
 }
@@ -299,15 +334,20 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 	struct forq_hdr *h = q->h;
 	uint32_t gen = atomic_load(&h->generation);
 	int given = 0;
+	int r = cycle_locks(q); /* first: a lock that cannot be had fails recovery */
+	if (r)
+		return r;
 	for (uint32_t i = 0; i < h->max_procs; i++) {
 		struct forq_proc *p = forq__proc(q, i);
 		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE)
 			continue;
-		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_alive(p))
+		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_is_ours(p))
 			kill_and_wait(p); /* a consumer of the dead forqd: fence it */
 		if (proc_alive(p))
 			continue;
-		given += repair_record(q, i, "forqd restarted while it ran", fn, ctx);
+		if ((r = repair_record(q, i, "forqd restarted while it ran", fn, ctx)) < 0)
+			return r;
+		given += r;
 	}
 	/* Leases belonged to the dead forqd's connections, which are gone. */
 	for (uint32_t i = 0; i < h->lease_max; i++) {
@@ -317,8 +357,8 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 		if (giveback_entry(q, e, 0, "lease lost when forqd restarted", fn, ctx) == 1)
 			given++;
 	}
-	cycle_locks(q);
-	return given;
+	r = cycle_locks(q);
+	return r ? r : given;
 }
 
 static void report_entry(struct forq_entry *e, forq_final_fn fn, void *ctx, const char *why)
@@ -331,7 +371,9 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 {
 	struct forq_hdr *h = q->h;
 	int total = 0;
-	cycle_locks(q);
+	int e = cycle_locks(q);
+	if (e)
+		return e;
 	for (int r = 0; r < FORQ_NRINGS; r++) {
 		int n;
 		while ((n = forq__ring_pop(q, r, h->batch_max)) > 0) {

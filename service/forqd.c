@@ -258,6 +258,13 @@ static int open_queue(struct forqd *d)
 			return -1;
 		}
 		int given = forq_admin_recover(d->q, on_final, d);
+		if (given < 0) {
+			log_event(LOG_ERROR, "queue_refused",
+				  "name=%s error=\"cannot recover: %s (a lock stays held by a live "
+				  "process that is not the queue's; remove the object or stop that "
+				  "process)\"", d->c.shm_name, strerror(-given));
+			return -1;
+		}
 		struct forq_stats st;
 		forq_stats_read(d->q, &st);
 		log_event(LOG_INFO, "queue_recovered",
