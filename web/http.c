@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "errmsg.h"
 #include "expo.h"
+#include "guard.h"
 #include "json.h"
 #include "procstat.h"
 
@@ -35,6 +36,7 @@ _Static_assert(NCODES <= METRICS_MAX_HTTP_CODES, "snapshot holds every code");
 
 struct http_server {
 	struct MHD_Daemon *d;
+	struct guard *guard; /* per-address limit; MHD's thread only */
 	struct http_hooks h;
 	struct auth auth;
 	size_t max_body;
@@ -408,6 +410,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 
 	if (!rq) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci)
+			guard_busy(ci->socket_context, 1);
 		int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 		int post = strcmp(method, "POST") == 0;
 		const char *const allow[] = {MHD_HTTP_HEADER_ALLOW,
@@ -462,12 +468,38 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
-	(void)cls, (void)c, (void)toe;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	(void)cls, (void)toe;
+	if (ci)
+		guard_busy(ci->socket_context, 0);
 	if (rq) {
 		buf_free(&rq->body);
 		free(rq);
 		*con_cls = NULL;
 	}
+}
+
+/* Connections open and close on MHD's thread: the guard counts them. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		guard_closed(s->guard, *socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *sa = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	*socket_context = fd && sa ? guard_opened(s->guard, fd->connect_fd, sa->client_addr) : NULL;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct http_server *s = cls;
+	(void)len;
+	return guard_admit(s->guard, addr) ? MHD_YES : MHD_NO;
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap)
@@ -501,6 +533,11 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		goto fail;
 	}
 	s->h = *h;
+	if (!(s->guard = guard_new(c->per_ip_limit ? c->per_ip_limit : 64u))) {
+		errmsg_set(err, errlen, "http: out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
 	s->max_body = c->max_body ? c->max_body : 1024 * 1024;
 	s->max_payload = c->max_payload;
 	if (auth_init(&s->auth, c->admin_token)) {
@@ -518,12 +555,12 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		goto fail;
 	}
 	s->d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, on_accept, s,
 		/* the logger first, so that MHD's own option checks use it too */
 		on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-		c->conn_limit ? c->conn_limit : 2048u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		c->per_ip_limit ? c->per_ip_limit : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, s, MHD_OPTION_CONNECTION_LIMIT, c->conn_limit ? c->conn_limit : 2048u,
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		c->conn_timeout_s ? c->conn_timeout_s : 10u, MHD_OPTION_END);
 	if (!s->d) {
 		/* fd is now MHD's to have closed or not: leave it (at worst one
@@ -537,6 +574,7 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 fail:
 	if (s) {
 		auth_clear(&s->auth);
+		guard_free(s->guard);
 		free(s->snap);
 		free(s);
 	}
@@ -563,6 +601,7 @@ void http_stop(struct http_server *s)
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	auth_clear(&s->auth);
+	guard_free(s->guard); /* after the stop: MHD told it of every close */
 	buf_free(&s->out);
 	free(s->snap);
 	free(s);
