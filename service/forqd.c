@@ -177,7 +177,9 @@ static int hook_push(void *ctx, const struct http_task *tasks, size_t n, uint64_
 			m[k] = (struct forq_msg){tasks[i + k].payload, (uint32_t)tasks[i + k].len};
 			k++;
 		}
-		int r = forq_push_batch(d->hq, (enum forq_prio)prio, m, k, 500, ids + i);
+		/* Never wait: this runs on the HTTP thread, and a full queue
+		 * must not hold /healthz and /metrics behind it (503 at once). */
+		int r = forq_push_batch(d->hq, (enum forq_prio)prio, m, k, 0, ids + i);
 		if (r)
 			return r;
 		i += k;

@@ -12,7 +12,7 @@
  *   GET  /readyz         200 {"status":"ready"} or 503 {"status":"not ready"}
  *   POST /tasks          body as in http_tasks.h; 202 {"ids":[...]}, 400 with the
  *                        reason, 413 body or payload too big, 503 + Retry-After: 1
- *                        when the queue stays full or forqd is draining
+ *                        at once when the queue is full or forqd is draining
  *   GET  /tasks/{id}     200 {"id":42,"status":"done","attempts":1,"result":"..."}
  *                        ("error" instead of "result" for failed, dead and
  *                        retrying tasks), 404 unknown, 400 bad id
@@ -55,7 +55,7 @@ struct http_hooks {
 	/* Fills *out (zeroed before the call). Returns 0 or -errno (500). */
 	int (*snapshot)(void *ctx, struct metrics_snapshot *out);
 	/* Enqueues n tasks all or nothing and writes their ids. Returns 0, or
-	 * -EAGAIN (queue still full after a short wait: keep it under ~1 s),
+	 * -EAGAIN (queue full: answered at once, never waited on),
 	 * -EMSGSIZE (payload too big), -ESHUTDOWN (not accepting), -EINVAL. */
 	int (*push)(void *ctx, const struct http_task *tasks, size_t n, uint64_t *ids);
 	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled. */
