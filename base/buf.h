@@ -24,6 +24,10 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Appends s as the inside of a JSON string (quotes not included): escapes
  * ", \ and control bytes; invalid UTF-8 bytes become U+FFFD. */
 int buf_json_escape(struct buf *b, const char *s, size_t n);
+
+/* Offset of the first byte of s that is not valid UTF-8 (overlong forms,
+ * surrogates and code points past U+10FFFF are invalid), or n if all is. */
+size_t utf8_invalid_at(const char *s, size_t n);
 void buf_reset(struct buf *b); /* len = 0, keeps the memory */
 void buf_free(struct buf *b);
 

@@ -480,6 +480,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/* MHD decodes %XX in place; a decoded NUL would end the path early
+ * ("/index.html%00.js" served the page). Such text is left as it came, so it
+ * matches no route: 404. */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls, (void)c;
+	return strstr(s, "%00") ? strlen(s) : MHD_http_unescape(s);
+}
+
 /* Connections open and close on MHD's thread: the guard counts them. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
@@ -560,7 +569,7 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
 		on_connection, s, MHD_OPTION_CONNECTION_LIMIT, c->conn_limit ? c->conn_limit : 2048u,
-		MHD_OPTION_CONNECTION_TIMEOUT,
+		MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s, MHD_OPTION_CONNECTION_TIMEOUT,
 		c->conn_timeout_s ? c->conn_timeout_s : 10u, MHD_OPTION_END);
 	if (!s->d) {
 		/* fd is now MHD's to have closed or not: leave it (at worst one

@@ -144,6 +144,13 @@ int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct ht
 		errmsg_set(err, errlen, "empty body (expected a JSON object or array of objects)");
 		goto fail;
 	}
+	/* JSON is UTF-8 (RFC 8259): bytes that are not are refused, not passed
+	 * on to handlers or silently replaced. */
+	size_t bad = utf8_invalid_at(body, len);
+	if (bad < len) {
+		errmsg_set(err, errlen, "invalid UTF-8 at offset %zu", (size_t)(body + bad - start));
+		goto fail;
+	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	if (!root) {
 		size_t off = end && end >= body && end <= body + len ? (size_t)(end - start) : 0;

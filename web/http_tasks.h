@@ -6,7 +6,8 @@
  * text of a JSON string as decoded, or the compact JSON text of a number,
  * object, array or boolean (numbers are re-printed from a double: send a string
  * when the exact digits matter). Refused: a null or empty payload, other
- * fields, a string containing \u0000 (payloads are C strings downstream).
+ * fields, a string containing \u0000 (payloads are C strings downstream), a
+ * body that is not valid UTF-8 (JSON is UTF-8: 400 with the byte's offset).
  */
 #ifndef FORQ_METRICS_HTTP_TASKS_H
 #define FORQ_METRICS_HTTP_TASKS_H

@@ -339,6 +339,8 @@ static void test_http_404_and_405_with_allow(void **state)
 		const char *body;
 	} cases[] = {
 		{"GET", "/nope", 404, NULL, "{\"error\":\"no such path /nope\"}"},
+		{"GET", "/index.html%00.js", 404, NULL,
+		 "{\"error\":\"no such path /index.html%00.js\"}"},
 		{"POST", "/metrics", 405, "GET, HEAD", "{\"error\":\"method not allowed\"}"},
 		{"GET", "/tasks", 405, "POST", "{\"error\":\"method not allowed\"}"},
 		{"GET", "/shutdown", 405, "POST", "{\"error\":\"method not allowed\"}"},
@@ -712,6 +714,9 @@ static void test_http_parse_tasks_table(void **state)
 		{"  {\"payload\": \"x\",}", -EINVAL, "malformed JSON at offset 18", 0, NULL, 0},
 		{"{\"payload\":\"x\"", -EINVAL, "malformed JSON at offset 13", 0, NULL, 0},
 		{"", -EINVAL, "empty body (expected a JSON object or array of objects)", 0, NULL, 0},
+		{"{\"payload\":\"a\xff\"}", -EINVAL, "invalid UTF-8 at offset 13", 0, NULL, 0},
+		{" {\"payload\":\"\xed\xa0\x80\"}", -EINVAL, "invalid UTF-8 at offset 13", 0, NULL, 0},
+		{"{\"payload\":\"\xc3\xa9\"}", 0, NULL, 1, "\xc3\xa9", 1},
 	};
 	char err[256];
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
