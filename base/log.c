@@ -23,6 +23,11 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
+const char *log_level_name(int l)
+{
+	return l >= 0 && l < (int)(sizeof names / sizeof names[0]) ? names[l] : NULL;
+}
+
 int log_enabled(enum log_level l)
 {
 	return l >= min_level;

@@ -10,6 +10,7 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level l);
 int log_level_parse(const char *s); /* "debug".."error" -> level, else -1 */
+const char *log_level_name(int l);  /* level -> "debug".."error", else NULL */
 int log_enabled(enum log_level l);
 /* fmt is the key=value part after event=EVENT (may be ""). */
 void log_event(enum log_level l, const char *event, const char *fmt, ...)

@@ -16,7 +16,7 @@
 struct bench_config {
 	uint64_t tasks;           /* tasks to push (>= 1) */
 	int workers;              /* forqd --workers (>= 1) */
-	uint32_t batch;           /* tasks per push and forqd --batch (1 .. 256) */
+	uint32_t batch;           /* tasks per push and forqd --batch (1 .. FORQ_PUSH_BATCH_MAX) */
 	uint32_t payload_bytes;   /* bytes per task (8: an 8-byte integer) */
 	const char *handler;      /* forqd --handler */
 	double rate;              /* tasks per second, 0: as fast as possible */

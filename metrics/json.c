@@ -1,9 +1,10 @@
-/* json.c — JSON bodies with cJSON. */
+/* json.c — the stats encoder and error bodies, with cJSON (see json.h). */
 #include "json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,15 +47,17 @@ static uint64_t sum_prio(const uint64_t v[METRICS_NPRIO])
 	return n;
 }
 
-/* "lanes": {"high": {"enqueued":..,"started":..,"done":..,"failed":..}, ...} */
-static void add_lanes(cJSON *o, const struct metrics_snapshot *s, int *bad)
+/* "lanes": {"high": {["pending":..,]"enqueued":..,"started":..,"done":..,"failed":..}, ...} */
+static void add_lanes(cJSON *o, const char *name, const struct metrics_snapshot *s, int pending,
+		      int *bad)
 {
-	cJSON *lanes = add_obj(o, "lanes", bad);
+	cJSON *lanes = add_obj(o, name, bad);
 	for (int i = 0; lanes && i < METRICS_NPRIO; i++) {
 		cJSON *l = add_obj(lanes, prio_names[i], bad);
 		if (!l)
 			return;
-		add_u64(l, "pending", s->pending[i], bad);
+		if (pending)
+			add_u64(l, "pending", s->pending[i], bad);
 		add_u64(l, "enqueued", s->enqueued[i], bad);
 		add_u64(l, "started", s->started[i], bad);
 		add_u64(l, "done", s->done[i], bad);
@@ -62,7 +65,8 @@ static void add_lanes(cJSON *o, const struct metrics_snapshot *s, int *bad)
 	}
 }
 
-static void add_prio(cJSON *o, const char *name, const uint64_t v[METRICS_NPRIO], int *bad)
+static void add_prio(cJSON *o, const char *name, const uint64_t v[METRICS_NPRIO], int total_too,
+		     int *bad)
 {
 	cJSON *c = add_obj(o, name, bad);
 	uint64_t total = 0;
@@ -72,7 +76,8 @@ static void add_prio(cJSON *o, const char *name, const uint64_t v[METRICS_NPRIO]
 		add_u64(c, prio_names[i], v[i], bad);
 		total += v[i];
 	}
-	add_u64(c, "total", total, bad);
+	if (total_too)
+		add_u64(c, "total", total, bad);
 }
 
 static void add_hist(cJSON *o, const char *name, const struct metrics_hist *h, int *bad)
@@ -97,10 +102,10 @@ static void add_hist(cJSON *o, const char *name, const struct metrics_hist *h, i
 	add_u64(c, "count", h->count, bad);
 }
 
-static void add_workers(cJSON *root, const struct metrics_snapshot *s, int *bad)
+static void add_workers(cJSON *root, const char *name, const struct metrics_snapshot *s, int *bad)
 {
 	uint32_t n = s->n_workers < METRICS_MAX_WORKERS ? s->n_workers : METRICS_MAX_WORKERS;
-	cJSON *arr = cJSON_AddArrayToObject(root, "workers");
+	cJSON *arr = cJSON_AddArrayToObject(root, name);
 	if (!arr) {
 		*bad = 1;
 		return;
@@ -140,69 +145,199 @@ static int print_into(struct buf *b, cJSON *root)
 	return r;
 }
 
-int json_stats(struct buf *b, const struct metrics_snapshot *s, const struct procstat *p, double now)
+/* ---- the table: one row a figure, its name on each surface ---- */
+
+enum kind {
+	K_U64,       /* uint64_t at off */
+	K_SUM,       /* uint64_t[METRICS_NPRIO] at off: the sum */
+	K_PRIO,      /* uint64_t[METRICS_NPRIO] at off: {"high":..,"normal":..,"low":..} */
+	K_PRIO_TOTAL, /* the same and "total" */
+	K_LANES,     /* {"high":{"pending":..,"enqueued":..,"started":..,"done":..,"failed":..},...} */
+	K_LANES_COUNTERS, /* the same without "pending" */
+	K_NUM,       /* double at off */
+	K_BOOL,      /* int at off */
+	K_VERSION,   /* the version text */
+	K_UPTIME,    /* now - start_time */
+	K_HIST,      /* struct metrics_hist at off: p50, p95, p99 (us), count */
+	K_WORKERS,   /* the local consumers' rows */
+	K_HTTP_CODES, /* {"200":..,...} */
+	K_PROCESS,   /* the procstat, when given */
+	K_OPEN,      /* an object: the rows up to K_CLOSE go in it */
+	K_CLOSE,
+};
+
+struct field {
+	enum kind kind;
+	size_t off; /* offsetof(struct metrics_snapshot, ...) */
+	const char *name[JSON_NSURFACES]; /* HTTP, CLI, TCP; NULL: not shown there */
+};
+
+#define S(m) offsetof(struct metrics_snapshot, m)
+
+static const struct field fields[] = {
+	/* kind          figure                 GET /stats            forq stats --json  TCP STATS */
+	{K_VERSION,      0,                      {"version",           NULL,             NULL}},
+	{K_NUM,          S(start_time),          {"start_time",        NULL,             NULL}},
+	{K_UPTIME,       0,                      {"uptime_seconds",    NULL,             NULL}},
+	{K_BOOL,         S(draining),            {"draining",          NULL,             NULL}},
+	{K_U64,          S(capacity),            {"capacity",          "capacity",       "capacity"}},
+	{K_U64,          S(max_payload),         {"max_payload",       "max_payload",    "max_payload"}},
+	{K_PRIO_TOTAL,   S(pending),             {"pending",           NULL,             NULL}},
+	{K_PRIO,         S(pending),             {NULL,                "pending",        NULL}},
+	{K_SUM,          S(pending),             {NULL,                "pending_total",  "pending"}},
+	{K_U64,          S(pending[0]),          {NULL,                NULL,             "pending_high"}},
+	{K_U64,          S(pending[1]),          {NULL,                NULL,             "pending_normal"}},
+	{K_U64,          S(pending[2]),          {NULL,                NULL,             "pending_low"}},
+	{K_U64,          S(in_progress),         {"in_progress",       "in_progress",    "in_progress"}},
+	{K_PRIO_TOTAL,   S(enqueued),            {"enqueued",          NULL,             NULL}},
+	{K_SUM,          S(enqueued),            {NULL,                "enqueued",       "enqueued"}},
+	{K_SUM,          S(started),             {"started",           "started",        NULL}},
+	{K_SUM,          S(done),                {"done",              "done",           "done"}},
+	{K_SUM,          S(failed),              {"failed",            "failed",         "failed"}},
+	{K_U64,          S(dead),                {"dead",              "dead",           "dead"}},
+	{K_LANES,        0,                      {"lanes",             NULL,             NULL}},
+	{K_LANES_COUNTERS, 0,                    {NULL,                "lanes",          NULL}},
+	{K_U64,          S(retried),             {"retried",           "retried",        "retried"}},
+	{K_U64,          S(crashes),             {"crashes",           "crashes",        NULL}},
+	{K_U64,          S(requeued),            {"requeued",          "requeued",       NULL}},
+	{K_U64,          S(retry_waiting),       {"retry_waiting",     "retry_waiting",  "retry_waiting"}},
+	{K_U64,          S(dead_letters),        {"dead_letters",      "dead_letters",   "dead_letters"}},
+	{K_U64,          S(full_waits),          {"queue_full_waits",  NULL,             NULL}},
+	{K_NUM,          S(throughput),          {"throughput",        NULL,             NULL}},
+	{K_HIST,         S(wait),                {"wait_us",           NULL,             NULL}},
+	{K_HIST,         S(run),                 {"run_us",            NULL,             NULL}},
+	{K_WORKERS,      0,                      {"workers",           NULL,             NULL}},
+	{K_U64,          S(worker_restarts),     {"worker_restarts",   NULL,             NULL}},
+	{K_BOOL,         S(accepting),           {NULL,                "accepting",      "accepting"}},
+	{K_OPEN,         0,                      {"remote",            NULL,             NULL}},
+	{K_U64,          S(remote_workers),      {"workers_connected", NULL,             NULL}},
+	{K_U64,          S(leases_outstanding),  {"leases_outstanding", NULL,            NULL}},
+	{K_U64,          S(lease_expired),       {"lease_expired",     NULL,             NULL}},
+	{K_U64,          S(tcp_connections),     {"connections",       NULL,             NULL}},
+	{K_U64,          S(tcp_refused),         {"connections_refused", NULL,           NULL}},
+	{K_U64,          S(tcp_bytes_in),        {"bytes_in",          NULL,             NULL}},
+	{K_U64,          S(tcp_bytes_out),       {"bytes_out",         NULL,             NULL}},
+	{K_CLOSE,        0,                      {"remote",            NULL,             NULL}},
+	{K_U64,          S(tcp_open),            {NULL,                NULL,             "connections"}},
+	{K_U64,          S(remote_workers),      {NULL,                NULL,             "remote_workers"}},
+	{K_U64,          S(leases_outstanding),  {NULL,                NULL,             "leases"}},
+	{K_U64,          S(lease_timeout_ms),    {NULL,                NULL,             "lease_timeout_ms"}},
+	{K_HTTP_CODES,   0,                      {"http_requests",     NULL,             NULL}},
+	{K_PROCESS,      0,                      {"process",           NULL,             NULL}},
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static uint64_t u64_at(const struct metrics_snapshot *s, size_t off)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)s + off, sizeof v);
+	return v;
+}
+
+static const uint64_t *prio_at(const struct metrics_snapshot *s, size_t off)
+{
+	return (const uint64_t *)(const void *)((const char *)s + off);
+}
+
+static void add_http_codes(cJSON *o, const char *name, const struct metrics_snapshot *s, int *bad)
+{
+	cJSON *c = add_obj(o, name, bad);
+	uint32_t n = s->n_http < METRICS_MAX_HTTP_CODES ? s->n_http : METRICS_MAX_HTTP_CODES;
+	char code[8];
+	for (uint32_t i = 0; c && i < n; i++) {
+		snprintf(code, sizeof code, "%u", s->http[i].code);
+		if (!cJSON_GetObjectItemCaseSensitive(c, code))
+			add_u64(c, code, s->http[i].count, bad);
+	}
+}
+
+static void add_process(cJSON *o, const char *name, const struct procstat *p, int *bad)
+{
+	cJSON *c;
+	if (!p || !(c = add_obj(o, name, bad)))
+		return;
+	add_num(c, "cpu_seconds", p->cpu_seconds, bad);
+	add_u64(c, "resident_bytes", p->resident_bytes, bad);
+	add_u64(c, "virtual_bytes", p->virtual_bytes, bad);
+	add_u64(c, "open_fds", p->open_fds, bad);
+	add_u64(c, "max_fds", p->max_fds, bad);
+	add_num(c, "start_time", p->start_time, bad);
+}
+
+/* Adds row f under name to o. Returns the object K_OPEN made, else o. */
+static cJSON *add_field(cJSON *o, const struct field *f, const char *name,
+			const struct metrics_snapshot *s, const struct procstat *p, double now,
+			int *bad)
+{
+	switch (f->kind) {
+	case K_U64: add_u64(o, name, u64_at(s, f->off), bad); break;
+	case K_SUM: add_u64(o, name, sum_prio(prio_at(s, f->off)), bad); break;
+	case K_PRIO: add_prio(o, name, prio_at(s, f->off), 0, bad); break;
+	case K_PRIO_TOTAL: add_prio(o, name, prio_at(s, f->off), 1, bad); break;
+	case K_LANES: add_lanes(o, name, s, 1, bad); break;
+	case K_LANES_COUNTERS: add_lanes(o, name, s, 0, bad); break;
+	case K_NUM: {
+		double d;
+		memcpy(&d, (const char *)s + f->off, sizeof d);
+		add_num(o, name, d, bad);
+		break;
+	}
+	case K_BOOL: {
+		int v;
+		memcpy(&v, (const char *)s + f->off, sizeof v);
+		if (!cJSON_AddBoolToObject(o, name, v != 0))
+			*bad = 1;
+		break;
+	}
+	case K_VERSION:
+		if (!cJSON_AddStringToObject(o, name, strnlen(s->version, sizeof s->version) <
+								 sizeof s->version
+							 ? s->version
+							 : ""))
+			*bad = 1;
+		break;
+	case K_UPTIME:
+		add_num(o, name, s->start_time > 0 && now > s->start_time ? now - s->start_time : 0,
+			bad);
+		break;
+	case K_HIST: add_hist(o, name, (const void *)((const char *)s + f->off), bad); break;
+	case K_WORKERS: add_workers(o, name, s, bad); break;
+	case K_HTTP_CODES: add_http_codes(o, name, s, bad); break;
+	case K_PROCESS: add_process(o, name, p, bad); break;
+	case K_OPEN: return add_obj(o, name, bad);
+	case K_CLOSE: break;
+	}
+	return o;
+}
+
+int json_stats(struct buf *b, enum json_surface as, const struct metrics_snapshot *s,
+	       const struct procstat *p, double now)
 {
 	int bad = 0, r;
-	cJSON *root = cJSON_CreateObject(), *c;
-	char code[8];
+	cJSON *root, *o;
 
-	if (!root)
+	if ((unsigned)as >= JSON_NSURFACES)
+		return -EINVAL;
+	if (!(root = cJSON_CreateObject()))
 		return -ENOMEM;
-	if (!cJSON_AddStringToObject(root, "version", strnlen(s->version, sizeof s->version) <
-								  sizeof s->version
-							  ? s->version
-							  : ""))
-		bad = 1;
-	add_num(root, "start_time", s->start_time, &bad);
-	add_num(root, "uptime_seconds", s->start_time > 0 && now > s->start_time ? now - s->start_time : 0,
-		&bad);
-	if (!cJSON_AddBoolToObject(root, "draining", s->draining != 0))
-		bad = 1;
-	add_u64(root, "capacity", s->capacity, &bad);
-	add_u64(root, "max_payload", s->max_payload, &bad);
-	add_prio(root, "pending", s->pending, &bad);
-	add_u64(root, "in_progress", s->in_progress, &bad);
-	add_prio(root, "enqueued", s->enqueued, &bad);
-	add_u64(root, "started", sum_prio(s->started), &bad);
-	add_u64(root, "done", sum_prio(s->done), &bad);
-	add_u64(root, "failed", sum_prio(s->failed), &bad);
-	add_u64(root, "dead", s->dead, &bad);
-	add_lanes(root, s, &bad);
-	add_u64(root, "retried", s->retried, &bad);
-	add_u64(root, "crashes", s->crashes, &bad);
-	add_u64(root, "requeued", s->requeued, &bad);
-	add_u64(root, "retry_waiting", s->retry_waiting, &bad);
-	add_u64(root, "dead_letters", s->dead_letters, &bad);
-	add_u64(root, "queue_full_waits", s->full_waits, &bad);
-	add_num(root, "throughput", s->throughput, &bad);
-	add_hist(root, "wait_us", &s->wait, &bad);
-	add_hist(root, "run_us", &s->run, &bad);
-	add_workers(root, s, &bad);
-	add_u64(root, "worker_restarts", s->worker_restarts, &bad);
-	if ((c = add_obj(root, "remote", &bad))) {
-		add_u64(c, "workers_connected", s->remote_workers, &bad);
-		add_u64(c, "leases_outstanding", s->leases_outstanding, &bad);
-		add_u64(c, "lease_expired", s->lease_expired, &bad);
-		add_u64(c, "connections", s->tcp_connections, &bad);
-		add_u64(c, "connections_refused", s->tcp_refused, &bad);
-		add_u64(c, "bytes_in", s->tcp_bytes_in, &bad);
-		add_u64(c, "bytes_out", s->tcp_bytes_out, &bad);
-	}
-	if ((c = add_obj(root, "http_requests", &bad))) {
-		uint32_t n = s->n_http < METRICS_MAX_HTTP_CODES ? s->n_http : METRICS_MAX_HTTP_CODES;
-		for (uint32_t i = 0; i < n; i++) {
-			snprintf(code, sizeof code, "%u", s->http[i].code);
-			if (!cJSON_GetObjectItemCaseSensitive(c, code))
-				add_u64(c, code, s->http[i].count, &bad);
+	o = root;
+	for (size_t i = 0; i < NFIELDS && !bad; i++) {
+		const struct field *f = &fields[i];
+		const char *name = f->name[as];
+		if (f->kind == K_CLOSE) {
+			o = root;
+			continue;
 		}
-	}
-	if (p && (c = add_obj(root, "process", &bad))) {
-		add_num(c, "cpu_seconds", p->cpu_seconds, &bad);
-		add_u64(c, "resident_bytes", p->resident_bytes, &bad);
-		add_u64(c, "virtual_bytes", p->virtual_bytes, &bad);
-		add_u64(c, "open_fds", p->open_fds, &bad);
-		add_u64(c, "max_fds", p->max_fds, &bad);
-		add_num(c, "start_time", p->start_time, &bad);
+		if (!name) {
+			/* An object this surface does not show: skip what is in it. */
+			if (f->kind == K_OPEN)
+				while (i + 1 < NFIELDS && fields[i + 1].kind != K_CLOSE)
+					i++;
+			continue;
+		}
+		cJSON *in = add_field(o, f, name, s, p, now, &bad);
+		if (f->kind == K_OPEN && in)
+			o = in;
 	}
 	r = bad ? -ENOMEM : print_into(b, root);
 	cJSON_Delete(root);

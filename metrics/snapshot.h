@@ -2,9 +2,11 @@
  *
  * forqd fills a struct metrics_snapshot through http_hooks.snapshot (one read
  * of the queue's counters, its worker table and the TCP side); the http module
- * adds its own per-code request counts; expo.c and json.c only read it. No
- * pointers, no ownership: a snapshot can be memset, copied and kept.
- * Counters are monotonic since forqd started; gauges are values at the read.
+ * adds its own per-code request counts; expo.c and json.c only read it. The
+ * forq tool and the TCP STATS reply fill the queue's part alone
+ * (metrics_snapshot_queue) for json_stats. No pointers, no ownership: a
+ * snapshot can be memset, copied and kept. Counters are monotonic since forqd
+ * started; gauges are values at the read.
  */
 #ifndef FORQ_METRICS_SNAPSHOT_H
 #define FORQ_METRICS_SNAPSHOT_H
@@ -95,6 +97,8 @@ struct metrics_snapshot {
 	uint64_t tcp_refused;        /* counter: refused at the connection limit */
 	uint64_t tcp_bytes_in;
 	uint64_t tcp_bytes_out;
+	uint64_t tcp_open;           /* connections open now */
+	uint64_t lease_timeout_ms;   /* a remote worker's time to answer (forqd --lease-timeout) */
 	uint32_t n_tcp_commands;
 	struct metrics_tcp_command tcp_commands[METRICS_MAX_TCP_COMMANDS];
 
@@ -106,6 +110,15 @@ struct metrics_snapshot {
 	char version[METRICS_NAME_MAX]; /* e.g. "0.1.0" */
 	double start_time;              /* Unix time forqd started, seconds */
 	int draining;                   /* 1 while forqd drains for shutdown */
+	int accepting;                  /* 1 while the queue takes pushes (forq_stats.accepting;
+					 * the TCP server clears it while it drains) */
 };
+
+struct forq_stats;
+
+/* Copies the queue's figures (forq_stats_read's) into s: pending, in
+ * progress, retry waiting, dead letters, the per-lane and other counters,
+ * capacity, max payload and accepting. Touches no other field. */
+void metrics_snapshot_queue(struct metrics_snapshot *s, const struct forq_stats *st);
 
 #endif

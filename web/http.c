@@ -1,12 +1,10 @@
 /* http.c — routes on a libmicrohttpd daemon (internal epoll thread). */
 #include "http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +20,8 @@
 #include "expo.h"
 #include "guard.h"
 #include "json.h"
+#include "net.h"
+#include "parse.h"
 #include "procstat.h"
 
 #define CT_JSON "application/json"
@@ -70,19 +70,6 @@ void http_requests_by_code(const struct http_server *s, struct metrics_snapshot 
 		snap->http[i].count = atomic_load_explicit(&s->counts[i], memory_order_relaxed);
 	}
 	snap->n_http = NCODES;
-}
-
-/* Same test as base/net.c's net_addr_is_loopback, which metrics/ may not
- * include (includes point down to core/ only, and libforq is no place for
- * sockets): 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104. */
-static int peer_is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
-	if (sa->sa_family != AF_INET6)
-		return 0;
-	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
 /* Sends body (copied) with status code; extra is NULL or a NULL-terminated
@@ -175,7 +162,7 @@ static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c
 	if ((r = take_snapshot(s, &p, &have_p)))
 		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	return reply_out(s, c, 200, json_stats(&s->out, s->snap, have_p ? &p : NULL, now_unix()),
+	return reply_out(s, c, 200, json_stats(&s->out, JSON_HTTP, s->snap, have_p ? &p : NULL, now_unix()),
 			 NULL);
 }
 
@@ -188,33 +175,13 @@ static enum MHD_Result get_readyz(struct http_server *s, struct MHD_Connection *
 	return reply(s, c, 503, CT_JSON, no, sizeof no - 1, NULL);
 }
 
-/* Decimal 1..UINT64_MAX, digits only. Returns 0 or -1. */
-static int parse_id(const char *t, uint64_t *id)
-{
-	uint64_t v = 0;
-	if (!*t || strlen(t) > 20)
-		return -1;
-	for (; *t; t++) {
-		if (*t < '0' || *t > '9')
-			return -1;
-		unsigned d = (unsigned)(*t - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	if (v == 0)
-		return -1;
-	*id = v;
-	return 0;
-}
-
 static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c, const char *idtext)
 {
 	struct http_task_status st;
 	uint64_t id;
 	int r;
 
-	if (parse_id(idtext, &id))
+	if (parse_task_id(idtext, &id))
 		return reply_error(s, c, 400, "bad task id \"%.40s\" (expected a positive integer)",
 				   idtext);
 	/* The result text is large and filled by lookup: clear only the rest. */
@@ -318,7 +285,7 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	} else {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (!ci || !ci->client_addr || !peer_is_loopback(ci->client_addr))
+		if (!ci || !ci->client_addr || !net_addr_is_loopback(ci->client_addr))
 			return reply_error(s, c, 403,
 					   "shutdown from another host needs an admin token "
 					   "(start forqd with FORQ_ADMIN_TOKEN or --admin-token-file)");

@@ -61,7 +61,7 @@ struct http_hooks {
 	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled. */
 	int (*lookup)(void *ctx, uint64_t id, struct http_task_status *out);
 	/* Asks for a graceful (now=0) or immediate (now=1) shutdown. Must only
-	 * wake forqd's main loop (write an eventfd): never call http_stop here. */
+	 * wake forqd's main loop (write to its shutdown pipe): never call http_stop here. */
 	void (*shutdown)(void *ctx, int now);
 	/* 1 when workers are up and forqd is not draining. */
 	int (*ready)(void *ctx);

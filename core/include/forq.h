@@ -103,6 +103,7 @@ int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t l
 
 /* Pushes n tasks with one synchronisation step; all or nothing. ids[i] gets the
  * id of msgs[i] (ids may be NULL). n must be at most the lane capacity. */
+#define FORQ_PUSH_BATCH_MAX 256 /* the most tasks one forq_push_batch takes (else -EINVAL) */
 int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs, size_t n,
 		    int timeout_ms, uint64_t *ids);
 

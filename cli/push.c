@@ -1,0 +1,156 @@
+/* push.c — `forq push`: tasks from arguments or a tasks file, in batches of
+ * one priority, each id printed on its own line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "forq.h"
+#include "tasks_file.h"
+
+#define PUSH_BATCH 64 /* tasks per forq_push_batch, all of one priority */
+_Static_assert(PUSH_BATCH <= FORQ_PUSH_BATCH_MAX, "one batch is one forq_push_batch");
+
+struct pusher {
+	const struct command *cmd;
+	struct forq *q;
+	int prio, timeout_ms;
+	struct forq_msg msgs[PUSH_BATCH];
+	uint64_t ids[PUSH_BATCH];
+	size_t n, max;      /* max: PUSH_BATCH, or less for a smaller lane */
+	char *store;        /* PUSH_BATCH slots of `slot` bytes: copies of file lines */
+	size_t slot;
+	uint64_t pushed;
+};
+
+/* Pushes the batch and prints its ids. 0, or EXIT_FAILED (message printed). */
+static int pusher_flush(struct pusher *p)
+{
+	if (!p->n)
+		return 0;
+	int r = forq_push_batch(p->q, (enum forq_prio)p->prio, p->msgs, p->n, p->timeout_ms, p->ids);
+	switch (r) {
+	case 0:
+		break;
+	case -EAGAIN:
+		return failure(p->cmd, EXIT_FAILED,
+			       "queue full: no room for %zu more tasks within %d ms "
+			       "(%" PRIu64 " pushed before; raise --timeout or add workers)",
+			       p->n, p->timeout_ms, p->pushed);
+	case -ESHUTDOWN:
+		return failure(p->cmd, EXIT_FAILED,
+			       "the queue is not accepting tasks: forqd is draining or gone "
+			       "(%" PRIu64 " pushed before)", p->pushed);
+	default:
+		return failure(p->cmd, EXIT_FAILED, "push failed: %s (%" PRIu64 " pushed before)",
+			       strerror(-r), p->pushed);
+	}
+	for (size_t i = 0; i < p->n; i++)
+		printf("%" PRIu64 "\n", p->ids[i]);
+	p->pushed += p->n;
+	p->n = 0;
+	return 0;
+}
+
+/* Adds a task; a full batch, or one of another priority, goes out first. */
+static int pusher_add(struct pusher *p, int prio, const char *payload, size_t len)
+{
+	int r;
+	if (p->n && (prio != p->prio || p->n == p->max) && (r = pusher_flush(p)))
+		return r;
+	p->prio = prio;
+	if (p->store) {
+		char *dst = p->store + p->n * p->slot;
+		memcpy(dst, payload, len);
+		payload = dst;
+	}
+	p->msgs[p->n++] = (struct forq_msg){payload, (uint32_t)len};
+	return 0;
+}
+
+static int push_args(struct pusher *p, const struct opts *o, uint32_t max_payload, int argc,
+		     char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+		if (len > max_payload)
+			return failure(p->cmd, EXIT_FAILED,
+				       "argument %d is %zu bytes, over the queue's limit of %u "
+				       "(forqd --max-payload); nothing pushed", i + 1, len, max_payload);
+	}
+	for (int i = 0; i < argc; i++) {
+		int r = pusher_add(p, o->prio, argv[i], strlen(argv[i]));
+		if (r)
+			return r;
+	}
+	return pusher_flush(p);
+}
+
+static int push_file(struct pusher *p, const struct opts *o, uint32_t max_payload)
+{
+	struct tasks_reader *rd = NULL;
+	struct task_line t;
+	unsigned line;
+	char err[1024];
+	unsigned long long bad = 0;
+	int r, code = EXIT_OK;
+
+	p->slot = max_payload;
+	if (!(p->store = malloc((size_t)PUSH_BATCH * max_payload)))
+		return failure(p->cmd, EXIT_FAILED, "out of memory");
+	if (tasks_reader_open(&rd, o->file, max_payload, err, sizeof err)) {
+		code = failure(p->cmd, EXIT_FAILED, "%s", err);
+		goto out;
+	}
+	while ((r = tasks_reader_next(rd, &t, &line, err, sizeof err)) != 0) {
+		if (r == -1) {
+			fprintf(stderr, "%s\n", err);
+			bad++;
+			continue;
+		}
+		if (r < 0) {
+			code = failure(p->cmd, EXIT_FAILED, "%s", err);
+			break;
+		}
+		if ((code = pusher_add(p, t.prio, t.payload, t.len)))
+			break;
+	}
+	if (!code)
+		code = pusher_flush(p);
+	if (!code && bad)
+		code = failure(p->cmd, EXIT_FAILED, "%llu bad line%s skipped, %" PRIu64 " tasks pushed",
+			       bad, bad == 1 ? "" : "s", p->pushed);
+out:
+	tasks_reader_close(rd);
+	free(p->store);
+	p->store = NULL;
+	return code;
+}
+
+int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
+{
+	if (o->file && argc)
+		return usage_error(cmd, "give payloads as arguments or with --file, not both");
+	if (!o->file && !argc)
+		return usage_error(cmd, "nothing to push: give PAYLOAD... or --file FILE");
+	if (o->file && o->prio_set)
+		return usage_error(cmd, "--priority is for PAYLOAD arguments; in --file each line "
+				   "sets its own with a priority= prefix");
+	for (int i = 0; i < argc; i++)
+		if (!*argv[i])
+			return usage_error(cmd, "argument %d is an empty payload", i + 1);
+	struct forq *q;
+	int code = open_queue(cmd, o, &q);
+	if (code)
+		return code;
+	struct forq_stats s;
+	forq_stats_read(q, &s);
+	/* A batch must fit in a lane (forq_push_batch refuses more). */
+	struct pusher p = {.cmd = cmd, .q = q, .prio = o->prio, .timeout_ms = o->timeout_ms,
+			   .max = s.capacity < PUSH_BATCH ? (size_t)s.capacity : PUSH_BATCH};
+	code = o->file ? push_file(&p, o, s.max_payload) : push_args(&p, o, s.max_payload, argc, argv);
+	forq_close(q);
+	return code;
+}
