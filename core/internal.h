@@ -147,7 +147,7 @@ int forq__mutex_init(pthread_mutex_t *m);
  * up, other fields from tmpl, per-task lines from `lines` if not NULL);
  * given-back records come from recs (each a struct forq_rec followed by its
  * payload). Returns 0, -EAGAIN when there is no room now, or -EINVAL when n
- * can never fit (at most 256 a call). Takes the push lock. */
+ * can never fit (at most FORQ_PUSH_BATCH_MAX a call). Takes the push lock. */
 int forq__ring_push(struct forq *q, int r, size_t n, const struct forq_msg *msgs,
 		    const struct forq_rec *tmpl, const uint32_t *lines,
 		    const struct forq_rec *const *recs);

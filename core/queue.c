@@ -37,7 +37,7 @@ int forq_prio_parse(const char *s)
 
 static int check_push(struct forq *q, int prio, const struct forq_msg *msgs, size_t n)
 {
-	if ((unsigned)prio >= FORQ_NPRIO || n == 0 || n > 256)
+	if ((unsigned)prio >= FORQ_NPRIO || n == 0 || n > FORQ_PUSH_BATCH_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (msgs[i].len > q->h->max_payload)

@@ -97,7 +97,7 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 	struct forq_ring *r = forq__ring(q, ri);
 	uint8_t *arena = forq__arena(q, r);
 	const uint64_t A = r->arena_bytes;
-	uint32_t lens[256];
+	uint32_t lens[FORQ_PUSH_BATCH_MAX];
 	uint64_t sum = 0;
 	int e;
 

@@ -164,7 +164,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 static int hook_push(void *ctx, const struct http_task *tasks, size_t n, uint64_t *ids)
 {
 	struct forqd *d = ctx;
-	struct forq_msg m[256];
+	struct forq_msg m[FORQ_PUSH_BATCH_MAX];
 	for (size_t i = 0; i < n; i++)
 		if (tasks[i].len > d->c.max_payload)
 			return -EMSGSIZE;
@@ -173,7 +173,7 @@ static int hook_push(void *ctx, const struct http_task *tasks, size_t n, uint64_
 	while (i < n) {
 		size_t k = 0;
 		int prio = tasks[i].prio;
-		while (i + k < n && k < 256 && tasks[i + k].prio == prio) {
+		while (i + k < n && k < FORQ_PUSH_BATCH_MAX && tasks[i + k].prio == prio) {
 			m[k] = (struct forq_msg){tasks[i + k].payload, (uint32_t)tasks[i + k].len};
 			k++;
 		}

@@ -75,9 +75,9 @@ static int cmd_push(const char *name, unsigned long long count, const char *ack,
 	struct forq *q = open_retry(name);
 	if (!q)
 		return 1;
-	static char text[256][64];
-	struct forq_msg m[256];
-	uint64_t ids[256];
+	static char text[FORQ_PUSH_BATCH_MAX][64];
+	struct forq_msg m[FORQ_PUSH_BATCH_MAX];
+	uint64_t ids[FORQ_PUSH_BATCH_MAX];
 	unsigned long long done = 0;
 	uint64_t give_up = clock_mono_ns() + 120ull * 1000000000u;
 	while (done < count) {
@@ -255,7 +255,7 @@ int main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "push") == 0) {
 		unsigned long b = argc > 6 ? strtoul(argv[6], NULL, 10) : 64;
 		return cmd_push(argv[2], strtoull(argv[3], NULL, 10), argv[4],
-				argc > 5 ? argv[5] : "%llu+1", b < 1 ? 1 : b > 256 ? 256 : b,
+				argc > 5 ? argv[5] : "%llu+1", b < 1 ? 1 : b > FORQ_PUSH_BATCH_MAX ? FORQ_PUSH_BATCH_MAX : b,
 				argc > 7 ? atol(argv[7]) : 0);
 	}
 	if (argc == 5 && strcmp(argv[1], "kill") == 0)
