@@ -29,8 +29,9 @@
 #                 exits 77: ctest shows it as skipped. For example:
 #                   ONLY=lease ctest -R test_remote_workers --output-on-failure
 #                   ONLY='^sigterm' bash tests/e2e/test_forqd_basic.sh
-#   FORQD, FORQ   the binaries (ctest passes this build's); FORQ_SRC and
-#                 FORQ_BUILD the source and build trees.
+#   FORQD, FORQ   the binaries (ctest passes this build's; default: those
+#                 of build/ in the source tree); FORQ_SRC and FORQ_BUILD the
+#                 source and build trees.
 #
 # Output: a line a check, "ok   - NAME", "FAIL - NAME" followed by the
 # output of its command, or "skip - NAME (why)" for a check that cannot run
@@ -40,9 +41,9 @@
 # SKIP_RETURN_CODE) if the script could not run at all (skip_all, nothing
 # passed, or no part matching ONLY); else 0.
 
-FORQD=${FORQD:-build/service/forqd}
-FORQ=${FORQ:-build/service/forq}
 FORQ_SRC=${FORQ_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+FORQD=${FORQD:-$FORQ_SRC/build/service/forqd}
+FORQ=${FORQ:-$FORQ_SRC/build/service/forq}
 PASS=0
 FAIL=0
 SKIP=0
@@ -234,7 +235,7 @@ start_forqd() {
 	HTTP_PORT=
 	TCP_PORT=
 	mkdir -p "$(dirname "$FORQD_LOG")"
-	touch "$FORQD_LOG"
+	: >>"$FORQD_LOG"
 	local from=$(($(stat -c %s "$FORQD_LOG") + 1))
 	"$FORQD" "${pre[@]}" "$@" <&0 >>"$FORQD_LOG" 2>&1 &
 	FORQD_PID=$!
