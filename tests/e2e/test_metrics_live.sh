@@ -51,7 +51,6 @@ req() {
 	curl -sS -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X "$m" "$@" "$u" 2>>"$TMP/curl.err"
 }
 
-# metric URL NAME: the value of an unlabelled sample on /metrics.
 # metric URL NAME: the value of series NAME, or the sum of family NAME's series.
 metric() {
 	curl -fsS "$1/metrics" 2>/dev/null | sum_of "$2"
@@ -59,6 +58,13 @@ metric() {
 sum_of() {
 	awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2; found = 1 }
 		END { if (found) printf "%.0f\n", s }'
+}
+
+# done_over URL N: forq_tasks_done_total on URL/metrics is over N.
+done_over() {
+	local v
+	v=$(metric "$1" forq_tasks_done_total)
+	[ -n "$v" ] && [ "$v" -gt "$2" ]
 }
 
 # is_json_error: the last body is {"error": "..."}.
@@ -90,7 +96,7 @@ start_forqd load --shm-name "$Q1" --workers 2 --demo 5000 --results off --tcp of
 check "forqd --demo 5000 serves HTTP on a free port (${PORT:-none})" [ -n "$PORT" ]
 [ -n "$PORT" ] || finish
 U1=http://127.0.0.1:$PORT
-wait_for 10 bash -c "[ \"\$(curl -fsS $U1/metrics | $(declare -f sum_of); sum_of forq_tasks_done_total)\" -gt 1000 ]"
+wait_for 10 done_over "$U1" 1000
 code=$(req GET "$U1/metrics")
 cp "$TMP/body" "$TMP/metrics1.txt"
 check "GET /metrics is 200 (got $code)" [ "$code" = 200 ]
@@ -227,7 +233,7 @@ FORQ_ADMIN_TOKEN=$TOKEN start_forqd auth --shm-name "$Q2" --workers 2 --tasks "$
 check "forqd with FORQ_ADMIN_TOKEN and a streaming tasks file starts (port ${PORT:-none})" [ -n "$PORT" ]
 [ -n "$PORT" ] || finish
 U2=http://127.0.0.1:$PORT
-wait_for 10 bash -c "[ \"\$(curl -fsS $U2/metrics | $(declare -f sum_of); sum_of forq_tasks_done_total)\" -gt 0 ]"
+wait_for 10 done_over "$U2" 0
 
 code=$(req POST "$U2/shutdown")
 check "POST /shutdown without Authorization: 401 (got $code)" [ "$code" = 401 ]
