@@ -252,7 +252,7 @@ start_forqd() {
 			why="not up after ${FORQD_START_TIMEOUT:-10} s"
 			break
 		fi
-		sleep 0.05
+		sleep 0.02
 	done
 	if [ -n "$why" ]; then
 		{
