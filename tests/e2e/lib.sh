@@ -19,14 +19,16 @@
 #
 # Environment:
 #   ONLY=PATTERN  run only the parts whose name matches PATTERN, a bash
-#                 extended regular expression, not anchored: ONLY=lease runs
-#                 lease_expires and lease_dead, ONLY='^(touch|garbage)$'
+#                 extended regular expression, not anchored: in
+#                 test_remote_workers.sh ONLY=lease runs lease_expires,
+#                 lease_dead and touch_lease, ONLY='^(garbage|conn_limits)$'
 #                 those two. A part prints "== NAME: what it does" when it
 #                 runs and, with ONLY set, "-- NAME: not run" when it does
-#                 not (so ONLY=- lists a script's parts). What a script does
-#                 outside its parts (its prerequisites: binaries, helper
-#                 tools) always runs. A script none of whose parts matches
-#                 exits 77: ctest shows it as skipped. For example:
+#                 not (so ONLY='^$' lists a script's parts). What a script
+#                 does outside its parts (its prerequisites: binaries, helper
+#                 tools, a forqd every part uses) always runs. A script none
+#                 of whose parts matches exits 77: ctest shows it as
+#                 skipped. For example:
 #                   ONLY=lease ctest -R test_remote_workers --output-on-failure
 #                   ONLY='^sigterm' bash tests/e2e/test_forqd_basic.sh
 #   FORQD, FORQ   the binaries (ctest passes this build's; default: those
@@ -35,8 +37,9 @@
 #
 # Output: a line a check, "ok   - NAME", "FAIL - NAME" followed by the
 # output of its command, or "skip - NAME (why)" for a check that cannot run
-# here (a missing tool, not root); the last line is "N passed, N failed",
-# or "N passed, N failed, N skipped" when checks were skipped.
+# here (a missing tool, not root: skip_unless, skip); the last line is
+# "N passed, N failed", or "N passed, N failed, N skipped" when checks were
+# skipped. A script that cannot run at all calls skip_all.
 # Exit status: 1 if a check failed; else 77 (tests/CMakeLists.txt's
 # SKIP_RETURN_CODE) if the script could not run at all (skip_all, nothing
 # passed, or no part matching ONLY); else 0.
