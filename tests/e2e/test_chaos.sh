@@ -4,31 +4,32 @@
 # (chaos_account.py): every accepted id has a final result line (lost = 0),
 # duplicates are counted and printed, and no result is wrong.
 #
+# Parts (for ONLY=, see lib.sh):
 #   1. chaos: 1,000,000 tasks through 4 consumers while a random consumer is
 #      SIGKILLed every 20 ms;
-#   2. kill -9 of forqd three times while an outside producer pushes: its
-#      consumers die with it (no orphan), a new forqd on the same queue and
-#      results file recovers and finishes;
-#   3. a handler that kills its consumer on one task ("poison"): that task
+#   2. kill9: kill -9 of forqd three times while an outside producer
+#      pushes: its consumers die with it (no orphan), a new forqd on the same
+#      queue and results file recovers and finishes;
+#   3. poison: a handler that kills its consumer on one task: that task
 #      ends dead after --max-attempts, every other one done, crashes counted;
-#   4. the failpoint sweep (FORQD_FP: a forqd built with FORQ_FAILPOINTS;
-#      LIBFORQ_FP: its libforq.a, for the producer's push points): at each
-#      named step of push, pop, task, results, retry, dead letter, requeue,
-#      repair and lease a process dies many times; after each: lost = 0, no
-#      slot leaked, no stall over a second. Without FORQD_FP: SKIP.
+#   4. sweep_POINT, the failpoint sweep (FORQD_FP: a forqd built with
+#      FORQ_FAILPOINTS; LIBFORQ_FP: its libforq.a, for the producer's push
+#      points): at each named step of push, pop, task, results, retry, dead
+#      letter, requeue, repair and lease a process dies many times; after
+#      each: lost = 0, no slot leaked, no stall over a second. Without
+#      FORQD_FP (LIBFORQ_FP for push.*) each point is skipped.
 #
 # EXPECT_LOSS=1 is the test of the tests: FORQD and libforq are a
 # FORQ_NO_REPAIR build, only parts 1 and 2 run, and each passes only if it
 # DOES see a loss. Figures go to stdout as "FIGURES ..." lines (for README).
 # Env: SEED (kills and failpoints, default 1), CHAOS_TASKS (default 1000000),
-# PARTS (default "chaos kill9 poison sweep").
+# ONLY (e.g. ONLY='^(chaos|kill9)$', ONLY=^sweep_lease).
 set -u
 . "$(dirname "$0")/lib.sh"
 
 SEED=${SEED:-1}
 CHAOS_TASKS=${CHAOS_TASKS:-1000000}
 EXPECT_LOSS=${EXPECT_LOSS:-0}
-PARTS=${PARTS:-chaos kill9 poison sweep}
 # In a sanitizer build, LeakSanitizer checks at exit from a tracer that is a
 # child of forqd, and this test SIGKILLs forqd's children at random: that
 # would hang forqd's exit. Leaks are checked by every other test of the
@@ -84,12 +85,10 @@ chaos() {
 	new_shm Q
 	awk -v n="$CHAOS_TASKS" 'BEGIN { for (i = 1; i <= n; i++) print i "+1" }' >"$TMP/chaos.txt"
 	t0=$(date +%s%N)
-	"$FORQD" --shm-name "$Q" --tasks "$TMP/chaos.txt" --handler arith --workers 4 \
+	start_forqd chaos --shm-name "$Q" --tasks "$TMP/chaos.txt" --handler arith --workers 4 \
 		--results "$TMP/chaos.jsonl" --exit-when-done --http off --tcp off \
-		--restart-backoff 0 --restart-backoff-max 50 --max-attempts 1000 \
-		2>"$TMP/chaos.log" &
-	pid=$!
-	PIDS+=("$pid")
+		--restart-backoff 0 --restart-backoff-max 50 --max-attempts 1000
+	pid=$FORQD_PID
 	"$CT" kill "$pid" 20 "$SEED" >"$TMP/chaos.kills" &
 	kp=$!
 	PIDS+=("$kp")
@@ -128,14 +127,12 @@ killforqd() {
 	local Q pid pp round kids all_gone=1 t0 t1 n=16000 held=0
 	new_shm Q
 	t0=$(date +%s%N)
-	start_kf() {
-		"$FORQD" --shm-name "$Q" --handler json --workers 4 --results "$TMP/kf.jsonl" \
-			--http off --tcp off --restart-backoff 0 --max-attempts 1000 2>>"$TMP/kf.log" &
-		pid=$!
-		PIDS+=("$pid")
+	start_kf() { # each forqd appends to kf.log
+		start_forqd kf --shm-name "$Q" --handler json --workers 4 --results "$TMP/kf.jsonl" \
+			--http off --tcp off --restart-backoff 0 --max-attempts 1000
+		pid=$FORQD_PID
 	}
 	start_kf
-	wait_for 10 test -e "/dev/shm$Q"
 	# Tasks of 1 ms, so that consumers always hold some, from a paced
 	# producer (64 tasks, then 10 ms), so that forqd dies mid-run.
 	"$CT" push "$Q" "$n" "$TMP/kf.acks" '{"op":"sleep_ms","args":[1],"n":%llu}' 64 10000 \
@@ -159,8 +156,7 @@ killforqd() {
 	settled "$Q" "$TMP/kf.check"
 	local settled=$?
 	kids=$(pgrep -P "$pid" | tr '\n' ' ')
-	kill -TERM "$pid"
-	wait_exit "$pid" 30
+	stop_forqd "$pid" 30
 	local code=$EXIT_CODE
 	no_orphans $kids || all_gone=0
 	t1=$(date +%s%N)
@@ -249,40 +245,42 @@ EOF
 # or lease) gets FORQ_FAILPOINT=SPEC. forqd is restarted when a failpoint
 # kills it (with the failpoint again up to 8 times, then without so that the
 # run ends), the producer when it is killed (it pushes what is left).
+# Skipped without the failpoint builds it needs.
 SWEEP_TOTAL=0
 SWEEP_POINTS=0
 sweep() {
 	local point=$1 who=$2 spec=$3 handler=$4 n=$5
 	shift 5
-	only "$point" || return 0
-	local Q d=$TMP/sw-$point pid= pp= ppdone=0 fd_deaths=0 pr_deaths=0 wp= mon
+	local what="sweep $point: hit at least 3 times, lost = 0, nothing wrong, no slot leaked, stall <= 1000 ms"
+	if [ -z "$FORQD_FP" ]; then
+		skip "$what (set FORQD_FP to a forqd built with FORQ_FAILPOINTS=ON)"
+		return
+	fi
+	if [ "$who" = producer ] && [ -z "$CT_FP" ]; then
+		skip "$what (set LIBFORQ_FP to a libforq.a built with FORQ_FAILPOINTS)"
+		return
+	fi
+	local Q d=$TMP/sw-$point pid= pp= ppdone=0 fd_deaths=0 pr_deaths=0 wp= mon ct=$CT
 	new_shm Q
 	mkdir -p "$d"
-	local fenv=() penv=() tcpf=(--tcp off) wflag=(--workers 4)
-	[ "$who" = producer ] && penv=(env FORQ_FAILPOINT="$spec" FORQ_FAILPOINT_SEED="$SEED")
-	[ "$who" != producer ] && fenv=(env FORQ_FAILPOINT="$spec" FORQ_FAILPOINT_SEED="$SEED")
+	local penv=() tcpf=(--tcp off) wflag=(--workers 4)
+	[ "$who" = producer ] && penv=(env FORQ_FAILPOINT="$spec" FORQ_FAILPOINT_SEED="$SEED") && ct=$CT_FP
 	[ "$who" = lease ] && tcpf=(--tcp 127.0.0.1:0) && wflag=(--workers 0)
-	start_fp() {
-		local e=("${fenv[@]}") n0 i
-		[ "$fd_deaths" -ge 8 ] && e=()
-		n0=$(grep -c 'event=tcp_listening' "$d/forqd.log" 2>/dev/null)
-		"${e[@]}" "$FORQD_FP" --shm-name "$Q" --handler "$handler" "${wflag[@]}" \
-			--results "$d/r.jsonl" --http off "${tcpf[@]}" --restart-backoff 0 \
-			--restart-backoff-max 50 --retry-backoff 1 --max-attempts 1000 "$@" \
-			2>>"$d/forqd.log" &
-		pid=$!
-		PIDS+=("$pid")
-		if [ "$who" = lease ]; then
-			for ((i = 0; i < 500; i++)); do # the worker waits for the new port
-				[ "$(grep -c 'event=tcp_listening' "$d/forqd.log")" -gt "$n0" ] && break
-				sleep 0.01
-			done
-			sed -n 's/.*event=tcp_listening .*port=\([0-9]*\).*/\1/p' "$d/forqd.log" | tail -n 1 >"$d/port.tmp"
+	start_fp() { # each forqd appends to $d/forqd.log
+		local FORQ_FAILPOINT= FORQ_FAILPOINT_SEED=
+		if [ "$who" != producer ] && [ "$fd_deaths" -lt 8 ]; then
+			export FORQ_FAILPOINT=$spec FORQ_FAILPOINT_SEED=$SEED
+		fi
+		FORQD=$FORQD_FP start_forqd "sw-$point/forqd" --shm-name "$Q" --handler "$handler" \
+			"${wflag[@]}" --results "$d/r.jsonl" --http off "${tcpf[@]}" --restart-backoff 0 \
+			--restart-backoff-max 50 --retry-backoff 1 --max-attempts 1000 "$@"
+		pid=$FORQD_PID
+		if [ "$who" = lease ] && [ -n "$TCP_PORT" ]; then # the worker waits for the new port
+			echo "$TCP_PORT" >"$d/port.tmp"
 			mv "$d/port.tmp" "$d/port"
 		fi
 	}
 	start_fp "$@"
-	wait_for 10 test -e "/dev/shm$Q"
 	"$CT" monitor "$Q" "$d/stall" &
 	mon=$!
 	PIDS+=("$mon")
@@ -310,7 +308,7 @@ sweep() {
 		fi
 		if [ -z "$pp" ] && [ "$ppdone" = 0 ]; then
 			accepted=$(awk '{ s += $2 - $1 + 1 } END { print s + 0 }' "$d/acks" 2>/dev/null || echo 0)
-			"${penv[@]}" "${CT_FP:-$CT}" push "$Q" $((n - accepted)) "$d/acks" "%llu+1" 16 \
+			"${penv[@]}" "$ct" push "$Q" $((n - accepted)) "$d/acks" "%llu+1" 16 \
 				>>"$d/push.log" 2>&1 &
 			pp=$!
 			PIDS+=("$pp")
@@ -321,8 +319,7 @@ sweep() {
 		fi
 		sleep 0.01
 	done
-	kill -TERM "$pid" 2>/dev/null
-	wait_exit "$pid" 20
+	stop_forqd "$pid" 20
 	local code=$EXIT_CODE
 	[ -n "$wp" ] && kill -TERM "$wp" 2>/dev/null && wait "$wp" 2>/dev/null
 	[ -n "$pp" ] && kill -9 "$pp" 2>/dev/null
@@ -345,52 +342,46 @@ sweep() {
 			-a "${stall:-9999}" -le 1000 -a "$code" -eq 0 -a "$(field accepted "$acc")" -eq "$n" ]
 }
 
-sweep_all() {
-	local ex='exec:x=$(cat); [ $(($$ % 3)) -eq 0 ] && exit 3; echo $(($x))'
-	local dead='exec:x=$(cat); [ $((${x%+1} % 10)) -eq 0 ] && exit 3; echo $(($x))'
-	if [ -n "$LIBFORQ_FP" ]; then
-		tool "$TMP/chaos_tool_fp" "$LIBFORQ_FP"
-		CT_FP=$TMP/chaos_tool_fp
-		sweep push.locked producer push.locked:20-60 arith 20000
-		sweep push.copy producer push.copy:300-900 arith 20000
-		sweep push.before_tail producer push.before_tail:20-60 arith 20000
-		sweep push.after_tail producer push.after_tail:20-60 arith 20000
-		CT_FP=
-	else
-		echo "SKIP - push.* failpoints: set LIBFORQ_FP to a libforq.a built with FORQ_FAILPOINTS"
-	fi
-	sweep pop.locked forqd pop.locked:10-40 arith 20000
-	sweep pop.copy forqd pop.copy:100-600 arith 20000
-	sweep pop.after_head forqd pop.after_head:10-40 arith 20000
-	sweep task.begin forqd task.begin:100-600 arith 20000
-	sweep task.finish forqd task.finish:100-600 arith 20000
-	sweep consumer.flush forqd consumer.flush:5-30 arith 20000
-	sweep consumer.flushed forqd consumer.flushed:5-30 arith 20000
-	# Small batches: a consumer that dies before the end of its batch gives
-	# the whole batch back (its results are not written yet).
-	sweep retry.add forqd retry.add:3-12 "$ex" 600 --batch 4
-	sweep dead.add forqd dead.add:2-6 "$dead" 600 --max-attempts 2 --batch 4
-	sweep requeue forqd task.begin:100-300,requeue:5-40 arith 20000
-	sweep repair.giveback forqd task.begin:100-300,repair.giveback:2-20 arith 20000
-	sweep lease.take lease lease.take:10-40 arith 5000
-	sweep lease.finish lease lease.finish:50-300 arith 5000
-	sweep lease.release lease lease.release:50-300 arith 5000
-	echo "FIGURES sweep total: points=$SWEEP_POINTS failpoint_kills=$SWEEP_TOTAL"
+# sweep_part POINT WHO SPEC HANDLER TASKS [FORQD FLAGS...]: the part
+# sweep_POINT. bash reports each forqd a failpoint killed: that goes to a
+# file, out of the way.
+sweep_part() {
+	part "sweep_$1" "a process killed at failpoint $1, many times" sweep "$@" 2>>"$TMP/sweep.stderr"
 }
 
-want() { [[ " $PARTS " == *" $1 "* ]]; }
-only() { [ -z "${SWEEP_ONLY:-}" ] || [[ " $SWEEP_ONLY " == *" $1 "* ]]; }
-want chaos && chaos
-want kill9 && killforqd
+CT_FP=
+if [ -n "$LIBFORQ_FP" ] && [ "$EXPECT_LOSS" != 1 ]; then
+	tool "$TMP/chaos_tool_fp" "$LIBFORQ_FP"
+	CT_FP=$TMP/chaos_tool_fp
+fi
+
+part chaos "1,000,000 tasks, 4 consumers, a random one SIGKILLed every 20 ms"
+part kill9 "kill -9 of forqd mid-run (three times), restart, finish" killforqd
 if [ "$EXPECT_LOSS" != 1 ]; then
-	want poison && poison
-	if ! want sweep; then
-		:
-	elif [ -n "$FORQD_FP" ]; then
-		# bash reports each forqd a failpoint killed: keep that out of the way
-		sweep_all 2>>"$TMP/sweep.stderr"
-	else
-		echo "SKIP - failpoint sweep: set FORQD_FP to a forqd built with FORQ_FAILPOINTS=ON"
-	fi
+	part poison "a handler that crashes its consumer on one task"
+	ex='exec:x=$(cat); [ $(($$ % 3)) -eq 0 ] && exit 3; echo $(($x))'
+	dead='exec:x=$(cat); [ $((${x%+1} % 10)) -eq 0 ] && exit 3; echo $(($x))'
+	sweep_part push.locked producer push.locked:20-60 arith 20000
+	sweep_part push.copy producer push.copy:300-900 arith 20000
+	sweep_part push.before_tail producer push.before_tail:20-60 arith 20000
+	sweep_part push.after_tail producer push.after_tail:20-60 arith 20000
+	sweep_part pop.locked forqd pop.locked:10-40 arith 20000
+	sweep_part pop.copy forqd pop.copy:100-600 arith 20000
+	sweep_part pop.after_head forqd pop.after_head:10-40 arith 20000
+	sweep_part task.begin forqd task.begin:100-600 arith 20000
+	sweep_part task.finish forqd task.finish:100-600 arith 20000
+	sweep_part consumer.flush forqd consumer.flush:5-30 arith 20000
+	sweep_part consumer.flushed forqd consumer.flushed:5-30 arith 20000
+	# Small batches: a consumer that dies before the end of its batch gives
+	# the whole batch back (its results are not written yet).
+	sweep_part retry.add forqd retry.add:3-12 "$ex" 600 --batch 4
+	sweep_part dead.add forqd dead.add:2-6 "$dead" 600 --max-attempts 2 --batch 4
+	sweep_part requeue forqd task.begin:100-300,requeue:5-40 arith 20000
+	sweep_part repair.giveback forqd task.begin:100-300,repair.giveback:2-20 arith 20000
+	sweep_part lease.take lease lease.take:10-40 arith 5000
+	sweep_part lease.finish lease lease.finish:50-300 arith 5000
+	sweep_part lease.release lease lease.release:50-300 arith 5000
+	[ "$SWEEP_POINTS" -gt 0 ] &&
+		echo "FIGURES sweep total: points=$SWEEP_POINTS failpoint_kills=$SWEEP_TOTAL"
 fi
 finish

@@ -7,30 +7,18 @@
 #   tests/e2e/test_deploy_files.sh
 #
 # As root it installs missing tools with apt-get (docker-compose, prometheus
-# for promtool, systemd for systemd-analyze, python3-yaml); otherwise a check
-# whose tool is missing is skipped with a note. The Dockerfile lint runs when
-# npx exists (npm's dockerfile-utils). Last line: "N passed, N failed"; exits
-# 1 if any check failed.
+# for promtool, systemd for systemd-analyze, python3-yaml); otherwise each
+# check whose tool is missing is skipped. The Dockerfile lint runs when npx
+# exists (npm's dockerfile-utils). Parts (for ONLY=, see lib.sh): compose,
+# dockerfile, entrypoint, dockerfile_lint, prometheus_files, grafana,
+# systemd_unit. Last line: "N passed, N failed" (", N skipped" when a tool is
+# missing); exits 1 if any check failed.
 set -u
+. "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$FORQ_SRC
 cd "$root" || exit 2
-
-passed=0
-failed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -s "$tmp/out" ] && sed 's/^/    /' "$tmp/out"; }
-skip() { echo "SKIP $1"; }
-
-# check NAME CMD...: passes when CMD exits 0; its output is shown on failure.
-check() {
-	local name=$1
-	shift
-	if "$@" >"$tmp/out" 2>&1; then pass "$name"; else fail "$name"; fi
-}
+tmp=$TMP
 
 # need TOOL PACKAGE: installs PACKAGE when TOOL is missing and we are root.
 need() {
@@ -47,7 +35,8 @@ need() {
 }
 
 # ---- compose ---------------------------------------------------------------
-if need docker-compose docker-compose; then
+compose() {
+	skip_unless "docker-compose not available" need docker-compose docker-compose
 	check "compose.yaml validates (docker-compose config -q)" \
 		docker-compose -f compose.yaml --project-directory "$root" config -q
 	# Without .env every variable must have a default: an unset one shows up
@@ -68,63 +57,66 @@ if need docker-compose docker-compose; then
 	check ".env.example lists exactly the variables compose.yaml uses" \
 		bash -c 'diff <(grep -oE "\\$\\{[A-Z_]+" compose.yaml | cut -c3- | sort -u) \
 			<(sed -n "s/^\\([A-Z_]*\\)=.*/\\1/p" .env.example | sort -u)'
-else
-	skip "docker-compose not available: compose.yaml not validated"
-fi
+}
+part compose "compose.yaml: valid, no .env needed, what it mounts exists"
 
 # ---- Dockerfile ------------------------------------------------------------
-check "Dockerfile: multi-stage bookworm build, slim runtime, non-root, healthcheck" \
-	bash -c 'f=docker/Dockerfile
-		grep -qE "^FROM debian:bookworm AS build" $f &&
-		grep -qE "^FROM debian:bookworm-slim" $f &&
-		grep -qE "^RUN PREFIX=[^ ]+ bash \.ci/build\.sh" $f &&
-		grep -qE "^USER [1-9]" $f &&
-		grep -qE "^EXPOSE 8080 7070" $f &&
-		grep -qE "^STOPSIGNAL SIGTERM" $f &&
-		grep -qE "^HEALTHCHECK .*" $f && grep -q "/healthz" $f &&
-		grep -qE "^COPY --from=build" $f &&
-		! sed -n "/^FROM debian:bookworm-slim/,\$p" $f | grep -E "cmake|gcc|build-essential|-dev\b"'
+dockerfile() {
+	check "Dockerfile: multi-stage bookworm build, slim runtime, non-root, healthcheck" \
+		bash -c 'f=docker/Dockerfile
+			grep -qE "^FROM debian:bookworm AS build" $f &&
+			grep -qE "^FROM debian:bookworm-slim" $f &&
+			grep -qE "^RUN PREFIX=[^ ]+ bash \.ci/build\.sh" $f &&
+			grep -qE "^USER [1-9]" $f &&
+			grep -qE "^EXPOSE 8080 7070" $f &&
+			grep -qE "^STOPSIGNAL SIGTERM" $f &&
+			grep -qE "^HEALTHCHECK .*" $f && grep -q "/healthz" $f &&
+			grep -qE "^COPY --from=build" $f &&
+			! sed -n "/^FROM debian:bookworm-slim/,\$p" $f | grep -E "cmake|gcc|build-essential|-dev\b"'
+}
+part dockerfile "docker/Dockerfile: what the image is built from and runs as"
+
 # The entrypoint, with a stand-in forqd that prints its arguments: without
 # FORQ_ADMIN_TOKEN it makes a private random token once and passes its file;
 # with one it passes nothing extra. Then the real forqd takes such a file.
-printf '#!/bin/sh\necho "args: $*"\necho "env: ${FORQ_ADMIN_TOKEN-unset}"\n' >"$tmp/fake-forqd"
-chmod +x "$tmp/fake-forqd"
 ep() { env FORQD="$tmp/fake-forqd" FORQ_TOKEN_PATH="$tmp/admin-token" "$@" sh docker/entrypoint.sh --http 0.0.0.0:8080; }
-check "entrypoint: without a token it makes one (48 hex digits, mode 0600) and passes its file" \
-	bash -c 'out=$1; grep -qx "args: --admin-token-file $2/admin-token --http 0.0.0.0:8080" <<<"$out" &&
-		grep -qx "env: unset" <<<"$out" && grep -qxE "[0-9a-f]{48}" "$2/admin-token" &&
-		[ "$(stat -c %a "$2/admin-token")" = 600 ]' _ "$(ep FORQ_ADMIN_TOKEN= 2>/dev/null)" "$tmp"
-first=$(cat "$tmp/admin-token" 2>/dev/null)
-ep FORQ_ADMIN_TOKEN= >/dev/null 2>&1
-check "entrypoint: the token is kept across restarts" \
-	bash -c '[ -n "$1" ] && [ "$1" = "$(cat "$2")" ]' _ "$first" "$tmp/admin-token"
-rm -f "$tmp/admin-token"
-ep FORQ_ADMIN_TOKEN=given-token-123 >"$tmp/given" 2>&1
-check "entrypoint: a given FORQ_ADMIN_TOKEN is used as it is" \
-	bash -c 'grep -qx "args: --http 0.0.0.0:8080" "$1" && grep -qx "env: given-token-123" "$1" &&
-		[ ! -e "$2/admin-token" ]' _ "$tmp/given" "$tmp"
-ep FORQ_ADMIN_TOKEN= >/dev/null 2>&1
-forqd=${FORQD:-$root/build/service/forqd}
-if [ -x "$forqd" ]; then
+entrypoint() {
+	printf '#!/bin/sh\necho "args: $*"\necho "env: ${FORQ_ADMIN_TOKEN-unset}"\n' >"$tmp/fake-forqd"
+	chmod +x "$tmp/fake-forqd"
+	check "entrypoint: without a token it makes one (48 hex digits, mode 0600) and passes its file" \
+		bash -c 'out=$1; grep -qx "args: --admin-token-file $2/admin-token --http 0.0.0.0:8080" <<<"$out" &&
+			grep -qx "env: unset" <<<"$out" && grep -qxE "[0-9a-f]{48}" "$2/admin-token" &&
+			[ "$(stat -c %a "$2/admin-token")" = 600 ]' _ "$(ep FORQ_ADMIN_TOKEN= 2>/dev/null)" "$tmp"
+	first=$(cat "$tmp/admin-token" 2>/dev/null)
+	ep FORQ_ADMIN_TOKEN= >/dev/null 2>&1
+	check "entrypoint: the token is kept across restarts" \
+		bash -c '[ -n "$1" ] && [ "$1" = "$(cat "$2")" ]' _ "$first" "$tmp/admin-token"
+	rm -f "$tmp/admin-token"
+	ep FORQ_ADMIN_TOKEN=given-token-123 >"$tmp/given" 2>&1
+	check "entrypoint: a given FORQ_ADMIN_TOKEN is used as it is" \
+		bash -c 'grep -qx "args: --http 0.0.0.0:8080" "$1" && grep -qx "env: given-token-123" "$1" &&
+			[ ! -e "$2/admin-token" ]' _ "$tmp/given" "$tmp"
+	ep FORQ_ADMIN_TOKEN= >/dev/null 2>&1
+	skip_unless "no forqd at $FORQD" test -x "$FORQD"
 	printf '1+1\n' >"$tmp/one.txt"
 	check "forqd takes the token file the entrypoint makes" \
-		"$forqd" --admin-token-file "$tmp/admin-token" --shm-name "/forq-deploy-$$" --http off \
+		"$FORQD" --admin-token-file "$tmp/admin-token" --shm-name "/forq-deploy-$$" --http off \
 		--tcp off --workers 1 --tasks "$tmp/one.txt" --exit-when-done --results off
-else
-	skip "no forqd at $forqd: token file not tried"
-fi
+}
+part entrypoint "docker/entrypoint.sh and the admin token it makes"
 
-if command -v npx >/dev/null 2>&1; then
+dockerfile_lint() {
+	skip_unless "npx not available" command -v npx
 	# dockerfile-utils exits 1 on errors; warnings are printed, so fail on any output.
 	check "Dockerfile lints clean (npx dockerfile-utils lint)" \
 		bash -c 'out=$(timeout 300 npx --yes dockerfile-utils lint docker/Dockerfile 2>/dev/null) &&
 			[ -z "$out" ] || { echo "$out"; exit 1; }'
-else
-	skip "npx not available: Dockerfile not linted"
-fi
+}
+part dockerfile_lint "docker/Dockerfile lints clean"
 
 # ---- Prometheus ------------------------------------------------------------
-if need promtool prometheus; then
+prometheus_files() {
+	skip_unless "promtool not available" need promtool prometheus
 	check "promtool check config dashboards/prometheus.yml" \
 		promtool check config dashboards/prometheus.yml
 	check "promtool check rules dashboards/alerts.yml" \
@@ -136,44 +128,49 @@ if need promtool prometheus; then
 		bash -c 'for a in $(sed -n "s/^ *- alert: *//p" dashboards/alerts.yml); do
 			awk -v a="$a" "/alertname:/ { cur = \$2 } /exp_labels:/ && cur == a { ok = 1 } END { exit !ok }" \
 				dashboards/alerts_test.yml || { echo "no firing test for $a"; exit 1; }; done'
-else
-	skip "promtool not available: Prometheus files not checked"
-fi
+}
+part prometheus_files "Prometheus config, alert rules and their unit tests (promtool)"
 
 # ---- Grafana dashboard -----------------------------------------------------
-need python3 python3 >/dev/null || true
-python3 -c 'import yaml' 2>/dev/null || { [ "$(id -u)" = 0 ] &&
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-yaml >/dev/null 2>&1; }
-if command -v python3 >/dev/null 2>&1; then
-	python3 tests/e2e/check_dashboard.py static >"$tmp/dash" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) pass "${line#ok - }" ;;
-		"not ok - "*) : >"$tmp/out"; fail "${line#not ok - }" ;;
-		*) echo "$line" ;;
-		esac
-	done <"$tmp/dash"
-	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$tmp/dash"; then
-		cp "$tmp/dash" "$tmp/out"; fail "check_dashboard.py static ran"
+grafana() {
+	need python3 python3 >/dev/null || true
+	python3 -c 'import yaml' 2>/dev/null || { [ "$(id -u)" = 0 ] &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-yaml >/dev/null 2>&1; }
+	if command -v python3 >/dev/null 2>&1; then
+		python3 tests/e2e/check_dashboard.py static >"$tmp/dash" 2>&1
+		rc=$?
+		while IFS= read -r line; do
+			case $line in
+			"ok - "*) ok "${line#ok - }" ;;
+			"not ok - "*) bad "${line#not ok - }" ;;
+			*) echo "$line" ;;
+			esac
+		done <"$tmp/dash"
+		if [ $rc -ne 0 ] && ! grep -q '^not ok' "$tmp/dash"; then
+			bad "check_dashboard.py static ran"
+			sed 's/^/    /' "$tmp/dash"
+		fi
+	else
+		bad "python3 is needed to check dashboards/forq.json"
 	fi
-else
-	fail "python3 is needed to check dashboards/forq.json"
-fi
-check "Grafana dashboard provider points where compose.yaml mounts forq.json" \
-	bash -c 'p=$(sed -n "s/^ *path: *//p" dashboards/grafana/provisioning/dashboards/forq.yaml)
-		grep -q "dashboards/forq.json:$p/forq.json" compose.yaml'
+	check "Grafana dashboard provider points where compose.yaml mounts forq.json" \
+		bash -c 'p=$(sed -n "s/^ *path: *//p" dashboards/grafana/provisioning/dashboards/forq.yaml)
+			grep -q "dashboards/forq.json:$p/forq.json" compose.yaml'
+}
+part grafana "dashboards/forq.json and its Grafana provisioning"
 
 # ---- systemd ---------------------------------------------------------------
-if need systemd-analyze systemd; then
+systemd_unit() {
 	unit=dashboards/forqd.service
-	bin=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
-	if [ ! -x "$bin" ]; then
-		# verify insists the binary exists: check a copy that runs /bin/true
-		# with the same arguments, so every other directive is still checked.
-		echo "note: $bin is not installed; verifying a copy with ExecStart=/bin/true"
-		sed "s#^ExecStart=$bin#ExecStart=/bin/true#" "$unit" >"$tmp/forqd.service"
-		unit=$tmp/forqd.service
+	if skip_unless "systemd-analyze not available" need systemd-analyze systemd; then
+		bin=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
+		if [ ! -x "$bin" ]; then
+			# verify insists the binary exists: check a copy that runs /bin/true
+			# with the same arguments, so every other directive is still checked.
+			echo "note: $bin is not installed; verifying a copy with ExecStart=/bin/true"
+			sed "s#^ExecStart=$bin#ExecStart=/bin/true#" "$unit" >"$tmp/forqd.service"
+			unit=$tmp/forqd.service
+		fi
 	fi
 	# verify exits 0 on unknown keys and bad values, and only prints them:
 	# any output is a failure.
@@ -187,9 +184,7 @@ if need systemd-analyze systemd; then
 			grep -qE "^User=|^DynamicUser=yes" $u || { echo "no User="; exit 1; }
 			! grep -qE "^(PrivateIPC|RemoveIPC)=yes" $u || { echo "hides or removes the ring"; exit 1; }
 			! grep -qE "^(InaccessiblePaths|TemporaryFileSystem)=.*/dev/shm" $u'
-else
-	skip "systemd-analyze not available: forqd.service not verified"
-fi
+}
+part systemd_unit "dashboards/forqd.service (systemd-analyze verify)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

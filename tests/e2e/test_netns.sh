@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A remote worker on another host address: two network namespaces joined by
 # a veth pair (10.77.0.1 for forqd, 10.77.0.2 for the worker), built here and
-# removed on every exit path. Needs root and iproute2; otherwise it says
-# "SKIP: needs root and iproute2" and passes.
+# removed on every exit path. Needs root, iproute2 and network namespaces;
+# otherwise it is skipped (exit 77).
 #
 #   FORQD=build/service/forqd FORQ=build/cli/forq tests/e2e/test_netns.sh
 #
@@ -12,20 +12,16 @@
 # with the token (--token-file, or FORQ_TOKEN) it runs every task, each
 # result right, from peer 10.77.0.2; SIGINT stops it with exit 0. Over HTTP
 # (--insecure, no token), POST /shutdown from 10.77.0.2 gets 403 and forqd
-# keeps running.
+# keeps running. Parts (for ONLY=, see lib.sh): refusal, auth_and_workers,
+# http_403.
 # Last line: "N passed, N failed"; exits 1 if any check failed.
 set -u
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-forqd=${FORQD:-$root/build/service/forqd}
-forq=${FORQ:-$root/build/cli/forq}
-
-. "$root/tests/e2e/lib.sh"
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1; then
-	echo "SKIP: needs root and iproute2"
-	finish
-fi
-need_binaries "$forqd" "$forq"
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root"
+ip netns list >/dev/null 2>&1 || skip_all "needs iproute2 with ip netns"
+unshare -n true 2>/dev/null || skip_all "cannot make network namespaces here"
+need_binaries "$FORQD" "$FORQ"
 
 tmp=$TMP
 ns_s=forq-srv-$$
@@ -42,7 +38,6 @@ cleanup_extra() {
 	ip link del "$veth_s" 2>/dev/null
 	rm -f /dev/shm"$shm"*
 }
-trap 'exit 130' INT TERM
 unset FORQ_ADMIN_TOKEN FORQ_TOKEN
 
 tcp_client_build
@@ -61,99 +56,102 @@ fi
 ok "network namespaces $ns_s ($srv) and $ns_w ($wrk)"
 in_s() { ip netns exec "$ns_s" "$@"; }
 in_w() { ip netns exec "$ns_w" "$@"; }
+# forqd in the server's namespace, for start_forqd (FORQD=$forqd_s start_forqd ...).
+forqd_s=$tmp/forqd-in-$ns_s
+printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$ns_s" "$FORQD" >"$forqd_s"
+chmod +x "$forqd_s"
 
 # ---- no token, no listening beyond loopback ---------------------------------
-timeout 10 ip netns exec "$ns_s" "$forqd" --shm-name "$shm-a" --workers 0 --http off \
-	--tcp "$srv:7070" 2>"$tmp/refuse.log"
-rc=$?
-check "forqd refuses $srv without an admin token (exit 5)" [ $rc -eq 5 ]
-check "... and says how to fix it" grep -q 'admin token' "$tmp/refuse.log"
+refusal() {
+	timeout 10 ip netns exec "$ns_s" "$FORQD" --shm-name "$shm-a" --workers 0 --http off \
+		--tcp "$srv:7070" 2>"$tmp/refuse.log"
+	rc=$?
+	check "forqd refuses $srv without an admin token (exit 5)" [ $rc -eq 5 ]
+	check "... and says how to fix it" grep -q 'admin token' "$tmp/refuse.log"
+}
+part refusal "no admin token: no listening beyond loopback"
 
 # ---- forqd with a token -------------------------------------------------------
-token=netns-token-$$-$RANDOM
-printf '%s\n' "$token" >"$tmp/token"
-printf 'wrong-token-1234\n' >"$tmp/wrong"
-chmod 600 "$tmp/token" "$tmp/wrong"
-awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "%d*%d+%d\n", i, i % 17, i % 5 }' >"$tmp/tasks.txt"
-ip netns exec "$ns_s" "$forqd" --shm-name "$shm" --workers 0 --http off --tcp "$srv:7070" \
-	--admin-token-file "$tmp/token" --tasks "$tmp/tasks.txt" --results "$tmp/results" \
-	--log-level debug 2>"$tmp/forqd.log" &
-fpid=$!
-PIDS+=("$fpid")
-if ! wait_for 10 grep -qs 'event=tcp_listening' "$tmp/forqd.log"; then
-	cat "$tmp/forqd.log"
-	bad "forqd listens on $srv:7070"
-	finish
-fi
-ok "forqd listens on $srv:7070 with an admin token"
+auth_and_workers() {
+	token=netns-token-$$-$RANDOM
+	printf '%s\n' "$token" >"$tmp/token"
+	printf 'wrong-token-1234\n' >"$tmp/wrong"
+	chmod 600 "$tmp/token" "$tmp/wrong"
+	awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "%d*%d+%d\n", i, i % 17, i % 5 }' >"$tmp/tasks.txt"
+	if ! FORQD=$forqd_s start_forqd forqd --shm-name "$shm" --workers 0 --http off --tcp "$srv:7070" \
+		--admin-token-file "$tmp/token" --tasks "$tmp/tasks.txt" --results "$tmp/results" \
+		--log-level debug; then
+		bad "forqd listens on $srv:7070"
+		return
+	fi
+	fpid=$FORQD_PID
+	ok "forqd listens on $srv:7070 with an admin token"
 
-out=$(printf 'PING\r\nPING\r\n' | in_w "$client" "$srv:7070" raw 1000 | tr -d '\r')
-check "no AUTH: ERR unauthorized, then closed" grep -qz '^ERR unauthorized.\[closed\]' <<<"$out"
-out=$(printf 'AUTH wrong-token-1234\r\nPING\r\n' | in_w "$client" "$srv:7070" raw 1000 | tr -d '\r')
-check "wrong token: ERR unauthorized, then closed" grep -qz '^ERR unauthorized.\[closed\]' <<<"$out"
-out=$(printf 'AUTH %s\r\nPING\r\nQUIT\r\n' "$token" | in_w "$client" "$srv:7070" raw 1000 | tr -d '\r')
-check "right token: OK, then commands work" grep -qz '^OK.PONG.BYE' <<<"$out"
+	out=$(printf 'PING\r\nPING\r\n' | in_w "$client" "$srv:7070" raw 1000 | tr -d '\r')
+	check "no AUTH: ERR unauthorized, then closed" grep -qz '^ERR unauthorized.\[closed\]' <<<"$out"
+	out=$(printf 'AUTH wrong-token-1234\r\nPING\r\n' | in_w "$client" "$srv:7070" raw 1000 | tr -d '\r')
+	check "wrong token: ERR unauthorized, then closed" grep -qz '^ERR unauthorized.\[closed\]' <<<"$out"
+	out=$(printf 'AUTH %s\r\nPING\r\nQUIT\r\n' "$token" | in_w "$client" "$srv:7070" raw 1000 | tr -d '\r')
+	check "right token: OK, then commands work" grep -qz '^OK.PONG.BYE' <<<"$out"
 
-timeout 15 ip netns exec "$ns_w" "$forq" worker --connect "$srv:7070" --quiet 2>"$tmp/w0.log"
-check "a worker without the token exits 3" [ $? -eq 3 ]
-timeout 15 ip netns exec "$ns_w" "$forq" worker --connect "$srv:7070" --token-file "$tmp/wrong" \
-	--quiet 2>"$tmp/w1.log"
-check "a worker with a wrong token exits 3" [ $? -eq 3 ]
-check "... and says why" grep -q 'token' "$tmp/w1.log"
+	timeout 15 ip netns exec "$ns_w" "$FORQ" worker --connect "$srv:7070" --quiet 2>"$tmp/w0.log"
+	check "a worker without the token exits 3" [ $? -eq 3 ]
+	timeout 15 ip netns exec "$ns_w" "$FORQ" worker --connect "$srv:7070" --token-file "$tmp/wrong" \
+		--quiet 2>"$tmp/w1.log"
+	check "a worker with a wrong token exits 3" [ $? -eq 3 ]
+	check "... and says why" grep -q 'token' "$tmp/w1.log"
 
-# ---- the remote worker runs the tasks ----------------------------------------
-ip netns exec "$ns_w" "$forq" worker --connect "$srv:7070" --token-file "$tmp/token" \
-	--handler arith 2>"$tmp/w2.log" &
-w2=$!
-PIDS+=("$w2")
-FORQ_TOKEN=$token ip netns exec "$ns_w" "$forq" worker --connect "$srv:7070" --handler arith \
-	--batch 1 2>"$tmp/w3.log" &
-w3=$!
-PIDS+=("$w3")
-done_all() { [ -f "$tmp/results" ] && [ "$(wc -l <"$tmp/results")" -ge 2000 ]; }
-check "the remote workers finish 2000 tasks" wait_for 60 done_all
-check "their connections come from $wrk" grep -q "event=tcp_accepted peer=$wrk:" "$tmp/forqd.log"
-wrong=$(arith_results_wrong "$tmp/results")
-[ -z "$wrong" ] && ok "every result is right" || { bad "every result is right"; echo "$wrong"; }
-exited=0
-for p in $w2 $w3; do
-	kill -INT "$p"
-	timeout 10 tail --pid="$p" -f /dev/null
-	wait "$p" && exited=$((exited + 1))
-done
-check "both workers exit 0 on SIGINT" [ $exited -eq 2 ]
-check "the token never appears in logs" bash -c "! grep -q '$token' '$tmp'/*.log"
-kill -TERM "$fpid"
-timeout 15 tail --pid="$fpid" -f /dev/null
-wait "$fpid"
-check "forqd exits 0" [ $? -eq 0 ]
+	# ---- the remote worker runs the tasks ----------------------------------------
+	ip netns exec "$ns_w" "$FORQ" worker --connect "$srv:7070" --token-file "$tmp/token" \
+		--handler arith 2>"$tmp/w2.log" &
+	w2=$!
+	PIDS+=("$w2")
+	FORQ_TOKEN=$token ip netns exec "$ns_w" "$FORQ" worker --connect "$srv:7070" --handler arith \
+		--batch 1 2>"$tmp/w3.log" &
+	w3=$!
+	PIDS+=("$w3")
+	done_all() { [ -f "$tmp/results" ] && [ "$(wc -l <"$tmp/results")" -ge 2000 ]; }
+	check "the remote workers finish 2000 tasks" wait_for 60 done_all
+	check "their connections come from $wrk" grep -q "event=tcp_accepted peer=$wrk:" "$tmp/forqd.log"
+	wrong=$(arith_results_wrong "$tmp/results")
+	[ -z "$wrong" ] && ok "every result is right" || { bad "every result is right"; echo "$wrong"; }
+	exited=0
+	for p in $w2 $w3; do
+		kill -INT "$p"
+		timeout 10 tail --pid="$p" -f /dev/null
+		wait "$p" && exited=$((exited + 1))
+	done
+	check "both workers exit 0 on SIGINT" [ $exited -eq 2 ]
+	check "the token never appears in logs" bash -c "! grep -q '$token' '$tmp'/*.log"
+	stop_forqd "$fpid" 15
+	check "forqd exits 0" [ "$EXIT_CODE" -eq 0 ]
+}
+part auth_and_workers "with an admin token: AUTH first, then workers from  run every task"
 
 # ---- HTTP: no admin token, POST /shutdown from another host is 403 ------------
-ip netns exec "$ns_s" "$forqd" --shm-name "$shm-h" --workers 0 --tcp off --results off \
-	--http "$srv:0" --insecure 2>"$tmp/http.log" &
-hpid=$!
-PIDS+=("$hpid")
-if wait_for 10 grep -qs 'event=http_listening' "$tmp/http.log"; then
-	hport=$(sed -n 's/.*event=http_listening .*port=\([0-9]*\).*/\1/p' "$tmp/http.log" | head -1)
-	H=http://$srv:$hport
-	# code_w METHOD PATH: the status code from the worker's namespace (10.77.0.2).
-	code_w() { in_w curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "$H$2" 2>/dev/null; }
-	check "--http $srv:0 --insecure, no token: GET /healthz from $wrk is 200" [ "$(code_w GET /healthz)" = 200 ]
-	check "POST /shutdown from $wrk without a token: 403" [ "$(code_w POST /shutdown)" = 403 ]
-	check "... with a JSON error that asks for an admin token" grep -q '"error":.*admin token' "$tmp/body"
-	check "POST /shutdown?mode=now from $wrk without a token: 403" [ "$(code_w POST '/shutdown?mode=now')" = 403 ]
-	sleep 0.5
-	check "... forqd keeps running, not draining" bash -c \
-		"kill -0 $hpid && ! grep -q 'event=draining' '$tmp/http.log'"
-	check "... and /metrics counts both refusals" bash -c \
-		"ip netns exec '$ns_w' curl -s '$H/metrics' | grep -qx 'forq_http_requests_total{code=\"403\"} 2'"
-	kill -TERM "$hpid"
-	timeout 15 tail --pid="$hpid" -f /dev/null
-	wait "$hpid"
-	check "that forqd exits 0 on SIGTERM" [ $? -eq 0 ]
-else
-	cat "$tmp/http.log"
-	bad "forqd listens for HTTP on $srv"
-fi
+http_403() {
+	if FORQD=$forqd_s start_forqd http --shm-name "$shm-h" --workers 0 --tcp off --results off \
+		--http "$srv:0" --insecure; then
+		hpid=$FORQD_PID
+		hport=$HTTP_PORT
+		H=http://$srv:$hport
+		# code_w METHOD PATH: the status code from the worker's namespace (10.77.0.2).
+		code_w() { in_w curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "$H$2" 2>/dev/null; }
+		check "--http $srv:0 --insecure, no token: GET /healthz from $wrk is 200" [ "$(code_w GET /healthz)" = 200 ]
+		check "POST /shutdown from $wrk without a token: 403" [ "$(code_w POST /shutdown)" = 403 ]
+		check "... with a JSON error that asks for an admin token" grep -q '"error":.*admin token' "$tmp/body"
+		check "POST /shutdown?mode=now from $wrk without a token: 403" [ "$(code_w POST '/shutdown?mode=now')" = 403 ]
+		sleep 0.5
+		check "... forqd keeps running, not draining" bash -c \
+			"kill -0 $hpid && ! grep -q 'event=draining' '$tmp/http.log'"
+		check "... and /metrics counts both refusals" bash -c \
+			"ip netns exec '$ns_w' curl -s '$H/metrics' | grep -qx 'forq_http_requests_total{code=\"403\"} 2'"
+		stop_forqd "$hpid" 15
+		check "that forqd exits 0 on SIGTERM" [ "$EXIT_CODE" -eq 0 ]
+	else
+		bad "forqd listens for HTTP on $srv"
+	fi
+}
+part http_403 "over HTTP, POST /shutdown from another host without a token: 403"
 check "no shared memory left behind" bash -c "! ls /dev/shm | grep -q '^${shm#/}'"
 finish

@@ -10,6 +10,7 @@
 #
 # Installs nothing: the test command (scripts/deps.sh test) installs chromium;
 # without it this test fails and says so. Last line: "N passed, N failed".
+# Parts (for ONLY=, see lib.sh): page_reads, self_refresh.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -57,63 +58,68 @@ is_num() { [[ $1 =~ ^[0-9]+$ ]]; }
 # A backlog that takes ~20 s: 3,000 tasks through a handler that sleeps.
 awk 'BEGIN { for (i = 1; i <= 3000; i++) print i "*3" }' >"$TMP/tasks.txt"
 new_shm Q
-"$FORQD" --shm-name "$Q" --workers 2 --batch 1 --handler 'exec:sleep 0.01; cat' \
-	--tasks "$TMP/tasks.txt" --results off --tcp off --http 127.0.0.1:0 2>"$TMP/forqd.log" &
-PID=$!
-PIDS+=("$PID")
-wait_for 10 grep -q "event=http_listening" "$TMP/forqd.log"
-PORT=$(log_port "$TMP/forqd.log" http_listening)
+start_forqd forqd --shm-name "$Q" --workers 2 --batch 1 --handler 'exec:sleep 0.01; cat' \
+	--tasks "$TMP/tasks.txt" --results off --tcp off --http 127.0.0.1:0
+PID=$FORQD_PID
+PORT=$HTTP_PORT
 check "forqd serves HTTP on a free port (${PORT:-none})" [ -n "$PORT" ]
 [ -n "$PORT" ] || finish
 URL=http://127.0.0.1:$PORT/
 wait_for 10 bash -c "curl -fsS ${URL}stats | grep -q '\"done\":[1-9]'"
 
-browse --dump-dom "$URL" >"$TMP/dom1.html"
-check "chromium loads the page (1st read)" grep -q 'id="done"' "$TMP/dom1.html"
-mkdir -p "$ARTIFACTS"
-rm -f "$ARTIFACTS/status-page.png"
-browse --screenshot="$ARTIFACTS/status-page.png" "$URL" >/dev/null
-sleep 1
-browse --dump-dom "$URL" >"$TMP/dom2.html"
-check "chromium loads the page (2nd read)" grep -q 'id="done"' "$TMP/dom2.html"
+page_reads() {
+	browse --dump-dom "$URL" >"$TMP/dom1.html"
+	check "chromium loads the page (1st read)" grep -q 'id="done"' "$TMP/dom1.html"
+	mkdir -p "$ARTIFACTS"
+	rm -f "$ARTIFACTS/status-page.png"
+	browse --screenshot="$ARTIFACTS/status-page.png" "$URL" >/dev/null
+	sleep 1
+	browse --dump-dom "$URL" >"$TMP/dom2.html"
+	check "chromium loads the page (2nd read)" grep -q 'id="done"' "$TMP/dom2.html"
 
-for n in 1 2; do
-	for id in done pending in-progress failed conn; do
-		printf -v "v${n}_${id//-/_}" '%s' "$(field "$TMP/dom$n.html" "$id")"
+	for n in 1 2; do
+		for id in done pending in-progress failed conn; do
+			printf -v "v${n}_${id//-/_}" '%s' "$(field "$TMP/dom$n.html" "$id")"
+		done
 	done
-done
-echo "    read 1: done=$v1_done pending=$v1_pending in-progress=$v1_in_progress conn=$v1_conn"
-echo "    read 2: done=$v2_done pending=$v2_pending in-progress=$v2_in_progress conn=$v2_conn"
-check "the page's script reached /stats (badge says live)" [ "$v1_conn" = live -a "$v2_conn" = live ]
-check "#done, #pending, #in-progress, #failed are numbers on both reads" \
-	bash -c "for v in '$v1_done' '$v1_pending' '$v1_in_progress' '$v1_failed' '$v2_done' '$v2_pending' '$v2_in_progress' '$v2_failed'; do [[ \$v =~ ^[0-9]+\$ ]] || exit 1; done"
-if is_num "$v1_done" && is_num "$v2_done" && is_num "$v1_pending" && is_num "$v2_pending"; then
-	check "#done grows while tasks run ($v1_done -> $v2_done)" [ "$v2_done" -gt "$v1_done" ]
-	check "#pending falls while the backlog drains ($v1_pending -> $v2_pending)" [ "$v2_pending" -lt "$v1_pending" ]
-	check "#in-progress shows the busy workers ($v1_in_progress, $v2_in_progress)" \
-		[ "${v1_in_progress:-0}" -gt 0 -o "${v2_in_progress:-0}" -gt 0 ]
-	stats_done=$(curl -fsS "${URL}stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["done"])')
-	check "the page's numbers are /stats's (#done $v2_done <= /stats done ${stats_done:-?})" \
-		[ "$v2_done" -le "${stats_done:-0}" ]
-else
-	bad "#done and #pending change between reads (no numbers to compare)"
-fi
-# One page load, 6 s of (virtual) time: the page polls /stats every second
-# by itself and redraws the chart each time.
-BUDGET_MS=6000 browse --dump-dom "$URL" >"$TMP/dom3.html"
-updates=$(grep -o 'id="conn"[^>]*data-updates="[0-9]*"' "$TMP/dom3.html" | grep -o '[0-9]*"$' | tr -d '"')
-points=$(grep -o '<canvas[^>]*data-points="[0-9]*"' "$TMP/dom3.html" | grep -o '[0-9]*"$' | tr -d '"')
-check "one open page refreshes itself: ${updates:-no} updates from /stats in 6 s" \
-	[ "${updates:-0}" -ge 4 ]
-check "... and its chart is redrawn with each (${points:-no} points drawn)" \
-	[ "${points:-0}" -ge 4 -a "${points:-0}" -le "${updates:-0}" ]
-rows=$(grep -o '<tr class="state-running">' "$TMP/dom2.html" | wc -l)
-check "the workers table lists the 2 running consumers (got $rows)" [ "$rows" -eq 2 ]
-check "a screenshot was saved to $ARTIFACTS/status-page.png" \
-	python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); sys.exit(not (d[:8]==b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", d[16:24])==(1000,900)))' \
-	"$ARTIFACTS/status-page.png"
-check "the page loads no third-party resource (no http(s):// other than forqd)" \
-	bash -c "! grep -Eo '(src|href)=\"https?://[^\"]*' '$TMP/dom2.html' | grep -v '127.0.0.1:$PORT'"
+	echo "    read 1: done=$v1_done pending=$v1_pending in-progress=$v1_in_progress conn=$v1_conn"
+	echo "    read 2: done=$v2_done pending=$v2_pending in-progress=$v2_in_progress conn=$v2_conn"
+	check "the page's script reached /stats (badge says live)" [ "$v1_conn" = live -a "$v2_conn" = live ]
+	check "#done, #pending, #in-progress, #failed are numbers on both reads" \
+		bash -c "for v in '$v1_done' '$v1_pending' '$v1_in_progress' '$v1_failed' '$v2_done' '$v2_pending' '$v2_in_progress' '$v2_failed'; do [[ \$v =~ ^[0-9]+\$ ]] || exit 1; done"
+	if is_num "$v1_done" && is_num "$v2_done" && is_num "$v1_pending" && is_num "$v2_pending"; then
+		check "#done grows while tasks run ($v1_done -> $v2_done)" [ "$v2_done" -gt "$v1_done" ]
+		check "#pending falls while the backlog drains ($v1_pending -> $v2_pending)" [ "$v2_pending" -lt "$v1_pending" ]
+		check "#in-progress shows the busy workers ($v1_in_progress, $v2_in_progress)" \
+			[ "${v1_in_progress:-0}" -gt 0 -o "${v2_in_progress:-0}" -gt 0 ]
+		stats_done=$(curl -fsS "${URL}stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["done"])')
+		check "the page's numbers are /stats's (#done $v2_done <= /stats done ${stats_done:-?})" \
+			[ "$v2_done" -le "${stats_done:-0}" ]
+	else
+		bad "#done and #pending change between reads (no numbers to compare)"
+	fi
+	rows=$(grep -o '<tr class="state-running">' "$TMP/dom2.html" | wc -l)
+	check "the workers table lists the 2 running consumers (got $rows)" [ "$rows" -eq 2 ]
+	check "a screenshot was saved to $ARTIFACTS/status-page.png" \
+		python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); sys.exit(not (d[:8]==b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", d[16:24])==(1000,900)))' \
+		"$ARTIFACTS/status-page.png"
+	check "the page loads no third-party resource (no http(s):// other than forqd)" \
+		bash -c "! grep -Eo '(src|href)=\"https?://[^\"]*' '$TMP/dom2.html' | grep -v '127.0.0.1:$PORT'"
+}
+part page_reads "two reads of the page a few seconds apart, a screenshot between"
+
+self_refresh() {
+	# One page load, 6 s of (virtual) time: the page polls /stats every second
+	# by itself and redraws the chart each time.
+	BUDGET_MS=6000 browse --dump-dom "$URL" >"$TMP/dom3.html"
+	updates=$(grep -o 'id="conn"[^>]*data-updates="[0-9]*"' "$TMP/dom3.html" | grep -o '[0-9]*"$' | tr -d '"')
+	points=$(grep -o '<canvas[^>]*data-points="[0-9]*"' "$TMP/dom3.html" | grep -o '[0-9]*"$' | tr -d '"')
+	check "one open page refreshes itself: ${updates:-no} updates from /stats in 6 s" \
+		[ "${updates:-0}" -ge 4 ]
+	check "... and its chart is redrawn with each (${points:-no} points drawn)" \
+		[ "${points:-0}" -ge 4 -a "${points:-0}" -le "${updates:-0}" ]
+}
+part self_refresh "one page left open polls /stats and redraws its chart"
 
 # Stop at once: the rest of the backlog would take a while to drain.
 curl -fsS -o /dev/null -X POST "${URL}shutdown?mode=now"
