@@ -22,6 +22,7 @@ struct opts {
 	int prio, prio_set; /* prio_set: --priority was given */
 	int timeout_ms;
 	const char *file;
+	int format;         /* enum tasks_format, for --file */
 	int json, all;
 	struct bench_config bench; /* bench.prio is copied from prio */
 };

@@ -17,17 +17,25 @@
 #include "flags.h"
 #include "forq.h"
 #include "forq_admin.h"
+#include "tasks_file.h"
 #include "worker.h"
 
 /* Rows of the flag table; commands list the ones they take. */
 enum flag_row {
-	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_JSON, F_ALL, F_TASKS, F_WORKERS, F_BATCH,
+	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_JSON, F_ALL, F_TASKS, F_WORKERS, F_BATCH,
 	F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
 {
 	return i >= 0 && i < FORQ_NPRIO ? forq_prio_name((enum forq_prio)i) : NULL;
+}
+
+static const char *format_name(int i)
+{
+	static const char *const names[] = {[TASKS_LINES] = "lines", [TASKS_NUL] = "nul",
+					    [TASKS_JSONL] = "jsonl"};
+	return i >= 0 && i <= TASKS_JSONL ? names[i] : NULL;
 }
 
 #define O(m) offsetof(struct opts, m)
@@ -37,12 +45,17 @@ static const struct flag_spec flags[NFLAGS] = {
 		   .sdef = "/forq", .help = "the queue (forqd --shm-name)"},
 	[F_PRIORITY] = {.name = "priority", .arg = "P", .type = FLAG_NAME, .off = O(prio),
 			.def = FORQ_NORMAL, .name_of = prio_name, .what = "priority",
-			.help = "high, normal or low (not with --file: its lines say priority=P)"},
+			.help = "high, normal or low (with --file, only for --format nul or jsonl: "
+				"lines say priority=P)"},
 	[F_TIMEOUT] = {.name = "timeout", .arg = "MS", .type = FLAG_INT, .off = O(timeout_ms),
 		       .lo = 0, .hi = 86400000, .def = 5000,
 		       .help = "how long a push waits while the queue is full"},
 	[F_FILE] = {.name = "file", .arg = "FILE", .type = FLAG_STR, .off = O(file),
 		    .help = "push each line of FILE (- for stdin), as forqd --tasks reads it"},
+	[F_FORMAT] = {.name = "format", .arg = "F", .type = FLAG_NAME, .off = O(format),
+		      .def = TASKS_LINES, .name_of = format_name, .what = "format",
+		      .help = "--file's form: lines, nul (NUL-ended records, any bytes) or jsonl "
+			      "(a JSON value a line)"},
 	[F_JSON] = {.name = "json", .type = FLAG_ON, .off = O(json), .help = "print one JSON object"},
 	[F_ALL] = {.name = "all", .type = FLAG_ON, .off = O(all), .help = "every dead letter"},
 	[F_TASKS] = {.name = "tasks", .arg = "N", .type = FLAG_U64, .off = O(bench.tasks), .lo = 1,
@@ -245,7 +258,7 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 
 /* ---- dispatch ---- */
 
-static const int push_flags[] = {F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_HELP};
+static const int push_flags[] = {F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_HELP};
 static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};

@@ -1,5 +1,6 @@
-/* push.c — `forq push`: tasks from arguments or a tasks file, in batches of
- * one priority, each id printed on its own line. */
+/* push.c — `forq push`: tasks from arguments or a tasks file (lines,
+ * NUL-ended records or JSON lines), in batches of one priority, each id
+ * printed on its own line. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -100,7 +101,8 @@ static int push_file(struct pusher *p, const struct opts *o, uint32_t max_payloa
 	p->slot = max_payload;
 	if (!(p->store = malloc((size_t)PUSH_BATCH * max_payload)))
 		return failure(p->cmd, EXIT_FAILED, "out of memory");
-	if (tasks_reader_open(&rd, o->file, max_payload, err, sizeof err)) {
+	if (tasks_reader_open_as(&rd, o->file, (enum tasks_format)o->format, o->prio, max_payload,
+				 err, sizeof err)) {
 		code = failure(p->cmd, EXIT_FAILED, "%s", err);
 		goto out;
 	}
@@ -120,8 +122,9 @@ static int push_file(struct pusher *p, const struct opts *o, uint32_t max_payloa
 	if (!code)
 		code = pusher_flush(p);
 	if (!code && bad)
-		code = failure(p->cmd, EXIT_FAILED, "%llu bad line%s skipped, %" PRIu64 " tasks pushed",
-			       bad, bad == 1 ? "" : "s", p->pushed);
+		code = failure(p->cmd, EXIT_FAILED, "%llu bad %s%s skipped, %" PRIu64 " tasks pushed",
+			       bad, o->format == TASKS_NUL ? "record" : "line", bad == 1 ? "" : "s",
+			       p->pushed);
 out:
 	tasks_reader_close(rd);
 	free(p->store);
@@ -135,9 +138,11 @@ int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 		return usage_error(cmd, "give payloads as arguments or with --file, not both");
 	if (!o->file && !argc)
 		return usage_error(cmd, "nothing to push: give PAYLOAD... or --file FILE");
-	if (o->file && o->prio_set)
+	if (o->file && o->prio_set && o->format == TASKS_LINES)
 		return usage_error(cmd, "--priority is for PAYLOAD arguments; in --file each line "
-				   "sets its own with a priority= prefix");
+				   "sets its own with a priority= prefix (or use --format nul or jsonl)");
+	if (!o->file && o->format != TASKS_LINES)
+		return usage_error(cmd, "--format is for --file");
 	for (int i = 0; i < argc; i++)
 		if (!*argv[i])
 			return usage_error(cmd, "argument %d is an empty payload", i + 1);

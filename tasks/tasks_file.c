@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "errmsg.h"
+#include "json_payload.h"
 
 #define PRIO_PREFIX "priority="
 #define PRIO_PREFIX_LEN (sizeof(PRIO_PREFIX) - 1)
@@ -27,6 +29,10 @@
 #define STDIN_NAME "<stdin>"
 
 struct tasks_reader {
+	enum tasks_format format;
+	char sep;          /* what ends a record: '\n', or '\0' for TASKS_NUL */
+	int prio;          /* every task's, for TASKS_NUL and TASKS_JSONL */
+	struct buf text;   /* TASKS_JSONL: the decoded payload */
 	int fd;
 	int own_fd;        /* 0 for stdin: not ours to close */
 	char *name;        /* the file as errors show it */
@@ -127,8 +133,24 @@ int tasks_line_parse(const char *line, size_t len, size_t max_payload, struct ta
 	return 1;
 }
 
+int tasks_format_parse(const char *name)
+{
+	static const char *const names[] = {[TASKS_LINES] = "lines", [TASKS_NUL] = "nul",
+					    [TASKS_JSONL] = "jsonl"};
+	for (int f = TASKS_LINES; f <= TASKS_JSONL; f++)
+		if (strcmp(name, names[f]) == 0)
+			return f;
+	return -EINVAL;
+}
+
 int tasks_reader_open(struct tasks_reader **rp, const char *path, size_t max_payload, char *err,
 		      size_t errlen)
+{
+	return tasks_reader_open_as(rp, path, TASKS_LINES, FORQ_NORMAL, max_payload, err, errlen);
+}
+
+int tasks_reader_open_as(struct tasks_reader **rp, const char *path, enum tasks_format format,
+			 int prio, size_t max_payload, char *err, size_t errlen)
 {
 	struct tasks_reader *r = NULL;
 	int is_stdin = strcmp(path, STDIN_PATH) == 0;
@@ -143,8 +165,12 @@ int tasks_reader_open(struct tasks_reader **rp, const char *path, size_t max_pay
 	if (!r)
 		goto nomem;
 	r->fd = -1;
+	r->format = format;
+	r->sep = format == TASKS_NUL ? '\0' : '\n';
+	r->prio = prio;
 	r->max_payload = max_payload;
-	r->max_line = max_payload + TASKS_LINE_SLACK;
+	/* A JSON string may spell each byte as a 6-byte \u escape. */
+	r->max_line = (format == TASKS_JSONL ? 6 * max_payload : max_payload) + TASKS_LINE_SLACK;
 	r->cap = r->max_line + 1 > READ_BLOCK ? r->max_line + 1 : READ_BLOCK;
 	r->name = strdup(is_stdin ? STDIN_NAME : path);
 	r->buf = malloc(r->cap);
@@ -198,16 +224,69 @@ static int fill(struct tasks_reader *r)
 	}
 }
 
-/* Reports the current line as bad: `FILE:LINE: reason`. */
+/* Reports the current line as bad: `FILE:LINE: reason` (`FILE: record N:
+ * reason` for NUL-ended records, which have no lines). */
 static int bad_line(struct tasks_reader *r, const char *reason, char *err, size_t errlen)
 {
+	if (r->format == TASKS_NUL)
+		return fail(err, errlen, "%s: record %u: %s", r->name, r->lineno, reason);
 	return fail(err, errlen, "%s:%u: %s", r->name, r->lineno, reason);
 }
 
 static int too_long(struct tasks_reader *r, char *err, size_t errlen)
 {
-	return fail(err, errlen, "%s:%u: line is longer than %zu bytes", r->name, r->lineno,
-		    r->max_line);
+	char why[64];
+	snprintf(why, sizeof why, "%s is longer than %zu bytes",
+		 r->format == TASKS_NUL ? "record" : "line", r->max_line);
+	return bad_line(r, why, err, errlen);
+}
+
+/* A NUL-ended record is its payload, byte for byte. */
+static int record_parse(struct tasks_reader *r, const char *s, size_t len, struct task_line *out,
+			char *err, size_t errlen)
+{
+	if (len == 0)
+		return fail(err, errlen, "empty payload");
+	if (len > r->max_payload)
+		return fail(err, errlen, "payload is %zu bytes, over the limit of %zu", len,
+			    r->max_payload);
+	*out = (struct task_line){.prio = r->prio, .payload = s, .len = len};
+	return 1;
+}
+
+/* A line holding one JSON value: its payload (json_payload.h). */
+static int json_line_parse(struct tasks_reader *r, const char *s, size_t len,
+			   struct task_line *out, char *err, size_t errlen)
+{
+	const char *end = NULL;
+	size_t i = 0;
+	while (i < len && (is_blank(s[i]) || s[i] == '\r'))
+		i++;
+	if (i == len)
+		return 0;
+	if (json_has_nul_escape(s, len))
+		return fail(err, errlen, "\\u0000 is not allowed in payloads");
+	cJSON *v = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+	if (!v)
+		return fail(err, errlen, "malformed JSON at byte %zu",
+			    end && end >= s && end <= s + len ? (size_t)(end - s) + 1 : (size_t)1);
+	while (end < s + len && (is_blank(*end) || *end == '\r'))
+		end++;
+	buf_reset(&r->text);
+	int rc = -1, e;
+	if (end != s + len)
+		fail(err, errlen, "text after the JSON value at byte %zu", (size_t)(end - s) + 1);
+	else if ((e = json_payload(v, &r->text, err, errlen)) == -ENOMEM)
+		fail(err, errlen, "out of memory");
+	else if (e == 0 && r->text.len > r->max_payload)
+		fail(err, errlen, "payload is %zu bytes, over the limit of %zu", r->text.len,
+		     r->max_payload);
+	else if (e == 0)
+		rc = 1; /* else json_payload said why */
+	cJSON_Delete(v);
+	if (rc == 1)
+		*out = (struct task_line){.prio = r->prio, .payload = r->text.data, .len = r->text.len};
+	return rc;
 }
 
 int tasks_reader_next(struct tasks_reader *r, struct task_line *out, unsigned *lineno, char *err,
@@ -220,7 +299,7 @@ int tasks_reader_next(struct tasks_reader *r, struct task_line *out, unsigned *l
 		}
 		char *s = r->buf + r->start;
 		size_t avail = r->end - r->start;
-		char *nl = memchr(s, '\n', avail);
+		char *nl = memchr(s, r->sep, avail);
 		size_t len;
 
 		if (r->skipping) {
@@ -259,7 +338,10 @@ int tasks_reader_next(struct tasks_reader *r, struct task_line *out, unsigned *l
 		if (len > r->max_line)
 			return too_long(r, err, errlen);
 		char why[128];
-		int rc = tasks_line_parse(s, len, r->max_payload, out, why, sizeof why);
+		int rc = r->format == TASKS_NUL ? record_parse(r, s, len, out, why, sizeof why)
+			 : r->format == TASKS_JSONL ? json_line_parse(r, s, len, out, why, sizeof why)
+						    : tasks_line_parse(s, len, r->max_payload, out, why,
+								       sizeof why);
 		if (rc < 0)
 			return bad_line(r, why, err, errlen);
 		if (rc > 0)
@@ -274,6 +356,7 @@ void tasks_reader_close(struct tasks_reader *r)
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);
 	free(r->buf);
+	buf_free(&r->text);
 	free(r->name);
 	free(r);
 }

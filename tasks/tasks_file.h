@@ -1,4 +1,6 @@
-/* tasks_file.h — tasks for `forqd --tasks FILE`, one per line.
+/* tasks_file.h — tasks for `forqd --tasks FILE` and `forq push --file`: one
+ * per line by default, or, for payloads that hold newlines or any bytes, one
+ * per NUL-terminated record or one JSON value per line (enum tasks_format).
  *
  * Line grammar (bytes; no encoding is checked here):
  *   blank lines and lines whose first non-blank byte is '#' are skipped;
@@ -38,20 +40,40 @@ struct task_line {
 int tasks_line_parse(const char *line, size_t len, size_t max_payload, struct task_line *out,
 		     char *err, size_t errlen);
 
+/* The forms a stream of tasks may take:
+ *   TASKS_LINES  the line grammar above (priority= prefixes, comments);
+ *   TASKS_NUL    records ended (or separated) by a NUL byte, as `find -print0`
+ *                writes them: each record's bytes are one payload, exactly,
+ *                newlines and all; an empty record is refused;
+ *   TASKS_JSONL  one JSON value per line (blank lines skipped): a string's
+ *                decoded text or any other value's compact JSON text, the
+ *                rule of POST /tasks (json_payload.h).
+ * The last two carry no priority: every task gets the reader's. */
+enum tasks_format { TASKS_LINES, TASKS_NUL, TASKS_JSONL };
+
+/* "lines", "nul" or "jsonl" -> enum tasks_format, else -EINVAL. */
+int tasks_format_parse(const char *name);
+
 /* Reads a tasks file (or "-" for stdin) in large blocks; no allocation per
- * line. Lines of any length up to max_payload + TASKS_LINE_SLACK bytes. */
+ * record. Records of any length up to what max_payload allows. */
 struct tasks_reader;
 
-/* Opens path for reading. Returns 0, or -errno with err like
+/* Opens path for reading as TASKS_LINES. Returns 0, or -errno with err like
  *   cannot open tasks.txt: No such file or directory */
 int tasks_reader_open(struct tasks_reader **rp, const char *path, size_t max_payload, char *err,
 		      size_t errlen);
+/* The same for any format; prio (enum forq_prio) is every task's for the
+ * formats without a priority of their own. */
+int tasks_reader_open_as(struct tasks_reader **rp, const char *path, enum tasks_format format,
+			 int prio, size_t max_payload, char *err, size_t errlen);
 
 /* Reads the next task. Returns
- *    1  a task in *out (payload valid until the next call), its line in *lineno;
+ *    1  a task in *out (payload valid until the next call), its line (or
+ *       record) in *lineno;
  *    0  end of file;
- *   -1  a bad line (its number in *lineno), err is `FILE:LINE: reason`; the
- *       next call goes on with the following line. A line longer than
+ *   -1  a bad line (its number in *lineno), err is `FILE:LINE: reason` (for
+ *       TASKS_NUL `FILE: record N: reason`); the next call goes on with the
+ *       following one. A line longer than
  *       max_payload + TASKS_LINE_SLACK bytes is reported as
  *       `line is longer than N bytes` and skipped without buffering it whole;
  *   other negative: -errno of a read error, err says it (repeated on later

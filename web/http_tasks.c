@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "json_payload.h"
 
 /* "tasks[3]: " for arrays, "" for a single object. */
 static void where(char *w, size_t size, int is_array, size_t i)
@@ -17,21 +18,6 @@ static void where(char *w, size_t size, int is_array, size_t i)
 		snprintf(w, size, "tasks[%zu]: ", i);
 	else
 		w[0] = '\0';
-}
-
-/* cJSON decodes \u0000 into a NUL that strlen would silently cut at. In valid
- * JSON a backslash only starts an escape inside a string, so one pass finds
- * any \u0000 escape. */
-static int has_nul_escape(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '\\')
-			continue;
-		if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
-			return 1;
-		i++; /* skip the escaped character */
-	}
-	return 0;
 }
 
 static int parse_prio(const cJSON *p, int *prio)
@@ -58,8 +44,6 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 {
 	char w[40];
 	const cJSON *payload = NULL, *prio = NULL, *f;
-	char *printed = NULL;
-	const char *text;
 	size_t len;
 	int r = -EINVAL;
 
@@ -98,34 +82,23 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 		}
 		goto end;
 	}
-	if (cJSON_IsNull(payload)) {
-		errmsg_set(err, errlen, "%spayload is null", w);
+	size_t at = out->text.len;
+	char why[64];
+	if ((r = json_payload(payload, &out->text, why, sizeof why))) {
+		if (r == -EINVAL)
+			errmsg_set(err, errlen, "%s%s", w, why);
 		goto end;
 	}
-	if (cJSON_IsString(payload)) {
-		text = payload->valuestring;
-	} else {
-		if (!(printed = cJSON_PrintUnformatted(payload))) {
-			r = -ENOMEM;
-			goto end;
-		}
-		text = printed;
-	}
-	len = strlen(text);
-	if (len == 0) {
-		errmsg_set(err, errlen, "%sempty payload", w);
-		goto end;
-	}
+	len = out->text.len - at;
 	if (max_payload && len > max_payload) {
+		out->text.len = at;
 		errmsg_set(err, errlen, "%spayload is %zu bytes, over the limit of %zu", w, len, max_payload);
 		r = -EMSGSIZE;
 		goto end;
 	}
-	out->v[i].payload = (const char *)(uintptr_t)out->text.len;
+	out->v[i].payload = (const char *)(uintptr_t)at;
 	out->v[i].len = len;
-	r = buf_append(&out->text, text, len);
 end:
-	cJSON_free(printed);
 	return r;
 }
 
@@ -164,7 +137,7 @@ int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct ht
 			(size_t)(end - start));
 		goto fail;
 	}
-	if (has_nul_escape(body, len)) {
+	if (json_has_nul_escape(body, len)) {
 		errmsg_set(err, errlen, "\\u0000 is not allowed in payloads");
 		goto fail;
 	}

@@ -164,11 +164,12 @@ struct want {
 	const char *text; /* payload (rc 1) or error suffix after "FILE:" (rc -1) */
 };
 
-static void expect_reads(const char *path, size_t maxp, const struct want *w, size_t n)
+static void expect_reads_as(const char *path, enum tasks_format format, int prio, size_t maxp,
+			    const struct want *w, size_t n)
 {
 	struct tasks_reader *r;
 	char err[512];
-	assert_int_equal(tasks_reader_open(&r, path, maxp, err, sizeof err), 0);
+	assert_int_equal(tasks_reader_open_as(&r, path, format, prio, maxp, err, sizeof err), 0);
 	for (size_t i = 0; i < n; i++) {
 		struct task_line t;
 		unsigned line = 0;
@@ -188,6 +189,70 @@ static void expect_reads(const char *path, size_t maxp, const struct want *w, si
 		}
 	}
 	tasks_reader_close(r);
+}
+
+static void expect_reads(const char *path, size_t maxp, const struct want *w, size_t n)
+{
+	expect_reads_as(path, TASKS_LINES, FORQ_NORMAL, maxp, w, n);
+}
+
+/* Check that NUL-ended records are payloads byte for byte (newlines, blanks,
+ * '#', "priority=" and all), with the reader's priority; an empty or
+ * oversize record is refused by its number and reading goes on. */
+static void test_reader_nul_records(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "two\nlines\0 # not a comment \0\0priority=high x\0"
+				   "0123456789012345678901234567890123456789012345678901234567890123"
+				   "0123456789012345678901234567890123456789012345678901234567890123"
+				   "\0last without end";
+	static const struct want w[] = {
+		{1, 1, FORQ_LOW, "two\nlines"},
+		{1, 2, FORQ_LOW, " # not a comment "},
+		{-1, 3, 0, " record 3: empty payload"},
+		{1, 4, FORQ_LOW, "priority=high x"},
+		{-1, 5, 0, " record 5: payload is 128 bytes, over the limit of 100"},
+		{1, 6, FORQ_LOW, "last without end"},
+		{0, 0, 0, NULL},
+	};
+	write_file(f->path, text, sizeof text - 1);
+	expect_reads_as(f->path, TASKS_NUL, FORQ_LOW, 100, w, sizeof w / sizeof w[0]);
+}
+
+/* Check that a JSON line gives a string's decoded text or another value's
+ * compact JSON, blank lines are skipped, and bad lines are refused by line
+ * number: malformed, null, empty, \u0000, text after the value, too long. */
+static void test_reader_json_lines(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "\"a\\nb\"\n"
+				   "  {\"k\": [1, 2]}  \r\n"
+				   "\n"
+				   "\"\\u00e9\"\n"
+				   "null\n"
+				   "\"\"\n"
+				   "\"x\\u0000y\"\n"
+				   "[1\n"
+				   "1 2\n"
+				   "42\n";
+	static const struct want w[] = {
+		{1, 1, FORQ_HIGH, "a\nb"},
+		{1, 2, FORQ_HIGH, "{\"k\":[1,2]}"},
+		{1, 4, FORQ_HIGH, "\xc3\xa9"},
+		{-1, 5, 0, "5: payload is null"},
+		{-1, 6, 0, "6: empty payload"},
+		{-1, 7, 0, "7: \\u0000 is not allowed in payloads"},
+		{-1, 8, 0, "8: malformed JSON at byte 2"},
+		{-1, 9, 0, "9: text after the JSON value at byte 3"},
+		{1, 10, FORQ_HIGH, "42"},
+		{0, 0, 0, NULL},
+	};
+	write_file(f->path, text, sizeof text - 1);
+	expect_reads_as(f->path, TASKS_JSONL, FORQ_HIGH, MAXP, w, sizeof w / sizeof w[0]);
+	assert_int_equal(tasks_format_parse("jsonl"), TASKS_JSONL);
+	assert_int_equal(tasks_format_parse("nul"), TASKS_NUL);
+	assert_int_equal(tasks_format_parse("lines"), TASKS_LINES);
+	assert_int_equal(tasks_format_parse("csv"), -EINVAL);
 }
 
 /* Check that good lines come back with their line numbers and each bad line is
@@ -410,6 +475,8 @@ int main(void)
 		cmocka_unit_test(test_line_parse_payload_limit),
 		cmocka_unit_test(test_line_parse_without_err_buffer),
 		cmocka_unit_test_setup_teardown(test_reader_reports_bad_lines_and_goes_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_nul_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_json_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_last_line_without_newline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_empty_file_is_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_skips_overlong_line, setup, teardown),
