@@ -32,11 +32,13 @@ from .errors import (
     Retry,
     ServerError,
 )
+from .worker import Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client",
+    "Worker",
     "Retry",
     "Fail",
     "ForqError",
