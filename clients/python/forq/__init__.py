@@ -32,6 +32,7 @@ from .errors import (
     Retry,
     ServerError,
 )
+from .serve import serve
 from .worker import Worker
 
 __version__ = "0.1.0"
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Client",
     "Worker",
+    "serve",
     "Retry",
     "Fail",
     "ForqError",
