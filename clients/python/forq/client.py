@@ -52,6 +52,7 @@ class Client:
         self._lock = threading.RLock()
         self._conn = None
         self._http = None
+        self._http_used = False  # has the kept-alive HTTP connection served a request?
         self._http_capacity = None  # tasks per lane, for the size of a POST
         self._tcp_status = None  # does forqd's TCP side answer STATUS <id>? (probed once)
         if self.addr.scheme == "tcp":
@@ -146,7 +147,13 @@ class Client:
             if self.addr.scheme == "tcp" and self._tcp_status is not False:
                 d = self._tcp_get(task_id)
             if d is None:
-                d = self._http_get(task_id)
+                try:
+                    d = self._http_get(task_id)
+                except NotFound:
+                    # forqd's lookup reads the queue without locks and can miss
+                    # a task that moves meanwhile (ring -> consumer): ask again.
+                    time.sleep(0.002)
+                    d = self._http_get(task_id)
         d.setdefault("result", None)
         d.setdefault("error", None)
         return d
@@ -197,6 +204,8 @@ class Client:
     def _tcp_request(self, data, read, retry=True):
         """Sends data and reads its reply with read(conn); reconnects once if
         a connection kept from before had dropped."""
+        if self._conn is not None and self._conn.stale():
+            self._drop()
         fresh = self._conn is None
         conn = self._connect()
         try:
@@ -296,25 +305,31 @@ class Client:
             headers["Authorization"] = "Bearer " + tok.strip()
         url = self._http_addr.path + path
         for attempt in (0, 1):
+            reused = self._http is not None and self._http_used
             conn = self._http_conn()
             try:
                 conn.request(method, url, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                self._http_used = True
                 break
             except (http.client.HTTPException, OSError) as e:
                 conn.close()
                 self._http = None
-                # A POST that may have been taken is not sent again.
-                if attempt or method != "GET" and not isinstance(
-                    e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
-                ):
+                self._http_used = False
+                # A kept-alive connection that forqd closed while idle (its
+                # 10 s timeout) fails before the request is read: send again
+                # on a new one. Anything else is an error.
+                closed = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError,
+                                        ConnectionResetError))
+                if attempt or not (reused and closed):
                     raise ConnectionFailed(
                         "cannot reach forqd at %s: %s" % (self._http_addr, e)
                     ) from e
         if resp.getheader("Connection", "").lower() == "close":
             conn.close()
             self._http = None
+            self._http_used = False
         try:
             doc = json.loads(data) if data else {}
         except ValueError:

@@ -256,3 +256,11 @@ def test_bad_arguments():
         forq.Client("ftp://x:1")
     with pytest.raises(ValueError):
         forq.Client("127.0.0.1:7070").push("x", priority="urgent")
+
+
+def test_http_keepalive_closed_by_forqd_is_reopened(forqd):
+    with forq.Client(forqd.http) as c:
+        a = c.push("a")
+        c._http.sock.shutdown(socket.SHUT_RDWR)  # as forqd's idle timeout would close it
+        b = c.push("b")
+        assert b == a + 1 and c.stats()["pending"] == 2
