@@ -1,0 +1,266 @@
+"""forqd's TCP protocol (service/PROTOCOL.md): addresses, one buffered
+connection, reply parsing.  Blocking sockets; no threads of its own."""
+
+import select
+import socket
+from urllib.parse import urlsplit
+
+from .errors import ConnectionFailed, ProtocolError, from_err_word
+
+DEFAULT_TCP_PORT = 7070
+DEFAULT_HTTP_PORT = 8080
+MAX_LINE = 1024          # forqd's request line limit, terminator included
+REPLY_MAX_LINE = 1 << 20  # STATS lines are longer than requests; this is only a guard
+RECV_SIZE = 1 << 18
+
+PRIORITIES = ("high", "normal", "low")
+
+
+class Addr:
+    """A parsed forqd address: scheme "tcp" or "http"/"https", host, port and,
+    for HTTP, a base path."""
+
+    __slots__ = ("scheme", "host", "port", "path")
+
+    def __init__(self, scheme, host, port, path=""):
+        self.scheme, self.host, self.port, self.path = scheme, host, port, path
+
+    def hostport(self):
+        h = "[%s]" % self.host if ":" in self.host else self.host
+        return "%s:%d" % (h, self.port)
+
+    def __str__(self):
+        if self.scheme == "tcp":
+            return "tcp://" + self.hostport()
+        return "%s://%s%s" % (self.scheme, self.hostport(), self.path)
+
+
+def parse_addr(addr):
+    """"host:port", "tcp://host:port", "[::1]:7070", "http://host:port[/base]"."""
+    if not isinstance(addr, str) or not addr:
+        raise ValueError("forq address must be a non-empty string like 127.0.0.1:7070")
+    text = addr if "://" in addr else "tcp://" + addr
+    u = urlsplit(text)
+    scheme = u.scheme.lower()
+    if scheme not in ("tcp", "http", "https"):
+        raise ValueError("forq address %r: scheme must be tcp, http or https" % addr)
+    try:
+        port = u.port
+    except ValueError as e:
+        raise ValueError("forq address %r: %s" % (addr, e)) from None
+    if port is None:
+        port = {"tcp": DEFAULT_TCP_PORT, "http": DEFAULT_HTTP_PORT, "https": 443}[scheme]
+    host = u.hostname or "127.0.0.1"
+    path = u.path.rstrip("/") if scheme != "tcp" else ""
+    if scheme == "tcp" and (u.path not in ("", "/") or u.query):
+        raise ValueError("forq address %r: a TCP address has no path" % addr)
+    return Addr(scheme, host, port, path)
+
+
+def payload_bytes(payload):
+    """A task payload as bytes: bytes as they are, str in UTF-8, any other
+    value as its compact JSON text (as forqd's HTTP API does)."""
+    if payload.__class__ is bytes:
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    import json
+
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def priority_word(priority):
+    if priority is None:
+        return "normal"
+    p = str(priority).lower()
+    if p not in PRIORITIES:
+        raise ValueError("priority must be high, normal or low, not %r" % (priority,))
+    return p
+
+
+def err_of(line):
+    """The exception for an "ERR <word>" line (None for other lines)."""
+    if line[:3] != b"ERR" or (len(line) > 3 and line[3:4] not in (b" ", b"\t")):
+        return None
+    word = line[4:].strip().decode("ascii", "replace") or "?"
+    return from_err_word(word)
+
+
+def unexpected(line, wanted):
+    err = err_of(line)
+    if err is not None:
+        return err
+    shown = line[:80].decode("ascii", "backslashreplace")
+    return ProtocolError("unexpected reply %r (expected %s)" % (shown, wanted), "bad-reply")
+
+
+def json_line(line):
+    """A reply line holding one JSON object (STATS), as a dict."""
+    import json
+
+    if line[:1] == b"{":
+        try:
+            d = json.loads(line)
+        except ValueError:
+            d = None
+        if isinstance(d, dict):
+            return d
+    raise unexpected(line, "a JSON object")
+
+
+class Conn:
+    """One TCP connection to forqd with a read buffer."""
+
+    def __init__(self, addr, timeout=30.0):
+        self.addr = addr
+        try:
+            self.sock = socket.create_connection((addr.host, addr.port), timeout=timeout)
+        except OSError as e:
+            raise ConnectionFailed(
+                "cannot connect to forqd at %s: %s" % (addr.hostport(), e.strerror or e)
+            ) from e
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def stale(self):
+        """True when forqd closed this connection, or sent what nobody asked
+        for (an idle timeout's close, ``ERR too-many-connections``), while it
+        was idle: cheap (a poll, no round trip), so a kept connection is
+        checked before requests that must not be sent twice."""
+        if self.pos < len(self.buf):
+            return True
+        try:
+            r, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise ConnectionFailed("lost forqd at %s: %s" % (self.addr.hostport(), e)) from e
+
+    def _more(self):
+        try:
+            chunk = self.sock.recv(RECV_SIZE)
+        except socket.timeout as e:
+            raise ConnectionFailed(
+                "no reply from forqd at %s within %ss" % (self.addr.hostport(), self.sock.gettimeout())
+            ) from e
+        except OSError as e:
+            raise ConnectionFailed("lost forqd at %s: %s" % (self.addr.hostport(), e)) from e
+        if not chunk:
+            raise ConnectionFailed("forqd at %s closed the connection" % self.addr.hostport())
+        if self.pos:
+            if self.pos == len(self.buf):
+                self.buf.clear()
+                self.pos = 0
+            elif self.pos > 65536:
+                del self.buf[: self.pos]
+                self.pos = 0
+        self.buf += chunk
+
+    def line(self, limit=REPLY_MAX_LINE):
+        """The next line, its "\\r\\n" or "\\n" removed."""
+        while True:
+            i = self.buf.find(b"\n", self.pos)
+            if i >= 0:
+                end = i - 1 if i > self.pos and self.buf[i - 1] == 13 else i
+                out = bytes(self.buf[self.pos : end])
+                self.pos = i + 1
+                return out
+            if len(self.buf) - self.pos > limit:
+                raise ProtocolError("reply line over %d bytes" % limit, "bad-reply")
+            self._more()
+
+    def block(self, n):
+        """n payload bytes and their "\\r\\n" (or "\\n")."""
+        while len(self.buf) - self.pos < n + 2:
+            if len(self.buf) - self.pos == n + 1 and self.buf[self.pos + n] == 10:
+                break
+            self._more()
+        p = self.pos
+        out = bytes(self.buf[p : p + n])
+        if self.buf[p + n] == 10:
+            self.pos = p + n + 1
+        elif self.buf[p + n] == 13 and self.buf[p + n + 1] == 10:
+            self.pos = p + n + 2
+        else:
+            raise ProtocolError("payload of %d bytes not followed by a line end" % n, "bad-reply")
+        return out
+
+    def ok(self):
+        """Reads one "OK" (raises the ERR's exception otherwise)."""
+        line = self.line()
+        if line != b"OK":
+            raise unexpected(line, "OK")
+
+    def simple(self, n):
+        """Reads n replies that are "OK" or "ERR <word>"; returns the list of
+        the words of the ERR ones (empty when all were OK)."""
+        want = 4 * n
+        if len(self.buf) - self.pos >= want and self.buf[self.pos : self.pos + want] == b"OK\r\n" * n:
+            self.pos += want  # the usual case: every one OK, no per-line work
+            return []
+        errs = []
+        for _ in range(n):
+            line = self.line()
+            if line == b"OK":
+                continue
+            err = err_of(line)
+            if err is None:
+                raise unexpected(line, "OK or ERR")
+            errs.append(err.code)
+        return errs
+
+    def tasks(self):
+        """Reads "TASKS k" and its k TASK blocks: [(id, attempt, payload)]."""
+        line = self.line()
+        if line[:6] != b"TASKS ":
+            raise unexpected(line, "TASKS <k>")
+        try:
+            k = int(line[6:])
+        except ValueError:
+            raise unexpected(line, "TASKS <k>") from None
+        out = []
+        for _ in range(k):
+            out.append(self.task())
+        return out
+
+    def task(self):
+        """Reads one "TASK <id> <attempt> <bytes>" block."""
+        line = self.line()
+        w = line.split()
+        if len(w) != 4 or w[0] != b"TASK":
+            raise unexpected(line, "TASK <id> <attempt> <bytes>")
+        try:
+            tid, attempt, n = int(w[1]), int(w[2]), int(w[3])
+        except ValueError:
+            raise unexpected(line, "TASK <id> <attempt> <bytes>") from None
+        return tid, attempt, self.block(n)
+
+
+def fmt_put(prio, payload):
+    return b"PUT %s %d\r\n%s\r\n" % (prio.encode(), len(payload), payload)
+
+
+def fmt_auth(token):
+    if isinstance(token, bytes):
+        token = token.decode("utf-8")
+    token = token.strip()
+    if not token or "\n" in token or "\r" in token:
+        raise ValueError("token must be one non-empty line")
+    return b"AUTH " + token.encode("utf-8") + b"\r\n"
