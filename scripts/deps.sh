@@ -6,7 +6,7 @@ build_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libc
 # Tests start real servers and tools: Prometheus (promtool), curl, python3,
 # Chromium (status page), docker-compose (config check), clang (fuzzers),
 # iproute2 (network namespaces), systemd (unit check), valgrind.
-test_pkgs="$build_pkgs curl python3 prometheus chromium docker-compose clang libclang-rt-14-dev iproute2 procps systemd valgrind"
+test_pkgs="$build_pkgs curl python3 python3-pytest python3-venv prometheus chromium docker-compose clang libclang-rt-14-dev iproute2 procps systemd valgrind"
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want=$test_pkgs ;;
