@@ -10,8 +10,8 @@ static int entry_has(struct forq_entry *e, uint64_t id, uint8_t lo, uint8_t hi)
 	return e->rec.state >= lo && e->rec.state <= hi && e->rec.id == id;
 }
 
-int forq_task_where(struct forq *q, uint64_t id, int *status, unsigned *attempts, char *text,
-		    size_t cap)
+static int where_once(struct forq *q, uint64_t id, int *status, unsigned *attempts, char *text,
+		      size_t cap)
 {
 	struct forq_hdr *h = q->h;
 	uint16_t att = 0;
@@ -100,3 +100,16 @@ void forq_hists_read(struct forq *q, struct forq_hists *out)
 	}
 }
 
+int forq_task_where(struct forq *q, uint64_t id, int *status, unsigned *attempts, char *text,
+		    size_t cap)
+{
+	/* The tables are scanned one after another without their locks, and a
+	 * task moves between them meanwhile (ring -> in flight -> recent, or
+	 * retry -> front ring): one scan can miss a task that was never gone.
+	 * An issued id is somewhere until its recent result is overwritten, so
+	 * a miss is looked for again before it is called unknown. */
+	int w = FORQ_WHERE_UNKNOWN;
+	for (int tries = 0; tries < 4 && w == FORQ_WHERE_UNKNOWN; tries++)
+		w = where_once(q, id, status, attempts, text, cap);
+	return w;
+}
