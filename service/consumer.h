@@ -22,7 +22,8 @@ enum consumer_exit {
 	CONSUMER_EXIT_ORPHAN = 64,  /* forqd died before we started */
 	CONSUMER_EXIT_ATTACH = 65,  /* no process record free */
 	CONSUMER_EXIT_HANDLER = 66, /* handler could not be set up */
-	CONSUMER_EXIT_RESULTS = 67, /* results could not be written */
+	CONSUMER_EXIT_RESULTS = 67, /* the results output is gone for good (EPIPE) */
+	CONSUMER_EXIT_UNWRITTEN = 68, /* stopped while its results could not be written */
 };
 
 /* Runs consumer `worker` in a child of forqd `parent` (call right after
