@@ -132,7 +132,7 @@ static int worker_gone(struct supervisor *s, int i, pid_t pid, int status)
 	if (!s->results_gone)
 		log_event(LOG_ERROR, "results_output_gone",
 			  "worker=%d child=%d action=\"no consumer restarts: the results output "
-			  "takes no more writes; tasks stay queued\"",
+			  "takes no more writes\"",
 			  i, (int)pid);
 	s->results_gone = 1;
 	return 1;

@@ -135,7 +135,7 @@ kill_leftovers "$D"
 
 # --- 2. results on a full disk ----------------------------------------------
 # A 64 KiB tmpfs where mounting is allowed (ENOSPC), else a 16 KiB file size
-# limit (EFBIG), lifted with prlimit.
+# limit (EFBIG), set and lifted with prlimit.
 D=$TMP/full
 mkdir -p "$D/fs"
 awk 'BEGIN { for (i = 1; i <= 2000; i++) print i "+1" }' >"$D/tasks.txt"
@@ -157,14 +157,22 @@ else
 		pid=$!
 		errtext="errno=28 error=\"No space left on device\""
 	else
+		# The limit must not stop forqd sizing its queue: the tasks come
+		# through a FIFO once forqd and its consumers run under it.
+		mkfifo "$D/in"
 		(
-			ulimit -S -f 16
 			trap '' XFSZ
-			exec "$FORQD" --shm-name "$Q" --workers 2 --handler arith --tasks "$D/tasks.txt" \
+			exec "$FORQD" --shm-name "$Q" --workers 2 --handler arith --tasks - \
 				--results "$D/fs/results.jsonl" --exit-when-done --http off --tcp off \
-				2>"$D/forqd.log"
+				<"$D/in" 2>"$D/forqd.log"
 		) &
 		pid=$!
+		exec 7>"$D/in"
+		wait_for 20 grep -q "event=started" "$D/forqd.log"
+		sleep 0.5 # the consumers attach
+		for p in $pid $(pgrep -P "$pid"); do prlimit --pid "$p" --fsize=16384:; done
+		cat "$D/tasks.txt" >&7
+		exec 7>&-
 		errtext="errno=27 error=\"File too large\""
 	fi
 	PIDS+=("$pid")
