@@ -384,8 +384,12 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 		struct forq_proc *p = forq__proc(q, i);
 		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE)
 			continue;
-		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_alive(p))
-			kill_and_wait(p); /* a consumer of the dead forqd: fence it */
+		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_alive(p)) {
+			/* A consumer of the dead forqd: fence it, its command first,
+			 * while that command's leader is its unreaped child. */
+			kill_handler_group(p);
+			kill_and_wait(p);
+		}
 		if (proc_alive(p))
 			continue;
 		given += repair_record(q, i, "forqd restarted while it ran", GIVEBACK_CRASHED, fn,
