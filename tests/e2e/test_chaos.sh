@@ -43,6 +43,7 @@ echo "# seed=$SEED forqd=$FORQD expect_loss=$EXPECT_LOSS"
 # tool OUT LIB: builds chaos_tool against a libforq.a.
 tool() {
 	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} -I"$FORQ_SRC/core" \
+		-I"$FORQ_SRC/core/include" -I"$FORQ_SRC/base" \
 		"$FORQ_SRC/tests/e2e/chaos_tool.c" "$2" -lpthread -o "$1" 2>"$1.log"
 }
 tool "$TMP/chaos_tool" "$LIBFORQ"
@@ -118,6 +119,8 @@ chaos() {
 	check "chaos: every result is right and done" \
 		[ "$(field wrong "$acc")" = 0 -a "$(field done "$acc")" = "$CHAOS_TASKS" -a "$(field dead "$acc")" = 0 ]
 	check "chaos: no result for an id never accepted" [ "$(field unacked "$acc")" = 0 ]
+	check "chaos: no line cut by a killed consumer is left (torn=$(field torn "$acc"))" \
+		[ "$(field torn "$acc")" = 0 ]
 	check "chaos: no shared memory left" [ ! -e "/dev/shm$Q" ]
 }
 
@@ -183,6 +186,8 @@ killforqd() {
 		[ "$(grep -c 'event=queue_recovered' "$TMP/kf.log")" -eq 3 ]
 	check "kill -9: the queue settles empty, no slot leaked ($(cat "$TMP/kf.check"))" [ "$settled" -eq 0 ]
 	check "kill -9: lost = 0 ($acc)" [ "$(field lost "$acc")" = 0 -a "$(field wrong "$acc")" = 0 ]
+	check "kill -9: no line cut by a killed process is left (torn=$(field torn "$acc"))" \
+		[ "$(field torn "$acc")" = 0 ]
 	check "kill -9: the last forqd exits 0 on SIGTERM (got $code)" [ "$code" -eq 0 ]
 	check "kill -9: no shared memory left" [ ! -e "/dev/shm$Q" ]
 }
