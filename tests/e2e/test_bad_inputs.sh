@@ -22,6 +22,7 @@ set -u
 
 LIBFORQ=${LIBFORQ:-${FORQ_BUILD:-build}/core/libforq.a}
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror ${FORQ_CFLAGS:-} -I"$FORQ_SRC/core" \
+	-I"$FORQ_SRC/core/include" -I"$FORQ_SRC/base" \
 	"$FORQ_SRC/tests/e2e/chaos_tool.c" "$LIBFORQ" -lpthread -o "$TMP/chaos_tool" 2>"$TMP/cc.log"
 check "chaos_tool builds against $LIBFORQ" [ -x "$TMP/chaos_tool" ] || finish
 CT=$TMP/chaos_tool
@@ -222,7 +223,7 @@ int main(void)
 	return 0;
 }
 EOF
-cc -std=c11 -D_GNU_SOURCE -I"$FORQ_SRC/core" "$TMP/hdr_off.c" -o "$TMP/hdr_off" 2>"$TMP/cc_off.log"
+cc -std=c11 -D_GNU_SOURCE -I"$FORQ_SRC/core" -I"$FORQ_SRC/core/include" "$TMP/hdr_off.c" -o "$TMP/hdr_off" 2>"$TMP/cc_off.log"
 read -r OFF VER < <("$TMP/hdr_off" 2>/dev/null)
 new_shm QK
 printf '1+1\n' >"$TMP/keep_tasks.txt"
