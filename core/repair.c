@@ -188,20 +188,24 @@ void forq_admin_results_errno(struct forq *q, int err)
 		atomic_store(&q->me->results_errno, err);
 }
 
-int forq_admin_giveback_unstarted(struct forq *q)
+int forq_admin_giveback_from(struct forq *q, uint32_t first)
 {
 	int n = 0;
 	if (!q->me)
 		return 0;
-	for (uint32_t i = 0; i < q->batch_n; i++) {
+	for (uint32_t i = first; i < q->batch_n; i++) {
 		struct forq_entry *e = forq__inflight(q, q->me_idx, i);
 		if (e->rec.state != FORQ_ENTRY_HELD || forq__requeue(q, &e->rec))
 			continue;
 		e->rec.state = FORQ_ENTRY_EMPTY;
-		q->batch_open--;
 		n++;
 	}
 	return n;
+}
+
+void forq_admin_batch_given(struct forq *q, uint32_t n)
+{
+	q->batch_open = n < q->batch_open ? q->batch_open - n : 0;
 }
 
 int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,

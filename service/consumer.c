@@ -1,10 +1,12 @@
 /* consumer.c — the loop of a consumer process. Hot path: per batch one pop,
  * per task the handler, two clock reads and a buffered result line; per batch
- * one write(2) of the results. */
+ * one write(2) of the results (under the results file's lock). */
 #include "consumer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,137 @@ static uint32_t batch_for(uint64_t mean_ns, uint32_t max)
 		return max;
 	uint64_t n = BATCH_BUDGET_NS / mean_ns;
 	return n < 1 ? 1 : (uint32_t)n;
+}
+
+/* ---- the batch watch ----
+ * A batch that runs past twice its budget (a slow or hung task among quick
+ * ones) gives back the tasks it has not started, even while that task still
+ * runs: a second thread of the consumer does it, so they go to whichever
+ * consumer is free instead of waiting behind it.
+ *
+ * Per task the loop pays one store and one load: it publishes the index of
+ * the task it is about to begin (`next`), then reads `cut`; the watch sets
+ * `cut`, then reads `next`. Both sequentially consistent, so at least one of
+ * them sees the other: either the watch's boundary (next + 1) is past the
+ * task, or the loop sees `cut` and asks for the boundary under `lock`. The
+ * watch gives back under `lock`, which the loop also takes to open and close
+ * a batch, so no giveback outlives its batch. The watch sleeps on `cond`
+ * while no batch runs: an idle consumer costs nothing; a busy one, a wake-up
+ * per budget. */
+struct watch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct forq *q;
+	_Atomic int next;        /* index of the task the loop begins or runs */
+	_Atomic int cut;         /* 1: what is past `boundary` went back */
+	int boundary;            /* under lock: the first task given back */
+	int given;               /* under lock: how many went back */
+	uint64_t batch_start_ns; /* under lock: CLOCK_MONOTONIC; 0: no batch */
+	int n;                   /* under lock: tasks in the batch */
+	int idle;                /* under lock: the watch waits on cond untimed */
+	int stop;
+};
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		if (!w->batch_start_ns || atomic_load(&w->cut)) {
+			w->idle = 1;
+			pthread_cond_wait(&w->cond, &w->lock);
+			w->idle = 0;
+			continue;
+		}
+		uint64_t due = w->batch_start_ns + 2 * BATCH_BUDGET_NS;
+		if (clock_mono_ns() < due) {
+			struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+			continue;
+		}
+		atomic_store(&w->cut, 1);
+		w->boundary = atomic_load(&w->next) + 1;
+		w->given = w->boundary < w->n
+				   ? forq_admin_giveback_from(w->q, (uint32_t)w->boundary)
+				   : 0;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Starts the watch thread (all signals blocked in it: they are the main
+ * thread's). Returns 0 or -1 (then batches go unwatched). */
+static int watch_start(struct watch *w, pthread_t *th, struct forq *q)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	memset(w, 0, sizeof *w);
+	w->q = q;
+	if (pthread_mutex_init(&w->lock, NULL))
+		return -1;
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&w->cond, &ca)) {
+		pthread_mutex_destroy(&w->lock);
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(th, NULL, watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		return -1;
+	}
+	return 0;
+}
+
+static void watch_stop(struct watch *w, pthread_t th)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* A batch of n tasks begins. */
+static void watch_open(struct watch *w, int n)
+{
+	pthread_mutex_lock(&w->lock);
+	w->n = n;
+	w->batch_start_ns = clock_mono_ns();
+	atomic_store(&w->next, -1);
+	atomic_store(&w->cut, 0);
+	if (w->idle)
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* May the loop begin task i? 0 once the watch gave it back. */
+static int watch_may_begin(struct watch *w, int i)
+{
+	atomic_store(&w->next, i);
+	if (!atomic_load(&w->cut))
+		return 1;
+	pthread_mutex_lock(&w->lock);
+	int ok = i < w->boundary;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+/* The batch is over: what the watch gave back is no longer ours. */
+static void watch_close(struct watch *w, struct forq *q)
+{
+	pthread_mutex_lock(&w->lock);
+	w->batch_start_ns = 0;
+	if (atomic_load(&w->cut) && w->given)
+		forq_admin_batch_given(q, (uint32_t)w->given);
+	w->given = 0;
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Sleeps ms, in steps, unless forqd asks us to stop: then returns 1. */
@@ -193,14 +326,17 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	struct buf out = BUF_INIT;
 	struct forq_task *tasks = calloc(c->batch, sizeof *tasks);
 	int code = CONSUMER_EXIT_OK;
+	if (!tasks)
+		_exit(CONSUMER_EXIT_HANDLER);
 	/* noop: no clock reads, full batches. Others are timed per task, and
 	 * the first pop takes one task: a handler's speed is unknown until
 	 * measured, and a slow one must not take a whole batch. */
 	int time_each = !handler_is_noop(h);
 	uint32_t want = time_each ? 1 : c->batch;
 	uint64_t mean_ns = 0; /* moving mean of the handler's run time */
-	if (!tasks)
-		_exit(CONSUMER_EXIT_HANDLER);
+	struct watch w;
+	pthread_t watch_th;
+	int watching = time_each && c->batch > 1 && watch_start(&w, &watch_th, q) == 0;
 
 	for (;;) {
 		int n = forq_pop_batch(q, tasks, want, POP_WAIT_MS);
@@ -208,10 +344,15 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 			continue;
 		if (n < 0)
 			break; /* -ESHUTDOWN: forqd asked us to stop */
-		uint64_t t_prev = clock_mono_ns(), t_first = t_prev;
+		uint64_t t_prev = clock_mono_ns();
+		int watched = watching && n > 1;
+		if (watched)
+			watch_open(&w, n);
 		for (int i = 0; i < n; i++) {
 			struct forq_task *t = &tasks[i];
 			uint64_t start = t_prev;
+			if (watched && !watch_may_begin(&w, i))
+				break; /* the rest went back */
 			buf_reset(&out);
 			forq_task_begin(q, t);
 			enum handler_status hs = handler_run(h, t->payload, t->len, &out);
@@ -229,12 +370,9 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 					     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
 			if (forq_admin_flags(q) & FORQ_F_STOP)
 				break;
-			/* Over budget (a slow task came among quick ones): the rest
-			 * go back for whichever consumer is free. */
-			if (time_each && i + 1 < n && t_prev - t_first >= BATCH_BUDGET_NS &&
-			    forq_admin_giveback_unstarted(q) > 0)
-				break;
 		}
+		if (watched)
+			watch_close(&w, q);
 		if (time_each)
 			want = batch_for(mean_ns, c->batch);
 		FORQ_FAILPOINT("consumer.flush");
@@ -244,6 +382,8 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 		if (forq_admin_flags(q) & FORQ_F_STOP)
 			break;
 	}
+	if (watching)
+		watch_stop(&w, watch_th);
 	/* Results are written; anything not started goes back to the queue. */
 	forq_giveback(q);
 	forq_close(q);

@@ -131,9 +131,15 @@ void forq_admin_handler_group(struct forq *q, int pgid);
  * are written again); forq_admin_workers shows it. */
 void forq_admin_results_errno(struct forq *q, int err);
 
-/* Between two tasks of a batch: gives the ones not yet started back to the
- * front of their lane, for whichever consumer is free. Returns how many. */
-int forq_admin_giveback_unstarted(struct forq *q);
+/* A batch that runs long gives back what it has not started, for whichever
+ * consumer is free. Called by a second thread of the consumer while the
+ * thread that popped runs the batch and begins none of the tasks from
+ * `first` on any more (the caller's own handshake): gives back the batch's
+ * entries from `first` on that are not started, and touches nothing else of
+ * q but the rings. Returns how many. The thread that popped then calls
+ * forq_admin_batch_given with that count before it pops again. */
+int forq_admin_giveback_from(struct forq *q, uint32_t first);
+void forq_admin_batch_given(struct forq *q, uint32_t n);
 
 /* Pushes tasks read from forqd's --tasks file, each with its line number. */
 int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,

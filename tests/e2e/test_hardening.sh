@@ -10,7 +10,8 @@
 #      tasks (no crash loop), the log says why with the errno, and once there
 #      is room every task has a line and every line is whole JSON;
 #   3. 4 tasks of 2 s on 2 workers take about 4 s, not 8 (batches follow
-#      the handler's run time);
+#      the handler's run time), and quick tasks popped with a slow one go
+#      back for another worker instead of waiting behind it;
 #   4. a task running when the drain timed out is reported as stopped while
 #      it ran, not as never started.
 set -u
@@ -225,5 +226,24 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 check "4 tasks of 2 s on 2 workers: done, exit 0 (got $code)" \
 	[ "$code" -eq 0 -a "$(grep -c '"status":"done"' "$D/results.jsonl")" -eq 4 ]
 check "4 tasks of 2 s on 2 workers take about 4 s, not 8 (took $ms ms)" [ "$ms" -lt 6500 ]
+
+# One task that runs 3 s among 400 quick ones: those popped with it go back
+# to the queue for the other worker instead of waiting behind it.
+D=$TMP/hung
+mkdir -p "$D"
+{
+	for i in $(seq 1 300); do echo "{\"op\":\"sum\",\"args\":[$i,1]}"; done
+	echo '{"op":"sleep_ms","args":[3000]}'
+	for i in $(seq 301 400); do echo "{\"op\":\"sum\",\"args\":[$i,1]}"; done
+} >"$D/tasks.txt"
+new_shm Q
+timeout 60 "$FORQD" --shm-name "$Q" --workers 2 --handler json --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log"
+code=$?
+slowest=$(grep -v sleep_ms "$D/results.jsonl" | sed -n 's/.*"wait_us":\([0-9]*\).*/\1/p' | sort -n | tail -n 1)
+check "a 3 s task among 400 quick ones: all done, exit 0 (got $code)" \
+	[ "$code" -eq 0 -a "$(grep -c '"status":"done"' "$D/results.jsonl")" -ge 401 ]
+check "... no quick task waits behind it (longest wait ${slowest:-?} us, under 1 s)" \
+	[ "${slowest:-9999999}" -lt 1000000 ]
 
 finish
