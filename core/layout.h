@@ -27,7 +27,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 5u
+#define FORQ_LAYOUT_VERSION 6u
 #define FORQ_CACHELINE 64
 
 /* Rings: per priority lane a main ring (new tasks) and a front ring (tasks given
@@ -61,6 +61,7 @@ _Static_assert(sizeof(struct forq_rec) == 32, "forq_rec is part of the wire form
 
 enum forq_rec_flags {
 	FORQ_REC_FROM_FILE = 1, /* `line` names a line of forqd's --tasks file */
+	FORQ_REC_STOPPED = 2,   /* was running when forqd stopped and killed its consumer */
 };
 
 /* State of an in-flight entry. Repair gives back HELD and RUNNING entries;
@@ -130,6 +131,11 @@ struct forq_proc {
 	int32_t worker;          /* forqd worker index, -1 if none */
 	uint32_t pad0;
 	_Atomic uint64_t current_id; /* task the handler runs now, 0 if none */
+	/* Consumer: the process group of the exec: command it runs now (0 if
+	 * none) and its leader's /proc starttime; repair kills that group. */
+	_Atomic int32_t handler_pgid;
+	_Atomic int32_t results_errno; /* consumer: errno of results it cannot write, 0 if none */
+	_Atomic uint64_t handler_start_ticks;
 	alignas(FORQ_CACHELINE) struct forq_counters c;
 };
 

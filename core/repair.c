@@ -77,8 +77,10 @@ void forq_admin_workers(struct forq *q, struct forq_worker_info *out, int n)
 		w->tasks_done += lanes_sum(p->c.done);
 		w->tasks_failed += lanes_sum(p->c.failed) +
 				   atomic_load_explicit(&p->c.dead, memory_order_relaxed);
-		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == w->pid)
+		if (atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == w->pid) {
 			w->current_task = atomic_load(&p->current_id);
+			w->results_errno = atomic_load(&p->results_errno);
+		}
 	}
 }
 
@@ -165,7 +167,50 @@ int forq_admin_consumer_attach(struct forq *q, int worker)
 	}
 	q->me = NULL;
 	q->batch_n = q->batch_open = 0;
-	return forq__proc_claim(q, FORQ_ROLE_CONSUMER, worker);
+	int r = forq__proc_claim(q, FORQ_ROLE_CONSUMER, worker);
+	if (r == 0) {
+		atomic_store(&q->me->handler_pgid, 0);
+		atomic_store(&q->me->results_errno, 0);
+	}
+	return r;
+}
+
+void forq_admin_handler_group(struct forq *q, int pgid)
+{
+	if (!q->me)
+		return;
+	if (pgid > 0) {
+		/* Start time first: a repairer that sees the group sees it. */
+		atomic_store(&q->me->handler_pgid, 0);
+		atomic_store(&q->me->handler_start_ticks, forq__proc_start_ticks(pgid));
+	}
+	atomic_store(&q->me->handler_pgid, pgid > 0 ? pgid : 0);
+}
+
+void forq_admin_results_errno(struct forq *q, int err)
+{
+	if (q->me)
+		atomic_store(&q->me->results_errno, err);
+}
+
+int forq_admin_giveback_from(struct forq *q, uint32_t first)
+{
+	int n = 0;
+	if (!q->me)
+		return 0;
+	for (uint32_t i = first; i < q->batch_n; i++) {
+		struct forq_entry *e = forq__inflight(q, q->me_idx, i);
+		if (e->rec.state != FORQ_ENTRY_HELD || forq__requeue(q, &e->rec))
+			continue;
+		e->rec.state = FORQ_ENTRY_EMPTY;
+		n++;
+	}
+	return n;
+}
+
+void forq_admin_batch_given(struct forq *q, uint32_t n)
+{
+	q->batch_open = n < q->batch_open ? q->batch_open - n : 0;
 }
 
 int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,
@@ -238,10 +283,17 @@ static int cycle_locks(struct forq *q)
 	return r;
 }
 
+/* How a holder's in-flight entries are given back. */
+enum giveback_mode {
+	GIVEBACK_LOST = 0,    /* the holder is gone (lease): the running one counts */
+	GIVEBACK_CRASHED = 1, /* the holder died: the running one counts, as a crash */
+	GIVEBACK_STOPPED = 2, /* forqd killed the holder to stop: nothing counts */
+};
+
 /* Gives back one in-flight entry of a dead holder. Returns 1 if it went back
  * to the queue, 0 if it became dead (fn told), -1 if it was empty. */
-static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, const char *why,
-			  forq_final_fn fn, void *ctx)
+static int giveback_entry(struct forq *q, struct forq_entry *e, enum giveback_mode mode,
+			  const char *why, forq_final_fn fn, void *ctx)
 {
 	uint8_t st = e->rec.state;
 	int r = -1;
@@ -261,8 +313,12 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, con
 		 * and this delivery does not count against it. */
 		forq__requeue(q, &e->rec);
 		r = 1;
+	} else if (st == FORQ_ENTRY_RUNNING && mode == GIVEBACK_STOPPED) {
+		e->rec.flags |= FORQ_REC_STOPPED;
+		forq__requeue(q, &e->rec);
+		r = 1;
 	} else if (st == FORQ_ENTRY_RUNNING) {
-		if (crashed) {
+		if (mode == GIVEBACK_CRASHED) {
 			e->rec.crashes++;
 			forq__add(&q->me->c.crashes, 1);
 		}
@@ -272,15 +328,31 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, int crashed, con
 	return r;
 }
 
-static int repair_record(struct forq *q, uint32_t i, const char *why, forq_final_fn fn, void *ctx)
+/* The exec: command a dead consumer ran, and all its group: SIGKILLed
+ * before its task can run again, but only if the group's leader is provably
+ * the process the consumer published (same start time; 0 proves nothing).
+ * Its leader is unreaped while it can matter: the consumer's child, then
+ * forqd's (forqd is the subreaper of its consumers' orphans). */
+static void kill_handler_group(struct forq_proc *p)
+{
+	int32_t g = atomic_load(&p->handler_pgid);
+	uint64_t t = atomic_load(&p->handler_start_ticks);
+	if (g > 0 && t != 0 && forq__proc_start_ticks(g) == t)
+		kill(-g, SIGKILL);
+	atomic_store(&p->handler_pgid, 0);
+}
+
+static int repair_record(struct forq *q, uint32_t i, const char *why, enum giveback_mode mode,
+			 forq_final_fn fn, void *ctx)
 {
 	struct forq_proc *p = forq__proc(q, i);
 	int given = 0;
+	kill_handler_group(p);
 	int r = cycle_locks(q);
 	if (r)
 		return r;
 	for (uint32_t k = 0; k < q->h->batch_max; k++) {
-		int g = giveback_entry(q, forq__inflight(q, i, k), 1, why, fn, ctx);
+		int g = giveback_entry(q, forq__inflight(q, i, k), mode, why, fn, ctx);
 		given += g == 1;
 		if (g >= 0)
 			FORQ_FAILPOINT("repair.giveback");
@@ -288,20 +360,32 @@ static int repair_record(struct forq *q, uint32_t i, const char *why, forq_final
 	if (forq__lock(q, &q->h->proc_lock, NULL, NULL) == 0) {
 		p->pid = 0;
 		atomic_store(&p->current_id, 0);
+		atomic_store(&p->results_errno, 0);
 		atomic_store(&p->state, FORQ_PROC_FREE);
 		forq__unlock(&q->h->proc_lock);
 	}
 	return given;
 }
 
-int forq_admin_repair_pid(struct forq *q, int pid, const char *why, forq_final_fn fn, void *ctx)
+static int repair_pid(struct forq *q, int pid, const char *why, enum giveback_mode mode,
+		      forq_final_fn fn, void *ctx)
 {
 	for (uint32_t i = 0; i < q->h->max_procs; i++) {
 		struct forq_proc *p = forq__proc(q, i);
 		if (p != q->me && atomic_load(&p->state) == FORQ_PROC_ACTIVE && p->pid == pid)
-			return repair_record(q, i, why, fn, ctx);
+			return repair_record(q, i, why, mode, fn, ctx);
 	}
 	return -ENOENT;
+}
+
+int forq_admin_repair_pid(struct forq *q, int pid, const char *why, forq_final_fn fn, void *ctx)
+{
+	return repair_pid(q, pid, why, GIVEBACK_CRASHED, fn, ctx);
+}
+
+int forq_admin_repair_stopped(struct forq *q, int pid, forq_final_fn fn, void *ctx)
+{
+	return repair_pid(q, pid, "forqd stopped while it ran", GIVEBACK_STOPPED, fn, ctx);
 }
 
 int forq_admin_reap_clients(struct forq *q, forq_final_fn fn, void *ctx)
@@ -311,7 +395,8 @@ int forq_admin_reap_clients(struct forq *q, forq_final_fn fn, void *ctx)
 		struct forq_proc *p = forq__proc(q, i);
 		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE || proc_alive(p))
 			continue;
-		int r = repair_record(q, i, "process died while running it", fn, ctx);
+		int r = repair_record(q, i, "process died while running it", GIVEBACK_CRASHED, fn,
+				      ctx);
 		if (r < 0)
 			return r;
 		given += r;
@@ -341,11 +426,16 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 		struct forq_proc *p = forq__proc(q, i);
 		if (p == q->me || atomic_load(&p->state) != FORQ_PROC_ACTIVE)
 			continue;
-		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_is_ours(p))
-			kill_and_wait(p); /* a consumer of the dead forqd: fence it */
+		if (p->role != FORQ_ROLE_CLIENT && p->generation < gen && proc_is_ours(p)) {
+			/* A consumer of the dead forqd: fence it, its command first,
+			 * while that command's leader is its unreaped child. */
+			kill_handler_group(p);
+			kill_and_wait(p);
+		}
 		if (proc_alive(p))
 			continue;
-		if ((r = repair_record(q, i, "forqd restarted while it ran", fn, ctx)) < 0)
+		if ((r = repair_record(q, i, "forqd restarted while it ran", GIVEBACK_CRASHED, fn,
+				       ctx)) < 0)
 			return r;
 		given += r;
 	}
@@ -354,7 +444,8 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 		struct forq_entry *e = forq__entry_at(q, h->lease_off, i);
 		if (e->rec.state == FORQ_ENTRY_HELD)
 			e->rec.state = FORQ_ENTRY_RUNNING; /* handed out: count it */
-		if (giveback_entry(q, e, 0, "lease lost when forqd restarted", fn, ctx) == 1)
+		if (giveback_entry(q, e, GIVEBACK_LOST, "lease lost when forqd restarted", fn, ctx) ==
+		    1)
 			given++;
 	}
 	r = cycle_locks(q);
@@ -377,9 +468,14 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 	for (int r = 0; r < FORQ_NRINGS; r++) {
 		int n;
 		while ((n = forq__ring_pop(q, r, h->batch_max)) > 0) {
-			for (int i = 0; i < n; i++)
-				report_entry(forq__inflight(q, q->me_idx, (uint32_t)i), fn, ctx,
-					     "forqd stopped before it ran");
+			for (int i = 0; i < n; i++) {
+				struct forq_entry *e = forq__inflight(q, q->me_idx, (uint32_t)i);
+				report_entry(e, fn, ctx,
+					     e->rec.flags & FORQ_REC_STOPPED
+						     ? "forqd stopped while it ran: its handler "
+						       "was killed when it did not stop in time"
+						     : "forqd stopped before it ran");
+			}
 			total += n;
 		}
 	}

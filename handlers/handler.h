@@ -25,10 +25,16 @@
  *   - The caller must not reap children it did not fork (no waitpid(-1) in a
  *     SIGCHLD handler) and must not set SIGCHLD to SIG_IGN: the handler waits
  *     for its own pid. A lost status is reported as RETRY.
- *   - The child runs in its own process group with default signal dispositions
- *     and an empty mask; on timeout the whole group gets SIGKILL. Output is
- *     read until the command's stdout and stderr are closed, so a background
- *     job that keeps them open holds the task until the timeout.
+ *   - The child runs in its own process group (the shell's pid is its id)
+ *     with default signal dispositions and an empty mask; on timeout the
+ *     whole group gets SIGKILL. Output is read until the command's stdout
+ *     and stderr are closed, so a background job that keeps them open holds
+ *     the task until the timeout. When the command has exited, what it left
+ *     running in its group gets SIGKILL: nothing of a task outlives it (a
+ *     process that leaves the group, with setsid, is out of reach here).
+ *   - The shell gets SIGKILL if the thread that called handler_run dies
+ *     (PR_SET_PDEATHSIG); the rest of its group is the caller's to kill
+ *     then: group_hook tells it the group before the command runs anything.
  *   - Only pipes made here are inherited; other fds of the caller must be
  *     O_CLOEXEC to stay out of the child.
  *
@@ -57,6 +63,13 @@ struct handler;
 struct handler_options {
 	int task_timeout_ms; /* exec: SIGKILL the group after this; 0 = none */
 	size_t max_output;   /* exec: stdout bytes kept; 0 = HANDLER_MAX_OUTPUT_DEFAULT */
+	/* exec: called with the process group of each command once it is
+	 * forked and before it runs anything (with every signal blocked), and
+	 * with 0 once the group is gone; on the thread of handler_run. For a
+	 * caller that may die mid-task (a consumer) to publish the group to
+	 * whoever cleans up after it. NULL: none. */
+	void (*group_hook)(void *ctx, int pgid);
+	void *group_ctx;
 };
 
 /* Opens the handler named by spec ("noop", "arith", "json", "exec:CMD"); o may

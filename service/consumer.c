@@ -1,13 +1,17 @@
 /* consumer.c — the loop of a consumer process. Hot path: per batch one pop,
  * per task the handler, two clock reads and a buffered result line; per batch
- * one write(2) of the results. */
+ * one write(2) of the results (under the results file's lock). */
 #include "consumer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "forq_admin.h"
@@ -20,12 +24,45 @@
 #include "results.h"
 
 #define POP_WAIT_MS 200
+/* A batch holds about this much work, by the handler's mean run time: tiny
+ * tasks come 64 a pop, a task that runs for seconds comes alone, so no task
+ * waits long behind others in a batch while another consumer is free. */
+#define BATCH_BUDGET_NS (10ull * 1000000u)
+#define RESULTS_RETRY_MIN_MS 100
+#define RESULTS_RETRY_MAX_MS 5000
 
-static void reset_signals(void)
+/* The process group of the exec: command running now, 0 if none: what a
+ * consumer kills when forqd dies (on_forqd_death). */
+static volatile sig_atomic_t handler_group;
+
+/* The parent-death signal. Not SIGKILL: the consumer must take its
+ * handler's group with it. kill and _exit are async-signal-safe, and
+ * nothing else runs here. */
+static void on_forqd_death(int sig)
+{
+	(void)sig;
+	int g = handler_group;
+	if (g > 0)
+		kill(-g, SIGKILL);
+	_exit(CONSUMER_EXIT_ORPHAN);
+}
+
+/* handler_options.group_hook: the group, for on_forqd_death and for
+ * forqd's repair of this consumer's record should it die. */
+static void publish_group(void *ctx, int pgid)
+{
+	handler_group = pgid;
+	forq_admin_handler_group(ctx, pgid);
+}
+
+/* Called with every signal blocked (forqd forks us so); returns with every
+ * signal unblocked, the death signal armed first. */
+static int setup_signals(pid_t parent)
 {
 	/* forqd blocks signals it reads through a signalfd; a consumer takes
 	 * orders from the queue's flags instead, and ignores the terminal's
-	 * Ctrl+C (sent to the whole process group) so forqd can drain. */
+	 * Ctrl+C (sent to the whole process group) so forqd can drain. A
+	 * file size limit makes a results write fail with EFBIG, not kill. */
 	sigset_t all;
 	sigfillset(&all);
 	for (int s = 1; s < NSIG; s++)
@@ -34,7 +71,211 @@ static void reset_signals(void)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_forqd_death};
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGRTMIN, &sa, NULL);
+	/* Die with forqd: a restarted forqd must own the queue alone. The
+	 * getppid check closes the race where forqd died before prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGRTMIN) < 0 || getppid() != parent)
+		return -1;
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	return 0;
+}
+
+/* Tasks per pop for a handler whose tasks take mean_ns each. */
+static uint32_t batch_for(uint64_t mean_ns, uint32_t max)
+{
+	if (mean_ns == 0 || mean_ns * max <= BATCH_BUDGET_NS)
+		return max;
+	uint64_t n = BATCH_BUDGET_NS / mean_ns;
+	return n < 1 ? 1 : (uint32_t)n;
+}
+
+/* ---- the batch watch ----
+ * A batch that runs past twice its budget (a slow or hung task among quick
+ * ones) gives back the tasks it has not started, even while that task still
+ * runs: a second thread of the consumer does it, so they go to whichever
+ * consumer is free instead of waiting behind it.
+ *
+ * Per task the loop pays one store and one load: it publishes the index of
+ * the task it is about to begin (`next`), then reads `cut`; the watch sets
+ * `cut`, then reads `next`. Both sequentially consistent, so at least one of
+ * them sees the other: either the watch's boundary (next + 1) is past the
+ * task, or the loop sees `cut` and asks for the boundary under `lock`. The
+ * watch gives back under `lock`, which the loop also takes to open and close
+ * a batch, so no giveback outlives its batch. The watch sleeps on `cond`
+ * while no batch runs: an idle consumer costs nothing; a busy one, a wake-up
+ * per budget. */
+struct watch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct forq *q;
+	_Atomic int next;        /* index of the task the loop begins or runs */
+	_Atomic int cut;         /* 1: what is past `boundary` went back */
+	int boundary;            /* under lock: the first task given back */
+	int given;               /* under lock: how many went back */
+	uint64_t batch_start_ns; /* under lock: CLOCK_MONOTONIC; 0: no batch */
+	int n;                   /* under lock: tasks in the batch */
+	int idle;                /* under lock: the watch waits on cond untimed */
+	int stop;
+};
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		if (!w->batch_start_ns || atomic_load(&w->cut)) {
+			w->idle = 1;
+			pthread_cond_wait(&w->cond, &w->lock);
+			w->idle = 0;
+			continue;
+		}
+		uint64_t due = w->batch_start_ns + 2 * BATCH_BUDGET_NS;
+		if (clock_mono_ns() < due) {
+			struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+			continue;
+		}
+		atomic_store(&w->cut, 1);
+		w->boundary = atomic_load(&w->next) + 1;
+		w->given = w->boundary < w->n
+				   ? forq_admin_giveback_from(w->q, (uint32_t)w->boundary)
+				   : 0;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Starts the watch thread (all signals blocked in it: they are the main
+ * thread's). Returns 0 or -1 (then batches go unwatched). */
+static int watch_start(struct watch *w, pthread_t *th, struct forq *q)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	memset(w, 0, sizeof *w);
+	w->q = q;
+	if (pthread_mutex_init(&w->lock, NULL))
+		return -1;
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&w->cond, &ca)) {
+		pthread_mutex_destroy(&w->lock);
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(th, NULL, watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		return -1;
+	}
+	return 0;
+}
+
+static void watch_stop(struct watch *w, pthread_t th)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* A batch of n tasks begins. */
+static void watch_open(struct watch *w, int n)
+{
+	pthread_mutex_lock(&w->lock);
+	w->n = n;
+	w->batch_start_ns = clock_mono_ns();
+	atomic_store(&w->next, -1);
+	atomic_store(&w->cut, 0);
+	if (w->idle)
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* May the loop begin task i? 0 once the watch gave it back. */
+static int watch_may_begin(struct watch *w, int i)
+{
+	atomic_store(&w->next, i);
+	if (!atomic_load(&w->cut))
+		return 1;
+	pthread_mutex_lock(&w->lock);
+	int ok = i < w->boundary;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+/* The batch is over: what the watch gave back is no longer ours. */
+static void watch_close(struct watch *w, struct forq *q)
+{
+	pthread_mutex_lock(&w->lock);
+	w->batch_start_ns = 0;
+	if (atomic_load(&w->cut) && w->given)
+		forq_admin_batch_given(q, (uint32_t)w->given);
+	w->given = 0;
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Sleeps ms, in steps, unless forqd asks us to stop: then returns 1. */
+static int sleep_unless_stopped(struct forq *q, int ms)
+{
+	for (int left = ms; left > 0; left -= 50) {
+		if (forq_admin_flags(q) & FORQ_F_STOP)
+			return 1;
+		struct timespec ts = {0, (left < 50 ? left : 50) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return !!(forq_admin_flags(q) & FORQ_F_STOP);
+}
+
+/* A results output that will never take a write again: its reader is gone. */
+static int results_gone(int err)
+{
+	return err == -EPIPE || err == -ECONNRESET || err == -EBADF || err == -EINVAL;
+}
+
+/* Writes the batch's results before the next pop. A failure that may pass
+ * (a full disk, a file size limit, EIO) keeps them and retries, with a
+ * growing pause, taking no task meanwhile: the queue keeps the rest, and
+ * /readyz shows the errno (forq_admin_results_errno). Exits when the output
+ * is gone for good, or when forqd stops us first; then forqd's repair gives
+ * back this batch, whose results are owed (forq_giveback would drop them). */
+static void write_results(struct forq *q, struct results_sink *sink, int worker)
+{
+	int e = results_sink_flush(sink), shown = 0, ms = RESULTS_RETRY_MIN_MS;
+	if (!e)
+		return;
+	for (;;) {
+		if (results_gone(e)) {
+			log_event(LOG_ERROR, "results_gone",
+				  "worker=%d errno=%d error=\"%s\" action=\"stopping: nothing can be "
+				  "written there any more\"",
+				  worker, -e, strerror(-e));
+			_exit(CONSUMER_EXIT_RESULTS);
+		}
+		if (e != shown) {
+			log_event(LOG_ERROR, "results_write_failed",
+				  "worker=%d errno=%d error=\"%s\" unwritten_bytes=%zu action=\"taking "
+				  "no tasks until they are written; retrying\"",
+				  worker, -e, strerror(-e), results_sink_buf(sink)->len);
+			forq_admin_results_errno(q, -e);
+			shown = e;
+		}
+		if (sleep_unless_stopped(q, ms))
+			_exit(CONSUMER_EXIT_UNWRITTEN);
+		ms = ms * 2 < RESULTS_RETRY_MAX_MS ? ms * 2 : RESULTS_RETRY_MAX_MS;
+		if ((e = results_sink_flush(sink)) == 0)
+			break;
+	}
+	forq_admin_results_errno(q, 0);
+	log_event(LOG_INFO, "results_write_resumed", "worker=%d", worker);
 }
 
 static int write_result(struct results_sink *sink, const struct consumer_config *c,
@@ -52,12 +293,8 @@ static int write_result(struct results_sink *sink, const struct consumer_config 
 _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_config *c,
 			     pid_t parent)
 {
-	/* Die with forqd: a restarted forqd must own the queue alone. The
-	 * getppid check closes the race where forqd died before prctl. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	if (setup_signals(parent))
 		_exit(CONSUMER_EXIT_ORPHAN);
-	reset_signals();
 	if (forq_admin_consumer_attach(q, worker)) {
 		log_event(LOG_ERROR, "attach_failed", "worker=%d", worker);
 		_exit(CONSUMER_EXIT_ATTACH);
@@ -77,7 +314,8 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	}
 
 	struct handler *h = NULL;
-	struct handler_options ho = {.task_timeout_ms = c->task_timeout_ms, .max_output = 65536};
+	struct handler_options ho = {.task_timeout_ms = c->task_timeout_ms, .max_output = 65536,
+				     .group_hook = publish_group, .group_ctx = q};
 	char err[256];
 	if (handler_open(&h, c->handler, &ho, err, sizeof err)) {
 		log_event(LOG_ERROR, "handler_failed", "worker=%d error=\"%s\"", worker, err);
@@ -88,20 +326,33 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	struct buf out = BUF_INIT;
 	struct forq_task *tasks = calloc(c->batch, sizeof *tasks);
 	int code = CONSUMER_EXIT_OK;
-	int time_each = !handler_is_noop(h);
 	if (!tasks)
 		_exit(CONSUMER_EXIT_HANDLER);
+	/* noop: no clock reads, full batches. Others are timed per task, and
+	 * the first pop takes one task: a handler's speed is unknown until
+	 * measured, and a slow one must not take a whole batch. */
+	int time_each = !handler_is_noop(h);
+	uint32_t want = time_each ? 1 : c->batch;
+	uint64_t mean_ns = 0; /* moving mean of the handler's run time */
+	struct watch w;
+	pthread_t watch_th;
+	int watching = time_each && c->batch > 1 && watch_start(&w, &watch_th, q) == 0;
 
 	for (;;) {
-		int n = forq_pop_batch(q, tasks, c->batch, POP_WAIT_MS);
+		int n = forq_pop_batch(q, tasks, want, POP_WAIT_MS);
 		if (n == -ETIMEDOUT)
 			continue;
 		if (n < 0)
 			break; /* -ESHUTDOWN: forqd asked us to stop */
 		uint64_t t_prev = clock_mono_ns();
+		int watched = watching && n > 1;
+		if (watched)
+			watch_open(&w, n);
 		for (int i = 0; i < n; i++) {
 			struct forq_task *t = &tasks[i];
 			uint64_t start = t_prev;
+			if (watched && !watch_may_begin(&w, i))
+				break; /* the rest went back */
 			buf_reset(&out);
 			forq_task_begin(q, t);
 			enum handler_status hs = handler_run(h, t->payload, t->len, &out);
@@ -109,6 +360,7 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 			if (time_each) {
 				t_prev = clock_mono_ns();
 				run = t_prev - start;
+				mean_ns = mean_ns ? (3 * mean_ns + run) / 4 : run;
 			}
 			int st = hs == HANDLER_OK ? FORQ_RESULT_DONE
 				 : hs == HANDLER_FAIL ? FORQ_RESULT_FAILED : FORQ_RESULT_RETRY;
@@ -119,19 +371,19 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 			if (forq_admin_flags(q) & FORQ_F_STOP)
 				break;
 		}
+		if (watched)
+			watch_close(&w, q);
+		if (time_each)
+			want = batch_for(mean_ns, c->batch);
 		FORQ_FAILPOINT("consumer.flush");
-		if (have_sink && results_sink_flush(&sink)) {
-			log_event(LOG_ERROR, "results_write_failed", "worker=%d error=\"%s\"", worker,
-				  "cannot write results");
-			/* Leave as if killed: forqd's repair gives back this batch,
-			 * finished tasks included, whose results are not written;
-			 * forq_giveback would drop those. */
-			_exit(CONSUMER_EXIT_RESULTS);
-		}
+		if (have_sink)
+			write_results(q, &sink, worker);
 		FORQ_FAILPOINT("consumer.flushed");
 		if (forq_admin_flags(q) & FORQ_F_STOP)
 			break;
 	}
+	if (watching)
+		watch_stop(&w, watch_th);
 	/* Results are written; anything not started goes back to the queue. */
 	forq_giveback(q);
 	forq_close(q);

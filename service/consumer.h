@@ -1,5 +1,17 @@
 /* consumer.h — a consumer process: take a batch, run the handler on each
- * task, write the final results, repeat. forqd forks one per worker. */
+ * task, write the final results, repeat. forqd forks one per worker.
+ *
+ *   - Batches follow the handler's measured run time (about 10 ms of work a
+ *     pop, --batch at most; the first pop takes one task), and a batch that
+ *     runs past twice that gives back what it has not started, even while a
+ *     slow task still runs.
+ *   - Results that cannot be written (a full disk, a file size limit, EIO)
+ *     are held and retried: the consumer takes no task meanwhile, logs
+ *     results_write_failed with the errno and shows it in its worker row.
+ *     An output gone for good (EPIPE) ends it: CONSUMER_EXIT_RESULTS.
+ *   - An exec: command's process group is published in the consumer's
+ *     record while it runs; if forqd dies, the consumer kills that group and
+ *     exits (its parent-death signal is a catchable one for that). */
 #ifndef FORQ_CONSUMER_H
 #define FORQ_CONSUMER_H
 
@@ -22,7 +34,8 @@ enum consumer_exit {
 	CONSUMER_EXIT_ORPHAN = 64,  /* forqd died before we started */
 	CONSUMER_EXIT_ATTACH = 65,  /* no process record free */
 	CONSUMER_EXIT_HANDLER = 66, /* handler could not be set up */
-	CONSUMER_EXIT_RESULTS = 67, /* results could not be written */
+	CONSUMER_EXIT_RESULTS = 67, /* the results output is gone for good (EPIPE) */
+	CONSUMER_EXIT_UNWRITTEN = 68, /* stopped while its results could not be written */
 };
 
 /* Runs consumer `worker` in a child of forqd `parent` (call right after

@@ -1,19 +1,24 @@
 /* supervisor.c — fork, reap, repair, restart. */
 #include "supervisor.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
+#include "results.h"
 
 #define HEALTHY_RUN_NS (10ull * 1000000000u) /* a run this long resets the backoff */
+#define ORPHAN_REAP_MS 1000 /* at exit: the longest wait for killed orphans */
 
 struct worker {
 	pid_t pid;           /* 0 when not running */
@@ -21,6 +26,8 @@ struct worker {
 	uint64_t next_start_ns;
 	unsigned fast_deaths; /* deaths in a row, each soon after its start */
 	uint32_t restarts;
+	int killed;          /* SIGKILLed by us to stop: its task did not fail */
+	int gone;            /* its results output is gone: never restarted */
 };
 
 struct supervisor {
@@ -31,6 +38,7 @@ struct supervisor {
 	int n;
 	int backoff_ms, backoff_max_ms;
 	int stopping;
+	int results_gone;
 	uint64_t restarts;
 	struct worker w[];
 };
@@ -83,6 +91,11 @@ int supervisor_start(struct supervisor **sp, struct forq *q, const struct superv
 	s->n = workers;
 	s->backoff_ms = c->backoff_ms;
 	s->backoff_max_ms = c->backoff_max_ms;
+	/* What a dead consumer's handler leaves (its shell, killed by its
+	 * parent-death signal) becomes our child, not init's: its zombie keeps
+	 * the group id ours until the repair has killed that group, and at
+	 * exit we find whatever is left (supervisor_wait_all). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	for (int i = 0; i < FORQ_MAX_WORKERS; i++)
 		forq_admin_worker_set(q, i, 0, FORQ_WORKER_STOPPED, 0, 0);
 	for (int i = 0; i < workers; i++)
@@ -108,27 +121,65 @@ static void describe(int status, char *buf, size_t cap)
 		snprintf(buf, cap, "consumer exited with status %d", WEXITSTATUS(status));
 }
 
+/* A consumer's exit that is not its task's fault and not worth a restart:
+ * its results output is gone for good (EPIPE). */
+static int worker_gone(struct supervisor *s, int i, pid_t pid, int status)
+{
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != CONSUMER_EXIT_RESULTS)
+		return 0;
+	s->w[i].gone = 1;
+	publish(s, i, FORQ_WORKER_STOPPED);
+	if (!s->results_gone)
+		log_event(LOG_ERROR, "results_output_gone",
+			  "worker=%d child=%d action=\"no consumer restarts: the results output "
+			  "takes no more writes\"",
+			  i, (int)pid);
+	s->results_gone = 1;
+	return 1;
+}
+
 void supervisor_reap(struct supervisor *s)
 {
 	int status;
 	pid_t pid;
 	for (;;) {
-		pid = waitpid(-1, &status, WNOHANG);
-		if (pid < 0 && errno == EINTR)
-			continue;
+		/* Look before reaping: an orphan's zombie keeps its pid (and
+		 * group id) from being reused until we are done with it. */
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* ECHILD: none at all */
+		}
+		pid = si.si_pid;
 		if (pid <= 0)
-			break; /* 0: none left exited; ECHILD: none at all */
+			break; /* none left exited */
 		int i = worker_of(s, pid);
+		if (i < 0) {
+			/* Not a consumer: something an exec: handler started, whose
+			 * consumer died (we are its subreaper). Its group goes too. */
+			kill(-pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			continue;
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		struct worker *w = &s->w[i];
 		char why[96];
 		describe(status, why, sizeof why);
 		/* Certain death first (reaped), then repair. */
-		int given = forq_admin_repair_pid(s->q, pid, why, s->fn, s->ctx);
-		if (i < 0)
-			continue; /* an exec: handler's child is reaped by its handler */
-		struct worker *w = &s->w[i];
+		int given = s->stopping && w->killed
+				    ? forq_admin_repair_stopped(s->q, pid, s->fn, s->ctx)
+				    : forq_admin_repair_pid(s->q, pid, why, s->fn, s->ctx);
+		/* A consumer killed mid-write may have left a cut line. */
+		if (WIFSIGNALED(status) && s->cc.results_fd >= 0)
+			results_fd_mend(s->cc.results_fd);
 		uint64_t now = clock_mono_ns();
 		int clean = WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_OK;
 		w->pid = 0;
+		w->killed = 0;
 		if (s->stopping) {
 			publish(s, i, FORQ_WORKER_STOPPED);
 			log_event(clean ? LOG_DEBUG : LOG_WARN, "worker_stopped",
@@ -136,6 +187,8 @@ void supervisor_reap(struct supervisor *s)
 				  why, given < 0 ? 0 : given);
 			continue;
 		}
+		if (worker_gone(s, i, pid, status))
+			continue;
 		w->fast_deaths = now - w->started_ns < HEALTHY_RUN_NS ? w->fast_deaths + 1 : 1;
 		uint64_t delay_ms = (uint64_t)s->backoff_ms, cap = (uint64_t)s->backoff_max_ms;
 		for (unsigned k = 1; k < w->fast_deaths && delay_ms < cap; k++)
@@ -165,7 +218,7 @@ int supervisor_tick(struct supervisor *s, int max_ms)
 		return max_ms;
 	for (int i = 0; i < s->n; i++) {
 		struct worker *w = &s->w[i];
-		if (w->pid)
+		if (w->pid || w->gone)
 			continue;
 		if (w->next_start_ns <= now)
 			spawn(s, i);
@@ -191,6 +244,58 @@ int supervisor_alive(const struct supervisor *s)
 	return n;
 }
 
+/* The parent pid in /proc/PID/stat (field 4), or -1. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+	int ppid;
+	return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+}
+
+/* Once the consumers are gone: every child left is something their
+ * handlers started that left its task's group (setsid) and outlived it. It
+ * goes now, with its group; each is our unreaped child, so neither its pid
+ * nor its group id can be another's. Waits for them at most ORPHAN_REAP_MS. */
+static void kill_orphans(void)
+{
+	pid_t self = getpid();
+	int killed = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0 || parent_of(pid) != self)
+			continue;
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		killed++;
+	}
+	if (d)
+		closedir(d);
+	if (killed)
+		log_event(LOG_WARN, "handler_leftovers_killed", "count=%d", killed);
+	uint64_t deadline = clock_mono_ns() + ORPHAN_REAP_MS * 1000000ull;
+	while (clock_mono_ns() < deadline) {
+		pid_t w = waitpid(-1, NULL, WNOHANG);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break; /* ECHILD: all reaped */
+		if (w == 0)
+			poll(NULL, 0, 5);
+	}
+}
+
 void supervisor_wait_all(struct supervisor *s, int grace_ms)
 {
 	uint64_t deadline = clock_mono_ns() + (uint64_t)grace_ms * 1000000u;
@@ -206,11 +311,18 @@ void supervisor_wait_all(struct supervisor *s, int grace_ms)
 						  "worker=%d child=%d reason=\"did not stop in time\"", i,
 						  (int)s->w[i].pid);
 					kill(s->w[i].pid, SIGKILL);
+					s->w[i].killed = 1;
 				}
 			deadline = UINT64_MAX;
 		}
 		poll(NULL, 0, 5);
 	}
+	kill_orphans();
+}
+
+int supervisor_results_gone(const struct supervisor *s)
+{
+	return s->results_gone;
 }
 
 uint64_t supervisor_restarts(const struct supervisor *s)

@@ -1,6 +1,10 @@
 /* supervisor.h — forqd's consumer processes: fork them, reap them, give back
  * what a dead one held, restart it with backoff, stop them all. Runs on
- * forqd's main thread only. Rows in the queue's header show each worker. */
+ * forqd's main thread only. Rows in the queue's header show each worker.
+ *
+ * forqd becomes the subreaper of its consumers' descendants
+ * (PR_SET_CHILD_SUBREAPER): a dead consumer's exec: handler is reaped here,
+ * and its process group killed first; supervisor_reap reaps every child. */
 #ifndef FORQ_SUPERVISOR_H
 #define FORQ_SUPERVISOR_H
 
@@ -35,8 +39,15 @@ void supervisor_stopping(struct supervisor *s);
 int supervisor_alive(const struct supervisor *s);
 
 /* Waits up to grace_ms for consumers to exit, then SIGKILLs and reaps the
- * rest (their tasks are repaired). */
+ * rest (their tasks are repaired; a task one of them ran goes back as it
+ * was, marked as stopped while it ran). Then kills whatever their handlers
+ * left running outside their tasks' groups. */
 void supervisor_wait_all(struct supervisor *s, int grace_ms);
+
+/* 1 once a consumer found the results output gone for good (a closed pipe):
+ * no consumer is restarted after that; forqd should stop with its results
+ * exit code. */
+int supervisor_results_gone(const struct supervisor *s);
 
 uint64_t supervisor_restarts(const struct supervisor *s);
 void supervisor_free(struct supervisor *s);

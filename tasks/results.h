@@ -48,26 +48,39 @@ const char *result_status_name(int status);
  *  - pipe, FIFO, socket or char device: each write(2) is at most PIPE_BUF
  *    bytes and ends at a line boundary (POSIX makes such pipe writes atomic);
  *    a single line longer than PIPE_BUF is written alone, in a loop, and may
- *    interleave with others' lines;
- *  - regular file: written with O_APPEND, which init sets if missing, so each
- *    write(2) lands whole at the end of the file. */
+ *    interleave with others' lines. What a failed write left unwritten stays
+ *    buffered, the rest of a cut line first, for the next flush;
+ *  - regular file: written with O_APPEND, which init sets if missing, under
+ *    the writers' lock (a POSIX record lock on the file, held for a few
+ *    syscalls, waited for at most 200 ms: -EAGAIN after that). With the lock
+ *    held a flush first cuts a partial last line (a writer killed inside a
+ *    write, or one that failed and could not cut its own) back to the last
+ *    '\n', then writes; if the write stops short (ENOSPC, EFBIG, EIO), it
+ *    cuts the file back to the last whole line it wrote and keeps the lines
+ *    not written. So the file always ends at a whole line when no writer is
+ *    inside, and a line is either all there or not there: a reader that
+ *    keeps the flushed lines' tasks as written is right. */
 struct results_sink {
 	/* public */
 	int fd;          /* not owned: never closed here */
 	/* private */
+	int rfd;         /* regular file: our read-only descriptor of it, or -1 */
 	int chunked;     /* 1: pipe-like, writes of <= PIPE_BUF at line ends */
 	struct buf buf;  /* lines not yet written */
 };
 
-/* Prepares s for fd (fstat; F_SETFL O_APPEND for a regular file). Returns 0
- * or -errno (-EINVAL for a directory or an fd of unknown kind). */
+/* Prepares s for fd (fstat; F_SETFL O_APPEND for a regular file, and a
+ * read-only descriptor of it through /proc/self/fd to see its tail: without
+ * one, a cut left by another writer is not mended). Returns 0 or -errno
+ * (-EINVAL for a directory or an fd of unknown kind). */
 int results_sink_init(struct results_sink *s, int fd);
 
 /* The buffer to append whole lines to (result_format). */
 struct buf *results_sink_buf(struct results_sink *s);
 
 /* Writes everything buffered, retrying EINTR and short writes. Returns 0 or
- * -errno (e.g. -EPIPE, -EAGAIN); then the lines not written stay buffered. */
+ * -errno (e.g. -EPIPE, -ENOSPC, -EFBIG, -EAGAIN); then the lines not written
+ * stay buffered, and none of them is in the file in part. */
 int results_sink_flush(struct results_sink *s);
 
 /* Flushes when RESULTS_SINK_FLUSH_AT bytes or more are buffered; else 0. */
@@ -75,5 +88,10 @@ int results_sink_maybe_flush(struct results_sink *s);
 
 /* Frees the buffer without writing it (flush first) and without closing fd. */
 void results_sink_free(struct results_sink *s);
+
+/* For a regular file behind fd: under the writers' lock, cuts a partial last
+ * line (its writer died inside a write) back to the last '\n'. 0 for other
+ * kinds of fd. Returns 0 or -errno. */
+int results_fd_mend(int fd);
 
 #endif

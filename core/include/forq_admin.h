@@ -62,6 +62,12 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx);
  * -ENOENT if pid had no record. `why` ends up in a dead task's error. */
 int forq_admin_repair_pid(struct forq *q, int pid, const char *why, forq_final_fn fn, void *ctx);
 
+/* As forq_admin_repair_pid, for a consumer that forqd itself killed while
+ * stopping (it did not stop in time): the task it ran goes back unchanged
+ * (this delivery does not count against it) and forq_admin_drain_each
+ * reports it as stopped while it ran. */
+int forq_admin_repair_stopped(struct forq *q, int pid, forq_final_fn fn, void *ctx);
+
 /* Repairs every record whose process is gone (libforq clients that died). */
 int forq_admin_reap_clients(struct forq *q, forq_final_fn fn, void *ctx);
 
@@ -99,6 +105,7 @@ struct forq_worker_info {
 	uint64_t tasks_done;    /* over every process that held the slot */
 	uint64_t tasks_failed;  /* failed and dead */
 	uint64_t current_task;  /* id of the task its live consumer runs, 0 if none */
+	int32_t results_errno;  /* errno of results its live consumer cannot write, 0 if none */
 };
 void forq_admin_worker_set(struct forq *q, int worker, int32_t pid, uint32_t state,
 			   uint32_t restarts, uint64_t next_start_ns);
@@ -112,6 +119,27 @@ uint64_t forq_admin_finished_total(struct forq *q);
 
 /* After fork(), in the child: registers it as consumer `worker` of forqd. */
 int forq_admin_consumer_attach(struct forq *q, int worker);
+
+/* A consumer publishes the process group of the exec: command it runs now
+ * (0: none), with its leader's start time. Every repair of the consumer's
+ * record (its death, forqd's stop, recovery by the next forqd) SIGKILLs that
+ * group before its task goes back to the queue, if the leader is provably
+ * the same process (same start time), and never otherwise. */
+void forq_admin_handler_group(struct forq *q, int pgid);
+
+/* A consumer publishes the errno of results it cannot write now (0: they
+ * are written again); forq_admin_workers shows it. */
+void forq_admin_results_errno(struct forq *q, int err);
+
+/* A batch that runs long gives back what it has not started, for whichever
+ * consumer is free. Called by a second thread of the consumer while the
+ * thread that popped runs the batch and begins none of the tasks from
+ * `first` on any more (the caller's own handshake): gives back the batch's
+ * entries from `first` on that are not started, and touches nothing else of
+ * q but the rings. Returns how many. The thread that popped then calls
+ * forq_admin_batch_given with that count before it pops again. */
+int forq_admin_giveback_from(struct forq *q, uint32_t first);
+void forq_admin_batch_given(struct forq *q, uint32_t n);
 
 /* Pushes tasks read from forqd's --tasks file, each with its line number. */
 int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,

@@ -117,6 +117,8 @@ chaos() {
 	check "chaos: every result is right and done" \
 		[ "$(field wrong "$acc")" = 0 -a "$(field done "$acc")" = "$CHAOS_TASKS" -a "$(field dead "$acc")" = 0 ]
 	check "chaos: no result for an id never accepted" [ "$(field unacked "$acc")" = 0 ]
+	check "chaos: no line cut by a killed consumer is left (torn=$(field torn "$acc"))" \
+		[ "$(field torn "$acc")" = 0 ]
 	check "chaos: no shared memory left" [ ! -e "/dev/shm$Q" ]
 }
 
@@ -179,6 +181,8 @@ killforqd() {
 		[ "$(grep -c 'event=queue_recovered' "$TMP/kf.log")" -eq 3 ]
 	check "kill -9: the queue settles empty, no slot leaked ($(cat "$TMP/kf.check"))" [ "$settled" -eq 0 ]
 	check "kill -9: lost = 0 ($acc)" [ "$(field lost "$acc")" = 0 -a "$(field wrong "$acc")" = 0 ]
+	check "kill -9: no line cut by a killed process is left (torn=$(field torn "$acc"))" \
+		[ "$(field torn "$acc")" = 0 ]
 	check "kill -9: the last forqd exits 0 on SIGTERM (got $code)" [ "$code" -eq 0 ]
 	check "kill -9: no shared memory left" [ ! -e "/dev/shm$Q" ]
 }

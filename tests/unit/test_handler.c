@@ -457,6 +457,130 @@ static void test_handler_exec_leaves_other_children_alone(void **state)
 	buf_free(&out);
 }
 
+/* ---- exec: nothing of a task outlives it or its caller ---- */
+
+/* 1 once pid has exited (gone, or a zombie nobody reaped yet). */
+static int pid_ended(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return !p || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Polls up to ms for pid to end. */
+static int pid_ends_within(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (pid_ended(pid))
+			return 1;
+		usleep(10000);
+	}
+	return pid_ended(pid);
+}
+
+/* Check that what a command leaves running in the background (its stdio
+ * closed, so the task itself ends) is killed when the task ends. */
+static void test_handler_exec_kills_what_the_command_left_running(void **state)
+{
+	(void)state;
+	struct buf out = BUF_INIT;
+	assert_int_equal(run("exec:sleep 30 >/dev/null 2>&1 </dev/null & echo $!", "", &out),
+			 HANDLER_OK);
+	pid_t bg = (pid_t)atoi(text(&out));
+	assert_true(bg > 0);
+	int ended = pid_ends_within(bg, 2000);
+	if (!ended)
+		kill(bg, SIGKILL);
+	assert_true(ended);
+	buf_free(&out);
+}
+
+struct group_calls {
+	int n;
+	int pgid[4];
+	int ran_before; /* the command's file existed when the hook first ran */
+	const char *path;
+};
+
+static void record_group(void *ctx, int pgid)
+{
+	struct group_calls *g = ctx;
+	if (g->n == 0) {
+		usleep(100000); /* time for the command to run, were it not held */
+		g->ran_before = access(g->path, F_OK) == 0;
+	}
+	if (g->n < 4)
+		g->pgid[g->n] = pgid;
+	g->n++;
+}
+
+/* Check that the group hook hears the command's group (the shell's pid)
+ * before the command runs anything, then 0 once the task is over. */
+static void test_handler_exec_tells_its_group_before_it_runs(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/forq-handler-XXXXXX", path[64], spec[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/ran", dir);
+	snprintf(spec, sizeof spec, "exec:touch %s; echo $$", path);
+	struct group_calls g = {.path = path};
+	struct handler_options o = {.group_hook = record_group, .group_ctx = &g};
+	struct buf out = BUF_INIT;
+	assert_int_equal(run_with(spec, &o, "", 0, &out), HANDLER_OK);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.pgid[0], atoi(text(&out)));
+	assert_int_equal(g.pgid[1], 0);
+	assert_int_equal(g.ran_before, 0);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	rmdir(dir);
+	buf_free(&out);
+}
+
+/* Check that the command's shell dies with the process that ran it (a
+ * consumer SIGKILLed mid-task), rather than running on under init. */
+static void test_handler_exec_command_dies_with_its_caller(void **state)
+{
+	(void)state;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t caller = fork();
+	assert_true(caller >= 0);
+	if (caller == 0) {
+		char spec[64];
+		struct buf out = BUF_INIT;
+		struct handler *h;
+		close(fds[0]);
+		snprintf(spec, sizeof spec, "exec:echo $$ >&%d; exec %d>&-; sleep 30", fds[1], fds[1]);
+		if (handler_open(&h, spec, NULL, NULL, 0))
+			_exit(2);
+		/* The pipe end must reach the command: not close-on-exec. */
+		handler_run(h, "", 0, &out);
+		_exit(0);
+	}
+	close(fds[1]);
+	char line[32] = "";
+	ssize_t n = read(fds[0], line, sizeof line - 1);
+	close(fds[0]);
+	assert_true(n > 0);
+	pid_t sh = (pid_t)atoi(line);
+	assert_true(sh > 0);
+	kill(caller, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(caller, &status, 0), caller);
+	int ended = pid_ends_within(sh, 2000);
+	if (!ended)
+		kill(-sh, SIGKILL);
+	assert_true(ended);
+}
+
 /* Check that no path leaks an fd: success, failure, timeout, EPIPE, truncation. */
 static void test_handler_exec_leaks_no_fd(void **state)
 {
@@ -498,6 +622,9 @@ int main(void)
 		cmocka_unit_test(test_handler_exec_works_with_caller_stdio_closed),
 		cmocka_unit_test(test_handler_exec_leaves_other_children_alone),
 		cmocka_unit_test(test_handler_exec_leaks_no_fd),
+		cmocka_unit_test(test_handler_exec_kills_what_the_command_left_running),
+		cmocka_unit_test(test_handler_exec_tells_its_group_before_it_runs),
+		cmocka_unit_test(test_handler_exec_command_dies_with_its_caller),
 	};
 	alarm(120); /* a hang fails the run instead of blocking it */
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 #include "forq_admin.h"
 #include "clock.h"
 #include "forq.h"
+#include "internal.h" /* a record's fields, to forge a start time */
 
 struct fx {
 	char name[64];
@@ -336,6 +337,136 @@ static void test_dead_consumer_tasks_are_given_back(void **state)
 	assert_int_equal(s.requeued, 3);
 }
 
+struct drained {
+	int n;
+	uint64_t id[8];
+	unsigned attempts[8];
+	char text[8][96];
+};
+
+static void on_drained(void *ctx, const struct forq_task_info *t, const void *payload, int status,
+		       const char *text)
+{
+	struct drained *d = ctx;
+	(void)payload;
+	assert_int_equal(status, FORQ_RESULT_UNFINISHED);
+	if (d->n < 8) {
+		d->id[d->n] = t->id;
+		d->attempts[d->n] = t->attempts;
+		snprintf(d->text[d->n], sizeof d->text[0], "%s", text);
+	}
+	d->n++;
+}
+
+/* Check that a consumer forqd killed to stop gives its running task back
+ * unchanged (no attempt, no crash counted), and that the drain at exit says
+ * it was stopped while it ran, the others before they ran. */
+static void test_stopped_consumer_task_drains_as_stopped_while_running(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ids[3];
+	struct forq_msg m[3] = {{"a", 1}, {"b", 1}, {"c", 1}};
+	assert_int_equal(forq_push_batch(f->q, FORQ_NORMAL, m, 3, 0, ids), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct forq_task t[3];
+		if (forq_admin_consumer_attach(f->q, 0) || forq_pop_batch(f->q, t, 3, 0) != 3)
+			_exit(1);
+		forq_task_begin(f->q, &t[1]);
+		raise(SIGKILL);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(forq_admin_repair_stopped(f->q, pid, NULL, NULL), 3);
+	struct drained d = {0};
+	assert_int_equal(forq_admin_drain_each(f->q, on_drained, &d), 3);
+	assert_int_equal(d.n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d.attempts[i], 0);
+		if (d.id[i] == ids[1])
+			assert_non_null(strstr(d.text[i], "forqd stopped while it ran"));
+		else
+			assert_string_equal(d.text[i], "forqd stopped before it ran");
+	}
+	struct forq_stats s;
+	forq_stats_read(f->q, &s);
+	assert_int_equal(s.crashes, 0);
+}
+
+/* 1 once pid has exited (gone, or a zombie). */
+static int pid_ended(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		return 1;
+	size_t n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return !p || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Runs a consumer that publishes the group of a child it forked (the
+ * child leads its group and sleeps), forges the published start time with
+ * `forge` (0: keep, 1: zero, 2: off by one), and dies. Returns the group's
+ * leader, still alive or not; *consumer is the dead consumer, unrepaired. */
+static pid_t consumer_with_group(struct fx *f, int forge, pid_t *consumer)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pid_t g = fork();
+		if (g == 0) {
+			setpgid(0, 0);
+			for (;;)
+				pause();
+		}
+		setpgid(g, g);
+		if (forq_admin_consumer_attach(f->q, 0))
+			_exit(1);
+		forq_admin_handler_group(f->q, g);
+		if (forge == 1)
+			f->q->me->handler_start_ticks = 0;
+		else if (forge == 2)
+			f->q->me->handler_start_ticks++;
+		(void)!write(p[1], &g, sizeof g);
+		raise(SIGKILL);
+	}
+	pid_t g = 0;
+	close(p[1]);
+	assert_int_equal(read(p[0], &g, sizeof g), (ssize_t)sizeof g);
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	*consumer = pid;
+	return g;
+}
+
+/* Check that repair kills the process group a dead consumer published for
+ * its handler, and only when the group's leader has the published start
+ * time: a forged or missing one proves nothing and signals nobody. */
+static void test_repair_kills_the_published_group_only_if_proven(void **state)
+{
+	struct fx *f = *state;
+	for (int forge = 0; forge < 3; forge++) {
+		pid_t consumer;
+		pid_t g = consumer_with_group(f, forge, &consumer);
+		assert_true(g > 0);
+		assert_int_equal(forq_admin_repair_pid(f->q, consumer, "killed", NULL, NULL), 0);
+		int ended = 0;
+		for (int i = 0; i < 100 && !(ended = pid_ended(g)); i++)
+			usleep(10000);
+		kill(-g, SIGKILL); /* the test's own cleanup */
+		if (forge == 0)
+			assert_true(ended);
+		else
+			assert_false(ended);
+	}
+}
+
 /* Check that 2 producers and 3 consumers in separate processes deliver every
  * task exactly once. */
 static void test_processes_deliver_every_task_once(void **state)
@@ -443,6 +574,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pop_busy_until_batch_finished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_then_dead_after_max_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumer_tasks_are_given_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_consumer_task_drains_as_stopped_while_running,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_kills_the_published_group_only_if_proven,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes_deliver_every_task_once, setup, teardown),
 		cmocka_unit_test(test_open_refuses_foreign_object),
 		cmocka_unit_test_setup_teardown(test_pop_single_tasks, setup, teardown),

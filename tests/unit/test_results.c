@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -458,6 +459,200 @@ static void test_sink_maybe_flush_waits_for_threshold(void **state)
 	results_sink_free(&s);
 }
 
+/* ---- a regular file stays whole lines through crashes and write errors ---- */
+
+/* Reads path whole into a NUL-terminated heap copy; *len its size. */
+static char *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	char *data = malloc((size_t)st.st_size + 1);
+	assert_non_null(data);
+	assert_int_equal(read(fd, data, (size_t)st.st_size), st.st_size);
+	close(fd);
+	data[st.st_size] = '\0';
+	*len = (size_t)st.st_size;
+	return data;
+}
+
+/* Checks that data is whole result lines, each id in [0, n) at most once
+ * (exactly once when all), and returns how many lines. */
+static size_t check_whole_lines(const char *data, size_t len, unsigned n, int all)
+{
+	unsigned char seen[64] = {0};
+	size_t lines = 0;
+	assert_true(n <= sizeof seen);
+	assert_true(len == 0 || data[len - 1] == '\n');
+	for (const char *p = data; p < data + len; lines++) {
+		const char *nl = memchr(p, '\n', (size_t)(data + len - p));
+		assert_non_null(nl);
+		assert_memory_equal(p, "{\"id\":", 6);
+		assert_int_equal(nl[-1], '}');
+		assert_null(memchr(p + 1, '{', (size_t)(nl - p - 1))); /* nothing glued */
+		unsigned long id = strtoul(p + 6, NULL, 10);
+		assert_true(id < n);
+		assert_int_equal(seen[id], 0);
+		seen[id] = 1;
+		p = nl + 1;
+	}
+	if (all)
+		assert_int_equal(lines, n);
+	return lines;
+}
+
+static void format_records(struct results_sink *s, unsigned from, unsigned to)
+{
+	char task[200];
+	memset(task, 'x', sizeof task);
+	for (unsigned i = from; i < to; i++) {
+		struct result_rec r = {i, task, sizeof task, FORQ_RESULT_DONE, "ok", 2, 1,
+				       0, 0, FORQ_NORMAL, NULL, 0};
+		assert_int_equal(result_format(results_sink_buf(s), &r), 0);
+	}
+}
+
+/* Check that a write refused part way (a file size limit: EFBIG, as a full
+ * disk gives ENOSPC) leaves the file at its last whole line, keeps the lines
+ * not written, and writes them, each once, when there is room again. */
+static void test_sink_short_write_leaves_whole_lines(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/forq-results-XXXXXX", path[64];
+	struct results_sink s;
+	struct rlimit old, lim;
+	size_t len;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/out", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(results_sink_init(&s, fd), 0);
+	format_records(&s, 0, 20); /* about 4.4 KB */
+
+	void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = results_sink_flush(&s);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(rc, -EFBIG);
+
+	char *data = slurp(path, &len);
+	assert_true(len <= 1000);
+	size_t written = check_whole_lines(data, len, 20, 0);
+	assert_true(written >= 1 && written < 20);
+	free(data);
+
+	/* Room again: the rest, each line once, nothing glued. */
+	assert_int_equal(results_sink_flush(&s), 0);
+	data = slurp(path, &len);
+	check_whole_lines(data, len, 20, 1);
+	free(data);
+	signal(SIGXFSZ, old_xfsz);
+	results_sink_free(&s);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Check that a line cut by a writer that died inside its write is removed
+ * before the next line is written, not glued to it; results_fd_mend does
+ * the same alone, down to an empty file when no line was whole. */
+static void test_sink_mends_a_cut_line(void **state)
+{
+	(void)state;
+	static const char cut[] = "{\"id\":7,\"task\":\"xx";
+	char dir[] = "/tmp/forq-results-XXXXXX", path[64];
+	struct results_sink s;
+	size_t len;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/out", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(results_sink_init(&s, fd), 0);
+	format_records(&s, 0, 2);
+	assert_int_equal(results_sink_flush(&s), 0);
+	assert_int_equal(write(fd, cut, sizeof cut - 1), (ssize_t)(sizeof cut - 1));
+	format_records(&s, 2, 4);
+	assert_int_equal(results_sink_flush(&s), 0);
+	char *data = slurp(path, &len);
+	check_whole_lines(data, len, 4, 1);
+	free(data);
+
+	/* Alone: the cut goes, the whole lines stay. */
+	assert_int_equal(write(fd, cut, sizeof cut - 1), (ssize_t)(sizeof cut - 1));
+	assert_int_equal(results_fd_mend(fd), 0);
+	data = slurp(path, &len);
+	check_whole_lines(data, len, 4, 1);
+	free(data);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(write(fd, cut, sizeof cut - 1), (ssize_t)(sizeof cut - 1));
+	assert_int_equal(results_fd_mend(fd), 0);
+	data = slurp(path, &len);
+	assert_int_equal(len, 0);
+	free(data);
+	results_sink_free(&s);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Check that a writer holding the file's lock makes flush wait a bounded
+ * time, give -EAGAIN and keep its lines, and that they go out once it is
+ * released. */
+static void test_sink_waits_for_the_lock_a_bounded_time(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/forq-results-XXXXXX", path[64];
+	struct results_sink s;
+	int ready[2], release[2];
+	size_t len;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/out", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(release), 0);
+	pid_t holder = fork();
+	assert_true(holder >= 0);
+	if (holder == 0) {
+		struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		char c = 0;
+		if (fcntl(fd, F_SETLK, &l) < 0)
+			_exit(1);
+		(void)!write(ready[1], &c, 1);
+		(void)!read(release[0], &c, 1);
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(results_sink_init(&s, fd), 0);
+	format_records(&s, 0, 3);
+	size_t before = results_sink_buf(&s)->len;
+	assert_int_equal(results_sink_flush(&s), -EAGAIN);
+	assert_int_equal(results_sink_buf(&s)->len, before);
+	assert_int_equal(write(release[1], &c, 1), 1);
+	int status;
+	assert_int_equal(waitpid(holder, &status, 0), holder);
+	assert_int_equal(results_sink_flush(&s), 0);
+	char *data = slurp(path, &len);
+	check_whole_lines(data, len, 3, 1);
+	free(data);
+	results_sink_free(&s);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(release[i]);
+	}
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +667,9 @@ int main(void)
 		cmocka_unit_test(test_sink_flush_failure_keeps_buffer),
 		cmocka_unit_test(test_sink_partial_flush_keeps_the_rest),
 		cmocka_unit_test(test_sink_maybe_flush_waits_for_threshold),
+		cmocka_unit_test(test_sink_short_write_leaves_whole_lines),
+		cmocka_unit_test(test_sink_mends_a_cut_line),
+		cmocka_unit_test(test_sink_waits_for_the_lock_a_bounded_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,46 @@
+/* exec.h — the exec: handler's run (exec.c), and the two helpers it shares
+ * with handler.c. Private to handlers/: callers use handler.h.
+ *
+ * One task, one command: /bin/sh -c CMD with the payload on stdin, in a
+ * process group of its own that never outlives the task or its caller:
+ *   - the shell leads the group (its pid is the group id) and gets SIGKILL
+ *     when the calling thread dies (PR_SET_PDEATHSIG), checked once more
+ *     after it is set, so a caller that died during fork leaves nothing;
+ *   - it runs nothing before the caller has been told the group
+ *     (handler_options.group_hook): it waits for one byte on its stdin that
+ *     the caller writes after the hook returned, and which the command never
+ *     sees;
+ *   - when the command has exited (or timed out), whatever is left in its
+ *     group gets SIGKILL while the shell's exit status is still unreaped, so
+ *     the group id cannot have been reused; then the hook hears 0.
+ */
+#ifndef FORQ_EXEC_H
+#define FORQ_EXEC_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "handler.h"
+
+struct exec_params {
+	const char *cmd;      /* the shell command */
+	int timeout_ms;       /* 0 = none */
+	size_t max_output;    /* stdout bytes kept */
+	void (*group_hook)(void *ctx, int pgid);
+	void *group_ctx;
+};
+
+/* Runs one task (handler_run's contract for exec:). */
+enum handler_status exec_run(const struct exec_params *p, const char *payload, size_t len,
+			     struct buf *out);
+
+/* handler.c: drops what the run appended to out since mark and puts the
+ * reason there. Returns st, or HANDLER_RETRY if the reason does not fit. */
+enum handler_status handler__reason(struct buf *out, size_t mark, enum handler_status st,
+				    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* handler.c: copies at most n bytes of s into dst as one printable line
+ * (control bytes become '?'). */
+void handler__printable(char *dst, size_t cap, const char *s, size_t n);
+
+#endif

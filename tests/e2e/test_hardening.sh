@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# test_hardening.sh — what an outside tester broke (issue 13), each checked
+# end to end against a real forqd:
+#   1. exec: handlers never outlive their consumer or forqd: a consumer
+#      SIGKILLed mid-task takes its command and everything it started with
+#      it before the task runs again (never two runs at once); forqd
+#      SIGKILLed, and forqd stopping after a drain timeout, leave nothing;
+#   2. results on a full disk (a tiny tmpfs, or a file size limit where
+#      mounting is not allowed): consumers hold their results and take no
+#      tasks (no crash loop), the log says why with the errno, and once there
+#      is room every task has a line and every line is whole JSON;
+#   3. 4 tasks of 2 s on 2 workers take about 4 s, not 8 (batches follow
+#      the handler's run time), and quick tasks popped with a slow one go
+#      back for another worker instead of waiting behind it;
+#   4. a task running when the drain timed out is reported as stopped while
+#      it ran, not as never started.
+set -u
+. "$(dirname "$0")/lib.sh"
+need_binaries "$FORQD"
+
+# ended PID: the process is gone or a zombie (it runs nothing more).
+ended() {
+	local s
+	[ -r "/proc/$1/stat" ] || return 0
+	s=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$s" ] || [ "$s" = Z ] || [ "$s" = X ]
+}
+
+# all_ended FILE: every pid listed in FILE has ended.
+all_ended() {
+	local p
+	for p in $(cat "$1" 2>/dev/null); do
+		ended "$p" || return 1
+	done
+	return 0
+}
+
+# The handler of parts 1 and 4: records the pids of its shell and of a
+# grandchild (a background sleep in its group), flags a run that finds an
+# earlier run still alive, and runs long the first time a task runs.
+cat >"$TMP/h.sh" <<'EOF'
+d=$1
+task=$(cat)
+for p in $(cat "$d/pids" 2>/dev/null); do
+	if [ -r "/proc/$p/stat" ]; then
+		s=$(sed 's/.*) \(.\).*/\1/' "/proc/$p/stat" 2>/dev/null)
+		[ -n "$s" ] && [ "$s" != Z ] && echo "task $task: pid $p still runs" >>"$d/concurrent"
+	fi
+done
+if [ -e "$d/started.$task" ]; then secs=0.2; else secs=60; fi
+echo $$ >>"$d/pids"
+sleep "$secs" &
+echo $! >>"$d/pids"
+# The consumer: the parent of the command's group leader (sh -c).
+pg=$(sed 's/.*) //' "/proc/$$/stat" | cut -d' ' -f3)
+sed 's/.*) //' "/proc/$pg/stat" | cut -d' ' -f2 >"$d/consumer.$task"
+echo x >>"$d/started.$task"
+wait
+echo "ran $task"
+EOF
+
+# kill_leftovers DIR: the test's own cleanup of what a failing forqd left.
+kill_leftovers() {
+	local p
+	for p in $(cat "$1/pids" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+}
+
+# --- 1a. a consumer SIGKILLed mid-task -------------------------------------
+D=$TMP/kill_consumer
+mkdir -p "$D"
+echo t1 >"$D/tasks.txt"
+new_shm Q
+"$FORQD" --shm-name "$Q" --workers 1 --handler "exec:sh $TMP/h.sh $D" --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log" &
+pid=$!
+PIDS+=("$pid")
+if wait_for 20 test -s "$D/consumer.t1"; then
+	kill -9 "$(cat "$D/consumer.t1")"
+	wait_exit "$pid" 30
+	check "consumer killed: forqd finishes the task and exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+	check "consumer killed: the task ran again, never beside its first run ($(cat "$D/concurrent" 2>/dev/null))" \
+		[ ! -e "$D/concurrent" ]
+	check "consumer killed: its command and the command's child are gone" all_ended "$D/pids"
+	check "consumer killed: the task is done on its second delivery" \
+		grep -q '"task":"t1","status":"done","result":"ran t1","attempts":2' "$D/results.jsonl"
+else
+	bad "consumer killed: the handler started"
+fi
+kill_leftovers "$D"
+
+# --- 1b. forqd SIGKILLed mid-task -------------------------------------------
+D=$TMP/kill_forqd
+mkdir -p "$D"
+printf 'a\nb\n' >"$D/tasks.txt"
+new_shm Q
+"$FORQD" --shm-name "$Q" --workers 2 --batch 1 --handler "exec:sh $TMP/h.sh $D" \
+	--tasks "$D/tasks.txt" --results "$D/results.jsonl" --http off --tcp off 2>"$D/forqd.log" &
+pid=$!
+PIDS+=("$pid")
+if wait_for 20 test -s "$D/consumer.a" -a -s "$D/consumer.b"; then
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	check "forqd killed: every handler process (commands and their children) ends within 3 s" \
+		wait_for 3 all_ended "$D/pids"
+	check "forqd killed: its consumers end too" \
+		wait_for 3 ended "$(cat "$D/consumer.a")"
+else
+	bad "forqd killed: both handlers started"
+	kill -9 "$pid" 2>/dev/null
+fi
+kill_leftovers "$D"
+
+# --- 1c and 4. the drain times out while a task runs ------------------------
+D=$TMP/drain
+mkdir -p "$D"
+printf 'a\nb\nc\n' >"$D/tasks.txt"
+new_shm Q
+"$FORQD" --shm-name "$Q" --workers 1 --handler "exec:sh $TMP/h.sh $D" --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --drain-timeout 1 --http off --tcp off 2>"$D/forqd.log" &
+pid=$!
+PIDS+=("$pid")
+if wait_for 20 test -s "$D/consumer.a"; then
+	kill -TERM "$pid"
+	wait_exit "$pid" 30
+	check "drain timeout: forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+	check "drain timeout: no handler process outlives forqd" all_ended "$D/pids"
+	check "drain timeout: the running task is reported as stopped while it ran" \
+		grep -q '"task":"a","status":"unfinished","error":"forqd stopped while it ran' "$D/results.jsonl"
+	check "drain timeout: the tasks never started are reported so" \
+		[ "$(grep -c '"status":"unfinished","error":"forqd stopped before it ran"' "$D/results.jsonl")" -eq 2 ]
+else
+	bad "drain timeout: the handler started"
+	kill -9 "$pid" 2>/dev/null
+fi
+kill_leftovers "$D"
+
+# --- 2. results on a full disk ----------------------------------------------
+# A 64 KiB tmpfs where mounting is allowed (ENOSPC), else a 16 KiB file size
+# limit (EFBIG), set and lifted with prlimit.
+D=$TMP/full
+mkdir -p "$D/fs"
+awk 'BEGIN { for (i = 1; i <= 2000; i++) print i "+1" }' >"$D/tasks.txt"
+mode=none
+if mount -t tmpfs -o size=64k forq-e2e "$D/fs" 2>/dev/null; then
+	mode=tmpfs
+	cleanup_extra() { umount "$TMP/full/fs" 2>/dev/null; }
+elif command -v prlimit >/dev/null; then
+	mode=fsize
+fi
+if [ "$mode" = none ]; then
+	bad "full disk: needs mount (root) or prlimit"
+else
+	new_shm Q
+	if [ "$mode" = tmpfs ]; then
+		"$FORQD" --shm-name "$Q" --workers 2 --handler arith --tasks "$D/tasks.txt" \
+			--results "$D/fs/results.jsonl" --exit-when-done --http off --tcp off \
+			2>"$D/forqd.log" &
+		pid=$!
+		errtext="errno=28 error=\"No space left on device\""
+	else
+		# The limit must not stop forqd sizing its queue: the tasks come
+		# through a FIFO once forqd and its consumers run under it.
+		mkfifo "$D/in"
+		(
+			trap '' XFSZ
+			exec "$FORQD" --shm-name "$Q" --workers 2 --handler arith --tasks - \
+				--results "$D/fs/results.jsonl" --exit-when-done --http off --tcp off \
+				<"$D/in" 2>"$D/forqd.log"
+		) &
+		pid=$!
+		exec 7>"$D/in"
+		wait_for 20 grep -q "event=started" "$D/forqd.log"
+		sleep 0.5 # the consumers attach
+		for p in $pid $(pgrep -P "$pid"); do prlimit --pid "$p" --fsize=16384:; done
+		cat "$D/tasks.txt" >&7
+		exec 7>&-
+		errtext="errno=27 error=\"File too large\""
+	fi
+	PIDS+=("$pid")
+	if wait_for 20 grep -q "event=results_write_failed" "$D/forqd.log"; then
+		sleep 2 # time for a crash loop to show, were there one
+		check "full disk: the log says why, with the errno ($errtext)" grep -q "$errtext" "$D/forqd.log"
+		check "full disk: no consumer died or was restarted" \
+			sh -c "! grep -Eq 'event=(worker_died|worker_crash_loop)' '$D/forqd.log'"
+		check "full disk: forqd waits with the tasks queued" kill -0 "$pid"
+		if [ "$mode" = tmpfs ]; then
+			mount -o remount,size=2m "$D/fs"
+		else
+			for p in $pid $(pgrep -P "$pid"); do prlimit --pid "$p" --fsize=unlimited:unlimited; done
+		fi
+		wait_exit "$pid" 60
+		check "full disk: once there is room forqd finishes and exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+		check "full disk: the log says the results are written again" \
+			grep -q "event=results_write_resumed" "$D/forqd.log"
+		python3 - "$D/fs/results.jsonl" 2000 <<'EOF' >"$D/verify.txt" 2>&1
+import json, sys
+ids, bad = set(), 0
+for line in open(sys.argv[1], "rb"):
+    try:
+        r = json.loads(line)
+        ids.add(r["id"])
+        if r["status"] != "done" or r["result"] != str(int(r["task"].split("+")[0]) + 1):
+            bad += 1
+    except Exception:
+        bad += 1
+print(f"ids={len(ids)} bad_lines={bad}")
+EOF
+		check "full disk: every task has a result and every line is whole JSON ($(cat "$D/verify.txt"))" \
+			grep -q "^ids=2000 bad_lines=0$" "$D/verify.txt"
+	else
+		bad "full disk: the write failure is logged"
+		kill -9 "$pid" 2>/dev/null
+	fi
+fi
+
+# --- 3. slow tasks do not wait behind each other in a batch ----------------
+D=$TMP/slow
+mkdir -p "$D"
+for i in 1 2 3 4; do echo '{"op":"sleep_ms","args":[2000]}'; done >"$D/tasks.txt"
+new_shm Q
+t0=$(date +%s%N)
+timeout 60 "$FORQD" --shm-name "$Q" --workers 2 --handler json --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log"
+code=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "4 tasks of 2 s on 2 workers: done, exit 0 (got $code)" \
+	[ "$code" -eq 0 -a "$(grep -c '"status":"done"' "$D/results.jsonl")" -eq 4 ]
+check "4 tasks of 2 s on 2 workers take about 4 s, not 8 (took $ms ms)" [ "$ms" -lt 6500 ]
+
+# One task that runs 3 s among 400 quick ones: those popped with it go back
+# to the queue for the other worker instead of waiting behind it.
+D=$TMP/hung
+mkdir -p "$D"
+{
+	for i in $(seq 1 300); do echo "{\"op\":\"sum\",\"args\":[$i,1]}"; done
+	echo '{"op":"sleep_ms","args":[3000]}'
+	for i in $(seq 301 400); do echo "{\"op\":\"sum\",\"args\":[$i,1]}"; done
+} >"$D/tasks.txt"
+new_shm Q
+timeout 60 "$FORQD" --shm-name "$Q" --workers 2 --handler json --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log"
+code=$?
+slowest=$(grep -v sleep_ms "$D/results.jsonl" | sed -n 's/.*"wait_us":\([0-9]*\).*/\1/p' | sort -n | tail -n 1)
+check "a 3 s task among 400 quick ones: all done, exit 0 (got $code)" \
+	[ "$code" -eq 0 -a "$(grep -c '"status":"done"' "$D/results.jsonl")" -ge 401 ]
+check "... no quick task waits behind it (longest wait ${slowest:-?} us, under 1 s)" \
+	[ "${slowest:-9999999}" -lt 1000000 ]
+
+finish
