@@ -1,6 +1,7 @@
 /* exec.c — the exec: handler: one shell command per task, in a process group
  * that ends with the task and dies with its caller (see exec.h). */
 #include "exec.h"
+#include "reason.h"
 
 #include <errno.h>
 #include <fcntl.h>

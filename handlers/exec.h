@@ -1,5 +1,5 @@
-/* exec.h — the exec: handler's run (exec.c), and the two helpers it shares
- * with handler.c. Private to handlers/: callers use handler.h.
+/* exec.h — the exec: handler's run (exec.c). Private to handlers/: callers
+ * use handler.h.
  *
  * One task, one command: /bin/sh -c CMD with the payload on stdin, in a
  * process group of its own that never outlives the task or its caller:
@@ -33,14 +33,5 @@ struct exec_params {
 /* Runs one task (handler_run's contract for exec:). */
 enum handler_status exec_run(const struct exec_params *p, const char *payload, size_t len,
 			     struct buf *out);
-
-/* handler.c: drops what the run appended to out since mark and puts the
- * reason there. Returns st, or HANDLER_RETRY if the reason does not fit. */
-enum handler_status handler__reason(struct buf *out, size_t mark, enum handler_status st,
-				    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* handler.c: copies at most n bytes of s into dst as one printable line
- * (control bytes become '?'). */
-void handler__printable(char *dst, size_t cap, const char *s, size_t n);
 
 #endif

@@ -1,0 +1,20 @@
+/* reason.h — the text of a task's failure, as every handler writes it.
+ * Private to handlers/: callers see it in handler_run's out. */
+#ifndef FORQ_REASON_H
+#define FORQ_REASON_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "handler.h"
+
+/* Drops what the run appended to out since mark and puts the reason there.
+ * Returns st, or HANDLER_RETRY if the reason does not fit. */
+enum handler_status handler__reason(struct buf *out, size_t mark, enum handler_status st,
+				    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Copies at most n bytes of s into dst as one printable line (control bytes
+ * become '?', so a reason never breaks a line-based reader). */
+void handler__printable(char *dst, size_t cap, const char *s, size_t n);
+
+#endif
