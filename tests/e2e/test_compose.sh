@@ -89,7 +89,7 @@ teardown() {
 		mountpoint -q "$TMP/rootfs/$m" 2>/dev/null && umount -l "$TMP/rootfs/$m"
 	done
 	if [ -n "${compose_ok:-}" ]; then
-		timeout 120 "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1
+		timeout 120 "${compose[@]}" down -v --remove-orphans -t 10 >/dev/null 2>&1
 		remove_project "$project"
 		compose_ok=
 	fi
