@@ -3,7 +3,8 @@
 # without an admin token. With FORQ_ADMIN_TOKEN set, forqd reads it (and
 # unsets it); without, a random token is made at the first start and kept in
 # the data volume, so no default token is ever shared between installs:
-#   docker compose exec forqd cat /var/lib/forq/admin-token
+#   docker compose exec -T forqd cat /var/lib/forq/admin-token   (compose v2)
+#   docker-compose exec -T forqd cat /var/lib/forq/admin-token   (compose v1)
 set -eu
 if [ -z "${FORQ_ADMIN_TOKEN:-}" ]; then
 	unset FORQ_ADMIN_TOKEN

@@ -51,6 +51,23 @@ compose() {
 		bash -c 'grep -q -- "- --demo" "$1/c.yml" && grep -q "shm_size: 256m" "$1/c.yml" &&
 			grep -qE "FORQ_ADMIN_TOKEN: .?.?$" "$1/c.yml" &&
 			grep -q "GF_AUTH_ANONYMOUS_ENABLED: .true" "$1/c.yml"' _ "$tmp"
+	# POST /shutdown ends forqd with exit 0: a policy that restarts on exit 0
+	# (unless-stopped, always) would undo it. A crash must still restart it.
+	check "compose.yaml: forqd restarts on failure only (a remote shutdown stays down)" \
+		bash -c 'sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -qx "    restart: on-failure"' _ "$tmp"
+	# The ring must outlive forqd's container: forqd uses the /dev/shm of a
+	# holder container (ipc: service:...) that is shareable and big enough
+	# for the 46 MiB ring with headroom.
+	check "compose.yaml: forqd's /dev/shm is forq-shm's (shareable, shm_size 256m)" \
+		bash -c 'sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -qx "    ipc: service:forq-shm" &&
+			sed -n "/^  forq-shm:/,/^  [a-z]/p" "$1/c.yml" > "$1/shm.yml" &&
+			grep -qx "    ipc: shareable" "$1/shm.yml" && grep -qx "    shm_size: 256m" "$1/shm.yml" &&
+			! sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -q "shm_size"' _ "$tmp"
+	check "compose.yaml, .env.example, entrypoint: the token command for compose v1 and v2" \
+		bash -c 'for f in compose.yaml .env.example docker/entrypoint.sh; do
+			grep -qF "docker compose exec -T forqd cat /var/lib/forq/admin-token" $f &&
+			grep -qF "docker-compose exec -T forqd cat /var/lib/forq/admin-token" $f ||
+			{ echo "$f lacks one"; exit 1; }; done'
 	check "compose.yaml: every mounted file exists in the repository" \
 		bash -c 'for p in $(grep -oE "^\s+- \./[^:]+" compose.yaml | sed "s/^ *- //"); do
 			[ -e "$p" ] || { echo "missing $p"; exit 1; }; done'
@@ -73,6 +90,16 @@ dockerfile() {
 			grep -qE "^HEALTHCHECK .*" $f && grep -q "/healthz" $f &&
 			grep -qE "^COPY --from=build" $f &&
 			! sed -n "/^FROM debian:bookworm-slim/,\$p" $f | grep -E "cmake|gcc|build-essential|-dev\b"'
+	# A "# syntax=" parser directive makes BuildKit (compose v2's builder)
+	# fetch a frontend image from a registry: offline, every build fails.
+	check "Dockerfile: no syntax directive (BuildKit builds it offline)" \
+		bash -c '! grep -niE "^#[[:space:]]*syntax[[:space:]]*=" docker/Dockerfile'
+	check "Dockerfile: the build stage installs no test framework (FORQ_BUILD_TESTS=OFF for deps.sh)" \
+		env FORQ_BUILD_TESTS=OFF bash -c '
+			sed -n "/^FROM debian:bookworm AS build/,/^FROM /p" docker/Dockerfile |
+				grep -qE "^ENV .*FORQ_BUILD_TESTS=OFF" || { echo "no ENV FORQ_BUILD_TESTS=OFF"; exit 1; }
+			eval "$(grep -E "^build_pkgs=|FORQ_BUILD_TESTS:-ON" scripts/deps.sh)"
+			case $build_pkgs in *cmocka*) echo "deps.sh build installs: $build_pkgs"; exit 1 ;; esac'
 }
 part dockerfile "docker/Dockerfile: what the image is built from and runs as"
 
