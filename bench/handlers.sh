@@ -15,8 +15,9 @@
 # $PYTHON, else the first of /usr/bin/python3, python3 that has celery, rq
 # and redis (Debian: scripts/deps.sh bench); rows whose packages are missing
 # are reported as not available. The short rows (proc worker pipe-1 pipe-64
-# push-many push) run --runs times (default 3), in rounds, and show the median. About 2
-# minutes on 2 idle cores, 4 on busy ones (--quick: under 30 s, one run each).
+# push-many push) run --runs times (default 3), in rounds, and show the
+# median. About 2 minutes on 2 idle cores, 4 on busy ones (--quick: under
+# 30 s, one run each).
 # Exit 0 when every row that ran passed its checks, 1 otherwise, 2 for usage.
 set -u
 
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
 		args+=("$1" "$2")
 		shift
 		;;
-	-h | --help) sed -n '2,21s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	-h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	-*) echo "handlers.sh: unknown option $1" >&2; exit 2 ;;
 	*) build=$1 ;;
 	esac
