@@ -57,17 +57,21 @@ def report(rows, meta):
             continue
         if a["status"] != "ok" or b["status"] != "ok":
             missing = [x["key"] for x in (a, b) if x["status"] != "ok"]
-            lines.append("| %s | — (%s did not run) | %s | |" % (what, ", ".join(missing),
-                                                                 goal_text(goal, aim)))
+            lines.append("| %s | — (%s did not run) | | %s | |" % (what, ", ".join(missing),
+                                                                   goal_text(goal, aim)))
             continue
         x = a["rate"] / b["rate"]
         met = "" if goal is None else ("met" if x >= goal else "**not met**")
         if met == "met" and aim and x < aim:
             met = "met (not the aim)"
-        lines.append("| %s | %s | %s | %s |" % (what, ratio_text(x, goal), goal_text(goal, aim), met))
+        rounds = ""
+        if len(a["rates"]) == len(b["rates"]) > 1:
+            rounds = ", ".join(ratio_text(p / q, goal) for p, q in zip(a["rates"], b["rates"]))
+        lines.append("| %s | %s | %s | %s | %s |" % (what, ratio_text(x, goal), rounds,
+                                                   goal_text(goal, aim), met))
     if lines:
-        out.append("| ratio (same run) | value | goal (issue 12) | |")
-        out.append("|---|---:|---|---|")
+        out.append("| ratio (same run) | of the medians | in each round | goal (issue 12) | |")
+        out.append("|---|---:|---|---|---|")
         out.extend(lines)
         out.append("")
     for r in rows:
