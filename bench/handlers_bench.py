@@ -75,7 +75,8 @@ class Forqd:
         self.results = os.path.join(b.tmp, key + ".jsonl")
         self.log = os.path.join(b.tmp, key + ".log")
         cmd = [b.forqd, "--shm-name", self.name, "--workers", str(workers),
-               "--results", self.results if results else "off", "--http", "off", "--tcp", "127.0.0.1:%d" % self.port,
+               "--results", self.results if results else "off", "--http", "off",
+               "--tcp", "127.0.0.1:%d" % self.port,
                "--capacity", str(capacity_for(b.payloads[:n])), "--max-payload", "256",
                "--batch", str(batch), "--no-recover", "--log-level", "warn"]
         if handler:
@@ -131,11 +132,23 @@ def row_forq_local(b, key, handler, want=expected):
     q = Forqd(b, key, n, 2, handler, batch=1 if handler.startswith("exec:") else 64)
     try:
         # forq push fills the queue while the two consumers take from it.
-        pusher = threading.Thread(target=q.push_file, args=(n,))
+        failed = []
+
+        def push():
+            try:
+                q.push_file(n)
+            except Exception as e:  # noqa: BLE001 - reported by check() below
+                failed.append(e)
+
+        def check():
+            if failed:
+                raise failed[0]
+            alive(q.p)()
+
+        pusher = threading.Thread(target=push)
         pusher.start()
         try:
-            rate, secs = measure(q.finished, n, limit, alive(q.p),
-                                 ready=lambda: not pusher.is_alive())
+            rate, _ = measure(q.finished, n, limit, check, ready=lambda: not pusher.is_alive())
         finally:
             pusher.join()
     finally:
@@ -280,8 +293,6 @@ def worker_main(addr):
     forq.Worker(addr, handlers_task.handle, batch=64).run()
 
 
-# ---------------------------------------------------------------- Redis, RQ, Celery
-
 # ---------------------------------------------------------------- producers
 
 def produce_main(kind, n, out):
@@ -361,7 +372,8 @@ def row_producer(b, key):
     finally:
         if q:
             q.stop()
-    if depth != n + (0 if key == "celery-apply" else 1):  # the warm-up task, but Celery's went elsewhere
+    # and the warm-up task, but for Celery's, which went to another queue
+    if depth != n + (0 if key == "celery-apply" else 1):
         raise RowError("the queue holds %d tasks after %d pushed" % (depth, n))
     return n, n / secs, "%d tasks queued" % n
 
@@ -483,10 +495,12 @@ def main_run(a):
               row_celery, "celery-chunks", True)
         b.add("proc", "forq `proc:python3 h.py` with `forq.serve`", row_proc)
         b.add("worker", "`forq.Worker` over TCP (`forqd --workers 0`, batch 64)", row_worker)
-        b.add("pipe-1", "bare persistent pipe (Python %s), 1 task per write" % py_v, row_pipe, "pipe-1", 1)
+        b.add("pipe-1", "bare persistent pipe (Python %s), 1 task per write" % py_v,
+              row_pipe, "pipe-1", 1)
         b.add("pipe-64", "bare persistent pipe (Python %s), 64 tasks per write" % py_v,
               row_pipe, "pipe-64", 64)
-        b.add("push-many", "producer: forq `Client.push_many` (pipelined, TCP)", row_producer, "push-many")
+        b.add("push-many", "producer: forq `Client.push_many` (pipelined, TCP)",
+              row_producer, "push-many")
         b.add("push", "producer: forq `Client.push` (one round trip each)", row_producer, "push")
         b.add("celery-apply", "producer: Celery `apply_async` (`.delay`)", row_producer, "celery-apply")
         b.add("rq-enqueue", "producer: RQ `queue.enqueue`", row_producer, "rq-enqueue")
@@ -494,7 +508,8 @@ def main_run(a):
     finally:
         b.cleanup()
     meta = {"seconds": time.monotonic() - t, "python": "%s (%s)" % (PY, sys.version.split()[0]),
-            "redis": b.redis.version if b.redis else None, "forqd": b.forqd_version.replace("forqd ", ""),
+            "redis": b.redis.version if b.redis else None,
+            "forqd": b.forqd_version.replace("forqd ", ""),
             "quick": a.quick, "cpus": os.cpu_count()}
     if a.json:
         with open(a.json, "w") as f:

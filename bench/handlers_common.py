@@ -153,7 +153,10 @@ def check_values(pairs, n, want):
             first = first or "task %d answered twice" % i
             continue
         seen[i] = 1
-        if not ok or v != want(i):
+        if not ok:
+            bad += 1
+            first = first or "task %d did not succeed: %r" % (i, v)
+        elif v != want(i):
             bad += 1
             first = first or "task %d: got %r, want %r" % (i, v, want(i))
     missing = n - sum(seen)

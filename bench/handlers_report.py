@@ -76,8 +76,8 @@ def report(rows, meta):
         out.append("")
     for r in rows:
         if r["status"] != "ok":
-            out.append("- %s: %s — %s" % (r["key"], "not available" if r["status"] == "n/a" else "FAILED",
-                                         r["note"]))
+            what = "not available" if r["status"] == "n/a" else "FAILED"
+            out.append("- %s: %s — %s" % (r["key"], what, r["note"]))
     out.append("- checked: every consumer row's results, each task's value exactly once (`exec:cat`: "
                "the payload itself); every producer row's queue depth afterwards.")
     out.append("- %d CPUs; %s; forqd %s; Redis %s; %s; run took %.0f s."
