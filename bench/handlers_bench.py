@@ -119,7 +119,8 @@ class Forqd:
         with open(self.results, "rb") as f:
             for line in f:
                 r = json.loads(line)
-                pairs.append((index.get(r["task"], -1), r["status"] == "done", r.get("result")))
+                done = r["status"] == "done"
+                pairs.append((index.get(r["task"], -1), done, r.get("result" if done else "error")))
         note = check_values(pairs, n, want)
         os.unlink(self.results)  # checked: its room goes back (a failed one stays for a look)
         return note
