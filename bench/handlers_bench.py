@@ -488,11 +488,11 @@ def main_run(a):
               row_forq_local, "exec-python", "exec:%s %s" % (shlex.quote(PY), shlex.quote(TASK_PY)))
         b.add("exec-cat", "forq `exec:cat` (the floor of one process start per task; result = payload)",
               lambda b_, k: row_forq_local(b_, k, "exec:cat", lambda i: b_.payloads[i]), "exec-cat")
-        b.add("rq-fork", "RQ %s, forking `Worker` (a fork per job)" % rq_v, row_rq, "rq-fork", False)
-        b.add("rq-simple", "RQ %s, `SimpleWorker`" % rq_v, row_rq, "rq-simple", True)
-        b.add("celery-delay", "Celery %s, Redis broker and results, `.delay`" % cel_v,
+        b.add("rq-fork", "RQ%s, forking `Worker` (a fork per job)" % rq_v, row_rq, "rq-fork", False)
+        b.add("rq-simple", "RQ%s, `SimpleWorker`" % rq_v, row_rq, "rq-simple", True)
+        b.add("celery-delay", "Celery%s, Redis broker and results, `.delay`" % cel_v,
               row_celery, "celery-delay", False)
-        b.add("celery-chunks", "Celery %s, Redis broker and results, `chunks(64)`" % cel_v,
+        b.add("celery-chunks", "Celery%s, Redis broker and results, `chunks(64)`" % cel_v,
               row_celery, "celery-chunks", True)
         b.add("proc", "forq `proc:python3 h.py` with `forq.serve`", row_proc)
         b.add("worker", "`forq.Worker` over TCP (`forqd --workers 0`, batch 64)", row_worker)
@@ -523,9 +523,9 @@ def version_of(dist):
     try:
         from importlib.metadata import version
 
-        return version(dist)
+        return " " + version(dist)
     except Exception:  # noqa: BLE001
-        return "?"
+        return ""
 
 
 def main():
