@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh — installs what forq needs on Debian 12, when run as root; else
-# says what to install. Usage: scripts/deps.sh build|test
+# says what to install. Usage: scripts/deps.sh build|test|bench
 set -eu
 build_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libcmocka-dev"
 # FORQ_BUILD_TESTS=OFF (the Docker image's build stage): no test framework.
@@ -14,10 +14,14 @@ test_pkgs="$build_pkgs curl python3 python3-pytest python3-venv prometheus chrom
 # An engine installed some other way (Docker's own docker-ce packages, which
 # conflict with docker.io) is left as it is.
 command -v dockerd >/dev/null 2>&1 || test_pkgs="$test_pkgs docker.io"
+# bench/handlers.sh compares forq with Celery and RQ (Debian's) on a real
+# redis-server; bench/compare.sh also runs beanstalkd.
+bench_pkgs="$build_pkgs python3 python3-celery python3-rq python3-redis redis-server beanstalkd"
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+bench) want=$bench_pkgs ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
