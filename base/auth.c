@@ -22,11 +22,24 @@ void auth_clear(struct auth *a)
 	explicit_bzero(a, sizeof *a);
 }
 
+int auth_check_token(const struct auth *a, const char *token, size_t len)
+{
+	uint8_t d[SHA256_DIGEST_LEN];
+	unsigned diff = 0;
+
+	if (!a->enabled || !token)
+		return 0;
+	/* Hashing first makes the comparison independent of the lengths. */
+	sha256(token, len, d);
+	for (size_t i = 0; i < SHA256_DIGEST_LEN; i++)
+		diff |= (unsigned)(d[i] ^ a->digest[i]);
+	explicit_bzero(d, sizeof d);
+	return diff == 0;
+}
+
 int auth_check_bearer(const struct auth *a, const char *h)
 {
 	static const char scheme[] = "Bearer";
-	uint8_t d[SHA256_DIGEST_LEN];
-	unsigned diff = 0;
 
 	if (!a->enabled || !h || strncasecmp(h, scheme, sizeof scheme - 1) != 0)
 		return 0;
@@ -35,10 +48,5 @@ int auth_check_bearer(const struct auth *a, const char *h)
 		return 0;
 	while (*h == ' ' || *h == '\t')
 		h++;
-	/* Hashing first makes the comparison independent of the lengths. */
-	sha256(h, strlen(h), d);
-	for (size_t i = 0; i < SHA256_DIGEST_LEN; i++)
-		diff |= (unsigned)(d[i] ^ a->digest[i]);
-	explicit_bzero(d, sizeof d);
-	return diff == 0;
+	return auth_check_token(a, h, strlen(h));
 }

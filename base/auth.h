@@ -1,4 +1,4 @@
-/* auth.h — the admin token check for protected HTTP routes.
+/* auth.h — the admin token check: HTTP's protected routes, TCP's AUTH.
  *
  * Only the SHA-256 of the token is kept. A presented token is hashed too and
  * the two digests are compared in constant time, so neither the token's
@@ -7,6 +7,7 @@
 #ifndef FORQ_METRICS_AUTH_H
 #define FORQ_METRICS_AUTH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sha256.h"
@@ -21,6 +22,11 @@ struct auth {
 int auth_init(struct auth *a, const char *token);
 /* Wipes the digest. */
 void auth_clear(struct auth *a);
+/* 1 when a is enabled and token[0..len) is the configured token, else 0.
+ * Constant time in the bytes and the length (both sides are hashed first).
+ * Every byte counts: one holding a NUL never matches (the configured token
+ * is a C string). */
+int auth_check_token(const struct auth *a, const char *token, size_t len);
 /* 1 when a is enabled and the header is "Bearer <token>" with the configured
  * token (scheme case-insensitive, blanks after it skipped), else 0.
  * NULL or empty header gives 0. */

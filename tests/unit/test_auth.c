@@ -122,6 +122,33 @@ static void test_auth_bearer_table(void **state)
 	assert_int_equal(auth_check_bearer(&a, "Bearer s3cret-token"), 0);
 }
 
+/* Check the raw token check (TCP AUTH): exact bytes and length, no NUL. */
+static void test_auth_token_table(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *token;
+		size_t len;
+		int ok;
+	} cases[] = {
+		{"s3cret-token", 12, 1},
+		{"s3cret-token", 11, 0},      /* a prefix */
+		{"s3cret-token2", 13, 0},     /* longer */
+		{"S3cret-token", 12, 0},      /* case matters */
+		{"s3cret-token ", 13, 0},     /* a trailing blank is part of it */
+		{"s3cret-token\0x", 14, 0},   /* the token, then a NUL and more */
+		{"", 0, 0},
+		{NULL, 0, 0},
+	};
+	struct auth a;
+	assert_int_equal(auth_init(&a, "s3cret-token"), 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (auth_check_token(&a, cases[i].token, cases[i].len) != cases[i].ok)
+			fail_msg("case %zu: want %d", i, cases[i].ok);
+	auth_clear(&a);
+	assert_int_equal(auth_check_token(&a, "s3cret-token", 12), 0);
+}
+
 /* Check that without a token nothing passes, and an empty token is refused. */
 static void test_auth_disabled_and_empty_token(void **state)
 {
@@ -154,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_million_a_in_pieces),
 		cmocka_unit_test(test_sha256_split_matches_one_shot),
 		cmocka_unit_test(test_auth_bearer_table),
+		cmocka_unit_test(test_auth_token_table),
 		cmocka_unit_test(test_auth_disabled_and_empty_token),
 		cmocka_unit_test(test_auth_keeps_only_the_digest),
 	};
