@@ -81,7 +81,8 @@ enum forq_entry_state {
 struct forq_entry {
 	uint64_t due_ns;    /* retry: when it may run again; lease: deadline;
 			     * dead: when it died (CLOCK_REALTIME ns) */
-	uint64_t aux;       /* lease: lease number; dead: order of death */
+	uint64_t aux;       /* lease: when handed out (CLOCK_MONOTONIC ns);
+			     * dead: order of death */
 	uint32_t owner;     /* lease: connection id */
 	uint32_t reserved;
 	char error[40];     /* last error (dead letters), NUL-terminated */

@@ -23,9 +23,8 @@ uint32_t forq_lease_free_count(struct forq *q)
 }
 
 int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
-		    size_t max, uint64_t *lease_no)
+		    size_t max)
 {
-	static uint64_t next_lease = 1; /* main thread only */
 	struct forq_hdr *h = q->h;
 	if (max > h->batch_max)
 		max = h->batch_max;
@@ -61,7 +60,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		memcpy(&e->rec, &src->rec, sizeof src->rec + src->rec.len);
 		e->owner = conn;
 		e->due_ns = deadline_ns;
-		e->aux = next_lease++;
+		e->aux = now; /* handed out at */
 		e->rec.state = FORQ_ENTRY_RUNNING; /* handed out: a loss counts */
 		src->rec.state = FORQ_ENTRY_EMPTY;
 		struct forq_task *t = &tasks[i];
@@ -73,8 +72,6 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		t->line = e->rec.line;
 		t->enqueued_ns = e->rec.enq_ns;
 		t->slot = free_idx[i];
-		if (lease_no)
-			lease_no[i] = e->aux;
 		uint64_t w = now > e->rec.enq_ns ? now - e->rec.enq_ns : 0;
 		forq__add(&c->wait_hist[forq__hist_bucket(w)], 1);
 		forq__add(&c->wait_sum_ns, w);
@@ -82,6 +79,24 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	forq__add_lanes(c->started, lanes);
 	q->lease_hint = (free_idx[n - 1] + 1) % h->lease_max;
 	return n;
+}
+
+int forq_lease_get(struct forq *q, uint32_t slot, struct forq_lease_info *out)
+{
+	if (slot >= q->h->lease_max)
+		return -ENOENT;
+	const struct forq_entry *e = lease_entry(q, slot);
+	if (e->rec.state != FORQ_ENTRY_RUNNING)
+		return -ENOENT;
+	*out = (struct forq_lease_info){.id = e->rec.id, .deadline_ns = e->due_ns,
+					.taken_ns = e->aux, .payload = &e->rec + 1,
+					.len = e->rec.len, .conn = e->owner};
+	return 0;
+}
+
+uint64_t forq_lease_id(struct forq *q, uint32_t slot)
+{
+	return slot < q->h->lease_max ? lease_entry(q, slot)->rec.id : 0;
 }
 
 static struct forq_entry *held(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn)

@@ -1,6 +1,7 @@
 /* wake.c — sleeping and waking on the queue's futex words: consumers wait for
- * work, producers for room. Sleepers register, then re-check, then wait with
- * a timeout, so a lost wake-up costs latency, never progress. */
+ * work, producers for room, forqd's work watch for either of its waiters
+ * (forq_admin_work_*). Sleepers register, then re-check, then wait with a
+ * timeout, so a lost wake-up costs latency, never progress. */
 #include <errno.h>
 #include <limits.h>
 
@@ -67,3 +68,36 @@ int forq__sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *slee
 	return r;
 }
 
+
+/* ---- work wake-ups for a waiter outside the pop path (forq_admin.h) ---- */
+
+void forq_admin_work_watch(struct forq *q)
+{
+	atomic_fetch_add(&q->h->work_sleepers, 1);
+	/* Pairs with forq__wake_work's fence: a push after this sees us. */
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void forq_admin_work_unwatch(struct forq *q)
+{
+	atomic_fetch_sub(&q->h->work_sleepers, 1);
+}
+
+uint32_t forq_admin_work_seq(struct forq *q)
+{
+	return atomic_load(&q->h->work_seq);
+}
+
+int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms)
+{
+	uint64_t ns = timeout_ms < 0 ? UINT64_MAX / 2 : (uint64_t)timeout_ms * 1000000u;
+	if (atomic_load(&q->h->work_seq) != seq)
+		return 0;
+	return futex_wait(&q->h->work_seq, seq, ns);
+}
+
+void forq_admin_work_kick(struct forq *q)
+{
+	atomic_fetch_add(&q->h->work_seq, 1);
+	futex_wake(&q->h->work_seq, INT_MAX);
+}

@@ -2,8 +2,16 @@
  * thread, the HTTP thread and the TCP server together, and owns shutdown.
  * The only place that exits. Exit codes: 0 ok, 2 bad flags, 3 queue
  * (create, recover, ownership), 4 results file, 5 listen (HTTP or TCP),
- * 1 anything else. */
-#include <ctype.h>
+ * 1 anything else.
+ *
+ * One event loop (base/loop.h) on the main thread: the signalfd (SIGCHLD
+ * for the supervisor, SIGINT/SIGTERM), the /shutdown pipe, the TCP server's
+ * sockets, the work watch's eventfd (tasks arrived, workwatch.h) and timers
+ * (consumer restarts, housekeeping, the TCP server's). It sleeps until one
+ * of them is due. Housekeeping (due retries, dead libforq clients, the
+ * throughput figure, drain checks) runs every 100 ms while the queue is
+ * busy; an idle queue (nothing queued, running or waiting for a retry)
+ * needs it every 10 s only, because its first push wakes the loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,17 +31,22 @@
 #include "handler.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "net.h"
 #include "notify.h"
 #include "producer.h"
-#include "proto.h"
 #include "results.h"
 #include "supervisor.h"
 #include "server.h"
+#include "workwatch.h"
 
 enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5 };
 
-#define TICK_MS 100
+#define MS ((uint64_t)1000000)      /* ns per ms */
+#define BUSY_HOUSEKEEP_NS (100 * MS) /* retries due, drain checks: this late at most */
+#define IDLE_HOUSEKEEP_NS (10000 * MS) /* idle: dead clients' records freed this late */
+#define REAP_EVERY_NS (250 * MS)    /* libforq clients are not our children: looked at */
+#define THROUGHPUT_NS (1000 * MS)   /* the throughput figure's window */
 #define STOP_GRACE_MS 5000
 #define HTTP_BACKLOG 511
 
@@ -47,12 +60,19 @@ struct forqd {
 	struct producer *prod;
 	struct http_server *http;
 	struct tcp_server *tcp;
+	struct work_watch *watch;
+	struct loop loop;
+	struct loop_timer restart_timer;  /* the next consumer restart */
+	struct loop_timer housekeep_timer;
 	struct results_sink sink; /* results the supervisor writes */
 	int results_fd;
 	int have_sink;
+	int sfd;                  /* signalfd */
 	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now */
 	enum phase phase;
+	int idle;                 /* nothing queued, running or retrying: housekeeping slows */
 	uint64_t drain_deadline;
+	uint64_t last_reap_ns;
 	int64_t start_unix_ns;
 	_Atomic uint64_t throughput_milli; /* tasks/s * 1000, last second */
 	uint64_t tp_last_ns, tp_last_finished;
@@ -78,22 +98,29 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 
 /* ---- HTTP hooks (they run on the HTTP thread) ---- */
 
-/* With --tcp off, forq_tcp_commands_total still has one series per command
- * (0), labelled as tcp_snapshot labels them (the wire word, and INVALID), so
- * that dashboards and rate() see the family from the start. */
-static void tcp_commands_zero(struct metrics_snapshot *s)
+/* The TCP server's counters into the snapshot. With --tcp off,
+ * forq_tcp_commands_total still has one series per command (0), so that
+ * dashboards and rate() see the family from the start. */
+static void tcp_into_snapshot(struct tcp_server *tcp, struct metrics_snapshot *s)
 {
-	_Static_assert(PROTO_CMD_COUNT + 1 <= METRICS_MAX_TCP_COMMANDS, "room for every command");
-	for (int c = 0; c <= PROTO_CMD_COUNT; c++) {
-		const char *name = c < PROTO_CMD_COUNT ? proto_cmd_name((enum proto_cmd)c) : "invalid";
-		char *out = s->tcp_commands[c].name;
-		size_t i = 0;
-		for (; name[i] && i < METRICS_NAME_MAX - 1; i++)
-			out[i] = (char)toupper((unsigned char)name[i]);
-		out[i] = '\0';
-		s->tcp_commands[c].count = 0;
+	_Static_assert(TCP_COUNTED_CMDS <= METRICS_MAX_TCP_COMMANDS, "room for every command");
+	struct tcp_counters t = {0};
+	if (tcp)
+		tcp_counters_read(tcp, &t);
+	s->remote_workers = t.remote_workers;
+	s->leases_outstanding = t.leases;
+	s->tcp_connections = t.accepted;
+	s->tcp_refused = t.refused;
+	s->tcp_bytes_in = t.bytes_in;
+	s->tcp_bytes_out = t.bytes_out;
+	s->n_tcp_commands = TCP_COUNTED_CMDS;
+	for (int i = 0; i < TCP_COUNTED_CMDS; i++) {
+		struct metrics_tcp_command *m = &s->tcp_commands[i];
+		snprintf(m->name, sizeof m->name, "%s", tcp_counter_label(i));
+		m->count = t.cmds[i].count;
+		m->bytes_in = t.cmds[i].bytes_in;
+		m->bytes_out = t.cmds[i].bytes_out;
 	}
-	s->n_tcp_commands = PROTO_CMD_COUNT + 1;
 }
 
 static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
@@ -150,10 +177,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 		mw->current_task = rows[w].current_task;
 		s->worker_restarts += mw->restarts;
 	}
-	if (d->tcp)
-		tcp_snapshot(d->tcp, s);
-	else
-		tcp_commands_zero(s);
+	tcp_into_snapshot(d->tcp, s);
 	s->lease_expired += hs.lease_expired;
 	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
 	s->start_time = (double)d->start_unix_ns / 1e9;
@@ -325,6 +349,20 @@ static void raise_fd_limit(void)
 
 /* ---- the main loop ---- */
 
+static void housekeep_in(struct forqd *d, uint64_t now, uint64_t ns)
+{
+	uint64_t due = now + ns;
+	if (!loop_timer_pending(&d->housekeep_timer) || d->housekeep_timer.due_ns > due)
+		loop_timer_set(&d->loop, &d->housekeep_timer, due);
+}
+
+/* Something happened that housekeeping must follow closely. */
+static void leave_idle(struct forqd *d)
+{
+	d->idle = 0;
+	housekeep_in(d, clock_mono_ns(), 0);
+}
+
 static void begin_drain(struct forqd *d, const char *why)
 {
 	if (d->phase != RUNNING)
@@ -336,6 +374,7 @@ static void begin_drain(struct forqd *d, const char *why)
 	notify_send("STOPPING=1");
 	if (d->tcp)
 		tcp_draining(d->tcp);
+	leave_idle(d);
 }
 
 static void begin_stop(struct forqd *d, const char *why)
@@ -369,29 +408,74 @@ static int queue_settled(struct forqd *d, uint64_t now)
 	return now - d->idle_since_ns >= 50000000u;
 }
 
+/* The throughput figure, once a window; then whether the queue is idle: in
+ * the last window nothing finished, and now nothing is queued, running or
+ * waiting for a retry, and nothing but a push can change that. */
 static void update_throughput(struct forqd *d, uint64_t now)
 {
-	if (now - d->tp_last_ns < 1000000000u)
+	if (now - d->tp_last_ns < THROUGHPUT_NS)
 		return;
 	struct forq_stats st;
 	forq_stats_read(d->q, &st);
-	uint64_t fin = st.done + st.failed + st.dead;
+	uint64_t fin = st.done + st.failed + st.dead, milli = 0;
 	if (d->tp_last_ns) {
 		double secs = (double)(now - d->tp_last_ns) / 1e9;
-		atomic_store(&d->throughput_milli,
-			     (uint64_t)((double)(fin - d->tp_last_finished) / secs * 1000.0));
+		milli = (uint64_t)((double)(fin - d->tp_last_finished) / secs * 1000.0);
+		atomic_store(&d->throughput_milli, milli);
 	}
 	d->tp_last_ns = now;
 	d->tp_last_finished = fin;
+	d->idle = d->phase == RUNNING && !d->c.exit_when_done && milli == 0 &&
+		  (!d->prod || producer_finished(d->prod)) &&
+		  st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting ==
+			  0;
 }
 
-static void handle_signals(struct forqd *d, int sfd)
+static void on_housekeep(void *ctx, uint64_t now)
 {
+	struct forqd *d = ctx;
+	forq_admin_retry_due(d->q, now);
+	if (d->idle || now - d->last_reap_ns >= REAP_EVERY_NS) {
+		/* libforq clients are not our children: look for their death (a
+		 * dead producer must not stall a lane long). */
+		forq_admin_reap_clients(d->q, on_final, d);
+		d->last_reap_ns = now;
+	}
+	update_throughput(d, now);
+	if (d->have_sink)
+		results_sink_flush(&d->sink);
+
+	if (d->phase == RUNNING && d->c.exit_when_done && producer_finished(d->prod) &&
+	    queue_settled(d, now))
+		begin_drain(d, "all tasks done");
+	if (d->phase == DRAINING) {
+		if (queue_settled(d, now))
+			begin_stop(d, "queue drained");
+		else if (now >= d->drain_deadline)
+			begin_stop(d, "drain timeout");
+	}
+	housekeep_in(d, now, d->idle ? IDLE_HOUSEKEEP_NS : BUSY_HOUSEKEEP_NS);
+}
+
+/* Starts the consumers whose backoff is over; comes back for the next. */
+static void on_restart_timer(void *ctx, uint64_t now)
+{
+	struct forqd *d = ctx;
+	int ms = supervisor_tick(d->sup, INT32_MAX);
+	if (ms < INT32_MAX)
+		loop_timer_set(&d->loop, &d->restart_timer, now + (uint64_t)ms * MS);
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+	struct forqd *d = ctx;
 	struct signalfd_siginfo si;
-	while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+	(void)events;
+	while (read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			supervisor_reap(d->sup);
+			on_restart_timer(d, clock_mono_ns());
 			break;
 		case SIGINT:
 		case SIGTERM:
@@ -406,10 +490,12 @@ static void handle_signals(struct forqd *d, int sfd)
 	}
 }
 
-static void handle_wake(struct forqd *d)
+static void on_wake(void *ctx, uint32_t events)
 {
+	struct forqd *d = ctx;
 	char buf[16];
 	ssize_t n;
+	(void)events;
 	while ((n = read(d->wake[0], buf, sizeof buf)) > 0)
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] == 'n')
@@ -419,66 +505,61 @@ static void handle_wake(struct forqd *d)
 		}
 }
 
-static int run(struct forqd *d, int sfd)
+/* The queue's work word moved: tasks were pushed (by anyone). */
+static void on_work(void *ctx)
 {
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0)
-		return -errno;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
-	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.u32 = 1;
-	epoll_ctl(ep, EPOLL_CTL_ADD, d->wake[0], &ev);
-	if (d->tcp) {
-		ev.data.u32 = 2;
-		epoll_ctl(ep, EPOLL_CTL_ADD, tcp_fd(d->tcp), &ev);
-	}
-	uint64_t last_reap = 0;
-	for (;;) {
-		int timeout = supervisor_tick(d->sup, TICK_MS);
-		if (d->tcp) {
-			int t = tcp_timeout_ms(d->tcp);
-			if (t >= 0 && t < timeout)
-				timeout = t;
-		}
-		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, timeout);
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u32 == 0)
-				handle_signals(d, sfd);
-			else if (evs[i].data.u32 == 1)
-				handle_wake(d);
-			else
-				tcp_run(d->tcp);
-		}
-		uint64_t now = clock_mono_ns();
-		if (d->tcp)
-			tcp_tick(d->tcp, now);
-		forq_admin_retry_due(d->q, now);
-		if (now - last_reap >= 250000000u) {
-			/* libforq clients are not our children: poll for their death
-			 * (4 times a second: a dead producer must not stall a lane long). */
-			forq_admin_reap_clients(d->q, on_final, d);
-			last_reap = now;
-		}
-		update_throughput(d, now);
-		if (d->have_sink)
-			results_sink_flush(&d->sink);
+	struct forqd *d = ctx;
+	if (d->tcp)
+		tcp_work_arrived(d->tcp);
+	if (d->idle)
+		leave_idle(d);
+}
 
-		if (d->phase == RUNNING && d->c.exit_when_done && producer_finished(d->prod) &&
-		    queue_settled(d, now))
-			begin_drain(d, "all tasks done");
-		if (d->phase == DRAINING) {
-			if (queue_settled(d, now))
-				begin_stop(d, "queue drained");
-			else if (now >= d->drain_deadline)
-				begin_stop(d, "drain timeout");
-		}
-		if (d->phase == STOPPING) {
-			supervisor_wait_all(d->sup, STOP_GRACE_MS);
+static int waits_for_work(struct forqd *d)
+{
+	return (d->tcp && tcp_parked(d->tcp)) || d->idle;
+}
+
+/* Between two rounds: arms the work watch while parked GETs or an idle
+ * forqd wait for tasks, after one look of its own (workwatch.h). */
+static void watch_work(struct forqd *d)
+{
+	if (!work_watch_begin(d->watch, waits_for_work(d)))
+		return;
+	if (d->tcp)
+		tcp_work_arrived(d->tcp);
+	if (d->idle) {
+		struct forq_stats st;
+		forq_stats_read(d->q, &st);
+		if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting)
+			leave_idle(d);
+	}
+	work_watch_arm(d->watch, waits_for_work(d));
+}
+
+static int run(struct forqd *d)
+{
+	int r;
+	if ((r = loop_fd_add(&d->loop, d->sfd, EPOLLIN, on_signal, d)) ||
+	    (r = loop_fd_add(&d->loop, d->wake[0], EPOLLIN, on_wake, d)))
+		return r;
+	loop_timer_init(&d->restart_timer, on_restart_timer, d);
+	loop_timer_init(&d->housekeep_timer, on_housekeep, d);
+	housekeep_in(d, clock_mono_ns(), 0);
+	on_restart_timer(d, clock_mono_ns());
+	while (d->phase != STOPPING) {
+		if ((r = loop_run_once(&d->loop)) < 0) {
+			log_event(LOG_ERROR, "loop_failed", "error=\"%s\"", strerror(-r));
+			begin_stop(d, "event loop failed");
 			break;
 		}
+		watch_work(d);
 	}
-	close(ep);
+	loop_timer_stop(&d->loop, &d->restart_timer);
+	loop_timer_stop(&d->loop, &d->housekeep_timer);
+	loop_fd_del(&d->loop, d->sfd);
+	loop_fd_del(&d->loop, d->wake[0]);
+	supervisor_wait_all(d->sup, STOP_GRACE_MS);
 	return 0;
 }
 
@@ -526,13 +607,13 @@ static int start_tcp(struct forqd *d)
 	if (strcmp(d->c.tcp, "off") == 0)
 		return 0;
 	char err[512];
-	struct tcp_config tc = {.listen = d->c.tcp, .shm_name = d->c.shm_name,
+	struct tcp_config tc = {.listen = d->c.tcp,
 				.lease_timeout_ms = d->c.lease_timeout_s * 1000,
 				.idle_timeout_ms = d->c.tcp_idle_timeout_s * 1000,
 				.max_conns = d->c.tcp_max_conns,
 				.max_payload = d->c.max_payload, .batch_max = d->c.batch,
 				.admin_token = d->c.admin_token, .insecure = d->c.insecure};
-	if (tcp_start(&d->tcp, &tc, d->q, on_final, d, err, sizeof err)) {
+	if (tcp_start(&d->tcp, &tc, d->q, &d->loop, on_final, d, err, sizeof err)) {
 		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
 		return -1;
 	}
@@ -540,13 +621,36 @@ static int start_tcp(struct forqd *d)
 	return 0;
 }
 
+/* The queue's last step: kept for the next forqd, or drained and removed. */
+static void close_queue(struct forqd *d)
+{
+	if (d->c.keep_shm) {
+		struct forq_stats st;
+		forq_stats_read(d->q, &st);
+		forq_admin_release(d->q);
+		log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", d->c.shm_name,
+			  (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2] +
+					       st.retry_waiting));
+	} else {
+		int left = forq_admin_drain_each(d->q, on_final, d);
+		if (left)
+			log_event(LOG_WARN, "tasks_unfinished", "count=%d reason=\"%s\"", left,
+				  d->have_sink ? "reported as status unfinished in the results"
+					       : "dropped unrecorded: --results off (--keep-shm "
+						 "keeps them queued)");
+		forq_unlink(d->c.shm_name);
+	}
+	forq_close(d->q);
+	d->q = NULL;
+}
+
 int main(int argc, char **argv)
 {
-	static struct forqd d;
+	static struct forqd d = {.sfd = -1, .wake = {-1, -1}, .results_fd = -1};
 	char err[512];
-	int code = 1, sfd = -1;
+	int code = 1, r;
 
-	int r = config_parse(&d.c, argc, argv, err, sizeof err);
+	r = config_parse(&d.c, argc, argv, err, sizeof err);
 	if (r > 0)
 		return 0;
 	if (r < 0) {
@@ -577,32 +681,46 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0 || pipe2(d.wake, O_NONBLOCK | O_CLOEXEC) < 0)
+	d.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d.sfd < 0 || pipe2(d.wake, O_NONBLOCK | O_CLOEXEC) < 0 || loop_init(&d.loop) < 0) {
+		log_event(LOG_ERROR, "setup_failed", "error=\"%s\"", strerror(errno));
 		goto out;
+	}
 	raise_fd_limit();
 
+	/* Each step below is undone in the reverse order, from its label down:
+	 * nothing is released while something started after it may use it. */
 	if (open_results(&d)) {
 		code = EXIT_RESULTS;
-		goto out;
+		goto out_loop;
 	}
 	if (open_queue(&d)) {
 		code = EXIT_QUEUE;
-		goto out;
+		goto out_results;
 	}
 	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
 	/* TCP first: the HTTP thread reads d.tcp from its first request on. */
-	if (start_tcp(&d) || start_http(&d)) {
+	if (start_tcp(&d)) {
 		code = EXIT_LISTEN;
 		goto out_queue;
+	}
+	if (start_http(&d)) {
+		code = EXIT_LISTEN;
+		goto out_http;
+	}
+	if ((r = work_watch_start(&d.watch, d.q, &d.loop, on_work, &d))) {
+		log_event(LOG_ERROR, "setup_failed", "error=\"work watch: %s\"", strerror(-r));
+		goto out_http;
 	}
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
 				     .batch = d.c.batch, .results_fd = d.results_fd,
 				     .tasks_file = d.c.tasks};
 	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
 				       .backoff_max_ms = d.c.restart_backoff_max_ms};
-	if (supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))
-		goto out_queue;
+	if ((r = supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))) {
+		log_event(LOG_ERROR, "setup_failed", "error=\"supervisor: %s\"", strerror(-r));
+		goto out_watch;
+	}
 	if (d.c.tasks || d.c.demo_rate > 0) {
 		struct producer_config pc = {.shm_name = d.c.shm_name, .tasks_path = d.c.tasks,
 					     .demo_rate = d.c.demo_rate,
@@ -619,49 +737,41 @@ int main(int argc, char **argv)
 
 	if (code == 1)
 		code = 0;
-	run(&d, sfd);
+	if (run(&d))
+		code = code ? code : 1;
 
 	producer_stop(d.prod);
-	if (d.http)
-		http_stop(d.http);
 	supervisor_reap(d.sup);
 	supervisor_free(d.sup);
-
-out_queue:
+out_watch:
+	work_watch_stop(d.watch);
+out_http:
+	if (d.http)
+		http_stop(d.http); /* joins the HTTP thread: its hooks are done */
+	if (d.hq)
+		forq_close(d.hq);
 	if (d.tcp) {
 		tcp_stop(d.tcp);
 		d.tcp = NULL;
 	}
-	if (d.q) {
-		if (d.c.keep_shm) {
-			struct forq_stats st;
-			forq_stats_read(d.q, &st);
-			forq_admin_release(d.q);
-			log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", d.c.shm_name,
-				  (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2] +
-						       st.retry_waiting));
-		} else {
-			int left = forq_admin_drain_each(d.q, on_final, &d);
-			if (left)
-				log_event(LOG_WARN, "tasks_unfinished", "count=%d reason=\"%s\"", left,
-					  d.have_sink ? "reported as status unfinished in the results"
-						      : "dropped unrecorded: --results off (--keep-shm "
-							"keeps them queued)");
-			forq_unlink(d.c.shm_name);
-		}
-		if (d.hq)
-			forq_close(d.hq);
-		forq_close(d.q);
-	}
-out:
+out_queue:
+	close_queue(&d);
+out_results:
 	if (d.have_sink) {
 		results_sink_flush(&d.sink);
 		results_sink_free(&d.sink);
 	}
 	if (d.results_fd >= 0)
 		close(d.results_fd);
-	if (sfd >= 0)
-		close(sfd);
+out_loop:
+	loop_release(&d.loop);
+out:
+	if (d.wake[0] >= 0) {
+		close(d.wake[0]);
+		close(d.wake[1]);
+	}
+	if (d.sfd >= 0)
+		close(d.sfd);
 	config_free(&d.c);
 	log_event(code ? LOG_ERROR : LOG_INFO, "exited", "code=%d", code);
 	return code;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <string.h>
 
 /* What the parser is doing at the front of the next input. */
@@ -12,22 +13,41 @@ enum parser_state {
 	STATE_SKIP_LINE,    /* dropping through the next '\n' */
 };
 
-/* Each wire word once. */
-static const struct {
-	const char *word;
-	enum proto_cmd cmd;
-} cmd_words[] = {
-	{"GET_TASK", PROTO_GET_TASK}, {"GET_TASKS", PROTO_GET_TASKS}, {"RESULT", PROTO_RESULT},
-	{"FAIL", PROTO_FAIL},         {"PUT", PROTO_PUT},             {"TOUCH", PROTO_TOUCH},
-	{"PING", PROTO_PING},         {"STATS", PROTO_STATS},         {"EXIT", PROTO_EXIT},
-	{"QUIT", PROTO_EXIT},         {"RETRY", PROTO_RETRY},         {"AUTH", PROTO_AUTH},
-};
+/* Each wire word once: every parser, formatter, metrics label and log line
+ * uses these (the server and forqd through proto_cmd_word). */
+#define CMD_GET_TASK "GET_TASK"
+#define CMD_GET_TASKS "GET_TASKS"
+#define CMD_RESULT "RESULT"
+#define CMD_FAIL "FAIL"
+#define CMD_RETRY "RETRY"
+#define CMD_PUT "PUT"
+#define CMD_TOUCH "TOUCH"
+#define CMD_PING "PING"
+#define CMD_STATS "STATS"
+#define CMD_EXIT "EXIT"
+#define CMD_QUIT "QUIT" /* EXIT's second name */
+#define CMD_AUTH "AUTH"
+#define CMD_INFO "INFO"
+#define REP_TASK "TASK"
+#define REP_TASKS "TASKS"
+#define REP_NONE "NONE"
+#define REP_OK "OK"
+#define REP_ERR "ERR"
+#define REP_PONG "PONG"
+#define REP_BYE "BYE"
+#define REP_INFO CMD_INFO
+#define KW_WAIT "WAIT"
+#define KEY_LEASE_TIMEOUT "lease_timeout_ms"
+#define KEY_MAX_PAYLOAD "max_payload"
+#define KEY_BATCH_MAX "batch_max"
 
-static const char *const cmd_names[PROTO_CMD_COUNT] = {
-	[PROTO_GET_TASK] = "get_task", [PROTO_GET_TASKS] = "get_tasks", [PROTO_RESULT] = "result",
-	[PROTO_FAIL] = "fail",         [PROTO_PUT] = "put",             [PROTO_TOUCH] = "touch",
-	[PROTO_PING] = "ping",         [PROTO_STATS] = "stats",         [PROTO_EXIT] = "exit",
-	[PROTO_RETRY] = "retry",       [PROTO_AUTH] = "auth",
+static const char *const cmd_words[PROTO_CMD_COUNT] = {
+	[PROTO_GET_TASK] = CMD_GET_TASK, [PROTO_GET_TASKS] = CMD_GET_TASKS,
+	[PROTO_RESULT] = CMD_RESULT,     [PROTO_FAIL] = CMD_FAIL,
+	[PROTO_PUT] = CMD_PUT,           [PROTO_TOUCH] = CMD_TOUCH,
+	[PROTO_PING] = CMD_PING,         [PROTO_STATS] = CMD_STATS,
+	[PROTO_EXIT] = CMD_EXIT,         [PROTO_RETRY] = CMD_RETRY,
+	[PROTO_AUTH] = CMD_AUTH,         [PROTO_INFO] = CMD_INFO,
 };
 
 /* Indexed by -err - 1. */
@@ -43,7 +63,6 @@ static const char *const err_words[PROTO_E_COUNT] = {
 static const char *const prio_words[] = {"high", "normal", "low"};
 #define NPRIO (sizeof prio_words / sizeof prio_words[0])
 
-#define KW_WAIT "WAIT"
 #define CRLF "\r\n"
 #define U64_DIGITS 20 /* UINT64_MAX = 18446744073709551615 */
 
@@ -196,12 +215,15 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 	split(s, n, &ws);
 	if (ws.n == 0)
 		return 0;
-	for (k = 0; k < sizeof cmd_words / sizeof cmd_words[0]; k++)
-		if (word_is(ws.w[0], ws.len[0], cmd_words[k].word))
+	for (k = 0; k < PROTO_CMD_COUNT; k++)
+		if (word_is(ws.w[0], ws.len[0], cmd_words[k]))
 			break;
-	if (k == sizeof cmd_words / sizeof cmd_words[0])
+	if (k < PROTO_CMD_COUNT)
+		req->cmd = (enum proto_cmd)k;
+	else if (word_is(ws.w[0], ws.len[0], CMD_QUIT))
+		req->cmd = PROTO_EXIT;
+	else
 		return PROTO_E_UNKNOWN_COMMAND;
-	req->cmd = cmd_words[k].cmd;
 
 	switch (req->cmd) {
 	case PROTO_GET_TASK:
@@ -241,7 +263,7 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 		else if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &req->id))
 			r = PROTO_E_BAD_ID;
 		break;
-	default: /* PING, STATS, EXIT */
+	default: /* PING, STATS, EXIT, INFO */
 		if (ws.n != 1)
 			r = PROTO_E_BAD_ARGS;
 		break;
@@ -386,10 +408,35 @@ out:
 	return r;
 }
 
+const char *proto_cmd_word(enum proto_cmd c)
+{
+	if ((unsigned)c >= PROTO_CMD_COUNT)
+		return "?";
+	return cmd_words[c];
+}
+
+/* cmd_words in lower case, made once on first use (any thread). */
+#define CMD_WORD_MAX 16
+static char cmd_names[PROTO_CMD_COUNT][CMD_WORD_MAX];
+static pthread_once_t cmd_names_once = PTHREAD_ONCE_INIT;
+
+static void make_cmd_names(void)
+{
+	for (int c = 0; c < PROTO_CMD_COUNT; c++) {
+		size_t i = 0;
+		for (; cmd_words[c][i] && i < CMD_WORD_MAX - 1; i++) {
+			char ch = cmd_words[c][i];
+			cmd_names[c][i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+		}
+		cmd_names[c][i] = '\0';
+	}
+}
+
 const char *proto_cmd_name(enum proto_cmd c)
 {
 	if ((unsigned)c >= PROTO_CMD_COUNT)
 		return "?";
+	pthread_once(&cmd_names_once, make_cmd_names);
 	return cmd_names[c];
 }
 
@@ -401,6 +448,45 @@ const char *proto_err_word(int err)
 }
 
 /* ---- replies (client side) ---- */
+
+/* INFO's "key=value" words from p to buf + n: known keys fill rep->info,
+ * others are skipped. */
+static int parse_info(const char *buf, size_t n, const char *p, struct proto_reply *rep)
+{
+	const struct {
+		const char *key;
+		uint32_t *field;
+	} keys[] = {
+		{KEY_LEASE_TIMEOUT, &rep->info.lease_timeout_ms},
+		{KEY_MAX_PAYLOAD, &rep->info.max_payload},
+		{KEY_BATCH_MAX, &rep->info.batch_max},
+	};
+	const char *end = buf + n;
+	while (p < end) {
+		while (p < end && is_blank(*p))
+			p++;
+		const char *w = p, *eq = NULL;
+		while (p < end && !is_blank(*p)) {
+			if (*p == '=' && !eq)
+				eq = p;
+			p++;
+		}
+		if (w == p)
+			break;
+		if (!eq)
+			return PROTO_E_BAD_REPLY;
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			uint64_t v;
+			if (!word_is(w, (size_t)(eq - w), keys[k].key))
+				continue;
+			if (parse_u64(eq + 1, (size_t)(p - eq - 1), UINT32_MAX, &v))
+				return PROTO_E_BAD_REPLY;
+			*keys[k].field = (uint32_t)v;
+		}
+	}
+	rep->kind = PROTO_REP_INFO;
+	return PROTO_PARSED;
+}
 
 int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t len,
 		      struct proto_reply *rep, size_t *consumed)
@@ -426,7 +512,7 @@ int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t le
 	if (ws.n == 0)
 		return PROTO_E_BAD_REPLY;
 #define IS(lit) word_is(ws.w[0], ws.len[0], lit)
-	if (IS("ERR")) {
+	if (IS(REP_ERR)) {
 		size_t at = (size_t)(ws.w[0] - buf) + ws.len[0];
 		if (at < n)
 			at++; /* the blank before the word */
@@ -435,9 +521,11 @@ int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t le
 		rep->text_len = n - at;
 		return PROTO_PARSED;
 	}
+	if (IS(REP_INFO))
+		return parse_info(buf, n, ws.w[0] + ws.len[0], rep);
 	if (ws.more)
 		return PROTO_E_BAD_REPLY;
-	if (IS("TASK") && ws.n == 4) {
+	if (IS(REP_TASK) && ws.n == 4) {
 		if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id) ||
 		    parse_u64(ws.w[2], ws.len[2], UINT32_MAX, &v) ||
 		    parse_u64(ws.w[3], ws.len[3], UINT64_MAX, &plen))
@@ -458,14 +546,14 @@ int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t le
 		*consumed = hdr + end;
 		return PROTO_PARSED;
 	}
-	if (IS("TASKS") && ws.n == 2) {
+	if (IS(REP_TASKS) && ws.n == 2) {
 		if (parse_u64(ws.w[1], ws.len[1], UINT32_MAX, &v))
 			return PROTO_E_BAD_REPLY;
 		rep->kind = PROTO_REP_TASKS;
 		rep->count = (uint32_t)v;
 		return PROTO_PARSED;
 	}
-	if (IS("OK") && ws.n == 2) {
+	if (IS(REP_OK) && ws.n == 2) {
 		if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id))
 			return PROTO_E_BAD_REPLY;
 		rep->kind = PROTO_REP_OK_ID;
@@ -473,13 +561,13 @@ int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t le
 	}
 	if (ws.n != 1)
 		return PROTO_E_BAD_REPLY;
-	if (IS("OK"))
+	if (IS(REP_OK))
 		rep->kind = PROTO_REP_OK;
-	else if (IS("NONE"))
+	else if (IS(REP_NONE))
 		rep->kind = PROTO_REP_NONE;
-	else if (IS("PONG"))
+	else if (IS(REP_PONG))
 		rep->kind = PROTO_REP_PONG;
-	else if (IS("BYE"))
+	else if (IS(REP_BYE))
 		rep->kind = PROTO_REP_BYE;
 	else
 		return PROTO_E_BAD_REPLY;
@@ -533,10 +621,11 @@ static char *put_u64(char *p, uint64_t v)
 int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void *payload,
 		      size_t len)
 {
-	char line[sizeof "TASK " + 3 * U64_DIGITS + 4], *p = line;
+	static const char head[] = REP_TASK " ";
+	char line[sizeof head + 3 * U64_DIGITS + 4], *p = line;
 	size_t old = out->len;
-	memcpy(p, "TASK ", 5);
-	p = put_u64(p + 5, id);
+	memcpy(p, head, sizeof head - 1);
+	p = put_u64(p + sizeof head - 1, id);
 	*p++ = ' ';
 	p = put_u64(p, attempt);
 	*p++ = ' ';
@@ -550,39 +639,39 @@ int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void
 
 int proto_format_tasks(struct buf *out, uint32_t k)
 {
-	return buf_printf(out, "TASKS %" PRIu32 CRLF, k);
+	return buf_printf(out, REP_TASKS " %" PRIu32 CRLF, k);
 }
 
 int proto_format_none(struct buf *out)
 {
-	return buf_puts(out, "NONE" CRLF);
+	return buf_puts(out, REP_NONE CRLF);
 }
 
 int proto_format_ok(struct buf *out)
 {
-	return buf_puts(out, "OK" CRLF);
+	return buf_puts(out, REP_OK CRLF);
 }
 
 int proto_format_ok_id(struct buf *out, uint64_t id)
 {
-	return buf_printf(out, "OK %" PRIu64 CRLF, id);
+	return buf_printf(out, REP_OK " %" PRIu64 CRLF, id);
 }
 
 int proto_format_err(struct buf *out, int err)
 {
 	if (err >= 0 || err < -PROTO_E_COUNT)
 		return -EINVAL;
-	return buf_printf(out, "ERR %s" CRLF, proto_err_word(err));
+	return buf_printf(out, REP_ERR " %s" CRLF, proto_err_word(err));
 }
 
 int proto_format_pong(struct buf *out)
 {
-	return buf_puts(out, "PONG" CRLF);
+	return buf_puts(out, REP_PONG CRLF);
 }
 
 int proto_format_bye(struct buf *out)
 {
-	return buf_puts(out, "BYE" CRLF);
+	return buf_puts(out, REP_BYE CRLF);
 }
 
 int proto_format_stats(struct buf *out, const char *json, size_t len)
@@ -597,11 +686,19 @@ int proto_format_stats(struct buf *out, const char *json, size_t len)
 	return rollback(out, old, r);
 }
 
+int proto_format_info(struct buf *out, const struct proto_info *info)
+{
+	return buf_printf(out,
+			  REP_INFO " " KEY_LEASE_TIMEOUT "=%" PRIu32 " " KEY_MAX_PAYLOAD "=%" PRIu32
+				   " " KEY_BATCH_MAX "=%" PRIu32 CRLF,
+			  info->lease_timeout_ms, info->max_payload, info->batch_max);
+}
+
 int proto_format_get_task(struct buf *out, int32_t wait_ms)
 {
 	if (wait_ms < 0)
-		return buf_puts(out, "GET_TASK" CRLF);
-	return buf_printf(out, "GET_TASK " KW_WAIT " %" PRId32 CRLF, wait_ms);
+		return buf_puts(out, CMD_GET_TASK CRLF);
+	return buf_printf(out, CMD_GET_TASK " " KW_WAIT " %" PRId32 CRLF, wait_ms);
 }
 
 int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms)
@@ -609,8 +706,8 @@ int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms)
 	if (n == 0)
 		return -EINVAL;
 	if (wait_ms < 0)
-		return buf_printf(out, "GET_TASKS %" PRIu32 CRLF, n);
-	return buf_printf(out, "GET_TASKS %" PRIu32 " " KW_WAIT " %" PRId32 CRLF, n, wait_ms);
+		return buf_printf(out, CMD_GET_TASKS " %" PRIu32 CRLF, n);
+	return buf_printf(out, CMD_GET_TASKS " %" PRIu32 " " KW_WAIT " %" PRId32 CRLF, n, wait_ms);
 }
 
 static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const char *s,
@@ -638,21 +735,21 @@ static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const c
 
 int proto_format_result(struct buf *out, uint64_t id, const char *value, size_t len)
 {
-	return format_id_text(out, "RESULT", id, value, len);
+	return format_id_text(out, CMD_RESULT, id, value, len);
 }
 
 int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t len)
 {
 	if (len == 0)
 		return -EINVAL;
-	return format_id_text(out, "FAIL", id, reason, len);
+	return format_id_text(out, CMD_FAIL, id, reason, len);
 }
 
 int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t len)
 {
 	if (len == 0)
 		return -EINVAL;
-	return format_id_text(out, "RETRY", id, reason, len);
+	return format_id_text(out, CMD_RETRY, id, reason, len);
 }
 
 int proto_format_auth(struct buf *out, const char *token, size_t len)
@@ -661,7 +758,7 @@ int proto_format_auth(struct buf *out, const char *token, size_t len)
 	int r;
 	if (len == 0 || has_newline(token, len))
 		return -EINVAL;
-	r = buf_append(out, "AUTH ", 5);
+	r = buf_puts(out, CMD_AUTH " ");
 	if (!r)
 		r = buf_append(out, token, len);
 	if (!r)
@@ -675,24 +772,23 @@ int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, 
 	int r;
 	if ((unsigned)prio >= NPRIO)
 		return -EINVAL;
-	r = buf_printf(out, "PUT %s %zu" CRLF, prio_words[prio], len);
+	r = buf_printf(out, CMD_PUT " %s %zu" CRLF, prio_words[prio], len);
 	return put_block(out, old, r, payload, len);
 }
 
 int proto_format_touch(struct buf *out, uint64_t id)
 {
-	return buf_printf(out, "TOUCH %" PRIu64 CRLF, id);
+	return buf_printf(out, CMD_TOUCH " %" PRIu64 CRLF, id);
 }
 
 int proto_format_simple(struct buf *out, enum proto_cmd c)
 {
 	switch (c) {
 	case PROTO_PING:
-		return buf_puts(out, "PING" CRLF);
 	case PROTO_STATS:
-		return buf_puts(out, "STATS" CRLF);
 	case PROTO_EXIT:
-		return buf_puts(out, "EXIT" CRLF);
+	case PROTO_INFO:
+		return buf_printf(out, "%s" CRLF, cmd_words[c]);
 	default:
 		return -EINVAL;
 	}

@@ -15,6 +15,7 @@
  *   TOUCH <id>                       -> OK | ERR not-leased
  *   PING -> PONG     STATS -> one JSON line     EXIT|QUIT -> BYE, close
  *   AUTH <token>                     -> OK | ERR unauthorized, close
+ *   INFO                             -> INFO <key>=<value> ...
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
@@ -77,6 +78,7 @@ enum proto_cmd {
 	PROTO_EXIT,
 	PROTO_RETRY,
 	PROTO_AUTH,
+	PROTO_INFO,
 	PROTO_CMD_COUNT
 };
 
@@ -148,8 +150,10 @@ size_t proto_max_request(const struct proto_limits *lim);
 int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct proto_req *req,
 		size_t *consumed);
 
-/* Lower-case wire name, for metrics labels ("get_task", ..., "exit"); "?" when
- * out of range. */
+/* The command's wire word ("GET_TASK", ..., "EXIT", "INFO"); "?" when out of
+ * range. The table in proto.c is the one place each word is spelled. */
+const char *proto_cmd_word(enum proto_cmd c);
+/* The same word in lower case ("get_task"); "?" when out of range. */
 const char *proto_cmd_name(enum proto_cmd c);
 
 /* The ERR word of a negative enum proto_err ("unknown-command"); "?" otherwise. */
@@ -166,6 +170,16 @@ enum proto_reply_kind {
 	PROTO_REP_PONG,
 	PROTO_REP_BYE,
 	PROTO_REP_STATS, /* text = the JSON object, a line starting with '{' */
+	PROTO_REP_INFO,  /* info */
+};
+
+/* INFO's reply: "INFO lease_timeout_ms=<ms> max_payload=<bytes>
+ * batch_max=<n>", keys in any order; a client ignores keys it does not know
+ * and reads 0 for one that is missing. */
+struct proto_info {
+	uint32_t lease_timeout_ms; /* a worker's time to answer a task (TOUCH resets it) */
+	uint32_t max_payload;      /* largest PUT / TASK payload, bytes */
+	uint32_t batch_max;        /* most tasks one GET_TASKS hands out */
 };
 
 struct proto_reply {
@@ -175,6 +189,7 @@ struct proto_reply {
 	uint32_t count;
 	const char *text; /* points into the caller's buffer */
 	size_t text_len;
+	struct proto_info info; /* PROTO_REP_INFO */
 };
 
 /* Parses at most one reply from buf[0..len), using the same limits (a client
@@ -199,6 +214,7 @@ int proto_format_pong(struct buf *out);                   /* "PONG\r\n" */
 int proto_format_bye(struct buf *out);                    /* "BYE\r\n" */
 /* "<json>\r\n"; -EINVAL if json holds '\r' or '\n' or does not start with '{'. */
 int proto_format_stats(struct buf *out, const char *json, size_t len);
+int proto_format_info(struct buf *out, const struct proto_info *info); /* "INFO ...\r\n" */
 
 /* Client side: the request lines. wait_ms < 0 leaves WAIT out. -EINVAL if a
  * RESULT value, FAIL/RETRY reason or AUTH token holds '\r' or '\n', or a
@@ -211,7 +227,8 @@ int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t 
 int proto_format_auth(struct buf *out, const char *token, size_t len);
 int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len);
 int proto_format_touch(struct buf *out, uint64_t id);
-/* PROTO_PING, PROTO_STATS or PROTO_EXIT as a bare line; -EINVAL for others. */
+/* PROTO_PING, PROTO_STATS, PROTO_EXIT or PROTO_INFO as a bare line; -EINVAL
+ * for others. */
 int proto_format_simple(struct buf *out, enum proto_cmd c);
 
 #endif

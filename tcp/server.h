@@ -1,21 +1,24 @@
-/* tcp.h — forqd's TCP server for remote workers and producers (the
- * GET_TASK / RESULT protocol of proto.h). Non-blocking sockets on one epoll
- * fd, driven from forqd's main loop (main thread only): no thread or process
- * per connection. Tasks handed out are leases in the queue's shared memory
- * (admin.h), so a lost worker, an expired lease or a restarted forqd gives
- * them back. */
-#ifndef FORQ_TCP_H
-#define FORQ_TCP_H
+/* server.h — forqd's TCP server for remote workers and producers (the
+ * GET_TASK / RESULT protocol of proto.h). Non-blocking sockets registered in
+ * forqd's event loop (loop.h), main thread only: no thread or process per
+ * connection, no loop of its own. Tasks handed out are leases in the queue's
+ * shared memory (forq_admin.h), so a lost worker, an expired lease or a
+ * restarted forqd gives them back.
+ *
+ * Inside: conn.c (connections and their buffers), commands.c (the answer to
+ * each request), leases.c (the lease table's id index), server.c (accept,
+ * events, timers, counters). */
+#ifndef FORQ_TCP_SERVER_H
+#define FORQ_TCP_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "forq_admin.h"
-#include "snapshot.h"
+#include "loop.h"
 
 struct tcp_config {
 	const char *listen;       /* "127.0.0.1:7070", "[::]:7070", port 0: pick one */
-	const char *shm_name;
 	int lease_timeout_ms;     /* a worker's time to answer (default 30000) */
 	int idle_timeout_ms;      /* close a connection silent this long (0: 300000) */
 	uint32_t max_payload;
@@ -25,19 +28,41 @@ struct tcp_config {
 	int insecure;
 };
 
+/* The server's counters, plain data: forqd copies them into its metrics
+ * snapshot. Gauges are "now", the rest only grow. */
+#define TCP_COUNTED_CMDS 13 /* every proto command, then requests that did not parse */
+struct tcp_counters {
+	uint64_t connections;     /* gauge: open */
+	uint64_t remote_workers;  /* gauge: open connections that asked for tasks */
+	uint64_t leases;          /* gauge: tasks leased to them */
+	uint64_t accepted;
+	uint64_t refused;         /* at the connection limit */
+	uint64_t bytes_in, bytes_out;
+	struct {
+		uint64_t count;
+		uint64_t bytes_in;    /* request bytes */
+		uint64_t bytes_out;   /* reply bytes (a parked GET's too) */
+	} cmds[TCP_COUNTED_CMDS];
+};
+/* The metrics label of cmds[i]: the command's wire word ("GET_TASK"), or
+ * "INVALID" for the last; NULL past the end. */
+const char *tcp_counter_label(int i);
+
 struct tcp_server;
 
-/* Binds and listens. q is forqd's main handle (its record holds the leases'
- * counters); fn/ctx get tasks that end dead when a lease is lost. */
+/* Binds, listens and registers the socket in loop. q is forqd's main handle
+ * (its record holds the leases' counters); fn/ctx get tasks that end dead
+ * when a lease is lost. Returns 0 or -errno with err set. */
 int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q,
-	      forq_final_fn fn, void *ctx, char *err, size_t errlen);
-int tcp_fd(const struct tcp_server *s);       /* epoll fd: readable when work is due */
+	      struct loop *loop, forq_final_fn fn, void *ctx, char *err, size_t errlen);
 uint16_t tcp_port(const struct tcp_server *s);
-void tcp_run(struct tcp_server *s);           /* handle ready sockets, no blocking */
-void tcp_tick(struct tcp_server *s, uint64_t now_ns); /* lease expiry, idle timeouts, waiters */
-int tcp_timeout_ms(const struct tcp_server *s); /* when tcp_tick is next due, -1: none */
+/* GET_TASK(S) WAITs parked now, waiting for a task. */
+unsigned tcp_parked(const struct tcp_server *s);
+/* Tasks may have arrived (the queue's work word moved): serves parked GETs. */
+void tcp_work_arrived(struct tcp_server *s);
 void tcp_draining(struct tcp_server *s);      /* PUT refused from now on */
-void tcp_snapshot(struct tcp_server *s, struct metrics_snapshot *snap); /* any thread */
+/* Any thread. */
+void tcp_counters_read(const struct tcp_server *s, struct tcp_counters *out);
 /* Closes all connections. Leases stay in the queue's lease table (no attempt
  * is charged): forqd's exit drain reports them, or the next forqd gives them
  * back. NULL is fine. */

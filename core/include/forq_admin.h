@@ -152,12 +152,30 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx);
 
 /* Leases: tasks forqd's TCP server hands to remote workers. Each sits in a
  * lease entry (in shared memory, so a restarted forqd gives them back) with
- * its connection, a deadline and a lease number that fences late answers.
+ * its connection, its deadline and when it was handed out: the table is the
+ * one place that knows them (the server keeps only an id -> entry index).
  * Main thread of forqd only. */
 /* Pops up to max tasks into free lease entries for connection conn. Returns
- * how many (0 if none), tasks[i].slot is the entry, lease_no[i] its number. */
+ * how many (0 if none: the queue is empty or no entry is free);
+ * tasks[i].slot is the entry. */
 int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
-		    size_t max, uint64_t *lease_no);
+		    size_t max);
+/* A held lease, as forq_lease_get reads it. */
+struct forq_lease_info {
+	uint64_t id;
+	uint64_t deadline_ns;  /* CLOCK_MONOTONIC */
+	uint64_t taken_ns;     /* CLOCK_MONOTONIC, when it was handed out */
+	const void *payload;   /* in shared memory: valid while the entry is held */
+	uint32_t len;
+	uint32_t conn;
+};
+/* Entry slot as it is now: 0 with *out filled if it holds a leased task
+ * (handed out, no answer yet), -ENOENT if not (free, finished, or slot out of
+ * range). */
+int forq_lease_get(struct forq *q, uint32_t slot, struct forq_lease_info *out);
+/* The task id entry slot holds or last held, whatever its state (0 if it
+ * never held one): the key of an index kept beside the table. */
+uint64_t forq_lease_id(struct forq *q, uint32_t slot);
 /* Finishes the task in entry slot if it holds `id` for conn; as
  * forq_task_finish otherwise. -ENOENT: not leased to this connection. A
  * final status (DONE, FAILED, DEAD) keeps the entry until
@@ -176,6 +194,24 @@ int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t con
 			int expired, forq_final_fn fn, void *ctx);
 /* Free lease entries now. */
 uint32_t forq_lease_free_count(struct forq *q);
+
+/* Work wake-ups, for a thread that waits for tasks on behalf of an event
+ * loop (forqd: parked GET_TASK WAITs, idle housekeeping). Pushers move the
+ * queue's work word and wake its sleepers only while someone is registered,
+ * so: register (watch), read the word (seq), look for work, and if there is
+ * none wait until the word moves (wait): a push after the read moves it.
+ * Consumers sleeping in forq_pop share the word: a registered watcher makes
+ * every push pay one futex wake-up, so watch only while it matters. */
+void forq_admin_work_watch(struct forq *q);
+void forq_admin_work_unwatch(struct forq *q);
+uint32_t forq_admin_work_seq(struct forq *q);
+/* Sleeps while the word is seq, at most timeout_ms (< 0: no limit). Returns
+ * 0 (the word moved, or a spurious wake-up: read it again), -ETIMEDOUT or
+ * -EINTR. Safe from any thread of a process holding q. */
+int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms);
+/* Moves the word and wakes every sleeper (consumers re-check and sleep
+ * again): how a waiting thread is told to stop. */
+void forq_admin_work_kick(struct forq *q);
 
 /* Dead letters. */
 struct forq_dead_info {

@@ -703,6 +703,68 @@ static void test_proto_parse_reply_refuses_bad_replies(void **state)
 	}
 }
 
+/* Check INFO both ways: the request line, the reply's exact text, its keys
+ * read back in any order with unknown ones skipped, and bad values refused. */
+static void test_proto_info_request_and_reply(void **state)
+{
+	static const struct proto_limits lim = {.max_line = 256, .max_payload = 16};
+	struct proto_parser p;
+	struct proto_req req;
+	struct proto_reply rep;
+	struct buf b = BUF_INIT;
+	size_t used;
+	(void)state;
+	assert_int_equal(proto_parser_init(&p, &lim), 0);
+	assert_int_equal(proto_parse(&p, "info\r\n", 6, &req, &used), PROTO_PARSED);
+	assert_int_equal(req.cmd, PROTO_INFO);
+	assert_int_equal(proto_parse(&p, "INFO x\r\n", 8, &req, &used), PROTO_E_BAD_ARGS);
+	assert_int_equal(proto_format_simple(&b, PROTO_INFO), 0);
+	assert_string_equal(b.data, "INFO\r\n");
+	buf_reset(&b);
+	struct proto_info in = {.lease_timeout_ms = 30000, .max_payload = 1024, .batch_max = 64};
+	assert_int_equal(proto_format_info(&b, &in), 0);
+	assert_string_equal(b.data, "INFO lease_timeout_ms=30000 max_payload=1024 batch_max=64\r\n");
+	assert_int_equal(proto_parse_reply(&lim, b.data, b.len, &rep, &used), PROTO_PARSED);
+	assert_int_equal(used, b.len);
+	assert_int_equal(rep.kind, PROTO_REP_INFO);
+	assert_memory_equal(&rep.info, &in, sizeof in);
+	static const char *later = "INFO batch_max=2 color=blue lease_timeout_ms=5\r\n";
+	assert_int_equal(proto_parse_reply(&lim, later, strlen(later), &rep, &used), PROTO_PARSED);
+	assert_int_equal(rep.info.lease_timeout_ms, 5);
+	assert_int_equal(rep.info.batch_max, 2);
+	assert_int_equal(rep.info.max_payload, 0); /* not sent */
+	static const char *bad[] = {"INFO lease_timeout_ms=x\r\n", "INFO lease_timeout_ms\r\n",
+				    "INFO batch_max=4294967296\r\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(proto_parse_reply(&lim, bad[i], strlen(bad[i]), &rep, &used),
+				 PROTO_E_BAD_REPLY);
+	buf_free(&b);
+}
+
+/* Check that each command's wire word parses back to it: the one table
+ * serves the parser, the formatters and the metrics labels. */
+static void test_proto_cmd_words_parse_back(void **state)
+{
+	struct proto_parser p;
+	(void)state;
+	assert_int_equal(proto_parser_init(&p, &lim_small), 0);
+	for (int c = 0; c < PROTO_CMD_COUNT; c++) {
+		char line[32];
+		struct proto_req req;
+		size_t used;
+		snprintf(line, sizeof line, "%s\r\n", proto_cmd_word((enum proto_cmd)c));
+		int rc = proto_parse(&p, line, strlen(line), &req, &used);
+		assert_int_equal(used, strlen(line));
+		/* Those that need arguments say so; none is unknown. */
+		assert_int_not_equal(rc, PROTO_E_UNKNOWN_COMMAND);
+		if (rc == PROTO_PARSED)
+			assert_int_equal(req.cmd, c);
+		assert_string_not_equal(proto_cmd_word((enum proto_cmd)c), "?");
+	}
+	assert_string_equal(proto_cmd_word(PROTO_GET_TASKS), "GET_TASKS");
+	assert_string_equal(proto_cmd_word(PROTO_CMD_COUNT), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -723,6 +785,8 @@ int main(void)
 		cmocka_unit_test(test_proto_format_requests_round_trip_through_parser),
 		cmocka_unit_test(test_proto_parse_reply_round_trips_formatted_replies),
 		cmocka_unit_test(test_proto_parse_reply_refuses_bad_replies),
+		cmocka_unit_test(test_proto_info_request_and_reply),
+		cmocka_unit_test(test_proto_cmd_words_parse_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,336 @@
+/* commands.c — the TCP server's answer to each request (commands.h). */
+#include "commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+
+#define MAX_ERRORS 16          /* protocol errors in a row before we hang up */
+#define SKIP_BUDGET (8u << 20) /* bytes dropped unparsed (junk) before we hang up */
+/* The longest TASK header line, with the payload's CRLF. */
+#define TASK_HEAD_MAX sizeof "TASK 18446744073709551615 65535 4294967295\r\n\r\n"
+
+static void reply_err(struct conn *c, int err)
+{
+	conn_sent(c, proto_format_err(&c->out, err));
+}
+
+static void reply_none(struct conn *c, int batch)
+{
+	conn_sent(c, batch ? proto_format_tasks(&c->out, 0) : proto_format_none(&c->out));
+}
+
+/* Leases up to n tasks to c and writes them. Returns how many. */
+static int hand_out(struct tcp_server *s, struct conn *c, int batch, uint32_t n, uint64_t now)
+{
+	if (n > s->batch_max)
+		n = s->batch_max;
+	int k = leases_take(&s->leases, c->id, now + s->lease_ns, s->tasks, n);
+	if (k < 0) {
+		log_event(LOG_ERROR, "lease_take_failed", "error=\"%s\"", strerror(-k));
+		k = 0;
+	}
+	if (k == 0)
+		return 0;
+	c->nleases += (uint32_t)k;
+	gauge(&s->m_leases, leases_count(&s->leases));
+	if (!loop_timer_pending(&s->expiry_timer))
+		loop_timer_set(s->loop, &s->expiry_timer, now + s->lease_ns);
+	size_t need = 16;
+	for (int i = 0; i < k; i++)
+		need += TASK_HEAD_MAX + s->tasks[i].len;
+	int r = buf_reserve(&c->out, need);
+	if (!r && batch)
+		r = proto_format_tasks(&c->out, (uint32_t)k);
+	for (int i = 0; i < k && !r; i++) {
+		const struct forq_task *t = &s->tasks[i];
+		r = proto_format_task(&c->out, t->id, t->attempts + 1u, t->payload, t->len);
+	}
+	if (r) {
+		conn_release_leases(c, "forqd out of memory"); /* it cannot get them */
+		conn_sent(c, r);
+	}
+	return k;
+}
+
+static void do_get(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
+{
+	int batch = req->cmd == PROTO_GET_TASKS;
+	uint32_t n = batch ? req->count : 1;
+	if (!c->worker) {
+		c->worker = 1;
+		s->nworkers++;
+		gauge(&s->m_workers, s->nworkers);
+	}
+	if (n > s->batch_max)
+		n = s->batch_max;
+	if (hand_out(s, c, batch, n, now))
+		return;
+	if (req->wait_ms > 0 && !c->eof) /* a closed peer cannot be waiting: answer now */
+		conn_park(c, batch, n, now + (uint64_t)req->wait_ms * MS);
+	else
+		reply_none(c, batch);
+}
+
+/* A task reached a final state: forqd writes its result line. For DONE and
+ * FAILED the record still counts deliveries before this one. */
+static void report_final(struct tcp_server *s, struct forq_task_info *rec, const void *payload,
+			 int status, const char *text, size_t len)
+{
+	if (!s->fn)
+		return;
+	if (status == FORQ_RESULT_DONE || status == FORQ_RESULT_FAILED)
+		rec->attempts++;
+	buf_reset(&s->scratch);
+	if (buf_append(&s->scratch, text, len) || buf_putc(&s->scratch, '\0'))
+		s->fn(s->ctx, rec, payload, status, "(result lost: out of memory)");
+	else
+		s->fn(s->ctx, rec, payload, status, s->scratch.data);
+}
+
+static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_req *req,
+		      uint64_t now)
+{
+	static const enum forq_result_status status_of[PROTO_CMD_COUNT] = {
+		[PROTO_RESULT] = FORQ_RESULT_DONE, [PROTO_FAIL] = FORQ_RESULT_FAILED,
+		[PROTO_RETRY] = FORQ_RESULT_RETRY};
+	struct forq_lease_info li;
+	struct forq_task_info rec;
+	int slot = leases_find(&s->leases, req->id, c->id, &li);
+	if (slot < 0) {
+		reply_err(c, PROTO_E_NOT_LEASED);
+		return;
+	}
+	uint32_t held = leases_count(&s->leases);
+	uint64_t run = now > li.taken_ns ? now - li.taken_ns : 0;
+	int final = forq_lease_finish(s->q, (uint32_t)slot, req->id, c->id, status_of[req->cmd],
+				      req->text, req->text_len, run, &rec);
+	leases_forget(&s->leases, (uint32_t)slot, req->id);
+	conn_lease_ended(s, c, held);
+	if (final == -ENOENT) {
+		reply_err(c, PROTO_E_NOT_LEASED);
+		return;
+	}
+	if (final < 0) {
+		log_event(LOG_ERROR, "lease_finish_failed", "id=%" PRIu64 " error=\"%s\"", req->id,
+			  strerror(-final));
+		reply_err(c, PROTO_E_INTERNAL);
+		return;
+	}
+	if (final != FORQ_RESULT_RETRY) {
+		report_final(s, &rec, li.payload, final, req->text, req->text_len);
+		forq_lease_release(s->q, (uint32_t)slot); /* only once its result is written */
+	}
+	conn_sent(c, proto_format_ok(&c->out));
+}
+
+static void do_touch(struct tcp_server *s, struct conn *c, const struct proto_req *req,
+		     uint64_t now)
+{
+	struct forq_lease_info li;
+	int slot = leases_find(&s->leases, req->id, c->id, &li);
+	if (slot < 0 || forq_lease_touch(s->q, (uint32_t)slot, req->id, c->id, now + s->lease_ns)) {
+		reply_err(c, PROTO_E_NOT_LEASED);
+		return;
+	}
+	conn_sent(c, proto_format_ok(&c->out));
+}
+
+static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	uint64_t id;
+	if (s->draining) {
+		reply_err(c, PROTO_E_DRAINING);
+		return;
+	}
+	/* timeout 0: the loop never waits for room. */
+	int r = forq_push(s->q, (enum forq_prio)req->prio, req->text, req->text_len, 0, &id);
+	switch (r) {
+	case 0: conn_sent(c, proto_format_ok_id(&c->out, id)); break;
+	case -EAGAIN: reply_err(c, PROTO_E_QUEUE_FULL); break;
+	case -ESHUTDOWN: reply_err(c, PROTO_E_DRAINING); break;
+	case -EMSGSIZE: reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE); break;
+	default:
+		log_event(LOG_ERROR, "tcp_put_failed", "error=\"%s\"", strerror(-r));
+		reply_err(c, PROTO_E_INTERNAL);
+		break;
+	}
+}
+
+static void do_stats(struct tcp_server *s, struct conn *c)
+{
+	struct forq_stats st;
+	struct buf *b = &s->scratch;
+	buf_reset(b);
+	forq_stats_read(s->q, &st);
+	int r = buf_printf(
+		b,
+		"{\"pending\":%" PRIu64 ",\"pending_high\":%" PRIu64 ",\"pending_normal\":%" PRIu64
+		",\"pending_low\":%" PRIu64 ",\"in_progress\":%" PRIu64 ",\"retry_waiting\":%" PRIu64
+		",\"dead_letters\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"done\":%" PRIu64
+		",\"failed\":%" PRIu64 ",\"dead\":%" PRIu64 ",\"retried\":%" PRIu64
+		",\"capacity\":%" PRIu64 ",\"max_payload\":%u,\"accepting\":%s,\"connections\":%u"
+		",\"remote_workers\":%u,\"leases\":%u,\"lease_timeout_ms\":%" PRIu64 "}",
+		st.pending[0] + st.pending[1] + st.pending[2], st.pending[0], st.pending[1],
+		st.pending[2], st.in_progress, st.retry_waiting, st.dead_letters, st.enqueued,
+		st.done, st.failed, st.dead, st.retried, st.capacity, st.max_payload,
+		st.accepting && !s->draining ? "true" : "false", s->nconns, s->nworkers,
+		leases_count(&s->leases), s->lease_ns / MS);
+	if (r || proto_format_stats(&c->out, b->data, b->len))
+		reply_err(c, PROTO_E_INTERNAL);
+}
+
+static void do_info(struct tcp_server *s, struct conn *c)
+{
+	struct proto_info info = {.lease_timeout_ms = (uint32_t)(s->lease_ns / MS),
+				  .max_payload = (uint32_t)s->lim.max_payload,
+				  .batch_max = s->batch_max};
+	conn_sent(c, proto_format_info(&c->out, &info));
+}
+
+static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req *req,
+		    uint64_t now)
+{
+	if (!s->auth.enabled || auth_check_token(&s->auth, req->text, req->text_len)) {
+		c->authed = 1;
+		conn_sent(c, proto_format_ok(&c->out));
+		return;
+	}
+	log_event(LOG_WARN, "tcp_auth_failed", "peer=%s", c->peer);
+	reply_err(c, PROTO_E_UNAUTHORIZED);
+	conn_begin_close(c, "unauthorized", now);
+}
+
+static void handle(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
+{
+	count(&s->m_cmds[req->cmd], 1);
+	if (c->need_auth && !c->authed && req->cmd != PROTO_AUTH) {
+		reply_err(c, PROTO_E_UNAUTHORIZED);
+		conn_begin_close(c, "unauthorized", now);
+		return;
+	}
+	switch (req->cmd) {
+	case PROTO_GET_TASK:
+	case PROTO_GET_TASKS: do_get(s, c, req, now); break;
+	case PROTO_RESULT:
+	case PROTO_FAIL:
+	case PROTO_RETRY: do_finish(s, c, req, now); break;
+	case PROTO_TOUCH: do_touch(s, c, req, now); break;
+	case PROTO_PUT: do_put(s, c, req); break;
+	case PROTO_PING: conn_sent(c, proto_format_pong(&c->out)); break;
+	case PROTO_STATS: do_stats(s, c); break;
+	case PROTO_INFO: do_info(s, c); break;
+	case PROTO_AUTH: do_auth(s, c, req, now); break;
+	case PROTO_EXIT:
+		conn_sent(c, proto_format_bye(&c->out));
+		conn_begin_close(c, "worker said exit", now);
+		break;
+	case PROTO_CMD_COUNT: break;
+	}
+}
+
+static void protocol_error(struct tcp_server *s, struct conn *c, int err, uint64_t now)
+{
+	count(&s->m_cmds[CMD_INVALID], 1);
+	if (++c->errors < MAX_ERRORS) {
+		reply_err(c, err);
+		return;
+	}
+	log_event(LOG_WARN, "tcp_too_many_errors", "peer=%s last=%s", c->peer, proto_err_word(err));
+	reply_err(c, PROTO_E_TOO_MANY_ERRORS);
+	conn_begin_close(c, "too many protocol errors", now);
+}
+
+/* Answers buffered requests until one parks, the output is over OUT_HIGH, or
+ * the input holds no whole request. Hot path: no syscall per request. */
+static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
+{
+	struct proto_req req;
+	size_t used;
+	while (c->state == CONN_ACTIVE && !c->parked && conn_out_pending(c) < OUT_HIGH &&
+	       c->in_off < c->in_len) {
+		int rc = proto_parse(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &req, &used);
+		c->in_off += used; /* req.text stays valid: nothing moves until we return */
+		if (rc == PROTO_MORE) {
+			/* Bytes dropped with no request: junk after an error, or
+			 * empty lines. A stream of nothing else is a flood. */
+			c->skipped += used;
+			if (c->skipped > SKIP_BUDGET) {
+				c->errors = MAX_ERRORS - 1;
+				protocol_error(s, c, PROTO_E_LINE_TOO_LONG, now);
+			}
+			break;
+		}
+		if (rc < 0) {
+			protocol_error(s, c, rc, now);
+			continue;
+		}
+		c->errors = 0;
+		c->skipped = 0;
+		size_t out0 = c->out.len;
+		handle(s, c, &req, now);
+		count(&s->m_cmd_in[req.cmd], (uint64_t)used);
+		if (c->out.len > out0)
+			count(&s->m_cmd_out[req.cmd], (uint64_t)(c->out.len - out0));
+	}
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	if (c->eof && c->state == CONN_ACTIVE && !c->parked && conn_out_pending(c) < OUT_HIGH)
+		conn_begin_close(c, "worker connection closed", now); /* nothing more can come */
+}
+
+void commands_process(struct conn *c, uint64_t now)
+{
+	process_input(c->s, c, now);
+}
+
+void commands_settle(struct conn *c, uint64_t now)
+{
+	if (c->state == CONN_ACTIVE)
+		process_input(c->s, c, now);
+	if (c->state != CONN_DEAD && conn_out_pending(c))
+		conn_flush(c, now);
+	if (c->state != CONN_DEAD)
+		conn_update_events(c);
+}
+
+/* The delayed reply of a parked GET_TASK(S) WAIT ends its wait. */
+static void unpark(struct conn *c, size_t out0, uint64_t now)
+{
+	struct tcp_server *s = c->s;
+	if (c->out.len > out0)
+		count(&s->m_cmd_out[c->park_batch ? PROTO_GET_TASKS : PROTO_GET_TASK],
+		      (uint64_t)(c->out.len - out0));
+	conn_unpark(c, now);
+	if (c->state != CONN_DEAD)
+		commands_settle(c, now);
+}
+
+void commands_serve_parked(struct tcp_server *s, uint64_t now)
+{
+	/* One empty take ends the round (the queue is empty or the lease table
+	 * full), so many waiters cost one look. Connections parked during the
+	 * round (a settled one's next GET) wait for the next. */
+	uint32_t rounds = s->nparked;
+	struct conn *c = s->park_head;
+	while (c && rounds--) {
+		struct conn *next = c->park_next;
+		size_t out0 = c->out.len;
+		if (!hand_out(s, c, c->park_batch, c->park_count, now))
+			break;
+		unpark(c, out0, now);
+		c = next;
+	}
+}
+
+void commands_park_timeout(struct conn *c, uint64_t now)
+{
+	size_t out0 = c->out.len;
+	if (!c->parked)
+		return;
+	reply_none(c, c->park_batch);
+	unpark(c, out0, now);
+}

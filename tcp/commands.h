@@ -1,0 +1,25 @@
+/* commands.h — the TCP server's answers: parse what a connection sent
+ * (proto.c), run each request against the queue and its leases, and queue
+ * the reply. A GET_TASK(S) WAIT that finds nothing parks the connection (its
+ * later requests wait behind it) until tasks arrive or the wait is over. */
+#ifndef FORQ_TCP_COMMANDS_H
+#define FORQ_TCP_COMMANDS_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Answers what c has buffered, until a request parks, the output passes
+ * OUT_HIGH or no whole request is left. Hot path: no syscall per request. */
+void commands_process(struct conn *c, uint64_t now);
+/* After any activity on c: commands_process, then write, then set the
+ * loop's events. */
+void commands_settle(struct conn *c, uint64_t now);
+
+/* Parked GETs, oldest first, get tasks while the queue has them. */
+void commands_serve_parked(struct tcp_server *s, uint64_t now);
+
+/* c's WAIT is over with nothing found: NONE (or TASKS 0). */
+void commands_park_timeout(struct conn *c, uint64_t now);
+
+#endif
