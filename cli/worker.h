@@ -11,7 +11,7 @@
  *     in flight), so a fast handler never waits for a round trip; an empty
  *     queue is waited on with GET_TASKS n WAIT ms.
  *   - Leases of tasks still waiting in the batch are extended with TOUCH
- *     (every third of forqd's lease timeout, read from STATS). The task
+ *     (every third of forqd's lease timeout, read with INFO). The task
  *     being run cannot be touched: each task must finish within forqd's
  *     --lease-timeout (set --task-timeout below it for exec: handlers), or
  *     its lease expires and forqd hands it to another worker.

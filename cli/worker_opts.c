@@ -1,0 +1,167 @@
+/* worker_opts.c — `forq worker`'s flags (worker_opts.h). */
+#include "worker_opts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flags.h"
+
+enum flag_id {
+	F_CONNECT = 256, F_HANDLER, F_CONCURRENCY, F_BATCH, F_TASK_TIMEOUT, F_TOKEN_FILE,
+	F_WAIT_MS, F_MAX_TASKS, F_QUIET, F_HELP,
+};
+
+static const struct flag flags[] = {
+	{"connect", "HOST:PORT", "127.0.0.1:7070", "forqd's TCP address (forqd --tcp)", F_CONNECT},
+	{"handler", "H", "arith", "task handler: noop, arith, json or exec:CMD", F_HANDLER},
+	{"concurrency", "N", "1", "connections, each in its own process", F_CONCURRENCY},
+	{"batch", "N", "64", "tasks per request (GET_TASKS N; 1: GET_TASK)", F_BATCH},
+	{"task-timeout", "MS", "0 (none)", "kill an exec: handler after MS milliseconds", F_TASK_TIMEOUT},
+	{"token-file", "FILE", "none", "send AUTH with the token in FILE (or env FORQ_TOKEN)", F_TOKEN_FILE},
+	{"wait-ms", "MS", "1000", "how long one request waits on an empty queue", F_WAIT_MS},
+	{"max-tasks", "N", "0 (no limit)", "exit after N tasks (per connection)", F_MAX_TASKS},
+	{"quiet", NULL, "off", "log only warnings and errors", F_QUIET},
+	{"help", NULL, "", "print this help", F_HELP},
+};
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: forq worker [FLAGS]\n"
+		   "Takes tasks from forqd over TCP and runs them, like forqd's own consumers.\n"
+		   "\nflags:\n");
+	for (size_t i = 0; i < NFLAGS; i++)
+		flag_help(f, &flags[i], 26);
+	fprintf(f, "\nenvironment:\n  FORQ_TOKEN                 token for AUTH (when forqd listens "
+		   "beyond loopback)\n"
+		   "\nsignals: SIGINT/SIGTERM finish the tasks in hand, send their results, say EXIT;\n"
+		   "a second one exits at once.\n");
+}
+
+static int bad_flag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_flag(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "forq worker: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see forq worker --help)\n");
+	return -1;
+}
+
+static int parse_num(const char *flag, const char *s, long long min, long long max, long long *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x < min || x > max)
+		return bad_flag("--%s: expected a whole number from %lld to %lld, got \"%s\"", flag,
+				min, max, s);
+	*v = x;
+	return 0;
+}
+
+/* The token: the file's first line, trailing blanks and newline removed. */
+static int read_token(const char *path, char **out)
+{
+	char b[1024];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bad_flag("--token-file: cannot open %s: %s", path, strerror(errno));
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n < 0)
+		return bad_flag("--token-file: cannot read %s: %s", path, strerror(errno));
+	b[n] = '\0';
+	b[strcspn(b, "\r\n")] = '\0';
+	n = (ssize_t)strlen(b);
+	while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\t'))
+		b[--n] = '\0';
+	if (n == 0)
+		return bad_flag("--token-file: %s holds no token", path);
+	*out = strdup(b);
+	explicit_bzero(b, sizeof b);
+	return *out ? 0 : bad_flag("out of memory");
+}
+
+int worker_opts_parse(struct worker_opts *o, int argc, char **argv)
+{
+	struct option lo[NFLAGS + 1];
+	const char *token_file = NULL;
+	long long v = 0; /* gcc -O3 cannot see that parse_num sets it on success */
+	int c;
+	*o = (struct worker_opts){.connect = "127.0.0.1:7070", .handler = "arith", .concurrency = 1,
+			    .batch = 64, .wait_ms = 1000};
+	for (size_t i = 0; i < NFLAGS; i++)
+		lo[i] = flag_option(&flags[i]);
+	lo[NFLAGS] = (struct option){0};
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		switch (c) {
+		case F_CONNECT: o->connect = optarg; break;
+		case F_HANDLER: o->handler = optarg; break;
+		case F_CONCURRENCY:
+			if (parse_num("concurrency", optarg, 1, 1024, &v))
+				return -1;
+			o->concurrency = (long)v;
+			break;
+		case F_BATCH:
+			if (parse_num("batch", optarg, 1, 4096, &v))
+				return -1;
+			o->batch = (uint32_t)v;
+			break;
+		case F_TASK_TIMEOUT:
+			if (parse_num("task-timeout", optarg, 0, INT32_MAX, &v))
+				return -1;
+			o->task_timeout_ms = (int)v;
+			break;
+		case F_TOKEN_FILE: token_file = optarg; break;
+		case F_WAIT_MS:
+			if (parse_num("wait-ms", optarg, 0, INT32_MAX, &v))
+				return -1;
+			o->wait_ms = (int32_t)v;
+			break;
+		case F_MAX_TASKS:
+			if (parse_num("max-tasks", optarg, 0, INT64_MAX, &v))
+				return -1;
+			o->max_tasks = (uint64_t)v;
+			break;
+		case F_QUIET: o->quiet = 1; break;
+		case 'h':
+		case F_HELP: usage(stdout); return 1;
+		case ':': return bad_flag("%s: missing value", argv[optind - 1]);
+		default: return bad_flag("unknown flag \"%s\"", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad_flag("unexpected argument \"%s\"", argv[optind]);
+	uint16_t port;
+	if (net_parse_addr(o->connect, o->host, &port) || port == 0)
+		return bad_flag("--connect: expected HOST:PORT, got \"%s\"", o->connect);
+	snprintf(o->port, sizeof o->port, "%u", (unsigned)port);
+	const char *env = getenv("FORQ_TOKEN");
+	int r = 0;
+	if (token_file)
+		r = read_token(token_file, &o->token);
+	else if (env && *env && !(o->token = strdup(env)))
+		r = bad_flag("out of memory");
+	unsetenv("FORQ_TOKEN"); /* exec: handlers must not inherit it */
+	return r;
+}
+void worker_opts_free(struct worker_opts *o)
+{
+	if (o->token) {
+		explicit_bzero(o->token, strlen(o->token));
+		free(o->token);
+		o->token = NULL;
+	}
+}
