@@ -274,7 +274,7 @@ static int batch_add(struct wconn *w, const struct proto_reply *rep)
 static void answer(struct wconn *w, const struct task *t, enum handler_status hs)
 {
 	/* A value is one line, and the whole line must fit forqd's limit. */
-	size_t room = PROTO_MAX_LINE_DEFAULT - sizeof "RETRY 18446744073709551615 \r\n";
+	size_t room = PROTO_MAX_LINE_DEFAULT - PROTO_ID_TEXT_OVERHEAD;
 	struct buf *r = &w->result;
 	if (r->len > room) {
 		r->len = room;

@@ -10,8 +10,6 @@
 
 #define MAX_ERRORS 16          /* protocol errors in a row before we hang up */
 #define SKIP_BUDGET (8u << 20) /* bytes dropped unparsed (junk) before we hang up */
-/* The longest TASK header line, with the payload's CRLF. */
-#define TASK_HEAD_MAX sizeof "TASK 18446744073709551615 65535 4294967295\r\n\r\n"
 
 static void reply_err(struct conn *c, int err)
 {
@@ -41,7 +39,7 @@ static int hand_out(struct tcp_server *s, struct conn *c, int batch, uint32_t n,
 		loop_timer_set(s->loop, &s->expiry_timer, now + s->lease_ns);
 	size_t need = 16;
 	for (int i = 0; i < k; i++)
-		need += TASK_HEAD_MAX + s->tasks[i].len;
+		need += PROTO_TASK_OVERHEAD + s->tasks[i].len;
 	int r = buf_reserve(&c->out, need);
 	if (!r && batch)
 		r = proto_format_tasks(&c->out, (uint32_t)k);

@@ -65,6 +65,9 @@ static const char *const prio_words[] = {"high", "normal", "low"};
 
 #define CRLF "\r\n"
 #define U64_DIGITS 20 /* UINT64_MAX = 18446744073709551615 */
+/* "RESULT <id> " and CRLF (FAIL and RETRY are shorter); "TASK <id> <u32> <u32>", 2 CRLFs. */
+_Static_assert(sizeof CMD_RESULT + U64_DIGITS + 3 <= PROTO_ID_TEXT_OVERHEAD, "id line");
+_Static_assert(sizeof REP_TASK + U64_DIGITS + 2 * 11 + 4 <= PROTO_TASK_OVERHEAD, "TASK block");
 
 /* Words of one line: at most MAX_WORDS kept, `more` says others follow. */
 #define MAX_WORDS 4

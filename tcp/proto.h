@@ -60,6 +60,11 @@
 
 #define PROTO_MAX_LINE_DEFAULT 1024 /* bytes of a command line, "\r\n" included */
 #define PROTO_MIN_LINE 64           /* smallest max_line accepted: any header fits */
+/* Bytes a formatter adds to its text, at most (proto.c asserts them): a
+ * RESULT/FAIL/RETRY line around its value or reason, a TASK block around its
+ * payload. */
+#define PROTO_ID_TEXT_OVERHEAD 30   /* "RESULT <20 digits> " + "\r\n" */
+#define PROTO_TASK_OVERHEAD 51      /* "TASK <20> <10> <10>\r\n" + "\r\n" */
 
 struct proto_limits {
 	size_t max_line;    /* longest line, terminator included (>= PROTO_MIN_LINE) */
