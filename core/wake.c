@@ -93,7 +93,12 @@ int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms)
 	uint64_t ns = timeout_ms < 0 ? UINT64_MAX / 2 : (uint64_t)timeout_ms * 1000000u;
 	if (atomic_load(&q->h->work_seq) != seq)
 		return 0;
-	return futex_wait(&q->h->work_seq, seq, ns);
+	int r = futex_wait(&q->h->work_seq, seq, ns);
+	if (r == 0 && atomic_load(&q->h->work_seq) != seq)
+		/* A push of n tasks wakes n sleepers: if this was one of them,
+		 * a consumer missed its wake-up. Pass one on. */
+		futex_wake(&q->h->work_seq, 1);
+	return r;
 }
 
 void forq_admin_work_kick(struct forq *q)

@@ -207,7 +207,9 @@ void forq_admin_work_unwatch(struct forq *q);
 uint32_t forq_admin_work_seq(struct forq *q);
 /* Sleeps while the word is seq, at most timeout_ms (< 0: no limit). Returns
  * 0 (the word moved, or a spurious wake-up: read it again), -ETIMEDOUT or
- * -EINTR. Safe from any thread of a process holding q. */
+ * -EINTR. Woken by a push, it wakes one more sleeper, so that a consumer
+ * whose wake-up it took still gets one. Safe from any thread of a process
+ * holding q. */
 int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms);
 /* Moves the word and wakes every sleeper (consumers re-check and sleep
  * again): how a waiting thread is told to stop. */
