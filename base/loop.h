@@ -75,6 +75,11 @@ static inline int loop_timer_pending(const struct loop_timer *t)
 {
 	return t->heap_pos != 0;
 }
+/* When a pending timer is due. */
+static inline uint64_t loop_timer_due(const struct loop_timer *t)
+{
+	return t->due_ns;
+}
 
 /* CLOCK_MONOTONIC of the nearest pending timer, UINT64_MAX if none. */
 uint64_t loop_next_due(const struct loop *l);

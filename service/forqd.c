@@ -352,7 +352,7 @@ static void raise_fd_limit(void)
 static void housekeep_in(struct forqd *d, uint64_t now, uint64_t ns)
 {
 	uint64_t due = now + ns;
-	if (!loop_timer_pending(&d->housekeep_timer) || d->housekeep_timer.due_ns > due)
+	if (!loop_timer_pending(&d->housekeep_timer) || loop_timer_due(&d->housekeep_timer) > due)
 		loop_timer_set(&d->loop, &d->housekeep_timer, due);
 }
 
