@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "internal.h"
+#include "tcp_internal.h"
 
 /* Answers what c has buffered, until a request parks, the output passes
  * OUT_HIGH or no whole request is left. Hot path: no syscall per request. */

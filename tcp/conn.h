@@ -1,4 +1,4 @@
-/* conn.h — one connection of the TCP server (struct conn in internal.h):
+/* conn.h — one connection of the TCP server (struct conn in tcp_internal.h):
  * its socket in the loop, its input and output buffers, its state (active,
  * flushing, lingering, dead), its place among the parked GETs and the leases
  * it holds. This file moves bytes and changes states; commands.c decides
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "tcp_internal.h"
 
 /* Takes fd (accepted, non-blocking) into a free slot and registers it in the
  * loop with on_event / on_timer (ctx: the conn). NULL when out of memory or

@@ -1,7 +1,7 @@
-/* internal.h — what the TCP server's files share: the server and connection
+/* tcp_internal.h — what the TCP server's files share: the server and connection
  * structs. Private to tcp/ (conn.c, commands.c, server.c). */
-#ifndef FORQ_TCP_INTERNAL_H
-#define FORQ_TCP_INTERNAL_H
+#ifndef FORQ_TCP_TCP_INTERNAL_H
+#define FORQ_TCP_TCP_INTERNAL_H
 
 #include <arpa/inet.h>
 #include <stdatomic.h>
