@@ -1,4 +1,4 @@
-/* futex.c — shared futex wait/wake. */
+/* futex.c — shared futex wait/wake, by class (futex.h). */
 #include "futex.h"
 
 #include <errno.h>
@@ -7,17 +7,24 @@
 #include <time.h>
 #include <unistd.h>
 
-int futex_wait(_Atomic uint32_t *w, uint32_t expected, uint64_t timeout_ns)
+int futex_wait_for(_Atomic uint32_t *w, uint32_t expected, uint64_t timeout_ns, uint32_t bits)
 {
-	struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000u),
-			      .tv_nsec = (long)(timeout_ns % 1000000000u)};
-	long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, expected, &ts, NULL, 0);
+	struct timespec ts, *at = NULL;
+	if (timeout_ns != UINT64_MAX) {
+		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000u;
+		ts.tv_sec += (time_t)(timeout_ns / 1000000000u + ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		at = &ts;
+	}
+	long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_BITSET, expected, at, NULL, bits);
 	if (r == 0 || errno == EAGAIN)
 		return 0;
 	return -errno;
 }
 
-void futex_wake(_Atomic uint32_t *w, int n)
+void futex_wake_for(_Atomic uint32_t *w, int n, uint32_t bits)
 {
-	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
+	syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_BITSET, n, NULL, NULL, bits);
 }

@@ -29,6 +29,10 @@
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
 #define FORQ_LAYOUT_VERSION 6u
 #define FORQ_CACHELINE 64
+/* What a watching forqd adds to work_sleepers: pushers that see it wake the
+ * watch besides the consumers they wake (a process of an older build wakes
+ * whoever sleeps: at worst a consumer waits for its 100 ms re-check). */
+#define FORQ_WORK_WATCHER 0x10000u
 
 /* Rings: per priority lane a main ring (new tasks) and a front ring (tasks given
  * back after a crash or a due retry: consumers take them before the main ring). */
@@ -230,7 +234,8 @@ struct forq_hdr {
 	/* Wake-up words (futexes). Sleepers register, then re-check, then wait
 	 * with a timeout, so a lost wake-up costs latency, never progress. */
 	alignas(FORQ_CACHELINE) _Atomic uint32_t work_seq;
-	_Atomic uint32_t work_sleepers;
+	_Atomic uint32_t work_sleepers;  /* consumers asleep, + FORQ_WORK_WATCHER per
+					  * watching forqd (woken by class, futex.h) */
 	alignas(FORQ_CACHELINE) _Atomic uint32_t space_seq;
 	_Atomic uint32_t space_sleepers;
 

@@ -1,7 +1,9 @@
 /* wake.c — sleeping and waking on the queue's futex words: consumers wait for
- * work, producers for room, forqd's work watch for either of its waiters
- * (forq_admin_work_*). Sleepers register, then re-check, then wait with a
- * timeout, so a lost wake-up costs latency, never progress. */
+ * work, producers for room, forqd's work watch for tasks on behalf of its
+ * loop (forq_admin_work_*). Sleepers register, then re-check, then wait with
+ * a timeout, so a lost wake-up costs latency, never progress; the watch,
+ * which must not poll, registers apart (FORQ_WORK_WATCHER) and is woken by
+ * every push while it is registered. */
 #include <errno.h>
 #include <limits.h>
 
@@ -17,10 +19,15 @@ void forq__wake_work(struct forq *q, size_t n)
 	/* Pairs with the sleeper's increment-then-check: one of the two sees
 	 * the other. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&q->h->work_sleepers, memory_order_relaxed)) {
-		atomic_fetch_add(&q->h->work_seq, 1);
-		futex_wake(&q->h->work_seq, n > INT_MAX ? INT_MAX : (int)n);
-	}
+	uint32_t s = atomic_load_explicit(&q->h->work_sleepers, memory_order_relaxed);
+	if (!s)
+		return;
+	atomic_fetch_add(&q->h->work_seq, 1);
+	/* n consumers for n tasks; a watching forqd besides, not instead. */
+	if (s % FORQ_WORK_WATCHER)
+		futex_wake_for(&q->h->work_seq, n > INT_MAX ? INT_MAX : (int)n, FUTEX_FOR_SLEEPERS);
+	if (s >= FORQ_WORK_WATCHER)
+		futex_wake_for(&q->h->work_seq, INT_MAX, FUTEX_FOR_WATCHER);
 }
 
 /* A lane has room for a sleeping producer once it is at most half full: the
@@ -61,8 +68,9 @@ int forq__sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *slee
 		if (now >= deadline)
 			r = -ETIMEDOUT;
 		else
-			futex_wait(seq, s, deadline - now < WAIT_SLICE_NS ? deadline - now
-									  : WAIT_SLICE_NS);
+			futex_wait_for(seq, s,
+				       deadline - now < WAIT_SLICE_NS ? deadline - now : WAIT_SLICE_NS,
+				       FUTEX_FOR_SLEEPERS);
 	}
 	atomic_fetch_sub(sleepers, 1);
 	return r;
@@ -73,14 +81,14 @@ int forq__sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *slee
 
 void forq_admin_work_watch(struct forq *q)
 {
-	atomic_fetch_add(&q->h->work_sleepers, 1);
+	atomic_fetch_add(&q->h->work_sleepers, FORQ_WORK_WATCHER);
 	/* Pairs with forq__wake_work's fence: a push after this sees us. */
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
 void forq_admin_work_unwatch(struct forq *q)
 {
-	atomic_fetch_sub(&q->h->work_sleepers, 1);
+	atomic_fetch_sub(&q->h->work_sleepers, FORQ_WORK_WATCHER);
 }
 
 uint32_t forq_admin_work_seq(struct forq *q)
@@ -90,15 +98,10 @@ uint32_t forq_admin_work_seq(struct forq *q)
 
 int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms)
 {
-	uint64_t ns = timeout_ms < 0 ? UINT64_MAX / 2 : (uint64_t)timeout_ms * 1000000u;
+	uint64_t ns = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
 	if (atomic_load(&q->h->work_seq) != seq)
 		return 0;
-	int r = futex_wait(&q->h->work_seq, seq, ns);
-	if (r == 0 && atomic_load(&q->h->work_seq) != seq)
-		/* A push of n tasks wakes n sleepers: if this was one of them,
-		 * a consumer missed its wake-up. Pass one on. */
-		futex_wake(&q->h->work_seq, 1);
-	return r;
+	return futex_wait_for(&q->h->work_seq, seq, ns, FUTEX_FOR_WATCHER);
 }
 
 void forq_admin_work_kick(struct forq *q)

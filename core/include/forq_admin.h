@@ -200,16 +200,16 @@ uint32_t forq_lease_free_count(struct forq *q);
  * queue's work word and wake its sleepers only while someone is registered,
  * so: register (watch), read the word (seq), look for work, and if there is
  * none wait until the word moves (wait): a push after the read moves it.
- * Consumers sleeping in forq_pop share the word: a registered watcher makes
- * every push pay one futex wake-up, so watch only while it matters. */
+ * A registered watcher makes every push pay a futex wake-up, so watch only
+ * while it matters. */
 void forq_admin_work_watch(struct forq *q);
 void forq_admin_work_unwatch(struct forq *q);
 uint32_t forq_admin_work_seq(struct forq *q);
 /* Sleeps while the word is seq, at most timeout_ms (< 0: no limit). Returns
  * 0 (the word moved, or a spurious wake-up: read it again), -ETIMEDOUT or
- * -EINTR. Woken by a push, it wakes one more sleeper, so that a consumer
- * whose wake-up it took still gets one. Safe from any thread of a process
- * holding q. */
+ * -EINTR. While watching, every push wakes it, besides the consumers the
+ * push wakes (it never takes a consumer's wake-up). Safe from any thread of
+ * a process holding q. */
 int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms);
 /* Moves the word and wakes every sleeper (consumers re-check and sleep
  * again): how a waiting thread is told to stop. */
