@@ -493,13 +493,14 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	}
 	if (watching)
 		watch_stop(&w, watch_th);
-	/* Results are written; anything not started goes back to the queue. */
+	/* Results are written; anything not started goes back to the queue.
+	 * A proc: child ends before the record that publishes its group. */
 	forq_giveback(q);
+	handler_close(h);
 	forq_close(q);
 	buf_free(&out);
 	free(tasks);
 	free(ht);
-	handler_close(h);
 	if (have_sink)
 		results_sink_free(&sink);
 	_exit(code);
