@@ -76,19 +76,23 @@ enum handler_status {
 struct handler;
 
 struct handler_options {
-	int task_timeout_ms; /* exec: SIGKILL the group after this; 0 = none */
-	size_t max_output;   /* exec: stdout bytes kept; 0 = HANDLER_MAX_OUTPUT_DEFAULT */
+	int task_timeout_ms; /* exec: SIGKILL the group after this; proc: after this
+			      * without a reply while tasks are out; 0 = none */
+	size_t max_output;   /* exec: stdout bytes kept; proc: bytes of a reply's
+			      * body kept; 0 = HANDLER_MAX_OUTPUT_DEFAULT */
 	/* exec: called with the process group of each command once it is
 	 * forked and before it runs anything (with every signal blocked), and
 	 * with 0 once the group is gone; on the thread of handler_run. For a
 	 * caller that may die mid-task (a consumer) to publish the group to
-	 * whoever cleans up after it. NULL: none. */
+	 * whoever cleans up after it. proc: the same for the child, which
+	 * lives across tasks. NULL: none. */
 	void (*group_hook)(void *ctx, int pgid);
 	void *group_ctx;
-	/* proc: the delay before restarting a child that died within 10 s of
-	 * its start: 0 the first time, then restart_backoff_ms, doubled on each
-	 * such death up to restart_backoff_max_ms. Both 0: 100 and 30000 (the
-	 * defaults of forqd's --restart-backoff and --restart-backoff-max). */
+	/* proc: the delay before restarting a child that died, as forqd
+	 * restarts its consumers: none after a lone death; while each dies
+	 * within 10 s of its start, restart_backoff_ms doubled per death in a
+	 * row (2x after the second), at most restart_backoff_max_ms. Both 0:
+	 * 100 and 30000 (forqd's --restart-backoff and -max defaults). */
 	int restart_backoff_ms;
 	int restart_backoff_max_ms;
 	/* proc: FORQ_QUEUE and FORQ_WORKER in the child's environment (queue
@@ -101,7 +105,8 @@ struct handler_options {
 	 * timeouts (proc_timeout), failed starts (proc_start_failed) and, at
 	 * debug level, starts and stops. level is base/log.h's enum log_level;
 	 * kv the key=value text after the event ("child=PID line=\"...\"").
-	 * On the thread of the handler's calls. NULL: none of it is shown. */
+	 * On the thread of the handler's calls. NULL: the child writes to the
+	 * caller's stderr itself, and its deaths are not told. */
 	void (*log_hook)(void *ctx, int level, const char *event, const char *kv);
 	void *log_ctx;
 };

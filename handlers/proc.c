@@ -227,13 +227,14 @@ static char **child_env(const struct proc *p, char *own[3])
 	return env;
 }
 
-/* The next start after a death now: at once after a lone one, then
- * backoff_ms doubled per death in a row up to backoff_max_ms. Returns it. */
+/* The next start after a death now, as the supervisor restarts consumers:
+ * at once after a lone death, then backoff_ms doubled per death in a row
+ * (2x after the second) up to backoff_max_ms. Returns the delay. */
 static long long schedule_restart(struct proc *p, long long now)
 {
 	long long delay = p->p.backoff_ms, cap = p->p.backoff_max_ms;
 	p->deaths = now - p->started_ms < HEALTHY_RUN_MS ? p->deaths + 1 : 1;
-	for (unsigned k = 2; k < p->deaths && delay < cap; k++)
+	for (unsigned k = 1; k < p->deaths && delay < cap; k++)
 		delay *= 2;
 	if (delay > cap)
 		delay = cap;
@@ -273,15 +274,17 @@ static int start(struct proc *p)
 	const char *what = "pipe";
 	int e;
 
-	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC))
+	/* Without a log hook the child writes to our stderr itself. */
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) ||
+	    (p->p.log_hook && pipe2(perr, O_CLOEXEC)))
 		goto fail;
 	what = "out of memory";
 	errno = ENOMEM;
 	if (!(env = child_env(p, own)))
 		goto fail;
 	what = "fork";
-	pid_t pid = spawn_shell(p->p.cmd, pin[0], pout[1], perr[1], env, p->p.group_hook,
-				p->p.group_ctx);
+	pid_t pid = spawn_shell(p->p.cmd, pin[0], pout[1], p->p.log_hook ? perr[1] : STDERR_FILENO,
+				env, p->p.group_hook, p->p.group_ctx);
 	for (int i = 0; i < 3; i++)
 		free(own[i]);
 	free(env);
@@ -301,7 +304,8 @@ static int start(struct proc *p)
 	 * read block, and poll says when each is ready. */
 	spawn_nonblock(p->in);
 	spawn_nonblock(p->out);
-	spawn_nonblock(p->err);
+	if (p->err >= 0)
+		spawn_nonblock(p->err);
 	p->pidfd = spawn_pidfd(pid);
 	p->started_ms = spawn_now_ms();
 	p->in_gone = 0;
@@ -752,13 +756,19 @@ void proc_close(struct proc *p)
 		spawn_close(&p->in);
 		spawn_close(&p->out);
 		long long due = spawn_now_ms() + STOP_WAIT_MS;
-		while (p->err >= 0 && !child_exited(p)) {
+		while (!child_exited(p)) {
 			long long left = due - spawn_now_ms();
 			if (left <= 0)
 				break;
-			struct pollfd f[2] = {{p->err, POLLIN, 0}, {p->pidfd, POLLIN, 0}};
-			int wait = p->pidfd >= 0 ? (int)left : NO_PIDFD_POLL_MS;
-			if (poll(f, p->pidfd >= 0 ? 2 : 1, wait) > 0 && f[0].revents)
+			/* Its stderr (while it has one) and its exit, or a tick. */
+			struct pollfd f[2];
+			int n = 0, ie = -1;
+			if (p->err >= 0)
+				f[ie = n++] = (struct pollfd){p->err, POLLIN, 0};
+			if (p->pidfd >= 0)
+				f[n++] = (struct pollfd){p->pidfd, POLLIN, 0};
+			int wait = p->pidfd >= 0 && left < INT_MAX ? (int)left : NO_PIDFD_POLL_MS;
+			if (poll(f, (nfds_t)n, wait) > 0 && ie >= 0 && f[ie].revents)
 				stderr_drain(p);
 		}
 		bury(p, due - spawn_now_ms(), status, sizeof status);

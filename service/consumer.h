@@ -18,7 +18,9 @@
  *     hand when the child dies ends as a crash (forq_admin_task_crashed),
  *     the rest of the batch goes back; while the child waits out a restart
  *     delay the consumer takes no tasks. Its stderr and life go to the log
- *     with the queue and the worker. */
+ *     with the queue and the worker. Its batches are not watched (the
+ *     child holds a whole batch at once); their size follows the mean time
+ *     between its replies. */
 #ifndef FORQ_CONSUMER_H
 #define FORQ_CONSUMER_H
 

@@ -580,6 +580,19 @@ static void test_proc_run_one_and_close(void **state)
 	handler_close(h);
 	assert_true(now_ms() - t0 < 1000);
 
+	/* Without options (forq worker's way): the defaults, its stderr ours. */
+	assert_int_equal(handler_open(&h, spec, NULL, NULL, 0), 0);
+	buf_reset(&out);
+	assert_int_equal(handler_run(h, "id", 2, &out), HANDLER_OK);
+	assert_string_equal(out.data, "1.1");
+	buf_reset(&out);
+	assert_int_equal(handler_run(h, "poison", 6, &out), HANDLER_RETRY);
+	assert_string_equal(out.data, "handler process died: exit status 3");
+	buf_reset(&out);
+	assert_int_equal(handler_run(h, "id", 2, &out), HANDLER_OK);
+	assert_string_equal(out.data, "3.1");
+	handler_close(h);
+
 	h = open_proc("proc:trap '' TERM; sleep 30", 0, 0);
 	int pg = R->groups[R->ngroups - 1];
 	t0 = now_ms();
