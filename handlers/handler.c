@@ -24,6 +24,7 @@ struct handler {
 	enum handler_kind kind;
 	struct exec_params exec; /* exec: its cmd is ours (NULL otherwise) */
 	struct proc *proc;       /* proc: its child */
+	uint64_t seq;            /* proc: ids of handler_run's tasks */
 	struct buf out;          /* handler_run_batch's result, for the kinds run one by one */
 };
 
@@ -255,6 +256,48 @@ end:
 	return st;
 }
 
+/* ---- proc: one task at a time (handler_run) ---- */
+
+struct one {
+	struct buf *out;
+	size_t mark;
+	enum handler_status st;
+	int answered;
+};
+
+static void one_begin(void *ctx, size_t i)
+{
+	(void)ctx;
+	(void)i;
+}
+
+static void one_done(void *ctx, size_t i, const struct handler_reply *r)
+{
+	struct one *o = ctx;
+	(void)i;
+	o->answered = 1;
+	o->st = r->status;
+	if (buf_append(o->out, r->text, r->len))
+		o->st = handler__reason(o->out, o->mark, HANDLER_RETRY, "out of memory");
+}
+
+/* A batch of one, after the child's restart delay if it is in one. */
+static enum handler_status run_one(struct handler *h, const void *payload, size_t len,
+				   struct buf *out)
+{
+	struct one o = {.out = out, .mark = out->len};
+	struct handler_batch_ops ops = {one_begin, one_done, &o};
+	int ms;
+	while ((ms = proc_prepare(h->proc)) > 0)
+		sleep_ms(ms);
+	struct handler_task t = {.id = ++h->seq, .attempt = 1, .payload = payload, .len = len};
+	int r = proc_run(h->proc, &t, 1, &ops);
+	if (!o.answered)
+		return handler__reason(out, o.mark, HANDLER_RETRY, "handler process: %s",
+				       r == -EAGAIN ? "not running" : strerror(-r));
+	return o.st;
+}
+
 enum handler_status handler_run(struct handler *h, const void *payload, size_t len,
 				struct buf *out)
 {
@@ -268,7 +311,7 @@ enum handler_status handler_run(struct handler *h, const void *payload, size_t l
 	case KIND_EXEC:
 		return exec_run(&h->exec, payload, len, out);
 	case KIND_PROC:
-		return proc_run_one(h->proc, payload, len, out);
+		return run_one(h, payload, len, out);
 	}
 	return HANDLER_FAIL; /* not reached: every kind is handled above */
 }

@@ -87,7 +87,6 @@ struct proc {
 	struct buf wbuf;         /* its TASK frames; woff of them written */
 	size_t woff;
 
-	uint64_t seq;            /* ids of proc_run_one's tasks */
 	char chunk[READ_CHUNK];
 };
 
@@ -630,7 +629,7 @@ static void batch_loop(struct proc *p)
 				end = END_EXITED;
 		}
 		if (end) {
-			end_child(p, end); /* nothing in hand: it only restarts */
+			end_child(p, end);
 			return;
 		}
 		if (!p->left)
@@ -653,7 +652,9 @@ int proc_run(struct proc *p, const struct handler_task *tasks, size_t n,
 {
 	if (n == 0)
 		return 0;
-	if (!p->pid || (idle_check(p), !p->pid))
+	if (p->pid)
+		idle_check(p); /* it may have died since proc_prepare */
+	if (!p->pid)
 		return -EAGAIN;
 	if (n > p->answered_cap) {
 		unsigned char *a = realloc(p->answered, n);
@@ -698,50 +699,6 @@ int proc_run(struct proc *p, const struct handler_task *tasks, size_t n,
 	p->tasks = NULL;
 	p->n = p->left = 0;
 	return (int)p->ended;
-}
-
-/* ---- one task (handler_run) ---- */
-
-struct one {
-	struct buf *out;
-	size_t mark;
-	enum handler_status st;
-	int answered;
-};
-
-static void one_begin(void *ctx, size_t i)
-{
-	(void)ctx;
-	(void)i;
-}
-
-static void one_done(void *ctx, size_t i, const struct handler_reply *r)
-{
-	struct one *o = ctx;
-	(void)i;
-	o->answered = 1;
-	o->st = r->status;
-	if (buf_append(o->out, r->text, r->len))
-		o->st = handler__reason(o->out, o->mark, HANDLER_RETRY, "out of memory");
-}
-
-enum handler_status proc_run_one(struct proc *p, const void *payload, size_t len,
-				 struct buf *out)
-{
-	struct one o = {.out = out, .mark = out->len};
-	struct handler_batch_ops ops = {one_begin, one_done, &o};
-	int ms;
-	while ((ms = proc_prepare(p)) > 0) {
-		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
-	struct handler_task t = {.id = ++p->seq, .attempt = 1, .payload = payload, .len = len};
-	int r = proc_run(p, &t, 1, &ops);
-	if (!o.answered)
-		return handler__reason(out, o.mark, HANDLER_RETRY, "handler process: %s",
-				       r == -EAGAIN ? "not running" : strerror(-r));
-	return o.st;
 }
 
 void proc_close(struct proc *p)

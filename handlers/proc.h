@@ -47,10 +47,6 @@ int proc_prepare(struct proc *p);
 int proc_run(struct proc *p, const struct handler_task *tasks, size_t n,
 	     const struct handler_batch_ops *ops);
 
-/* handler_run for proc:. */
-enum handler_status proc_run_one(struct proc *p, const void *payload, size_t len,
-				 struct buf *out);
-
 /* Stops the child (if any) and frees p; NULL is fine. */
 void proc_close(struct proc *p);
 
