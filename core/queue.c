@@ -297,8 +297,9 @@ int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, s
 	return FORQ_RESULT_RETRY;
 }
 
-int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result_status status,
-		     const char *text, size_t text_len, uint64_t run_ns)
+/* forq_task_finish, and forq_admin_task_crashed with `crashed`. */
+static int finish(struct forq *q, const struct forq_task *t, enum forq_result_status status,
+		  const char *text, size_t text_len, uint64_t run_ns, int crashed)
 {
 	struct forq_entry *e = t->entry;
 	if (t->slot >= q->batch_n || e != forq__inflight(q, q->me_idx, t->slot))
@@ -315,7 +316,12 @@ int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result
 		forq__add(&c->failed[forq__lane(e->rec.prio)], 1);
 		break;
 	case FORQ_RESULT_RETRY:
-		final = forq__fail_delivery(q, &e->rec, text, text_len, 1);
+		if (crashed) {
+			/* As a repair counts a consumer's death: no backoff. */
+			e->rec.crashes++;
+			forq__add(&c->crashes, 1);
+		}
+		final = forq__fail_delivery(q, &e->rec, text, text_len, !crashed);
 		break;
 	default:
 		return -EINVAL;
@@ -339,6 +345,23 @@ int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result
 	q->batch_open--;
 	FORQ_FAILPOINT("task.finish");
 	return final;
+}
+
+int forq_task_finish(struct forq *q, const struct forq_task *t, enum forq_result_status status,
+		     const char *text, size_t text_len, uint64_t run_ns)
+{
+	return finish(q, t, status, text, text_len, run_ns, 0);
+}
+
+int forq_admin_task_crashed(struct forq *q, const struct forq_task *t, const char *why,
+			    size_t len, uint64_t run_ns)
+{
+	return finish(q, t, FORQ_RESULT_RETRY, why, len, run_ns, 1);
+}
+
+const char *forq_admin_name(const struct forq *q)
+{
+	return q->name;
 }
 
 int forq_giveback(struct forq *q)

@@ -3,13 +3,8 @@
  *
  * One task, one command: /bin/sh -c CMD with the payload on stdin, in a
  * process group of its own that never outlives the task or its caller:
- *   - the shell leads the group (its pid is the group id) and gets SIGKILL
- *     when the calling thread dies (PR_SET_PDEATHSIG), checked once more
- *     after it is set, so a caller that died during fork leaves nothing;
- *   - it runs nothing before the caller has been told the group
- *     (handler_options.group_hook): it waits for one byte on its stdin that
- *     the caller writes after the hook returned, and which the command never
- *     sees;
+ *   - started as spawn.h says: its own group, death with the calling thread,
+ *     nothing run before handler_options.group_hook has heard the group;
  *   - when the command has exited (or timed out), whatever is left in its
  *     group gets SIGKILL while the shell's exit status is still unreaped, so
  *     the group id cannot have been reused; then the hook hears 0.

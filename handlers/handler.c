@@ -1,5 +1,5 @@
 /* handler.c — the task kinds of handler.h: noop, arith and json here, exec
- * in exec.c. */
+ * in exec.c, proc in proc.c. */
 #include "handler.h"
 
 #include <cjson/cJSON.h>
@@ -13,18 +13,25 @@
 
 #include "arith.h"
 #include "errmsg.h"
+#include "clock.h"
 #include "exec.h"
+#include "proc.h"
 #include "reason.h"
 
-enum handler_kind { KIND_NOOP, KIND_ARITH, KIND_JSON, KIND_EXEC };
+enum handler_kind { KIND_NOOP, KIND_ARITH, KIND_JSON, KIND_EXEC, KIND_PROC };
 
 struct handler {
 	enum handler_kind kind;
 	struct exec_params exec; /* exec: its cmd is ours (NULL otherwise) */
+	struct proc *proc;       /* proc: its child */
+	uint64_t seq;            /* proc: ids of handler_run's tasks */
+	struct buf out;          /* handler_run_batch's result, for the kinds run one by one */
 };
 
 #define EXEC_PREFIX "exec:"
 #define EXEC_PREFIX_LEN (sizeof EXEC_PREFIX - 1)
+#define PROC_PREFIX "proc:"
+#define PROC_PREFIX_LEN (sizeof PROC_PREFIX - 1)
 #define SHOWN_NAME_MAX 32  /* bytes of a user's op name echoed in a reason */
 
 
@@ -57,6 +64,27 @@ int handler_open(struct handler **hp, const char *spec, const struct handler_opt
 		h->exec.cmd = strdup(cmd);
 		if (!h->exec.cmd)
 			goto fail;
+	} else if (strncmp(spec, PROC_PREFIX, PROC_PREFIX_LEN) == 0) {
+		const char *cmd = spec + PROC_PREFIX_LEN;
+		h->kind = KIND_PROC;
+		if (cmd[strspn(cmd, " \t")] == '\0') {
+			errmsg_set(err, errlen, "handler \"proc:\" needs a command (proc:CMD)");
+			r = -EINVAL;
+			goto fail;
+		}
+		struct proc_params pp = {
+			.cmd = cmd, .timeout_ms = h->exec.timeout_ms, .max_output = h->exec.max_output,
+			.group_hook = h->exec.group_hook, .group_ctx = h->exec.group_ctx};
+		if (o) {
+			pp.backoff_ms = o->restart_backoff_ms;
+			pp.backoff_max_ms = o->restart_backoff_max_ms;
+			pp.queue = o->queue;
+			pp.worker = o->worker;
+			pp.log_hook = o->log_hook;
+			pp.log_ctx = o->log_ctx;
+		}
+		if ((r = proc_open(&h->proc, &pp)))
+			goto fail;
 	} else {
 		errmsg_set(err, errlen, "unknown handler \"%s\" (use noop, arith, json or exec:CMD)",
 			spec);
@@ -74,13 +102,25 @@ void handler_close(struct handler *h)
 {
 	if (!h)
 		return;
+	proc_close(h->proc);
 	free((char *)h->exec.cmd);
+	buf_free(&h->out);
 	free(h);
 }
 
 int handler_is_noop(const struct handler *h)
 {
 	return h->kind == KIND_NOOP;
+}
+
+int handler_is_persistent(const struct handler *h)
+{
+	return h->kind == KIND_PROC;
+}
+
+int handler_prepare(struct handler *h)
+{
+	return h->kind == KIND_PROC ? proc_prepare(h->proc) : 0;
 }
 
 static enum handler_status run_arith(const char *payload, size_t len, struct buf *out)
@@ -216,6 +256,48 @@ end:
 	return st;
 }
 
+/* ---- proc: one task at a time (handler_run) ---- */
+
+struct one {
+	struct buf *out;
+	size_t mark;
+	enum handler_status st;
+	int answered;
+};
+
+static void one_begin(void *ctx, size_t i)
+{
+	(void)ctx;
+	(void)i;
+}
+
+static void one_done(void *ctx, size_t i, const struct handler_reply *r)
+{
+	struct one *o = ctx;
+	(void)i;
+	o->answered = 1;
+	o->st = r->status;
+	if (buf_append(o->out, r->text, r->len))
+		o->st = handler__reason(o->out, o->mark, HANDLER_RETRY, "out of memory");
+}
+
+/* A batch of one, after the child's restart delay if it is in one. */
+static enum handler_status run_one(struct handler *h, const void *payload, size_t len,
+				   struct buf *out)
+{
+	struct one o = {.out = out, .mark = out->len};
+	struct handler_batch_ops ops = {one_begin, one_done, &o};
+	int ms;
+	while ((ms = proc_prepare(h->proc)) > 0)
+		sleep_ms(ms);
+	struct handler_task t = {.id = ++h->seq, .attempt = 1, .payload = payload, .len = len};
+	int r = proc_run(h->proc, &t, 1, &ops);
+	if (!o.answered)
+		return handler__reason(out, o.mark, HANDLER_RETRY, "handler process: %s",
+				       r == -EAGAIN ? "not running" : strerror(-r));
+	return o.st;
+}
+
 enum handler_status handler_run(struct handler *h, const void *payload, size_t len,
 				struct buf *out)
 {
@@ -228,6 +310,27 @@ enum handler_status handler_run(struct handler *h, const void *payload, size_t l
 		return run_json(payload, len, out);
 	case KIND_EXEC:
 		return exec_run(&h->exec, payload, len, out);
+	case KIND_PROC:
+		return run_one(h, payload, len, out);
 	}
 	return HANDLER_FAIL; /* not reached: every kind is handled above */
+}
+
+int handler_run_batch(struct handler *h, const struct handler_task *tasks, size_t n,
+		      const struct handler_batch_ops *ops)
+{
+	if (h->kind == KIND_PROC)
+		return proc_run(h->proc, tasks, n, ops);
+	for (size_t i = 0; i < n; i++) {
+		ops->begin(ops->ctx, i);
+		uint64_t start = clock_mono_ns();
+		buf_reset(&h->out);
+		struct handler_reply r = {.status = handler_run(h, tasks[i].payload, tasks[i].len,
+								&h->out)};
+		r.run_ns = clock_mono_ns() - start;
+		r.text = h->out.len ? h->out.data : "";
+		r.len = h->out.len;
+		ops->done(ops->ctx, i, &r);
+	}
+	return (int)n;
 }

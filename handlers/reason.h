@@ -17,4 +17,16 @@ enum handler_status handler__reason(struct buf *out, size_t mark, enum handler_s
  * become '?', so a reason never breaks a line-based reader). */
 void handler__printable(char *dst, size_t cap, const char *s, size_t n);
 
+/* Copies s (n bytes, any bytes) into dst as the inside of key="..." in a
+ * log line: ", \ and control bytes escaped (\xNN), cut to fit cap. */
+void handler__quote(char *dst, size_t cap, const char *s, size_t n);
+
+/* Keeps the last cap bytes of a stream in tail (*n of them used). */
+void handler__keep_tail(char *tail, size_t cap, size_t *n, const char *p, size_t len);
+
+/* The last non-blank line of e (n bytes, a stream's tail) into dst as
+ * handler__printable writes it ("" if none): where tools and tracebacks say
+ * what went wrong. */
+void handler__last_line(char *dst, size_t cap, const char *e, size_t n);
+
 #endif

@@ -279,15 +279,123 @@ static void write_results(struct forq *q, struct results_sink *sink, int worker)
 }
 
 static int write_result(struct results_sink *sink, const struct consumer_config *c,
-			const struct forq_task *t, int status, const struct buf *text,
+			const struct forq_task *t, int status, const char *text, size_t text_len,
 			uint64_t wait_ns, uint64_t run_ns)
 {
 	struct result_rec r = {
 		.id = t->id, .task = t->payload, .task_len = t->len, .status = status,
-		.text = text->data ? text->data : "", .text_len = text->len,
+		.text = text ? text : "", .text_len = text_len,
 		.attempts = t->attempts + 1u, .wait_us = wait_ns / 1000, .run_us = run_ns / 1000,
 		.prio = t->prio, .source_file = c->tasks_file, .line = t->line};
 	return result_format(results_sink_buf(sink), &r);
+}
+
+/* Runs a popped batch task after task (every kind but proc:), timing each
+ * when time_each (into *mean_ns), watched by w (NULL: unwatched). */
+static void run_each(struct forq *q, struct handler *h, const struct consumer_config *c,
+		     struct forq_task *tasks, int n, struct buf *out, struct results_sink *sink,
+		     struct watch *w, int time_each, uint64_t *mean_ns)
+{
+	uint64_t t_prev = clock_mono_ns();
+	if (w)
+		watch_open(w, n);
+	for (int i = 0; i < n; i++) {
+		struct forq_task *t = &tasks[i];
+		uint64_t start = t_prev;
+		if (w && !watch_may_begin(w, i))
+			break; /* the rest went back */
+		buf_reset(out);
+		forq_task_begin(q, t);
+		enum handler_status hs = handler_run(h, t->payload, t->len, out);
+		uint64_t run = 0;
+		if (time_each) {
+			t_prev = clock_mono_ns();
+			run = t_prev - start;
+			*mean_ns = *mean_ns ? (3 * *mean_ns + run) / 4 : run;
+		}
+		int st = hs == HANDLER_OK ? FORQ_RESULT_DONE
+			 : hs == HANDLER_FAIL ? FORQ_RESULT_FAILED : FORQ_RESULT_RETRY;
+		int final = forq_task_finish(q, t, st, out->data, out->len, run);
+		if (sink && final != FORQ_RESULT_RETRY && final > 0)
+			write_result(sink, c, t, final, out->data, out->len,
+				     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
+		if (forq_admin_flags(q) & FORQ_F_STOP)
+			break;
+	}
+	if (w)
+		watch_close(w, q);
+}
+
+/* ---- a persistent handler (proc:) ----
+ * The whole batch goes to the child at once; each task is begun when it
+ * becomes the child's task in hand and finished as its reply arrives. */
+struct pbatch {
+	struct forq *q;
+	const struct consumer_config *c;
+	struct forq_task *tasks;
+	struct results_sink *sink; /* NULL: no results written */
+	uint64_t start_ns;         /* when the batch went to the child */
+	uint64_t run_ns;           /* the run times of the tasks that ended */
+};
+
+static void pbatch_begin(void *ctx, size_t i)
+{
+	struct pbatch *b = ctx;
+	forq_task_begin(b->q, &b->tasks[i]);
+}
+
+static void pbatch_done(void *ctx, size_t i, const struct handler_reply *r)
+{
+	struct pbatch *b = ctx;
+	const struct forq_task *t = &b->tasks[i];
+	int final;
+	if (r->crashed) {
+		final = forq_admin_task_crashed(b->q, t, r->text, r->len, r->run_ns);
+	} else {
+		int st = r->status == HANDLER_OK     ? FORQ_RESULT_DONE
+			 : r->status == HANDLER_FAIL ? FORQ_RESULT_FAILED
+						     : FORQ_RESULT_RETRY;
+		final = forq_task_finish(b->q, t, st, r->text, r->len, r->run_ns);
+	}
+	b->run_ns += r->run_ns;
+	if (b->sink && final != FORQ_RESULT_RETRY && final > 0)
+		write_result(b->sink, b->c, t, final, r->text, r->len,
+			     b->start_ns > t->enqueued_ns ? b->start_ns - t->enqueued_ns : 0,
+			     r->run_ns);
+}
+
+/* Runs a popped batch through the child. Tasks it did not end (the child
+ * died or timed out, or was not running) go back unstarted. Returns the
+ * mean run time of those that ended, 0 if none. */
+static uint64_t run_persistent(struct forq *q, struct handler *h, const struct consumer_config *c,
+			       struct forq_task *tasks, struct handler_task *ht, int n,
+			       struct results_sink *sink)
+{
+	struct pbatch b = {.q = q, .c = c, .tasks = tasks, .sink = sink,
+			   .start_ns = clock_mono_ns()};
+	struct handler_batch_ops ops = {pbatch_begin, pbatch_done, &b};
+	for (int i = 0; i < n; i++)
+		ht[i] = (struct handler_task){.id = tasks[i].id, .attempt = tasks[i].attempts + 1u,
+					      .payload = tasks[i].payload, .len = tasks[i].len};
+	int ended = handler_run_batch(h, ht, (size_t)n, &ops);
+	if (ended < n) {
+		int given = forq_admin_giveback_from(q, 0);
+		if (given > 0)
+			forq_admin_batch_given(q, (uint32_t)given);
+	}
+	return ended > 0 ? b.run_ns / (uint64_t)ended : 0;
+}
+
+/* handler_options.log_hook: the child's stderr and life in forqd's log. */
+struct child_log {
+	const char *queue;
+	int worker;
+};
+
+static void log_child(void *ctx, int level, const char *event, const char *kv)
+{
+	const struct child_log *l = ctx;
+	log_event((enum log_level)level, event, "queue=%s worker=%d %s", l->queue, l->worker, kv);
 }
 
 _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_config *c,
@@ -314,19 +422,30 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	}
 
 	struct handler *h = NULL;
+	struct child_log cl = {.queue = forq_admin_name(q), .worker = worker};
 	struct handler_options ho = {.task_timeout_ms = c->task_timeout_ms, .max_output = 65536,
-				     .group_hook = publish_group, .group_ctx = q};
+				     .group_hook = publish_group, .group_ctx = q,
+				     .restart_backoff_ms = c->restart_backoff_ms,
+				     .restart_backoff_max_ms = c->restart_backoff_max_ms,
+				     .queue = cl.queue, .worker = worker,
+				     .log_hook = log_child, .log_ctx = &cl};
 	char err[256];
 	if (handler_open(&h, c->handler, &ho, err, sizeof err)) {
 		log_event(LOG_ERROR, "handler_failed", "worker=%d error=\"%s\"", worker, err);
 		_exit(CONSUMER_EXIT_HANDLER);
 	}
+	/* A proc: child starts with its consumer, so that a command that
+	 * cannot run shows in the log at once. */
+	int persistent = handler_is_persistent(h);
+	if (persistent)
+		handler_prepare(h);
 	struct results_sink sink;
 	int have_sink = c->results_fd >= 0 && results_sink_init(&sink, c->results_fd) == 0;
 	struct buf out = BUF_INIT;
 	struct forq_task *tasks = calloc(c->batch, sizeof *tasks);
+	struct handler_task *ht = persistent ? calloc(c->batch, sizeof *ht) : NULL;
 	int code = CONSUMER_EXIT_OK;
-	if (!tasks)
+	if (!tasks || (persistent && !ht))
 		_exit(CONSUMER_EXIT_HANDLER);
 	/* noop: no clock reads, full batches. Others are timed per task, and
 	 * the first pop takes one task: a handler's speed is unknown until
@@ -336,45 +455,35 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	uint64_t mean_ns = 0; /* moving mean of the handler's run time */
 	struct watch w;
 	pthread_t watch_th;
-	int watching = time_each && c->batch > 1 && watch_start(&w, &watch_th, q) == 0;
+	int watching = time_each && !persistent && c->batch > 1 &&
+		       watch_start(&w, &watch_th, q) == 0;
 
 	for (;;) {
+		if (persistent) {
+			/* No child (it is in its restart delay): take no tasks. */
+			int ms = handler_prepare(h);
+			if (ms > 0) {
+				if (sleep_unless_stopped(q, ms < POP_WAIT_MS ? ms : POP_WAIT_MS))
+					break;
+				continue;
+			}
+		}
 		int n = forq_pop_batch(q, tasks, want, POP_WAIT_MS);
 		if (n == -ETIMEDOUT)
 			continue;
 		if (n < 0)
 			break; /* -ESHUTDOWN: forqd asked us to stop */
-		uint64_t t_prev = clock_mono_ns();
-		int watched = watching && n > 1;
-		if (watched)
-			watch_open(&w, n);
-		for (int i = 0; i < n; i++) {
-			struct forq_task *t = &tasks[i];
-			uint64_t start = t_prev;
-			if (watched && !watch_may_begin(&w, i))
-				break; /* the rest went back */
-			buf_reset(&out);
-			forq_task_begin(q, t);
-			enum handler_status hs = handler_run(h, t->payload, t->len, &out);
-			uint64_t run = 0;
-			if (time_each) {
-				t_prev = clock_mono_ns();
-				run = t_prev - start;
-				mean_ns = mean_ns ? (3 * mean_ns + run) / 4 : run;
-			}
-			int st = hs == HANDLER_OK ? FORQ_RESULT_DONE
-				 : hs == HANDLER_FAIL ? FORQ_RESULT_FAILED : FORQ_RESULT_RETRY;
-			int final = forq_task_finish(q, t, st, out.data, out.len, run);
-			if (have_sink && final != FORQ_RESULT_RETRY && final > 0)
-				write_result(&sink, c, t, final, &out,
-					     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
-			if (forq_admin_flags(q) & FORQ_F_STOP)
-				break;
-		}
-		if (watched)
-			watch_close(&w, q);
-		if (time_each)
+		if (persistent) {
+			uint64_t mean = run_persistent(q, h, c, tasks, ht, n, have_sink ? &sink : NULL);
+			if (mean)
+				mean_ns = mean_ns ? (3 * mean_ns + mean) / 4 : mean;
 			want = batch_for(mean_ns, c->batch);
+		} else {
+			run_each(q, h, c, tasks, n, &out, have_sink ? &sink : NULL,
+				 watching && n > 1 ? &w : NULL, time_each, &mean_ns);
+			if (time_each)
+				want = batch_for(mean_ns, c->batch);
+		}
 		FORQ_FAILPOINT("consumer.flush");
 		if (have_sink)
 			write_results(q, &sink, worker);
@@ -384,12 +493,14 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	}
 	if (watching)
 		watch_stop(&w, watch_th);
-	/* Results are written; anything not started goes back to the queue. */
+	/* Results are written; anything not started goes back to the queue.
+	 * A proc: child ends before the record that publishes its group. */
 	forq_giveback(q);
+	handler_close(h);
 	forq_close(q);
 	buf_free(&out);
 	free(tasks);
-	handler_close(h);
+	free(ht);
 	if (have_sink)
 		results_sink_free(&sink);
 	_exit(code);

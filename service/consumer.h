@@ -11,7 +11,16 @@
  *     An output gone for good (EPIPE) ends it: CONSUMER_EXIT_RESULTS.
  *   - An exec: command's process group is published in the consumer's
  *     record while it runs; if forqd dies, the consumer kills that group and
- *     exits (its parent-death signal is a catchable one for that). */
+ *     exits (its parent-death signal is a catchable one for that).
+ *   - A proc: child (handlers/PROC.md) starts with the consumer and lives
+ *     as long as it, its group published all that time; a popped batch goes
+ *     to it whole and each task is finished as its reply arrives; a task in
+ *     hand when the child dies ends as a crash (forq_admin_task_crashed),
+ *     the rest of the batch goes back; while the child waits out a restart
+ *     delay the consumer takes no tasks. Its stderr and life go to the log
+ *     with the queue and the worker. Its batches are not watched (the
+ *     child holds a whole batch at once); their size follows the mean time
+ *     between its replies. */
 #ifndef FORQ_CONSUMER_H
 #define FORQ_CONSUMER_H
 
@@ -26,6 +35,10 @@ struct consumer_config {
 	uint32_t batch;
 	int results_fd;           /* -1: results not written */
 	const char *tasks_file;   /* shown in results' "source" */
+	/* proc: restart delays of a child that keeps dying (the supervisor's
+	 * own, for consumers: supervisor_start sets them). */
+	int restart_backoff_ms;
+	int restart_backoff_max_ms;
 };
 
 /* Exit codes of a consumer process. */

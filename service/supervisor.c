@@ -86,6 +86,9 @@ int supervisor_start(struct supervisor **sp, struct forq *q, const struct superv
 		return -ENOMEM;
 	s->q = q;
 	s->cc = *cc;
+	/* A proc: child restarts as its consumer would. */
+	s->cc.restart_backoff_ms = c->backoff_ms;
+	s->cc.restart_backoff_max_ms = c->backoff_max_ms;
 	s->fn = fn;
 	s->ctx = ctx;
 	s->n = workers;

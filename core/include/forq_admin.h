@@ -127,6 +127,17 @@ int forq_admin_consumer_attach(struct forq *q, int worker);
  * the same process (same start time), and never otherwise. */
 void forq_admin_handler_group(struct forq *q, int pgid);
 
+/* A consumer whose handler's own process (a proc: child) died, or broke its
+ * framing, with task t in hand: t ends as forq_task_finish's RETRY would,
+ * but as a crash, as if the consumer itself had died running it: counted in
+ * the crashes, given back at once (no backoff), dead after the last
+ * attempt with `why` as its error. Returns what forq_task_finish returns. */
+int forq_admin_task_crashed(struct forq *q, const struct forq_task *t, const char *why,
+			    size_t len, uint64_t run_ns);
+
+/* The queue's shm name ("/forq"), as opened. */
+const char *forq_admin_name(const struct forq *q);
+
 /* A consumer publishes the errno of results it cannot write now (0: they
  * are written again); forq_admin_workers shows it. */
 void forq_admin_results_errno(struct forq *q, int err);
