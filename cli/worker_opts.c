@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "flags.h"
+#include "parse.h"
 
 enum flag_id {
 	F_CONNECT = 256, F_HANDLER, F_CONCURRENCY, F_BATCH, F_TASK_TIMEOUT, F_TOKEN_FILE,
@@ -19,7 +20,7 @@ enum flag_id {
 
 static const struct flag flags[] = {
 	{"connect", "HOST:PORT", "127.0.0.1:7070", "forqd's TCP address (forqd --tcp)", F_CONNECT},
-	{"handler", "H", "arith", "task handler: noop, arith, json or exec:CMD", F_HANDLER},
+	{"handler", "H", "arith", "task handler: noop, arith, json, exec:CMD or proc:CMD", F_HANDLER},
 	{"concurrency", "N", "1", "connections, each in its own process", F_CONCURRENCY},
 	{"batch", "N", "64", "tasks per request (GET_TASKS N; 1: GET_TASK)", F_BATCH},
 	{"task-timeout", "MS", "0 (none)", "kill an exec: handler after MS milliseconds", F_TASK_TIMEOUT},
@@ -57,39 +58,21 @@ static int bad_flag(const char *fmt, ...)
 	return -1;
 }
 
-static int parse_num(const char *flag, const char *s, long long min, long long max, long long *v)
+static int num_flag(const char *flag, const char *s, long long min, long long max, long long *v)
 {
-	char *end;
-	errno = 0;
-	long long x = strtoll(s, &end, 10);
-	if (errno || end == s || *end || x < min || x > max)
-		return bad_flag("--%s: expected a whole number from %lld to %lld, got \"%s\"", flag,
-				min, max, s);
-	*v = x;
+	char why[200];
+	if (parse_num(s, min, max, v, why, sizeof why))
+		return bad_flag("--%s: %s", flag, why);
 	return 0;
 }
 
-/* The token: the file's first line, trailing blanks and newline removed. */
+/* The token file, with forqd's rules (base/parse.h). */
 static int read_token(const char *path, char **out)
 {
-	char b[1024];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return bad_flag("--token-file: cannot open %s: %s", path, strerror(errno));
-	ssize_t n = read(fd, b, sizeof b - 1);
-	close(fd);
-	if (n < 0)
-		return bad_flag("--token-file: cannot read %s: %s", path, strerror(errno));
-	b[n] = '\0';
-	b[strcspn(b, "\r\n")] = '\0';
-	n = (ssize_t)strlen(b);
-	while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\t'))
-		b[--n] = '\0';
-	if (n == 0)
-		return bad_flag("--token-file: %s holds no token", path);
-	*out = strdup(b);
-	explicit_bzero(b, sizeof b);
-	return *out ? 0 : bad_flag("out of memory");
+	char why[600];
+	if (parse_token_file(path, out, why, sizeof why))
+		return bad_flag("--token-file: %s", why);
+	return 0;
 }
 
 int worker_opts_parse(struct worker_opts *o, int argc, char **argv)
@@ -110,28 +93,28 @@ int worker_opts_parse(struct worker_opts *o, int argc, char **argv)
 		case F_CONNECT: o->connect = optarg; break;
 		case F_HANDLER: o->handler = optarg; break;
 		case F_CONCURRENCY:
-			if (parse_num("concurrency", optarg, 1, 1024, &v))
+			if (num_flag("concurrency", optarg, 1, 1024, &v))
 				return -1;
 			o->concurrency = (long)v;
 			break;
 		case F_BATCH:
-			if (parse_num("batch", optarg, 1, 4096, &v))
+			if (num_flag("batch", optarg, 1, 4096, &v))
 				return -1;
 			o->batch = (uint32_t)v;
 			break;
 		case F_TASK_TIMEOUT:
-			if (parse_num("task-timeout", optarg, 0, INT32_MAX, &v))
+			if (num_flag("task-timeout", optarg, 0, INT32_MAX, &v))
 				return -1;
 			o->task_timeout_ms = (int)v;
 			break;
 		case F_TOKEN_FILE: token_file = optarg; break;
 		case F_WAIT_MS:
-			if (parse_num("wait-ms", optarg, 0, INT32_MAX, &v))
+			if (num_flag("wait-ms", optarg, 0, INT32_MAX, &v))
 				return -1;
 			o->wait_ms = (int32_t)v;
 			break;
 		case F_MAX_TASKS:
-			if (parse_num("max-tasks", optarg, 0, INT64_MAX, &v))
+			if (num_flag("max-tasks", optarg, 0, INT64_MAX, &v))
 				return -1;
 			o->max_tasks = (uint64_t)v;
 			break;

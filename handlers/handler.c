@@ -86,7 +86,7 @@ int handler_open(struct handler **hp, const char *spec, const struct handler_opt
 		if ((r = proc_open(&h->proc, &pp)))
 			goto fail;
 	} else {
-		errmsg_set(err, errlen, "unknown handler \"%s\" (use noop, arith, json or exec:CMD)",
+		errmsg_set(err, errlen, "unknown handler \"%s\" (use noop, arith, json, exec:CMD or proc:CMD)",
 			spec);
 		r = -EINVAL;
 		goto fail;

@@ -143,7 +143,7 @@ struct handler_batch_ops {
 /* Opens the handler named by spec ("noop", "arith", "json", "exec:CMD",
  * "proc:CMD"); o may be NULL for the defaults. Starts no process. Returns 0,
  * or -EINVAL with the reason in err (`unknown handler "x" (use noop, arith,
- * json or exec:CMD)`: tests and scripts match that text), or -ENOMEM. */
+ * json, exec:CMD or proc:CMD)`: tests and scripts match that text), or -ENOMEM. */
 int handler_open(struct handler **hp, const char *spec, const struct handler_options *o,
 		 char *err, size_t errlen);
 

@@ -255,6 +255,10 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 		put(&o, "forq_workers{state=\"%s\"} %" PRIu64 "\n", state_names[i], states[i]);
 	counter(&o, "forq_worker_restarts_total", "Local consumer processes restarted.",
 		s->worker_restarts);
+	gauge(&o, "forq_results_write_blocked",
+	      "Consumers holding results they cannot write now (full disk, file size limit, I/O "
+	      "error); they take no tasks until written.",
+	      s->results_blocked);
 	gauge(&o, "forq_draining", "1 while forqd drains for shutdown.", s->draining ? 1 : 0);
 	http_codes(&o, s);
 

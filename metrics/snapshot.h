@@ -87,6 +87,7 @@ struct metrics_snapshot {
 	/* Local consumers. */
 	uint32_t n_workers;                 /* rows used in workers[] */
 	uint64_t worker_restarts;           /* all restarts since start */
+	uint64_t results_blocked;           /* consumers holding results they cannot write */
 	struct metrics_worker workers[METRICS_MAX_WORKERS];
 
 	/* Remote workers (TCP). */

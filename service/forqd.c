@@ -71,6 +71,7 @@ struct forqd {
 	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now */
 	enum phase phase;
 	int idle;                 /* nothing queued, running or retrying: housekeeping slows */
+	int results_gone;         /* the results output takes no more writes (EPIPE) */
 	uint64_t drain_deadline;
 	uint64_t last_reap_ns;
 	int64_t start_unix_ns;
@@ -130,21 +131,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	struct forq_hists hs;
 	forq_stats_read(d->hq, &st);
 	forq_hists_read(d->hq, &hs);
-	for (int p = 0; p < 3; p++)
-		s->pending[p] = st.pending[p];
-	s->in_progress = st.in_progress;
-	s->retry_waiting = st.retry_waiting;
-	s->dead_letters = st.dead_letters;
-	for (int p = 0; p < 3; p++) {
-		s->enqueued[p] = st.lane[p].enqueued;
-		s->started[p] = st.lane[p].started;
-		s->done[p] = st.lane[p].done;
-		s->failed[p] = st.lane[p].failed;
-	}
-	s->dead = st.dead;
-	s->retried = st.retried;
-	s->crashes = st.crashes;
-	s->requeued = st.requeued;
+	metrics_snapshot_queue(s, &st);
 	s->full_waits = hs.full_waits;
 	s->throughput = (double)atomic_load(&d->throughput_milli) / 1000.0;
 	for (int k = 0; k < METRICS_HIST_BUCKETS; k++) {
@@ -155,8 +142,6 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	}
 	s->wait.sum_ns = hs.wait_sum_ns;
 	s->run.sum_ns = hs.run_sum_ns;
-	s->capacity = st.capacity;
-	s->max_payload = st.max_payload;
 
 	static const uint32_t state_map[] = {
 		[FORQ_WORKER_STOPPED] = METRICS_WORKER_STOPPED,
@@ -176,6 +161,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 		mw->tasks_failed = rows[w].tasks_failed;
 		mw->current_task = rows[w].current_task;
 		s->worker_restarts += mw->restarts;
+		s->results_blocked += rows[w].results_errno != 0;
 	}
 	tcp_into_snapshot(d->tcp, s);
 	s->lease_expired += hs.lease_expired;
@@ -247,8 +233,8 @@ static int hook_ready(void *ctx)
 	struct forq_worker_info rows[FORQ_MAX_WORKERS];
 	forq_admin_workers(d->hq, rows, d->c.workers);
 	for (int w = 0; w < d->c.workers; w++)
-		if (rows[w].state != FORQ_WORKER_RUNNING)
-			return 0;
+		if (rows[w].state != FORQ_WORKER_RUNNING || rows[w].results_errno)
+			return 0; /* not running, or holding results it cannot write */
 	return 1;
 }
 
@@ -431,6 +417,17 @@ static void update_throughput(struct forqd *d, uint64_t now)
 			  0;
 }
 
+/* The results output gone for good (a closed pipe: forqd's own write, or a
+ * consumer's) ends the service with its exit code: there is nowhere left to
+ * say what became of a task. */
+static void check_results_gone(struct forqd *d)
+{
+	if (supervisor_results_gone(d->sup))
+		d->results_gone = 1;
+	if (d->results_gone && d->phase != STOPPING)
+		begin_stop(d, "results output gone");
+}
+
 static void on_housekeep(void *ctx, uint64_t now)
 {
 	struct forqd *d = ctx;
@@ -442,8 +439,9 @@ static void on_housekeep(void *ctx, uint64_t now)
 		d->last_reap_ns = now;
 	}
 	update_throughput(d, now);
-	if (d->have_sink)
-		results_sink_flush(&d->sink);
+	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
+		d->results_gone = 1;
+	check_results_gone(d);
 
 	if (d->phase == RUNNING && d->c.exit_when_done && producer_finished(d->prod) &&
 	    queue_settled(d, now))
@@ -475,6 +473,7 @@ static void on_signal(void *ctx, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			supervisor_reap(d->sup);
+			check_results_gone(d);
 			on_restart_timer(d, clock_mono_ns());
 			break;
 		case SIGINT:
@@ -681,6 +680,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit: EFBIG from write, not death */
 	d.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (d.sfd < 0 || pipe2(d.wake, O_NONBLOCK | O_CLOEXEC) < 0 || loop_init(&d.loop) < 0) {
 		log_event(LOG_ERROR, "setup_failed", "error=\"%s\"", strerror(errno));
@@ -739,6 +739,8 @@ int main(int argc, char **argv)
 		code = 0;
 	if (run(&d))
 		code = code ? code : 1;
+	if (d.results_gone)
+		code = EXIT_RESULTS;
 
 	producer_stop(d.prod);
 	supervisor_reap(d.sup);

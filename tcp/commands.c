@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+#include "json.h"
 #include "log.h"
 
 #define MAX_ERRORS 16          /* protocol errors in a row before we hang up */
@@ -158,25 +160,26 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 	}
 }
 
+/* STATS: the queue's figures and the server's own, through the one stats
+ * encoder (metrics/json.h, the JSON_TCP names). */
 static void do_stats(struct tcp_server *s, struct conn *c)
 {
+	struct metrics_snapshot *snap = calloc(1, sizeof *snap);
 	struct forq_stats st;
 	struct buf *b = &s->scratch;
+	int r = -ENOMEM;
 	buf_reset(b);
-	forq_stats_read(s->q, &st);
-	int r = buf_printf(
-		b,
-		"{\"pending\":%" PRIu64 ",\"pending_high\":%" PRIu64 ",\"pending_normal\":%" PRIu64
-		",\"pending_low\":%" PRIu64 ",\"in_progress\":%" PRIu64 ",\"retry_waiting\":%" PRIu64
-		",\"dead_letters\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"done\":%" PRIu64
-		",\"failed\":%" PRIu64 ",\"dead\":%" PRIu64 ",\"retried\":%" PRIu64
-		",\"capacity\":%" PRIu64 ",\"max_payload\":%u,\"accepting\":%s,\"connections\":%u"
-		",\"remote_workers\":%u,\"leases\":%u,\"lease_timeout_ms\":%" PRIu64 "}",
-		st.pending[0] + st.pending[1] + st.pending[2], st.pending[0], st.pending[1],
-		st.pending[2], st.in_progress, st.retry_waiting, st.dead_letters, st.enqueued,
-		st.done, st.failed, st.dead, st.retried, st.capacity, st.max_payload,
-		st.accepting && !s->draining ? "true" : "false", s->nconns, s->nworkers,
-		leases_count(&s->leases), s->lease_ns / MS);
+	if (snap) {
+		forq_stats_read(s->q, &st);
+		metrics_snapshot_queue(snap, &st);
+		snap->accepting = st.accepting && !s->draining;
+		snap->tcp_open = s->nconns;
+		snap->remote_workers = s->nworkers;
+		snap->leases_outstanding = leases_count(&s->leases);
+		snap->lease_timeout_ms = s->lease_ns / MS;
+		r = json_stats(b, JSON_TCP, snap, NULL, 0);
+		free(snap);
+	}
 	if (r || proto_format_stats(&c->out, b->data, b->len))
 		reply_err(c, PROTO_E_INTERNAL);
 }

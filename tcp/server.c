@@ -32,9 +32,6 @@
 #define ACCEPT_PAUSE_NS (100 * MS)  /* out of fds: stop accepting this long */
 #define ACCEPT_BATCH 64
 #define LISTEN_BACKLOG 4096
-#define DEFAULT_MAX_CONNS 10000u
-#define DEFAULT_IDLE_MS 300000
-#define DEFAULT_LEASE_MS 30000
 
 const char *tcp_counter_label(int i)
 {
@@ -286,9 +283,16 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->loop = loop;
 	s->fn = fn;
 	s->ctx = ctx;
-	s->max_conns = c->max_conns ? c->max_conns : DEFAULT_MAX_CONNS;
-	s->lease_ns = (uint64_t)(c->lease_timeout_ms > 0 ? c->lease_timeout_ms : DEFAULT_LEASE_MS) * MS;
-	s->idle_ns = (uint64_t)(c->idle_timeout_ms > 0 ? c->idle_timeout_ms : DEFAULT_IDLE_MS) * MS;
+	/* The values are forqd's flags (their defaults live in its flag table):
+	 * none may be 0. */
+	if (!c->max_conns || c->lease_timeout_ms <= 0 || c->idle_timeout_ms <= 0) {
+		free(s);
+		errmsg_set(err, errlen, "tcp: a connection limit, lease and idle timeout are needed");
+		return -EINVAL;
+	}
+	s->max_conns = c->max_conns;
+	s->lease_ns = (uint64_t)c->lease_timeout_ms * MS;
+	s->idle_ns = (uint64_t)c->idle_timeout_ms * MS;
 	s->batch_max = c->batch_max && c->batch_max < h.batch_max ? c->batch_max : h.batch_max;
 	s->lim.max_line = PROTO_MAX_LINE_DEFAULT;
 	s->lim.max_payload = c->max_payload && c->max_payload < h.max_payload ? c->max_payload

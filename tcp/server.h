@@ -19,11 +19,11 @@
 
 struct tcp_config {
 	const char *listen;       /* "127.0.0.1:7070", "[::]:7070", port 0: pick one */
-	int lease_timeout_ms;     /* a worker's time to answer (default 30000) */
-	int idle_timeout_ms;      /* close a connection silent this long (0: 300000) */
+	int lease_timeout_ms;     /* a worker's time to answer (> 0: forqd --lease-timeout) */
+	int idle_timeout_ms;      /* close a connection silent this long (> 0) */
 	uint32_t max_payload;
 	uint32_t batch_max;       /* most tasks one GET_TASKS may take */
-	unsigned max_conns;       /* 0: 10000 */
+	unsigned max_conns;       /* connections at once (> 0) */
 	const char *admin_token;  /* needed beyond loopback, like HTTP */
 	int insecure;
 };

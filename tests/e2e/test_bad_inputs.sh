@@ -181,7 +181,7 @@ part tcp_bad_commands "bad TCP commands"
 # --- forqd flags ---
 bad_flags() {
 	new_shm QF
-	refused "unknown handler" 2 'unknown handler "nope" (use noop, arith, json or exec:CMD)' \
+	refused "unknown handler" 2 'unknown handler "nope" (use noop, arith, json, exec:CMD or proc:CMD)' \
 		--shm-name "$QF" --handler nope
 	refused "bad number" 2 '--workers: expected a whole number from 0 to 256, got "x"' --workers x
 	refused "capacity 0" 2 '--capacity: expected a whole number' --shm-name "$QF" --capacity 0

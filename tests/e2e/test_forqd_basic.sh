@@ -247,7 +247,7 @@ refusals() {
 	check "... naming the flag" grep -q -- '--workers: expected a whole number' "$TMP/e1.log"
 	"$FORQD" --handler nope --shm-name "$Q4" 2>"$TMP/e2.log"
 	check "an unknown handler is a usage error (exit 2)" [ $? -eq 2 ]
-	check "... listing the handlers" grep -q 'use noop, arith, json or exec:CMD' "$TMP/e2.log"
+	check "... listing the handlers" grep -q 'use noop, arith, json, exec:CMD or proc:CMD' "$TMP/e2.log"
 	"$FORQD" --bogus 2>"$TMP/e3.log"
 	check "an unknown flag is a usage error (exit 2)" [ $? -eq 2 ]
 	"$FORQD" --exit-when-done 2>"$TMP/e4.log"

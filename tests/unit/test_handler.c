@@ -97,7 +97,7 @@ static void test_handler_open_unknown_spec_fails(void **state)
 	struct handler *h = (struct handler *)&h;
 	char err[128];
 	assert_int_equal(handler_open(&h, "x", NULL, err, sizeof err), -EINVAL);
-	assert_string_equal(err, "unknown handler \"x\" (use noop, arith, json or exec:CMD)");
+	assert_string_equal(err, "unknown handler \"x\" (use noop, arith, json, exec:CMD or proc:CMD)");
 	assert_ptr_equal(h, (struct handler *)&h); /* untouched */
 	assert_int_equal(handler_open(&h, "", NULL, err, sizeof err), -EINVAL);
 	assert_int_equal(handler_open(&h, "ARITH", NULL, err, sizeof err), -EINVAL);
