@@ -80,6 +80,9 @@ static const struct flag_spec flags[] = {
 	 .hi = 1000000, .def = 10000, .help = "TCP connections at once; more are refused"},
 	{.name = "admin-token-file", .arg = "FILE", .type = FLAG_STR, .off = C(admin_token_file),
 	 .help = "admin token for POST /shutdown (or env FORQ_ADMIN_TOKEN)"},
+	{.name = "worker-token-file", .arg = "FILE", .type = FLAG_STR, .off = C(worker_token_file),
+	 .help = "lesser token for producers and workers: push, lease, results, task reads; "
+		 "never shutdown (or env FORQ_WORKER_TOKEN)"},
 	{.name = "insecure", .type = FLAG_ON, .off = C(insecure),
 	 .help = "allow listening beyond loopback without an admin token"},
 	{.name = "demo", .arg = "RATE", .type = FLAG_REAL, .off = C(demo_rate), .rlo = 0, .rhi = 1e9,
@@ -118,15 +121,42 @@ static void usage(const struct forqd_config *defaults)
 	for (size_t i = 0; i < NFLAGS; i++)
 		flags_help(stdout, &flags[i], defaults, 28);
 	printf("\nenvironment:\n  FORQ_ADMIN_TOKEN             admin token (never pass it as a flag)\n"
+	       "  FORQ_WORKER_TOKEN            worker token, for producers and workers\n"
 	       "\nsignals: SIGTERM/SIGINT drain and exit 0; a second one stops at once.\n");
 }
 
-/* What the flags cannot say alone: pairs that exclude each other, the token,
- * the addresses. */
+/* A token from its file, else from the environment variable; either way the
+ * variable is unset (read once, then gone: consumers and handlers must not
+ * inherit it). */
+static int read_token(const char *file, const char *flag, const char *var, char **out, char *err,
+		      size_t errlen)
+{
+	const char *env = getenv(var), *why;
+	char e[512];
+	int r = 0;
+	if (file) {
+		if (parse_token_file(file, out, e, sizeof e)) {
+			snprintf(err, errlen, "%s: %s", flag, e);
+			r = -1;
+		}
+	} else if (env && *env) {
+		if ((why = parse_token_problem(env))) {
+			snprintf(err, errlen, "%s %s", var, why);
+			r = -1;
+		} else if (!(*out = strdup(env))) {
+			snprintf(err, errlen, "out of memory");
+			r = -1;
+		}
+	}
+	unsetenv(var);
+	return r;
+}
+
+/* What the flags cannot say alone: pairs that exclude each other, the
+ * tokens, the addresses. */
 static int check(struct forqd_config *c, char *err, size_t errlen)
 {
-	const char *env = getenv("FORQ_ADMIN_TOKEN"), *why;
-	char e[512], host[NET_HOST_MAX];
+	char host[NET_HOST_MAX];
 	uint16_t port;
 
 	if (c->exit_when_done && !c->tasks) {
@@ -137,23 +167,20 @@ static int check(struct forqd_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "--tasks and --demo cannot be used together");
 		return -1;
 	}
-	if (c->admin_token_file) {
-		if (parse_token_file(c->admin_token_file, &c->admin_token, e, sizeof e)) {
-			snprintf(err, errlen, "--admin-token-file: %s", e);
-			return -1;
-		}
-	} else if (env && *env) {
-		if ((why = parse_token_problem(env))) {
-			snprintf(err, errlen, "FORQ_ADMIN_TOKEN %s", why);
-			return -1;
-		}
-		if (!(c->admin_token = strdup(env))) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
+	if (read_token(c->admin_token_file, "--admin-token-file", "FORQ_ADMIN_TOKEN",
+		       &c->admin_token, err, errlen) ||
+	    read_token(c->worker_token_file, "--worker-token-file", "FORQ_WORKER_TOKEN",
+		       &c->worker_token, err, errlen))
+		return -1;
+	if (c->worker_token && !c->admin_token) {
+		snprintf(err, errlen, "a worker token needs an admin token too (set FORQ_ADMIN_TOKEN "
+			 "or --admin-token-file)");
+		return -1;
 	}
-	/* Read once, then gone: consumers and exec: handlers must not inherit it. */
-	unsetenv("FORQ_ADMIN_TOKEN");
+	if (c->worker_token && c->admin_token && !strcmp(c->worker_token, c->admin_token)) {
+		snprintf(err, errlen, "the worker token must differ from the admin token");
+		return -1;
+	}
 	if (strcmp(c->http, "off") && net_parse_addr(c->http, host, &port)) {
 		snprintf(err, errlen, "--http: expected ADDR:PORT or off, got \"%s\"", c->http);
 		return -1;
@@ -194,12 +221,18 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 	return 0;
 }
 
+/* Wipes and frees a token: it is a secret. */
+static void wipe(char **t)
+{
+	if (*t) {
+		explicit_bzero(*t, strlen(*t));
+		free(*t);
+		*t = NULL;
+	}
+}
+
 void config_free(struct forqd_config *c)
 {
-	if (c->admin_token) {
-		/* Wipe it: it is a secret. */
-		explicit_bzero(c->admin_token, strlen(c->admin_token));
-		free(c->admin_token);
-		c->admin_token = NULL;
-	}
+	wipe(&c->admin_token);
+	wipe(&c->worker_token);
 }

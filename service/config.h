@@ -40,6 +40,8 @@ struct forqd_config {
 	uint32_t tcp_max_conns;
 	const char *admin_token_file;
 	char *admin_token;        /* from FORQ_ADMIN_TOKEN or the file; owned */
+	const char *worker_token_file;
+	char *worker_token;       /* from FORQ_WORKER_TOKEN or the file; owned */
 	int insecure;
 	double demo_rate;         /* tasks/s from the built-in demo producer, 0 = off */
 	int log_level;            /* enum log_level */
@@ -50,7 +52,7 @@ struct forqd_config {
  * and then unsets FORQ_ADMIN_TOKEN. */
 int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen);
 
-/* Wipes and frees the admin token. */
+/* Wipes and frees the tokens. */
 void config_free(struct forqd_config *c);
 
 /* Every default, as config_parse starts from them (no argv, no environment). */

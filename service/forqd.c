@@ -590,6 +590,7 @@ static int start_http(struct forqd *d)
 		return -1;
 	}
 	struct http_config hc = {.listen_fd = l.fd, .admin_token = d->c.admin_token,
+				 .worker_token = d->c.worker_token,
 				 .max_payload = d->c.max_payload};
 	r = http_start(&d->http, &hc, &hooks, err, sizeof err);
 	close(l.fd); /* the server holds its own descriptor */
@@ -611,7 +612,8 @@ static int start_tcp(struct forqd *d)
 				.idle_timeout_ms = d->c.tcp_idle_timeout_s * 1000,
 				.max_conns = d->c.tcp_max_conns,
 				.max_payload = d->c.max_payload, .batch_max = d->c.batch,
-				.admin_token = d->c.admin_token, .insecure = d->c.insecure};
+				.admin_token = d->c.admin_token, .worker_token = d->c.worker_token,
+				.insecure = d->c.insecure};
 	if (tcp_start(&d->tcp, &tc, d->q, &d->loop, on_final, d, err, sizeof err)) {
 		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
 		return -1;

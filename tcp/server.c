@@ -309,8 +309,8 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 		r = -EINVAL;
 		goto fail;
 	}
-	if (auth_init(&s->auth, c->admin_token)) {
-		errmsg_set(err, errlen, "the admin token is empty");
+	if (auth_init(&s->auth, c->admin_token) || auth_add_worker(&s->auth, c->worker_token)) {
+		errmsg_set(err, errlen, "a token is empty (or a worker token without an admin token)");
 		r = -EINVAL;
 		goto fail;
 	}

@@ -25,6 +25,7 @@ struct tcp_config {
 	uint32_t batch_max;       /* most tasks one GET_TASKS may take */
 	unsigned max_conns;       /* connections at once (> 0) */
 	const char *admin_token;  /* needed beyond loopback, like HTTP */
+	const char *worker_token; /* NULL: none; else AUTH takes it too */
 	int insecure;
 };
 

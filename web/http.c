@@ -262,9 +262,41 @@ end:
 	return ok;
 }
 
+static const char *const bearer[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
+
+static int peer_on_loopback(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return ci && ci->client_addr && net_addr_is_loopback(ci->client_addr);
+}
+
+static enum auth_role bearer_role(struct http_server *s, struct MHD_Connection *c, int *given)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	*given = h != NULL;
+	return auth_role_bearer(&s->auth, h);
+}
+
+/* Task writes and reads (payloads, results) from beyond loopback need a
+ * token once one is set, as TCP's AUTH does: the worker token or the admin
+ * one. Returns 0 when allowed, else 1 with the 401 answer in *answer. */
+static int task_access_refused(struct http_server *s, struct MHD_Connection *c,
+			       enum MHD_Result *answer)
+{
+	int given;
+	if (!s->auth.enabled || peer_on_loopback(c) || bearer_role(s, c, &given) >= AUTH_WORKER)
+		return 0;
+	*answer = reply_error_hdr(s, c, 401,
+				  given ? "wrong token"
+					: "tasks from another host need Authorization: Bearer <worker or "
+					  "admin token>",
+				  bearer);
+	return 1;
+}
+
 static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connection *c)
 {
-	static const char *const bearer[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
 	const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
 	int now;
 
@@ -275,17 +307,18 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	else
 		return reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)", mode);
 	if (s->auth.enabled) {
-		const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							    MHD_HTTP_HEADER_AUTHORIZATION);
-		if (!auth_check_bearer(&s->auth, h))
+		int given;
+		enum auth_role role = bearer_role(s, c, &given);
+		if (role == AUTH_WORKER)
+			return reply_error(s, c, 403, "the worker token cannot shut forqd down "
+						      "(use the admin token)");
+		if (role != AUTH_ADMIN)
 			return reply_error_hdr(s, c, 401,
-					       h ? "wrong admin token"
-						 : "missing Authorization: Bearer <admin token>",
+					       given ? "wrong admin token"
+						     : "missing Authorization: Bearer <admin token>",
 					       bearer);
 	} else {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (!ci || !ci->client_addr || !net_addr_is_loopback(ci->client_addr))
+		if (!peer_on_loopback(c))
 			return reply_error(s, c, 403,
 					   "shutdown from another host needs an admin token "
 					   "(start forqd with FORQ_ADMIN_TOKEN or --admin-token-file)");
@@ -386,10 +419,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *const allow[] = {MHD_HTTP_HEADER_ALLOW,
 					     is_post_route(r) ? ALLOW_POST : ALLOW_GET, NULL};
 
+		enum MHD_Result refused;
 		if (r == R_NONE)
 			return reply_error(s, c, 404, "no such path %.200s", url);
 		if (is_post_route(r) ? !post : !get)
 			return reply_error_hdr(s, c, 405, "method not allowed", allow);
+		if ((r == R_TASKS || r == R_TASK_ID) && task_access_refused(s, c, &refused))
+			return refused;
 		switch (r) {
 		case R_METRICS: return get_metrics(s, c);
 		case R_STATS: return get_stats(s, c);
@@ -516,8 +552,8 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 	}
 	s->max_body = c->max_body ? c->max_body : 1024 * 1024;
 	s->max_payload = c->max_payload;
-	if (auth_init(&s->auth, c->admin_token)) {
-		errmsg_set(err, errlen, "the admin token is empty");
+	if (auth_init(&s->auth, c->admin_token) || auth_add_worker(&s->auth, c->worker_token)) {
+		errmsg_set(err, errlen, "a token is empty (or a worker token without an admin token)");
 		r = -EINVAL;
 		goto fail;
 	}

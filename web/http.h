@@ -73,6 +73,7 @@ struct http_config {
 	int listen_fd;           /* bound and listening, address chosen by the
 				  * caller; stays the caller's: close it after */
 	const char *admin_token; /* NULL: none (then /shutdown is loopback-only) */
+	const char *worker_token; /* NULL: none; else also opens the task routes */
 	unsigned conn_limit;     /* 0: 2048 */
 	unsigned per_ip_limit;   /* 0: 64 */
 	unsigned conn_timeout_s; /* 0: 10 */

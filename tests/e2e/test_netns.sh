@@ -12,8 +12,10 @@
 # with the token (--token-file, or FORQ_TOKEN) it runs every task, each
 # result right, from peer 10.77.0.2; SIGINT stops it with exit 0. Over HTTP
 # (--insecure, no token), POST /shutdown from 10.77.0.2 gets 403 and forqd
-# keeps running. Parts (for ONLY=, see lib.sh): refusal, auth_and_workers,
-# http_403.
+# keeps running. With an admin and a worker token, tasks over HTTP from
+# 10.77.0.2 need a token (401 without), the worker token opens them and TCP
+# but POST /shutdown with it is 403. Parts (for ONLY=, see lib.sh): refusal,
+# auth_and_workers, http_403, worker_token.
 # Last line: "N passed, N failed"; exits 1 if any check failed.
 set -u
 
@@ -153,5 +155,45 @@ http_403() {
 	fi
 }
 part http_403 "over HTTP, POST /shutdown from another host without a token: 403"
+# ---- two tokens: tasks beyond loopback need one; the worker's cannot shut down --
+worker_token() {
+	printf 'admin-token-%s-%s\n' "$$" "$RANDOM" >"$tmp/admin"
+	printf 'worker-token-%s-%s\n' "$$" "$RANDOM" >"$tmp/worker"
+	chmod 600 "$tmp/admin" "$tmp/worker"
+	if ! FORQD=$forqd_s start_forqd wt --shm-name "$shm-w" --workers 1 --results off \
+		--http "$srv:0" --tcp "$srv:7071" --admin-token-file "$tmp/admin" \
+		--worker-token-file "$tmp/worker"; then
+		bad "forqd starts with an admin and a worker token"
+		return
+	fi
+	local wpid=$FORQD_PID H=http://$srv:$HTTP_PORT W A
+	W=$(cat "$tmp/worker")
+	A=$(cat "$tmp/admin")
+	# req METHOD PATH [TOKEN]: the status code seen from 10.77.0.2.
+	req() {
+		in_w curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" ${3:+-H "Authorization: Bearer $3"} \
+			-d '{"payload":"6*7"}' "$H$2" 2>/dev/null
+	}
+	check "POST /tasks from $wrk without a token: 401" [ "$(req POST /tasks)" = 401 ]
+	check "... with a JSON error that asks for a token" grep -q '"error":.*token' "$tmp/body"
+	check "POST /tasks from $wrk with a wrong token: 401" [ "$(req POST /tasks wrong-token-1234)" = 401 ]
+	check "POST /tasks from $wrk with the worker token: 202" [ "$(req POST /tasks "$W")" = 202 ]
+	check "GET /tasks/1 from $wrk without a token: 401 (payloads and results are not public)" \
+		[ "$(req GET /tasks/1)" = 401 ]
+	check "GET /tasks/1 from $wrk with the worker token: 200" \
+		bash -c 'c=$(ip netns exec '"$ns_w"' curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer '"$W"'" '"$H"'/tasks/1); [ "$c" = 200 ]'
+	check "GET /metrics and /healthz from $wrk stay open" \
+		bash -c '[ "$(ip netns exec '"$ns_w"' curl -s -o /dev/null -w "%{http_code}" '"$H"'/metrics)" = 200 ]'
+	check "POST /shutdown from $wrk with the worker token: 403" [ "$(req POST /shutdown "$W")" = 403 ]
+	check "... saying the worker token cannot shut forqd down" grep -q 'worker token' "$tmp/body"
+	out=$(printf 'AUTH %s\r\nPING\r\nQUIT\r\n' "$W" | in_w "$client" "$srv:7071" raw 1000 | tr -d '\r')
+	check "TCP AUTH with the worker token: OK, then commands work" grep -qz '^OK.PONG.BYE' <<<"$out"
+	check "forqd still runs (the worker token stopped nothing)" kill -0 "$wpid"
+	check "POST /shutdown from $wrk with the admin token: 202" [ "$(req POST /shutdown "$A")" = 202 ]
+	wait_exit "$wpid" 20
+	check "forqd exits 0 after it" [ "$EXIT_CODE" -eq 0 ]
+	check "neither token appears in its log" bash -c "! grep -qe '$W' -e '$A' '$tmp/wt.log'"
+}
+part worker_token "a worker token opens tasks and TCP from another host, never shutdown"
 check "no shared memory left behind" bash -c "! ls /dev/shm | grep -q '^${shm#/}'"
 finish

@@ -162,6 +162,33 @@ static void test_auth_disabled_and_empty_token(void **state)
 	assert_false(a.enabled);
 }
 
+/* Check the two roles: the admin token is ADMIN, the worker token WORKER
+ * (never ADMIN: auth_check_* stay admin-only), anything else NONE; a worker
+ * token needs an admin token and cannot be empty. */
+static void test_auth_roles(void **state)
+{
+	(void)state;
+	struct auth a;
+	assert_int_equal(auth_init(&a, NULL), 0);
+	assert_int_equal(auth_add_worker(&a, "worker-token-1"), -EINVAL);
+	assert_int_equal(auth_init(&a, "admin-token-1"), 0);
+	assert_int_equal(auth_role_of(&a, "worker-token-1", 14), AUTH_NONE); /* none set yet */
+	assert_int_equal(auth_add_worker(&a, ""), -EINVAL);
+	assert_int_equal(auth_add_worker(&a, "worker-token-1"), 0);
+	assert_int_equal(auth_role_of(&a, "admin-token-1", 13), AUTH_ADMIN);
+	assert_int_equal(auth_role_of(&a, "worker-token-1", 14), AUTH_WORKER);
+	assert_int_equal(auth_role_of(&a, "worker-token-", 13), AUTH_NONE);
+	assert_int_equal(auth_role_of(&a, "", 0), AUTH_NONE);
+	assert_int_equal(auth_role_bearer(&a, "Bearer worker-token-1"), AUTH_WORKER);
+	assert_int_equal(auth_role_bearer(&a, "bearer  admin-token-1"), AUTH_ADMIN);
+	assert_int_equal(auth_role_bearer(&a, NULL), AUTH_NONE);
+	assert_int_equal(auth_check_bearer(&a, "Bearer worker-token-1"), 0);
+	assert_int_equal(auth_check_token(&a, "worker-token-1", 14), 0);
+	assert_int_equal(auth_check_token(&a, "admin-token-1", 13), 1);
+	auth_clear(&a);
+	assert_int_equal(auth_role_of(&a, "admin-token-1", 13), AUTH_NONE);
+}
+
 /* Check that only the digest is kept, not the token's bytes. */
 static void test_auth_keeps_only_the_digest(void **state)
 {
@@ -184,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_auth_token_table),
 		cmocka_unit_test(test_auth_disabled_and_empty_token),
 		cmocka_unit_test(test_auth_keeps_only_the_digest),
+		cmocka_unit_test(test_auth_roles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,7 +162,8 @@ static void test_config_defaults_equal_the_table(void **state)
 		{"restart-backoff", "100"}, {"restart-backoff-max", "30000"}, {"recover", "on"},
 		{"no-recover", ""}, {"keep-shm", "off"}, {"http", "127.0.0.1:8080"},
 		{"tcp", "127.0.0.1:7070"}, {"lease-timeout", "30"}, {"tcp-idle-timeout", "300"},
-		{"tcp-max-conns", "10000"}, {"admin-token-file", "none"}, {"insecure", "off"},
+		{"tcp-max-conns", "10000"}, {"admin-token-file", "none"},
+		{"worker-token-file", "none"}, {"insecure", "off"},
 		{"demo", "0 (off)"}, {"log-level", "info"}, {"help", ""}, {"version", ""},
 	};
 	assert_int_equal(n, sizeof want / sizeof want[0]);
