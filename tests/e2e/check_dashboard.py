@@ -52,6 +52,7 @@ KNOWN_METRICS = {
     "forq_queue_full_waits_total": "counter",
     "forq_workers": "gauge",
     "forq_worker_restarts_total": "counter",
+    "forq_results_write_blocked": "gauge",
     "forq_draining": "gauge",
     "forq_http_requests_total": "counter",
     "forq_remote_workers_connected": "gauge",
