@@ -186,6 +186,11 @@ static void on_listen(void *ctx, uint32_t ev)
 		socklen_t sl = sizeof ss;
 		int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
+			if (s->accept_pauses) {
+				log_event(LOG_INFO, "tcp_accept_resumed", "pauses=%" PRIu64,
+					  s->accept_pauses);
+				s->accept_pauses = 0;
+			}
 			if (s->nfree == 0)
 				refuse(s, fd);
 			else
@@ -196,8 +201,13 @@ static void on_listen(void *ctx, uint32_t ev)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			/* Level-triggered: pause, or the loop spins on the backlog. */
-			log_event(LOG_WARN, "tcp_accept_paused", "error=\"%s\"", strerror(errno));
+			/* Level-triggered: pause, or the loop spins on the backlog.
+			 * Said once, not every pause: a lasting shortage of fds
+			 * would otherwise log ten lines a second. */
+			if (!s->accept_pauses++)
+				log_event(LOG_WARN, "tcp_accept_paused",
+					  "error=\"%s\" retry_every_ms=%llu", strerror(errno),
+					  (unsigned long long)(ACCEPT_PAUSE_NS / 1000000u));
 			loop_fd_mod(s->loop, s->lfd, 0);
 			loop_timer_set(s->loop, &s->accept_timer, now + ACCEPT_PAUSE_NS);
 		}

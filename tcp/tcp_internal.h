@@ -72,6 +72,7 @@ struct tcp_server {
 	uint32_t batch_max;
 	uint64_t lease_ns, idle_ns;
 	struct loop_timer accept_timer;  /* out of fds: accepting again */
+	uint64_t accept_pauses;          /* pauses since accepting last worked (logged once) */
 	struct loop_timer idle_timer;    /* the earliest a connection may be idle too long */
 	struct loop_timer expiry_timer;  /* the earliest lease deadline, or before */
 

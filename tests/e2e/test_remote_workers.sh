@@ -439,6 +439,39 @@ exit_sigint_reconnect() {
 }
 part exit_sigint_reconnect "EXIT gives leases back; SIGINT finishes the task; reconnect"
 
+# Out of file descriptors: accepting pauses and says so once, not ten times a
+# second, and says when it works again.
+out_of_fds() {
+	command -v prlimit >/dev/null || { skip "out of fds (no prlimit)"; return; }
+	start_forqd fds --workers 0 --http off || { bad "forqd starts"; return; }
+	local fpid=$FORQD_PID
+	prlimit --pid "$fpid" --nofile=40:40
+	python3 - "$TCP_PORT" "$FORQD_LOG" >"$TMP/fds.out" 2>&1 <<'PYEOF'
+import socket, sys, time
+port = int(sys.argv[1])
+socks = []
+for _ in range(80):
+    try:
+        socks.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+    except OSError:
+        pass
+time.sleep(1.5)  # forqd pauses and retries every 100 ms meanwhile
+print("paused_lines_while_held=%d" % open(sys.argv[2]).read().count("event=tcp_accept_paused"))
+for s in socks:
+    s.close()
+time.sleep(0.5)
+s = socket.create_connection(("127.0.0.1", port), timeout=2)
+s.sendall(b"PING\r\n")
+print(s.recv(64).decode().strip())
+PYEOF
+	check "out of fds: accepting pauses, said once in 1.5 s of shortage ($(grep paused_ "$TMP/fds.out"))" \
+		grep -qx paused_lines_while_held=1 "$TMP/fds.out"
+	check "... and resumes: a new connection is served" grep -qx PONG "$TMP/fds.out"
+	check "... saying so" grep -q 'event=tcp_accept_resumed pauses=' "$FORQD_LOG"
+	stop_forqd "$fpid" 15
+}
+part out_of_fds "out of file descriptors: accept pauses, logged once, resumes"
+
 left=$(ls /dev/shm 2>/dev/null | grep -c "^${shm_base#/}-")
 check "no shared memory left behind" [ "$left" -eq 0 ]
 finish
