@@ -260,6 +260,12 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	      "error); they take no tasks until written.",
 	      s->results_blocked);
 	gauge(&o, "forq_draining", "1 while forqd drains for shutdown.", s->draining ? 1 : 0);
+	gauge(&o, "forq_stalled",
+	      "1 while tasks wait and none has finished for --stall-timeout (a stopped or stuck "
+	      "consumer): /readyz fails.",
+	      s->stalled ? 1 : 0);
+	gauge(&o, "forq_workers_stuck",
+	      "Local consumers running one task longer than --stall-timeout.", s->workers_stuck);
 	http_codes(&o, s);
 
 	gauge(&o, "forq_remote_workers_connected", "Remote workers connected now.", s->remote_workers);

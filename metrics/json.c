@@ -180,6 +180,8 @@ static const struct field fields[] = {
 	{K_NUM,          S(start_time),          {"start_time",        NULL,             NULL}},
 	{K_UPTIME,       0,                      {"uptime_seconds",    NULL,             NULL}},
 	{K_BOOL,         S(draining),            {"draining",          NULL,             NULL}},
+	{K_BOOL,         S(stalled),             {"stalled",           NULL,             NULL}},
+	{K_U64,          S(workers_stuck),       {"workers_stuck",     NULL,             NULL}},
 	{K_U64,          S(capacity),            {"capacity",          "capacity",       "capacity"}},
 	{K_U64,          S(max_payload),         {"max_payload",       "max_payload",    "max_payload"}},
 	{K_PRIO_TOTAL,   S(pending),             {"pending",           NULL,             NULL}},

@@ -88,6 +88,8 @@ struct metrics_snapshot {
 	uint32_t n_workers;                 /* rows used in workers[] */
 	uint64_t worker_restarts;           /* all restarts since start */
 	uint64_t results_blocked;           /* consumers holding results they cannot write */
+	uint64_t workers_stuck;             /* running one task longer than --stall-timeout */
+	int stalled;                        /* tasks wait and none finished for --stall-timeout */
 	struct metrics_worker workers[METRICS_MAX_WORKERS];
 
 	/* Remote workers (TCP). */

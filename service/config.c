@@ -39,6 +39,10 @@ static const struct flag_spec flags[] = {
 	 .help = "exit once --tasks is read and every task has finished"},
 	{.name = "drain-timeout", .arg = "SEC", .type = FLAG_INT, .off = C(drain_timeout_s), .lo = 0,
 	 .hi = 86400, .def = 30, .help = "on shutdown, how long consumers may finish the queue"},
+	{.name = "stall-timeout", .arg = "SEC", .type = FLAG_INT, .off = C(stall_timeout_s), .lo = 0,
+	 .hi = 86400, .def = 60, .zero = "off",
+	 .help = "not ready when tasks wait and none finishes this long, or a worker runs one "
+		 "task this long"},
 	{.name = "task-timeout", .arg = "MS", .type = FLAG_INT, .off = C(task_timeout_ms), .lo = 0,
 	 .hi = 86400000, .def = 0, .zero = "none",
 	 .help = "kill an exec: handler, or a proc: child that answers nothing, after MS ms"},

@@ -21,6 +21,7 @@ struct forqd_config {
 	const char *results;      /* results file, "-" is stdout, "off" none */
 	int exit_when_done;
 	int drain_timeout_s;
+	int stall_timeout_s;      /* 0: no stall detection */
 	int task_timeout_ms;      /* exec handler; 0 = none */
 	uint32_t capacity;        /* tasks per lane */
 	uint32_t max_payload;     /* bytes */

@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "producer.h"
 #include "results.h"
+#include "stall.h"
 #include "supervisor.h"
 #include "server.h"
 #include "workwatch.h"
@@ -72,6 +73,7 @@ struct forqd {
 	enum phase phase;
 	int idle;                 /* nothing queued, running or retrying: housekeeping slows */
 	int results_gone;         /* the results output takes no more writes (EPIPE) */
+	struct stall_watch stall; /* a stopped or stuck consumer (stall.h) */
 	uint64_t drain_deadline;
 	uint64_t last_reap_ns;
 	int64_t start_unix_ns;
@@ -163,6 +165,8 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 		s->worker_restarts += mw->restarts;
 		s->results_blocked += rows[w].results_errno != 0;
 	}
+	s->stalled = stall_watch_stalled(&d->stall);
+	s->workers_stuck = stall_watch_stuck(&d->stall);
 	tcp_into_snapshot(d->tcp, s);
 	s->lease_expired += hs.lease_expired;
 	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
@@ -230,6 +234,8 @@ static int hook_ready(void *ctx)
 	struct forqd *d = ctx;
 	if (forq_admin_flags(d->hq) & FORQ_F_DRAINING)
 		return 0;
+	if (stall_watch_stalled(&d->stall) || stall_watch_stuck(&d->stall))
+		return 0; /* alive but not working: a stopped or stuck consumer */
 	struct forq_worker_info rows[FORQ_MAX_WORKERS];
 	forq_admin_workers(d->hq, rows, d->c.workers);
 	for (int w = 0; w < d->c.workers; w++)
@@ -439,6 +445,7 @@ static void on_housekeep(void *ctx, uint64_t now)
 		d->last_reap_ns = now;
 	}
 	update_throughput(d, now);
+	stall_watch_look(&d->stall, d->q, d->c.workers, d->c.stall_timeout_s, now);
 	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
 		d->results_gone = 1;
 	check_results_gone(d);

@@ -85,6 +85,9 @@ function render(s) {
   setText('throughput', s.throughput);
   $('version').textContent = 'v' + s.version + ' · up ' + fmt(Math.floor(s.uptime_seconds)) + ' s';
   $('draining').hidden = !s.draining;
+  $('stalled').hidden = !s.stalled && !s.workers_stuck;
+  $('stalled').title = s.workers_stuck ? s.workers_stuck + ' worker(s) on one task past --stall-timeout'
+                                       : 'tasks wait and none finishes';
   for (const h of ['wait', 'run']) {
     const d = s[h + '_us'];
     for (const q of ['p50', 'p95', 'p99']) $(h + '-' + q).textContent = fmtUs(d[q]);

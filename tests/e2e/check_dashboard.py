@@ -53,6 +53,8 @@ KNOWN_METRICS = {
     "forq_workers": "gauge",
     "forq_worker_restarts_total": "counter",
     "forq_results_write_blocked": "gauge",
+    "forq_stalled": "gauge",
+    "forq_workers_stuck": "gauge",
     "forq_draining": "gauge",
     "forq_http_requests_total": "counter",
     "forq_remote_workers_connected": "gauge",

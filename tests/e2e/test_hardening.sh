@@ -246,4 +246,44 @@ check "a 3 s task among 400 quick ones: all done, exit 0 (got $code)" \
 check "... no quick task waits behind it (longest wait ${slowest:-?} us, under 1 s)" \
 	[ "${slowest:-9999999}" -lt 1000000 ]
 
+# ---------------------------------------------------------------------------
+# A consumer alive but doing no work (SIGSTOP), and a handler hung without
+# --task-timeout: /readyz fails and /metrics says so; once it works again,
+# ready again.
+stalled() {
+	start_forqd stall --workers 1 --stall-timeout 1 --handler 'exec:cat' --results off ||
+		{ bad "forqd starts"; return; }
+	local fpid=$FORQD_PID H=http://127.0.0.1:$HTTP_PORT cons
+	ready() { curl -s -o /dev/null -w '%{http_code}' "$H/readyz"; }
+	metric() { curl -s "$H/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+	check "stall: ready at first" wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $H/readyz)\" = 200 ]"
+	cons=$(pgrep -P "$fpid" | head -n 1)
+	kill -STOP "$cons"
+	"$FORQ" push --shm-name "$FORQD_SHM" a b c >/dev/null
+	check "stall: a stopped consumer with tasks waiting makes /readyz 503" \
+		wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $H/readyz)\" = 503 ]"
+	check "stall: forq_stalled is 1 (got $(metric forq_stalled))" [ "$(metric forq_stalled)" = 1 ]
+	check "stall: the log says so" grep -q 'event=stalled queue_stalled=1' "$FORQD_LOG"
+	kill -CONT "$cons"
+	check "stall: once it works again, ready again" \
+		wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $H/readyz)\" = 200 ]"
+	check "stall: forq_stalled is 0 again" [ "$(metric forq_stalled)" = 0 ]
+	stop_forqd "$fpid" 15
+
+	start_forqd hung --workers 1 --stall-timeout 1 --handler 'exec:sleep 30' --results off \
+		--drain-timeout 1 ||
+		{ bad "forqd starts"; return; }
+	fpid=$FORQD_PID
+	H=http://127.0.0.1:$HTTP_PORT
+	"$FORQ" push --shm-name "$FORQD_SHM" x >/dev/null
+	check "hung handler: /readyz 503 once it ran one task for --stall-timeout" \
+		wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $H/readyz)\" = 503 ]"
+	check "hung handler: forq_workers_stuck becomes 1" \
+		wait_for 10 sh -c "curl -s $H/metrics | grep -qx 'forq_workers_stuck 1'"
+	check "hung handler: /stats says stalled workers" \
+		sh -c "curl -s $H/stats | grep -q '\"workers_stuck\":1'"
+	stop_forqd "$fpid" 15
+}
+part stalled "a stopped consumer or a hung handler: not ready, and /metrics says so"
+
 finish

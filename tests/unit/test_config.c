@@ -156,7 +156,7 @@ static void test_config_defaults_equal_the_table(void **state)
 	} want[] = {
 		{"shm-name", "/forq"}, {"workers", "number of CPUs"}, {"handler", "arith"},
 		{"tasks", "none"}, {"results", "-"}, {"exit-when-done", "off"},
-		{"drain-timeout", "30"}, {"task-timeout", "0 (none)"}, {"capacity", "65536"},
+		{"drain-timeout", "30"}, {"stall-timeout", "60"}, {"task-timeout", "0 (none)"}, {"capacity", "65536"},
 		{"max-payload", "1024"}, {"batch", "64"}, {"max-attempts", "3"},
 		{"retry-backoff", "100"}, {"recent", "65536"}, {"dead-max", "1024"},
 		{"restart-backoff", "100"}, {"restart-backoff-max", "30000"}, {"recover", "on"},
