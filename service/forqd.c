@@ -41,7 +41,7 @@
 #include "server.h"
 #include "workwatch.h"
 
-enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5 };
+enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5, EXIT_RESOURCES = 6 };
 
 #define MS ((uint64_t)1000000)      /* ns per ms */
 #define BUSY_HOUSEKEEP_NS (100 * MS) /* retries due, drain checks: this late at most */
@@ -652,6 +652,13 @@ static void close_queue(struct forqd *d)
 	d->q = NULL;
 }
 
+/* A start that failed for want of processes, threads or memory
+ * (RLIMIT_NPROC) is the machine's limit, not a bad flag: its own code. */
+static int exit_code_of(int r)
+{
+	return r == -EAGAIN || r == -ENOMEM ? EXIT_RESOURCES : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct forqd d = {.sfd = -1, .wake = {-1, -1}, .results_fd = -1};
@@ -718,7 +725,9 @@ int main(int argc, char **argv)
 		goto out_http;
 	}
 	if ((r = work_watch_start(&d.watch, d.q, &d.loop, on_work, &d))) {
-		log_event(LOG_ERROR, "setup_failed", "error=\"work watch: %s\"", strerror(-r));
+		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"work watch: %s\"", -r,
+			  strerror(-r));
+		code = exit_code_of(r);
 		goto out_http;
 	}
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
@@ -727,16 +736,20 @@ int main(int argc, char **argv)
 	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
 				       .backoff_max_ms = d.c.restart_backoff_max_ms};
 	if ((r = supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))) {
-		log_event(LOG_ERROR, "setup_failed", "error=\"supervisor: %s\"", strerror(-r));
+		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"supervisor: %s\"", -r,
+			  strerror(-r));
+		code = exit_code_of(r);
 		goto out_watch;
 	}
 	if (d.c.tasks || d.c.demo_rate > 0) {
 		struct producer_config pc = {.shm_name = d.c.shm_name, .tasks_path = d.c.tasks,
 					     .demo_rate = d.c.demo_rate,
 					     .max_payload = d.c.max_payload};
-		if (producer_start(&d.prod, &pc, err, sizeof err)) {
-			log_event(LOG_ERROR, "producer_failed", "error=\"%s\"", err);
-			code = d.c.tasks ? EXIT_USAGE : EXIT_QUEUE;
+		if ((r = producer_start(&d.prod, &pc, err, sizeof err))) {
+			log_event(LOG_ERROR, "producer_failed", "errno=%d error=\"%s\"", -r, err);
+			code = r == -EAGAIN || r == -ENOMEM ? exit_code_of(r)
+			       : d.c.tasks		    ? EXIT_USAGE
+							    : EXIT_QUEUE;
 			begin_stop(&d, "producer failed");
 		}
 	}

@@ -187,7 +187,7 @@ int producer_start(struct producer **pp, const struct producer_config *c, char *
 	if ((r = forq_open(&p->q, c->shm_name, err, errlen)))
 		goto fail;
 	if ((r = -pthread_create(&p->thread, NULL, thread_main, p))) {
-		snprintf(err, errlen, "cannot start the producer thread");
+		snprintf(err, errlen, "cannot start the producer thread: %s", strerror(-r));
 		goto fail;
 	}
 	*pp = p;

@@ -286,4 +286,25 @@ stalled() {
 }
 part stalled "a stopped consumer or a hung handler: not ready, and /metrics says so"
 
+# Out of processes at start (RLIMIT_NPROC): its own exit code and the errno,
+# not "bad flags".
+nproc() {
+	chmod 755 "$TMP"
+	skip_unless "needs root, setpriv, and a forqd that user nobody can run" \
+		sh -c '[ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && command -v prlimit >/dev/null &&
+			setpriv --reuid=nobody --regid=nogroup --clear-groups "$1" --version' _ "$FORQD"
+	printf '1+1\n' >"$TMP/nproc.txt"
+	chmod 644 "$TMP/nproc.txt"
+	new_shm Q
+	setpriv --reuid=nobody --regid=nogroup --clear-groups prlimit --nproc=1 \
+		"$FORQD" --shm-name "$Q" --workers 1 --http off --tcp off --tasks "$TMP/nproc.txt" \
+		--exit-when-done --results off 2>"$TMP/nproc.log"
+	code=$?
+	check "out of processes at start: exit 6, not 2 (got $code)" [ "$code" -eq 6 ]
+	check "... the log has the errno" grep -q 'errno=11 ' "$TMP/nproc.log"
+	check "... and no shared memory is left" [ ! -e "/dev/shm$Q" ]
+	skip_end
+}
+part nproc "out of processes at start: exit 6 with the errno"
+
 finish
