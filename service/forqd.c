@@ -289,6 +289,20 @@ static int open_queue(struct forqd *d)
 			  "name=%s tasks_given_back=%d pending=%llu retry_waiting=%llu", d->c.shm_name,
 			  given, (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2]),
 			  (unsigned long long)st.retry_waiting);
+		/* A queue's sizes are fixed when it is made: a recovered one keeps
+		 * its own, and forqd says so (and uses them) instead of silently
+		 * serving other limits than the flags it was given. */
+		if (st.capacity != d->c.capacity || st.max_payload != d->c.max_payload) {
+			log_event(LOG_WARN, "queue_sizes_kept",
+				  "name=%s capacity=%llu asked_capacity=%u max_payload=%u "
+				  "asked_max_payload=%u hint=\"a recovered queue keeps its sizes: to "
+				  "change them, drain it and remove it (forqd without --keep-shm) "
+				  "first\"",
+				  d->c.shm_name, (unsigned long long)st.capacity, d->c.capacity,
+				  st.max_payload, d->c.max_payload);
+			d->c.capacity = (uint32_t)st.capacity;
+			d->c.max_payload = st.max_payload;
+		}
 		return 0;
 	}
 	if (r) {

@@ -307,4 +307,23 @@ nproc() {
 }
 part nproc "out of processes at start: exit 6 with the errno"
 
+# A recovered queue keeps the sizes it was made with: forqd says so when the
+# flags ask for others, and serves the queue's.
+sizes_kept() {
+	new_shm Q
+	printf '1+1\n' >"$TMP/keep.txt"
+	timeout 30 "$FORQD" --shm-name "$Q" --keep-shm --capacity 64 --max-payload 256 --workers 1 \
+		--tasks "$TMP/keep.txt" --exit-when-done --results off --http off --tcp off \
+		2>"$TMP/keep1.log"
+	check "a queue kept with --capacity 64 --max-payload 256 (exit $?)" [ -e "/dev/shm$Q" ]
+	timeout 30 "$FORQD" --shm-name "$Q" --capacity 128 --max-payload 2048 --workers 1 \
+		--tasks "$TMP/keep.txt" --exit-when-done --results off --http off --tcp off \
+		2>"$TMP/keep2.log"
+	check "recovered with other sizes asked: exit 0 (got $?)" [ $? -eq 0 ]
+	check "... the log says the queue keeps its own sizes" \
+		grep -q 'event=queue_sizes_kept .*capacity=64 asked_capacity=128 max_payload=256 asked_max_payload=2048' \
+		"$TMP/keep2.log"
+}
+part sizes_kept "a recovered queue keeps its sizes, and forqd says so"
+
 finish
