@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "producer.h"
 #include "results.h"
+#include "figures.h"
 #include "stall.h"
 #include "supervisor.h"
 #include "server.h"
@@ -101,74 +102,14 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 
 /* ---- HTTP hooks (they run on the HTTP thread) ---- */
 
-/* The TCP server's counters into the snapshot. With --tcp off,
- * forq_tcp_commands_total still has one series per command (0), so that
- * dashboards and rate() see the family from the start. */
-static void tcp_into_snapshot(struct tcp_server *tcp, struct metrics_snapshot *s)
-{
-	_Static_assert(TCP_COUNTED_CMDS <= METRICS_MAX_TCP_COMMANDS, "room for every command");
-	struct tcp_counters t = {0};
-	if (tcp)
-		tcp_counters_read(tcp, &t);
-	s->remote_workers = t.remote_workers;
-	s->leases_outstanding = t.leases;
-	s->tcp_connections = t.accepted;
-	s->tcp_refused = t.refused;
-	s->tcp_bytes_in = t.bytes_in;
-	s->tcp_bytes_out = t.bytes_out;
-	s->n_tcp_commands = TCP_COUNTED_CMDS;
-	for (int i = 0; i < TCP_COUNTED_CMDS; i++) {
-		struct metrics_tcp_command *m = &s->tcp_commands[i];
-		snprintf(m->name, sizeof m->name, "%s", tcp_counter_label(i));
-		m->count = t.cmds[i].count;
-		m->bytes_in = t.cmds[i].bytes_in;
-		m->bytes_out = t.cmds[i].bytes_out;
-	}
-}
-
 static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 {
 	struct forqd *d = ctx;
-	struct forq_stats st;
-	struct forq_hists hs;
-	forq_stats_read(d->hq, &st);
-	forq_hists_read(d->hq, &hs);
-	metrics_snapshot_queue(s, &st);
-	s->full_waits = hs.full_waits;
+	figures_queue(s, d->hq, d->c.workers);
+	figures_tcp(s, d->tcp);
 	s->throughput = (double)atomic_load(&d->throughput_milli) / 1000.0;
-	for (int k = 0; k < METRICS_HIST_BUCKETS; k++) {
-		s->wait.buckets[k] = hs.wait[k];
-		s->wait.count += hs.wait[k];
-		s->run.buckets[k] = hs.run[k];
-		s->run.count += hs.run[k];
-	}
-	s->wait.sum_ns = hs.wait_sum_ns;
-	s->run.sum_ns = hs.run_sum_ns;
-
-	static const uint32_t state_map[] = {
-		[FORQ_WORKER_STOPPED] = METRICS_WORKER_STOPPED,
-		[FORQ_WORKER_RUNNING] = METRICS_WORKER_RUNNING,
-		[FORQ_WORKER_BACKOFF] = METRICS_WORKER_BACKOFF,
-		[FORQ_WORKER_STARTING] = METRICS_WORKER_STARTING};
-	struct forq_worker_info rows[FORQ_MAX_WORKERS];
-	forq_admin_workers(d->hq, rows, d->c.workers);
-	s->n_workers = (uint32_t)d->c.workers;
-	for (int w = 0; w < d->c.workers; w++) {
-		struct metrics_worker *mw = &s->workers[w];
-		mw->index = (uint32_t)w;
-		mw->pid = rows[w].pid;
-		mw->state = rows[w].state < 4 ? state_map[rows[w].state] : METRICS_WORKER_STOPPED;
-		mw->restarts = rows[w].restarts;
-		mw->tasks_done = rows[w].tasks_done;
-		mw->tasks_failed = rows[w].tasks_failed;
-		mw->current_task = rows[w].current_task;
-		s->worker_restarts += mw->restarts;
-		s->results_blocked += rows[w].results_errno != 0;
-	}
 	s->stalled = stall_watch_stalled(&d->stall);
 	s->workers_stuck = stall_watch_stuck(&d->stall);
-	tcp_into_snapshot(d->tcp, s);
-	s->lease_expired += hs.lease_expired;
 	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
 	s->start_time = (double)d->start_unix_ns / 1e9;
 	s->draining = !!(forq_admin_flags(d->hq) & FORQ_F_DRAINING);

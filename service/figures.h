@@ -1,0 +1,18 @@
+/* figures.h — what forqd shows of itself, gathered for metrics/: the
+ * queue's figures, histograms and worker rows, and the TCP server's
+ * counters, each into a struct metrics_snapshot. Any thread (the HTTP
+ * thread asks). */
+#ifndef FORQ_FIGURES_H
+#define FORQ_FIGURES_H
+
+#include "forq.h"
+#include "server.h"
+#include "snapshot.h"
+
+/* The queue's counters, histograms and its first `workers` worker rows. */
+void figures_queue(struct metrics_snapshot *s, struct forq *q, int workers);
+/* The TCP server's counters; tcp NULL (--tcp off): zeros, with one series
+ * per command still, so that dashboards see the families from the start. */
+void figures_tcp(struct metrics_snapshot *s, struct tcp_server *tcp);
+
+#endif
