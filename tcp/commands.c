@@ -82,11 +82,7 @@ static void report_final(struct tcp_server *s, struct forq_task_info *rec, const
 		return;
 	if (status == FORQ_RESULT_DONE || status == FORQ_RESULT_FAILED)
 		rec->attempts++;
-	buf_reset(&s->scratch);
-	if (buf_append(&s->scratch, text, len) || buf_putc(&s->scratch, '\0'))
-		s->fn(s->ctx, rec, payload, status, "(result lost: out of memory)");
-	else
-		s->fn(s->ctx, rec, payload, status, s->scratch.data);
+	s->fn(s->ctx, rec, payload, status, text, len); /* binary-safe: no copy, no NUL */
 }
 
 static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_req *req,

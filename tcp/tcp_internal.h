@@ -89,7 +89,7 @@ struct tcp_server {
 
 	struct leases leases;
 	struct forq_task *tasks; /* batch_max, for leases_take */
-	struct buf scratch;      /* NUL-terminated copies of result texts, STATS */
+	struct buf scratch;      /* STATS JSON */
 
 	/* Counters: written by the main thread only (load + store, no RMW),
 	 * read by any (tcp_counters_read). */
