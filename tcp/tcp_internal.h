@@ -54,6 +54,7 @@ struct conn {
 	 * happens. Otherwise idle. */
 	struct loop_timer timer;
 	uint32_t nleases;       /* leases it holds (in s->leases): how many to give back */
+	uint32_t batch_applied, batch_refused; /* the RESULTS batch being read, so far */
 	char peer[INET6_ADDRSTRLEN + 8];
 };
 
