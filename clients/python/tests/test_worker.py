@@ -283,7 +283,7 @@ def test_results_batch_wire_form(forqd_factory):
 
 
 class FakeForqd:
-    """Speaks just enough of the proposed protocol: STATS, RESULTS 0 (the
+    """Speaks just enough of the protocol (as forqd does since RESULTS): STATS, RESULTS 0 (the
     probe), GET_TASKS (three tasks once, then none), RESULTS k batches, EXIT."""
 
     def __init__(self, framed=True):
