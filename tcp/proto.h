@@ -120,7 +120,7 @@ enum proto_err {
 	PROTO_E_UNKNOWN_COMMAND = -1,        /* unknown-command */
 	PROTO_E_BAD_ARGS = -2,               /* bad-args: missing or extra words */
 	PROTO_E_BAD_ID = -3,                 /* bad-id: not a decimal uint64 */
-	PROTO_E_BAD_COUNT = -4,              /* bad-count: GET_TASKS n not 1..2^32-1, RESULTS k over the cap */
+	PROTO_E_BAD_COUNT = -4,              /* bad-count: GET_TASKS n, RESULTS k out of range */
 	PROTO_E_BAD_WAIT = -5,               /* bad-wait: ms not 0..2^31-1 */
 	PROTO_E_BAD_PRIORITY = -6,           /* bad-priority: not high/normal/low */
 	PROTO_E_BAD_LENGTH = -7,             /* bad-length: PUT bytes not a number */

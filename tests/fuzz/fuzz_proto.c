@@ -11,8 +11,9 @@
  *   - the reply parser, fed the same stream, stays in bounds.
  * ASan catches reads outside the buffers: each call gets an exact-size copy.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iservice -Icore \
- *       tests/fuzz/fuzz_proto.c tcp/proto.c tcp/proto_reply.c tcp/proto_format.c base/buf.c -o fuzz_proto
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ibase -Icore/include \
+ *       -Itcp tests/fuzz/fuzz_proto.c tcp/proto.c tcp/proto_reply.c tcp/proto_format.c \
+ *       base/buf.c -o fuzz_proto
  *   ./fuzz_proto -max_total_time=20 tests/fuzz/corpus/proto
  * Without libFuzzer, -DPROTO_FUZZ_MAIN adds a main that runs the files named
  * on the command line once each (a corpus regression test).
