@@ -33,17 +33,22 @@
 #define MAX_EXPECT 16
 #define DEFAULT_LEASE_MS 30000      /* forqd's --lease-timeout default */
 
+_Static_assert(HANDLER_MAX_OUTPUT_DEFAULT <= PROTO_MAX_VALUE, "forqd keeps a whole result");
+
 enum expect_kind {
 	EXP_AUTH,   /* OK, or ERR unauthorized */
 	EXP_INFO,   /* INFO: we read the lease timeout (ERR from an older forqd) */
-	EXP_SIMPLE, /* n replies OK / ERR: RESULT, FAIL, RETRY, TOUCH */
+	EXP_PROBE,  /* RESULTS 0 0: forqd takes RESULTS batches (ERR from an older one) */
+	EXP_SIMPLE, /* n replies OK / ERR (RESULT, FAIL, RETRY, TOUCH) and nb
+		     * replies RESULTS a b (batches), in any order */
 	EXP_GET,    /* a batch: TASKS k + k TASK, or TASK / NONE */
 	EXP_BYE,
 };
 
 struct expect {
 	enum expect_kind kind;
-	uint32_t n; /* EXP_SIMPLE: replies; EXP_GET: tasks asked for */
+	uint32_t n;  /* EXP_SIMPLE: OK/ERR replies; EXP_GET: tasks asked for */
+	uint32_t nb; /* EXP_SIMPLE: RESULTS batch replies */
 };
 
 struct task {
@@ -74,6 +79,9 @@ struct wconn {
 	uint32_t nbatch, batch_cap;
 	struct buf payloads;
 	struct buf result;
+	int framed;           /* forqd answered the probe: results go in RESULTS batches */
+	struct buf items;     /* the batch being filled: nitems RESULTS items */
+	uint32_t nitems;
 	uint64_t done;        /* tasks answered, for --max-tasks */
 	uint64_t lease_ms;    /* forqd's lease timeout, from INFO (0: not yet known) */
 	uint64_t last_batch_ns;
@@ -81,20 +89,28 @@ struct wconn {
 	int exit_sent;
 };
 
-static void expect_push(struct wconn *w, enum expect_kind k, uint32_t n)
+/* n plain replies (and nb batch replies for EXP_SIMPLE), coalesced into a
+ * SIMPLE run at the tail. */
+static void expect_push2(struct wconn *w, enum expect_kind k, uint32_t n, uint32_t nb)
 {
 	if (k == EXP_SIMPLE && w->exp_n) {
 		struct expect *tail = &w->exp[(w->exp_head + w->exp_n - 1) % MAX_EXPECT];
 		if (tail->kind == EXP_SIMPLE) {
 			tail->n += n;
+			tail->nb += nb;
 			return;
 		}
 	}
-	/* At most: AUTH, INFO, 2 GETs and a SIMPLE run between each. */
+	/* At most: AUTH, INFO, PROBE, 2 GETs and a SIMPLE run between each. */
 	if (w->exp_n == MAX_EXPECT)
 		abort(); /* our bug: more in flight than the design allows */
-	w->exp[(w->exp_head + w->exp_n) % MAX_EXPECT] = (struct expect){k, n};
+	w->exp[(w->exp_head + w->exp_n) % MAX_EXPECT] = (struct expect){k, n, nb};
 	w->exp_n++;
+}
+
+static void expect_push(struct wconn *w, enum expect_kind k, uint32_t n)
+{
+	expect_push2(w, k, n, 0);
 }
 
 static void expect_pop(struct wconn *w)
@@ -157,10 +173,29 @@ static int read_some(struct wconn *w)
 	return -1;
 }
 
+/* The results answered since the last call go out as one RESULTS batch:
+ * called before anything else is queued, so the wire order is the order of
+ * the expectations. */
+static void results_close(struct wconn *w)
+{
+	if (!w->nitems)
+		return;
+	if (proto_format_results(&w->out, w->nitems) ||
+	    buf_append(&w->out, w->items.data, w->items.len)) {
+		/* Out of memory: those leases run out, and the tasks come back. */
+		log_event(LOG_ERROR, "worker_out_of_memory", "results_lost=%" PRIu32, w->nitems);
+	} else {
+		expect_push2(w, EXP_SIMPLE, 0, 1);
+	}
+	buf_reset(&w->items);
+	w->nitems = 0;
+}
+
 /* Sends the output buffer, reading replies meanwhile so that neither side
  * can fill the other's buffers and wait forever. Returns 0 or -1 (gone). */
 static int flush_out(struct wconn *w)
 {
+	results_close(w);
 	while (w->out_off < w->out.len) {
 		ssize_t n = send(w->fd, w->out.data + w->out_off, w->out.len - w->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -241,6 +276,7 @@ static uint32_t may_ask(const struct wconn *w)
 
 static void send_get(struct wconn *w, uint32_t n, int32_t wait_ms)
 {
+	results_close(w); /* results first: their leases free up for this GET */
 	if (w->o->batch == 1)
 		proto_format_get_task(&w->out, wait_ms);
 	else
@@ -270,10 +306,28 @@ static int batch_add(struct wconn *w, const struct proto_reply *rep)
 	return 0;
 }
 
-/* Puts the handler's answer for t on the wire (not yet flushed). */
+/* Puts the handler's answer for t on the wire (not yet flushed): an item of
+ * the RESULTS batch being filled, binary-safe, or for an older forqd one
+ * line, its line ends made spaces and cut to fit. */
 static void answer(struct wconn *w, const struct task *t, enum handler_status hs)
 {
-	/* A value is one line, and the whole line must fit forqd's limit. */
+	static const enum proto_cmd cmd_of[] = {
+		[HANDLER_OK] = PROTO_RESULT, [HANDLER_FAIL] = PROTO_FAIL, [HANDLER_RETRY] = PROTO_RETRY};
+	if (w->framed) {
+		const char *text = w->result.data ? w->result.data : "";
+		size_t len = w->result.len;
+		if (hs != HANDLER_OK && !len) {
+			text = hs == HANDLER_FAIL ? "failed" : "retry";
+			len = strlen(text);
+		}
+		if (w->nitems == PROTO_RESULTS_MAX)
+			results_close(w);
+		if (proto_format_item(&w->items, cmd_of[hs], t->id, text, len))
+			log_event(LOG_ERROR, "worker_out_of_memory", "result_lost=%" PRIu64, t->id);
+		else
+			w->nitems++;
+		return;
+	}
 	size_t room = PROTO_MAX_LINE_DEFAULT - PROTO_ID_TEXT_OVERHEAD;
 	struct buf *r = &w->result;
 	if (r->len > room) {
@@ -301,6 +355,7 @@ static void answer(struct wconn *w, const struct task *t, enum handler_status hs
 /* Extends the leases of tasks i.. of the batch. */
 static void touch_rest(struct wconn *w, uint32_t i)
 {
+	results_close(w);
 	for (; i < w->nbatch; i++) {
 		proto_format_touch(&w->out, w->batch[i].id);
 		expect_push(w, EXP_SIMPLE, 1);
@@ -380,6 +435,7 @@ static int maybe_exit(struct wconn *w)
 {
 	if (w->exit_sent || w->gets || w->nbatch || may_ask(w))
 		return 0;
+	results_close(w); /* before EXIT: after it nothing is read */
 	proto_format_simple(&w->out, PROTO_EXIT);
 	expect_push(w, EXP_BYE, 0);
 	w->exit_sent = 1;
@@ -430,11 +486,39 @@ static int on_reply(struct wconn *w, const struct proto_reply *rep)
 		}
 		expect_pop(w);
 		return 0;
+	case EXP_PROBE:
+		expect_pop(w);
+		if (rep->kind == PROTO_REP_RESULTS) {
+			w->framed = 1;
+			return 0;
+		}
+		if (!is_err) {
+			log_event(LOG_ERROR, "worker_bad_reply", "error=\"unexpected reply to RESULTS 0\"");
+			return S_LOST + 1;
+		}
+		log_event(LOG_INFO, "worker_results_one_line",
+			  "reason=\"forqd has no RESULTS batches (it is older than this worker): "
+			  "results are sent one line each, line ends as spaces, cut to fit\"");
+		return 0;
 	case EXP_SIMPLE:
-		if (is_err)
-			log_event(LOG_WARN, "worker_answer_refused", "error=\"%s\"",
+		if (rep->kind == PROTO_REP_RESULTS && e->nb) {
+			if (rep->not_leased)
+				log_event(LOG_WARN, "worker_answer_refused",
+					  "results=%" PRIu32 " error=\"not-leased, or forqd failed\"",
+					  rep->not_leased);
+			e->nb--;
+		} else if (e->n) {
+			if (is_err)
+				log_event(LOG_WARN, "worker_answer_refused", "error=\"%s\"",
+					  reply_text(rep, q, sizeof q));
+			e->n--;
+		} else {
+			/* A batch's closing ERR: forqd lost its framing (our bug). */
+			log_event(LOG_ERROR, "worker_batch_refused", "reply=\"%s\"",
 				  reply_text(rep, q, sizeof q));
-		if (--e->n == 0)
+			return S_LOST + 1;
+		}
+		if (!e->n && !e->nb)
 			expect_pop(w);
 		return 0;
 	case EXP_BYE:
@@ -524,12 +608,17 @@ static enum session_end session(struct wconn *w)
 	buf_reset(&w->payloads);
 	w->exit_sent = 0;
 	w->last_batch_ns = 0;
+	w->framed = 0;
+	buf_reset(&w->items);
+	w->nitems = 0;
 	if (w->o->token) {
 		proto_format_auth(&w->out, w->o->token, strlen(w->o->token));
 		expect_push(w, EXP_AUTH, 0);
 	}
 	proto_format_simple(&w->out, PROTO_INFO);
 	expect_push(w, EXP_INFO, 0);
+	proto_format_results(&w->out, 0); /* the probe: is forqd new enough for batches? */
+	expect_push(w, EXP_PROBE, 0);
 	uint32_t n = may_ask(w);
 	if (n)
 		send_get(w, n, w->o->wait_ms);
@@ -613,5 +702,6 @@ out:
 	buf_free(&w.out);
 	buf_free(&w.payloads);
 	buf_free(&w.result);
+	buf_free(&w.items);
 	return code;
 }

@@ -220,7 +220,7 @@ static inline void forq__report_final(forq_final_fn fn, void *ctx, const struct 
 		return;
 	struct forq_task_info t = {.id = rec->id, .len = rec->len, .line = rec->line,
 				   .attempts = rec->attempts, .prio = rec->prio};
-	fn(ctx, &t, rec + 1, status, text);
+	fn(ctx, &t, rec + 1, status, text, strlen(text));
 }
 
 #endif

@@ -85,14 +85,14 @@ struct forqd {
 
 /* A task reached its end inside a repair or at exit: write its result. */
 static void on_final(void *ctx, const struct forq_task_info *rec, const void *payload, int status,
-		     const char *text)
+		     const char *text, size_t text_len)
 {
 	struct forqd *d = ctx;
 	if (!d->have_sink)
 		return;
 	struct result_rec r = {
 		.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
-		.text = text, .text_len = strlen(text), .attempts = rec->attempts,
+		.text = text, .text_len = text_len, .attempts = rec->attempts,
 		.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
 	result_format(results_sink_buf(&d->sink), &r);
 	/* Written now, not at the next tick: the task has already left the

@@ -84,15 +84,12 @@ static void report_final(struct tcp_server *s, struct forq_task_info *rec, const
 		return;
 	if (status == FORQ_RESULT_DONE || status == FORQ_RESULT_FAILED)
 		rec->attempts++;
-	buf_reset(&s->scratch);
-	if (buf_append(&s->scratch, text, len) || buf_putc(&s->scratch, '\0'))
-		s->fn(s->ctx, rec, payload, status, "(result lost: out of memory)");
-	else
-		s->fn(s->ctx, rec, payload, status, s->scratch.data);
+	s->fn(s->ctx, rec, payload, status, text, len); /* binary-safe: no copy, no NUL */
 }
 
-static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_req *req,
-		      uint64_t now)
+/* RESULT, FAIL or RETRY of a task c holds. Returns 0, PROTO_E_NOT_LEASED or
+ * PROTO_E_INTERNAL (logged). */
+static int finish(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
 {
 	static const enum forq_result_status status_of[PROTO_CMD_COUNT] = {
 		[PROTO_RESULT] = FORQ_RESULT_DONE, [PROTO_FAIL] = FORQ_RESULT_FAILED,
@@ -100,32 +97,57 @@ static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_r
 	struct forq_lease_info li;
 	struct forq_task_info rec;
 	int slot = leases_find(&s->leases, req->id, c->id, &li);
-	if (slot < 0) {
-		reply_err(c, PROTO_E_NOT_LEASED);
-		return;
-	}
+	if (slot < 0)
+		return PROTO_E_NOT_LEASED;
 	uint32_t held = leases_count(&s->leases);
 	uint64_t run = now > li.taken_ns ? now - li.taken_ns : 0;
 	int final = forq_lease_finish(s->q, (uint32_t)slot, req->id, c->id, status_of[req->cmd],
 				      req->text, req->text_len, run, &rec);
 	leases_forget(&s->leases, (uint32_t)slot, req->id);
 	conn_lease_ended(s, c, held);
-	if (final == -ENOENT) {
-		reply_err(c, PROTO_E_NOT_LEASED);
-		return;
-	}
+	if (final == -ENOENT)
+		return PROTO_E_NOT_LEASED;
 	if (final < 0) {
 		log_event(LOG_ERROR, "lease_finish_failed", "id=%" PRIu64 " error=\"%s\"", req->id,
 			  strerror(-final));
-		reply_err(c, PROTO_E_INTERNAL);
-		return;
+		return PROTO_E_INTERNAL;
 	}
 	if (final != FORQ_RESULT_RETRY) {
 		report_final(s, &rec, li.payload, final, req->text, req->text_len);
 		forq_lease_release(s->q, (uint32_t)slot); /* only once its result is written */
 	}
-	conn_sent(c, proto_format_ok(&c->out));
+	return 0;
 }
+
+/* The one-line forms answer each; a batch's items are counted, and its last
+ * one answers for all. */
+static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_req *req,
+		      uint64_t now)
+{
+	int r = finish(s, c, req, now);
+	if (!req->item) {
+		conn_sent(c, r ? proto_format_err(&c->out, r) : proto_format_ok(&c->out));
+		return;
+	}
+	if (r)
+		c->batch_refused++; /* not-leased, or a failure forqd logged */
+	else
+		c->batch_applied++;
+	if (req->item_last) {
+		conn_sent(c, proto_format_results_reply(&c->out, c->batch_applied, c->batch_refused));
+		c->batch_applied = c->batch_refused = 0;
+	}
+}
+
+/* "RESULTS k": k items follow (none: the probe, answered now). */
+static void do_results(struct conn *c, const struct proto_req *req)
+{
+	c->batch_applied = c->batch_refused = 0;
+	if (!req->count)
+		conn_sent(c, proto_format_results_reply(&c->out, 0, 0));
+}
+
+
 
 static void do_touch(struct tcp_server *s, struct conn *c, const struct proto_req *req,
 		     uint64_t now)
@@ -220,6 +242,7 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_RESULT:
 	case PROTO_FAIL:
 	case PROTO_RETRY: do_finish(s, c, req, now); break;
+	case PROTO_RESULTS: do_results(c, req); break;
 	case PROTO_TOUCH: do_touch(s, c, req, now); break;
 	case PROTO_PUT: do_put(s, c, req); break;
 	case PROTO_PING: conn_sent(c, proto_format_pong(&c->out)); break;
@@ -258,12 +281,23 @@ static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
 		c->in_off += used; /* req.text stays valid: nothing moves until we return */
 		if (rc == PROTO_MORE) {
 			/* Bytes dropped with no request: junk after an error, or
-			 * empty lines. A stream of nothing else is a flood. */
-			c->skipped += used;
+			 * empty lines. A stream of nothing else is a flood. (A
+			 * batch's cut value is dropped too, but is no junk.) */
+			if (!proto_parser_in_batch(&c->parser))
+				c->skipped += used;
 			if (c->skipped > SKIP_BUDGET) {
 				c->errors = MAX_ERRORS - 1;
 				protocol_error(s, c, PROTO_E_LINE_TOO_LONG, now);
 			}
+			break;
+		}
+		if (rc < 0 && proto_parser_lost(&c->parser)) {
+			/* A RESULTS batch out of step: what follows cannot be read. */
+			count(&s->m_cmds[CMD_INVALID], 1);
+			log_event(LOG_WARN, "tcp_batch_framing_lost", "peer=%s error=%s", c->peer,
+				  proto_err_word(rc));
+			reply_err(c, rc);
+			conn_begin_close(c, "RESULTS batch framing lost", now);
 			break;
 		}
 		if (rc < 0) {
@@ -275,8 +309,9 @@ static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
 		size_t out0 = c->out.len;
 		handle(s, c, &req, now);
 		count(&s->m_cmd_in[req.cmd], (uint64_t)used);
-		if (c->out.len > out0)
-			count(&s->m_cmd_out[req.cmd], (uint64_t)(c->out.len - out0));
+		if (c->out.len > out0) /* a batch's reply is the RESULTS command's */
+			count(&s->m_cmd_out[req.item_last ? PROTO_RESULTS : req.cmd],
+			      (uint64_t)(c->out.len - out0));
 	}
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;

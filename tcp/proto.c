@@ -1,45 +1,24 @@
-/* proto.c — forq's TCP protocol: incremental parsers and formatters. */
+/* proto.c — forq's TCP protocol: the incremental request parser and the
+ * command and error words (proto.h). */
 #include "proto.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
+
+#include "proto_words.h"
 
 /* What the parser is doing at the front of the next input. */
 enum parser_state {
 	STATE_WANT_COMMAND, /* at the start of a line */
 	STATE_SKIP_PAYLOAD, /* dropping p->skip bytes of a rejected PUT payload */
 	STATE_SKIP_LINE,    /* dropping through the next '\n' */
+	STATE_ITEM,         /* at a RESULTS item's header; p->left to come */
+	STATE_ITEM_TAIL,    /* dropping p->skip bytes of a cut item value */
+	STATE_ITEM_END,     /* at the cut item's "\r\n" or "\n" */
+	STATE_ITEM_LF,      /* at the cut item's '\n', after its '\r' */
+	STATE_LOST,         /* a batch lost its framing: dropping everything */
 };
-
-/* Each wire word once: every parser, formatter, metrics label and log line
- * uses these (the server and forqd through proto_cmd_word). */
-#define CMD_GET_TASK "GET_TASK"
-#define CMD_GET_TASKS "GET_TASKS"
-#define CMD_RESULT "RESULT"
-#define CMD_FAIL "FAIL"
-#define CMD_RETRY "RETRY"
-#define CMD_PUT "PUT"
-#define CMD_TOUCH "TOUCH"
-#define CMD_PING "PING"
-#define CMD_STATS "STATS"
-#define CMD_EXIT "EXIT"
-#define CMD_QUIT "QUIT" /* EXIT's second name */
-#define CMD_AUTH "AUTH"
-#define CMD_INFO "INFO"
-#define REP_TASK "TASK"
-#define REP_TASKS "TASKS"
-#define REP_NONE "NONE"
-#define REP_OK "OK"
-#define REP_ERR "ERR"
-#define REP_PONG "PONG"
-#define REP_BYE "BYE"
-#define REP_INFO CMD_INFO
-#define KW_WAIT "WAIT"
-#define KEY_LEASE_TIMEOUT "lease_timeout_ms"
-#define KEY_MAX_PAYLOAD "max_payload"
-#define KEY_BATCH_MAX "batch_max"
 
 static const char *const cmd_words[PROTO_CMD_COUNT] = {
 	[PROTO_GET_TASK] = CMD_GET_TASK, [PROTO_GET_TASKS] = CMD_GET_TASKS,
@@ -48,6 +27,7 @@ static const char *const cmd_words[PROTO_CMD_COUNT] = {
 	[PROTO_PING] = CMD_PING,         [PROTO_STATS] = CMD_STATS,
 	[PROTO_EXIT] = CMD_EXIT,         [PROTO_RETRY] = CMD_RETRY,
 	[PROTO_AUTH] = CMD_AUTH,         [PROTO_INFO] = CMD_INFO,
+	[PROTO_RESULTS] = CMD_RESULTS,
 };
 
 /* Indexed by -err - 1. */
@@ -59,37 +39,27 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"too-many-errors", "too-many-connections",
 };
 
-/* Indexed by enum forq_prio. */
-static const char *const prio_words[] = {"high", "normal", "low"};
-#define NPRIO (sizeof prio_words / sizeof prio_words[0])
+const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};
 
-#define CRLF "\r\n"
-#define U64_DIGITS 20 /* UINT64_MAX = 18446744073709551615 */
-/* "RESULT <id> " and CRLF (FAIL and RETRY are shorter); "TASK <id> <u32> <u32>", 2 CRLFs. */
+/* "RESULT <id> " and CRLF (FAIL and RETRY are shorter); "TASK <id> <u32> <u32>", 2 CRLFs;
+ * "RESULT <id> <len>", 2 CRLFs. */
 _Static_assert(sizeof CMD_RESULT + U64_DIGITS + 3 <= PROTO_ID_TEXT_OVERHEAD, "id line");
 _Static_assert(sizeof REP_TASK + U64_DIGITS + 2 * 11 + 4 <= PROTO_TASK_OVERHEAD, "TASK block");
+_Static_assert(sizeof CMD_RESULT - 1 + 2 * U64_DIGITS + 2 + 4 <= PROTO_ITEM_OVERHEAD, "item");
+_Static_assert(PROTO_ITEM_OVERHEAD < PROTO_MIN_LINE, "an item header fits any line limit");
 
-/* Words of one line: at most MAX_WORDS kept, `more` says others follow. */
-#define MAX_WORDS 4
-struct words {
-	size_t n;
-	int more;
-	const char *w[MAX_WORDS];
-	size_t len[MAX_WORDS];
-};
-
-static int is_blank(char c)
+int proto__is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-static void split(const char *s, size_t n, struct words *ws)
+void proto__split(const char *s, size_t n, struct words *ws)
 {
 	size_t i = 0;
 	ws->n = 0;
 	ws->more = 0;
 	for (;;) {
-		while (i < n && is_blank(s[i]))
+		while (i < n && proto__is_blank(s[i]))
 			i++;
 		if (i == n)
 			return;
@@ -98,7 +68,7 @@ static void split(const char *s, size_t n, struct words *ws)
 			return;
 		}
 		size_t start = i;
-		while (i < n && !is_blank(s[i]))
+		while (i < n && !proto__is_blank(s[i]))
 			i++;
 		ws->w[ws->n] = s + start;
 		ws->len[ws->n] = i - start;
@@ -106,8 +76,7 @@ static void split(const char *s, size_t n, struct words *ws)
 	}
 }
 
-/* Case-insensitive (ASCII only, locale-free) match of w[0..n) against lit. */
-static int word_is(const char *w, size_t n, const char *lit)
+int proto__word_is(const char *w, size_t n, const char *lit)
 {
 	size_t i;
 	for (i = 0; i < n; i++) {
@@ -124,8 +93,7 @@ static int word_is(const char *w, size_t n, const char *lit)
 	return lit[i] == '\0';
 }
 
-/* Plain decimal, no sign, at most max. Returns 0 or -1. */
-static int parse_u64(const char *w, size_t n, uint64_t max, uint64_t *v)
+int proto__parse_u64(const char *w, size_t n, uint64_t max, uint64_t *v)
 {
 	uint64_t x = 0;
 	if (n == 0 || n > U64_DIGITS)
@@ -142,6 +110,38 @@ static int parse_u64(const char *w, size_t n, uint64_t max, uint64_t *v)
 	return 0;
 }
 
+int proto__payload_end(const char *b, size_t avail, size_t plen, size_t *end)
+{
+	if (avail <= plen)
+		return 0;
+	if (b[plen] == '\n') {
+		*end = plen + 1;
+		return 1;
+	}
+	if (b[plen] == '\r') {
+		if (avail == plen + 1)
+			return 0;
+		if (b[plen + 1] == '\n') {
+			*end = plen + 2;
+			return 1;
+		}
+	}
+	*end = plen;
+	return -1;
+}
+
+int proto__find_line(const char *b, size_t avail, size_t max_line, size_t *hdr, size_t *n)
+{
+	const char *nl = memchr(b, '\n', avail < max_line ? avail : max_line);
+	if (!nl)
+		return avail < max_line ? 0 : PROTO_E_LINE_TOO_LONG;
+	*hdr = (size_t)(nl - b) + 1;
+	*n = *hdr - 1;
+	if (*n && b[*n - 1] == '\r')
+		(*n)--;
+	return 1;
+}
+
 static void req_clear(struct proto_req *req)
 {
 	memset(req, 0, sizeof *req);
@@ -156,13 +156,13 @@ static int parse_wait(const struct words *ws, size_t i, int32_t *ms)
 	uint64_t v;
 	if (ws->n <= i)
 		return 0;
-	if (!word_is(ws->w[i], ws->len[i], KW_WAIT))
+	if (!proto__word_is(ws->w[i], ws->len[i], KW_WAIT))
 		return PROTO_E_BAD_ARGS;
 	if (ws->n == i + 1)
 		return PROTO_E_BAD_WAIT;
 	if (ws->n > i + 2 || ws->more)
 		return PROTO_E_BAD_ARGS;
-	if (parse_u64(ws->w[i + 1], ws->len[i + 1], INT32_MAX, &v))
+	if (proto__parse_u64(ws->w[i + 1], ws->len[i + 1], INT32_MAX, &v))
 		return PROTO_E_BAD_WAIT;
 	*ms = (int32_t)v;
 	return 0;
@@ -173,7 +173,7 @@ static int parse_id_text(const char *s, size_t n, const struct words *ws, struct
 {
 	if (ws->n < 2)
 		return PROTO_E_BAD_ARGS;
-	if (parse_u64(ws->w[1], ws->len[1], UINT64_MAX, &req->id))
+	if (proto__parse_u64(ws->w[1], ws->len[1], UINT64_MAX, &req->id))
 		return PROTO_E_BAD_ID;
 	size_t at = (size_t)(ws->w[1] - s) + ws->len[1];
 	if (at < n)
@@ -194,14 +194,14 @@ static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *pl
 	if (ws->n == 3) {
 		size_t k;
 		for (k = 0; k < NPRIO; k++)
-			if (word_is(ws->w[1], ws->len[1], prio_words[k]))
+			if (proto__word_is(ws->w[1], ws->len[1], proto__prio_words[k]))
 				break;
 		if (k == NPRIO)
 			return PROTO_E_BAD_PRIORITY;
 		req->prio = (int)k;
 		i = 2;
 	}
-	if (parse_u64(ws->w[i], ws->len[i], UINT64_MAX, plen))
+	if (proto__parse_u64(ws->w[i], ws->len[i], UINT64_MAX, plen))
 		return PROTO_E_BAD_LENGTH;
 	return 0;
 }
@@ -215,15 +215,15 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 	size_t k;
 	int r = 0;
 
-	split(s, n, &ws);
+	proto__split(s, n, &ws);
 	if (ws.n == 0)
 		return 0;
 	for (k = 0; k < PROTO_CMD_COUNT; k++)
-		if (word_is(ws.w[0], ws.len[0], cmd_words[k]))
+		if (proto__word_is(ws.w[0], ws.len[0], cmd_words[k]))
 			break;
 	if (k < PROTO_CMD_COUNT)
 		req->cmd = (enum proto_cmd)k;
-	else if (word_is(ws.w[0], ws.len[0], CMD_QUIT))
+	else if (proto__word_is(ws.w[0], ws.len[0], CMD_QUIT))
 		req->cmd = PROTO_EXIT;
 	else
 		return PROTO_E_UNKNOWN_COMMAND;
@@ -237,7 +237,7 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 			r = PROTO_E_BAD_ARGS;
 			break;
 		}
-		if (parse_u64(ws.w[1], ws.len[1], UINT32_MAX, &v) || v == 0) {
+		if (proto__parse_u64(ws.w[1], ws.len[1], UINT32_MAX, &v) || v == 0) {
 			r = PROTO_E_BAD_COUNT;
 			break;
 		}
@@ -263,8 +263,16 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 	case PROTO_TOUCH:
 		if (ws.n != 2 || ws.more)
 			r = PROTO_E_BAD_ARGS;
-		else if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &req->id))
+		else if (proto__parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &req->id))
 			r = PROTO_E_BAD_ID;
+		break;
+	case PROTO_RESULTS:
+		if (ws.n != 2 || ws.more)
+			r = PROTO_E_BAD_ARGS;
+		else if (proto__parse_u64(ws.w[1], ws.len[1], PROTO_RESULTS_MAX, &v))
+			r = PROTO_E_BAD_COUNT;
+		else
+			req->count = (uint32_t)v;
 		break;
 	default: /* PING, STATS, EXIT, INFO */
 		if (ws.n != 1)
@@ -274,101 +282,186 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 	return r < 0 ? r : PROTO_PARSED;
 }
 
-/* Finds a plen-byte payload at b[0..avail) and its "\r\n" or "\n". Returns 1
- * with *end = bytes used, 0 if more input is needed, -1 for a bad terminator
- * (then *end = plen, where the terminator should be). */
-static int payload_end(const char *b, size_t avail, size_t plen, size_t *end)
+
+/* The item states after the one that ends: the next item, or commands. */
+static void item_done(struct proto_parser *p)
 {
-	if (avail <= plen)
-		return 0;
-	if (b[plen] == '\n') {
-		*end = plen + 1;
-		return 1;
-	}
-	if (b[plen] == '\r') {
-		if (avail == plen + 1)
-			return 0;
-		if (b[plen + 1] == '\n') {
-			*end = plen + 2;
-			return 1;
-		}
-	}
-	*end = plen;
-	return -1;
+	p->state = p->left ? STATE_ITEM : STATE_WANT_COMMAND;
 }
 
-/* Finds the line at b[0..avail): *hdr = bytes through '\n', *n = length
- * without terminator. Returns 1, 0 if more is needed, or LINE_TOO_LONG. */
-static int find_line(const char *b, size_t avail, size_t max_line, size_t *hdr, size_t *n)
+/* The batch's framing is gone: everything from here on is dropped. */
+static int lose(struct proto_parser *p, int err)
 {
-	const char *nl = memchr(b, '\n', avail < max_line ? avail : max_line);
-	if (!nl)
-		return avail < max_line ? 0 : PROTO_E_LINE_TOO_LONG;
-	*hdr = (size_t)(nl - b) + 1;
-	*n = *hdr - 1;
-	if (*n && b[*n - 1] == '\r')
-		(*n)--;
-	return 1;
+	p->state = STATE_LOST;
+	p->left = 0;
+	return err;
 }
 
-/* Drops what the skip states ask for from buf[0..len); returns the count. */
-static size_t drain(struct proto_parser *p, const char *buf, size_t len)
+/* Drops what the skip states ask for from buf[0..len) and adds the count to
+ * *off. Returns 0, or a proto_err when a cut item's line end is wrong. */
+static int drain(struct proto_parser *p, const char *buf, size_t len, size_t *off)
 {
-	size_t off = 0;
-	if (p->state == STATE_SKIP_PAYLOAD) {
-		off = p->skip < len ? (size_t)p->skip : len;
-		p->skip -= off;
+	size_t at = *off, n;
+	switch (p->state) {
+	case STATE_SKIP_PAYLOAD:
+	case STATE_ITEM_TAIL:
+		n = p->skip < len - at ? (size_t)p->skip : len - at;
+		p->skip -= n;
+		at += n;
 		if (p->skip)
-			return off;
-		p->state = STATE_SKIP_LINE; /* then its "\r\n" (or whatever ends it) */
-	}
-	if (p->state == STATE_SKIP_LINE) {
-		const char *nl = memchr(buf + off, '\n', len - off);
-		if (!nl)
-			return len;
+			break;
+		/* then its "\r\n" (or whatever ends a rejected PUT's payload) */
+		p->state = p->state == STATE_SKIP_PAYLOAD ? STATE_SKIP_LINE : STATE_ITEM_END;
+		*off = at;
+		return drain(p, buf, len, off);
+	case STATE_SKIP_LINE: {
+		const char *nl = memchr(buf + at, '\n', len - at);
+		if (!nl) {
+			at = len;
+			break;
+		}
 		p->state = STATE_WANT_COMMAND;
-		off = (size_t)(nl - buf) + 1;
+		at = (size_t)(nl - buf) + 1;
+		break;
 	}
-	return off;
+	case STATE_ITEM_END:
+	case STATE_ITEM_LF:
+		if (at == len)
+			break;
+		if (buf[at] == '\r' && p->state == STATE_ITEM_END) {
+			p->state = STATE_ITEM_LF;
+			*off = at + 1;
+			return drain(p, buf, len, off);
+		}
+		if (buf[at] != '\n') {
+			*off = len;
+			return lose(p, PROTO_E_BAD_PAYLOAD_TERMINATOR);
+		}
+		at++;
+		item_done(p);
+		break;
+	case STATE_LOST:
+		at = len;
+		break;
+	}
+	*off = at;
+	return 0;
 }
 
 int proto_parser_init(struct proto_parser *p, const struct proto_limits *lim)
 {
-	if (lim->max_line < PROTO_MIN_LINE || lim->max_payload > SIZE_MAX - 2 - lim->max_line)
+	size_t value = lim->max_value ? lim->max_value : lim->max_payload;
+	size_t body = value > lim->max_payload ? value : lim->max_payload;
+	if (lim->max_line < PROTO_MIN_LINE || body > SIZE_MAX - 2 - lim->max_line)
 		return -EINVAL;
 	p->lim = *lim;
+	if (!p->lim.max_value)
+		p->lim.max_value = lim->max_payload;
 	p->state = STATE_WANT_COMMAND;
 	p->skip = 0;
+	p->left = 0;
 	return 0;
 }
 
 size_t proto_max_request(const struct proto_limits *lim)
 {
-	return lim->max_line + lim->max_payload + 2;
+	size_t value = lim->max_value ? lim->max_value : lim->max_payload;
+	return lim->max_line + (value > lim->max_payload ? value : lim->max_payload) + 2;
+}
+
+int proto_parser_lost(const struct proto_parser *p)
+{
+	return p->state == STATE_LOST;
+}
+
+int proto_parser_in_batch(const struct proto_parser *p)
+{
+	return p->state >= STATE_ITEM && p->state != STATE_LOST;
+}
+
+/* One RESULTS item at b[0..avail): its header, then its value (cut to
+ * max_value) and line end. Returns PROTO_PARSED, PROTO_MORE, or the error
+ * that lost the framing. *used: bytes taken. */
+static int parse_item(struct proto_parser *p, const char *b, size_t avail, struct proto_req *req,
+		      size_t *used)
+{
+	static const enum proto_cmd kinds[] = {PROTO_RESULT, PROTO_FAIL, PROTO_RETRY};
+	struct words ws;
+	size_t hdr, n, end, k;
+	uint64_t vlen;
+	int r = proto__find_line(b, avail, p->lim.max_line, &hdr, &n);
+	*used = 0;
+	if (r == 0)
+		return PROTO_MORE;
+	if (r < 0)
+		return lose(p, r);
+	proto__split(b, n, &ws);
+	if (ws.n != 3 || ws.more)
+		return lose(p, PROTO_E_BAD_ARGS);
+	for (k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+		if (proto__word_is(ws.w[0], ws.len[0], cmd_words[kinds[k]]))
+			break;
+	if (k == sizeof kinds / sizeof kinds[0])
+		return lose(p, PROTO_E_BAD_ARGS);
+	if (proto__parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &req->id))
+		return lose(p, PROTO_E_BAD_ID);
+	if (proto__parse_u64(ws.w[2], ws.len[2], UINT64_MAX, &vlen))
+		return lose(p, PROTO_E_BAD_LENGTH);
+	if (vlen > p->lim.max_value) {
+		/* Cut: hand out the part kept, drop the tail as it comes. */
+		if (avail - hdr < p->lim.max_value)
+			return PROTO_MORE;
+		end = p->lim.max_value;
+		p->state = STATE_ITEM_TAIL;
+		p->skip = vlen - p->lim.max_value;
+		req->text_len = p->lim.max_value;
+	} else {
+		r = proto__payload_end(b + hdr, avail - hdr, (size_t)vlen, &end);
+		if (r == 0)
+			return PROTO_MORE;
+		if (r < 0)
+			return lose(p, PROTO_E_BAD_PAYLOAD_TERMINATOR);
+		req->text_len = (size_t)vlen;
+	}
+	req->cmd = kinds[k];
+	req->text = b + hdr;
+	req->item = 1;
+	req->item_last = --p->left == 0;
+	if (p->state == STATE_ITEM)
+		item_done(p);
+	*used = hdr + end;
+	return PROTO_PARSED;
 }
 
 /* Hot path: one memchr per line, no allocation. */
 int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct proto_req *req,
 		size_t *consumed)
 {
-	size_t off = drain(p, buf, len);
-	size_t hdr = 0, n = 0, end;
+	size_t off = 0, hdr = 0, n = 0, end, used;
 	uint64_t plen = 0;
 	int r;
 
 	req_clear(req);
+	r = drain(p, buf, len, &off);
+	if (r < 0)
+		goto out;
+	if (p->state == STATE_ITEM) {
+		r = parse_item(p, buf + off, len - off, req, &used);
+		off = r < 0 ? len : off + used;
+		goto out;
+	}
 	for (;;) {
 		if (p->state != STATE_WANT_COMMAND || off == len) {
 			r = PROTO_MORE;
 			goto out;
 		}
-		r = find_line(buf + off, len - off, p->lim.max_line, &hdr, &n);
+		r = proto__find_line(buf + off, len - off, p->lim.max_line, &hdr, &n);
 		if (r == 0)
 			goto out;
 		if (r < 0) {
 			p->state = STATE_SKIP_LINE;
 			off += p->lim.max_line;
-			off += drain(p, buf + off, len - off);
+			drain(p, buf, len, &off);
 			goto out;
 		}
 		r = parse_line(buf + off, n, req, &plen);
@@ -376,8 +469,18 @@ int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct prot
 			break;
 		off += hdr; /* an empty line: ignored, as telnet users send them */
 	}
+	if (r < 0 && req->cmd == PROTO_RESULTS) {
+		/* Its items may follow, and no count says how many. */
+		r = lose(p, r);
+		off = len;
+		goto out;
+	}
 	if (r < 0 || req->cmd != PROTO_PUT) {
 		off += hdr;
+		if (r == PROTO_PARSED && req->cmd == PROTO_RESULTS && req->count) {
+			p->state = STATE_ITEM;
+			p->left = req->count;
+		}
 		goto out;
 	}
 
@@ -386,17 +489,17 @@ int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct prot
 		p->state = STATE_SKIP_PAYLOAD;
 		p->skip = plen;
 		off += hdr;
-		off += drain(p, buf + off, len - off);
+		drain(p, buf, len, &off);
 		r = PROTO_E_PAYLOAD_TOO_LARGE;
 		goto out;
 	}
-	r = payload_end(buf + off + hdr, len - off - hdr, (size_t)plen, &end);
+	r = proto__payload_end(buf + off + hdr, len - off - hdr, (size_t)plen, &end);
 	if (r == 0)
 		goto out;
 	if (r < 0) {
 		p->state = STATE_SKIP_LINE;
 		off += hdr + end;
-		off += drain(p, buf + off, len - off);
+		drain(p, buf, len, &off);
 		r = PROTO_E_BAD_PAYLOAD_TERMINATOR;
 		goto out;
 	}
@@ -448,351 +551,4 @@ const char *proto_err_word(int err)
 	if (err >= 0 || err < -PROTO_E_COUNT)
 		return "?";
 	return err_words[-err - 1];
-}
-
-/* ---- replies (client side) ---- */
-
-/* INFO's "key=value" words from p to buf + n: known keys fill rep->info,
- * others are skipped. */
-static int parse_info(const char *buf, size_t n, const char *p, struct proto_reply *rep)
-{
-	const struct {
-		const char *key;
-		uint32_t *field;
-	} keys[] = {
-		{KEY_LEASE_TIMEOUT, &rep->info.lease_timeout_ms},
-		{KEY_MAX_PAYLOAD, &rep->info.max_payload},
-		{KEY_BATCH_MAX, &rep->info.batch_max},
-	};
-	const char *end = buf + n;
-	while (p < end) {
-		while (p < end && is_blank(*p))
-			p++;
-		const char *w = p, *eq = NULL;
-		while (p < end && !is_blank(*p)) {
-			if (*p == '=' && !eq)
-				eq = p;
-			p++;
-		}
-		if (w == p)
-			break;
-		if (!eq)
-			return PROTO_E_BAD_REPLY;
-		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-			uint64_t v;
-			if (!word_is(w, (size_t)(eq - w), keys[k].key))
-				continue;
-			if (parse_u64(eq + 1, (size_t)(p - eq - 1), UINT32_MAX, &v))
-				return PROTO_E_BAD_REPLY;
-			*keys[k].field = (uint32_t)v;
-		}
-	}
-	rep->kind = PROTO_REP_INFO;
-	return PROTO_PARSED;
-}
-
-int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t len,
-		      struct proto_reply *rep, size_t *consumed)
-{
-	struct words ws;
-	size_t hdr = 0, n = 0, end;
-	uint64_t v, plen;
-	int r;
-
-	memset(rep, 0, sizeof *rep);
-	*consumed = 0;
-	r = find_line(buf, len, lim->max_line, &hdr, &n);
-	if (r <= 0)
-		return r;
-	*consumed = hdr; /* on errors too; the caller closes anyway */
-	if (n > 0 && buf[0] == '{') {
-		rep->kind = PROTO_REP_STATS;
-		rep->text = buf;
-		rep->text_len = n;
-		return PROTO_PARSED;
-	}
-	split(buf, n, &ws);
-	if (ws.n == 0)
-		return PROTO_E_BAD_REPLY;
-#define IS(lit) word_is(ws.w[0], ws.len[0], lit)
-	if (IS(REP_ERR)) {
-		size_t at = (size_t)(ws.w[0] - buf) + ws.len[0];
-		if (at < n)
-			at++; /* the blank before the word */
-		rep->kind = PROTO_REP_ERR;
-		rep->text = buf + at;
-		rep->text_len = n - at;
-		return PROTO_PARSED;
-	}
-	if (IS(REP_INFO))
-		return parse_info(buf, n, ws.w[0] + ws.len[0], rep);
-	if (ws.more)
-		return PROTO_E_BAD_REPLY;
-	if (IS(REP_TASK) && ws.n == 4) {
-		if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id) ||
-		    parse_u64(ws.w[2], ws.len[2], UINT32_MAX, &v) ||
-		    parse_u64(ws.w[3], ws.len[3], UINT64_MAX, &plen))
-			return PROTO_E_BAD_REPLY;
-		if (plen > lim->max_payload)
-			return PROTO_E_PAYLOAD_TOO_LARGE;
-		rep->attempt = (uint32_t)v;
-		r = payload_end(buf + hdr, len - hdr, (size_t)plen, &end);
-		if (r < 0)
-			return PROTO_E_BAD_REPLY;
-		if (r == 0) {
-			*consumed = 0;
-			return PROTO_MORE;
-		}
-		rep->kind = PROTO_REP_TASK;
-		rep->text = buf + hdr;
-		rep->text_len = (size_t)plen;
-		*consumed = hdr + end;
-		return PROTO_PARSED;
-	}
-	if (IS(REP_TASKS) && ws.n == 2) {
-		if (parse_u64(ws.w[1], ws.len[1], UINT32_MAX, &v))
-			return PROTO_E_BAD_REPLY;
-		rep->kind = PROTO_REP_TASKS;
-		rep->count = (uint32_t)v;
-		return PROTO_PARSED;
-	}
-	if (IS(REP_OK) && ws.n == 2) {
-		if (parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id))
-			return PROTO_E_BAD_REPLY;
-		rep->kind = PROTO_REP_OK_ID;
-		return PROTO_PARSED;
-	}
-	if (ws.n != 1)
-		return PROTO_E_BAD_REPLY;
-	if (IS(REP_OK))
-		rep->kind = PROTO_REP_OK;
-	else if (IS(REP_NONE))
-		rep->kind = PROTO_REP_NONE;
-	else if (IS(REP_PONG))
-		rep->kind = PROTO_REP_PONG;
-	else if (IS(REP_BYE))
-		rep->kind = PROTO_REP_BYE;
-	else
-		return PROTO_E_BAD_REPLY;
-#undef IS
-	return PROTO_PARSED;
-}
-
-/* ---- formatters ---- */
-
-/* Undoes a partly appended reply so that a failed call changes nothing. */
-static int rollback(struct buf *out, size_t old, int r)
-{
-	if (r) {
-		out->len = old;
-		if (out->cap)
-			out->data[old] = '\0';
-	}
-	return r;
-}
-
-static int has_newline(const char *s, size_t n)
-{
-	return memchr(s, '\n', n) || memchr(s, '\r', n);
-}
-
-/* "<line>\r\n<payload>\r\n", the line already printed from out->len == old. */
-static int put_block(struct buf *out, size_t old, int r, const void *payload, size_t len)
-{
-	if (!r)
-		r = buf_append(out, payload, len);
-	if (!r)
-		r = buf_append(out, CRLF, 2);
-	return rollback(out, old, r);
-}
-
-/* Decimal digits of v at p (no NUL); returns the end. Hot path: the TASK and
- * RESULT lines are formatted per task, and printf is most of their cost. */
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[U64_DIGITS];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
-int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void *payload,
-		      size_t len)
-{
-	static const char head[] = REP_TASK " ";
-	char line[sizeof head + 3 * U64_DIGITS + 4], *p = line;
-	size_t old = out->len;
-	memcpy(p, head, sizeof head - 1);
-	p = put_u64(p + sizeof head - 1, id);
-	*p++ = ' ';
-	p = put_u64(p, attempt);
-	*p++ = ' ';
-	p = put_u64(p, len);
-	memcpy(p, CRLF, 2);
-	int r = buf_reserve(out, (size_t)(p + 2 - line) + len + 2);
-	if (!r)
-		r = buf_append(out, line, (size_t)(p + 2 - line));
-	return put_block(out, old, r, payload, len);
-}
-
-int proto_format_tasks(struct buf *out, uint32_t k)
-{
-	return buf_printf(out, REP_TASKS " %" PRIu32 CRLF, k);
-}
-
-int proto_format_none(struct buf *out)
-{
-	return buf_puts(out, REP_NONE CRLF);
-}
-
-int proto_format_ok(struct buf *out)
-{
-	return buf_puts(out, REP_OK CRLF);
-}
-
-int proto_format_ok_id(struct buf *out, uint64_t id)
-{
-	return buf_printf(out, REP_OK " %" PRIu64 CRLF, id);
-}
-
-int proto_format_err(struct buf *out, int err)
-{
-	if (err >= 0 || err < -PROTO_E_COUNT)
-		return -EINVAL;
-	return buf_printf(out, REP_ERR " %s" CRLF, proto_err_word(err));
-}
-
-int proto_format_pong(struct buf *out)
-{
-	return buf_puts(out, REP_PONG CRLF);
-}
-
-int proto_format_bye(struct buf *out)
-{
-	return buf_puts(out, REP_BYE CRLF);
-}
-
-int proto_format_stats(struct buf *out, const char *json, size_t len)
-{
-	size_t old = out->len;
-	int r;
-	if (len == 0 || json[0] != '{' || has_newline(json, len))
-		return -EINVAL;
-	r = buf_append(out, json, len);
-	if (!r)
-		r = buf_append(out, CRLF, 2);
-	return rollback(out, old, r);
-}
-
-int proto_format_info(struct buf *out, const struct proto_info *info)
-{
-	return buf_printf(out,
-			  REP_INFO " " KEY_LEASE_TIMEOUT "=%" PRIu32 " " KEY_MAX_PAYLOAD "=%" PRIu32
-				   " " KEY_BATCH_MAX "=%" PRIu32 CRLF,
-			  info->lease_timeout_ms, info->max_payload, info->batch_max);
-}
-
-int proto_format_get_task(struct buf *out, int32_t wait_ms)
-{
-	if (wait_ms < 0)
-		return buf_puts(out, CMD_GET_TASK CRLF);
-	return buf_printf(out, CMD_GET_TASK " " KW_WAIT " %" PRId32 CRLF, wait_ms);
-}
-
-int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms)
-{
-	if (n == 0)
-		return -EINVAL;
-	if (wait_ms < 0)
-		return buf_printf(out, CMD_GET_TASKS " %" PRIu32 CRLF, n);
-	return buf_printf(out, CMD_GET_TASKS " %" PRIu32 " " KW_WAIT " %" PRId32 CRLF, n, wait_ms);
-}
-
-static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const char *s,
-			  size_t n)
-{
-	size_t old = out->len;
-	int r;
-	if (has_newline(s, n))
-		return -EINVAL;
-	char head[16 + U64_DIGITS], *p = head;
-	size_t cl = strlen(cmd);
-	memcpy(p, cmd, cl);
-	p[cl] = ' ';
-	p = put_u64(p + cl + 1, id);
-	*p++ = ' ';
-	r = buf_reserve(out, (size_t)(p - head) + n + 2);
-	if (!r)
-		r = buf_append(out, head, (size_t)(p - head));
-	if (!r)
-		r = buf_append(out, s, n);
-	if (!r)
-		r = buf_append(out, CRLF, 2);
-	return rollback(out, old, r);
-}
-
-int proto_format_result(struct buf *out, uint64_t id, const char *value, size_t len)
-{
-	return format_id_text(out, CMD_RESULT, id, value, len);
-}
-
-int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t len)
-{
-	if (len == 0)
-		return -EINVAL;
-	return format_id_text(out, CMD_FAIL, id, reason, len);
-}
-
-int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t len)
-{
-	if (len == 0)
-		return -EINVAL;
-	return format_id_text(out, CMD_RETRY, id, reason, len);
-}
-
-int proto_format_auth(struct buf *out, const char *token, size_t len)
-{
-	size_t old = out->len;
-	int r;
-	if (len == 0 || has_newline(token, len))
-		return -EINVAL;
-	r = buf_puts(out, CMD_AUTH " ");
-	if (!r)
-		r = buf_append(out, token, len);
-	if (!r)
-		r = buf_append(out, CRLF, 2);
-	return rollback(out, old, r);
-}
-
-int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len)
-{
-	size_t old = out->len;
-	int r;
-	if ((unsigned)prio >= NPRIO)
-		return -EINVAL;
-	r = buf_printf(out, CMD_PUT " %s %zu" CRLF, prio_words[prio], len);
-	return put_block(out, old, r, payload, len);
-}
-
-int proto_format_touch(struct buf *out, uint64_t id)
-{
-	return buf_printf(out, CMD_TOUCH " %" PRIu64 CRLF, id);
-}
-
-int proto_format_simple(struct buf *out, enum proto_cmd c)
-{
-	switch (c) {
-	case PROTO_PING:
-	case PROTO_STATS:
-	case PROTO_EXIT:
-	case PROTO_INFO:
-		return buf_printf(out, "%s" CRLF, cmd_words[c]);
-	default:
-		return -EINVAL;
-	}
 }

@@ -16,6 +16,7 @@
  *   PING -> PONG     STATS -> one JSON line     EXIT|QUIT -> BYE, close
  *   AUTH <token>                     -> OK | ERR unauthorized, close
  *   INFO                             -> INFO <key>=<value> ...
+ *   RESULTS <k>, then k items        -> RESULTS <applied> <not_leased>  (one reply)
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
@@ -24,6 +25,20 @@
  * that follows the id, verbatim (so they cannot hold a newline and are bounded
  * by max_line). AUTH's token is the rest of the line after the blanks that
  * follow AUTH, verbatim.
+ *
+ * RESULTS batch: "RESULTS <k>\r\n" (0 <= k <= PROTO_RESULTS_MAX), then k items
+ * "<RESULT|FAIL|RETRY> <id> <bytes>\r\n<value>\r\n" (a bare "\n" is accepted
+ * for either), values binary-safe. The parser returns the RESULTS line itself
+ * (cmd PROTO_RESULTS, count k) and then each item as its own request (cmd
+ * PROTO_RESULT, _FAIL or _RETRY, item 1; item_last 1 on the k-th), so the
+ * server answers one "RESULTS <applied> <not_leased>" for the batch (at once
+ * for k = 0, the probe by which a client learns that forqd has the form). A
+ * value over max_value is cut to it: the item is returned with its first
+ * max_value bytes as soon as they are in, and the rest is read and dropped,
+ * never buffered. A bad RESULTS line (k missing, not a number, over the cap)
+ * or a malformed item (header words, id, length, line end, an over-long
+ * header) loses the framing: the parser returns the error, then drops
+ * everything; proto_parser_lost() says so and the server closes.
  *
  * Server loop, one struct proto_parser per connection:
  *
@@ -65,10 +80,15 @@
  * payload. */
 #define PROTO_ID_TEXT_OVERHEAD 30   /* "RESULT <20 digits> " + "\r\n" */
 #define PROTO_TASK_OVERHEAD 51      /* "TASK <20> <10> <10>\r\n" + "\r\n" */
+#define PROTO_ITEM_OVERHEAD 52      /* "RESULT <20> <20>\r\n" + "\r\n" */
+#define PROTO_RESULTS_MAX 65536     /* most items in one RESULTS batch */
+#define PROTO_MAX_VALUE 65536       /* a RESULTS item's value forqd keeps (its
+				     * handlers' output limit); longer ones are cut */
 
 struct proto_limits {
 	size_t max_line;    /* longest line, terminator included (>= PROTO_MIN_LINE) */
 	size_t max_payload; /* largest PUT / TASK payload, in bytes */
+	size_t max_value;   /* RESULTS item values are cut to this; 0: max_payload */
 };
 
 enum proto_cmd {
@@ -84,6 +104,7 @@ enum proto_cmd {
 	PROTO_RETRY,
 	PROTO_AUTH,
 	PROTO_INFO,
+	PROTO_RESULTS, /* a batch header: its items come as RESULT/FAIL/RETRY */
 	PROTO_CMD_COUNT
 };
 
@@ -99,7 +120,7 @@ enum proto_err {
 	PROTO_E_UNKNOWN_COMMAND = -1,        /* unknown-command */
 	PROTO_E_BAD_ARGS = -2,               /* bad-args: missing or extra words */
 	PROTO_E_BAD_ID = -3,                 /* bad-id: not a decimal uint64 */
-	PROTO_E_BAD_COUNT = -4,              /* bad-count: GET_TASKS n not 1..2^32-1 */
+	PROTO_E_BAD_COUNT = -4,              /* bad-count: GET_TASKS n, RESULTS k out of range */
 	PROTO_E_BAD_WAIT = -5,               /* bad-wait: ms not 0..2^31-1 */
 	PROTO_E_BAD_PRIORITY = -6,           /* bad-priority: not high/normal/low */
 	PROTO_E_BAD_LENGTH = -7,             /* bad-length: PUT bytes not a number */
@@ -123,11 +144,13 @@ enum proto_err {
 struct proto_req {
 	enum proto_cmd cmd;
 	uint64_t id;       /* RESULT, FAIL, RETRY, TOUCH */
-	uint32_t count;    /* GET_TASKS: at most this many (>= 1) */
+	uint32_t count;    /* GET_TASKS: at most this many (>= 1); RESULTS: items (>= 0) */
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
 	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload */
 	size_t text_len;
+	int item;          /* RESULT/FAIL/RETRY: 1 if an item of a RESULTS batch */
+	int item_last;     /* 1 on a batch's last item: the batch's reply is due */
 };
 
 /* Per-connection parser state. Set up with proto_parser_init; no release. */
@@ -135,8 +158,9 @@ struct proto_parser {
 	/* public, read-only */
 	struct proto_limits lim;
 	/* private */
-	int state;     /* enum in proto.c: parsing, skipping payload, skipping line */
+	int state;     /* enum in proto.c: parsing, skipping payload or line, in a batch */
 	uint64_t skip; /* payload bytes still to drop while skipping a payload */
+	uint32_t left; /* RESULTS items still to come */
 };
 
 /* Returns 0, or -EINVAL if max_line < PROTO_MIN_LINE or the sum of the limits
@@ -144,8 +168,14 @@ struct proto_parser {
 int proto_parser_init(struct proto_parser *p, const struct proto_limits *lim);
 
 /* Bytes an input buffer needs so that any valid request fits:
- * max_line + max_payload + 2. */
+ * max_line + max(max_payload, max_value) + 2. */
 size_t proto_max_request(const struct proto_limits *lim);
+
+/* 1 after a RESULTS batch lost its framing: close the connection. */
+int proto_parser_lost(const struct proto_parser *p);
+/* 1 between a RESULTS line and the end of its last item (its cut tail
+ * included): the bytes dropped there are a value's, not junk. */
+int proto_parser_in_batch(const struct proto_parser *p);
 
 /* Parses at most one request from buf[0..len). Hot path: no allocation, no
  * syscall. Always sets *consumed (0..len): the bytes to drop from the front of
@@ -176,6 +206,7 @@ enum proto_reply_kind {
 	PROTO_REP_BYE,
 	PROTO_REP_STATS, /* text = the JSON object, a line starting with '{' */
 	PROTO_REP_INFO,  /* info */
+	PROTO_REP_RESULTS, /* count = applied, not_leased */
 };
 
 /* INFO's reply: "INFO lease_timeout_ms=<ms> max_payload=<bytes>
@@ -192,6 +223,7 @@ struct proto_reply {
 	uint64_t id;
 	uint32_t attempt;
 	uint32_t count;
+	uint32_t not_leased; /* PROTO_REP_RESULTS */
 	const char *text; /* points into the caller's buffer */
 	size_t text_len;
 	struct proto_info info; /* PROTO_REP_INFO */
@@ -220,6 +252,8 @@ int proto_format_bye(struct buf *out);                    /* "BYE\r\n" */
 /* "<json>\r\n"; -EINVAL if json holds '\r' or '\n' or does not start with '{'. */
 int proto_format_stats(struct buf *out, const char *json, size_t len);
 int proto_format_info(struct buf *out, const struct proto_info *info); /* "INFO ...\r\n" */
+/* "RESULTS <applied> <not_leased>\r\n": a batch's one reply. */
+int proto_format_results_reply(struct buf *out, uint32_t applied, uint32_t not_leased);
 
 /* Client side: the request lines. wait_ms < 0 leaves WAIT out. -EINVAL if a
  * RESULT value, FAIL/RETRY reason or AUTH token holds '\r' or '\n', or a
@@ -232,6 +266,12 @@ int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t 
 int proto_format_auth(struct buf *out, const char *token, size_t len);
 int proto_format_put(struct buf *out, enum forq_prio prio, const void *payload, size_t len);
 int proto_format_touch(struct buf *out, uint64_t id);
+/* A RESULTS batch: "RESULTS <k>\r\n" (-EINVAL if k > PROTO_RESULTS_MAX), then
+ * k items: c is PROTO_RESULT, _FAIL or _RETRY (else -EINVAL), the value any
+ * bytes ("<word> <id> <len>\r\n<value>\r\n"). */
+int proto_format_results(struct buf *out, uint32_t k);
+int proto_format_item(struct buf *out, enum proto_cmd c, uint64_t id, const void *value,
+		      size_t len);
 /* PROTO_PING, PROTO_STATS, PROTO_EXIT or PROTO_INFO as a bare line; -EINVAL
  * for others. */
 int proto_format_simple(struct buf *out, enum proto_cmd c);

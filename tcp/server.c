@@ -307,6 +307,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->lim.max_line = PROTO_MAX_LINE_DEFAULT;
 	s->lim.max_payload = c->max_payload && c->max_payload < h.max_payload ? c->max_payload
 									      : h.max_payload;
+	s->lim.max_value = PROTO_MAX_VALUE;
 	s->max_request = proto_max_request(&s->lim);
 	while (s->idx_bits < 24 && (1u << s->idx_bits) < s->max_conns)
 		s->idx_bits++;

@@ -54,6 +54,7 @@ struct conn {
 	 * happens. Otherwise idle. */
 	struct loop_timer timer;
 	uint32_t nleases;       /* leases it holds (in s->leases): how many to give back */
+	uint32_t batch_applied, batch_refused; /* the RESULTS batch being read, so far */
 	char peer[INET6_ADDRSTRLEN + 8];
 };
 
@@ -90,7 +91,7 @@ struct tcp_server {
 
 	struct leases leases;
 	struct forq_task *tasks; /* batch_max, for leases_take */
-	struct buf scratch;      /* NUL-terminated copies of result texts, STATS */
+	struct buf scratch;      /* STATS JSON */
 
 	/* Counters: written by the main thread only (load + store, no RMW),
 	 * read by any (tcp_counters_read). */

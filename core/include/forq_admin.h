@@ -38,9 +38,11 @@ struct forq_task_info {
 };
 
 /* Called for a task that reaches a final state inside a repair (it died with
- * its consumer for the last allowed time): the caller writes its result. */
+ * its consumer for the last allowed time): the caller writes its result.
+ * text[0..len) is the result or reason, binary-safe (it may hold NULs); core
+ * passes NUL-terminated texts, other callers need not. */
 typedef void (*forq_final_fn)(void *ctx, const struct forq_task_info *t, const void *payload,
-			      int status, const char *text);
+			      int status, const char *text, size_t len);
 
 /* Attaches as forqd: no process record yet. Then take ownership with
  * forq_admin_own, which also claims the supervisor's record. */

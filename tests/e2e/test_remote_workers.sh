@@ -30,6 +30,9 @@
 #   6. exit_sigint_reconnect: EXIT gives leased tasks back; SIGINT makes a
 #      worker finish its task, say EXIT and exit 0; a worker reconnects to a
 #      restarted forqd.
+#   7. multiline_results: `forq worker --handler exec:...` whose output holds
+#      line ends and a NUL and passes 1 KiB: it finds forqd's RESULTS batches
+#      and the results file keeps every byte (JSON-escaped).
 # Every forqd gets its own shm name and ports chosen by the kernel (port 0).
 # Last line: "N passed, N failed" (", N skipped" without curl); exits 1 if
 # any check failed.
@@ -471,6 +474,35 @@ PYEOF
 	stop_forqd "$fpid" 15
 }
 part out_of_fds "out of file descriptors: accept pauses, logged once, resumes"
+
+# ---- 7. multi-line results through RESULTS batches ---------------------------
+not_in() { [ -s "$2" ] && ! grep -q "$1" "$2"; }
+multiline_results() {
+	{
+		echo abc
+		head -c 2000 /dev/zero | tr '\0' x
+		echo
+	} >"$tmp/ml.txt"
+	if start_forqd ml --results "$tmp/ml.results" --workers 0 --http off --max-payload 4096; then
+		start_worker ml --handler "exec:printf 'first\nsecond\r\nthird:'; cat; printf '\000nul'" \
+			--batch 8 --max-tasks 2
+		m=$wpid
+		"$client" "127.0.0.1:$TCP_PORT" put "$tmp/ml.txt" >/dev/null
+		timeout 20 tail --pid="$m" -f /dev/null
+		wait "$m"
+		check "the worker runs both tasks and exits 0" [ $? -eq 0 ]
+		check "it sends RESULTS batches (no one-line fallback)" \
+			not_in 'worker_results_one_line' "$tmp/ml.worker.log"
+		stop_forqd "$FORQD_PID" 10
+		check "line ends and a NUL kept in the results file" \
+			grep -qF '"result":"first\nsecond\r\nthird:abc\u0000nul"' "$tmp/ml.results"
+		long="\"result\":\"first\\nsecond\\r\\nthird:$(head -c 2000 /dev/zero | tr '\0' x)\\u0000nul\""
+		check "a 2 KiB result whole (no line limit)" grep -qF "$long" "$tmp/ml.results"
+	else
+		bad "forqd starts"
+	fi
+}
+part multiline_results "forq worker sends multi-line exec: output in RESULTS batches"
 
 left=$(ls /dev/shm 2>/dev/null | grep -c "^${shm_base#/}-")
 check "no shared memory left behind" [ "$left" -eq 0 ]

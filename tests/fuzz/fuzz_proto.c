@@ -7,16 +7,18 @@
  *   - feeding the stream in random fragments through a bounded, exactly sized
  *     connection buffer gives the same events as feeding it all at once;
  *   - a parsed request, formatted again by the client formatters, parses back
- *     to the same fields;
+ *     to the same fields (a RESULTS item as a batch of one);
  *   - the reply parser, fed the same stream, stays in bounds.
  * ASan catches reads outside the buffers: each call gets an exact-size copy.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iservice -Icore \
- *       tests/fuzz/fuzz_proto.c tcp/proto.c base/buf.c -o fuzz_proto
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ibase -Icore/include \
+ *       -Itcp tests/fuzz/fuzz_proto.c tcp/proto.c tcp/proto_reply.c tcp/proto_format.c \
+ *       base/buf.c -o fuzz_proto
  *   ./fuzz_proto -max_total_time=20 tests/fuzz/corpus/proto
  * Without libFuzzer, -DPROTO_FUZZ_MAIN adds a main that runs the files named
  * on the command line once each (a corpus regression test).
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +57,8 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 
 	CHECK(used > 0);
 	CHECK((unsigned)req->cmd < PROTO_CMD_COUNT);
-	if (req->cmd == PROTO_RESULT || req->cmd == PROTO_FAIL || req->cmd == PROTO_PUT) {
+	if (req->cmd == PROTO_RESULT || req->cmd == PROTO_FAIL || req->cmd == PROTO_RETRY ||
+	    req->cmd == PROTO_PUT || req->cmd == PROTO_AUTH) {
 		CHECK(req->text != NULL);
 		CHECK(req->text >= buf && req->text + req->text_len <= buf + used);
 	} else {
@@ -63,6 +66,9 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 	}
 	if (req->cmd == PROTO_PUT)
 		CHECK(req->text_len <= lim->max_payload);
+	if (req->item)
+		CHECK(req->text_len <= lim->max_value && req->cmd != PROTO_AUTH);
+	CHECK(!req->item_last || req->item);
 	if (req->cmd == PROTO_GET_TASKS)
 		CHECK(req->count >= 1);
 	CHECK(req->wait_ms >= -1);
@@ -72,18 +78,36 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 	case PROTO_GET_TASKS: r = proto_format_get_tasks(&b, req->count, req->wait_ms); break;
 	case PROTO_RESULT: r = proto_format_result(&b, req->id, req->text, req->text_len); break;
 	case PROTO_FAIL: r = proto_format_fail(&b, req->id, req->text, req->text_len); break;
+	case PROTO_RETRY: r = proto_format_retry(&b, req->id, req->text, req->text_len); break;
+	case PROTO_AUTH: r = -EINVAL; break; /* its blanks are not kept */
+	case PROTO_RESULTS: r = proto_format_results(&b, req->count); break;
 	case PROTO_PUT:
 		r = proto_format_put(&b, (enum forq_prio)req->prio, req->text, req->text_len);
 		break;
 	case PROTO_TOUCH: r = proto_format_touch(&b, req->id); break;
 	default: r = proto_format_simple(&b, req->cmd); break;
 	}
+	if (req->item) { /* an item: a batch of one */
+		buf_reset(&b);
+		r = proto_format_results(&b, 1);
+		if (!r)
+			r = proto_format_item(&b, req->cmd, req->id, req->text, req->text_len);
+	}
 	if (r == 0) { /* -EINVAL: a CR inside a RESULT value, which is fine to refuse */
 		/* One byte more: the original line may have ended in a bare LF. */
-		struct proto_limits lim2 = {lim->max_line + 1, lim->max_payload};
+		struct proto_limits lim2 = {lim->max_line + 1, lim->max_payload, lim->max_value};
+		const char *at = b.data;
+		size_t left = b.len;
 		CHECK(proto_parser_init(&p, &lim2) == 0);
-		CHECK(proto_parse(&p, b.data, b.len, &again, &used2) == PROTO_PARSED);
-		CHECK(used2 == b.len);
+		if (req->item) {
+			CHECK(proto_parse(&p, at, left, &again, &used2) == PROTO_PARSED);
+			CHECK(again.cmd == PROTO_RESULTS && again.count == 1);
+			at += used2;
+			left -= used2;
+		}
+		CHECK(proto_parse(&p, at, left, &again, &used2) == PROTO_PARSED);
+		CHECK(used2 == left);
+		CHECK(again.item == req->item && again.item_last == req->item);
 		CHECK(again.cmd == req->cmd && again.id == req->id && again.count == req->count);
 		CHECK(again.wait_ms == req->wait_ms && again.prio == req->prio);
 		CHECK(again.text_len == req->text_len);
@@ -166,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	lim.max_line = PROTO_MIN_LINE + data[0] % 128;
 	lim.max_payload = data[1] % 200;
+	lim.max_value = data[1] & 1 ? 0 : 1 + data[0] % 40; /* 0: max_payload */
 	seed = ((uint32_t)data[2] << 8 | data[3]) + 1;
 	in = (const char *)data + 4;
 	len = size - 4;

@@ -10,7 +10,7 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_G
 declare -A srcs=(
 	[arith]="handlers/arith.c"
 	[tasks_file]="tasks/tasks_file.c base/buf.c base/errmsg.c"
-	[proto]="tcp/proto.c base/buf.c"
+	[proto]="tcp/proto.c tcp/proto_reply.c tcp/proto_format.c base/buf.c"
 	[http_tasks]="web/http_tasks.c base/buf.c base/errmsg.c"
 )
 declare -A libs=([arith]="-lm" [tasks_file]="" [proto]="" [http_tasks]="-lcjson")

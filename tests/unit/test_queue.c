@@ -345,11 +345,12 @@ struct drained {
 };
 
 static void on_drained(void *ctx, const struct forq_task_info *t, const void *payload, int status,
-		       const char *text)
+		       const char *text, size_t len)
 {
 	struct drained *d = ctx;
 	(void)payload;
 	assert_int_equal(status, FORQ_RESULT_UNFINISHED);
+	assert_int_equal(len, strlen(text));
 	if (d->n < 8) {
 		d->id[d->n] = t->id;
 		d->attempts[d->n] = t->attempts;

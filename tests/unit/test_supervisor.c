@@ -31,9 +31,9 @@ struct fx {
 };
 
 static void on_final(void *ctx, const struct forq_task_info *t, const void *payload, int status,
-		     const char *text)
+		     const char *text, size_t len)
 {
-	(void)t, (void)payload, (void)status, (void)text;
+	(void)t, (void)payload, (void)status, (void)text, (void)len;
 	((struct fx *)ctx)->finals++;
 }
 

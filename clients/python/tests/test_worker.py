@@ -72,7 +72,7 @@ def test_worker_binary_payloads_and_line_results(forqd_factory):
     c = forq.Client(f.tcp)
     payloads = [b"a\nb\r\nc", b"nul\x00inside", b"x" * 3000]
     ids = c.push_many(payloads)
-    w = forq.Worker(f.tcp, fn, batch=8, max_tasks=3)
+    w = forq.Worker(f.tcp, fn, batch=8, max_tasks=3, results="line")
     assert w.run() == 3
     assert sorted(seen) == sorted(payloads)
     res = f.wait_results(3)
@@ -204,11 +204,86 @@ def test_worker_auth(forqd_factory):
     assert {r["result"] for r in f.wait_results(3).values()} == {"A", "B", "C"}
 
 
-# ---- the batched RESULTS form (proposed; no forqd speaks it yet): a fake server ----
+def test_worker_framed_results_through_forqd(forqd_factory):
+    """The default Worker finds forqd's RESULTS batch form: results and
+    reasons with line ends and NULs reach the results file intact, and one
+    over 64 KiB is cut to it without upsetting what follows."""
+    f = forqd_factory(max_payload=4096)
+    big = b"y" * 70000
+
+    def fn(p):
+        if p == b"fail":
+            raise forq.Fail("line one\nline two\x00end")
+        if p == b"big":
+            return big
+        return p + b"\r\n\x00tail\n"
+
+    c = forq.Client(f.tcp)
+    payloads = [b"a\nb\r\nc", b"nul\x00inside", b"x" * 3000, b"fail", b"big", b"after"]
+    ids = c.push_many(payloads)
+    w = forq.Worker(f.tcp, fn, batch=4, max_tasks=len(payloads))
+    assert w.run() == len(payloads)
+    assert w.lost == 0
+    res = f.wait_results(len(payloads))
+    for tid, p in zip(ids, payloads):
+        if p in (b"fail", b"big"):
+            continue
+        assert res[tid]["status"] == "done"
+        assert res[tid]["result"].encode("latin-1") == p + b"\r\n\x00tail\n"
+    assert res[ids[3]]["status"] == "failed"
+    assert res[ids[3]]["error"] == "line one\nline two\x00end"
+    assert res[ids[4]]["result"] == "y" * 65536
+    st = c.stats()
+    assert st["in_progress"] == 0 and st["leases"] == 0
+
+
+def raw(f):
+    s = socket.create_connection(("127.0.0.1", f.tcp_port), timeout=5)
+    return s, s.makefile("rb")
+
+
+def test_results_batch_wire_form(forqd_factory):
+    """RESULTS 0 is the probe; a batch gets one reply that counts the items
+    forqd did not hold; a malformed item closes the connection."""
+    f = forqd_factory()
+    c = forq.Client(f.tcp)
+    ids = c.push_many([b"p1", b"p2"])
+    s, r = raw(f)
+    s.sendall(b"results 0\r\nGET_TASKS 2\r\n")
+    assert r.readline() == b"RESULTS 0 0\r\n"
+    assert r.readline() == b"TASKS 2\r\n"
+    got = []
+    for _ in range(2):
+        tid = int(r.readline().split()[1])
+        r.readline()
+        got.append(tid)
+    assert sorted(got) == sorted(ids)
+    # Items split across writes, a bare LF, an id not leased, an empty value.
+    batch = (b"RESULTS 3\r\nRESULT %d 5\r\nA\r\nB\x00\r\n" % got[0] +
+             b"RESULT 999999 0\n\nRETRY %d 2\nhm\n" % got[1] + b"PING\r\n")
+    for i in range(0, len(batch), 3):
+        s.sendall(batch[i:i + 3])
+        time.sleep(0.001)
+    assert r.readline() == b"RESULTS 2 1\r\n"
+    assert r.readline() == b"PONG\r\n"
+    res = f.wait_results(1)
+    assert res[got[0]]["result"] == "A\r\nB\x00"
+    s.sendall(b"RESULTS 1\r\nRESULT 12 x\r\nPING\r\n")
+    assert r.readline() == b"ERR bad-length\r\n"
+    assert r.readline() == b""  # closed: the framing is lost
+    s.close()
+    s, r = raw(f)
+    s.sendall(b"RESULTS 65537\r\n")
+    assert r.readline() == b"ERR bad-count\r\n"
+    assert r.readline() == b""
+    s.close()
+
+
+# ---- the batched RESULTS form against a fake server (the framing and the fallback) ----
 
 
 class FakeForqd:
-    """Speaks just enough of the proposed protocol: STATS, RESULTS 0 (the
+    """Speaks just enough of the protocol (as forqd does since RESULTS): STATS, RESULTS 0 (the
     probe), GET_TASKS (three tasks once, then none), RESULTS k batches, EXIT."""
 
     def __init__(self, framed=True):
