@@ -9,11 +9,11 @@ trap 'rm -rf "$out"' EXIT
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Ibase -Icore/include -Ihandlers -Itasks -Itcp -Iweb"
 declare -A srcs=(
 	[arith]="handlers/arith.c"
-	[tasks_file]="tasks/tasks_file.c base/buf.c base/errmsg.c"
+	[tasks_file]="tasks/tasks_file.c tasks/json_payload.c base/buf.c base/errmsg.c"
 	[proto]="tcp/proto.c tcp/proto_reply.c tcp/proto_format.c base/buf.c"
-	[http_tasks]="web/http_tasks.c base/buf.c base/errmsg.c"
+	[http_tasks]="web/http_tasks.c tasks/json_payload.c base/buf.c base/errmsg.c"
 )
-declare -A libs=([arith]="-lm" [tasks_file]="" [proto]="" [http_tasks]="-lcjson")
+declare -A libs=([arith]="-lm" [tasks_file]="-lcjson" [proto]="" [http_tasks]="-lcjson")
 pass=0 fail=0
 for name in arith tasks_file proto http_tasks; do
 	# shellcheck disable=SC2086
