@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A remote forq worker in Python: leases tasks from forqd over TCP, runs the
-same handler as examples/proc_sum.py, and sends the results back.
+handler of examples/proc_sum.py, and sends the results back.
 
     forqd --workers 0 --tcp 127.0.0.1:7070        # tasks wait for remote workers
     python3 examples/worker_sum.py 127.0.0.1:7070  # SIGTERM: finishes what it holds
@@ -8,24 +8,11 @@ same handler as examples/proc_sum.py, and sends the results back.
 forq comes from clients/python (pip install clients/python, or PYTHONPATH);
 from a checkout this script finds it by itself."""
 
-import json
 import os
 import sys
 
-try:
-    import forq
-except ImportError:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
-    import forq
-
-
-def handle(payload: bytes) -> str:
-    doc = json.loads(payload)  # invalid JSON fails the task: "JSONDecodeError: ..."
-    args = doc.get("args") if isinstance(doc, dict) else None
-    if not isinstance(args, list) or not args:
-        raise forq.Fail("args must be a non-empty array")
-    return str(sum(args))
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_sum import forq, handle  # the same function, the same contract
 
 if __name__ == "__main__":
     addr = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:7070"

@@ -288,6 +288,23 @@ stop_forqd() {
 }
 
 # need_binaries PATH...: fails and finishes the test when one is missing.
+# ended PID: the process is gone or a zombie (it runs nothing more).
+ended() {
+	local s
+	[ -r "/proc/$1/stat" ] || return 0
+	s=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$s" ] || [ "$s" = Z ] || [ "$s" = X ]
+}
+
+# all_ended FILE: every pid listed in FILE has ended.
+all_ended() {
+	local p
+	for p in $(cat "$1" 2>/dev/null); do
+		ended "$p" || return 1
+	done
+	return 0
+}
+
 need_binaries() {
 	local b
 	for b in "$@"; do

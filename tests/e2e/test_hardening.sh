@@ -18,22 +18,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_binaries "$FORQD"
 
-# ended PID: the process is gone or a zombie (it runs nothing more).
-ended() {
-	local s
-	[ -r "/proc/$1/stat" ] || return 0
-	s=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
-	[ -z "$s" ] || [ "$s" = Z ] || [ "$s" = X ]
-}
-
-# all_ended FILE: every pid listed in FILE has ended.
-all_ended() {
-	local p
-	for p in $(cat "$1" 2>/dev/null); do
-		ended "$p" || return 1
-	done
-	return 0
-}
 
 # The handler of parts 1 and 4: records the pids of its shell and of a
 # grandchild (a background sleep in its group), flags a run that finds an

@@ -20,22 +20,6 @@ command -v python3 >/dev/null || skip_all "no python3"
 PY=python3
 CLIENTS=$FORQ_SRC/clients/python
 
-# ended PID: the process is gone or a zombie (it runs nothing more).
-ended() {
-	local s
-	[ -r "/proc/$1/stat" ] || return 0
-	s=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 0
-	[ -z "$s" ] || [ "$s" = Z ] || [ "$s" = X ]
-}
-
-# all_ended FILE: every pid listed in FILE (words) has ended.
-all_ended() {
-	local p
-	for p in $(cat "$1" 2>/dev/null); do
-		ended "$p" || return 1
-	done
-	return 0
-}
 
 # consumers_clean LOG: no consumer died, crash-looped or exited with an error.
 consumers_clean() {
