@@ -481,15 +481,18 @@ fi
 # ---- 5. the queue outlives forqd's container --------------------------------------
 # tasks.py push N | check STATUS: pushes N tasks "i*3+1" over POST /tasks and
 # keeps their ids; then counts how many of them have STATUS (with the right
-# result when done), printing the first few that do not.
+# result when done), printing the first few that do not. The host is not
+# forqd's loopback: task routes need a token (TASK_TOKEN, the admin token
+# read with README's command).
 cat >"$TMP/tasks.py" <<'EOF'
-import json, sys, urllib.request
+import json, os, sys, urllib.request
 url, ids_file, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+auth = {"Authorization": "Bearer " + os.environ["TASK_TOKEN"]} if os.environ.get("TASK_TOKEN") else {}
 if mode == "push":
     ids, n = [], int(sys.argv[4])
     for b in range(0, n, 100):
         body = json.dumps([{"payload": f"{i}*3+1"} for i in range(b, min(n, b + 100))]).encode()
-        req = urllib.request.Request(url + "/tasks", data=body, method="POST")
+        req = urllib.request.Request(url + "/tasks", data=body, method="POST", headers=auth)
         with urllib.request.urlopen(req, timeout=10) as r:
             ids += json.load(r)["ids"]
     json.dump(ids, open(ids_file, "w"))
@@ -498,7 +501,8 @@ else:
     want, good, wrong = sys.argv[4], 0, []
     for i, tid in enumerate(json.load(open(ids_file))):
         try:
-            with urllib.request.urlopen(f"{url}/tasks/{tid}", timeout=10) as r:
+            with urllib.request.urlopen(urllib.request.Request(f"{url}/tasks/{tid}", headers=auth),
+                                        timeout=10) as r:
                 t = json.load(r)
         except Exception as e:  # noqa: BLE001 - a 404 is a lost task
             t = {"id": tid, "error": str(e)}
@@ -510,7 +514,7 @@ else:
 EOF
 ntasks=3000
 wait_ready() { poll 60 0.25 healthz; } # forqd answers on its published port again
-tasks_with() { /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" "$TMP/ids.json" check "$1" 2>&1; }
+tasks_with() { TASK_TOKEN=$TOKEN /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" "$TMP/ids.json" check "$1" 2>&1; }
 all_done() { n=$(tasks_with "done"); [ "${n%% *}" = "$ntasks" ]; }
 restarted() { [ "$(state forqd '{{.RestartCount}}')" -gt "$restarts" ]; }
 stopped() { [ "$(state forqd '{{.State.Running}}')" = false ]; }
@@ -533,7 +537,7 @@ up_d "FORQ_WORKERS=0 FORQ_DEMO_RATE=0"
 # The failing-task loop went with the old container.
 poll 20 0.5 bash -c '! kill -0 "$1" 2>/dev/null' _ "$alert_pid" || kill "$alert_pid" 2>/dev/null
 wait "$alert_pid" 2>/dev/null
-pushed=$(/usr/bin/python3 "$TMP/tasks.py" "$forqd_url" "$TMP/ids.json" push $ntasks 2>&1)
+pushed=$(TASK_TOKEN=$TOKEN /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" "$TMP/ids.json" push $ntasks 2>&1)
 pending=$(stats pending.total)
 check "$ntasks tasks pushed over POST /tasks and pending (pushed: $pushed, pending: $pending)" \
 	[ "$pushed" = "$ntasks" -a "$pending" = "$ntasks" ]
