@@ -303,12 +303,10 @@ static void test_retry_then_dead_after_max_attempts(void **state)
 	assert_int_equal(forq_dead_retry(f->q, id), -ENOENT);
 }
 
-/* Check that tasks held by a process that died are given back whole: the
- * one it was running with attempts + 1, the others unchanged. */
-static void test_dead_consumer_tasks_are_given_back(void **state)
+/* Pushes three tasks into ids, then a forked consumer takes all three,
+ * begins the second and is SIGKILLed. Returns its (reaped) pid. */
+static pid_t consumer_killed_mid_batch(struct fx *f, uint64_t ids[3], int *status)
 {
-	struct fx *f = *state;
-	uint64_t ids[3];
 	struct forq_msg m[3] = {{"a", 1}, {"b", 1}, {"c", 1}};
 	assert_int_equal(forq_push_batch(f->q, FORQ_NORMAL, m, 3, 0, ids), 0);
 	pid_t pid = fork();
@@ -319,8 +317,18 @@ static void test_dead_consumer_tasks_are_given_back(void **state)
 		forq_task_begin(f->q, &t[1]);
 		raise(SIGKILL);
 	}
+	assert_int_equal(waitpid(pid, status, 0), pid);
+	return pid;
+}
+
+/* Check that tasks held by a process that died are given back whole: the
+ * one it was running with attempts + 1, the others unchanged. */
+static void test_dead_consumer_tasks_are_given_back(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ids[3];
 	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	pid_t pid = consumer_killed_mid_batch(f, ids, &st);
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", NULL, NULL), 3);
 	struct forq_task t[3];
@@ -366,18 +374,8 @@ static void test_stopped_consumer_task_drains_as_stopped_while_running(void **st
 {
 	struct fx *f = *state;
 	uint64_t ids[3];
-	struct forq_msg m[3] = {{"a", 1}, {"b", 1}, {"c", 1}};
-	assert_int_equal(forq_push_batch(f->q, FORQ_NORMAL, m, 3, 0, ids), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct forq_task t[3];
-		if (forq_admin_consumer_attach(f->q, 0) || forq_pop_batch(f->q, t, 3, 0) != 3)
-			_exit(1);
-		forq_task_begin(f->q, &t[1]);
-		raise(SIGKILL);
-	}
 	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	pid_t pid = consumer_killed_mid_batch(f, ids, &st);
 	assert_int_equal(forq_admin_repair_stopped(f->q, pid, NULL, NULL), 3);
 	struct drained d = {0};
 	assert_int_equal(forq_admin_drain_each(f->q, on_drained, &d), 3);
