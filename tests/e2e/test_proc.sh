@@ -16,6 +16,21 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 need_binaries "$FORQD"
+
+# run_tasks DIR SECONDS FLAGS...: forqd on DIR/tasks.txt until it is done,
+# results in DIR/results.jsonl, log in DIR/forqd.log, its queue's name in Q;
+# EXIT_CODE as wait_exit sets it. Variables set on the call line reach forqd.
+run_tasks() {
+	local d=$1 secs=$2 pid
+	shift 2
+	new_shm Q
+	"$FORQD" --shm-name "$Q" "$@" --tasks "$d/tasks.txt" --results "$d/results.jsonl" \
+		--exit-when-done --http off --tcp off 2>"$d/forqd.log" &
+	pid=$!
+	PIDS+=("$pid")
+	wait_exit "$pid" "$secs"
+}
+
 command -v python3 >/dev/null || skip_all "no python3"
 PY=python3
 CLIENTS=$FORQ_SRC/clients/python
@@ -120,12 +135,7 @@ run_sum() { # run_sum NAME HANDLER
 	local name=$1 handler=$2 D=$TMP/$1
 	mkdir -p "$D"
 	sum_tasks 3000 "$D/tasks.txt"
-	new_shm Q
-	"$FORQD" --shm-name "$Q" --workers 2 --handler "$handler" --tasks "$D/tasks.txt" \
-		--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_exit "$pid" 120
+	run_tasks "$D" 120 --workers 2 --handler "$handler"
 	check "$name: forqd finishes 3002 tasks and exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 	check "$name: every result is right, each task once" check_results "$D/results.jsonl" 3002
 	check "$name: the child never died" sh -c "! grep -E 'event=(proc_died|proc_crash_loop)' '$D/forqd.log'"
@@ -198,13 +208,8 @@ for i in range(300):
     print("t%d" % i)
     if i == 150:
         print("poison")' >"$D/tasks.txt"
-	new_shm Q
-	"$FORQD" --shm-name "$Q" --workers 2 --max-attempts 3 --retry-backoff 10 \
-		--handler "proc:$PY $TMP/child.py $D" --tasks "$D/tasks.txt" \
-		--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_exit "$pid" 60
+	run_tasks "$D" 60 --workers 2 --max-attempts 3 --retry-backoff 10 \
+		--handler "proc:$PY $TMP/child.py $D"
 	check "crash: forqd finishes and exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 	check "crash: the poison is dead after 3 crashes, with the child's last stderr line" \
 		grep -q '"task":"poison","status":"dead","error":"handler process died: exit status 3: poisoned: exiting","attempts":3' \
@@ -248,13 +253,8 @@ timeout_retry() {
 	local D=$TMP/timeout
 	mkdir -p "$D"
 	{ for i in $(seq 1 20); do echo "a$i"; done; echo hang; echo flaky; for i in $(seq 1 20); do echo "b$i"; done; } >"$D/tasks.txt"
-	new_shm Q
-	"$FORQD" --shm-name "$Q" --workers 1 --task-timeout 1000 --retry-backoff 10 \
-		--handler "proc:$PY $TMP/child.py $D" --tasks "$D/tasks.txt" \
-		--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_exit "$pid" 60
+	run_tasks "$D" 60 --workers 1 --task-timeout 1000 --retry-backoff 10 \
+		--handler "proc:$PY $TMP/child.py $D"
 	check "timeout: forqd finishes and exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 	check "timeout: the hung task ran again and was done on its second delivery" \
 		grep -q '"task":"hang","status":"done","result":"hang","attempts":2' "$D/results.jsonl"
@@ -328,13 +328,7 @@ stderr_log() {
 	local D=$TMP/stderr
 	mkdir -p "$D"
 	printf 'spam\n' >"$D/tasks.txt"
-	new_shm Q
-	"$FORQD" --shm-name "$Q" --workers 1 --handler "proc:$PY $TMP/child.py $D" \
-		--tasks "$D/tasks.txt" --results "$D/results.jsonl" --exit-when-done \
-		--http off --tcp off 2>"$D/forqd.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_exit "$pid" 30
+	run_tasks "$D" 30 --workers 1 --handler "proc:$PY $TMP/child.py $D"
 	check "stderr: the child's line is in forqd's log with the queue, the worker and the child" \
 		grep -q "level=warn pid=[0-9]* event=proc_stderr queue=$Q worker=0 child=[0-9]* line=\"hello from the child\"" "$D/forqd.log"
 	local n
@@ -351,15 +345,9 @@ environment() {
 	local D=$TMP/env
 	mkdir -p "$D"
 	printf 'env\nbig\n' >"$D/tasks.txt"
-	new_shm Q
 	FORQ_ADMIN_TOKEN=admin-token-for-the-proc-test-0123456789 FORQ_TOKEN=client-token-xyz \
 		FORQ_WORKER_TOKEN=worker-token-xyz NOTIFY_SOCKET=/nonexistent/notify.sock \
-		"$FORQD" --shm-name "$Q" --workers 1 --handler "proc:$PY $TMP/child.py $D" \
-		--tasks "$D/tasks.txt" --results "$D/results.jsonl" --exit-when-done \
-		--http off --tcp off 2>"$D/forqd.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_exit "$pid" 30
+		run_tasks "$D" 30 --workers 1 --handler "proc:$PY $TMP/child.py $D"
 	check "env: forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 	check "env: the consumer ran clean" consumers_clean "$D/forqd.log"
 	check "env: no token and no NOTIFY_SOCKET in the child's environment; FORQ_PROC, FORQ_QUEUE and FORQ_WORKER set" \
