@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;
@@ -14,6 +15,24 @@ struct buf {
 };
 
 #define BUF_INIT {NULL, 0, 0}
+
+#define U64_DIGITS 20 /* UINT64_MAX = 18446744073709551615 */
+
+/* Writes v in decimal at p (no NUL, at most U64_DIGITS bytes) and returns
+ * the end. Hot path: wire lines (TASK, RESULT frames) are formatted per
+ * task, and printf would be most of their cost. */
+static inline char *u64_put(char *p, uint64_t v)
+{
+	char tmp[U64_DIGITS];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
 
 int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *p, size_t n);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define WORD_TASK "TASK "
-#define U64_DIGITS 20 /* 18446744073709551615 */
 
 static const struct {
 	const char *word;
@@ -18,20 +17,6 @@ static const struct {
 	[FRAME_FAIL] = {"FAIL", sizeof "FAIL" - 1},
 	[FRAME_RETRY] = {"RETRY", sizeof "RETRY" - 1},
 };
-
-/* Writes v in decimal at p; returns the digits written. */
-static size_t put_u64(char *p, uint64_t v)
-{
-	char tmp[U64_DIGITS];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
 
 int frame_put_task(struct buf *b, uint64_t id, unsigned attempt, const void *payload,
 		   size_t len)
@@ -43,11 +28,11 @@ int frame_put_task(struct buf *b, uint64_t id, unsigned attempt, const void *pay
 	char *p = b->data + b->len;
 	memcpy(p, WORD_TASK, sizeof WORD_TASK - 1);
 	p += sizeof WORD_TASK - 1;
-	p += put_u64(p, id);
+	p = u64_put(p, id);
 	*p++ = ' ';
-	p += put_u64(p, attempt);
+	p = u64_put(p, attempt);
 	*p++ = ' ';
-	p += put_u64(p, len);
+	p = u64_put(p, len);
 	*p++ = '\n';
 	if (len)
 		memcpy(p, payload, len);

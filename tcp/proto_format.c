@@ -34,21 +34,6 @@ static int put_block(struct buf *out, size_t old, int r, const void *payload, si
 	return rollback(out, old, r);
 }
 
-/* Decimal digits of v at p (no NUL); returns the end. Hot path: the TASK and
- * RESULT lines are formatted per task, and printf is most of their cost. */
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[U64_DIGITS];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void *payload,
 		      size_t len)
 {
@@ -56,11 +41,11 @@ int proto_format_task(struct buf *out, uint64_t id, unsigned attempt, const void
 	char line[sizeof head + 3 * U64_DIGITS + 4], *p = line;
 	size_t old = out->len;
 	memcpy(p, head, sizeof head - 1);
-	p = put_u64(p + sizeof head - 1, id);
+	p = u64_put(p + sizeof head - 1, id);
 	*p++ = ' ';
-	p = put_u64(p, attempt);
+	p = u64_put(p, attempt);
 	*p++ = ' ';
-	p = put_u64(p, len);
+	p = u64_put(p, len);
 	memcpy(p, CRLF, 2);
 	int r = buf_reserve(out, (size_t)(p + 2 - line) + len + 2);
 	if (!r)
@@ -157,7 +142,7 @@ static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const c
 	size_t cl = strlen(cmd);
 	memcpy(p, cmd, cl);
 	p[cl] = ' ';
-	p = put_u64(p + cl + 1, id);
+	p = u64_put(p + cl + 1, id);
 	*p++ = ' ';
 	r = buf_reserve(out, (size_t)(p - head) + n + 2);
 	if (!r)
@@ -248,9 +233,9 @@ int proto_format_item(struct buf *out, enum proto_cmd c, uint64_t id, const void
 	size_t wl = strlen(w);
 	memcpy(p, w, wl);
 	p[wl] = ' ';
-	p = put_u64(p + wl + 1, id);
+	p = u64_put(p + wl + 1, id);
 	*p++ = ' ';
-	p = put_u64(p, len);
+	p = u64_put(p, len);
 	memcpy(p, CRLF, 2);
 	int r = buf_reserve(out, (size_t)(p + 2 - line) + len + 2);
 	if (!r)

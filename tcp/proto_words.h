@@ -38,7 +38,6 @@
 #define REP_RESULTS CMD_RESULTS
 
 #define CRLF "\r\n"
-#define U64_DIGITS 20 /* UINT64_MAX = 18446744073709551615 */
 
 /* Indexed by enum forq_prio: "high", "normal", "low". */
 #define NPRIO 3
