@@ -34,20 +34,27 @@ _E_BATCH = 2    # (kind, n): "RESULTS <applied> <not_leased>" for a batch of n
 _E_BYE = 3      # (kind,): "BYE"
 
 
-class LineResults:
-    """Results as today's one-line RESULT/FAIL/RETRY commands, one "OK" each.
+class _Results:
+    """Results gathered between two writes: the wire word and the text of an
+    empty value per status, the parts added and how many."""
 
-    A value is the rest of one line of at most 1,024 bytes: line ends become
-    spaces and longer values are cut (as ``forq worker`` does).  FramedResults
-    lifts both limits where forqd offers it."""
-
-    framed = False
     _WORD = {DONE: b"RESULT", FAILED: b"FAIL", RETRY: b"RETRY"}
     _EMPTY = {DONE: b"", FAILED: b"failed", RETRY: b"retry"}
 
     def __init__(self):
         self.parts = []
         self.n = 0
+
+
+class LineResults(_Results):
+    """Results as the one-line RESULT/FAIL/RETRY commands, one "OK" each
+    (for a forqd without ``RESULTS`` batches).
+
+    A value is the rest of one line of at most 1,024 bytes: line ends become
+    spaces and longer values are cut (as ``forq worker`` does with such a
+    forqd).  FramedResults lifts both limits where forqd offers it."""
+
+    framed = False
 
     def add(self, tid, status, data):
         word = self._WORD[status]
@@ -71,19 +78,13 @@ class LineResults:
         return data, ((_E_SIMPLE, n, "result"),)
 
 
-class FramedResults:
-    """Results as one ``RESULTS <k>`` batch of length-prefixed frames (the
-    binary-safe form proposed for forqd; see handlers/PROC.md and the issue):
-    ``RESULTS k\\r\\n`` then k times ``<RESULT|FAIL|RETRY> <id> <bytes>\\r\\n<value>\\r\\n``,
-    one reply ``RESULTS <applied> <not_leased>`` for the batch."""
+class FramedResults(_Results):
+    """Results as one ``RESULTS <k>`` batch of length-prefixed frames, binary
+    safe (tcp/PROTOCOL.md): ``RESULTS k\\r\\n`` then k times
+    ``<RESULT|FAIL|RETRY> <id> <bytes>\\r\\n<value>\\r\\n``, one reply
+    ``RESULTS <applied> <not_leased>`` for the batch."""
 
     framed = True
-    _WORD = {DONE: b"RESULT", FAILED: b"FAIL", RETRY: b"RETRY"}
-    _EMPTY = {DONE: b"", FAILED: b"failed", RETRY: b"retry"}
-
-    def __init__(self):
-        self.parts = []
-        self.n = 0
 
     def add(self, tid, status, data):
         if not data:
