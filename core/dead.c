@@ -26,12 +26,16 @@ int forq__dead_add(struct forq *q, const struct forq_rec *rec, const char *error
 		else if (!oldest || e->aux < oldest->aux)
 			oldest = e;
 	}
-	if (slot)
-		atomic_fetch_add(&h->dead_used, 1);
-	else if (!(slot = oldest)) {
+	if (!slot && !(slot = oldest)) {
 		forq__unlock(&h->aux_lock);
 		return -ENOSPC;
 	}
+	if ((r = forq__entry_back(q, slot, rec->len, FORQ_KEEP_TAKE))) {
+		forq__unlock(&h->aux_lock);
+		return r; /* not kept in the list; its result is written all the same */
+	}
+	if (slot != oldest)
+		atomic_fetch_add(&h->dead_used, 1);
 	forq__copy_rec(slot, rec);
 	slot->aux = atomic_fetch_add(&h->dead_seq, 1);
 	slot->due_ns = (uint64_t)clock_real_ns();
@@ -101,7 +105,7 @@ int forq_dead_retry(struct forq *q, uint64_t id)
 		v[i]->rec.crashes = 0;
 		forq__recent_forget(q, v[i]->rec.id);
 		if (forq__requeue_now(q, &v[i]->rec) == 0) {
-			v[i]->rec.state = FORQ_ENTRY_EMPTY;
+			forq__entry_clear(q, v[i]);
 			atomic_fetch_sub(&q->h->dead_used, 1);
 			done++;
 		}

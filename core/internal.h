@@ -24,6 +24,7 @@ struct forq {
 	uint32_t batch_n;       /* entries of the current pop */
 	uint32_t batch_open;    /* entries not yet finished */
 	uint32_t lease_hint;    /* where to look for a free lease entry */
+	uint32_t sparse;        /* h->sparse, read once at attach */
 	char name[NAME_MAX + 1];
 };
 
@@ -163,6 +164,46 @@ static inline int forq__ring_empty(struct forq_ring *r)
 {
 	return atomic_load_explicit(&r->tail, memory_order_acquire) ==
 	       atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
+/* backing.c: memory that follows what is queued, in a sparse queue. */
+#define FORQ_PAGE 4096u
+#define FORQ_PAGE_UP(n) (((uint64_t)(n) + FORQ_PAGE - 1) & ~(uint64_t)(FORQ_PAGE - 1))
+#define FORQ_PAGE_DOWN(n) ((uint64_t)(n) & ~(uint64_t)(FORQ_PAGE - 1))
+/* A queue is sparse when an entry with the largest payload outgrows a page. */
+#define FORQ_BACKED_PAYLOAD_MAX (FORQ_PAGE - (uint32_t)sizeof(struct forq_entry))
+/* Rings reserve ahead and give back behind in steps of this many bytes: one
+ * system call per step, not per push. */
+#define FORQ_BACKING_CHUNK (1u << 20)
+int forq__entry_back_slow(struct forq *q, struct forq_entry *e, uint32_t len, unsigned keep);
+void forq__entry_unback(struct forq *q, struct forq_entry *e);
+/* Reserves ring positions [.., end) before a push writes there, and gives back
+ * what consumers are done with below head. Push lock held. 0 or -EAGAIN when
+ * /dev/shm is full (the caller treats it as a full queue). */
+int forq__ring_back(struct forq *q, struct forq_ring *r, uint64_t head, uint64_t end);
+
+/* What each kind of write leaves free in /dev/shm, in largest entries
+ * (backing.c says why). */
+#define FORQ_KEEP_PUSH 4u
+#define FORQ_KEEP_TAKE 2u
+#define FORQ_KEEP_MOVE 0u
+
+/* Reserves what entry e needs for a payload of len before it is copied in,
+ * leaving `keep` largest entries free: 0, or -EAGAIN. */
+static inline int forq__entry_back(struct forq *q, struct forq_entry *e, uint32_t len,
+				   unsigned keep)
+{
+	if (!q->sparse || sizeof *e + len <= FORQ_PAGE)
+		return 0;
+	return forq__entry_back_slow(q, e, len, keep);
+}
+
+/* Empties entry e, giving back the pages its payload held. */
+static inline void forq__entry_clear(struct forq *q, struct forq_entry *e)
+{
+	if (q->sparse && e->backed)
+		forq__entry_unback(q, e);
+	e->rec.state = FORQ_ENTRY_EMPTY;
 }
 
 /* Wake-ups (queue.c). */

@@ -15,6 +15,9 @@
  *   dead entries                    dead_max entries (dead letters)
  *   recent results                  recent_max struct forq_recent
  *   ring arenas                     FORQ_NRINGS byte arenas of task records
+ *
+ * A sparse queue (max_payload above FORQ_BACKED_PAYLOAD_MAX) aligns entries,
+ * tables and arenas to pages, and only what is in use has memory (backing.c).
  */
 #ifndef FORQ_LAYOUT_H
 #define FORQ_LAYOUT_H
@@ -27,7 +30,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 6u
+#define FORQ_LAYOUT_VERSION 7u
 #define FORQ_CACHELINE 64
 /* What a watching forqd adds to work_sleepers: pushers that see it wake the
  * watch besides the consumers they wake (a process of an older build wakes
@@ -88,7 +91,7 @@ struct forq_entry {
 	uint64_t aux;       /* lease: when handed out (CLOCK_MONOTONIC ns);
 			     * dead: order of death */
 	uint32_t owner;     /* lease: connection id */
-	uint32_t reserved;
+	uint32_t backed;    /* sparse queue: bytes reserved beyond its first page */
 	char error[40];     /* last error (dead letters), NUL-terminated */
 	struct forq_rec rec;
 	/* payload follows */
@@ -156,6 +159,9 @@ struct forq_ring {
 	uint32_t push_pend;       /* 1 while a push is inside */
 	uint64_t push_pend_tail;
 	uint64_t push_pend_count;
+	/* Sparse queue: ring positions [backed_lo, backed_hi) have memory
+	 * (backed_hi - backed_lo <= arena_bytes); written under push_lock. */
+	uint64_t backed_lo, backed_hi;
 	alignas(FORQ_CACHELINE) _Atomic uint64_t tail;       /* bytes ever published */
 	_Atomic uint64_t tail_count;                         /* tasks ever published */
 	alignas(FORQ_CACHELINE) pthread_mutex_t pop_lock;
@@ -220,7 +226,8 @@ struct forq_hdr {
 	uint32_t max_workers;
 	uint32_t max_attempts;    /* deliveries before a task is dead */
 	uint32_t backoff_ms;      /* first retry delay; doubles per attempt */
-	uint32_t pad0;
+	uint32_t sparse;          /* 1: ring arenas and entry pages beyond the first
+				   * get memory only while in use (backing.c) */
 	uint64_t procs_off, inflight_off, lease_off, retry_off, dead_off, recent_off;
 	int64_t created_unix_ns;  /* CLOCK_REALTIME at creation */
 

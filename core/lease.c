@@ -22,6 +22,18 @@ uint32_t forq_lease_free_count(struct forq *q)
 	return n;
 }
 
+/* Gives our in-flight entries [from, n) back to the front of their lanes;
+ * returns from. */
+static int give_back_from(struct forq *q, int from, int n)
+{
+	for (int i = from; i < n; i++) {
+		struct forq_entry *src = forq__inflight(q, q->me_idx, (uint32_t)i);
+		forq__requeue(q, &src->rec);
+		forq__entry_clear(q, src);
+	}
+	return from;
+}
+
 int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
 		    size_t max)
 {
@@ -55,14 +67,19 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	uint64_t lanes[FORQ_NPRIO] = {0};
 	for (int i = 0; i < n; i++) {
 		struct forq_entry *src = forq__inflight(q, q->me_idx, (uint32_t)i);
-		lanes[forq__lane(src->rec.prio)]++;
 		struct forq_entry *e = lease_entry(q, free_idx[i]);
+		if (forq__entry_back(q, e, src->rec.len, FORQ_KEEP_MOVE)) {
+			/* /dev/shm is full: what is not leased goes back. */
+			n = give_back_from(q, i, n);
+			break;
+		}
+		lanes[forq__lane(src->rec.prio)]++;
 		memcpy(&e->rec, &src->rec, sizeof src->rec + src->rec.len);
 		e->owner = conn;
 		e->due_ns = deadline_ns;
 		e->aux = now; /* handed out at */
 		e->rec.state = FORQ_ENTRY_RUNNING; /* handed out: a loss counts */
-		src->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, src);
 		struct forq_task *t = &tasks[i];
 		t->id = e->rec.id;
 		t->payload = &e->rec + 1;
@@ -77,6 +94,8 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		forq__add(&c->wait_sum_ns, w);
 	}
 	forq__add_lanes(c->started, lanes);
+	if (n == 0)
+		return 0;
 	q->lease_hint = (free_idx[n - 1] + 1) % h->lease_max;
 	return n;
 }
@@ -136,7 +155,7 @@ int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 	 * (forq_lease_release): a forqd killed in between gives it back or
 	 * reports it, so no result is lost. A retry is in the retry table. */
 	if (final == FORQ_RESULT_RETRY) {
-		e->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, e);
 	} else if (final == FORQ_RESULT_DEAD) {
 		forq__entry_set_error(e, text, len);
 		e->rec.state = FORQ_ENTRY_DEAD;
@@ -150,7 +169,7 @@ void forq_lease_release(struct forq *q, uint32_t slot)
 {
 	FORQ_FAILPOINT("lease.release");
 	if (slot < q->h->lease_max)
-		lease_entry(q, slot)->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, lease_entry(q, slot));
 }
 
 int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, uint64_t deadline_ns)
@@ -171,6 +190,6 @@ int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t con
 	if (expired)
 		forq__add(&q->me->c.lease_expired, 1);
 	int r = forq__lose_delivery(q, &e->rec, why, fn, ctx);
-	e->rec.state = FORQ_ENTRY_EMPTY;
+	forq__entry_clear(q, e);
 	return r;
 }

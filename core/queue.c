@@ -142,7 +142,7 @@ static int has_work_or_stop(struct forq *q, void *arg)
 static void release_batch(struct forq *q)
 {
 	for (uint32_t i = 0; i < q->batch_n; i++)
-		forq__inflight(q, q->me_idx, i)->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, forq__inflight(q, q->me_idx, i));
 	q->batch_n = 0;
 }
 
@@ -333,7 +333,7 @@ static int finish(struct forq *q, const struct forq_task *t, enum forq_result_st
 	if (final == FORQ_RESULT_RETRY) {
 		/* Handed to the retry table or the front ring already: a crash
 		 * from here on must not give it back a second time. */
-		e->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, e);
 	} else if (final == FORQ_RESULT_DEAD) {
 		/* In the dead letters already; repair only writes its result. */
 		forq__entry_set_error(e, text, text_len);
@@ -375,7 +375,7 @@ int forq_giveback(struct forq *q)
 			forq__requeue(q, &e->rec);
 			n++;
 		}
-		e->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, e);
 	}
 	q->batch_n = q->batch_open = 0;
 	return n;

@@ -202,7 +202,7 @@ int forq_admin_giveback_from(struct forq *q, uint32_t first)
 		struct forq_entry *e = forq__inflight(q, q->me_idx, i);
 		if (e->rec.state != FORQ_ENTRY_HELD || forq__requeue(q, &e->rec))
 			continue;
-		e->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, e);
 		n++;
 	}
 	return n;
@@ -305,7 +305,7 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, enum giveback_mo
 	if (st == FORQ_ENTRY_DEAD) {
 		/* Already in the dead letters: only its result is owed. */
 		forq__report_final(fn, ctx, &e->rec, FORQ_RESULT_DEAD, e->error);
-		e->rec.state = FORQ_ENTRY_EMPTY;
+		forq__entry_clear(q, e);
 		return 0;
 	}
 	if (st == FORQ_ENTRY_HELD || st == FORQ_ENTRY_FINISHED) {
@@ -324,7 +324,7 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, enum giveback_mo
 		}
 		r = forq__lose_delivery(q, &e->rec, why, fn, ctx);
 	}
-	e->rec.state = FORQ_ENTRY_EMPTY;
+	forq__entry_clear(q, e);
 	return r;
 }
 
@@ -452,10 +452,10 @@ int forq_admin_recover(struct forq *q, forq_final_fn fn, void *ctx)
 	return r ? r : given;
 }
 
-static void report_entry(struct forq_entry *e, forq_final_fn fn, void *ctx, const char *why)
+static void report_entry(struct forq *q, struct forq_entry *e, forq_final_fn fn, void *ctx, const char *why)
 {
 	forq__report_final(fn, ctx, &e->rec, FORQ_RESULT_UNFINISHED, why);
-	e->rec.state = FORQ_ENTRY_EMPTY;
+	forq__entry_clear(q, e);
 }
 
 int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
@@ -470,7 +470,7 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 		while ((n = forq__ring_pop(q, r, h->batch_max)) > 0) {
 			for (int i = 0; i < n; i++) {
 				struct forq_entry *e = forq__inflight(q, q->me_idx, (uint32_t)i);
-				report_entry(e, fn, ctx,
+				report_entry(q, e, fn, ctx,
 					     e->rec.flags & FORQ_REC_STOPPED
 						     ? "forqd stopped while it ran: its handler "
 						       "was killed when it did not stop in time"
@@ -482,7 +482,7 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 	for (uint32_t i = 0; i < h->retry_max; i++) {
 		struct forq_entry *e = forq__entry_at(q, h->retry_off, i);
 		if (e->rec.state == FORQ_ENTRY_WAITING) {
-			report_entry(e, fn, ctx, "forqd stopped while it waited for a retry");
+			report_entry(q, e, fn, ctx, "forqd stopped while it waited for a retry");
 			atomic_fetch_sub(&h->retry_used, 1);
 			total++;
 		}
@@ -490,7 +490,7 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 	for (uint32_t i = 0; i < h->lease_max; i++) {
 		struct forq_entry *e = forq__entry_at(q, h->lease_off, i);
 		if (e->rec.state >= FORQ_ENTRY_HELD && e->rec.state <= FORQ_ENTRY_FINISHED) {
-			report_entry(e, fn, ctx, "forqd stopped while a remote worker held it");
+			report_entry(q, e, fn, ctx, "forqd stopped while a remote worker held it");
 			total++;
 		}
 	}

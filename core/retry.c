@@ -33,12 +33,13 @@ int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns)
 			struct forq_entry *e = forq__retry_entry(q, i);
 			if (e->rec.state != FORQ_ENTRY_EMPTY)
 				continue;
+			if ((r = forq__entry_back(q, e, rec->len, FORQ_KEEP_TAKE)))
+				break; /* the caller queues it at once instead */
 			forq__copy_rec(e, rec);
 			e->due_ns = due_ns;
 			FORQ_FAILPOINT("retry.add");
 			e->rec.state = FORQ_ENTRY_WAITING;
 			atomic_fetch_add(&h->retry_used, 1);
-			r = 0;
 			break;
 		}
 	}
@@ -59,7 +60,7 @@ int forq_admin_retry_due(struct forq *q, uint64_t now_ns)
 		if (e->rec.state != FORQ_ENTRY_WAITING || e->due_ns > now_ns)
 			continue;
 		if (forq__requeue_now(q, &e->rec) == 0) {
-			e->rec.state = FORQ_ENTRY_EMPTY;
+			forq__entry_clear(q, e);
 			atomic_fetch_sub(&h->retry_used, 1);
 			n++;
 		}

@@ -51,7 +51,7 @@ void forq__ring_repair_pop(struct forq *q, void *ring)
 			/* It did not: the records are still in the ring, so the
 			 * copies must not count. */
 			for (uint32_t i = 0; i < r->pop_pend_max && i < q->h->batch_max; i++)
-				forq__inflight(q, p - 1, i)->rec.state = FORQ_ENTRY_EMPTY;
+				forq__entry_clear(q, forq__inflight(q, p - 1, i));
 		}
 	}
 	r->pop_pend_proc = 0;
@@ -128,7 +128,11 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 	uint64_t hc = atomic_load_explicit(&r->head_count, memory_order_relaxed);
 	uint64_t off = tail % A; /* one division a batch, not one a record */
 	uint64_t need = off + sum <= A ? sum : span(tail, A, lens, n);
-	if (tail - head + need > A || tc - hc + n > r->cap_tasks) {
+	/* A sparse ring also keeps the head's page whole, so that what it
+	 * reserves never reaches a page that still holds unread records. */
+	if (tail - head + need > A || tc - hc + n > r->cap_tasks ||
+	    (q->sparse && ((tail + need - FORQ_PAGE_DOWN(head) > A) ||
+			   (e = forq__ring_back(q, r, head, tail + need))))) {
 		r->push_holder = 0;
 		forq__unlock(&r->push_lock);
 		return -EAGAIN;
@@ -204,6 +208,8 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 		if (src->len > q->h->max_payload || off + sz > A || head + sz > tail)
 			break;
 		struct forq_entry *e = (struct forq_entry *)(entry + (size_t)n * q->entry_size);
+		if (forq__entry_back(q, e, src->len, FORQ_KEEP_TAKE))
+			break; /* /dev/shm is full: it stays queued */
 		forq__rec_copy(&e->rec, src, src->len);
 		e->rec.state = FORQ_ENTRY_HELD;
 		head += sz;

@@ -13,6 +13,8 @@
 
 #define ALIGN64(n) (((n) + 63u) & ~(uint64_t)63u)
 #define MAX_PAYLOAD_LIMIT (1u << 20)
+/* The most a sparse queue's ring may span (address space, not memory). */
+#define SPARSE_ARENA_MAX (64ull << 30)
 #define SHM_DIR "/dev/shm"
 
 void forq_options_default(struct forq_options *o)
@@ -38,43 +40,56 @@ struct layout {
 	uint64_t arena_off[FORQ_NRINGS], arena_bytes[FORQ_NRINGS], cap[FORQ_NRINGS];
 	uint64_t total;
 	uint32_t entry_size;
+	int sparse;
 };
+
+/* Sparse queues put entries, tables and arenas on page boundaries, so that
+ * each has pages of its own to reserve and give back (backing.c). */
+static uint64_t align_to(uint64_t n, int sparse)
+{
+	return sparse ? FORQ_PAGE_UP(n) : ALIGN64(n);
+}
 
 static void layout_compute(const struct forq_options *o, struct layout *l)
 {
-	l->entry_size = (uint32_t)FORQ_ALIGN8(sizeof(struct forq_entry) + o->max_payload);
+	int sp = l->sparse = o->max_payload > FORQ_BACKED_PAYLOAD_MAX;
+	l->entry_size = (uint32_t)align_to(FORQ_ALIGN8(sizeof(struct forq_entry) + o->max_payload), sp);
 	uint64_t rec_max = FORQ_REC_SIZE(o->max_payload);
 	uint64_t off = ALIGN64(sizeof(struct forq_hdr));
 	l->procs_off = off;
-	off = ALIGN64(off + (uint64_t)o->max_procs * sizeof(struct forq_proc));
+	off = align_to(off + (uint64_t)o->max_procs * sizeof(struct forq_proc), sp);
 	l->inflight_off = off;
-	off = ALIGN64(off + (uint64_t)o->max_procs * o->batch_max * l->entry_size);
+	off = align_to(off + (uint64_t)o->max_procs * o->batch_max * l->entry_size, sp);
 	l->lease_off = off;
-	off = ALIGN64(off + (uint64_t)o->lease_max * l->entry_size);
+	off = align_to(off + (uint64_t)o->lease_max * l->entry_size, sp);
 	l->retry_off = off;
-	off = ALIGN64(off + (uint64_t)o->retry_max * l->entry_size);
+	off = align_to(off + (uint64_t)o->retry_max * l->entry_size, sp);
 	l->dead_off = off;
-	off = ALIGN64(off + (uint64_t)o->dead_max * l->entry_size);
+	off = align_to(off + (uint64_t)o->dead_max * l->entry_size, sp);
 	l->recent_off = off;
-	off = ALIGN64(off + (uint64_t)o->recent_max * sizeof(struct forq_recent));
+	off = align_to(off + (uint64_t)o->recent_max * sizeof(struct forq_recent), sp);
 	/* Main rings hold `capacity` tasks; their arenas give 64 bytes a task
 	 * (a task with a payload of up to 32 bytes takes 40-64) and always room
 	 * for a few of the largest. Front rings hold everything that can be in
-	 * flight or waiting for a retry at once, at the largest size. */
+	 * flight or waiting for a retry at once, at the largest size. A sparse
+	 * queue's arenas have room for `capacity` of the largest (up to
+	 * SPARSE_ARENA_MAX): only what is queued has memory. */
 	uint64_t front_cap = (uint64_t)o->max_procs * o->batch_max + o->lease_max + o->retry_max;
 	for (int r = 0; r < FORQ_NRINGS; r++) {
 		uint64_t cap = (r % 2) ? front_cap : o->capacity;
 		/* A front ring must hold front_cap of the largest tasks: repair
 		 * gives tasks back there and must never find it full. */
-		uint64_t bytes = (r % 2) ? cap * rec_max : cap * 64;
+		uint64_t bytes = (r % 2) || sp ? cap * rec_max : cap * 64;
+		if (sp && !(r % 2) && bytes > SPARSE_ARENA_MAX)
+			bytes = SPARSE_ARENA_MAX;
 		if (bytes < 4 * rec_max)
 			bytes = 4 * rec_max;
 		l->arena_off[r] = off;
-		l->arena_bytes[r] = ALIGN64(bytes);
+		l->arena_bytes[r] = align_to(bytes, sp);
 		l->cap[r] = cap;
-		off = ALIGN64(off + l->arena_bytes[r]);
+		off = align_to(off + l->arena_bytes[r], sp);
 	}
-	l->total = ALIGN64(off);
+	l->total = align_to(off, sp);
 }
 
 static int check_options(const struct forq_options *o, char *err, size_t errlen)
@@ -123,18 +138,43 @@ static int map_object(struct forq *q, int fd, size_t size)
 	return 0;
 }
 
-static int check_space(int fd, uint64_t need, char *err, size_t errlen)
+/* Reserves what a queue always needs, in its own pages: all of it, or for a
+ * sparse queue everything but the ring arenas and the entries' later pages
+ * (those are reserved while in use). A /dev/shm too small for it is a clear
+ * refusal here rather than a SIGBUS at the first touch of a late page. */
+static int reserve_fixed(int fd, const struct layout *l)
 {
-	/* Reserve every page now: a /dev/shm too small for the ring is a clear
-	 * refusal here rather than a SIGBUS at the first touch of a late page. */
-	int r = posix_fallocate(fd, 0, (off_t)need);
+	if (!l->sparse)
+		return posix_fallocate(fd, 0, (off_t)l->total);
+	if (ftruncate(fd, (off_t)l->total) < 0)
+		return errno;
+	int r = posix_fallocate(fd, 0, (off_t)l->inflight_off);
+	for (uint64_t off = l->inflight_off; !r && off < l->recent_off; off += l->entry_size)
+		r = posix_fallocate(fd, (off_t)off, FORQ_PAGE);
+	if (!r)
+		r = posix_fallocate(fd, (off_t)l->recent_off, (off_t)(l->arena_off[0] - l->recent_off));
+	return r;
+}
+
+/* The bytes reserve_fixed takes. */
+static uint64_t fixed_bytes(const struct layout *l)
+{
+	if (!l->sparse)
+		return l->total;
+	return l->inflight_off + (l->recent_off - l->inflight_off) / l->entry_size * FORQ_PAGE +
+	       (l->arena_off[0] - l->recent_off);
+}
+
+static int check_space(int fd, const struct layout *l, char *err, size_t errlen)
+{
+	int r = reserve_fixed(fd, l);
 	if (r == 0)
 		return 0;
 	if (r == ENOSPC) {
 		errmsg_set(err, errlen,
 			      "%s cannot hold the queue: it needs %llu MiB (lower --capacity or "
 			      "--max-payload, or give /dev/shm more room, e.g. compose shm_size)",
-			      SHM_DIR, (unsigned long long)((need + (1 << 20) - 1) >> 20));
+			      SHM_DIR, (unsigned long long)((fixed_bytes(l) + (1 << 20) - 1) >> 20));
 		return -ENOSPC;
 	}
 	errmsg_set(err, errlen, "cannot size the shared memory: %s", strerror(r));
@@ -180,7 +220,7 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 		r = -errno;
 		goto fail_unlink;
 	}
-	if ((r = check_space(fd, l.total, err, errlen)))
+	if ((r = check_space(fd, &l, err, errlen)))
 		goto fail_unlink;
 	if ((r = map_object(q, fd, l.total))) {
 		errmsg_set(err, errlen, "cannot map shared memory: %s", strerror(-r));
@@ -188,6 +228,7 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	}
 	fd = -1; /* owned by q now */
 	q->entry_size = l.entry_size;
+	q->sparse = (uint32_t)l.sparse;
 	snprintf(q->name, sizeof q->name, "%s", name);
 
 	struct forq_hdr *h = q->h;
@@ -209,6 +250,7 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	h->max_workers = FORQ_MAX_WORKERS;
 	h->max_attempts = o.max_attempts;
 	h->backoff_ms = o.backoff_ms;
+	h->sparse = (uint32_t)l.sparse;
 	h->procs_off = l.procs_off;
 	h->inflight_off = l.inflight_off;
 	h->lease_off = l.lease_off;
@@ -280,6 +322,7 @@ static int validate(struct forq *q, char *err, size_t errlen)
 		goto corrupt;
 	layout_compute(&o, &l);
 	if (h->total_size != q->size || l.total != q->size || h->entry_size != l.entry_size ||
+	    h->sparse != (uint32_t)l.sparse ||
 	    h->procs_off != l.procs_off || h->inflight_off != l.inflight_off ||
 	    h->lease_off != l.lease_off || h->retry_off != l.retry_off ||
 	    h->dead_off != l.dead_off || h->recent_off != l.recent_off)
@@ -290,7 +333,8 @@ static int validate(struct forq *q, char *err, size_t errlen)
 		    r->cap_tasks != l.cap[i])
 			goto corrupt;
 		uint64_t t = atomic_load(&r->tail), hd = atomic_load(&r->head);
-		if (hd > t || t - hd > r->arena_bytes || (t & 7) || (hd & 7))
+		if (hd > t || t - hd > r->arena_bytes || (t & 7) || (hd & 7) ||
+		    r->backed_lo > r->backed_hi || r->backed_hi - r->backed_lo > r->arena_bytes)
 			goto corrupt;
 	}
 	return 0;
@@ -353,6 +397,7 @@ static int attach(struct forq **qp, const char *name, int claim, char *err, size
 	if ((r = validate(q, err, errlen)))
 		goto fail_unmap;
 	q->entry_size = q->h->entry_size;
+	q->sparse = q->h->sparse;
 	if (claim && (r = forq__proc_claim(q, FORQ_ROLE_CLIENT, -1))) {
 		errmsg_set(err, errlen, "%s: %s", name,
 			      r == -EUSERS ? "too many processes attached" : strerror(-r));

@@ -244,6 +244,9 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 		  &s->wait);
 	histogram(&o, "forq_task_run_seconds", "Handler run time of a delivery.", &s->run);
 	gauge(&o, "forq_queue_capacity", "Tasks per priority lane.", s->capacity);
+	gauge(&o, "forq_shm_bytes",
+	      "Memory the queue's shared-memory object holds now (sparse queues: what is queued).",
+	      s->shm_bytes);
 	counter(&o, "forq_queue_full_waits_total", "Pushes that found the queue full and had to wait.",
 		s->full_waits);
 

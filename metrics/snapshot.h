@@ -83,6 +83,7 @@ struct metrics_snapshot {
 	/* Queue: sizes fixed at creation. */
 	uint64_t capacity;    /* tasks per lane */
 	uint64_t max_payload; /* bytes per task */
+	uint64_t shm_bytes;   /* memory the queue's shared-memory object holds now */
 
 	/* Local consumers. */
 	uint32_t n_workers;                 /* rows used in workers[] */

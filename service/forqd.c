@@ -261,9 +261,10 @@ static int open_queue(struct forqd *d)
 		return -1;
 	}
 	log_event(LOG_INFO, "queue_created",
-		  "name=%s capacity=%u max_payload=%u size_mib=%llu", d->c.shm_name, o.capacity,
-		  o.max_payload,
-		  (unsigned long long)(forq_admin_size(d->q) >> 20));
+		  "name=%s capacity=%u max_payload=%u size_mib=%llu resident_mib=%llu",
+		  d->c.shm_name, o.capacity, o.max_payload,
+		  (unsigned long long)(forq_admin_size(d->q) >> 20),
+		  (unsigned long long)(forq_admin_resident(d->q) >> 20));
 	return 0;
 }
 
@@ -397,6 +398,9 @@ static void on_housekeep(void *ctx, uint64_t now)
 		/* libforq clients are not our children: look for their death (a
 		 * dead producer must not stall a lane long). */
 		forq_admin_reap_clients(d->q, on_final, d);
+		/* A sparse queue gives back the ring pages consumers are done
+		 * with even when nothing is pushed. */
+		forq_admin_trim(d->q);
 		d->last_reap_ns = now;
 	}
 	update_throughput(d, now);

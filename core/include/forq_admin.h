@@ -80,8 +80,14 @@ int forq_admin_retry_due(struct forq *q, uint64_t now_ns);
 void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear);
 uint32_t forq_admin_flags(struct forq *q);
 
-/* Bytes of the whole shared-memory object. */
+/* Bytes of the whole shared-memory object (its address space). */
 uint64_t forq_admin_size(struct forq *q);
+/* Bytes of memory it holds now: all of it, or for a sparse queue (a largest
+ * payload over a page) what its fixed part and the tasks in it take. */
+uint64_t forq_admin_resident(struct forq *q);
+/* A sparse queue: gives back the ring pages consumers are done with (pushes
+ * do it too, a chunk at a time). forqd calls it once a second. 0 or -errno. */
+int forq_admin_trim(struct forq *q);
 
 /* Sizes fixed when the queue was created. */
 struct forq_limits {
