@@ -198,12 +198,14 @@ static inline int forq__entry_back(struct forq *q, struct forq_entry *e, uint32_
 	return forq__entry_back_slow(q, e, len, keep);
 }
 
-/* Empties entry e, giving back the pages its payload held. */
+/* Empties entry e, then gives back the pages its payload held: in that
+ * order, as a process killed in between must leave an empty entry with
+ * pages to spare, never a held task whose payload is gone. */
 static inline void forq__entry_clear(struct forq *q, struct forq_entry *e)
 {
+	e->rec.state = FORQ_ENTRY_EMPTY;
 	if (q->sparse && e->backed)
 		forq__entry_unback(q, e);
-	e->rec.state = FORQ_ENTRY_EMPTY;
 }
 
 /* Wake-ups (queue.c). */

@@ -14,7 +14,7 @@ batch) or a range. Prints one line of key=value figures:
              "indeterminate")
   torn       pieces of lines cut by a process killed inside its write(2);
              the record after such a piece is still read
-  wrong      "K+1" tasks whose result is not K+1 (a corrupted record)
+  wrong      "K+1" tasks (or "0+0+...+K+1") whose result is not K+1 (a corrupted record)
   done/failed/dead/unfinished  accepted ids with at least one such line
 and, for each --id N, status_N=STATUS[,STATUS...] (its final statuses).
 Exit 0 when lost == 0 and wrong == 0, else 1.
@@ -74,7 +74,7 @@ def main(argv):
     dec = json.JSONDecoder()
     fast = re.compile(rb'\{"id":(\d+),"task":"([^"\\]*)","status":"([a-z]+)"'
                       rb'(?:,"(?:result|error)":"([^"\\]*)")?[^{]*\}$')
-    arith = re.compile(r"(\d+)\+1")
+    arith = re.compile(r"(?:0\+)*(\d+)\+1")
 
     def take(tid, st, task, result):
         nonlocal wrong

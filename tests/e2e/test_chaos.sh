@@ -6,7 +6,8 @@
 #
 # Parts (for ONLY=, see lib.sh):
 #   1. chaos: 1,000,000 tasks through 4 consumers while a random consumer is
-#      SIGKILLed every 20 ms;
+#      SIGKILLed every 20 ms; chaos_sparse, 50,000 of them on a sparse queue
+#      (--max-payload 65536), a fourth of them 5 KB long;
 #   2. kill9: kill -9 of forqd three times while an outside producer
 #      pushes: its consumers die with it (no orphan), a new forqd on the same
 #      queue and results file recovers and finishes;
@@ -80,16 +81,21 @@ no_orphans() {
 # ---------------------------------------------------------------------------
 # 1. chaos: 1,000,000 tasks, 4 consumers, a random one SIGKILLed every 20 ms
 # ---------------------------------------------------------------------------
-chaos() {
-	local Q t0 t1 pid kp
+# chaos_run NAME TASKS PAD [FORQD FLAGS...]: tasks "K+1", every fourth
+# written "0+0+...+K+1" with PAD "0+" in front (a larger payload).
+chaos_run() {
+	local name=$1 tasks=$2 pad=$3 Q t0 t1 pid kp
+	shift 3
 	new_shm Q
-	awk -v n="$CHAOS_TASKS" 'BEGIN { for (i = 1; i <= n; i++) print i "+1" }' >"$TMP/chaos.txt"
+	awk -v n="$tasks" -v pad="$pad" 'BEGIN {
+		p = ""; for (i = 0; i < pad; i++) p = p "0+"
+		for (i = 1; i <= n; i++) print (i % 4 ? "" : p) i "+1" }' >"$TMP/$name.txt"
 	t0=$(date +%s%N)
-	start_forqd chaos --shm-name "$Q" --tasks "$TMP/chaos.txt" --handler arith --workers 4 \
-		--results "$TMP/chaos.jsonl" --exit-when-done --http off --tcp off \
-		--restart-backoff 0 --restart-backoff-max 50 --max-attempts 1000
+	start_forqd "$name" --shm-name "$Q" --tasks "$TMP/$name.txt" --handler arith --workers 4 \
+		--results "$TMP/$name.jsonl" --exit-when-done --http off --tcp off \
+		--restart-backoff 0 --restart-backoff-max 50 --max-attempts 1000 "$@"
 	pid=$FORQD_PID
-	"$CT" kill "$pid" 20 "$SEED" >"$TMP/chaos.kills" &
+	"$CT" kill "$pid" 20 "$SEED" >"$TMP/$name.kills" &
 	kp=$!
 	PIDS+=("$kp")
 	wait_exit "$pid" 180
@@ -98,29 +104,37 @@ chaos() {
 	kill -TERM "$kp" 2>/dev/null
 	wait "$kp" 2>/dev/null
 	local pushed kills restarts acc
-	pushed=$(sed -n 's/.*event=tasks_file_read .*pushed=\([0-9]*\).*/\1/p' "$TMP/chaos.log")
-	kills=$(sed -n 's/kills=//p' "$TMP/chaos.kills")
-	restarts=$(deaths "$TMP/chaos.log")
-	acc=$($ACCOUNT --range 1 "${pushed:-0}" "$TMP/chaos.jsonl")
-	echo "FIGURES chaos: tasks=${pushed:-0} consumers=4 kill_interval_ms=20 kills=$kills" \
+	pushed=$(sed -n 's/.*event=tasks_file_read .*pushed=\([0-9]*\).*/\1/p' "$TMP/$name.log")
+	kills=$(sed -n 's/kills=//p' "$TMP/$name.kills")
+	restarts=$(deaths "$TMP/$name.log")
+	acc=$($ACCOUNT --range 1 "${pushed:-0}" "$TMP/$name.jsonl")
+	echo "FIGURES $name: tasks=${pushed:-0} consumers=4 kill_interval_ms=20 kills=$kills" \
 		"consumer_restarts=$restarts $acc time_s=$(((t1 - t0) / 1000000000)).$((((t1 - t0) / 10000000) % 100))"
 	if [ "$EXPECT_LOSS" = 1 ]; then
 		check "NO_REPAIR chaos: the accounting sees a loss ($(field lost "$acc") lost)" \
 			[ "$(field lost "$acc")" -gt 0 ]
 		return
 	fi
-	check "chaos: forqd --exit-when-done exits 0 (got $code)" [ "$code" -eq 0 ]
-	check "chaos: all $CHAOS_TASKS tasks accepted (pushed=${pushed:-?})" [ "${pushed:-0}" -eq "$CHAOS_TASKS" ]
-	check "chaos: consumers were killed and restarted ($kills kills, $restarts restarts)" \
+	check "$name: forqd --exit-when-done exits 0 (got $code)" [ "$code" -eq 0 ]
+	check "$name: all $tasks tasks accepted (pushed=${pushed:-?})" [ "${pushed:-0}" -eq "$tasks" ]
+	check "$name: consumers were killed and restarted ($kills kills, $restarts restarts)" \
 		[ "${restarts:-0}" -ge 10 ]
-	check "chaos: lost = 0 ($acc)" [ "$(field lost "$acc")" = 0 ]
-	check "chaos: every result is right and done" \
-		[ "$(field wrong "$acc")" = 0 -a "$(field done "$acc")" = "$CHAOS_TASKS" -a "$(field dead "$acc")" = 0 ]
-	check "chaos: no result for an id never accepted" [ "$(field unacked "$acc")" = 0 ]
-	check "chaos: no line cut by a killed consumer is left (torn=$(field torn "$acc"))" \
+	check "$name: lost = 0 ($acc)" [ "$(field lost "$acc")" = 0 ]
+	check "$name: every result is right and done, none failed" \
+		[ "$(field wrong "$acc")" = 0 -a "$(field done "$acc")" = "$tasks" -a "$(field dead "$acc")" = 0 \
+		-a "$(field failed "$acc")" = 0 ]
+	check "$name: no result for an id never accepted" [ "$(field unacked "$acc")" = 0 ]
+	check "$name: no line cut by a killed consumer is left (torn=$(field torn "$acc"))" \
 		[ "$(field torn "$acc")" = 0 ]
-	check "chaos: no shared memory left" [ ! -e "/dev/shm$Q" ]
+	check "$name: no shared memory left" [ ! -e "/dev/shm$Q" ]
 }
+
+chaos() { chaos_run chaos "$CHAOS_TASKS" 0; }
+# The same on a sparse queue (payloads stored by size, pages reserved and
+# given back as tasks come and go), a fourth of the tasks 5 KB long so that
+# they take entry pages beyond the first: every repair path frees and
+# reserves them.
+chaos_sparse() { chaos_run chaos_sparse $((CHAOS_TASKS / 20)) 2500 --max-payload 65536; }
 
 # ---------------------------------------------------------------------------
 # 2. kill -9 of forqd mid-run (three times), restart, finish
@@ -360,6 +374,7 @@ if [ -n "$LIBFORQ_FP" ] && [ "$EXPECT_LOSS" != 1 ]; then
 fi
 
 part chaos "1,000,000 tasks, 4 consumers, a random one SIGKILLed every 20 ms"
+part chaos_sparse "the same, 50,000 tasks on a sparse queue (--max-payload 65536)"
 part kill9 "kill -9 of forqd mid-run (three times), restart, finish" killforqd
 if [ "$EXPECT_LOSS" != 1 ]; then
 	part poison "a handler that crashes its consumer on one task"
