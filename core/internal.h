@@ -208,6 +208,12 @@ static inline void forq__entry_clear(struct forq *q, struct forq_entry *e)
 		forq__entry_unback(q, e);
 }
 
+/* rate.c: up to want starts now (want itself without a limit); 0 with
+ * *wait_ns until the next one when the limit says wait. */
+uint32_t forq__rate_take(struct forq *q, uint32_t want, uint64_t *wait_ns);
+/* Gives back starts taken and not used. */
+void forq__rate_refund(struct forq *q, uint32_t n);
+
 /* Wake-ups (queue.c). */
 void forq__wake_work(struct forq *q, size_t n);
 /* Wakes sleeping producers if ring r (NULL: any) is half empty. */

@@ -111,6 +111,7 @@ struct forq_counters {
 	_Atomic uint64_t requeued;  /* tasks given back by repair (crash, lease, recovery) */
 	_Atomic uint64_t lease_expired;
 	_Atomic uint64_t full_waits; /* pushes that found the queue full and waited */
+	_Atomic uint64_t rate_wait_ns; /* time consumers waited for the start rate limit */
 	_Atomic uint64_t wait_hist[FORQ_HIST_BUCKETS]; /* enqueue -> start, ns */
 	_Atomic uint64_t wait_sum_ns;
 	_Atomic uint64_t run_hist[FORQ_HIST_BUCKETS];  /* handler run time, ns */
@@ -237,6 +238,11 @@ struct forq_hdr {
 	_Atomic uint32_t clean;          /* 1 after a clean shutdown */
 
 	alignas(FORQ_CACHELINE) _Atomic uint64_t next_id;
+
+	/* Start rate limit (rate.c): 0 interval when none. */
+	alignas(FORQ_CACHELINE) _Atomic uint64_t rate_tat_ns; /* the bucket: next start's time */
+	_Atomic uint64_t rate_interval_ns;                    /* 1e9 / starts per second */
+	_Atomic uint32_t rate_burst;                          /* starts allowed at once */
 
 	/* Wake-up words (futexes). Sleepers register, then re-check, then wait
 	 * with a timeout, so a lost wake-up costs latency, never progress. */

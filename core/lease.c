@@ -55,7 +55,14 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		int r = k ^ 1; /* a lane's front ring before its main ring */
 		if (forq__ring_empty(forq__ring(q, r)))
 			continue;
-		if ((n = forq__ring_pop(q, r, (uint32_t)max)) < 0)
+		uint64_t wait;
+		uint32_t grant = forq__rate_take(q, (uint32_t)max, &wait);
+		if (!grant)
+			return 0; /* the rate limit: forq_admin_rate_wait_ns says when */
+		n = forq__ring_pop(q, r, grant);
+		if (n < (int)grant)
+			forq__rate_refund(q, grant - (uint32_t)(n > 0 ? n : 0));
+		if (n < 0)
 			return n;
 	}
 	if (n == 0)

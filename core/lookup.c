@@ -96,6 +96,7 @@ void forq_hists_read(struct forq *q, struct forq_hists *out)
 		out->wait_sum_ns += atomic_load_explicit(&c->wait_sum_ns, memory_order_relaxed);
 		out->run_sum_ns += atomic_load_explicit(&c->run_sum_ns, memory_order_relaxed);
 		out->full_waits += atomic_load_explicit(&c->full_waits, memory_order_relaxed);
+		out->rate_wait_ns += atomic_load_explicit(&c->rate_wait_ns, memory_order_relaxed);
 		out->lease_expired += atomic_load_explicit(&c->lease_expired, memory_order_relaxed);
 	}
 }

@@ -146,8 +146,10 @@ static void release_batch(struct forq *q)
 	q->batch_n = 0;
 }
 
-/* Tries every ring, highest priority first, front ring before main ring. */
-static int pop_once(struct forq *q, uint32_t max)
+/* Tries every ring, highest priority first, front ring before main ring.
+ * Returns how many it popped, 0 if all are empty, -EAGAIN (with *rate_wait)
+ * when tasks wait but the start rate limit says not yet. */
+static int pop_once(struct forq *q, uint32_t max, uint64_t *rate_wait)
 {
 	for (int k = 0; k < FORQ_NRINGS; k++) {
 		/* k ^ 1: a lane's front ring (2p + 1) before its main ring (2p).
@@ -157,7 +159,12 @@ static int pop_once(struct forq *q, uint32_t max)
 		struct forq_ring *ring = forq__ring(q, r);
 		if (forq__ring_empty(ring))
 			continue;
-		int n = forq__ring_pop(q, r, max);
+		uint32_t grant = forq__rate_take(q, max, rate_wait);
+		if (!grant)
+			return -EAGAIN;
+		int n = forq__ring_pop(q, r, grant);
+		if (n < (int)grant)
+			forq__rate_refund(q, grant - (uint32_t)(n > 0 ? n : 0));
 		if (n > 0) {
 			forq__wake_space(q, ring);
 			return n;
@@ -165,6 +172,29 @@ static int pop_once(struct forq *q, uint32_t max)
 		if (n < 0)
 			return n;
 	}
+	return 0;
+}
+
+/* Waits out the start rate limit (at most until the deadline, in steps that
+ * see a stop). Returns 0 to try again, or -ESHUTDOWN / -ETIMEDOUT. */
+static int rate_pause(struct forq *q, uint64_t wait_ns, int timeout_ms, uint64_t *deadline)
+{
+	if (atomic_load(&q->h->flags) & FORQ_F_STOP)
+		return -ESHUTDOWN;
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	uint64_t now = clock_mono_ns();
+	if (!*deadline)
+		*deadline = forq__deadline_of(timeout_ms);
+	if (now >= *deadline)
+		return -ETIMEDOUT;
+	if (wait_ns > *deadline - now)
+		wait_ns = *deadline - now;
+	if (wait_ns > 50000000u)
+		wait_ns = 50000000u;
+	struct timespec ts = {0, (long)wait_ns};
+	nanosleep(&ts, NULL);
+	forq__add(&q->me->c.rate_wait_ns, clock_mono_ns() - now);
 	return 0;
 }
 
@@ -186,9 +216,16 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 	if (max > q->h->batch_max)
 		max = q->h->batch_max;
 
-	uint64_t deadline = 0, t0 = 0;
+	uint64_t deadline = 0, t0 = 0, rate_wait = 0;
 	int n, round = 0;
-	while ((n = pop_once(q, (uint32_t)max)) == 0) {
+	while ((n = pop_once(q, (uint32_t)max, &rate_wait)) <= 0) {
+		if (n == -EAGAIN) {
+			if ((n = rate_pause(q, rate_wait, timeout_ms, &deadline)))
+				return n;
+			continue;
+		}
+		if (n < 0)
+			return n;
 		if (atomic_load(&q->h->flags) & FORQ_F_STOP)
 			return -ESHUTDOWN;
 		if (timeout_ms == 0)
@@ -215,8 +252,6 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 			     deadline))
 			return -ETIMEDOUT;
 	}
-	if (n < 0)
-		return n;
 
 	uint64_t now = clock_mono_ns();
 	struct forq_counters *c = &q->me->c;

@@ -65,6 +65,10 @@ void expo_format_double(char *out, size_t size, double d)
 		snprintf(out, size, d > 0 ? "+Inf" : "-Inf");
 		return;
 	}
+	if (fabs(d) < 1e15 && d == (double)(long long)d) {
+		snprintf(out, size, "%lld", (long long)d); /* 40, not 4e+01 */
+		return;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(out, size, "%.*g", prec, d);
 		if (strtod(out, NULL) == d)
@@ -72,12 +76,17 @@ void expo_format_double(char *out, size_t size, double d)
 	}
 }
 
-static void gauge_double(struct out *o, const char *name, const char *help, double v)
+static void double_of(struct out *o, const char *type, const char *name, const char *help, double v)
 {
 	char num[40];
 	expo_format_double(num, sizeof num, v);
-	family(o, name, "gauge", help);
+	family(o, name, type, help);
 	put(o, "%s %s\n", name, num);
+}
+
+static void gauge_double(struct out *o, const char *name, const char *help, double v)
+{
+	double_of(o, "gauge", name, help, v);
 }
 
 static const char *const prio_names[METRICS_NPRIO] = {"high", "normal", "low"};
@@ -249,6 +258,12 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	      s->shm_bytes);
 	counter(&o, "forq_queue_full_waits_total", "Pushes that found the queue full and had to wait.",
 		s->full_waits);
+	gauge_double(&o, "forq_queue_rate_limit",
+		     "Task starts allowed per second (--rate), 0 when there is no limit.",
+		     s->rate_limit);
+	double_of(&o, "counter", "forq_queue_rate_limited_seconds_total",
+		  "Time consumers waited for the start rate limit, in seconds (summed over consumers).",
+		  (double)s->rate_wait_ns / 1e9);
 
 	for (uint32_t i = 0; i < nw; i++)
 		if (s->workers[i].state < METRICS_WORKER_NSTATES)

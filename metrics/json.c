@@ -185,6 +185,7 @@ static const struct field fields[] = {
 	{K_U64,          S(capacity),            {"capacity",          "capacity",       "capacity"}},
 	{K_U64,          S(max_payload),         {"max_payload",       "max_payload",    "max_payload"}},
 	{K_U64,          S(shm_bytes),           {"shm_bytes",         NULL,             NULL}},
+	{K_NUM,          S(rate_limit),          {"rate_limit",        NULL,             NULL}},
 	{K_PRIO_TOTAL,   S(pending),             {"pending",           NULL,             NULL}},
 	{K_PRIO,         S(pending),             {NULL,                "pending",        NULL}},
 	{K_SUM,          S(pending),             {NULL,                "pending_total",  "pending"}},

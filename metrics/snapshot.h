@@ -77,6 +77,8 @@ struct metrics_snapshot {
 	uint64_t crashes;     /* deliveries whose consumer process died */
 	uint64_t requeued;    /* given back by repair */
 	uint64_t full_waits;  /* pushes that found the queue full */
+	double rate_limit;    /* task starts allowed per second, 0: none */
+	uint64_t rate_wait_ns; /* consumers' time waiting for the rate limit */
 	double throughput;    /* (done+failed+dead) per second, last second */
 	struct metrics_hist wait; /* enqueue to start, ns */
 	struct metrics_hist run;  /* handler run time, ns */

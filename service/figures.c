@@ -39,6 +39,8 @@ void figures_queue(struct metrics_snapshot *s, struct forq *q, int workers)
 	metrics_snapshot_queue(s, &st);
 	s->shm_bytes = forq_admin_resident(q);
 	s->full_waits = hs.full_waits;
+	s->rate_wait_ns = hs.rate_wait_ns;
+	s->rate_limit = forq_admin_rate(q);
 	for (int k = 0; k < METRICS_HIST_BUCKETS; k++) {
 		s->wait.buckets[k] = hs.wait[k];
 		s->wait.count += hs.wait[k];

@@ -224,6 +224,7 @@ static int open_queue(struct forqd *d)
 				  "process)\"", d->c.shm_name, strerror(-given));
 			return -1;
 		}
+		forq_admin_set_rate(d->q, d->c.rate, d->c.rate_burst);
 		struct forq_stats st;
 		forq_stats_read(d->q, &st);
 		log_event(LOG_INFO, "queue_recovered",
@@ -260,6 +261,7 @@ static int open_queue(struct forqd *d)
 		d->q = NULL;
 		return -1;
 	}
+	forq_admin_set_rate(d->q, d->c.rate, d->c.rate_burst);
 	log_event(LOG_INFO, "queue_created",
 		  "name=%s capacity=%u max_payload=%u size_mib=%llu resident_mib=%llu",
 		  d->c.shm_name, o.capacity, o.max_payload,

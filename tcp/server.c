@@ -41,7 +41,8 @@ const char *tcp_counter_label(int i)
 }
 
 /* The end of every callback: parked GETs that a freed lease entry may serve,
- * then the connections marked dead. */
+ * a wake-up for those the start rate limit holds back, then the connections
+ * marked dead. */
 static void after_event(struct tcp_server *s, uint64_t now)
 {
 	if (s->lease_came_free) {
@@ -49,7 +50,20 @@ static void after_event(struct tcp_server *s, uint64_t now)
 		if (s->nparked)
 			commands_serve_parked(s, now);
 	}
+	if (s->nparked && !loop_timer_pending(&s->rate_timer)) {
+		uint64_t w = forq_admin_rate_wait_ns(s->q);
+		if (w)
+			loop_timer_set(s->loop, &s->rate_timer, now + w);
+	}
 	conn_sweep(s);
+}
+
+static void on_rate_timer(void *ctx, uint64_t now)
+{
+	struct tcp_server *s = ctx;
+	if (s->nparked)
+		commands_serve_parked(s, now);
+	after_event(s, now);
 }
 
 static void on_readable(struct conn *c, uint64_t now)
@@ -260,6 +274,7 @@ static void server_free(struct tcp_server *s)
 	loop_timer_stop(s->loop, &s->accept_timer);
 	loop_timer_stop(s->loop, &s->idle_timer);
 	loop_timer_stop(s->loop, &s->expiry_timer);
+	loop_timer_stop(s->loop, &s->rate_timer);
 	if (s->lfd >= 0) {
 		loop_fd_del(s->loop, s->lfd);
 		close(s->lfd);
@@ -314,6 +329,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	loop_timer_init(&s->accept_timer, on_accept_timer, s);
 	loop_timer_init(&s->idle_timer, on_idle_timer, s);
 	loop_timer_init(&s->expiry_timer, on_expiry_timer, s);
+	loop_timer_init(&s->rate_timer, on_rate_timer, s);
 
 	if (s->max_conns > (1u << 24)) {
 		errmsg_set(err, errlen, "at most %u TCP connections", 1u << 24);

@@ -76,6 +76,7 @@ struct tcp_server {
 	uint64_t accept_pauses;          /* pauses since accepting last worked (logged once) */
 	struct loop_timer idle_timer;    /* the earliest a connection may be idle too long */
 	struct loop_timer expiry_timer;  /* the earliest lease deadline, or before */
+	struct loop_timer rate_timer;    /* parked GETs held back by the start rate limit */
 
 	struct conn **conns;    /* max_conns slots */
 	uint32_t max_conns, nconns, nworkers;

@@ -80,6 +80,15 @@ int forq_admin_retry_due(struct forq *q, uint64_t now_ns);
 void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear);
 uint32_t forq_admin_flags(struct forq *q);
 
+/* The start rate limit: at most per_s task starts a second (0: none),
+ * up to burst at once (0: a tenth of a second's, at least 1), shared by every consumer and by
+ * remote workers' leases; kept in the queue (-EINVAL out of range). */
+int forq_admin_set_rate(struct forq *q, double per_s, uint32_t burst);
+/* The limit in starts per second (0: none). */
+double forq_admin_rate(struct forq *q);
+/* How long until the limit allows a start (0: now, or no limit). */
+uint64_t forq_admin_rate_wait_ns(struct forq *q);
+
 /* Bytes of the whole shared-memory object (its address space). */
 uint64_t forq_admin_size(struct forq *q);
 /* Bytes of memory it holds now: all of it, or for a sparse queue (a largest
@@ -267,6 +276,7 @@ int forq_task_where(struct forq *q, uint64_t id, int *status, unsigned *attempts
 struct forq_hists {
 	uint64_t wait[FORQ_HIST_BUCKETS], run[FORQ_HIST_BUCKETS];
 	uint64_t wait_sum_ns, run_sum_ns, full_waits, lease_expired;
+	uint64_t rate_wait_ns; /* consumers' time waiting for the start rate limit */
 };
 void forq_hists_read(struct forq *q, struct forq_hists *out);
 

@@ -50,6 +50,8 @@ KNOWN_METRICS = {
     "forq_task_run_seconds": "histogram",
     "forq_queue_capacity": "gauge",
     "forq_shm_bytes": "gauge",
+    "forq_queue_rate_limit": "gauge",
+    "forq_queue_rate_limited_seconds_total": "counter",
     "forq_queue_full_waits_total": "counter",
     "forq_workers": "gauge",
     "forq_worker_restarts_total": "counter",

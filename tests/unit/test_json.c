@@ -102,7 +102,7 @@ static void test_json_http_surface_names_and_shapes(void **state)
 	assert_non_null(j);
 	static const char *const top[] = {
 		"version", "start_time", "uptime_seconds", "draining", "stalled", "workers_stuck",
-		"capacity", "max_payload", "shm_bytes",
+		"capacity", "max_payload", "shm_bytes", "rate_limit",
 		"pending", "in_progress", "enqueued", "started", "done", "failed", "dead", "lanes",
 		"retried", "crashes", "requeued", "retry_waiting", "dead_letters",
 		"queue_full_waits", "throughput", "wait_us", "run_us", "workers",
