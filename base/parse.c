@@ -83,6 +83,118 @@ int parse_real(const char *s, double lo, double hi, int lo_open, const char *wha
 	return -EINVAL;
 }
 
+int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *ms, char *err, size_t errlen)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	const char *p = s;
+	uint64_t v = 0;
+	while (*p >= '0' && *p <= '9' && v <= UINT64_MAX / 10)
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	if (p != s && !(*p >= '0' && *p <= '9'))
+		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+			if (strcmp(p, units[i].unit) == 0 && v <= max_ms / units[i].ms) {
+				*ms = v * units[i].ms;
+				return 0;
+			}
+	errmsg_set(err, errlen,
+		   "expected a duration like 30s, 500ms, 5m, 2h or 1d (at most %llu days), got \"%.40s\"",
+		   (unsigned long long)(max_ms / 86400000), s);
+	return -EINVAL;
+}
+
+/* Digits of a fixed width at *p, moved past. -1 if not all digits. */
+static int fixed_digits(const char **p, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return -1;
+		v = v * 10 + (**p - '0');
+	}
+	return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int rfc3339_ms(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int y = fixed_digits(&p, 4);
+	if (y < 0 || *p++ != '-')
+		return -1;
+	int mo = fixed_digits(&p, 2);
+	if (mo < 1 || mo > 12 || *p++ != '-')
+		return -1;
+	int d = fixed_digits(&p, 2);
+	if (d < 1 || d > 31 || (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p++;
+	int h = fixed_digits(&p, 2);
+	if (h < 0 || h > 23 || *p++ != ':')
+		return -1;
+	int mi = fixed_digits(&p, 2);
+	if (mi < 0 || mi > 59 || *p++ != ':')
+		return -1;
+	int se = fixed_digits(&p, 2);
+	if (se < 0 || se > 60)
+		return -1;
+	int64_t frac = 0, scale = 1000;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		for (; *p >= '0' && *p <= '9'; p++)
+			if (scale > 1)
+				frac += (scale /= 10) * (*p - '0');
+	}
+	int64_t off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1;
+		int oh = fixed_digits(&p, 2);
+		if (oh < 0 || oh > 23 || *p++ != ':')
+			return -1;
+		int om = fixed_digits(&p, 2);
+		if (om < 0 || om > 59)
+			return -1;
+		off = sign * (oh * 60 + om) * 60000LL;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+	*out = ((days * 24 + h) * 60 + mi) * 60000LL + se * 1000LL + frac - off;
+	return 0;
+}
+
+int parse_time_ms(const char *s, int64_t *unix_ms, char *err, size_t errlen)
+{
+	long long v;
+	if (s[0] == '@' && parse_num(s + 1, 0, 253402300799LL, &v, NULL, 0) == 0) {
+		*unix_ms = v * 1000;
+		return 0;
+	}
+	if (s[0] != '@' && rfc3339_ms(s, unix_ms) == 0)
+		return 0;
+	errmsg_set(err, errlen,
+		   "expected a time like 2026-12-03T09:00:00Z or @UNIX_SECONDS, got \"%.40s\"", s);
+	return -EINVAL;
+}
+
 int parse_task_id(const char *s, uint64_t *id)
 {
 	uint64_t v = 0;

@@ -29,6 +29,17 @@ int parse_real(const char *s, double lo, double hi, int lo_open, const char *wha
  * Returns out. */
 const char *parse_real_text(double v, char *out, size_t cap);
 
+/* A duration: a whole number and a unit, ms, s, m, h or d ("250ms", "30s",
+ * "2h"), at most max_ms. Returns 0 with *ms, or -EINVAL with err:
+ *   expected a duration like 30s, 500ms, 5m, 2h or 1d (at most N days), got "S" */
+int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *ms, char *err, size_t errlen);
+
+/* A point in time as RFC 3339 text in UTC or with an offset
+ * ("2026-12-03T09:00:00Z", "2026-12-03T10:00:00.5+01:00"), or "@" and Unix
+ * seconds ("@1796288400"). Returns 0 with *unix_ms, or -EINVAL with err:
+ *   expected a time like 2026-12-03T09:00:00Z or @UNIX_SECONDS, got "S" */
+int parse_time_ms(const char *s, int64_t *unix_ms, char *err, size_t errlen);
+
 /* A task id: decimal digits only, 1 to UINT64_MAX. Returns 0 or -EINVAL (no
  * text: each caller says it in its own words). */
 int parse_task_id(const char *s, uint64_t *id);

@@ -23,6 +23,7 @@ struct opts {
 	int timeout_ms;
 	const char *file;
 	int format;         /* enum tasks_format, for --file */
+	const char *delay, *at; /* push: start no sooner (duration, or a time) */
 	int json, all;
 	struct bench_config bench; /* bench.prio is copied from prio */
 };

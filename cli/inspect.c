@@ -61,6 +61,7 @@ int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv)
 	       s.pending[0] + s.pending[1] + s.pending[2], s.pending[0], s.pending[1], s.pending[2]);
 	printf("in progress    %" PRIu64 "\n", s.in_progress);
 	printf("retry waiting  %" PRIu64 "\n", s.retry_waiting);
+	printf("scheduled      %" PRIu64 "\n", s.scheduled);
 	printf("dead letters   %" PRIu64 "\n", s.dead_letters);
 	printf("               %12s %12s %12s %12s\n", "high", "normal", "low", "total");
 	print_lanes("enqueued", s.lane[0].enqueued, s.lane[1].enqueued, s.lane[2].enqueued);

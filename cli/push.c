@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "forq.h"
+#include "parse.h"
 #include "tasks_file.h"
 
 #define PUSH_BATCH 64 /* tasks per forq_push_batch, all of one priority */
@@ -18,6 +20,7 @@ struct pusher {
 	const struct command *cmd;
 	struct forq *q;
 	int prio, timeout_ms;
+	uint64_t delay_ms;  /* --delay or --at: each task to the waiting table */
 	struct forq_msg msgs[PUSH_BATCH];
 	uint64_t ids[PUSH_BATCH];
 	size_t n, max;      /* max: PUSH_BATCH, or less for a smaller lane */
@@ -26,16 +29,15 @@ struct pusher {
 	uint64_t pushed;
 };
 
-/* Pushes the batch and prints its ids. 0, or EXIT_FAILED (message printed). */
-static int pusher_flush(struct pusher *p)
+/* What a failed push says. Returns EXIT_FAILED (message printed). */
+static int push_failed(struct pusher *p, int r)
 {
-	if (!p->n)
-		return 0;
-	int r = forq_push_batch(p->q, (enum forq_prio)p->prio, p->msgs, p->n, p->timeout_ms, p->ids);
 	switch (r) {
-	case 0:
-		break;
 	case -EAGAIN:
+		if (p->delay_ms)
+			return failure(p->cmd, EXIT_FAILED,
+				       "the waiting table is full (%" PRIu64 " pushed before; forqd "
+				       "--waiting-max holds more)", p->pushed);
 		return failure(p->cmd, EXIT_FAILED,
 			       "queue full: no room for %zu more tasks within %d ms "
 			       "(%" PRIu64 " pushed before; raise --timeout or add workers)",
@@ -48,9 +50,30 @@ static int pusher_flush(struct pusher *p)
 		return failure(p->cmd, EXIT_FAILED, "push failed: %s (%" PRIu64 " pushed before)",
 			       strerror(-r), p->pushed);
 	}
-	for (size_t i = 0; i < p->n; i++)
+}
+
+/* Pushes the batch (a delayed one task by task, to the waiting table) and
+ * prints the ids that went in. 0, or EXIT_FAILED (message printed). */
+static int pusher_flush(struct pusher *p)
+{
+	size_t ok = 0;
+	int r = 0;
+	if (!p->n)
+		return 0;
+	if (p->delay_ms) {
+		for (; ok < p->n; ok++)
+			if ((r = forq_push_delayed(p->q, (enum forq_prio)p->prio, p->msgs[ok].payload,
+						   p->msgs[ok].len, p->delay_ms, &p->ids[ok])))
+				break;
+	} else if ((r = forq_push_batch(p->q, (enum forq_prio)p->prio, p->msgs, p->n,
+					p->timeout_ms, p->ids)) == 0) {
+		ok = p->n;
+	}
+	for (size_t i = 0; i < ok; i++)
 		printf("%" PRIu64 "\n", p->ids[i]);
-	p->pushed += p->n;
+	p->pushed += ok;
+	if (r)
+		return push_failed(p, r);
 	p->n = 0;
 	return 0;
 }
@@ -146,6 +169,20 @@ int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 	for (int i = 0; i < argc; i++)
 		if (!*argv[i])
 			return usage_error(cmd, "argument %d is an empty payload", i + 1);
+	uint64_t delay_ms = 0;
+	char why[200];
+	if (o->delay && o->at)
+		return usage_error(cmd, "give --delay or --at, not both");
+	if (o->delay && parse_duration_ms(o->delay, FORQ_DELAY_MAX_MS, &delay_ms, why, sizeof why))
+		return usage_error(cmd, "--delay: %s", why);
+	if (o->at) {
+		int64_t t, now = (int64_t)(clock_real_ns() / 1000000);
+		if (parse_time_ms(o->at, &t, why, sizeof why))
+			return usage_error(cmd, "--at: %s", why);
+		if (t - now > (int64_t)FORQ_DELAY_MAX_MS)
+			return usage_error(cmd, "--at: more than a year ahead");
+		delay_ms = t > now ? (uint64_t)(t - now) : 0; /* a time past is now */
+	}
 	struct forq *q;
 	int code = open_queue(cmd, o, &q);
 	if (code)
@@ -154,6 +191,7 @@ int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 	forq_stats_read(q, &s);
 	/* A batch must fit in a lane (forq_push_batch refuses more). */
 	struct pusher p = {.cmd = cmd, .q = q, .prio = o->prio, .timeout_ms = o->timeout_ms,
+			   .delay_ms = delay_ms,
 			   .max = s.capacity < PUSH_BATCH ? (size_t)s.capacity : PUSH_BATCH};
 	code = o->file ? push_file(&p, o, s.max_payload) : push_args(&p, o, s.max_payload, argc, argv);
 	forq_close(q);

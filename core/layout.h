@@ -69,6 +69,7 @@ _Static_assert(sizeof(struct forq_rec) == 32, "forq_rec is part of the wire form
 enum forq_rec_flags {
 	FORQ_REC_FROM_FILE = 1, /* `line` names a line of forqd's --tasks file */
 	FORQ_REC_STOPPED = 2,   /* was running when forqd stopped and killed its consumer */
+	FORQ_REC_DELAYED = 4,   /* in the waiting table for its delay, not a retry */
 };
 
 /* State of an in-flight entry. Repair gives back HELD and RUNNING entries;
@@ -255,6 +256,7 @@ struct forq_hdr {
 	alignas(FORQ_CACHELINE) pthread_mutex_t proc_lock;  /* attach / detach */
 	alignas(FORQ_CACHELINE) pthread_mutex_t aux_lock;   /* leases, retry, dead tables */
 	_Atomic uint32_t retry_used;     /* hint: entries WAITING */
+	_Atomic uint32_t sched_used;     /* of those, delayed tasks (FORQ_REC_DELAYED) */
 	_Atomic uint32_t dead_used;      /* entries DEAD */
 	_Atomic uint64_t dead_seq;       /* dead letters ever added */
 

@@ -45,7 +45,8 @@ static int where_once(struct forq *q, uint64_t id, int *status, unsigned *attemp
 		struct forq_entry *e = forq__retry_entry(q, i);
 		if (entry_has(e, id, FORQ_ENTRY_WAITING, FORQ_ENTRY_WAITING)) {
 			*attempts = e->rec.attempts;
-			return FORQ_WHERE_RETRYING;
+			return e->rec.flags & FORQ_REC_DELAYED ? FORQ_WHERE_SCHEDULED
+							       : FORQ_WHERE_RETRYING;
 		}
 	}
 	for (uint32_t i = 0; i < h->dead_max; i++) {

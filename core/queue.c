@@ -474,7 +474,9 @@ int forq_stats_read(struct forq *q, struct forq_stats *s)
 		if (st >= FORQ_ENTRY_HELD && st <= FORQ_ENTRY_FINISHED)
 			s->in_progress++;
 	}
-	s->retry_waiting = atomic_load(&h->retry_used);
+	uint32_t waiting = atomic_load(&h->retry_used), sched = atomic_load(&h->sched_used);
+	s->scheduled = sched < waiting ? sched : waiting;
+	s->retry_waiting = waiting - s->scheduled;
 	s->dead_letters = atomic_load(&h->dead_used);
 	s->capacity = h->capacity;
 	s->max_payload = h->max_payload;

@@ -482,8 +482,13 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 	for (uint32_t i = 0; i < h->retry_max; i++) {
 		struct forq_entry *e = forq__entry_at(q, h->retry_off, i);
 		if (e->rec.state == FORQ_ENTRY_WAITING) {
-			report_entry(q, e, fn, ctx, "forqd stopped while it waited for a retry");
+			int delayed = e->rec.flags & FORQ_REC_DELAYED;
+			report_entry(q, e, fn, ctx,
+				     delayed ? "forqd stopped before its delay ran out"
+					     : "forqd stopped while it waited for a retry");
 			atomic_fetch_sub(&h->retry_used, 1);
+			if (delayed)
+				atomic_fetch_sub(&h->sched_used, 1);
 			total++;
 		}
 	}

@@ -245,6 +245,8 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 		"Tasks given back to the queue by repair (crashed consumer, expired lease, recovery).",
 		s->requeued);
 	gauge(&o, "forq_retry_waiting", "Tasks waiting for their retry backoff.", s->retry_waiting);
+	gauge(&o, "forq_tasks_scheduled", "Tasks pushed with a delay that has not run out yet.",
+	      s->scheduled);
 	gauge(&o, "forq_dead_letters", "Tasks in the dead-letter list now.", s->dead_letters);
 	gauge_double(&o, "forq_throughput_tasks_per_second",
 		     "Tasks finished (done, failed or dead) per second over the last second.",

@@ -205,6 +205,7 @@ static const struct field fields[] = {
 	{K_U64,          S(crashes),             {"crashes",           "crashes",        NULL}},
 	{K_U64,          S(requeued),            {"requeued",          "requeued",       NULL}},
 	{K_U64,          S(retry_waiting),       {"retry_waiting",     "retry_waiting",  "retry_waiting"}},
+	{K_U64,          S(scheduled),           {"scheduled",         "scheduled",      "scheduled"}},
 	{K_U64,          S(dead_letters),        {"dead_letters",      "dead_letters",   "dead_letters"}},
 	{K_U64,          S(full_waits),          {"queue_full_waits",  NULL,             NULL}},
 	{K_NUM,          S(throughput),          {"throughput",        NULL,             NULL}},

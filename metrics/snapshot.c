@@ -16,6 +16,7 @@ void metrics_snapshot_queue(struct metrics_snapshot *s, const struct forq_stats 
 	}
 	s->in_progress = st->in_progress;
 	s->retry_waiting = st->retry_waiting;
+	s->scheduled = st->scheduled;
 	s->dead_letters = st->dead_letters;
 	s->dead = st->dead;
 	s->retried = st->retried;

@@ -66,6 +66,7 @@ struct metrics_snapshot {
 	uint64_t pending[METRICS_NPRIO]; /* waiting, by lane */
 	uint64_t in_progress;            /* held by consumers or leased */
 	uint64_t retry_waiting;          /* waiting for their retry backoff */
+	uint64_t scheduled;              /* pushed with a delay that has not run out */
 	uint64_t dead_letters;           /* in the dead-letter list now */
 	/* Queue: counters. */
 	uint64_t enqueued[METRICS_NPRIO];

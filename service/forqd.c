@@ -123,12 +123,22 @@ static int hook_push(void *ctx, const struct http_task *tasks, size_t n, uint64_
 	for (size_t i = 0; i < n; i++)
 		if (tasks[i].len > d->c.max_payload)
 			return -EMSGSIZE;
-	/* Consecutive tasks of one priority go in one batch. */
+	/* Consecutive tasks of one priority go in one batch; a delayed one
+	 * goes alone, to the waiting table. */
 	size_t i = 0;
 	while (i < n) {
 		size_t k = 0;
 		int prio = tasks[i].prio;
-		while (i + k < n && k < FORQ_PUSH_BATCH_MAX && tasks[i + k].prio == prio) {
+		if (tasks[i].delay_ms) {
+			int r = forq_push_delayed(d->hq, (enum forq_prio)prio, tasks[i].payload,
+						  tasks[i].len, tasks[i].delay_ms, ids + i);
+			if (r)
+				return r;
+			i++;
+			continue;
+		}
+		while (i + k < n && k < FORQ_PUSH_BATCH_MAX && tasks[i + k].prio == prio &&
+		       !tasks[i + k].delay_ms) {
 			m[k] = (struct forq_msg){tasks[i + k].payload, (uint32_t)tasks[i + k].len};
 			k++;
 		}
@@ -147,7 +157,7 @@ static int hook_lookup(void *ctx, uint64_t id, struct http_task_status *out)
 	struct forqd *d = ctx;
 	static const char *const where_names[] = {
 		[FORQ_WHERE_PENDING] = "pending", [FORQ_WHERE_RUNNING] = "running",
-		[FORQ_WHERE_RETRYING] = "retrying"};
+		[FORQ_WHERE_RETRYING] = "retrying", [FORQ_WHERE_SCHEDULED] = "scheduled"};
 	int status = 0;
 	unsigned attempts = 0;
 	int w = forq_task_where(d->hq, id, &status, &attempts, out->result, sizeof out->result);
@@ -205,6 +215,7 @@ static int open_queue(struct forqd *d)
 	o.backoff_ms = d->c.backoff_ms;
 	o.recent_max = d->c.recent;
 	o.dead_max = d->c.dead_max;
+	o.retry_max = d->c.waiting_max;
 	if (o.max_procs < (uint32_t)d->c.workers + 16)
 		o.max_procs = (uint32_t)d->c.workers + 16;
 	int r = forq_create(&d->q, d->c.shm_name, &o, err, sizeof err);
@@ -338,7 +349,8 @@ static void begin_stop(struct forqd *d, const char *why)
 	log_event(LOG_INFO, "stopping", "reason=\"%s\"", why);
 }
 
-/* Nothing queued, running or waiting for a retry, seen on checks at least
+/* Nothing queued, running or waiting for a retry (a delayed task may be due
+ * in days: a drain does not wait for it), seen on checks at least
  * 50 ms apart: a task moving between two places (in flight -> retry table)
  * can slip past one read of the figures, never past two. Checked at most
  * every 10 ms: a stats read walks every in-flight entry. */
@@ -377,8 +389,9 @@ static void update_throughput(struct forqd *d, uint64_t now)
 	d->tp_last_finished = fin;
 	d->idle = d->phase == RUNNING && !d->c.exit_when_done && milli == 0 &&
 		  (!d->prod || producer_finished(d->prod)) &&
-		  st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting ==
-			  0;
+		  st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting +
+				  st.scheduled ==
+			  0; /* a delayed task keeps the 100 ms look at the waiting table */
 }
 
 /* The results output gone for good (a closed pipe: forqd's own write, or a
@@ -498,7 +511,8 @@ static void watch_work(struct forqd *d)
 	if (d->idle) {
 		struct forq_stats st;
 		forq_stats_read(d->q, &st);
-		if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting)
+		if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting +
+		    st.scheduled)
 			leave_idle(d);
 	}
 	work_watch_arm(d->watch, waits_for_work(d));
@@ -599,7 +613,7 @@ static void close_queue(struct forqd *d)
 		forq_admin_release(d->q);
 		log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", d->c.shm_name,
 			  (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2] +
-					       st.retry_waiting));
+					       st.retry_waiting + st.scheduled));
 	} else {
 		int left = forq_admin_drain_each(d->q, on_final, d);
 		if (left)

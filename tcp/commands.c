@@ -169,7 +169,10 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 		return;
 	}
 	/* timeout 0: the loop never waits for room. */
-	int r = forq_push(s->q, (enum forq_prio)req->prio, req->text, req->text_len, 0, &id);
+	int r = req->delay_ms ? forq_push_delayed(s->q, (enum forq_prio)req->prio, req->text,
+						  req->text_len, req->delay_ms, &id)
+			      : forq_push(s->q, (enum forq_prio)req->prio, req->text, req->text_len,
+					  0, &id);
 	switch (r) {
 	case 0: conn_sent(c, proto_format_ok_id(&c->out, id)); break;
 	case -EAGAIN: reply_err(c, PROTO_E_QUEUE_FULL); break;

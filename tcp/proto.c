@@ -36,7 +36,7 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"bad-wait",        "bad-priority", "bad-length",  "line-too-long",
 	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
 	"queue-full",      "draining",   "internal",      "unauthorized",
-	"too-many-errors", "too-many-connections",
+	"too-many-errors", "too-many-connections", "bad-delay",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};
@@ -186,21 +186,34 @@ static int parse_id_text(const char *s, size_t n, const struct words *ws, struct
 }
 
 /* PUT [prio] <bytes>: fills req->prio and *plen. */
+/* PUT [high|normal|low] [delay=MS] <bytes>: the options in that order. */
 static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *plen)
 {
+	static const char delay[] = PROTO_PUT_DELAY;
+	const size_t dn = sizeof delay - 1;
 	size_t i = 1;
-	if (ws->more || ws->n < 2 || ws->n > 3)
+	if (ws->more || ws->n < 2 || ws->n > 4)
 		return PROTO_E_BAD_ARGS;
-	if (ws->n == 3) {
+	if (i + 1 < ws->n && !(ws->len[i] > dn && memcmp(ws->w[i], delay, dn) == 0)) {
 		size_t k;
 		for (k = 0; k < NPRIO; k++)
-			if (proto__word_is(ws->w[1], ws->len[1], proto__prio_words[k]))
+			if (proto__word_is(ws->w[i], ws->len[i], proto__prio_words[k]))
 				break;
 		if (k == NPRIO)
 			return PROTO_E_BAD_PRIORITY;
 		req->prio = (int)k;
-		i = 2;
+		i++;
 	}
+	if (i + 1 < ws->n) {
+		if (ws->len[i] <= dn || memcmp(ws->w[i], delay, dn) != 0)
+			return PROTO_E_BAD_ARGS;
+		if (proto__parse_u64(ws->w[i] + dn, ws->len[i] - dn, PROTO_DELAY_MAX_MS,
+				     &req->delay_ms))
+			return PROTO_E_BAD_DELAY;
+		i++;
+	}
+	if (i + 1 != ws->n)
+		return PROTO_E_BAD_ARGS;
 	if (proto__parse_u64(ws->w[i], ws->len[i], UINT64_MAX, plen))
 		return PROTO_E_BAD_LENGTH;
 	return 0;

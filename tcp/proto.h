@@ -136,7 +136,8 @@ enum proto_err {
 	PROTO_E_UNAUTHORIZED = -16,          /* unauthorized: AUTH needed or wrong; closes */
 	PROTO_E_TOO_MANY_ERRORS = -17,       /* too-many-errors: garbage; closes */
 	PROTO_E_TOO_MANY_CONNECTIONS = -18,  /* too-many-connections: at the limit; closes */
-	PROTO_E_COUNT = 18
+	PROTO_E_BAD_DELAY = -19,             /* bad-delay: PUT delay=MS not 0..a year in ms */
+	PROTO_E_COUNT = 19
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
@@ -147,6 +148,7 @@ struct proto_req {
 	uint32_t count;    /* GET_TASKS: at most this many (>= 1); RESULTS: items (>= 0) */
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
+	uint64_t delay_ms; /* PUT delay=MS: start no sooner; 0 when absent */
 	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload */
 	size_t text_len;
 	int item;          /* RESULT/FAIL/RETRY: 1 if an item of a RESULTS batch */

@@ -31,6 +31,8 @@
 #define REP_BYE "BYE"
 #define REP_INFO CMD_INFO
 #define KW_WAIT "WAIT"
+#define PROTO_PUT_DELAY "delay=" /* PUT's delay option: delay=MS */
+#define PROTO_DELAY_MAX_MS (366ull * 24 * 3600 * 1000) /* forq.h's FORQ_DELAY_MAX_MS */
 #define KEY_LEASE_TIMEOUT "lease_timeout_ms"
 #define KEY_MAX_PAYLOAD "max_payload"
 #define KEY_BATCH_MAX "batch_max"

@@ -8,8 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "json_payload.h"
+#include "parse.h"
+
+#define HTTP_DELAY_MAX_MS (366ull * 24 * 3600 * 1000) /* forq.h's FORQ_DELAY_MAX_MS */
 
 /* "tasks[3]: " for arrays, "" for a single object. */
 static void where(char *w, size_t size, int is_array, size_t i)
@@ -18,6 +22,41 @@ static void where(char *w, size_t size, int is_array, size_t i)
 		snprintf(w, size, "tasks[%zu]: ", i);
 	else
 		w[0] = '\0';
+}
+
+/* "delay": "30s" or "at": "2026-12-03T09:00:00Z" (at most one) into *ms;
+ * a time already past is now. */
+static int parse_when(const cJSON *delay, const cJSON *at, uint64_t *ms, const char *w, char *err,
+		      size_t errlen)
+{
+	char why[160];
+	if (delay && at) {
+		errmsg_set(err, errlen, "%sgive delay or at, not both", w);
+		return -EINVAL;
+	}
+	if (delay) {
+		if (!cJSON_IsString(delay) ||
+		    parse_duration_ms(delay->valuestring, HTTP_DELAY_MAX_MS, ms, why, sizeof why)) {
+			errmsg_set(err, errlen, "%sdelay: %s", w,
+				   cJSON_IsString(delay) ? why : "expected a string like \"30s\"");
+			return -EINVAL;
+		}
+	} else if (at) {
+		int64_t t;
+		if (!cJSON_IsString(at) || parse_time_ms(at->valuestring, &t, why, sizeof why)) {
+			errmsg_set(err, errlen, "%sat: %s", w,
+				   cJSON_IsString(at) ? why
+						      : "expected a string like \"2026-12-03T09:00:00Z\"");
+			return -EINVAL;
+		}
+		int64_t now = (int64_t)(clock_real_ns() / 1000000);
+		if (t - now > (int64_t)HTTP_DELAY_MAX_MS) {
+			errmsg_set(err, errlen, "%sat: more than a year ahead", w);
+			return -EINVAL;
+		}
+		*ms = t > now ? (uint64_t)(t - now) : 0;
+	}
+	return 0;
 }
 
 static int parse_prio(const cJSON *p, int *prio)
@@ -43,7 +82,7 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 		    struct http_tasks *out, char *err, size_t errlen)
 {
 	char w[40];
-	const cJSON *payload = NULL, *prio = NULL, *f;
+	const cJSON *payload = NULL, *prio = NULL, *delay = NULL, *at = NULL, *f;
 	size_t len;
 	int r = -EINVAL;
 
@@ -54,19 +93,23 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 	}
 	cJSON_ArrayForEach(f, o)
 	{
-		if (strcmp(f->string, "payload") == 0 && !payload)
-			payload = f;
-		else if (strcmp(f->string, "priority") == 0 && !prio)
-			prio = f;
-		else if (strcmp(f->string, "payload") == 0 || strcmp(f->string, "priority") == 0) {
-			errmsg_set(err, errlen, "%sfield \"%s\" given twice", w, f->string);
-			goto end;
-		} else {
+		const cJSON **slot = strcmp(f->string, "payload") == 0	 ? &payload
+				     : strcmp(f->string, "priority") == 0 ? &prio
+				     : strcmp(f->string, "delay") == 0	 ? &delay
+				     : strcmp(f->string, "at") == 0	 ? &at
+									 : NULL;
+		if (!slot) {
 			char name[40];
 			snprintf(name, sizeof name, "%s", f->string);
-			errmsg_set(err, errlen, "%sunknown field \"%s\" (use payload and priority)", w, name);
+			errmsg_set(err, errlen,
+				   "%sunknown field \"%s\" (use payload, priority, delay or at)", w, name);
 			goto end;
 		}
+		if (*slot) {
+			errmsg_set(err, errlen, "%sfield \"%s\" given twice", w, f->string);
+			goto end;
+		}
+		*slot = f;
 	}
 	if (!payload) {
 		errmsg_set(err, errlen, "%smissing payload", w);
@@ -82,21 +125,23 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 		}
 		goto end;
 	}
-	size_t at = out->text.len;
+	if ((r = parse_when(delay, at, &out->v[i].delay_ms, w, err, errlen)))
+		goto end;
+	size_t from = out->text.len;
 	char why[64];
 	if ((r = json_payload(payload, &out->text, why, sizeof why))) {
 		if (r == -EINVAL)
 			errmsg_set(err, errlen, "%s%s", w, why);
 		goto end;
 	}
-	len = out->text.len - at;
+	len = out->text.len - from;
 	if (max_payload && len > max_payload) {
-		out->text.len = at;
+		out->text.len = from;
 		errmsg_set(err, errlen, "%spayload is %zu bytes, over the limit of %zu", w, len, max_payload);
 		r = -EMSGSIZE;
 		goto end;
 	}
-	out->v[i].payload = (const char *)(uintptr_t)at;
+	out->v[i].payload = (const char *)(uintptr_t)from;
 	out->v[i].len = len;
 end:
 	return r;

@@ -1,8 +1,11 @@
 /* http_tasks.h — the body of POST /tasks turned into tasks (pure, no I/O).
  *
  * Body: one object or an array of 1..HTTP_TASKS_MAX objects, each
- *   {"payload": <value>, "priority": "high"|"normal"|"low"}
- * "priority" may be left out (or null): normal. The payload's bytes are the
+ *   {"payload": <value>, "priority": "high"|"normal"|"low",
+ *    "delay": "30s" | "at": "2026-12-03T09:00:00Z"}
+ * "priority" may be left out (or null): normal. "delay" (parse_duration_ms's
+ * text) or "at" (parse_time_ms's; a time past is now), at most a year ahead:
+ * the task starts no sooner. The payload's bytes are the
  * text of a JSON string as decoded, or the compact JSON text of a number,
  * object, array or boolean (numbers are re-printed from a double: send a string
  * when the exact digits matter). Refused: a null or empty payload, other
@@ -23,6 +26,7 @@ struct http_task {
 	const char *payload; /* not NUL-terminated */
 	size_t len;          /* >= 1 */
 	int prio;
+	uint64_t delay_ms;   /* "delay" or "at": start no sooner; 0 for now */
 };
 
 /* Parsed tasks; payloads point into `text`, which the struct owns. */

@@ -101,6 +101,15 @@ int forq_unlink(const char *name);
 int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t len, int timeout_ms,
 	      uint64_t *id);
 
+/* Pushes one task that may start no sooner than delay_ms from now (at most
+ * FORQ_DELAY_MAX_MS, a year; 0 is forq_push). It waits in the queue's
+ * waiting table, which it shares with retries (forqd --waiting-max): a full
+ * one is -EAGAIN at once, like a full lane. forqd moves it to the front of
+ * its lane once due, within a tenth of a second. */
+#define FORQ_DELAY_MAX_MS (366ull * 24 * 3600 * 1000)
+int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
+		      uint64_t delay_ms, uint64_t *id);
+
 /* Pushes n tasks with one synchronisation step; all or nothing. ids[i] gets the
  * id of msgs[i] (ids may be NULL). n must be at most the lane capacity. */
 #define FORQ_PUSH_BATCH_MAX 256 /* the most tasks one forq_push_batch takes (else -EINVAL) */
@@ -144,6 +153,7 @@ struct forq_stats {
 	struct {
 		uint64_t enqueued, started, done, failed;
 	} lane[3];             /* by priority; the totals above are their sums */
+	uint64_t scheduled;    /* pushed with a delay that has not run out */
 };
 int forq_stats_read(struct forq *q, struct forq_stats *s);
 

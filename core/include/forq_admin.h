@@ -268,6 +268,7 @@ enum forq_where {
 	FORQ_WHERE_RUNNING,
 	FORQ_WHERE_RETRYING,
 	FORQ_WHERE_FINISHED,    /* *status has the final FORQ_RESULT_* */
+	FORQ_WHERE_SCHEDULED,   /* pushed with a delay that has not run out */
 };
 int forq_task_where(struct forq *q, uint64_t id, int *status, unsigned *attempts, char *text,
 		    size_t cap);

@@ -50,6 +50,7 @@ KNOWN_METRICS = {
     "forq_task_run_seconds": "histogram",
     "forq_queue_capacity": "gauge",
     "forq_shm_bytes": "gauge",
+    "forq_tasks_scheduled": "gauge",
     "forq_queue_rate_limit": "gauge",
     "forq_queue_rate_limited_seconds_total": "counter",
     "forq_queue_full_waits_total": "counter",

@@ -399,7 +399,7 @@ static void test_http_post_tasks_400_reasons(void **state)
 		{"[]", "empty array: no tasks"},
 		{"[{\"payload\":\"x\"},{\"payload\":\"\"}]", "tasks[1]: empty payload"},
 		{"{\"payload\":\"x\",\"prio\":\"low\"}",
-		 "unknown field \\\"prio\\\" (use payload and priority)"},
+		 "unknown field \\\"prio\\\" (use payload, priority, delay or at)"},
 		{"\"just a string\"", "expected a JSON object or array of objects"},
 		{" ", "empty body (expected a JSON object or array of objects)"},
 	};

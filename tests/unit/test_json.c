@@ -64,7 +64,7 @@ static void test_json_cli_surface_exact_text(void **state)
 		   "\"normal\":{\"enqueued\":21,\"started\":22,\"done\":23,\"failed\":24},"
 		   "\"low\":{\"enqueued\":31,\"started\":32,\"done\":33,\"failed\":34}},"
 		   "\"retried\":8,\"crashes\":9,\"requeued\":10,\"retry_waiting\":5,"
-		   "\"dead_letters\":6,\"accepting\":true}");
+		   "\"scheduled\":0,\"dead_letters\":6,\"accepting\":true}");
 	free(t);
 	free(s);
 }
@@ -82,7 +82,7 @@ static void test_json_tcp_surface_exact_text(void **state)
 		t, "{\"capacity\":65536,\"max_payload\":1024,\"pending\":6,\"pending_high\":1,"
 		   "\"pending_normal\":2,\"pending_low\":3,\"in_progress\":4,\"enqueued\":63,"
 		   "\"done\":69,\"failed\":72,\"dead\":7,\"retried\":8,\"retry_waiting\":5,"
-		   "\"dead_letters\":6,\"accepting\":false,\"connections\":3,\"remote_workers\":2,"
+		   "\"scheduled\":0,\"dead_letters\":6,\"accepting\":false,\"connections\":3,\"remote_workers\":2,"
 		   "\"leases\":5,\"lease_timeout_ms\":30000}");
 	free(t);
 	free(s);
@@ -104,7 +104,7 @@ static void test_json_http_surface_names_and_shapes(void **state)
 		"version", "start_time", "uptime_seconds", "draining", "stalled", "workers_stuck",
 		"capacity", "max_payload", "shm_bytes", "rate_limit",
 		"pending", "in_progress", "enqueued", "started", "done", "failed", "dead", "lanes",
-		"retried", "crashes", "requeued", "retry_waiting", "dead_letters",
+		"retried", "crashes", "requeued", "retry_waiting", "scheduled", "dead_letters",
 		"queue_full_waits", "throughput", "wait_us", "run_us", "workers",
 		"worker_restarts", "remote", "http_requests", "process"};
 	assert_int_equal(cJSON_GetArraySize(j), sizeof top / sizeof top[0]);

@@ -232,6 +232,58 @@ static void test_flags_help_lines(void **state)
 	free(text);
 }
 
+/* Check durations: each unit, the bound, and what is refused. */
+static void test_parse_duration(void **state)
+{
+	(void)state;
+	uint64_t ms = 7;
+	char err[160];
+	static const struct {
+		const char *s;
+		uint64_t ms;
+	} good[] = {{"250ms", 250}, {"30s", 30000}, {"5m", 300000}, {"2h", 7200000},
+		    {"1d", 86400000}, {"0s", 0}};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		assert_int_equal(parse_duration_ms(good[i].s, 366ull * 86400000, &ms, err, sizeof err), 0);
+		assert_true(ms == good[i].ms);
+	}
+	static const char *const bad[] = {"", "30", "s", "-5s", "1.5s", "5 s", "5sec", "367d", "99999999999999999999d"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ms = 7;
+		assert_int_equal(parse_duration_ms(bad[i], 366ull * 86400000, &ms, err, sizeof err), -EINVAL);
+		assert_true(ms == 7);
+		assert_non_null(strstr(err, "expected a duration like 30s"));
+	}
+}
+
+/* Check times: RFC 3339 in UTC, with an offset and a fraction, Unix seconds,
+ * and what is refused. */
+static void test_parse_time(void **state)
+{
+	(void)state;
+	int64_t ms = 0;
+	char err[160];
+	assert_int_equal(parse_time_ms("1970-01-01T00:00:00Z", &ms, err, sizeof err), 0);
+	assert_true(ms == 0);
+	assert_int_equal(parse_time_ms("2026-12-03T09:00:00Z", &ms, err, sizeof err), 0);
+	assert_true(ms == 1796288400000LL);
+	assert_int_equal(parse_time_ms("2026-12-03T10:00:00.25+01:00", &ms, err, sizeof err), 0);
+	assert_true(ms == 1796288400250LL);
+	assert_int_equal(parse_time_ms("2000-02-29T23:59:59-00:30", &ms, err, sizeof err), 0);
+	assert_true(ms == 951870599000LL);
+	assert_int_equal(parse_time_ms("@1796288400", &ms, err, sizeof err), 0);
+	assert_true(ms == 1796288400000LL);
+	static const char *const bad[] = {"", "2026-12-03", "2026-12-03T09:00:00", "2026-13-03T09:00:00Z",
+					  "2026-12-03T09:00Z", "@", "@-5", "@12x", "tomorrow",
+					  "2026-12-03T09:00:00Zjunk"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ms = 7;
+		assert_int_equal(parse_time_ms(bad[i], &ms, err, sizeof err), -EINVAL);
+		assert_true(ms == 7);
+		assert_non_null(strstr(err, "expected a time like"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +291,8 @@ int main(void)
 		cmocka_unit_test(test_parse_real_ranges_and_text),
 		cmocka_unit_test(test_parse_task_id),
 		cmocka_unit_test(test_parse_token_file_from_a_pipe),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_flags_parse_every_type),
 		cmocka_unit_test(test_flags_help_lines),
 	};

@@ -97,6 +97,34 @@ static void test_proto_parse_good_requests_fill_fields(void **state)
 	}
 }
 
+/* Check PUT's delay option: alone, after a priority, and its bounds. */
+static void test_proto_parse_put_delay(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int prio;
+		uint64_t delay_ms;
+	} cases[] = {
+		{"PUT delay=1500 2\r\nab\r\n", FORQ_NORMAL, 1500},
+		{"PUT high delay=0 2\r\nab\r\n", FORQ_HIGH, 0},
+		{"PUT low delay=31622400000 2\r\nab\r\n", FORQ_LOW, 31622400000ull},
+		{"PUT 2\r\nab\r\n", FORQ_NORMAL, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct proto_parser p;
+		struct proto_req req;
+		size_t used = 0;
+		assert_int_equal(proto_parser_init(&p, &lim_small), 0);
+		assert_int_equal(proto_parse(&p, cases[i].in, strlen(cases[i].in), &req, &used),
+				 PROTO_PARSED);
+		assert_int_equal(req.cmd, PROTO_PUT);
+		assert_int_equal(req.prio, cases[i].prio);
+		assert_true(req.delay_ms == cases[i].delay_ms);
+		assert_int_equal(req.text_len, 2);
+	}
+}
+
 /* Check that each malformed line gives its ERR word, drops exactly that line,
  * and that the next command on the connection still parses. */
 static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **state)
@@ -146,6 +174,10 @@ static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **sta
 		{"PUT\r\n", "bad-args"},
 		{"PUT high 3 4\r\n", "bad-args"},
 		{"PUT urgent 3\r\n", "bad-priority"},
+		{"PUT delay=abc 3\r\n", "bad-delay"},
+		{"PUT high delay=31622400001 3\r\n", "bad-delay"},
+		{"PUT delay=5 high 3\r\n", "bad-args"},
+		{"PUT high delay=5 3 4\r\n", "bad-args"},
 		{"PUT abc\r\n", "bad-length"},
 		{"PUT high\r\n", "bad-length"},
 		{"PUT -1\r\n", "bad-length"},
@@ -769,6 +801,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proto_parse_good_requests_fill_fields),
+		cmocka_unit_test(test_proto_parse_put_delay),
 		cmocka_unit_test(test_proto_parse_bad_requests_give_err_word_and_skip_line),
 		cmocka_unit_test(test_proto_parse_incomplete_input_asks_for_more),
 		cmocka_unit_test(test_proto_parse_pipelined_commands_in_one_buffer),
