@@ -27,7 +27,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 6u
+#define FORQ_LAYOUT_VERSION 7u
 #define FORQ_CACHELINE 64
 /* What a watching forqd adds to work_sleepers: pushers that see it wake the
  * watch besides the consumers they wake (a process of an older build wakes
@@ -79,6 +79,10 @@ enum forq_entry_state {
 	FORQ_ENTRY_WAITING = 4,  /* retry entry: due at `due_ns` */
 	FORQ_ENTRY_DEAD = 5,     /* dead-letter entry; in flight: dead, result not
 				  * yet written (repair writes it, never re-runs it) */
+	FORQ_ENTRY_PURGED = 6,   /* in flight or retry entry taken by a purge, result
+				  * not yet written (repair writes it as purged,
+				  * never re-runs it); a retry entry's `owner` is
+				  * the purger's proc index + 1 */
 };
 
 /* An entry: a header for the bookkeeping, then one task record (rec + payload). */
@@ -87,7 +91,7 @@ struct forq_entry {
 			     * dead: when it died (CLOCK_REALTIME ns) */
 	uint64_t aux;       /* lease: when handed out (CLOCK_MONOTONIC ns);
 			     * dead: order of death */
-	uint32_t owner;     /* lease: connection id */
+	uint32_t owner;     /* lease: connection id; purged retry entry: purger */
 	uint32_t reserved;
 	char error[40];     /* last error (dead letters), NUL-terminated */
 	struct forq_rec rec;
@@ -244,6 +248,15 @@ struct forq_hdr {
 	_Atomic uint32_t retry_used;     /* hint: entries WAITING */
 	_Atomic uint32_t dead_used;      /* entries DEAD */
 	_Atomic uint64_t dead_seq;       /* dead letters ever added */
+
+	/* Queue controls (control.c). Pause is FORQ_F_PAUSED in `flags`. A
+	 * process that cannot write results (forq purge, forqd's HTTP thread)
+	 * asks forqd's main loop for a purge: ticket = ++purge_asked, then it
+	 * waits until purge_served reaches its ticket. */
+	alignas(FORQ_CACHELINE) _Atomic uint64_t purge_asked;  /* requests ever made */
+	_Atomic uint64_t purge_served;   /* every request up to this one is served */
+	_Atomic uint64_t purge_last;     /* tasks the last served request dropped */
+	_Atomic uint64_t purged;         /* tasks ever purged */
 
 	struct forq_ring rings[FORQ_NRINGS];
 	struct forq_worker_row workers[FORQ_MAX_WORKERS];

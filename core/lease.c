@@ -26,6 +26,8 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		    size_t max)
 {
 	struct forq_hdr *h = q->h;
+	if (atomic_load_explicit(&h->flags, memory_order_relaxed) & FORQ_F_PAUSED)
+		return 0; /* paused: as if empty, so a WAIT keeps waiting */
 	if (max > h->batch_max)
 		max = h->batch_max;
 	/* Find room first: a popped task must always have an entry to go to. */
@@ -43,7 +45,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		int r = k ^ 1; /* a lane's front ring before its main ring */
 		if (forq__ring_empty(forq__ring(q, r)))
 			continue;
-		if ((n = forq__ring_pop(q, r, (uint32_t)max)) < 0)
+		if ((n = forq__ring_pop(q, r, (uint32_t)max, FORQ_ENTRY_HELD)) < 0)
 			return n;
 	}
 	if (n == 0)

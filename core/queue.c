@@ -132,10 +132,20 @@ static int has_work(struct forq *q)
 	return 0;
 }
 
+/* A paused queue has no work for consumers: they sleep until resume moves
+ * the work word (or the 100 ms re-check). */
 static int has_work_or_stop(struct forq *q, void *arg)
 {
 	(void)arg;
-	return has_work(q) || (atomic_load(&q->h->flags) & FORQ_F_STOP);
+	uint32_t f = atomic_load(&q->h->flags);
+	return (has_work(q) && !(f & FORQ_F_PAUSED)) || (f & FORQ_F_STOP);
+}
+
+/* Where a consumer goes to pop a batch: one load of the flags word (read
+ * for FORQ_F_STOP anyway) is all that pause costs it. */
+static inline int paused(struct forq *q)
+{
+	return atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_PAUSED;
 }
 
 /* Frees the entries of the last pop whose results the caller has written. */
@@ -157,7 +167,7 @@ static int pop_once(struct forq *q, uint32_t max)
 		struct forq_ring *ring = forq__ring(q, r);
 		if (forq__ring_empty(ring))
 			continue;
-		int n = forq__ring_pop(q, r, max);
+		int n = forq__ring_pop(q, r, max, FORQ_ENTRY_HELD);
 		if (n > 0) {
 			forq__wake_space(q, ring);
 			return n;
@@ -188,7 +198,7 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 
 	uint64_t deadline = 0, t0 = 0;
 	int n, round = 0;
-	while ((n = pop_once(q, (uint32_t)max)) == 0) {
+	while ((n = paused(q) ? 0 : pop_once(q, (uint32_t)max)) == 0) {
 		if (atomic_load(&q->h->flags) & FORQ_F_STOP)
 			return -ESHUTDOWN;
 		if (timeout_ms == 0)

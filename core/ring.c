@@ -170,7 +170,7 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 	return 0;
 }
 
-int forq__ring_pop(struct forq *q, int ri, uint32_t max)
+int forq__ring_pop(struct forq *q, int ri, uint32_t max, uint8_t state)
 {
 	struct forq_ring *r = forq__ring(q, ri);
 	uint8_t *arena = forq__arena(q, r);
@@ -205,7 +205,7 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 			break;
 		struct forq_entry *e = (struct forq_entry *)(entry + (size_t)n * q->entry_size);
 		forq__rec_copy(&e->rec, src, src->len);
-		e->rec.state = FORQ_ENTRY_HELD;
+		e->rec.state = state;
 		head += sz;
 		off += sz;
 		if (off == A)

@@ -40,6 +40,7 @@ enum forq_result_status {
 	FORQ_RESULT_DEAD = 3,    /* attempts exhausted: moved to the dead letters */
 	FORQ_RESULT_RETRY = 4,   /* transient error: will be tried again later */
 	FORQ_RESULT_UNFINISHED = 5, /* forqd stopped before it ran (drain timeout, stop now) */
+	FORQ_RESULT_PURGED = 6,  /* dropped unrun by a purge of its queue */
 };
 
 struct forq;
