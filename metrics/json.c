@@ -211,6 +211,8 @@ static const struct field fields[] = {
 	{K_WORKERS,      0,                      {"workers",           NULL,             NULL}},
 	{K_U64,          S(worker_restarts),     {"worker_restarts",   NULL,             NULL}},
 	{K_BOOL,         S(accepting),           {NULL,                "accepting",      "accepting"}},
+	{K_BOOL,         S(paused),              {"paused",            "paused",         "paused"}},
+	{K_U64,          S(purged),              {"purged",            "purged",         "purged"}},
 	{K_OPEN,         0,                      {"remote",            NULL,             NULL}},
 	{K_U64,          S(remote_workers),      {"workers_connected", NULL,             NULL}},
 	{K_U64,          S(leases_outstanding),  {"leases_outstanding", NULL,            NULL}},

@@ -115,6 +115,11 @@ struct metrics_snapshot {
 	int draining;                   /* 1 while forqd drains for shutdown */
 	int accepting;                  /* 1 while the queue takes pushes (forq_stats.accepting;
 					 * the TCP server clears it while it drains) */
+
+	/* Queue controls (metrics_snapshot_controls). */
+	char queue[METRICS_NAME_MAX];   /* the queue's name: the `queue` label */
+	int paused;                     /* 1 while consumers take no task */
+	uint64_t purged;                /* counter: tasks dropped by purges */
 };
 
 struct forq_stats;
@@ -123,5 +128,10 @@ struct forq_stats;
  * progress, retry waiting, dead letters, the per-lane and other counters,
  * capacity, max payload and accepting. Touches no other field. */
 void metrics_snapshot_queue(struct metrics_snapshot *s, const struct forq_stats *st);
+
+struct forq;
+
+/* Fills the queue's name, paused and purged from q. Touches no other field. */
+void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q);
 
 #endif

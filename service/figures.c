@@ -37,6 +37,7 @@ void figures_queue(struct metrics_snapshot *s, struct forq *q, int workers)
 	forq_stats_read(q, &st);
 	forq_hists_read(q, &hs);
 	metrics_snapshot_queue(s, &st);
+	metrics_snapshot_controls(s, q);
 	s->full_waits = hs.full_waits;
 	for (int k = 0; k < METRICS_HIST_BUCKETS; k++) {
 		s->wait.buckets[k] = hs.wait[k];

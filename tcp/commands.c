@@ -194,6 +194,7 @@ static void do_stats(struct tcp_server *s, struct conn *c)
 	if (snap) {
 		forq_stats_read(s->q, &st);
 		metrics_snapshot_queue(snap, &st);
+		metrics_snapshot_controls(snap, s->q);
 		snap->accepting = st.accepting && !s->draining;
 		snap->tcp_open = s->nconns;
 		snap->remote_workers = s->nworkers;

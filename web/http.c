@@ -295,9 +295,39 @@ static int task_access_refused(struct http_server *s, struct MHD_Connection *c,
 	return 1;
 }
 
+/* Admin actions (shutdown, the queue controls): with an admin token set,
+ * the admin token; without one, loopback peers only. Returns 0 when
+ * allowed, else 1 with the 401 or 403 answer in *answer. */
+static int admin_refused(struct http_server *s, struct MHD_Connection *c, const char *what,
+			 enum MHD_Result *answer)
+{
+	if (s->auth.enabled) {
+		int given;
+		enum auth_role role = bearer_role(s, c, &given);
+		if (role == AUTH_ADMIN)
+			return 0;
+		if (role == AUTH_WORKER)
+			*answer = reply_error(s, c, 403, "the worker token cannot %s (use the admin "
+							 "token)", what);
+		else
+			*answer = reply_error_hdr(s, c, 401,
+						  given ? "wrong admin token"
+							: "missing Authorization: Bearer <admin token>",
+						  bearer);
+		return 1;
+	}
+	if (peer_on_loopback(c))
+		return 0;
+	*answer = reply_error(s, c, 403,
+			      "%s from another host needs an admin token (start forqd with "
+			      "FORQ_ADMIN_TOKEN or --admin-token-file)", what);
+	return 1;
+}
+
 static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connection *c)
 {
 	const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
+	enum MHD_Result refused;
 	int now;
 
 	if (!mode || strcmp(mode, "drain") == 0)
@@ -306,23 +336,8 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 		now = 1;
 	else
 		return reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)", mode);
-	if (s->auth.enabled) {
-		int given;
-		enum auth_role role = bearer_role(s, c, &given);
-		if (role == AUTH_WORKER)
-			return reply_error(s, c, 403, "the worker token cannot shut forqd down "
-						      "(use the admin token)");
-		if (role != AUTH_ADMIN)
-			return reply_error_hdr(s, c, 401,
-					       given ? "wrong admin token"
-						     : "missing Authorization: Bearer <admin token>",
-					       bearer);
-	} else {
-		if (!peer_on_loopback(c))
-			return reply_error(s, c, 403,
-					   "shutdown from another host needs an admin token "
-					   "(start forqd with FORQ_ADMIN_TOKEN or --admin-token-file)");
-	}
+	if (admin_refused(s, c, "shut forqd down", &refused))
+		return refused;
 	buf_reset(&s->out);
 	int r = buf_printf(&s->out, "{\"status\":\"shutting down\",\"mode\":\"%s\"}",
 			   now ? "now" : "drain");
@@ -330,6 +345,68 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	if (ok == MHD_YES && !r)
 		s->h.shutdown(s->h.ctx, now);
 	return ok;
+}
+
+/* The queue controls' ops, by the last word of /queues/{name}/{op}. */
+static const char *const queue_ops[] = {
+	[HTTP_QUEUE_PAUSE] = "pause", [HTTP_QUEUE_RESUME] = "resume", [HTTP_QUEUE_PURGE] = "purge"};
+#define QUEUES_PREFIX "/queues/"
+#define QUEUE_NAME_MAX 128
+
+/* "/queues/{name}/{op}": the op (enum http_queue_op) with the name copied
+ * into name[QUEUE_NAME_MAX], or -1 when url is no such path. */
+static int queue_route(const char *url, char *name)
+{
+	const char *n = url + sizeof QUEUES_PREFIX - 1, *slash;
+	if (strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1) || !(slash = strchr(n, '/')) ||
+	    slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
+		return -1;
+	for (int op = 0; op < (int)(sizeof queue_ops / sizeof queue_ops[0]); op++)
+		if (strcmp(slash + 1, queue_ops[op]) == 0) {
+			if (name) {
+				memcpy(name, n, (size_t)(slash - n));
+				name[slash - n] = '\0';
+			}
+			return op;
+		}
+	return -1;
+}
+
+static enum MHD_Result post_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
+{
+	char name[QUEUE_NAME_MAX];
+	int op = queue_route(url, name);
+	uint64_t purged = 0;
+	enum MHD_Result refused;
+
+	if (admin_refused(s, c, op == HTTP_QUEUE_PURGE ? "purge a queue" : "pause or resume a queue",
+			  &refused))
+		return refused;
+	int r = s->h.queue ? s->h.queue(s->h.ctx, name, op, &purged) : -ENOSYS;
+	buf_reset(&s->out);
+	switch (r) {
+	case 0: break;
+	case -ENOENT:
+		r = buf_puts(&s->out, "{\"error\":\"unknown queue \\\"");
+		if (!r)
+			r = buf_json_escape(&s->out, name, strlen(name));
+		if (!r)
+			r = buf_puts(&s->out, "\\\" (this forqd serves one queue: default)\"}");
+		return reply_out(s, c, 404, r, NULL);
+	case -ESRCH:
+	case -ETIMEDOUT:
+		return reply_error(s, c, 503, "forqd did not serve the purge in time");
+	default:
+		return reply_error(s, c, 500, "cannot %s: %s", queue_ops[op], strerror(-r));
+	}
+	r = buf_puts(&s->out, "{\"queue\":\"");
+	if (!r)
+		r = buf_json_escape(&s->out, name, strlen(name));
+	if (!r && op == HTTP_QUEUE_PURGE)
+		r = buf_printf(&s->out, "\",\"purged\":%" PRIu64 "}", purged);
+	else if (!r)
+		r = buf_printf(&s->out, "\",\"paused\":%s}", op == HTTP_QUEUE_PAUSE ? "true" : "false");
+	return reply_out(s, c, 200, r, NULL);
 }
 
 static const struct web_asset *find_asset(const char *url)
@@ -371,6 +448,7 @@ enum route {
 	R_TASKS,
 	R_TASK_ID,
 	R_SHUTDOWN,
+	R_QUEUE,
 	R_ASSET,
 };
 
@@ -388,6 +466,8 @@ static enum route find_route(const char *url)
 			return fixed[i].r;
 	if (strncmp(url, "/tasks/", 7) == 0)
 		return R_TASK_ID;
+	if (queue_route(url, NULL) >= 0)
+		return R_QUEUE;
 	if (find_asset(url))
 		return R_ASSET;
 	return R_NONE;
@@ -395,7 +475,7 @@ static enum route find_route(const char *url)
 
 static int is_post_route(enum route r)
 {
-	return r == R_TASKS || r == R_SHUTDOWN;
+	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE;
 }
 
 /* MHD calls this first with the headers, then with each piece of the body,
@@ -464,6 +544,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
 	if (rq->oom)
 		return reply_error(s, c, 500, "out of memory");
+	if (r == R_QUEUE)
+		return post_queue(s, c, url);
 	return r == R_TASKS ? post_tasks(s, c, rq) : post_shutdown(s, c);
 }
 

@@ -49,6 +49,8 @@ KNOWN_METRICS = {
     "forq_task_wait_seconds": "histogram",
     "forq_task_run_seconds": "histogram",
     "forq_queue_capacity": "gauge",
+    "forq_queue_paused": "gauge",
+    "forq_tasks_purged_total": "counter",
     "forq_queue_full_waits_total": "counter",
     "forq_workers": "gauge",
     "forq_worker_restarts_total": "counter",
