@@ -21,7 +21,7 @@
 #define METRICS_HIST_BUCKETS 40
 #define METRICS_MAX_WORKERS 256
 #define METRICS_MAX_HTTP_CODES 16
-#define METRICS_MAX_TCP_COMMANDS 16
+#define METRICS_MAX_TCP_COMMANDS 20
 #define METRICS_NAME_MAX 24 /* label values below, NUL included */
 
 enum metrics_worker_state {

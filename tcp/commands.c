@@ -218,15 +218,52 @@ static void do_info(struct tcp_server *s, struct conn *c)
 static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req *req,
 		    uint64_t now)
 {
-	/* Either token opens every TCP command: none of them is an admin action. */
-	if (!s->auth.enabled || auth_role_of(&s->auth, req->text, req->text_len) >= AUTH_WORKER) {
+	/* Either token opens every TCP command but the queue controls, which
+	 * are the admin's (do_queue). */
+	enum auth_role role = s->auth.enabled ? auth_role_of(&s->auth, req->text, req->text_len)
+					       : AUTH_NONE;
+	if (!s->auth.enabled || role >= AUTH_WORKER) {
 		c->authed = 1;
+		c->admin = role == AUTH_ADMIN;
 		conn_sent(c, proto_format_ok(&c->out));
 		return;
 	}
 	log_event(LOG_WARN, "tcp_auth_failed", "peer=%s", c->peer);
 	reply_err(c, PROTO_E_UNAUTHORIZED);
 	conn_begin_close(c, "unauthorized", now);
+}
+
+/* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
+ * are: with a token set, after AUTH with the admin token; without one, from
+ * loopback only. The loop's own handle purges, so the results are written
+ * here through the server's final callback. */
+static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	if (s->auth.enabled ? !c->admin : !c->loopback) {
+		reply_err(c, PROTO_E_FORBIDDEN);
+		return;
+	}
+	char name[64];
+	if (req->text_len >= sizeof name ||
+	    (memcpy(name, req->text, req->text_len), name[req->text_len] = '\0',
+	     forq_queue_check_name(name))) {
+		reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+		return;
+	}
+	if (req->cmd != PROTO_PURGE) {
+		forq_admin_pause(s->q, req->cmd == PROTO_PAUSE);
+		conn_sent(c, proto_format_ok(&c->out));
+		return;
+	}
+	int n = forq_admin_purge(s->q, s->fn, s->ctx);
+	if (n < 0) {
+		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=tcp error=\"%s\"", name,
+			  strerror(-n));
+		reply_err(c, PROTO_E_INTERNAL);
+		return;
+	}
+	log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=tcp peer=%s", name, n, c->peer);
+	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
 }
 
 static void handle(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
@@ -250,6 +287,9 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_STATS: do_stats(s, c); break;
 	case PROTO_INFO: do_info(s, c); break;
 	case PROTO_AUTH: do_auth(s, c, req, now); break;
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+	case PROTO_PURGE: do_queue(s, c, req); break;
 	case PROTO_EXIT:
 		conn_sent(c, proto_format_bye(&c->out));
 		conn_begin_close(c, "worker said exit", now);

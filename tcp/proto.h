@@ -17,6 +17,8 @@
  *   AUTH <token>                     -> OK | ERR unauthorized, close
  *   INFO                             -> INFO <key>=<value> ...
  *   RESULTS <k>, then k items        -> RESULTS <applied> <not_leased>  (one reply)
+ *   PAUSE <queue> | RESUME <queue>   -> OK | ERR unknown-queue | ERR forbidden  (admin)
+ *   PURGE <queue>                    -> OK <purged> | ERR unknown-queue | ERR forbidden
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
@@ -105,6 +107,9 @@ enum proto_cmd {
 	PROTO_AUTH,
 	PROTO_INFO,
 	PROTO_RESULTS, /* a batch header: its items come as RESULT/FAIL/RETRY */
+	PROTO_PAUSE,   /* queue controls: text = the queue's name */
+	PROTO_RESUME,
+	PROTO_PURGE,
 	PROTO_CMD_COUNT
 };
 
@@ -136,7 +141,11 @@ enum proto_err {
 	PROTO_E_UNAUTHORIZED = -16,          /* unauthorized: AUTH needed or wrong; closes */
 	PROTO_E_TOO_MANY_ERRORS = -17,       /* too-many-errors: garbage; closes */
 	PROTO_E_TOO_MANY_CONNECTIONS = -18,  /* too-many-connections: at the limit; closes */
-	PROTO_E_COUNT = 18
+	PROTO_E_UNKNOWN_QUEUE = -19,         /* unknown-queue: no queue of that name */
+	PROTO_E_FORBIDDEN = -20,             /* forbidden: an admin command without the
+					      * admin token (or, with none set, from
+					      * beyond loopback); the connection stays */
+	PROTO_E_COUNT = 20
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
@@ -147,7 +156,8 @@ struct proto_req {
 	uint32_t count;    /* GET_TASKS: at most this many (>= 1); RESULTS: items (>= 0) */
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
-	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload */
+	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload,
+			    * PAUSE/RESUME/PURGE queue name */
 	size_t text_len;
 	int item;          /* RESULT/FAIL/RETRY: 1 if an item of a RESULTS batch */
 	int item_last;     /* 1 on a batch's last item: the batch's reply is due */
@@ -275,5 +285,8 @@ int proto_format_item(struct buf *out, enum proto_cmd c, uint64_t id, const void
 /* PROTO_PING, PROTO_STATS, PROTO_EXIT or PROTO_INFO as a bare line; -EINVAL
  * for others. */
 int proto_format_simple(struct buf *out, enum proto_cmd c);
+/* "PAUSE|RESUME|PURGE <queue>\r\n"; -EINVAL for another command or a name
+ * that is empty or holds a blank, '\r' or '\n'. */
+int proto_format_queue_cmd(struct buf *out, enum proto_cmd c, const char *name, size_t len);
 
 #endif

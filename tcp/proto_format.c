@@ -215,6 +215,17 @@ int proto_format_simple(struct buf *out, enum proto_cmd c)
 	}
 }
 
+int proto_format_queue_cmd(struct buf *out, enum proto_cmd c, const char *name, size_t len)
+{
+	if ((c != PROTO_PAUSE && c != PROTO_RESUME && c != PROTO_PURGE) || len == 0 ||
+	    len > INT32_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (proto__is_blank(name[i]) || name[i] == '\r' || name[i] == '\n')
+			return -EINVAL;
+	return buf_printf(out, "%s %.*s" CRLF, proto_cmd_word(c), (int)len, name);
+}
+
 int proto_format_results(struct buf *out, uint32_t k)
 {
 	if (k > PROTO_RESULTS_MAX)

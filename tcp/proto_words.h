@@ -22,6 +22,9 @@
 #define CMD_QUIT "QUIT" /* EXIT's second name */
 #define CMD_AUTH "AUTH"
 #define CMD_INFO "INFO"
+#define CMD_PAUSE "PAUSE"   /* queue controls: the admin's, one queue name each */
+#define CMD_RESUME "RESUME"
+#define CMD_PURGE "PURGE"
 #define REP_TASK "TASK"
 #define REP_TASKS "TASKS"
 #define REP_NONE "NONE"
