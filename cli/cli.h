@@ -58,5 +58,8 @@ int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv);
 int cmd_dead(const struct command *cmd, struct opts *o, int argc, char **argv);       /* inspect.c */
 int cmd_retry_dead(const struct command *cmd, struct opts *o, int argc, char **argv); /* inspect.c */
 int cmd_status(const struct command *cmd, struct opts *o, int argc, char **argv);     /* inspect.c */
+int cmd_pause(const struct command *cmd, struct opts *o, int argc, char **argv);      /* queues.c */
+int cmd_resume(const struct command *cmd, struct opts *o, int argc, char **argv);     /* queues.c */
+int cmd_purge(const struct command *cmd, struct opts *o, int argc, char **argv);      /* queues.c */
 
 #endif

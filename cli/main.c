@@ -3,8 +3,8 @@
  * Every flag is one row of the table below (base/flags.h), from which each
  * command's parser and --help come. The commands that work on a queue are in
  * push.c and inspect.c; this file parses, dispatches and prints bench's report.
- * Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cannot open the
- * queue. The only place in the tool that exits. */
+ * Exit codes: 0 ok, 1 the operation failed, 2 usage (an unknown queue name
+ * too), 3 cannot open the queue. The only place in the tool that exits. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -263,6 +263,7 @@ static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};
 static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
+static const int queue_flags[] = {F_SHM, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
 				  F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
 
@@ -280,6 +281,14 @@ static const struct command commands[] = {
 	 cmd_retry_dead, retry_flags},
 	{"status", "ID", "Says where task ID is: pending, running, retrying, done, failed or dead,\n"
 	 "with its result or error.", cmd_status, status_flags},
+	{"pause", "NAME", "Pauses queue NAME (default): consumers and remote workers take no task\n"
+	 "from it, the ones running finish, pushes go on. It stays paused across forqd\n"
+	 "restarts until `forq resume NAME`.", cmd_pause, queue_flags},
+	{"resume", "NAME", "Resumes queue NAME: consumers take tasks again.", cmd_resume, queue_flags},
+	{"purge", "NAME", "Drops every task pending in queue NAME or waiting for a retry (running\n"
+	 "ones are not touched); forqd writes a result record with status \"purged\" for\n"
+	 "each and the count is printed. Needs forqd running (exit 1 otherwise).",
+	 cmd_purge, queue_flags},
 	{"bench", "",
 	 "Starts a private forqd (queue /forq-bench-PID, no HTTP, no TCP, no results), pushes\n"
 	 "--tasks tasks through libforq in batches, and reports throughput, wait and run time\n"
@@ -298,6 +307,9 @@ static void usage(FILE *f)
 		   "  dead        list dead letters (--json)\n"
 		   "  retry-dead  re-queue dead letters: ID... or --all\n"
 		   "  status      where task ID is, with its result\n"
+		   "  pause       pause queue NAME (default): no task is started\n"
+		   "  resume      resume queue NAME\n"
+		   "  purge       drop queue NAME's pending tasks (results say purged)\n"
 		   "  worker      run a remote worker against forqd's TCP port\n"
 		   "  bench       benchmark a private forqd end to end\n\n"
 		   "`forq COMMAND --help` lists a command's flags and their defaults; commands that\n"
@@ -305,7 +317,7 @@ static void usage(FILE *f)
 		   "exit codes:\n"
 		   "  0  ok\n"
 		   "  1  the operation failed (queue full, some bad lines, unknown id, ...)\n"
-		   "  2  usage: bad command, flag or argument\n"
+		   "  2  usage: bad command, flag or argument (an unknown queue name too)\n"
 		   "  3  cannot open the queue (is forqd running? is --shm-name right?)\n");
 }
 
