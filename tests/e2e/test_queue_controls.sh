@@ -8,8 +8,8 @@
 # them runs; the admin token guards the controls once one is set; a bad
 # queue name is refused on each surface with nothing changed. /metrics
 # (promtool-clean when promtool is here), /stats, forq stats and the log
-# show it all. Parts (for ONLY=, see lib.sh): pause_resume, kill9, purge,
-# token, bad_names.
+# show it all. Parts (for ONLY=, see lib.sh): pause_resume, remote_wait,
+# kill9, purge, token, bad_names.
 . "$(dirname "$0")/lib.sh"
 
 need_binaries "$FORQD" "$FORQ"
@@ -86,6 +86,22 @@ pause_resume() {
 	check "the status page has the paused badge, fed by /stats's paused" \
 		bash -c "curl -fsS '$(H)/' | grep -q 'id=\"paused\"' && curl -fsS '$(H)/app.js' | \
 		grep -q 's.paused'"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- resume wakes a remote worker parked in GET_TASK WAIT -------------------
+remote_wait() {
+	start_forqd rw --workers 0 --results off --drain-timeout 1 || { bad "forqd starts"; return; }
+	"$FORQ" pause default --shm-name "$FORQD_SHM" >/dev/null
+	push_cli 1
+	printf 'GET_TASK WAIT 8000\r\n' | "$CLIENT" "127.0.0.1:$TCP_PORT" raw 3000 >"$TMP/rw.out" 2>&1 &
+	local cpid=$!
+	sleep 0.5
+	check "resume (HTTP): 200" [ "$(post /queues/default/resume | cut -c1-3)" = 200 ]
+	wait "$cpid"
+	check "the parked GET_TASK WAIT 8000 got the task at the resume, not at its end" \
+		grep -q '^TASK [0-9]* 1 3' "$TMP/rw.out"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
@@ -217,6 +233,7 @@ bad_names() {
 }
 
 part pause_resume "paused: nothing starts, pushes go on; resume runs them; every surface"
+part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT"
 part kill9 "the pause outlives kill -9 of forqd and its restart"
 part purge "purge writes one purged record per dropped task, none runs; every surface"
 part token "the admin token guards the controls once set (HTTP 401/403, TCP ERR forbidden)"
