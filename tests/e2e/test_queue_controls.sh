@@ -8,7 +8,7 @@
 # them runs; the admin token guards the controls once one is set; a bad
 # queue name is refused on each surface with nothing changed. /metrics
 # (promtool-clean when promtool is here), /stats, forq stats and the log
-# show it all. Parts (for ONLY=, see lib.sh): pause_resume, remote_wait,
+# show it all. Parts (for ONLY=, see lib.sh): pause_resume, mid_batch, remote_wait,
 # kill9, purge, token, bad_names.
 . "$(dirname "$0")/lib.sh"
 
@@ -86,6 +86,25 @@ pause_resume() {
 	check "the status page has the paused badge, fed by /stats's paused" \
 		bash -c "curl -fsS '$(H)/' | grep -q 'id=\"paused\"' && curl -fsS '$(H)/app.js' | \
 		grep -q 's.paused'"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- a pause in the middle of a consumer's batch ---------------------------
+mid_batch() {
+	local r=$TMP/mb.jsonl done
+	start_forqd mb --workers 1 --batch 8 --handler 'exec:sleep 0.3' --results "$r" ||
+		{ bad "forqd starts"; return; }
+	push_cli 8
+	check "the consumer starts its batch" wait_for 5 bash -c "[ \$(curl -fsS '$(H)/stats' | \
+		grep -o '\"started\":[0-9]*' | head -1 | cut -d: -f2) -ge 1 ]"
+	"$FORQ" pause default --shm-name "$FORQD_SHM" >/dev/null
+	sleep 1.5
+	done=$(lines "$r")
+	check "paused mid-batch: the task running finished, the rest of the batch went back ($done done, $(pending) pending)" \
+		[ "$done" -le 2 -a "$(pending)" = $((8 - done)) ]
+	"$FORQ" resume default --shm-name "$FORQD_SHM" >/dev/null
+	check "all 8 done after resume" wait_for 20 bash -c "[ \$(grep -c '\"status\":\"done\"' '$r') = 8 ]"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
@@ -233,6 +252,7 @@ bad_names() {
 }
 
 part pause_resume "paused: nothing starts, pushes go on; resume runs them; every surface"
+part mid_batch "a pause mid-batch: the running task finishes, the batch's rest goes back"
 part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT"
 part kill9 "the pause outlives kill -9 of forqd and its restart"
 part purge "purge writes one purged record per dropped task, none runs; every surface"
