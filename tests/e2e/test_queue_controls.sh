@@ -17,6 +17,19 @@ tcp_client_build
 unset FORQ_ADMIN_TOKEN FORQ_WORKER_TOKEN
 
 H() { echo "http://127.0.0.1:$HTTP_PORT"; }
+# tcp_replies LINE...: sends the lines (CRLF-ended) and EXIT on one connection;
+# prints the reply lines (without CR).
+tcp_replies() {
+	local l
+	for l in "$@" EXIT; do printf '%s\r\n' "$l"; done |
+		"$CLIENT" "127.0.0.1:$TCP_PORT" raw 1500 | tr -d '\r'
+}
+# tcp_says REPLY LINE...: one of the replies to the lines is REPLY.
+tcp_says() {
+	local want=$1
+	shift
+	tcp_replies "$@" | grep -qx -- "$want"
+}
 # post PATH [TOKEN]: "CODE BODY" of a POST.
 post() {
 	curl -s -o "$TMP/body" -w '%{http_code}' -X POST ${2:+-H "Authorization: Bearer $2"} \
@@ -49,13 +62,11 @@ pause_resume() {
 	push_cli 10
 	check "HTTP POST /tasks is taken while paused (202)" \
 		[ "$(curl -s -o /dev/null -w '%{http_code}' -d '[{"payload":"1+2"},{"payload":"2+2"}]' "$(H)/tasks")" = 202 ]
-	check "TCP PUT is taken while paused" bash -c "tcp_out=\$(printf 'PUT 3\r\n5+5\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw); grep -q '^OK [0-9]' <<<\"\$tcp_out\""
-	check "TCP GET_TASK gets NONE while paused" bash -c "[ \"\$(printf 'GET_TASK\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw | head -1 | tr -d '\r')\" = NONE ]"
-	check "TCP GET_TASK WAIT 400 waits and gets NONE while paused" bash -c "[ \"\$(printf \
-		'GET_TASK WAIT 400\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw 1000 | head -1 | \
-		tr -d '\r')\" = NONE ]"
+	check "TCP PUT is taken while paused" bash -c "'$CLIENT' 127.0.0.1:$TCP_PORT raw \
+		< <(printf 'PUT 3\r\n5+5\r\nEXIT\r\n') | grep -q '^OK [0-9]'"
+	check "TCP GET_TASK gets NONE while paused" [ "$(tcp_replies GET_TASK | head -1)" = NONE ]
+	check "TCP GET_TASK WAIT 400 waits and gets NONE while paused" \
+		[ "$(tcp_replies 'GET_TASK WAIT 400' | head -1)" = NONE ]
 	sleep 1
 	check "nothing started over ~1 s paused (started $(stat_of "['started']"), 13 pending)" \
 		[ "$(stat_of "['started']")" = 0 -a "$(pending)" = 13 -a "$(lines "$r")" = 0 ]
@@ -68,12 +79,9 @@ pause_resume() {
 		"$FORQD_LOG"
 	check "HTTP POST /queues/default/pause: 200 paused true" \
 		[ "$(post /queues/default/pause)" = '200 {"queue":"default","paused":true}' ]
-	check "TCP RESUME default: OK, and the queue runs" \
-		bash -c "[ \"\$(printf 'RESUME default\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw | \
-		head -1 | tr -d '\r')\" = OK ]"
+	check "TCP RESUME default: OK" [ "$(tcp_replies 'RESUME default' | head -1)" = OK ]
 	check "/stats says not paused" [ "$(stat_of "['paused']")" = False ]
-	check "TCP PAUSE default: OK" bash -c "[ \"\$(printf 'PAUSE default\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw | head -1 | tr -d '\r')\" = OK ]"
+	check "TCP PAUSE default: OK" [ "$(tcp_replies 'PAUSE default' | head -1)" = OK ]
 	check "forq resume default: exit 0, queue runs" "$FORQ" resume default --shm-name "$FORQD_SHM"
 	check "/metrics: forq_queue_paused{queue=\"default\"} 0" \
 		[ "$(metric 'forq_queue_paused{queue="default"}')" = 0 ]
@@ -130,8 +138,7 @@ kill9() {
 	local r=$TMP/k9.jsonl shm
 	start_forqd k9 --workers 2 --handler arith --results "$r" || { bad "forqd starts"; return; }
 	shm=$FORQD_SHM
-	check "TCP PAUSE default: OK" bash -c "[ \"\$(printf 'PAUSE default\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw | head -1 | tr -d '\r')\" = OK ]"
+	check "TCP PAUSE default: OK" [ "$(tcp_replies 'PAUSE default' | head -1)" = OK ]
 	push_cli 8
 	kill -9 "$FORQD_PID"
 	wait "$FORQD_PID" 2>/dev/null
@@ -172,8 +179,7 @@ purge() {
 	check "HTTP POST /queues/default/purge: 200 purged 5" \
 		[ "$(post /queues/default/purge)" = '200 {"queue":"default","purged":5}' ]
 	push_cli 3
-	check "TCP PURGE default: OK 3" bash -c "[ \"\$(printf 'PURGE default\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw | head -1 | tr -d '\r')\" = 'OK 3' ]"
+	check "TCP PURGE default: OK 3" [ "$(tcp_replies 'PURGE default' | head -1)" = 'OK 3' ]
 	"$FORQ" resume default --shm-name "$FORQD_SHM" >/dev/null
 	sleep 1
 	check "none of the 33 purged tasks ran after resume (33 records, all purged)" \
@@ -206,18 +212,14 @@ token() {
 	check "refused: still paused, 4 pending, no record" \
 		[ "$(stat_of "['paused']")" = True -a "$(pending)" = 4 -a "$(lines "$TMP/tok.jsonl")" = 0 ]
 	check "TCP PURGE without AUTH: ERR forbidden (the connection stays: PING -> PONG)" \
-		bash -c "[ \"\$(printf 'PURGE default\r\nPING\r\nEXIT\r\n' | '$CLIENT' \
-		127.0.0.1:$TCP_PORT raw | head -2 | tr -d '\r' | tr '\n' ' ')\" = 'ERR forbidden PONG ' ]"
+		[ "$(tcp_replies 'PURGE default' PING | head -2 | tr '\n' ' ')" = 'ERR forbidden PONG ' ]
 	check "TCP PURGE after AUTH with the worker token: ERR forbidden" \
-		bash -c "printf 'AUTH $W\r\nPURGE default\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw | \
-		tr -d '\r' | grep -qx 'ERR forbidden'"
+		tcp_says 'ERR forbidden' "AUTH $W" 'PURGE default'
 	check "still 4 pending" [ "$(pending)" = 4 ]
 	check "purge with the admin token: 200 purged 4" \
 		[ "$(post /queues/default/purge "$A")" = '200 {"queue":"default","purged":4}' ]
 	push_cli 2
-	check "TCP PURGE after AUTH with the admin token: OK 2" \
-		bash -c "printf 'AUTH $A\r\nPURGE default\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw | \
-		tr -d '\r' | grep -qx 'OK 2'"
+	check "TCP PURGE after AUTH with the admin token: OK 2" tcp_says 'OK 2' "AUTH $A" 'PURGE default'
 	check "resume with the admin token: 200" \
 		[ "$(post /queues/default/resume "$A" | cut -c1-3)" = 200 ]
 	stop_forqd
@@ -235,10 +237,9 @@ bad_names() {
 		[ "$(post /queues/default/explode | cut -c1-3)" = 404 ]
 	check "HTTP GET /queues/default/pause: 405" \
 		[ "$(curl -s -o /dev/null -w '%{http_code}' "$(H)/queues/default/pause")" = 405 ]
-	check "TCP PAUSE nope: ERR unknown-queue" bash -c "printf 'PAUSE nope\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw | tr -d '\r' | grep -qx 'ERR unknown-queue'"
-	check "TCP PURGE without a name: ERR bad-args" bash -c "printf 'PURGE\r\nEXIT\r\n' | \
-		'$CLIENT' 127.0.0.1:$TCP_PORT raw | tr -d '\r' | grep -qx 'ERR bad-args'"
+	check "TCP PAUSE nope: ERR unknown-queue" tcp_says 'ERR unknown-queue' 'PAUSE nope'
+	check "TCP PURGE without a name: ERR bad-args" tcp_says 'ERR bad-args' PURGE
+	check "TCP PAUSE with two names: ERR bad-args" tcp_says 'ERR bad-args' 'PAUSE default x'
 	"$FORQ" pause nope --shm-name "$FORQD_SHM" 2>"$TMP/err"
 	rc=$?
 	check "forq pause nope: exit 2 ($rc) with the reason" \
