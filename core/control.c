@@ -19,6 +19,7 @@
 #include "internal.h"
 
 #define PURGED_TEXT "purged"
+#define CANCELLED_TEXT "cancelled"
 
 void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear)
 {
@@ -57,19 +58,33 @@ int forq_admin_paused(struct forq *q)
 	return !!(atomic_load(&q->h->flags) & FORQ_F_PAUSED);
 }
 
+int forq__free_last_batch(struct forq *q)
+{
+	if (!q->me)
+		return -EPERM;
+	if (q->batch_open)
+		return -EBUSY; /* our in-flight entries hold a batch */
+	for (uint32_t i = 0; i < q->batch_n; i++)
+		forq__inflight(q, q->me_idx, i)->rec.state = FORQ_ENTRY_EMPTY;
+	q->batch_n = 0;
+	return 0;
+}
+
 uint64_t forq_admin_purged_total(struct forq *q)
 {
 	return atomic_load(&q->h->purged);
 }
 
-void forq__report_purged(struct forq *q, struct forq_entry *e, forq_final_fn fn, void *ctx)
+void forq__report_dropped(struct forq *q, struct forq_entry *e, forq_final_fn fn, void *ctx)
 {
-	forq__report_final(fn, ctx, &e->rec, FORQ_RESULT_PURGED, PURGED_TEXT);
+	int cancel = e->rec.state == FORQ_ENTRY_CANCELLED;
+	const char *text = cancel ? CANCELLED_TEXT : PURGED_TEXT;
+	int status = cancel ? FORQ_RESULT_CANCELLED : FORQ_RESULT_PURGED;
+	forq__report_final(fn, ctx, &e->rec, status, text);
 	if (q->h->recent_max)
-		forq__recent_put(q, &e->rec, FORQ_RESULT_PURGED, PURGED_TEXT,
-				 sizeof PURGED_TEXT - 1, 0);
-	atomic_fetch_add(&q->h->purged, 1);
-	FORQ_FAILPOINT("purge.report");
+		forq__recent_put(q, &e->rec, status, text, strlen(text), 0);
+	atomic_fetch_add(cancel ? &q->h->cancelled : &q->h->purged, 1);
+	FORQ_FAILPOINT(cancel ? "cancel.report" : "purge.report");
 	e->rec.state = FORQ_ENTRY_EMPTY;
 }
 
@@ -87,7 +102,7 @@ static int purge_ring(struct forq *q, int ri, forq_final_fn fn, void *ctx)
 			return n < 0 ? n : total;
 		forq__wake_space(q, r);
 		for (int i = 0; i < n; i++)
-			forq__report_purged(q, forq__inflight(q, q->me_idx, (uint32_t)i), fn, ctx);
+			forq__report_dropped(q, forq__inflight(q, q->me_idx, (uint32_t)i), fn, ctx);
 		left -= (uint64_t)n < left ? (uint64_t)n : left;
 		total += n;
 	}
@@ -114,13 +129,14 @@ static int mark_retries(struct forq *q)
 	return n;
 }
 
-int forq__purge_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void *ctx)
+int forq__drop_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void *ctx)
 {
 	int n = 0;
 	for (uint32_t i = 0; i < q->h->retry_max; i++) {
 		struct forq_entry *e = forq__retry_entry(q, i);
-		if (e->rec.state == FORQ_ENTRY_PURGED && e->owner == owner) {
-			forq__report_purged(q, e, fn, ctx);
+		uint8_t st = e->rec.state;
+		if ((st == FORQ_ENTRY_PURGED || st == FORQ_ENTRY_CANCELLED) && e->owner == owner) {
+			forq__report_dropped(q, e, fn, ctx);
 			n++;
 		}
 	}
@@ -129,20 +145,14 @@ int forq__purge_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, voi
 
 int forq_admin_purge(struct forq *q, forq_final_fn fn, void *ctx)
 {
-	if (!q->me)
-		return -EPERM;
-	if (q->batch_open)
-		return -EBUSY; /* our in-flight entries hold a batch */
-	/* As a pop does: the last batch's results are written, free it. */
-	for (uint32_t i = 0; i < q->batch_n; i++)
-		forq__inflight(q, q->me_idx, i)->rec.state = FORQ_ENTRY_EMPTY;
-	q->batch_n = 0;
-	int total = 0, r = 0;
+	int total = 0, r = forq__free_last_batch(q);
+	if (r)
+		return r;
 	for (int ri = 0; ri < FORQ_NRINGS && r >= 0; ri++)
 		if ((r = purge_ring(q, ri, fn, ctx)) > 0)
 			total += r;
 	if (r >= 0 && (r = mark_retries(q)) >= 0)
-		total += forq__purge_retries_of(q, q->me_idx + 1, fn, ctx);
+		total += forq__drop_retries_of(q, q->me_idx + 1, fn, ctx);
 	return r < 0 ? r : total;
 }
 

@@ -201,11 +201,15 @@ int forq__ring_half_empty(const struct forq_ring *r);
 int forq__sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
 		   int (*ready)(struct forq *, void *), void *arg, uint64_t deadline);
 
-/* control.c: reports in-flight or retry entry e as purged (fn, the recent
- * table, the purged count) and frees it; reports the retry entries purger
- * `owner` (proc index + 1) marked and left. */
-void forq__report_purged(struct forq *q, struct forq_entry *e, forq_final_fn fn, void *ctx);
-int forq__purge_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void *ctx);
+/* control.c: reports in-flight or retry entry e, PURGED or CANCELLED, as
+ * purged or cancelled (fn, the recent table, the count) and frees it;
+ * reports the retry entries purger or canceller `owner` (proc index + 1)
+ * marked and left. */
+void forq__report_dropped(struct forq *q, struct forq_entry *e, forq_final_fn fn, void *ctx);
+int forq__drop_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void *ctx);
+/* Frees the entries of the caller's last batch (their results are written),
+ * as a pop does; -EBUSY while some are not finished. */
+int forq__free_last_batch(struct forq *q);
 
 /* queue.c */
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,

@@ -66,6 +66,7 @@ _Static_assert(sizeof(struct forq_rec) == 32, "forq_rec is part of the wire form
 enum forq_rec_flags {
 	FORQ_REC_FROM_FILE = 1, /* `line` names a line of forqd's --tasks file */
 	FORQ_REC_STOPPED = 2,   /* was running when forqd stopped and killed its consumer */
+	FORQ_REC_CANCELLED = 4, /* ring record cancelled while queued: pops pass over it */
 };
 
 /* State of an in-flight entry. Repair gives back HELD and RUNNING entries;
@@ -83,6 +84,7 @@ enum forq_entry_state {
 				  * not yet written (repair writes it as purged,
 				  * never re-runs it); a retry entry's `owner` is
 				  * the purger's proc index + 1 */
+	FORQ_ENTRY_CANCELLED = 7, /* as PURGED, for a cancel: its result is "cancelled" */
 };
 
 /* An entry: a header for the bookkeeping, then one task record (rec + payload). */
@@ -171,6 +173,10 @@ struct forq_ring {
 	uint32_t pad0;
 	uint64_t pop_pend_head;
 	uint64_t pop_pend_count;
+	/* A cancel inside: the arena offset + 1 of the record it flags (0: none);
+	 * it took effect iff that record has FORQ_REC_CANCELLED. */
+	uint64_t pop_pend_cancel;
+	uint64_t cancelled;       /* records flagged CANCELLED between head and tail */
 	alignas(FORQ_CACHELINE) _Atomic uint64_t head;       /* bytes ever consumed */
 	_Atomic uint64_t head_count;                         /* tasks ever consumed */
 	alignas(FORQ_CACHELINE) uint64_t arena_off;          /* from the object's base */
@@ -257,6 +263,13 @@ struct forq_hdr {
 	_Atomic uint64_t purge_served;   /* every request up to this one is served */
 	_Atomic uint64_t purge_last;     /* tasks the last served request dropped */
 	_Atomic uint64_t purged;         /* tasks ever purged */
+	_Atomic uint64_t cancelled;      /* tasks ever cancelled */
+	/* One cancel asked of forqd at a time (forq_admin_cancel_ask): state 0
+	 * free, 3 an asker fills it in, 1 asked (cancel_id set), 4 forqd serves
+	 * it, 2 answered (cancel_result set); the asker frees it. */
+	_Atomic uint32_t cancel_state;
+	_Atomic int32_t cancel_result;
+	_Atomic uint64_t cancel_id;
 
 	struct forq_ring rings[FORQ_NRINGS];
 	struct forq_worker_row workers[FORQ_MAX_WORKERS];

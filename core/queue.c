@@ -442,7 +442,8 @@ int forq_stats_read(struct forq *q, struct forq_stats *s)
 		for (int k = 0; k < 2; k++) {
 			struct forq_ring *r = forq__ring(q, 2 * p + k);
 			uint64_t t = atomic_load(&r->tail_count), hd = atomic_load(&r->head_count);
-			s->pending[p] += t > hd ? t - hd : 0;
+			uint64_t n = t > hd ? t - hd : 0, c = r->cancelled; /* cancelled: not pending */
+			s->pending[p] += n > c ? n - c : 0;
 		}
 	for (uint32_t i = 0; i < h->lease_max; i++) {
 		uint8_t st = forq__entry_at(q, h->lease_off, i)->rec.state;

@@ -123,6 +123,7 @@ int forq_admin_own(struct forq *q, char *err, size_t errlen)
 	/* Purges asked of an earlier forqd and never served are void: their
 	 * askers were told no forqd answered. */
 	atomic_store(&q->h->purge_served, atomic_load(&q->h->purge_asked));
+	atomic_store(&q->h->cancel_state, 0);
 	atomic_store(&q->h->owner_pid, getpid());
 	atomic_store(&q->h->clean, 0);
 	if (!q->me) {
@@ -288,9 +289,10 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, enum giveback_mo
 	 * so the service runs on), so that the chaos tests must see a loss. */
 	st = FORQ_ENTRY_EMPTY;
 #endif
-	if (st == FORQ_ENTRY_PURGED) {
-		/* Its purge began: it never runs again, only its result is owed. */
-		forq__report_purged(q, e, fn, ctx);
+	if (st == FORQ_ENTRY_PURGED || st == FORQ_ENTRY_CANCELLED) {
+		/* Its purge or cancel began: it never runs again, only its result
+		 * is owed. */
+		forq__report_dropped(q, e, fn, ctx);
 		return 0;
 	}
 	if (st == FORQ_ENTRY_DEAD) {
@@ -348,7 +350,7 @@ static int repair_record(struct forq *q, uint32_t i, const char *why, enum giveb
 		if (g >= 0)
 			FORQ_FAILPOINT("repair.giveback");
 	}
-	forq__purge_retries_of(q, i + 1, fn, ctx); /* a purger died inside */
+	forq__drop_retries_of(q, i + 1, fn, ctx); /* a purger or canceller died inside */
 	if (forq__lock(q, &q->h->proc_lock, NULL, NULL) == 0) {
 		p->pid = 0;
 		atomic_store(&p->current_id, 0);

@@ -51,6 +51,7 @@ const char *result_status_name(int status)
 	case FORQ_RESULT_RETRY: return "retry";
 	case FORQ_RESULT_UNFINISHED: return "unfinished";
 	case FORQ_RESULT_PURGED: return "purged";
+	case FORQ_RESULT_CANCELLED: return "cancelled";
 	}
 	return "unknown";
 }

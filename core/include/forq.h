@@ -41,6 +41,7 @@ enum forq_result_status {
 	FORQ_RESULT_RETRY = 4,   /* transient error: will be tried again later */
 	FORQ_RESULT_UNFINISHED = 5, /* forqd stopped before it ran (drain timeout, stop now) */
 	FORQ_RESULT_PURGED = 6,  /* dropped unrun by a purge of its queue */
+	FORQ_RESULT_CANCELLED = 7, /* cancelled while it was queued: never run */
 };
 
 struct forq;

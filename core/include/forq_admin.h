@@ -282,6 +282,25 @@ int forq_admin_purge_ask(struct forq *q, int timeout_ms, uint64_t *purged);
  * purge. Returns how many it dropped, -ENOMSG when none was asked, -errno. */
 int forq_admin_purge_serve(struct forq *q, forq_final_fn fn, void *ctx);
 
+/* Cancels task `id` while it is queued (pending in the queue, or waiting
+ * for a retry): it never runs, and fn is told of it with
+ * FORQ_RESULT_CANCELLED and the text "cancelled". A task in a ring stays
+ * there, passed over by pops and left out of the pending counts. Returns 0,
+ * -ENOENT (no such task queued: unknown, finished or forgotten), -EBUSY (it
+ * runs now: a consumer or a remote worker holds it), or as
+ * forq_admin_purge (-EPERM, -EBUSY with a batch open, -EDEADLK). A canceller
+ * killed inside leaves the task queued or reported by repair, never both. */
+int forq_admin_cancel(struct forq *q, uint64_t id, forq_final_fn fn, void *ctx);
+/* Tasks ever cancelled from the queue. */
+uint64_t forq_admin_cancelled_total(struct forq *q);
+/* A cancel asked of forqd (one at a time; others wait for the slot):
+ * returns what forq_admin_cancel returned there, -ESRCH when no forqd owns
+ * the queue, -ETIMEDOUT after timeout_ms (< 0: no limit). */
+int forq_admin_cancel_ask(struct forq *q, uint64_t id, int timeout_ms);
+/* forqd's main loop: serves the cancel asked, if any (*id: which). Returns
+ * what forq_admin_cancel returned, -ENOMSG when none was asked. */
+int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_t *id);
+
 /* Where task `id` is now. Scans the queue: for status pages, not hot paths. */
 enum forq_where {
 	FORQ_WHERE_UNKNOWN = 0, /* never issued, or finished and forgotten */

@@ -73,7 +73,8 @@ struct seen {
 	uint64_t first;
 	int n;
 	unsigned char count[NTASKS];
-	int bad; /* a status or text other than purged */
+	int bad;     /* a status or text other than purged or cancelled */
+	int cancels; /* of n, those cancelled */
 };
 
 static void on_final(void *ctx, const struct forq_task_info *t, const void *payload, int status,
@@ -81,11 +82,14 @@ static void on_final(void *ctx, const struct forq_task_info *t, const void *payl
 {
 	struct seen *s = ctx;
 	(void)payload;
-	if (status != FORQ_RESULT_PURGED || len != 6 || memcmp(text, "purged", 6) ||
-	    t->id < s->first || t->id >= s->first + NTASKS)
+	const char *want = status == FORQ_RESULT_CANCELLED ? "cancelled" : "purged";
+	if ((status != FORQ_RESULT_PURGED && status != FORQ_RESULT_CANCELLED) ||
+	    len != strlen(want) || memcmp(text, want, len) || t->id < s->first ||
+	    t->id >= s->first + NTASKS)
 		s->bad++;
 	else
 		s->count[t->id - s->first]++;
+	s->cancels += status == FORQ_RESULT_CANCELLED;
 	s->n++;
 }
 
@@ -94,7 +98,7 @@ static void on_final_pipe(void *ctx, const struct forq_task_info *t, const void 
 			  int status, const char *text, size_t len)
 {
 	(void)payload, (void)text, (void)len;
-	uint64_t id = status == FORQ_RESULT_PURGED ? t->id : 0;
+	uint64_t id = status == FORQ_RESULT_PURGED || status == FORQ_RESULT_CANCELLED ? t->id : 0;
 	if (write(*(int *)ctx, &id, sizeof id) != (ssize_t)sizeof id)
 		_exit(5);
 }
@@ -425,6 +429,180 @@ static void test_purge_ask_and_serve(void **state)
 	assert_int_equal(forq_queue_check_name(""), -ENOENT);
 }
 
+/* Check that cancel takes a queued task out for good: reported once as
+ * cancelled, left out of the pending count, passed over by pops (the others
+ * come in order), found as cancelled by id; a task waiting for a retry too;
+ * a running, unknown or already cancelled one is refused. */
+static void test_cancel_queued_and_retrying(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	struct forq_task t[8];
+	struct forq_stats st;
+	fill(f, 6, 0);
+	s.first = f->first;
+	assert_int_equal(forq_admin_cancel(f->q, f->first + 2, on_final, &s), 0);
+	assert_int_equal(s.cancels, 1);
+	assert_int_equal(s.count[2], 1);
+	assert_int_equal(forq_admin_cancel(f->q, f->first + 2, on_final, &s), -ENOENT);
+	assert_int_equal(forq_admin_cancel(f->q, f->first + 1000, on_final, &s), -ENOENT);
+	forq_stats_read(f->q, &st);
+	assert_int_equal(st.pending[FORQ_NORMAL], 5);
+	int status = 0;
+	unsigned att;
+	char text[32];
+	assert_int_equal(forq_task_where(f->q, f->first + 2, &status, &att, text, sizeof text),
+			 FORQ_WHERE_FINISHED);
+	assert_int_equal(status, FORQ_RESULT_CANCELLED);
+	assert_int_equal(forq_pop_batch(f->q, t, 2, 0), 2); /* ids 0 and 1 */
+	assert_int_equal(forq_admin_cancel(f->q, t[0].id, on_final, &s), -EBUSY); /* batch open */
+	assert_int_equal(forq_task_finish(f->q, &t[0], FORQ_RESULT_RETRY, "x", 1, 0),
+			 FORQ_RESULT_RETRY);
+	forq_task_finish(f->q, &t[1], FORQ_RESULT_DONE, "", 0, 0);
+	assert_int_equal(forq_pop_batch(f->q, t, 1, 0), 1); /* id 3: 2 is passed over */
+	assert_int_equal(t[0].id, f->first + 3);
+	forq_task_begin(f->q, &t[0]);
+	forq_task_finish(f->q, &t[0], FORQ_RESULT_DONE, "", 0, 0);
+	/* A running task is another process's: refused, left alone. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct forq_task u[1];
+		if (forq_admin_consumer_attach(f->q, 0) || forq_pop_batch(f->q, u, 1, 0) != 1)
+			_exit(1);
+		forq_task_begin(f->q, &u[0]);
+		pause();
+		_exit(0);
+	}
+	for (int i = 0; i < 2000; i++) {
+		forq_stats_read(f->q, &st);
+		if (st.started == 4) /* 0, 1 and 3 here, 4 there */
+			break;
+		usleep(1000);
+	}
+	int r = forq_admin_cancel(f->q, f->first + 4, on_final, &s);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(r, -EBUSY);
+	assert_int_equal(forq_admin_repair_pid(f->q, pid, "test", NULL, NULL), 1);
+	/* The retried one waits in the retry table. */
+	assert_int_equal(forq_admin_cancel(f->q, f->first, on_final, &s), 0);
+	assert_int_equal(s.cancels, 2);
+	forq_stats_read(f->q, &st);
+	assert_int_equal(st.retry_waiting, 0);
+	assert_int_equal(forq_admin_cancelled_total(f->q), 2);
+	assert_int_equal(drain_rest(f, &s), 2); /* 4 (given back) and 5 */
+	assert_int_equal(s.bad, 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(s.count[i], i == 1 || i == 3 ? 0 : 1);
+}
+
+/* Check that a purge passes over a cancelled task (one record each) and
+ * that cancel works on a paused queue. */
+static void test_cancel_then_purge_paused(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	forq_admin_pause(f->q, 1);
+	fill(f, 3, 0);
+	s.first = f->first;
+	assert_int_equal(forq_admin_cancel(f->q, f->first + 1, on_final, &s), 0);
+	assert_int_equal(forq_admin_purge(f->q, on_final, &s), 2);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.cancels, 1);
+	assert_each_once(&s, 3);
+	struct forq_stats st;
+	forq_stats_read(f->q, &st);
+	assert_int_equal(st.pending[FORQ_NORMAL], 0);
+}
+
+/* Runs forq_admin_cancel(id) in a child that dies at failpoint fp; the ids
+ * it reported go into s. */
+static pid_t canceller_dies_at(struct fx *f, const char *fp, uint64_t id, struct seen *s)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		setenv("FORQ_FAILPOINT", fp, 1);
+		if (forq_admin_consumer_attach(f->q, 0))
+			_exit(1);
+		forq_admin_cancel(f->q, id, on_final_pipe, &fds[1]);
+		_exit(2);
+	}
+	close(fds[1]);
+	read_ids(fds[0], s);
+	close(fds[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	return pid;
+}
+
+/* Check a canceller killed inside: before it flagged the record, the cancel
+ * never happened (the next pop repairs it: the task runs, nothing is
+ * reported); after it reported, repair reports it again and it never runs. */
+static void test_canceller_killed_mid_cancel(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	fill(f, 4, 0);
+	s.first = f->first;
+	pid_t pid = canceller_dies_at(f, "cancel.copied:1", f->first + 1, &s);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(drain_rest(f, &s), 4); /* the pop lock's repair undid it */
+	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", on_final, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_each_once(&s, 4);
+
+	struct seen s2 = {0};
+	fill(f, 4, 0);
+	s2.first = f->first;
+	pid = canceller_dies_at(f, "cancel.report:1", f->first + 1, &s2);
+	assert_int_equal(s2.n, 1);
+	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", on_final, &s2), 0);
+	assert_int_equal(s2.n, 2); /* reported twice, at worst: never run */
+	assert_int_equal(s2.count[1], 2);
+	s2.count[1] = 1;
+	assert_int_equal(drain_rest(f, &s2), 3);
+	assert_each_once(&s2, 4);
+}
+
+/* Check the cancel request path: no forqd, then served by the owner. */
+static void test_cancel_ask_and_serve(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = {0};
+	char err[256];
+	uint64_t id = 0;
+	fill(f, 2, 0);
+	s.first = f->first;
+	assert_int_equal(forq_admin_cancel_ask(f->q, f->first, 1000), -ESRCH);
+	assert_int_equal(forq_admin_own(f->q, err, sizeof err), 0);
+	assert_int_equal(forq_admin_cancel_serve(f->q, on_final, &s, &id), -ENOMSG);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct forq *q;
+		if (forq_open(&q, f->name, err, sizeof err))
+			_exit(1);
+		int a = forq_admin_cancel_ask(q, f->first + 1, 10000);
+		int b = forq_admin_cancel_ask(q, f->first + 1, 10000);
+		_exit(a == 0 && b == -ENOENT ? 0 : 2);
+	}
+	int served = 0;
+	for (int i = 0; i < 5000 && served < 2; i++) {
+		usleep(1000);
+		served += forq_admin_cancel_serve(f->q, on_final, &s, &id) != -ENOMSG;
+	}
+	assert_int_equal(served, 2);
+	assert_int_equal(id, f->first + 1);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(s.cancels, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +616,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_purger_killed_mid_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purger_killed_in_retry_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_ask_and_serve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_queued_and_retrying, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_then_purge_paused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_canceller_killed_mid_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_ask_and_serve, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
