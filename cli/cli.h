@@ -24,6 +24,7 @@ struct opts {
 	const char *file;
 	int format;         /* enum tasks_format, for --file */
 	int json, all;
+	const char *queue;  /* --queue: a queue's name */
 	struct bench_config bench; /* bench.prio is copied from prio */
 };
 
@@ -61,5 +62,6 @@ int cmd_status(const struct command *cmd, struct opts *o, int argc, char **argv)
 int cmd_pause(const struct command *cmd, struct opts *o, int argc, char **argv);      /* queues.c */
 int cmd_resume(const struct command *cmd, struct opts *o, int argc, char **argv);     /* queues.c */
 int cmd_purge(const struct command *cmd, struct opts *o, int argc, char **argv);      /* queues.c */
+int cmd_cancel(const struct command *cmd, struct opts *o, int argc, char **argv);     /* queues.c */
 
 #endif

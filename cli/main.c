@@ -23,7 +23,7 @@
 /* Rows of the flag table; commands list the ones they take. */
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_JSON, F_ALL, F_TASKS, F_WORKERS, F_BATCH,
-	F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_HELP, NFLAGS
+	F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_QUEUE, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -78,6 +78,8 @@ static const struct flag_spec flags[NFLAGS] = {
 		     .shown = "next to forq, $FORQD, PATH", .help = "the forqd binary to start"},
 	[F_QUIET] = {.name = "quiet", .type = FLAG_ON, .off = O(bench.quiet),
 		     .help = "no progress lines on stderr"},
+	[F_QUEUE] = {.name = "queue", .arg = "NAME", .type = FLAG_STR, .off = O(queue),
+		     .sdef = FORQ_QUEUE_DEFAULT, .help = "the queue (forqd serves one: default)"},
 	[F_HELP] = {.name = "help", .type = FLAG_HELP, .short_name = 'h', .help = "print this help"},
 };
 
@@ -264,6 +266,7 @@ static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};
 static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int queue_flags[] = {F_SHM, F_HELP};
+static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
 				  F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
 
@@ -289,6 +292,10 @@ static const struct command commands[] = {
 	 "ones are not touched); forqd writes a result record with status \"purged\" for\n"
 	 "each and the count is printed. Needs forqd running (exit 1 otherwise).",
 	 cmd_purge, queue_flags},
+	{"cancel", "ID", "Cancels task ID while it is queued (pending, or waiting for a retry): it\n"
+	 "never runs, and forqd writes its result record with status \"cancelled\". A task\n"
+	 "that runs now is not touched (exit 1), nor one that is not queued (exit 1).",
+	 cmd_cancel, cancel_flags},
 	{"bench", "",
 	 "Starts a private forqd (queue /forq-bench-PID, no HTTP, no TCP, no results), pushes\n"
 	 "--tasks tasks through libforq in batches, and reports throughput, wait and run time\n"
@@ -310,6 +317,7 @@ static void usage(FILE *f)
 		   "  pause       pause queue NAME (default): no task is started\n"
 		   "  resume      resume queue NAME\n"
 		   "  purge       drop queue NAME's pending tasks (results say purged)\n"
+		   "  cancel      cancel queued task ID (--queue NAME; its result says cancelled)\n"
 		   "  worker      run a remote worker against forqd's TCP port\n"
 		   "  bench       benchmark a private forqd end to end\n\n"
 		   "`forq COMMAND --help` lists a command's flags and their defaults; commands that\n"

@@ -1,8 +1,9 @@
-/* queues.c — the queue controls: `forq pause NAME`, `forq resume NAME` and
- * `forq purge NAME`, through the queue's shared memory as the other queue
- * commands work (its file mode is the access check). Pause and resume flip
- * the queue's flag; a purge is asked of forqd, which alone writes the
- * results file (one "purged" record per task dropped). */
+/* queues.c — the queue controls: `forq pause NAME`, `forq resume NAME`,
+ * `forq purge NAME` and `forq cancel [--queue NAME] ID`, through the
+ * queue's shared memory as the other queue commands work (its file mode is
+ * the access check). Pause and resume flip the queue's flag; a purge or a
+ * cancel is asked of forqd, which alone writes the results file (one
+ * "purged" or "cancelled" record per task dropped). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "cli.h"
 #include "forq.h"
 #include "forq_admin.h"
+#include "parse.h"
 
 #define PURGE_WAIT_MS 10000
 
@@ -76,4 +78,40 @@ int cmd_purge(const struct command *cmd, struct opts *o, int argc, char **argv)
 		return failure(cmd, EXIT_FAILED, "%s", strerror(-r));
 	printf("queue %s purged: %" PRIu64 " tasks dropped\n", name, n);
 	return EXIT_OK;
+}
+
+int cmd_cancel(const struct command *cmd, struct opts *o, int argc, char **argv)
+{
+	struct forq *q;
+	uint64_t id;
+	if (argc == 0)
+		return usage_error(cmd, "no task id");
+	if (argc > 1)
+		return usage_error(cmd, "one task id, not %d arguments", argc);
+	if (parse_task_id(argv[0], &id))
+		return usage_error(cmd, "bad task id \"%s\" (expected a positive integer)", argv[0]);
+	if (forq_queue_check_name(o->queue))
+		return failure(cmd, EXIT_USAGE,
+			       "unknown queue \"%s\" (this forqd serves one queue: default)", o->queue);
+	int code = open_queue(cmd, o, &q);
+	if (code)
+		return code;
+	int r = forq_admin_cancel_ask(q, id, PURGE_WAIT_MS);
+	forq_close(q);
+	switch (r) {
+	case 0: printf("task %" PRIu64 " cancelled\n", id); return EXIT_OK;
+	case -ENOENT:
+		return failure(cmd, EXIT_FAILED,
+			       "task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
+	case -EBUSY:
+		return failure(cmd, EXIT_FAILED,
+			       "task %" PRIu64 " is running: only a queued task can be cancelled", id);
+	case -ESRCH:
+		return failure(cmd, EXIT_FAILED,
+			       "no forqd serves %s: a cancel needs the forqd that writes its results",
+			       o->shm_name);
+	case -ETIMEDOUT:
+		return failure(cmd, EXIT_FAILED, "forqd did not answer within %d ms", PURGE_WAIT_MS);
+	default: return failure(cmd, EXIT_FAILED, "%s", strerror(-r));
+	}
 }

@@ -261,6 +261,11 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	put(&o, "forq_tasks_purged_total{queue=\"");
 	put_label_value(&o, queue_name(s));
 	put(&o, "\"} %" PRIu64 "\n", s->purged);
+	family(&o, "forq_tasks_cancelled_total", "counter",
+	       "Queued tasks cancelled unrun (each has a cancelled result record).");
+	put(&o, "forq_tasks_cancelled_total{queue=\"");
+	put_label_value(&o, queue_name(s));
+	put(&o, "\"} %" PRIu64 "\n", s->cancelled);
 	counter(&o, "forq_queue_full_waits_total", "Pushes that found the queue full and had to wait.",
 		s->full_waits);
 

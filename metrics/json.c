@@ -213,6 +213,7 @@ static const struct field fields[] = {
 	{K_BOOL,         S(accepting),           {NULL,                "accepting",      "accepting"}},
 	{K_BOOL,         S(paused),              {"paused",            "paused",         "paused"}},
 	{K_U64,          S(purged),              {"purged",            "purged",         "purged"}},
+	{K_U64,          S(cancelled),           {"cancelled",         "cancelled",      "cancelled"}},
 	{K_OPEN,         0,                      {"remote",            NULL,             NULL}},
 	{K_U64,          S(remote_workers),      {"workers_connected", NULL,             NULL}},
 	{K_U64,          S(leases_outstanding),  {"leases_outstanding", NULL,            NULL}},

@@ -34,4 +34,5 @@ void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q)
 	snprintf(s->queue, sizeof s->queue, "%s", FORQ_QUEUE_DEFAULT);
 	s->paused = forq_admin_paused(q);
 	s->purged = forq_admin_purged_total(q);
+	s->cancelled = forq_admin_cancelled_total(q);
 }

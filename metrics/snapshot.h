@@ -120,6 +120,7 @@ struct metrics_snapshot {
 	char queue[METRICS_NAME_MAX];   /* the queue's name: the `queue` label */
 	int paused;                     /* 1 while consumers take no task */
 	uint64_t purged;                /* counter: tasks dropped by purges */
+	uint64_t cancelled;             /* counter: queued tasks cancelled */
 };
 
 struct forq_stats;
@@ -131,7 +132,8 @@ void metrics_snapshot_queue(struct metrics_snapshot *s, const struct forq_stats 
 
 struct forq;
 
-/* Fills the queue's name, paused and purged from q. Touches no other field. */
+/* Fills the queue's name, paused, purged and cancelled from q. Touches no
+ * other field. */
 void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q);
 
 #endif

@@ -172,17 +172,18 @@ static void hook_shutdown(void *ctx, int now)
 	(void)w;
 }
 
-/* Pause and resume flip the flag from this thread; a purge is asked of the
- * main loop, which alone writes results. */
-static int hook_queue(void *ctx, const char *name, int op, uint64_t *purged)
+/* Pause and resume flip the flag from this thread; a purge or a cancel is
+ * asked of the main loop, which alone writes results. */
+static int hook_queue(void *ctx, const char *name, int op, uint64_t *arg)
 {
 	struct forqd *d = ctx;
 	static const enum queuectl_op ops[] = {[HTTP_QUEUE_PAUSE] = QUEUECTL_PAUSE,
 					       [HTTP_QUEUE_RESUME] = QUEUECTL_RESUME,
-					       [HTTP_QUEUE_PURGE] = QUEUECTL_PURGE};
-	if (op < 0 || op > HTTP_QUEUE_PURGE)
+					       [HTTP_QUEUE_PURGE] = QUEUECTL_PURGE,
+					       [HTTP_QUEUE_CANCEL] = QUEUECTL_CANCEL};
+	if (op < 0 || op > HTTP_QUEUE_CANCEL)
 		return -EINVAL;
-	return queuectl_ask(d->hq, name, ops[op], purged);
+	return queuectl_ask(d->hq, name, ops[op], arg);
 }
 
 static int hook_ready(void *ctx)

@@ -6,7 +6,7 @@
 
 #include "log.h"
 
-int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t *purged)
+int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t *arg)
 {
 	int r = forq_queue_check_name(name);
 	if (r)
@@ -14,9 +14,23 @@ int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t
 	switch (op) {
 	case QUEUECTL_PAUSE: forq_admin_pause(q, 1); return 0;
 	case QUEUECTL_RESUME: forq_admin_pause(q, 0); return 0;
-	case QUEUECTL_PURGE: return forq_admin_purge_ask(q, QUEUECTL_PURGE_WAIT_MS, purged);
+	case QUEUECTL_PURGE: return forq_admin_purge_ask(q, QUEUECTL_PURGE_WAIT_MS, arg);
+	case QUEUECTL_CANCEL:
+		r = forq_admin_cancel_ask(q, *arg, QUEUECTL_PURGE_WAIT_MS);
+		return r == -ENOENT ? -ENOMSG : r;
 	}
 	return -EINVAL;
+}
+
+void queuectl_log_cancel(uint64_t id, int r, const char *via)
+{
+	if (r == 0)
+		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%llu via=%s", FORQ_QUEUE_DEFAULT,
+			  (unsigned long long)id, via);
+	else
+		log_event(LOG_INFO, "task_cancel_refused", "queue=%s id=%llu via=%s reason=\"%s\"",
+			  FORQ_QUEUE_DEFAULT, (unsigned long long)id, via,
+			  r == -ENOENT ? "not queued" : r == -EBUSY ? "running" : strerror(-r));
 }
 
 void queuectl_log_purge(int n, const char *via)
@@ -42,4 +56,7 @@ void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, v
 	int n = forq_admin_purge_serve(q, fn, ctx);
 	if (n != -ENOMSG)
 		queuectl_log_purge(n, "request");
+	uint64_t id;
+	if ((n = forq_admin_cancel_serve(q, fn, ctx, &id)) != -ENOMSG)
+		queuectl_log_cancel(id, n, "request");
 }

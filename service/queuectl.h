@@ -10,16 +10,18 @@
 
 #include "forq_admin.h"
 
-enum queuectl_op { QUEUECTL_PAUSE, QUEUECTL_RESUME, QUEUECTL_PURGE };
+enum queuectl_op { QUEUECTL_PAUSE, QUEUECTL_RESUME, QUEUECTL_PURGE, QUEUECTL_CANCEL };
 
 /* How long a purge asked by the HTTP thread (or the forq tool) waits for the
  * main loop, which serves it within one busy housekeeping tick. */
 #define QUEUECTL_PURGE_WAIT_MS 10000
 
 /* From any thread but the main one, on that thread's handle: op on queue
- * `name`. Returns 0 (a purge sets *purged), -ENOENT for an unknown queue,
- * or what forq_admin_purge_ask returns. */
-int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t *purged);
+ * `name`; *arg is a cancel's task id, and a purge sets it to the tasks it
+ * dropped. Returns 0, -ENOENT for an unknown queue, -ENOMSG (cancel: the
+ * task is not queued), -EBUSY (cancel: it runs), or what
+ * forq_admin_purge_ask / _cancel_ask return (-ESRCH, -ETIMEDOUT). */
+int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t *arg);
 
 /* What the main loop saw at its last look. Main thread only. */
 struct queuectl_watch {
@@ -28,11 +30,13 @@ struct queuectl_watch {
 };
 
 /* From the main loop's housekeeping: logs a change of the pause flag (at the
- * first look, a pause kept from before a restart) and serves the purges
- * asked since the last look, writing their results through fn. */
+ * first look, a pause kept from before a restart) and serves the purges and
+ * the cancel asked since the last look, writing their results through fn. */
 void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx);
 
 /* Logs a purge that dropped n tasks (or failed: n < 0), made through `via`. */
 void queuectl_log_purge(int n, const char *via);
+/* Logs the cancel of task id that forq_admin_cancel answered r. */
+void queuectl_log_cancel(uint64_t id, int r, const char *via);
 
 #endif

@@ -266,6 +266,30 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
 }
 
+/* CANCEL <queue> <id>: a producer's or worker's, as PUT is. */
+static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	char name[64];
+	if (req->text_len >= sizeof name ||
+	    (memcpy(name, req->text, req->text_len), name[req->text_len] = '\0',
+	     forq_queue_check_name(name))) {
+		reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+		return;
+	}
+	int r = forq_admin_cancel(s->q, req->id, s->fn, s->ctx);
+	if (r == 0)
+		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
+			  req->id, c->peer);
+	switch (r) {
+	case 0: conn_sent(c, proto_format_ok(&c->out)); break;
+	case -ENOENT: reply_err(c, PROTO_E_NOT_QUEUED); break;
+	case -EBUSY: reply_err(c, PROTO_E_RUNNING); break;
+	default:
+		log_event(LOG_ERROR, "tcp_cancel_failed", "error=\"%s\"", strerror(-r));
+		reply_err(c, PROTO_E_INTERNAL);
+	}
+}
+
 static void handle(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
 {
 	count(&s->m_cmds[req->cmd], 1);
@@ -290,6 +314,7 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_PAUSE:
 	case PROTO_RESUME:
 	case PROTO_PURGE: do_queue(s, c, req); break;
+	case PROTO_CANCEL: do_cancel(s, c, req); break;
 	case PROTO_EXIT:
 		conn_sent(c, proto_format_bye(&c->out));
 		conn_begin_close(c, "worker said exit", now);

@@ -29,6 +29,7 @@ static const char *const cmd_words[PROTO_CMD_COUNT] = {
 	[PROTO_AUTH] = CMD_AUTH,         [PROTO_INFO] = CMD_INFO,
 	[PROTO_RESULTS] = CMD_RESULTS,   [PROTO_PAUSE] = CMD_PAUSE,
 	[PROTO_RESUME] = CMD_RESUME,     [PROTO_PURGE] = CMD_PURGE,
+	[PROTO_CANCEL] = CMD_CANCEL,
 };
 
 /* Indexed by -err - 1. */
@@ -38,6 +39,7 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
 	"queue-full",      "draining",   "internal",      "unauthorized",
 	"too-many-errors", "too-many-connections", "unknown-queue", "forbidden",
+	"not-queued",      "running",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};
@@ -280,6 +282,18 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 	case PROTO_PURGE:
 		if (ws.n != 2 || ws.more) {
 			r = PROTO_E_BAD_ARGS;
+			break;
+		}
+		req->text = ws.w[1];
+		req->text_len = ws.len[1];
+		break;
+	case PROTO_CANCEL:
+		if (ws.n != 3 || ws.more) {
+			r = PROTO_E_BAD_ARGS;
+			break;
+		}
+		if (proto__parse_u64(ws.w[2], ws.len[2], UINT64_MAX, &req->id)) {
+			r = PROTO_E_BAD_ID;
 			break;
 		}
 		req->text = ws.w[1];

@@ -19,6 +19,7 @@
  *   RESULTS <k>, then k items        -> RESULTS <applied> <not_leased>  (one reply)
  *   PAUSE <queue> | RESUME <queue>   -> OK | ERR unknown-queue | ERR forbidden  (admin)
  *   PURGE <queue>                    -> OK <purged> | ERR unknown-queue | ERR forbidden
+ *   CANCEL <queue> <id>              -> OK | ERR not-queued | ERR running | ERR unknown-queue
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
@@ -110,6 +111,7 @@ enum proto_cmd {
 	PROTO_PAUSE,   /* queue controls: text = the queue's name */
 	PROTO_RESUME,
 	PROTO_PURGE,
+	PROTO_CANCEL,  /* text = the queue's name, id */
 	PROTO_CMD_COUNT
 };
 
@@ -145,14 +147,16 @@ enum proto_err {
 	PROTO_E_FORBIDDEN = -20,             /* forbidden: an admin command without the
 					      * admin token (or, with none set, from
 					      * beyond loopback); the connection stays */
-	PROTO_E_COUNT = 20
+	PROTO_E_NOT_QUEUED = -21,            /* not-queued: CANCEL of a task not queued */
+	PROTO_E_RUNNING = -22,               /* running: CANCEL of a task that runs */
+	PROTO_E_COUNT = 22
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
  * NULL). `text` points into the caller's buffer: valid until it drops bytes. */
 struct proto_req {
 	enum proto_cmd cmd;
-	uint64_t id;       /* RESULT, FAIL, RETRY, TOUCH */
+	uint64_t id;       /* RESULT, FAIL, RETRY, TOUCH, CANCEL */
 	uint32_t count;    /* GET_TASKS: at most this many (>= 1); RESULTS: items (>= 0) */
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
@@ -288,5 +292,7 @@ int proto_format_simple(struct buf *out, enum proto_cmd c);
 /* "PAUSE|RESUME|PURGE <queue>\r\n"; -EINVAL for another command or a name
  * that is empty or holds a blank, '\r' or '\n'. */
 int proto_format_queue_cmd(struct buf *out, enum proto_cmd c, const char *name, size_t len);
+/* "CANCEL <queue> <id>\r\n"; -EINVAL for a name as above. */
+int proto_format_cancel(struct buf *out, const char *name, size_t len, uint64_t id);
 
 #endif

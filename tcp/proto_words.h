@@ -25,6 +25,7 @@
 #define CMD_PAUSE "PAUSE"   /* queue controls: the admin's, one queue name each */
 #define CMD_RESUME "RESUME"
 #define CMD_PURGE "PURGE"
+#define CMD_CANCEL "CANCEL" /* a queued task: queue name and id */
 #define REP_TASK "TASK"
 #define REP_TASKS "TASKS"
 #define REP_NONE "NONE"

@@ -51,6 +51,7 @@ KNOWN_METRICS = {
     "forq_queue_capacity": "gauge",
     "forq_queue_paused": "gauge",
     "forq_tasks_purged_total": "counter",
+    "forq_tasks_cancelled_total": "counter",
     "forq_queue_full_waits_total": "counter",
     "forq_workers": "gauge",
     "forq_worker_restarts_total": "counter",

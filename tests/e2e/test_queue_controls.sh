@@ -8,8 +8,9 @@
 # them runs; the admin token guards the controls once one is set; a bad
 # queue name is refused on each surface with nothing changed. /metrics
 # (promtool-clean when promtool is here), /stats, forq stats and the log
-# show it all. Parts (for ONLY=, see lib.sh): pause_resume, mid_batch, remote_wait,
-# kill9, purge, token, bad_names.
+# show it all. A queued task is cancelled by id on each surface, once.
+# Parts (for ONLY=, see lib.sh): pause_resume, mid_batch, remote_wait, kill9,
+# purge, cancel, token, bad_names.
 . "$(dirname "$0")/lib.sh"
 
 need_binaries "$FORQD" "$FORQ"
@@ -226,6 +227,57 @@ token() {
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
 
+# ---- cancel of a queued task by id, on each surface ------------------------
+cancel() {
+	local r=$TMP/ca.jsonl id rc
+	: >"$TMP/ids"
+	start_forqd ca --workers 0 --results "$r" --drain-timeout 1 || { bad "forqd starts"; return; }
+	push_cli 5
+	mapfile -t id <"$TMP/ids"
+	check "forq cancel ${id[1]}: exit 0" "$FORQ" cancel --shm-name "$FORQD_SHM" "${id[1]}"
+	check "HTTP POST /queues/default/tasks/${id[2]}/cancel: 200" \
+		[ "$(post "/queues/default/tasks/${id[2]}/cancel")" = \
+		"200 {\"queue\":\"default\",\"id\":${id[2]},\"status\":\"cancelled\"}" ]
+	check "TCP CANCEL default ${id[3]}: OK" tcp_says OK "CANCEL default ${id[3]}"
+	check "a task leased to a remote worker: ERR running" \
+		[ "$(tcp_replies GET_TASK "CANCEL default ${id[0]}" | sed -n 3p)" = 'ERR running' ]
+	"$FORQ" cancel --shm-name "$FORQD_SHM" "${id[1]}" 2>"$TMP/err"
+	rc=$?
+	check "forq cancel of a cancelled task: exit 1 ($rc), not queued" \
+		bash -c "[ $rc = 1 ] && grep -q 'is not queued' '$TMP/err'"
+	check "HTTP cancel of a cancelled task: 404" \
+		[ "$(post "/queues/default/tasks/${id[2]}/cancel" | cut -c1-3)" = 404 ]
+	check "TCP CANCEL of a cancelled task: ERR not-queued" \
+		tcp_says 'ERR not-queued' "CANCEL default ${id[3]}"
+	check "3 cancelled records, one each, none run" bash -c "[ \$(grep -c '\"status\":\"cancelled\"' \
+		'$r') = 3 ] && [ \$(wc -l <'$r') = 3 ]"
+	check "GET /tasks/${id[1]} says cancelled" \
+		bash -c "curl -fsS '$(H)/tasks/${id[1]}' | grep -q '\"status\":\"cancelled\"'"
+	check "a remote worker is handed the 2 queued tasks only, no cancelled one" \
+		bash -c "[ \"\$(printf 'GET_TASKS 10\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw | \
+		tr -d '\r' | grep -o '^TASK [0-9]*' | cut -d' ' -f2 | sort -n | tr '\n' ' ')\" = \
+		'${id[0]} ${id[4]} ' ]"
+	check "2 pending (the leases came back), /stats cancelled 3" \
+		wait_for 5 bash -c "[ \"\$(curl -fsS '$(H)/stats' | python3 -c 'import json,sys; \
+		s=json.load(sys.stdin); print(s[\"pending\"][\"total\"], s[\"cancelled\"])')\" = '2 3' ]"
+	check "/metrics: forq_tasks_cancelled_total{queue=\"default\"} 3" \
+		[ "$(metric 'forq_tasks_cancelled_total{queue="default"}')" = 3 ]
+	check "forqd logs task_cancelled" grep -q 'event=task_cancelled queue=default' "$FORQD_LOG"
+	check "TCP CANCEL nope ${id[4]}: ERR unknown-queue" \
+		tcp_says 'ERR unknown-queue' "CANCEL nope ${id[4]}"
+	check "TCP CANCEL default x: ERR bad-id" tcp_says 'ERR bad-id' 'CANCEL default x'
+	check "HTTP cancel in queue nope: 404 unknown queue" \
+		bash -c "[[ '$(post "/queues/nope/tasks/${id[4]}/cancel")' == '404 {\"error\":\"unknown queue'* ]]"
+	check "HTTP cancel of task abc: 400" \
+		[ "$(post /queues/default/tasks/abc/cancel | cut -c1-3)" = 400 ]
+	"$FORQ" cancel --shm-name "$FORQD_SHM" --queue nope "${id[4]}" 2>/dev/null
+	rc=$?
+	check "forq cancel --queue nope: exit 2 ($rc)" [ "$rc" = 2 ]
+	check "after the refusals ${id[4]} is still queued (2 pending)" [ "$(pending)" = 2 ]
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 # ---- bad queue names and paths ---------------------------------------------
 bad_names() {
 	local rc
@@ -257,6 +309,7 @@ part mid_batch "a pause mid-batch: the running task finishes, the batch's rest g
 part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT"
 part kill9 "the pause outlives kill -9 of forqd and its restart"
 part purge "purge writes one purged record per dropped task, none runs; every surface"
+part cancel "cancel of a queued task: one cancelled record, never run; a running one refused"
 part token "the admin token guards the controls once set (HTTP 401/403, TCP ERR forbidden)"
 part bad_names "unknown queue names and paths: 404, ERR unknown-queue, exit 2"
 finish

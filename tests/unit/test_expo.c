@@ -121,6 +121,8 @@ static void test_expo_exact_lines(void **state)
 		"forq_queue_paused{queue=\"default\"} 0",
 		"# TYPE forq_tasks_purged_total counter",
 		"forq_tasks_purged_total{queue=\"default\"} 0",
+		"# TYPE forq_tasks_cancelled_total counter",
+		"forq_tasks_cancelled_total{queue=\"default\"} 0",
 		"forq_queue_full_waits_total 11",
 		"# TYPE forq_workers gauge",
 		"forq_workers{state=\"starting\"} 0",
