@@ -233,6 +233,22 @@ static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req
 	conn_begin_close(c, "unauthorized", now);
 }
 
+#define QUEUE_NAME_MAX 64
+
+/* The request's queue name into name[QUEUE_NAME_MAX]: 1 when forqd serves
+ * that queue, else 0 after answering ERR unknown-queue. */
+static int queue_known(struct conn *c, const struct proto_req *req, char *name)
+{
+	if (req->text_len < QUEUE_NAME_MAX) {
+		memcpy(name, req->text, req->text_len);
+		name[req->text_len] = '\0';
+		if (forq_queue_check_name(name) == 0)
+			return 1;
+	}
+	reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+	return 0;
+}
+
 /* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
  * are: with a token set, after AUTH with the admin token; without one, from
  * loopback only. The loop's own handle purges, so the results are written
@@ -243,13 +259,9 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 		reply_err(c, PROTO_E_FORBIDDEN);
 		return;
 	}
-	char name[64];
-	if (req->text_len >= sizeof name ||
-	    (memcpy(name, req->text, req->text_len), name[req->text_len] = '\0',
-	     forq_queue_check_name(name))) {
-		reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+	char name[QUEUE_NAME_MAX];
+	if (!queue_known(c, req, name))
 		return;
-	}
 	if (req->cmd != PROTO_PURGE) {
 		forq_admin_pause(s->q, req->cmd == PROTO_PAUSE);
 		conn_sent(c, proto_format_ok(&c->out));
@@ -269,13 +281,9 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 /* CANCEL <queue> <id>: a producer's or worker's, as PUT is. */
 static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
-	char name[64];
-	if (req->text_len >= sizeof name ||
-	    (memcpy(name, req->text, req->text_len), name[req->text_len] = '\0',
-	     forq_queue_check_name(name))) {
-		reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+	char name[QUEUE_NAME_MAX];
+	if (!queue_known(c, req, name))
 		return;
-	}
 	int r = forq_admin_cancel(s->q, req->id, s->fn, s->ctx);
 	if (r == 0)
 		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,

@@ -313,9 +313,10 @@ static void test_purge_after_consumer_killed_mid_pop(void **state)
 	}
 }
 
-/* Runs forq_admin_purge in a child that dies at failpoint `fp`; the ids it
- * reported go into s. Returns its pid (reaped). */
-static pid_t purger_dies_at(struct fx *f, const char *fp, struct seen *s)
+/* Runs forq_admin_purge (id 0) or forq_admin_cancel(id) in a child that
+ * dies at failpoint `fp`; the ids it reported go into s. Returns its pid
+ * (reaped). */
+static pid_t dies_at(struct fx *f, const char *fp, uint64_t id, struct seen *s)
 {
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -325,7 +326,10 @@ static pid_t purger_dies_at(struct fx *f, const char *fp, struct seen *s)
 		setenv("FORQ_FAILPOINT", fp, 1);
 		if (forq_admin_consumer_attach(f->q, 0))
 			_exit(1);
-		forq_admin_purge(f->q, on_final_pipe, &fds[1]);
+		if (id)
+			forq_admin_cancel(f->q, id, on_final_pipe, &fds[1]);
+		else
+			forq_admin_purge(f->q, on_final_pipe, &fds[1]);
 		_exit(2);
 	}
 	close(fds[1]);
@@ -347,7 +351,7 @@ static void test_purger_killed_mid_purge(void **state)
 	struct seen s = {0};
 	fill(f, 40, 0);
 	s.first = f->first;
-	pid_t pid = purger_dies_at(f, "purge.report:5", &s);
+	pid_t pid = dies_at(f, "purge.report:5", 0, &s);
 	assert_int_equal(s.n, 5);
 	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", on_final, &s), 0);
 	/* Its first batch (16) is reported, the 5th of them twice. */
@@ -378,7 +382,7 @@ static void test_purger_killed_in_retry_table(void **state)
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(forq_task_finish(f->q, &t[i], FORQ_RESULT_RETRY, "x", 1, 0),
 				 FORQ_RESULT_RETRY);
-	pid_t pid = purger_dies_at(f, "purge.report:2", &s);
+	pid_t pid = dies_at(f, "purge.report:2", 0, &s);
 	struct forq_stats st;
 	forq_stats_read(f->q, &st);
 	assert_int_equal(st.retry_waiting, 0);
@@ -515,30 +519,6 @@ static void test_cancel_then_purge_paused(void **state)
 	assert_int_equal(st.pending[FORQ_NORMAL], 0);
 }
 
-/* Runs forq_admin_cancel(id) in a child that dies at failpoint fp; the ids
- * it reported go into s. */
-static pid_t canceller_dies_at(struct fx *f, const char *fp, uint64_t id, struct seen *s)
-{
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(fds[0]);
-		setenv("FORQ_FAILPOINT", fp, 1);
-		if (forq_admin_consumer_attach(f->q, 0))
-			_exit(1);
-		forq_admin_cancel(f->q, id, on_final_pipe, &fds[1]);
-		_exit(2);
-	}
-	close(fds[1]);
-	read_ids(fds[0], s);
-	close(fds[0]);
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	return pid;
-}
-
 /* Check a canceller killed inside: before it flagged the record, the cancel
  * never happened (the next pop repairs it: the task runs, nothing is
  * reported); after it reported, repair reports it again and it never runs. */
@@ -548,7 +528,7 @@ static void test_canceller_killed_mid_cancel(void **state)
 	struct seen s = {0};
 	fill(f, 4, 0);
 	s.first = f->first;
-	pid_t pid = canceller_dies_at(f, "cancel.copied:1", f->first + 1, &s);
+	pid_t pid = dies_at(f, "cancel.copied:1", f->first + 1, &s);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(drain_rest(f, &s), 4); /* the pop lock's repair undid it */
 	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", on_final, &s), 0);
@@ -558,7 +538,7 @@ static void test_canceller_killed_mid_cancel(void **state)
 	struct seen s2 = {0};
 	fill(f, 4, 0);
 	s2.first = f->first;
-	pid = canceller_dies_at(f, "cancel.report:1", f->first + 1, &s2);
+	pid = dies_at(f, "cancel.report:1", f->first + 1, &s2);
 	assert_int_equal(s2.n, 1);
 	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", on_final, &s2), 0);
 	assert_int_equal(s2.n, 2); /* reported twice, at worst: never run */
