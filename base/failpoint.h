@@ -35,6 +35,12 @@
  *   dead.add          aux.c      dead entry filled, not yet dead, aux lock held
  *   requeue           queue.c    record pushed to its front ring, the
  *                                caller's copy not yet cleared
+ *   purge.report      control.c  a purged task's result reported, its entry
+ *                                not yet freed (the purger dies mid-purge)
+ *   cancel.copied     cancel.c   a cancelled task copied to the canceller's
+ *                                entry, its ring record not yet flagged
+ *   cancel.report     control.c  a cancelled task's result reported, its
+ *                                entry not yet freed
  *   repair.giveback   repair.c   an entry of a dead process given back, the
  *                                next ones not yet (forqd dies mid-repair)
  *   lease.take        lease.c    tasks popped for a remote worker, not yet

@@ -25,6 +25,7 @@ struct opts {
 	int format;         /* enum tasks_format, for --file */
 	const char *delay, *at; /* push: start no sooner (duration, or a time) */
 	int json, all;
+	const char *queue;  /* --queue: a queue's name */
 	struct bench_config bench; /* bench.prio is copied from prio */
 };
 
@@ -59,5 +60,9 @@ int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv);
 int cmd_dead(const struct command *cmd, struct opts *o, int argc, char **argv);       /* inspect.c */
 int cmd_retry_dead(const struct command *cmd, struct opts *o, int argc, char **argv); /* inspect.c */
 int cmd_status(const struct command *cmd, struct opts *o, int argc, char **argv);     /* inspect.c */
+int cmd_pause(const struct command *cmd, struct opts *o, int argc, char **argv);      /* queues.c */
+int cmd_resume(const struct command *cmd, struct opts *o, int argc, char **argv);     /* queues.c */
+int cmd_purge(const struct command *cmd, struct opts *o, int argc, char **argv);      /* queues.c */
+int cmd_cancel(const struct command *cmd, struct opts *o, int argc, char **argv);     /* queues.c */
 
 #endif

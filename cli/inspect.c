@@ -20,7 +20,7 @@
 
 /* The body forqd's /stats and STATS share (metrics/json.c), with the names
  * `forq stats --json` documents. */
-static int stats_json(const struct command *cmd, const struct forq_stats *s)
+static int stats_json(const struct command *cmd, const struct forq_stats *s, struct forq *q)
 {
 	struct metrics_snapshot *snap = calloc(1, sizeof *snap);
 	struct buf b = BUF_INIT;
@@ -29,6 +29,7 @@ static int stats_json(const struct command *cmd, const struct forq_stats *s)
 	if (!snap)
 		return failure(cmd, EXIT_FAILED, "out of memory");
 	metrics_snapshot_queue(snap, s);
+	metrics_snapshot_controls(snap, q);
 	if (json_stats(&b, JSON_CLI, snap, NULL, 0))
 		code = failure(cmd, EXIT_FAILED, "out of memory");
 	else
@@ -53,10 +54,16 @@ int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv)
 		return code;
 	struct forq_stats s;
 	forq_stats_read(q, &s);
+	int paused = forq_admin_paused(q);
+	uint64_t purged = forq_admin_purged_total(q);
+	if (o->json) {
+		code = stats_json(cmd, &s, q);
+		forq_close(q);
+		return code;
+	}
 	forq_close(q);
-	if (o->json)
-		return stats_json(cmd, &s);
-	printf("queue          %s (%s)\n", o->shm_name, s.accepting ? "accepting tasks" : "not accepting tasks");
+	printf("queue          %s (%s%s)\n", o->shm_name,
+	       s.accepting ? "accepting tasks" : "not accepting tasks", paused ? ", paused" : "");
 	printf("pending        %" PRIu64 " (high %" PRIu64 ", normal %" PRIu64 ", low %" PRIu64 ")\n",
 	       s.pending[0] + s.pending[1] + s.pending[2], s.pending[0], s.pending[1], s.pending[2]);
 	printf("in progress    %" PRIu64 "\n", s.in_progress);
@@ -72,6 +79,7 @@ int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv)
 	printf("retried        %" PRIu64 "\n", s.retried);
 	printf("crashes        %" PRIu64 "\n", s.crashes);
 	printf("requeued       %" PRIu64 "\n", s.requeued);
+	printf("purged         %" PRIu64 "\n", purged);
 	printf("capacity       %" PRIu64 " tasks per priority, %u bytes per task\n", s.capacity,
 	       s.max_payload);
 	return EXIT_OK;

@@ -3,8 +3,8 @@
  * Every flag is one row of the table below (base/flags.h), from which each
  * command's parser and --help come. The commands that work on a queue are in
  * push.c and inspect.c; this file parses, dispatches and prints bench's report.
- * Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 cannot open the
- * queue. The only place in the tool that exits. */
+ * Exit codes: 0 ok, 1 the operation failed, 2 usage (an unknown queue name
+ * too), 3 cannot open the queue. The only place in the tool that exits. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,8 +22,8 @@
 
 /* Rows of the flag table; commands list the ones they take. */
 enum flag_row {
-	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_JSON, F_ALL, F_TASKS, F_WORKERS, F_BATCH,
-	F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_HELP, NFLAGS
+	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_JSON, F_ALL, F_TASKS,
+	F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_QUEUE, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -82,6 +82,8 @@ static const struct flag_spec flags[NFLAGS] = {
 		     .shown = "next to forq, $FORQD, PATH", .help = "the forqd binary to start"},
 	[F_QUIET] = {.name = "quiet", .type = FLAG_ON, .off = O(bench.quiet),
 		     .help = "no progress lines on stderr"},
+	[F_QUEUE] = {.name = "queue", .arg = "NAME", .type = FLAG_STR, .off = O(queue),
+		     .sdef = FORQ_QUEUE_DEFAULT, .help = "the queue (forqd serves one: default)"},
 	[F_HELP] = {.name = "help", .type = FLAG_HELP, .short_name = 'h', .help = "print this help"},
 };
 
@@ -268,6 +270,8 @@ static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};
 static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
+static const int queue_flags[] = {F_SHM, F_HELP};
+static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
 				  F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
 
@@ -285,6 +289,18 @@ static const struct command commands[] = {
 	 cmd_retry_dead, retry_flags},
 	{"status", "ID", "Says where task ID is: pending, running, retrying, done, failed or dead,\n"
 	 "with its result or error.", cmd_status, status_flags},
+	{"pause", "NAME", "Pauses queue NAME (default): consumers and remote workers take no task\n"
+	 "from it, the ones running finish, pushes go on. It stays paused across forqd\n"
+	 "restarts until `forq resume NAME`.", cmd_pause, queue_flags},
+	{"resume", "NAME", "Resumes queue NAME: consumers take tasks again.", cmd_resume, queue_flags},
+	{"purge", "NAME", "Drops every task pending in queue NAME or waiting for a retry (running\n"
+	 "ones are not touched); forqd writes a result record with status \"purged\" for\n"
+	 "each and the count is printed. Needs forqd running (exit 1 otherwise).",
+	 cmd_purge, queue_flags},
+	{"cancel", "ID", "Cancels task ID while it is queued (pending, or waiting for a retry): it\n"
+	 "never runs, and forqd writes its result record with status \"cancelled\". A task\n"
+	 "that runs now is not touched (exit 1), nor one that is not queued (exit 1).",
+	 cmd_cancel, cancel_flags},
 	{"bench", "",
 	 "Starts a private forqd (queue /forq-bench-PID, no HTTP, no TCP, no results), pushes\n"
 	 "--tasks tasks through libforq in batches, and reports throughput, wait and run time\n"
@@ -303,6 +319,10 @@ static void usage(FILE *f)
 		   "  dead        list dead letters (--json)\n"
 		   "  retry-dead  re-queue dead letters: ID... or --all\n"
 		   "  status      where task ID is, with its result\n"
+		   "  pause       pause queue NAME (default): no task is started\n"
+		   "  resume      resume queue NAME\n"
+		   "  purge       drop queue NAME's pending tasks (results say purged)\n"
+		   "  cancel      cancel queued task ID (--queue NAME; its result says cancelled)\n"
 		   "  worker      run a remote worker against forqd's TCP port\n"
 		   "  bench       benchmark a private forqd end to end\n\n"
 		   "`forq COMMAND --help` lists a command's flags and their defaults; commands that\n"
@@ -310,7 +330,7 @@ static void usage(FILE *f)
 		   "exit codes:\n"
 		   "  0  ok\n"
 		   "  1  the operation failed (queue full, some bad lines, unknown id, ...)\n"
-		   "  2  usage: bad command, flag or argument\n"
+		   "  2  usage: bad command, flag or argument (an unknown queue name too)\n"
 		   "  3  cannot open the queue (is forqd running? is --shm-name right?)\n");
 }
 

@@ -152,9 +152,10 @@ int forq__mutex_init(pthread_mutex_t *m);
 int forq__ring_push(struct forq *q, int r, size_t n, const struct forq_msg *msgs,
 		    const struct forq_rec *tmpl, const uint32_t *lines,
 		    const struct forq_rec *const *recs);
-/* Pops up to max records of ring r into our in-flight entries [0, max).
- * Returns how many (0 if empty). Takes the pop lock. */
-int forq__ring_pop(struct forq *q, int r, uint32_t max);
+/* Pops up to max records of ring r into our in-flight entries [0, max), in
+ * `state` (HELD; a purge's PURGED, so that the pop and the purge are one
+ * step for repair). Returns how many (0 if empty). Takes the pop lock. */
+int forq__ring_pop(struct forq *q, int r, uint32_t max, uint8_t state);
 void forq__ring_repair_push(struct forq *q, void *ring);
 void forq__ring_repair_pop(struct forq *q, void *ring);
 int forq__ring_init(struct forq_ring *r, uint64_t arena_off, uint64_t arena_bytes,
@@ -248,6 +249,16 @@ uint64_t forq__deadline_of(int timeout_ms);
 int forq__ring_half_empty(const struct forq_ring *r);
 int forq__sleep_on(struct forq *q, _Atomic uint32_t *seq, _Atomic uint32_t *sleepers,
 		   int (*ready)(struct forq *, void *), void *arg, uint64_t deadline);
+
+/* control.c: reports in-flight or retry entry e, PURGED or CANCELLED, as
+ * purged or cancelled (fn, the recent table, the count) and frees it;
+ * reports the retry entries purger or canceller `owner` (proc index + 1)
+ * marked and left. */
+void forq__report_dropped(struct forq *q, struct forq_entry *e, forq_final_fn fn, void *ctx);
+int forq__drop_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void *ctx);
+/* Frees the entries of the caller's last batch (their results are written),
+ * as a pop does; -EBUSY while some are not finished. */
+int forq__free_last_batch(struct forq *q);
 
 /* queue.c */
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,

@@ -30,7 +30,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 7u
+#define FORQ_LAYOUT_VERSION 9u
 #define FORQ_CACHELINE 64
 /* What a watching forqd adds to work_sleepers: pushers that see it wake the
  * watch besides the consumers they wake (a process of an older build wakes
@@ -69,7 +69,8 @@ _Static_assert(sizeof(struct forq_rec) == 32, "forq_rec is part of the wire form
 enum forq_rec_flags {
 	FORQ_REC_FROM_FILE = 1, /* `line` names a line of forqd's --tasks file */
 	FORQ_REC_STOPPED = 2,   /* was running when forqd stopped and killed its consumer */
-	FORQ_REC_DELAYED = 4,   /* in the waiting table for its delay, not a retry */
+	FORQ_REC_CANCELLED = 4, /* ring record cancelled while queued: pops pass over it */
+	FORQ_REC_DELAYED = 8,   /* in the waiting table for its delay, not a retry */
 };
 
 /* State of an in-flight entry. Repair gives back HELD and RUNNING entries;
@@ -83,6 +84,11 @@ enum forq_entry_state {
 	FORQ_ENTRY_WAITING = 4,  /* retry entry: due at `due_ns` */
 	FORQ_ENTRY_DEAD = 5,     /* dead-letter entry; in flight: dead, result not
 				  * yet written (repair writes it, never re-runs it) */
+	FORQ_ENTRY_PURGED = 6,   /* in flight or retry entry taken by a purge, result
+				  * not yet written (repair writes it as purged,
+				  * never re-runs it); a retry entry's `owner` is
+				  * the purger's proc index + 1 */
+	FORQ_ENTRY_CANCELLED = 7, /* as PURGED, for a cancel: its result is "cancelled" */
 };
 
 /* An entry: a header for the bookkeeping, then one task record (rec + payload). */
@@ -91,7 +97,7 @@ struct forq_entry {
 			     * dead: when it died (CLOCK_REALTIME ns) */
 	uint64_t aux;       /* lease: when handed out (CLOCK_MONOTONIC ns);
 			     * dead: order of death */
-	uint32_t owner;     /* lease: connection id */
+	uint32_t owner;     /* lease: connection id; purged retry entry: purger */
 	uint32_t backed;    /* sparse queue: bytes reserved beyond its first page */
 	char error[40];     /* last error (dead letters), NUL-terminated */
 	struct forq_rec rec;
@@ -175,6 +181,10 @@ struct forq_ring {
 	uint32_t pad0;
 	uint64_t pop_pend_head;
 	uint64_t pop_pend_count;
+	/* A cancel inside: the arena offset + 1 of the record it flags (0: none);
+	 * it took effect iff that record has FORQ_REC_CANCELLED. */
+	uint64_t pop_pend_cancel;
+	uint64_t cancelled;       /* records flagged CANCELLED between head and tail */
 	alignas(FORQ_CACHELINE) _Atomic uint64_t head;       /* bytes ever consumed */
 	_Atomic uint64_t head_count;                         /* tasks ever consumed */
 	alignas(FORQ_CACHELINE) uint64_t arena_off;          /* from the object's base */
@@ -259,6 +269,22 @@ struct forq_hdr {
 	_Atomic uint32_t sched_used;     /* of those, delayed tasks (FORQ_REC_DELAYED) */
 	_Atomic uint32_t dead_used;      /* entries DEAD */
 	_Atomic uint64_t dead_seq;       /* dead letters ever added */
+
+	/* Queue controls (control.c). Pause is FORQ_F_PAUSED in `flags`. A
+	 * process that cannot write results (forq purge, forqd's HTTP thread)
+	 * asks forqd's main loop for a purge: ticket = ++purge_asked, then it
+	 * waits until purge_served reaches its ticket. */
+	alignas(FORQ_CACHELINE) _Atomic uint64_t purge_asked;  /* requests ever made */
+	_Atomic uint64_t purge_served;   /* every request up to this one is served */
+	_Atomic uint64_t purge_last;     /* tasks the last served request dropped */
+	_Atomic uint64_t purged;         /* tasks ever purged */
+	_Atomic uint64_t cancelled;      /* tasks ever cancelled */
+	/* One cancel asked of forqd at a time (forq_admin_cancel_ask): state 0
+	 * free, 3 an asker fills it in, 1 asked (cancel_id set), 4 forqd serves
+	 * it, 2 answered (cancel_result set); the asker frees it. */
+	_Atomic uint32_t cancel_state;
+	_Atomic int32_t cancel_result;
+	_Atomic uint64_t cancel_id;
 
 	struct forq_ring rings[FORQ_NRINGS];
 	struct forq_worker_row workers[FORQ_MAX_WORKERS];

@@ -38,6 +38,8 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		    size_t max)
 {
 	struct forq_hdr *h = q->h;
+	if (atomic_load_explicit(&h->flags, memory_order_relaxed) & FORQ_F_PAUSED)
+		return 0; /* paused: as if empty, so a WAIT keeps waiting */
 	if (max > h->batch_max)
 		max = h->batch_max;
 	/* Find room first: a popped task must always have an entry to go to. */
@@ -59,7 +61,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		uint32_t grant = forq__rate_take(q, (uint32_t)max, &wait);
 		if (!grant)
 			return 0; /* the rate limit: forq_admin_rate_wait_ns says when */
-		n = forq__ring_pop(q, r, grant);
+		n = forq__ring_pop(q, r, grant, FORQ_ENTRY_HELD);
 		if (n < (int)grant)
 			forq__rate_refund(q, grant - (uint32_t)(n > 0 ? n : 0));
 		if (n < 0)

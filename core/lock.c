@@ -54,12 +54,16 @@ void forq__unlock(pthread_mutex_t *m)
 static void repair_aux(struct forq *q, void *arg)
 {
 	(void)arg;
-	uint32_t n = 0, d = 0;
-	for (uint32_t i = 0; i < q->h->retry_max; i++)
-		n += forq__retry_entry(q, i)->rec.state == FORQ_ENTRY_WAITING;
+	uint32_t n = 0, d = 0, s = 0;
+	for (uint32_t i = 0; i < q->h->retry_max; i++) {
+		const struct forq_rec *rec = &forq__retry_entry(q, i)->rec;
+		n += rec->state == FORQ_ENTRY_WAITING;
+		s += rec->state == FORQ_ENTRY_WAITING && (rec->flags & FORQ_REC_DELAYED);
+	}
 	for (uint32_t i = 0; i < q->h->dead_max; i++)
 		d += forq__dead_entry(q, i)->rec.state == FORQ_ENTRY_DEAD;
 	atomic_store(&q->h->retry_used, n);
+	atomic_store(&q->h->sched_used, s);
 	atomic_store(&q->h->dead_used, d);
 }
 

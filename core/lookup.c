@@ -75,7 +75,7 @@ static int where_once(struct forq *q, uint64_t id, int *status, unsigned *attemp
 			}
 			if (len > h->max_payload || off + FORQ_REC_SIZE(len) > r->arena_bytes)
 				break;
-			if (rec->id == id) {
+			if (rec->id == id && !(rec->flags & FORQ_REC_CANCELLED)) {
 				*attempts = rec->attempts;
 				return FORQ_WHERE_PENDING;
 			}

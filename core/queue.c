@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -124,6 +125,42 @@ int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t l
 	return forq_push_batch(q, prio, &m, 1, timeout_ms, id);
 }
 
+int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
+		      uint64_t delay_ms, uint64_t *id)
+{
+	struct forq_hdr *h = q->h;
+	if (delay_ms == 0)
+		return forq_push(q, prio, payload, len, 0, id);
+	if ((unsigned)prio >= FORQ_NPRIO || (len && !payload) || delay_ms > FORQ_DELAY_MAX_MS)
+		return -EINVAL;
+	if (len > h->max_payload)
+		return -EMSGSIZE;
+	if (!q->me)
+		return -EPERM;
+	if (!(atomic_load(&h->flags) & FORQ_F_ACCEPTING))
+		return -ESHUTDOWN;
+	struct forq_rec *rec = malloc(sizeof *rec + len + 1);
+	if (!rec)
+		return -ENOMEM;
+	uint64_t now = clock_mono_ns();
+	*rec = (struct forq_rec){.len = (uint32_t)len, .prio = (uint8_t)prio, .enq_ns = now,
+				 .flags = FORQ_REC_DELAYED};
+	if (len)
+		memcpy(rec + 1, payload, len);
+	rec->id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
+	int r = forq__retry_add(q, rec, now + delay_ms * 1000000u);
+	if (r == 0) {
+		forq__add(&q->me->c.enqueued[prio], 1);
+		if (id)
+			*id = rec->id;
+		/* An idle forqd watches the work word: it wakes, and then looks
+		 * at the waiting table until this one is due. */
+		forq__wake_work(q, 1);
+	}
+	free(rec);
+	return r == -ENOSPC ? -EAGAIN : r;
+}
+
 static int has_work(struct forq *q)
 {
 	for (int r = 0; r < FORQ_NRINGS; r++)
@@ -132,10 +169,20 @@ static int has_work(struct forq *q)
 	return 0;
 }
 
+/* A paused queue has no work for consumers: they sleep until resume moves
+ * the work word (or the 100 ms re-check). */
 static int has_work_or_stop(struct forq *q, void *arg)
 {
 	(void)arg;
-	return has_work(q) || (atomic_load(&q->h->flags) & FORQ_F_STOP);
+	uint32_t f = atomic_load(&q->h->flags);
+	return (has_work(q) && !(f & FORQ_F_PAUSED)) || (f & FORQ_F_STOP);
+}
+
+/* Where a consumer goes to pop a batch: one load of the flags word (read
+ * for FORQ_F_STOP anyway) is all that pause costs it. */
+static inline int paused(struct forq *q)
+{
+	return atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_PAUSED;
 }
 
 /* Frees the entries of the last pop whose results the caller has written. */
@@ -162,7 +209,7 @@ static int pop_once(struct forq *q, uint32_t max, uint64_t *rate_wait)
 		uint32_t grant = forq__rate_take(q, max, rate_wait);
 		if (!grant)
 			return -EAGAIN;
-		int n = forq__ring_pop(q, r, grant);
+		int n = forq__ring_pop(q, r, grant, FORQ_ENTRY_HELD);
 		if (n < (int)grant)
 			forq__rate_refund(q, grant - (uint32_t)(n > 0 ? n : 0));
 		if (n > 0) {
@@ -218,7 +265,7 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 
 	uint64_t deadline = 0, t0 = 0, rate_wait = 0;
 	int n, round = 0;
-	while ((n = pop_once(q, (uint32_t)max, &rate_wait)) <= 0) {
+	while ((n = paused(q) ? 0 : pop_once(q, (uint32_t)max, &rate_wait)) <= 0) {
 		if (n == -EAGAIN) {
 			if ((n = rate_pause(q, rate_wait, timeout_ms, &deadline)))
 				return n;
@@ -467,7 +514,8 @@ int forq_stats_read(struct forq *q, struct forq_stats *s)
 		for (int k = 0; k < 2; k++) {
 			struct forq_ring *r = forq__ring(q, 2 * p + k);
 			uint64_t t = atomic_load(&r->tail_count), hd = atomic_load(&r->head_count);
-			s->pending[p] += t > hd ? t - hd : 0;
+			uint64_t n = t > hd ? t - hd : 0, c = r->cancelled; /* cancelled: not pending */
+			s->pending[p] += n > c ? n - c : 0;
 		}
 	for (uint32_t i = 0; i < h->lease_max; i++) {
 		uint8_t st = forq__entry_at(q, h->lease_off, i)->rec.state;

@@ -105,23 +105,6 @@ uint64_t forq_admin_finished_total(struct forq *q)
 	return n;
 }
 
-void forq_admin_set_flags(struct forq *q, uint32_t set, uint32_t clear)
-{
-	uint32_t f = atomic_load(&q->h->flags);
-	while (!atomic_compare_exchange_weak(&q->h->flags, &f, (f | set) & ~clear))
-		;
-	/* Sleepers re-read the flags when woken. */
-	atomic_fetch_add(&q->h->work_seq, 1);
-	atomic_fetch_add(&q->h->space_seq, 1);
-	forq__wake_work(q, INT32_MAX);
-	forq__wake_space(q, NULL);
-}
-
-uint32_t forq_admin_flags(struct forq *q)
-{
-	return atomic_load(&q->h->flags);
-}
-
 int forq_admin_own(struct forq *q, char *err, size_t errlen)
 {
 	if (flock(q->fd, LOCK_EX | LOCK_NB) < 0) {
@@ -137,6 +120,10 @@ int forq_admin_own(struct forq *q, char *err, size_t errlen)
 		return -e;
 	}
 	atomic_fetch_add(&q->h->generation, 1);
+	/* Purges asked of an earlier forqd and never served are void: their
+	 * askers were told no forqd answered. */
+	atomic_store(&q->h->purge_served, atomic_load(&q->h->purge_asked));
+	atomic_store(&q->h->cancel_state, 0);
 	atomic_store(&q->h->owner_pid, getpid());
 	atomic_store(&q->h->clean, 0);
 	if (!q->me) {
@@ -302,6 +289,12 @@ static int giveback_entry(struct forq *q, struct forq_entry *e, enum giveback_mo
 	 * so the service runs on), so that the chaos tests must see a loss. */
 	st = FORQ_ENTRY_EMPTY;
 #endif
+	if (st == FORQ_ENTRY_PURGED || st == FORQ_ENTRY_CANCELLED) {
+		/* Its purge or cancel began: it never runs again, only its result
+		 * is owed. */
+		forq__report_dropped(q, e, fn, ctx);
+		return 0;
+	}
 	if (st == FORQ_ENTRY_DEAD) {
 		/* Already in the dead letters: only its result is owed. */
 		forq__report_final(fn, ctx, &e->rec, FORQ_RESULT_DEAD, e->error);
@@ -357,6 +350,7 @@ static int repair_record(struct forq *q, uint32_t i, const char *why, enum giveb
 		if (g >= 0)
 			FORQ_FAILPOINT("repair.giveback");
 	}
+	forq__drop_retries_of(q, i + 1, fn, ctx); /* a purger or canceller died inside */
 	if (forq__lock(q, &q->h->proc_lock, NULL, NULL) == 0) {
 		p->pid = 0;
 		atomic_store(&p->current_id, 0);
@@ -467,7 +461,7 @@ int forq_admin_drain_each(struct forq *q, forq_final_fn fn, void *ctx)
 		return e;
 	for (int r = 0; r < FORQ_NRINGS; r++) {
 		int n;
-		while ((n = forq__ring_pop(q, r, h->batch_max)) > 0) {
+		while ((n = forq__ring_pop(q, r, h->batch_max, FORQ_ENTRY_HELD)) > 0) {
 			for (int i = 0; i < n; i++) {
 				struct forq_entry *e = forq__inflight(q, q->me_idx, (uint32_t)i);
 				report_entry(q, e, fn, ctx,

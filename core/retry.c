@@ -2,10 +2,7 @@
  * new tasks pushed with a delay; bounded, under the aux lock, moved to the
  * front of their lane once due (forqd looks every 100 ms while any wait). */
 #include <errno.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "clock.h"
 #include "failpoint.h"
 #include "internal.h"
 
@@ -58,42 +55,6 @@ static int waiting_add(struct forq *q, const struct forq_rec *rec, uint64_t due_
 int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns)
 {
 	return waiting_add(q, rec, due_ns);
-}
-
-int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
-		      uint64_t delay_ms, uint64_t *id)
-{
-	struct forq_hdr *h = q->h;
-	if (delay_ms == 0)
-		return forq_push(q, prio, payload, len, 0, id);
-	if ((unsigned)prio >= FORQ_NPRIO || (len && !payload) || delay_ms > FORQ_DELAY_MAX_MS)
-		return -EINVAL;
-	if (len > h->max_payload)
-		return -EMSGSIZE;
-	if (!q->me)
-		return -EPERM;
-	if (!(atomic_load(&h->flags) & FORQ_F_ACCEPTING))
-		return -ESHUTDOWN;
-	struct forq_rec *rec = malloc(sizeof *rec + len + 1);
-	if (!rec)
-		return -ENOMEM;
-	uint64_t now = clock_mono_ns();
-	*rec = (struct forq_rec){.len = (uint32_t)len, .prio = (uint8_t)prio, .enq_ns = now,
-				 .flags = FORQ_REC_DELAYED};
-	if (len)
-		memcpy(rec + 1, payload, len);
-	rec->id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
-	int r = waiting_add(q, rec, now + delay_ms * 1000000u);
-	if (r == 0) {
-		forq__add(&q->me->c.enqueued[prio], 1);
-		if (id)
-			*id = rec->id;
-		/* An idle forqd watches the work word: it wakes, and then looks
-		 * at the waiting table until this one is due. */
-		forq__wake_work(q, 1);
-	}
-	free(rec);
-	return r == -ENOSPC ? -EAGAIN : r;
 }
 
 int forq_admin_retry_due(struct forq *q, uint64_t now_ns)

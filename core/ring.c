@@ -38,11 +38,40 @@ void forq__ring_repair_push(struct forq *q, void *ring)
 	r->push_holder = 0;
 }
 
+/* Records flagged CANCELLED between head and tail, counted again. */
+static uint64_t count_cancelled(struct forq *q, struct forq_ring *r)
+{
+	const uint8_t *arena = forq__arena(q, r);
+	uint64_t pos = atomic_load(&r->head), tail = atomic_load(&r->tail), n = 0;
+	while (pos < tail) {
+		uint64_t off = pos % r->arena_bytes;
+		const struct forq_rec *rec = (const struct forq_rec *)(arena + off);
+		if (rec->len == FORQ_REC_PAD) {
+			pos += r->arena_bytes - off;
+			continue;
+		}
+		if (rec->len > q->h->max_payload || off + FORQ_REC_SIZE(rec->len) > r->arena_bytes)
+			break;
+		n += !!(rec->flags & FORQ_REC_CANCELLED);
+		pos += FORQ_REC_SIZE(rec->len);
+	}
+	return n;
+}
+
 void forq__ring_repair_pop(struct forq *q, void *ring)
 {
 	struct forq_ring *r = ring;
 	uint32_t p = r->pop_pend_proc;
-	if (p && p <= q->h->max_procs) {
+	uint64_t c = r->pop_pend_cancel;
+	if (p && p <= q->h->max_procs && c) {
+		/* A cancel: its entry holds the task iff the record is flagged. */
+		const struct forq_rec *rec =
+			c <= r->arena_bytes - sizeof *rec
+				? (const struct forq_rec *)(forq__arena(q, r) + c - 1)
+				: NULL;
+		if (!rec || !(rec->flags & FORQ_REC_CANCELLED))
+			forq__entry_clear(q, forq__inflight(q, p - 1, 0));
+	} else if (p && p <= q->h->max_procs) {
 		if (atomic_load(&r->head) == r->pop_pend_head) {
 			/* The pop took effect: its entries are the holder's now,
 			 * and the supervisor gives them back when it reaps it. */
@@ -54,6 +83,8 @@ void forq__ring_repair_pop(struct forq *q, void *ring)
 				forq__entry_clear(q, forq__inflight(q, p - 1, i));
 		}
 	}
+	r->cancelled = count_cancelled(q, r);
+	r->pop_pend_cancel = 0;
 	r->pop_pend_proc = 0;
 	r->pop_holder = 0;
 }
@@ -174,7 +205,7 @@ int forq__ring_push(struct forq *q, int ri, size_t n, const struct forq_msg *msg
 	return 0;
 }
 
-int forq__ring_pop(struct forq *q, int ri, uint32_t max)
+int forq__ring_pop(struct forq *q, int ri, uint32_t max, uint8_t state)
 {
 	struct forq_ring *r = forq__ring(q, ri);
 	uint8_t *arena = forq__arena(q, r);
@@ -192,7 +223,7 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 	r->pop_pend_proc = q->me_idx + 1;
 	FORQ_FAILPOINT("pop.locked");
 
-	uint32_t n = 0;
+	uint32_t n = 0, skipped = 0;
 	uint64_t off = head % A; /* one division a batch */
 	uint8_t *entry = (uint8_t *)forq__inflight(q, q->me_idx, 0);
 	while (head < tail && n < max) {
@@ -207,11 +238,18 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 		 * length that could not have been written by a push. */
 		if (src->len > q->h->max_payload || off + sz > A || head + sz > tail)
 			break;
+		if (src->flags & FORQ_REC_CANCELLED) {
+			/* Its cancel wrote its result: passed over, not delivered. */
+			head += sz;
+			off = off + sz == A ? 0 : off + sz;
+			skipped++;
+			continue;
+		}
 		struct forq_entry *e = (struct forq_entry *)(entry + (size_t)n * q->entry_size);
 		if (forq__entry_back(q, e, src->len, FORQ_KEEP_TAKE))
 			break; /* /dev/shm is full: it stays queued */
 		forq__rec_copy(&e->rec, src, src->len);
-		e->rec.state = FORQ_ENTRY_HELD;
+		e->rec.state = state;
 		head += sz;
 		off += sz;
 		if (off == A)
@@ -220,10 +258,12 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max)
 		FORQ_FAILPOINT("pop.copy");
 	}
 	r->pop_pend_head = head;
-	r->pop_pend_count = hc + n;
+	r->pop_pend_count = hc + n + skipped;
 	atomic_store_explicit(&r->head, head, memory_order_release);
 	FORQ_FAILPOINT("pop.after_head");
-	atomic_store_explicit(&r->head_count, hc + n, memory_order_release);
+	atomic_store_explicit(&r->head_count, hc + n + skipped, memory_order_release);
+	if (skipped) /* a death before this is repaired by a recount */
+		r->cancelled = r->cancelled > skipped ? r->cancelled - skipped : 0;
 	r->pop_pend_proc = 0;
 	r->pop_holder = 0;
 	forq__unlock(&r->pop_lock);

@@ -89,6 +89,13 @@ static void gauge_double(struct out *o, const char *name, const char *help, doub
 	double_of(o, "gauge", name, help, v);
 }
 
+/* The queue label: the snapshot's name, "default" when it has none. */
+static const char *queue_name(const struct metrics_snapshot *s)
+{
+	size_t n = strnlen(s->queue, sizeof s->queue);
+	return n && n < sizeof s->queue ? s->queue : "default";
+}
+
 static const char *const prio_names[METRICS_NPRIO] = {"high", "normal", "low"};
 static const char *const state_names[METRICS_WORKER_NSTATES] = {"starting", "running", "backoff",
 								"stopped"};
@@ -258,6 +265,21 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	gauge(&o, "forq_shm_bytes",
 	      "Memory the queue's shared-memory object holds now (sparse queues: what is queued).",
 	      s->shm_bytes);
+	family(&o, "forq_queue_paused", "gauge",
+	       "1 while the queue is paused: consumers and remote workers take no task from it.");
+	put(&o, "forq_queue_paused{queue=\"");
+	put_label_value(&o, queue_name(s));
+	put(&o, "\"} %d\n", s->paused ? 1 : 0);
+	family(&o, "forq_tasks_purged_total", "counter",
+	       "Tasks dropped unrun by a purge of the queue (each has a purged result record).");
+	put(&o, "forq_tasks_purged_total{queue=\"");
+	put_label_value(&o, queue_name(s));
+	put(&o, "\"} %" PRIu64 "\n", s->purged);
+	family(&o, "forq_tasks_cancelled_total", "counter",
+	       "Queued tasks cancelled unrun (each has a cancelled result record).");
+	put(&o, "forq_tasks_cancelled_total{queue=\"");
+	put_label_value(&o, queue_name(s));
+	put(&o, "\"} %" PRIu64 "\n", s->cancelled);
 	counter(&o, "forq_queue_full_waits_total", "Pushes that found the queue full and had to wait.",
 		s->full_waits);
 	gauge_double(&o, "forq_queue_rate_limit",

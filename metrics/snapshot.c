@@ -1,7 +1,10 @@
 /* snapshot.c — the queue's figures into a snapshot (see snapshot.h). */
 #include "snapshot.h"
 
+#include <stdio.h>
+
 #include "forq.h"
+#include "forq_admin.h"
 
 _Static_assert(METRICS_NPRIO == 3, "forq_stats has three lanes");
 
@@ -25,4 +28,12 @@ void metrics_snapshot_queue(struct metrics_snapshot *s, const struct forq_stats 
 	s->capacity = st->capacity;
 	s->max_payload = st->max_payload;
 	s->accepting = st->accepting != 0;
+}
+
+void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q)
+{
+	snprintf(s->queue, sizeof s->queue, "%s", FORQ_QUEUE_DEFAULT);
+	s->paused = forq_admin_paused(q);
+	s->purged = forq_admin_purged_total(q);
+	s->cancelled = forq_admin_cancelled_total(q);
 }

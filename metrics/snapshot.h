@@ -21,7 +21,7 @@
 #define METRICS_HIST_BUCKETS 40
 #define METRICS_MAX_WORKERS 256
 #define METRICS_MAX_HTTP_CODES 16
-#define METRICS_MAX_TCP_COMMANDS 16
+#define METRICS_MAX_TCP_COMMANDS 20
 #define METRICS_NAME_MAX 24 /* label values below, NUL included */
 
 enum metrics_worker_state {
@@ -119,6 +119,12 @@ struct metrics_snapshot {
 	int draining;                   /* 1 while forqd drains for shutdown */
 	int accepting;                  /* 1 while the queue takes pushes (forq_stats.accepting;
 					 * the TCP server clears it while it drains) */
+
+	/* Queue controls (metrics_snapshot_controls). */
+	char queue[METRICS_NAME_MAX];   /* the queue's name: the `queue` label */
+	int paused;                     /* 1 while consumers take no task */
+	uint64_t purged;                /* counter: tasks dropped by purges */
+	uint64_t cancelled;             /* counter: queued tasks cancelled */
 };
 
 struct forq_stats;
@@ -127,5 +133,11 @@ struct forq_stats;
  * progress, retry waiting, dead letters, the per-lane and other counters,
  * capacity, max payload and accepting. Touches no other field. */
 void metrics_snapshot_queue(struct metrics_snapshot *s, const struct forq_stats *st);
+
+struct forq;
+
+/* Fills the queue's name, paused, purged and cancelled from q. Touches no
+ * other field. */
+void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q);
 
 #endif

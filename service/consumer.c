@@ -223,6 +223,24 @@ static void watch_close(struct watch *w, struct forq *q)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* The queue was paused after task i - 1: tasks i.. of the batch, not begun,
+ * go back to the queue, as the watch gives back a long batch's (under its
+ * lock, so that the two never give back the same tasks). */
+static void giveback_paused(struct forq *q, struct watch *w, int i, int n)
+{
+	if (!w) {
+		forq_admin_batch_given(q, (uint32_t)forq_admin_giveback_from(q, (uint32_t)i));
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (!atomic_load(&w->cut)) {
+		atomic_store(&w->cut, 1);
+		w->boundary = i;
+		w->given = i < n ? forq_admin_giveback_from(q, (uint32_t)i) : 0;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
 /* Sleeps ms, in steps, unless forqd asks us to stop: then returns 1. */
 static int sleep_unless_stopped(struct forq *q, int ms)
 {
@@ -319,8 +337,13 @@ static void run_each(struct forq *q, struct handler *h, const struct consumer_co
 		if (sink && final != FORQ_RESULT_RETRY && final > 0)
 			write_result(sink, c, t, final, out->data, out->len,
 				     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
-		if (forq_admin_flags(q) & FORQ_F_STOP)
+		uint32_t flags = forq_admin_flags(q); /* one load a task, as before */
+		if (flags & FORQ_F_STOP)
 			break;
+		if ((flags & FORQ_F_PAUSED) && i + 1 < n) {
+			giveback_paused(q, w, i + 1, n);
+			break;
+		}
 	}
 	if (w)
 		watch_close(w, q);

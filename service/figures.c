@@ -38,6 +38,7 @@ void figures_queue(struct metrics_snapshot *s, struct forq *q, int workers)
 	forq_hists_read(q, &hs);
 	metrics_snapshot_queue(s, &st);
 	s->shm_bytes = forq_admin_resident(q);
+	metrics_snapshot_controls(s, q);
 	s->full_waits = hs.full_waits;
 	s->rate_wait_ns = hs.rate_wait_ns;
 	s->rate_limit = forq_admin_rate(q);

@@ -35,6 +35,7 @@
 #include "net.h"
 #include "notify.h"
 #include "producer.h"
+#include "queuectl.h"
 #include "results.h"
 #include "figures.h"
 #include "stall.h"
@@ -75,6 +76,7 @@ struct forqd {
 	int idle;                 /* nothing queued, running or retrying: housekeeping slows */
 	int results_gone;         /* the results output takes no more writes (EPIPE) */
 	struct stall_watch stall; /* a stopped or stuck consumer (stall.h) */
+	struct queuectl_watch ctl; /* pause changes, asked purges (queuectl.h) */
 	uint64_t drain_deadline;
 	uint64_t last_reap_ns;
 	int64_t start_unix_ns;
@@ -178,6 +180,20 @@ static void hook_shutdown(void *ctx, int now)
 	char c = now ? 'n' : 'd';
 	ssize_t w = write(d->wake[1], &c, 1);
 	(void)w;
+}
+
+/* Pause and resume flip the flag from this thread; a purge or a cancel is
+ * asked of the main loop, which alone writes results. */
+static int hook_queue(void *ctx, const char *name, int op, uint64_t *arg)
+{
+	struct forqd *d = ctx;
+	static const enum queuectl_op ops[] = {[HTTP_QUEUE_PAUSE] = QUEUECTL_PAUSE,
+					       [HTTP_QUEUE_RESUME] = QUEUECTL_RESUME,
+					       [HTTP_QUEUE_PURGE] = QUEUECTL_PURGE,
+					       [HTTP_QUEUE_CANCEL] = QUEUECTL_CANCEL};
+	if (op < 0 || op > HTTP_QUEUE_CANCEL)
+		return -EINVAL;
+	return queuectl_ask(d->hq, name, ops[op], arg);
 }
 
 static int hook_ready(void *ctx)
@@ -361,7 +377,10 @@ static int queue_settled(struct forqd *d, uint64_t now)
 	d->idle_checked_ns = now;
 	struct forq_stats st;
 	forq_stats_read(d->q, &st);
-	if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting) {
+	uint64_t queued = st.pending[0] + st.pending[1] + st.pending[2] + st.retry_waiting;
+	if (d->phase == DRAINING && forq_admin_paused(d->q))
+		queued = 0; /* paused: they wait for a resume, not for this drain */
+	if (queued + st.in_progress) {
 		d->idle_since_ns = 0;
 		return 0;
 	}
@@ -408,6 +427,7 @@ static void check_results_gone(struct forqd *d)
 static void on_housekeep(void *ctx, uint64_t now)
 {
 	struct forqd *d = ctx;
+	queuectl_look(&d->ctl, d->q, on_final, d);
 	forq_admin_retry_due(d->q, now);
 	if (d->idle || now - d->last_reap_ns >= REAP_EVERY_NS) {
 		/* libforq clients are not our children: look for their death (a
@@ -553,7 +573,7 @@ static int start_http(struct forqd *d)
 	int r;
 	struct http_hooks hooks = {.ctx = d, .snapshot = hook_snapshot, .push = hook_push,
 				   .lookup = hook_lookup, .shutdown = hook_shutdown,
-				   .ready = hook_ready, .log = hook_log};
+				   .ready = hook_ready, .queue = hook_queue, .log = hook_log};
 	if (forq_open(&d->hq, d->c.shm_name, err, sizeof err)) {
 		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
 		return -1;

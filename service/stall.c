@@ -16,7 +16,9 @@ void stall_watch_look(struct stall_watch *w, struct forq *q, int workers, int li
 		w->finished = finished;
 		w->finished_ns = now;
 	}
-	int waiting = st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress > 0;
+	/* Pending tasks of a paused queue wait on purpose: no stall. */
+	uint64_t pending = forq_admin_paused(q) ? 0 : st.pending[0] + st.pending[1] + st.pending[2];
+	int waiting = pending + st.in_progress > 0;
 	int stalled = waiting && now - w->finished_ns >= limit;
 	struct forq_worker_info rows[FORQ_MAX_WORKERS];
 	uint32_t stuck = 0;

@@ -50,6 +50,8 @@ const char *result_status_name(int status)
 	case FORQ_RESULT_DEAD: return "dead";
 	case FORQ_RESULT_RETRY: return "retry";
 	case FORQ_RESULT_UNFINISHED: return "unfinished";
+	case FORQ_RESULT_PURGED: return "purged";
+	case FORQ_RESULT_CANCELLED: return "cancelled";
 	}
 	return "unknown";
 }

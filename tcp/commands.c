@@ -197,6 +197,7 @@ static void do_stats(struct tcp_server *s, struct conn *c)
 	if (snap) {
 		forq_stats_read(s->q, &st);
 		metrics_snapshot_queue(snap, &st);
+		metrics_snapshot_controls(snap, s->q);
 		snap->accepting = st.accepting && !s->draining;
 		snap->tcp_open = s->nconns;
 		snap->remote_workers = s->nworkers;
@@ -220,15 +221,84 @@ static void do_info(struct tcp_server *s, struct conn *c)
 static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req *req,
 		    uint64_t now)
 {
-	/* Either token opens every TCP command: none of them is an admin action. */
-	if (!s->auth.enabled || auth_role_of(&s->auth, req->text, req->text_len) >= AUTH_WORKER) {
+	/* Either token opens every TCP command but the queue controls, which
+	 * are the admin's (do_queue). */
+	enum auth_role role = s->auth.enabled ? auth_role_of(&s->auth, req->text, req->text_len)
+					       : AUTH_NONE;
+	if (!s->auth.enabled || role >= AUTH_WORKER) {
 		c->authed = 1;
+		c->admin = role == AUTH_ADMIN;
 		conn_sent(c, proto_format_ok(&c->out));
 		return;
 	}
 	log_event(LOG_WARN, "tcp_auth_failed", "peer=%s", c->peer);
 	reply_err(c, PROTO_E_UNAUTHORIZED);
 	conn_begin_close(c, "unauthorized", now);
+}
+
+#define QUEUE_NAME_MAX 64
+
+/* The request's queue name into name[QUEUE_NAME_MAX]: 1 when forqd serves
+ * that queue, else 0 after answering ERR unknown-queue. */
+static int queue_known(struct conn *c, const struct proto_req *req, char *name)
+{
+	if (req->text_len < QUEUE_NAME_MAX) {
+		memcpy(name, req->text, req->text_len);
+		name[req->text_len] = '\0';
+		if (forq_queue_check_name(name) == 0)
+			return 1;
+	}
+	reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+	return 0;
+}
+
+/* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
+ * are: with a token set, after AUTH with the admin token; without one, from
+ * loopback only. The loop's own handle purges, so the results are written
+ * here through the server's final callback. */
+static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	if (s->auth.enabled ? !c->admin : !c->loopback) {
+		reply_err(c, PROTO_E_FORBIDDEN);
+		return;
+	}
+	char name[QUEUE_NAME_MAX];
+	if (!queue_known(c, req, name))
+		return;
+	if (req->cmd != PROTO_PURGE) {
+		forq_admin_pause(s->q, req->cmd == PROTO_PAUSE);
+		conn_sent(c, proto_format_ok(&c->out));
+		return;
+	}
+	int n = forq_admin_purge(s->q, s->fn, s->ctx);
+	if (n < 0) {
+		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=tcp error=\"%s\"", name,
+			  strerror(-n));
+		reply_err(c, PROTO_E_INTERNAL);
+		return;
+	}
+	log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=tcp peer=%s", name, n, c->peer);
+	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
+}
+
+/* CANCEL <queue> <id>: a producer's or worker's, as PUT is. */
+static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	char name[QUEUE_NAME_MAX];
+	if (!queue_known(c, req, name))
+		return;
+	int r = forq_admin_cancel(s->q, req->id, s->fn, s->ctx);
+	if (r == 0)
+		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
+			  req->id, c->peer);
+	switch (r) {
+	case 0: conn_sent(c, proto_format_ok(&c->out)); break;
+	case -ENOENT: reply_err(c, PROTO_E_NOT_QUEUED); break;
+	case -EBUSY: reply_err(c, PROTO_E_RUNNING); break;
+	default:
+		log_event(LOG_ERROR, "tcp_cancel_failed", "error=\"%s\"", strerror(-r));
+		reply_err(c, PROTO_E_INTERNAL);
+	}
 }
 
 static void handle(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
@@ -252,6 +322,10 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_STATS: do_stats(s, c); break;
 	case PROTO_INFO: do_info(s, c); break;
 	case PROTO_AUTH: do_auth(s, c, req, now); break;
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+	case PROTO_PURGE: do_queue(s, c, req); break;
+	case PROTO_CANCEL: do_cancel(s, c, req); break;
 	case PROTO_EXIT:
 		conn_sent(c, proto_format_bye(&c->out));
 		conn_begin_close(c, "worker said exit", now);

@@ -64,7 +64,8 @@ struct conn *conn_open(struct tcp_server *s, int fd, const struct sockaddr *sa, 
 	c->in_cap = IN_START;
 	c->out = (struct buf)BUF_INIT;
 	c->last_io_ns = now;
-	c->need_auth = s->auth.enabled && !net_addr_is_loopback(sa);
+	c->loopback = net_addr_is_loopback(sa);
+	c->need_auth = s->auth.enabled && !c->loopback;
 	proto_parser_init(&c->parser, &s->lim);
 	addr_text(sa, c->peer, sizeof c->peer);
 	loop_timer_init(&c->timer, on_timer, c);

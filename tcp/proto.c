@@ -27,7 +27,9 @@ static const char *const cmd_words[PROTO_CMD_COUNT] = {
 	[PROTO_PING] = CMD_PING,         [PROTO_STATS] = CMD_STATS,
 	[PROTO_EXIT] = CMD_EXIT,         [PROTO_RETRY] = CMD_RETRY,
 	[PROTO_AUTH] = CMD_AUTH,         [PROTO_INFO] = CMD_INFO,
-	[PROTO_RESULTS] = CMD_RESULTS,
+	[PROTO_RESULTS] = CMD_RESULTS,   [PROTO_PAUSE] = CMD_PAUSE,
+	[PROTO_RESUME] = CMD_RESUME,     [PROTO_PURGE] = CMD_PURGE,
+	[PROTO_CANCEL] = CMD_CANCEL,
 };
 
 /* Indexed by -err - 1. */
@@ -36,7 +38,8 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"bad-wait",        "bad-priority", "bad-length",  "line-too-long",
 	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
 	"queue-full",      "draining",   "internal",      "unauthorized",
-	"too-many-errors", "too-many-connections", "bad-delay",
+	"too-many-errors", "too-many-connections", "unknown-queue", "forbidden",
+	"not-queued",      "running",    "bad-delay",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};
@@ -286,6 +289,28 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 			r = PROTO_E_BAD_COUNT;
 		else
 			req->count = (uint32_t)v;
+		break;
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+	case PROTO_PURGE:
+		if (ws.n != 2 || ws.more) {
+			r = PROTO_E_BAD_ARGS;
+			break;
+		}
+		req->text = ws.w[1];
+		req->text_len = ws.len[1];
+		break;
+	case PROTO_CANCEL:
+		if (ws.n != 3 || ws.more) {
+			r = PROTO_E_BAD_ARGS;
+			break;
+		}
+		if (proto__parse_u64(ws.w[2], ws.len[2], UINT64_MAX, &req->id)) {
+			r = PROTO_E_BAD_ID;
+			break;
+		}
+		req->text = ws.w[1];
+		req->text_len = ws.len[1];
 		break;
 	default: /* PING, STATS, EXIT, INFO */
 		if (ws.n != 1)

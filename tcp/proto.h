@@ -17,6 +17,9 @@
  *   AUTH <token>                     -> OK | ERR unauthorized, close
  *   INFO                             -> INFO <key>=<value> ...
  *   RESULTS <k>, then k items        -> RESULTS <applied> <not_leased>  (one reply)
+ *   PAUSE <queue> | RESUME <queue>   -> OK | ERR unknown-queue | ERR forbidden  (admin)
+ *   PURGE <queue>                    -> OK <purged> | ERR unknown-queue | ERR forbidden
+ *   CANCEL <queue> <id>              -> OK | ERR not-queued | ERR running | ERR unknown-queue
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
@@ -105,6 +108,10 @@ enum proto_cmd {
 	PROTO_AUTH,
 	PROTO_INFO,
 	PROTO_RESULTS, /* a batch header: its items come as RESULT/FAIL/RETRY */
+	PROTO_PAUSE,   /* queue controls: text = the queue's name */
+	PROTO_RESUME,
+	PROTO_PURGE,
+	PROTO_CANCEL,  /* text = the queue's name, id */
 	PROTO_CMD_COUNT
 };
 
@@ -136,20 +143,27 @@ enum proto_err {
 	PROTO_E_UNAUTHORIZED = -16,          /* unauthorized: AUTH needed or wrong; closes */
 	PROTO_E_TOO_MANY_ERRORS = -17,       /* too-many-errors: garbage; closes */
 	PROTO_E_TOO_MANY_CONNECTIONS = -18,  /* too-many-connections: at the limit; closes */
-	PROTO_E_BAD_DELAY = -19,             /* bad-delay: PUT delay=MS not 0..a year in ms */
-	PROTO_E_COUNT = 19
+	PROTO_E_UNKNOWN_QUEUE = -19,         /* unknown-queue: no queue of that name */
+	PROTO_E_FORBIDDEN = -20,             /* forbidden: an admin command without the
+					      * admin token (or, with none set, from
+					      * beyond loopback); the connection stays */
+	PROTO_E_NOT_QUEUED = -21,            /* not-queued: CANCEL of a task not queued */
+	PROTO_E_RUNNING = -22,               /* running: CANCEL of a task that runs */
+	PROTO_E_BAD_DELAY = -23,             /* bad-delay: PUT delay=MS not 0..a year in ms */
+	PROTO_E_COUNT = 23
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
  * NULL). `text` points into the caller's buffer: valid until it drops bytes. */
 struct proto_req {
 	enum proto_cmd cmd;
-	uint64_t id;       /* RESULT, FAIL, RETRY, TOUCH */
+	uint64_t id;       /* RESULT, FAIL, RETRY, TOUCH, CANCEL */
 	uint32_t count;    /* GET_TASKS: at most this many (>= 1); RESULTS: items (>= 0) */
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
 	uint64_t delay_ms; /* PUT delay=MS: start no sooner; 0 when absent */
-	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload */
+	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload,
+			    * PAUSE/RESUME/PURGE queue name */
 	size_t text_len;
 	int item;          /* RESULT/FAIL/RETRY: 1 if an item of a RESULTS batch */
 	int item_last;     /* 1 on a batch's last item: the batch's reply is due */
@@ -277,5 +291,10 @@ int proto_format_item(struct buf *out, enum proto_cmd c, uint64_t id, const void
 /* PROTO_PING, PROTO_STATS, PROTO_EXIT or PROTO_INFO as a bare line; -EINVAL
  * for others. */
 int proto_format_simple(struct buf *out, enum proto_cmd c);
+/* "PAUSE|RESUME|PURGE <queue>\r\n"; -EINVAL for another command or a name
+ * that is empty or holds a blank, '\r' or '\n'. */
+int proto_format_queue_cmd(struct buf *out, enum proto_cmd c, const char *name, size_t len);
+/* "CANCEL <queue> <id>\r\n"; -EINVAL for a name as above. */
+int proto_format_cancel(struct buf *out, const char *name, size_t len, uint64_t id);
 
 #endif

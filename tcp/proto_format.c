@@ -215,6 +215,31 @@ int proto_format_simple(struct buf *out, enum proto_cmd c)
 	}
 }
 
+/* A queue name fits on a command line as one word. */
+static int queue_word_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > INT32_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (proto__is_blank(name[i]) || name[i] == '\r' || name[i] == '\n')
+			return 0;
+	return 1;
+}
+
+int proto_format_queue_cmd(struct buf *out, enum proto_cmd c, const char *name, size_t len)
+{
+	if ((c != PROTO_PAUSE && c != PROTO_RESUME && c != PROTO_PURGE) || !queue_word_ok(name, len))
+		return -EINVAL;
+	return buf_printf(out, "%s %.*s" CRLF, proto_cmd_word(c), (int)len, name);
+}
+
+int proto_format_cancel(struct buf *out, const char *name, size_t len, uint64_t id)
+{
+	if (!queue_word_ok(name, len))
+		return -EINVAL;
+	return buf_printf(out, CMD_CANCEL " %.*s %" PRIu64 CRLF, (int)len, name, id);
+}
+
 int proto_format_results(struct buf *out, uint32_t k)
 {
 	if (k > PROTO_RESULTS_MAX)

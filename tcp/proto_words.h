@@ -22,6 +22,10 @@
 #define CMD_QUIT "QUIT" /* EXIT's second name */
 #define CMD_AUTH "AUTH"
 #define CMD_INFO "INFO"
+#define CMD_PAUSE "PAUSE"   /* queue controls: the admin's, one queue name each */
+#define CMD_RESUME "RESUME"
+#define CMD_PURGE "PURGE"
+#define CMD_CANCEL "CANCEL" /* a queued task: queue name and id */
 #define REP_TASK "TASK"
 #define REP_TASKS "TASKS"
 #define REP_NONE "NONE"

@@ -43,6 +43,8 @@ struct conn {
 	unsigned errors;        /* protocol errors in a row */
 	unsigned need_auth : 1; /* AUTH required before anything else */
 	unsigned authed : 1;
+	unsigned admin : 1;     /* AUTHed with the admin token: the queue controls */
+	unsigned loopback : 1;  /* the peer is on loopback */
 	unsigned worker : 1;    /* asked for tasks: counted as a remote worker */
 	unsigned eof : 1;       /* peer shut its write side */
 	/* A parked GET_TASK(S) WAIT; parked != 0 while in s->park list. */

@@ -85,6 +85,8 @@ function render(s) {
   setText('throughput', s.throughput);
   $('version').textContent = 'v' + s.version + ' · up ' + fmt(Math.floor(s.uptime_seconds)) + ' s';
   $('draining').hidden = !s.draining;
+  $('paused').hidden = !s.paused;
+  $('purged').textContent = s.purged ? fmt(s.purged) + ' purged' : '';
   $('stalled').hidden = !s.stalled && !s.workers_stuck;
   $('stalled').title = s.workers_stuck ? s.workers_stuck + ' worker(s) on one task past --stall-timeout'
                                        : 'tasks wait and none finishes';

@@ -30,7 +30,7 @@
 #define ALLOW_POST "POST"
 
 /* Every status this file sends; forq_http_requests_total has one series each. */
-static const uint16_t codes[] = {200, 202, 400, 401, 403, 404, 405, 413, 500, 503};
+static const uint16_t codes[] = {200, 202, 400, 401, 403, 404, 405, 409, 413, 500, 503};
 #define NCODES (sizeof codes / sizeof codes[0])
 _Static_assert(NCODES <= METRICS_MAX_HTTP_CODES, "snapshot holds every code");
 
@@ -295,9 +295,39 @@ static int task_access_refused(struct http_server *s, struct MHD_Connection *c,
 	return 1;
 }
 
+/* Admin actions (shutdown, the queue controls): with an admin token set,
+ * the admin token; without one, loopback peers only. Returns 0 when
+ * allowed, else 1 with the 401 or 403 answer in *answer. */
+static int admin_refused(struct http_server *s, struct MHD_Connection *c, const char *what,
+			 enum MHD_Result *answer)
+{
+	if (s->auth.enabled) {
+		int given;
+		enum auth_role role = bearer_role(s, c, &given);
+		if (role == AUTH_ADMIN)
+			return 0;
+		if (role == AUTH_WORKER)
+			*answer = reply_error(s, c, 403, "the worker token cannot %s (use the admin "
+							 "token)", what);
+		else
+			*answer = reply_error_hdr(s, c, 401,
+						  given ? "wrong admin token"
+							: "missing Authorization: Bearer <admin token>",
+						  bearer);
+		return 1;
+	}
+	if (peer_on_loopback(c))
+		return 0;
+	*answer = reply_error(s, c, 403,
+			      "%s from another host needs an admin token (start forqd with "
+			      "FORQ_ADMIN_TOKEN or --admin-token-file)", what);
+	return 1;
+}
+
 static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connection *c)
 {
 	const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
+	enum MHD_Result refused;
 	int now;
 
 	if (!mode || strcmp(mode, "drain") == 0)
@@ -306,23 +336,8 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 		now = 1;
 	else
 		return reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)", mode);
-	if (s->auth.enabled) {
-		int given;
-		enum auth_role role = bearer_role(s, c, &given);
-		if (role == AUTH_WORKER)
-			return reply_error(s, c, 403, "the worker token cannot shut forqd down "
-						      "(use the admin token)");
-		if (role != AUTH_ADMIN)
-			return reply_error_hdr(s, c, 401,
-					       given ? "wrong admin token"
-						     : "missing Authorization: Bearer <admin token>",
-					       bearer);
-	} else {
-		if (!peer_on_loopback(c))
-			return reply_error(s, c, 403,
-					   "shutdown from another host needs an admin token "
-					   "(start forqd with FORQ_ADMIN_TOKEN or --admin-token-file)");
-	}
+	if (admin_refused(s, c, "shut forqd down", &refused))
+		return refused;
 	buf_reset(&s->out);
 	int r = buf_printf(&s->out, "{\"status\":\"shutting down\",\"mode\":\"%s\"}",
 			   now ? "now" : "drain");
@@ -330,6 +345,106 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	if (ok == MHD_YES && !r)
 		s->h.shutdown(s->h.ctx, now);
 	return ok;
+}
+
+/* The queue controls' ops, by the last word of /queues/{name}/{op}. */
+static const char *const queue_ops[] = {
+	[HTTP_QUEUE_PAUSE] = "pause", [HTTP_QUEUE_RESUME] = "resume", [HTTP_QUEUE_PURGE] = "purge",
+	[HTTP_QUEUE_CANCEL] = "cancel"};
+#define QUEUES_PREFIX "/queues/"
+#define TASKS_PART "tasks/"
+#define QUEUE_NAME_MAX 128
+
+/* "/queues/{name}/{op}" or "/queues/{name}/tasks/{id}/cancel": the op (enum
+ * http_queue_op) with the name copied into name[QUEUE_NAME_MAX] and a
+ * cancel's id text into id[24], or -1 when url is no such path. */
+static int queue_route(const char *url, char *name, char *id)
+{
+	const char *n = url + sizeof QUEUES_PREFIX - 1, *slash, *op;
+	if (strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1) || !(slash = strchr(n, '/')) ||
+	    slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
+		return -1;
+	op = slash + 1;
+	const char *t = op + sizeof TASKS_PART - 1, *tslash;
+	int cancel = !strncmp(op, TASKS_PART, sizeof TASKS_PART - 1) && (tslash = strchr(t, '/')) &&
+		     tslash > t && tslash - t < 24 && !strcmp(tslash + 1, "cancel");
+	for (int k = 0; k < (int)(sizeof queue_ops / sizeof queue_ops[0]); k++) {
+		if (cancel ? k != HTTP_QUEUE_CANCEL : k == HTTP_QUEUE_CANCEL || strcmp(op, queue_ops[k]))
+			continue;
+		if (name) {
+			memcpy(name, n, (size_t)(slash - n));
+			name[slash - n] = '\0';
+		}
+		if (id && cancel) {
+			memcpy(id, t, (size_t)(tslash - t));
+			id[tslash - t] = '\0';
+		}
+		return k;
+	}
+	return -1;
+}
+
+/* The answer to a queue control that failed with r. */
+static enum MHD_Result queue_refusal(struct http_server *s, struct MHD_Connection *c, int op,
+				     const char *name, uint64_t id, int r)
+{
+	int e;
+	buf_reset(&s->out);
+	switch (r) {
+	case -ENOENT:
+		e = buf_puts(&s->out, "{\"error\":\"unknown queue \\\"");
+		if (!e)
+			e = buf_json_escape(&s->out, name, strlen(name));
+		if (!e)
+			e = buf_puts(&s->out, "\\\" (this forqd serves one queue: default)\"}");
+		return reply_out(s, c, 404, e, NULL);
+	case -ENOMSG:
+		return reply_error(s, c, 404,
+				   "task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
+	case -EBUSY:
+		return reply_error(s, c, 409,
+				   "task %" PRIu64 " is running: only a queued task can be cancelled", id);
+	case -ESRCH:
+	case -ETIMEDOUT:
+		return reply_error(s, c, 503, "forqd did not serve the %s in time", queue_ops[op]);
+	default:
+		return reply_error(s, c, 500, "cannot %s: %s", queue_ops[op], strerror(-r));
+	}
+}
+
+static enum MHD_Result post_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
+{
+	char name[QUEUE_NAME_MAX], idtext[24];
+	int op = queue_route(url, name, idtext);
+	uint64_t arg = 0;
+	enum MHD_Result refused;
+
+	if (op == HTTP_QUEUE_CANCEL) {
+		if (task_access_refused(s, c, &refused))
+			return refused;
+		if (parse_task_id(idtext, &arg))
+			return reply_error(s, c, 400,
+					   "bad task id \"%.24s\" (expected a positive integer)", idtext);
+	} else if (admin_refused(s, c, op == HTTP_QUEUE_PURGE ? "purge a queue"
+							     : "pause or resume a queue",
+				 &refused)) {
+		return refused;
+	}
+	uint64_t id = arg;
+	int r = s->h.queue ? s->h.queue(s->h.ctx, name, op, &arg) : -ENOSYS;
+	if (r)
+		return queue_refusal(s, c, op, name, id, r);
+	buf_reset(&s->out);
+	r = buf_puts(&s->out, "{\"queue\":\"");
+	if (!r)
+		r = buf_json_escape(&s->out, name, strlen(name));
+	if (!r && op == HTTP_QUEUE_CANCEL)
+		r = buf_printf(&s->out, "\",\"id\":%" PRIu64 ",\"status\":\"cancelled\"}", id);
+	else if (!r && op == HTTP_QUEUE_PURGE)
+		r = buf_printf(&s->out, "\",\"purged\":%" PRIu64 "}", arg);
+	else if (!r)
+		r = buf_printf(&s->out, "\",\"paused\":%s}", op == HTTP_QUEUE_PAUSE ? "true" : "false");
+	return reply_out(s, c, 200, r, NULL);
 }
 
 static const struct web_asset *find_asset(const char *url)
@@ -371,6 +486,7 @@ enum route {
 	R_TASKS,
 	R_TASK_ID,
 	R_SHUTDOWN,
+	R_QUEUE,
 	R_ASSET,
 };
 
@@ -388,6 +504,8 @@ static enum route find_route(const char *url)
 			return fixed[i].r;
 	if (strncmp(url, "/tasks/", 7) == 0)
 		return R_TASK_ID;
+	if (queue_route(url, NULL, NULL) >= 0)
+		return R_QUEUE;
 	if (find_asset(url))
 		return R_ASSET;
 	return R_NONE;
@@ -395,7 +513,7 @@ static enum route find_route(const char *url)
 
 static int is_post_route(enum route r)
 {
-	return r == R_TASKS || r == R_SHUTDOWN;
+	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE;
 }
 
 /* MHD calls this first with the headers, then with each piece of the body,
@@ -464,6 +582,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
 	if (rq->oom)
 		return reply_error(s, c, 500, "out of memory");
+	if (r == R_QUEUE)
+		return post_queue(s, c, url);
 	return r == R_TASKS ? post_tasks(s, c, rq) : post_shutdown(s, c);
 }
 

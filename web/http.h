@@ -20,6 +20,14 @@
  *                        then hooks.shutdown. With an admin token: needs
  *                        "Authorization: Bearer <token>" (401 otherwise);
  *                        without one: loopback peers only (403 otherwise).
+ *   POST /queues/{name}/pause|resume|purge   the queue controls, with the
+ *                        admin rules of /shutdown; 200 {"queue":"default",
+ *                        "paused":true|false} or {"queue":..,"purged":N}, 404
+ *                        {"error":"unknown queue ..."}, 503 when no one
+ *                        served a purge in time
+ *   POST /queues/{name}/tasks/{id}/cancel   a queued task cancelled, with the
+ *                        task routes' token rules; 200 {"queue":..,"id":N,
+ *                        "status":"cancelled"}, 404 not queued, 409 running
  *   GET  /, /index.html, /app.js, /style.css   the status page (web/)
  * Unknown paths 404; a known path with another method 405 with Allow.
  * Bodies over max_body get 413: at once when Content-Length says so, else
@@ -50,6 +58,8 @@ struct http_task_status {
 	char result[HTTP_RESULT_MAX];  /* result (done) or error text (others) */
 };
 
+enum http_queue_op { HTTP_QUEUE_PAUSE, HTTP_QUEUE_RESUME, HTTP_QUEUE_PURGE, HTTP_QUEUE_CANCEL };
+
 struct http_hooks {
 	void *ctx;
 	/* Fills *out (zeroed before the call). Returns 0 or -errno (500). */
@@ -67,6 +77,13 @@ struct http_hooks {
 	int (*ready)(void *ctx);
 	/* Optional (NULL: dropped): one line from libmicrohttpd, no newline. */
 	void (*log)(void *ctx, const char *line);
+	/* Optional (NULL: 500): queue control op (enum http_queue_op) on the
+	 * queue named `name`; *arg is a cancel's task id, and a purge sets it
+	 * to the tasks it dropped. Returns 0, -ENOENT for an unknown queue,
+	 * -ENOMSG (cancel: the task is not queued: 404), -EBUSY (cancel: it
+	 * runs: 409), -ESRCH or -ETIMEDOUT when no one served it (503), other
+	 * -errno (500). */
+	int (*queue)(void *ctx, const char *name, int op, uint64_t *arg);
 };
 
 struct http_config {

@@ -40,6 +40,8 @@ enum forq_result_status {
 	FORQ_RESULT_DEAD = 3,    /* attempts exhausted: moved to the dead letters */
 	FORQ_RESULT_RETRY = 4,   /* transient error: will be tried again later */
 	FORQ_RESULT_UNFINISHED = 5, /* forqd stopped before it ran (drain timeout, stop now) */
+	FORQ_RESULT_PURGED = 6,  /* dropped unrun by a purge of its queue */
+	FORQ_RESULT_CANCELLED = 7, /* cancelled while it was queued: never run */
 };
 
 struct forq;

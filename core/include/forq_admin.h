@@ -19,6 +19,7 @@ enum forq_hdr_flags {
 	FORQ_F_ACCEPTING = 1u << 0, /* pushes allowed */
 	FORQ_F_DRAINING = 1u << 1,  /* supervisor is draining: consumers exit when empty */
 	FORQ_F_STOP = 1u << 2,      /* consumers stop now, giving back what they hold */
+	FORQ_F_PAUSED = 1u << 3,    /* consumers and remote workers take no task */
 };
 
 enum forq_worker_state {
@@ -260,6 +261,60 @@ int forq_dead_list(struct forq *q, void (*fn)(void *ctx, const struct forq_dead_
 /* Re-queues dead letter `id` (0: all of them) with attempts reset. Returns
  * how many, -ENOENT if id is not there. */
 int forq_dead_retry(struct forq *q, uint64_t id);
+
+/* Queue controls. A queue has a name; forqd serves one queue today, named
+ * FORQ_QUEUE_DEFAULT, and its handle is that queue (named queues will map
+ * each name to its own handle, the calls stay the same). */
+#define FORQ_QUEUE_DEFAULT "default"
+/* 0 when forqd serves a queue named `name`, else -ENOENT. */
+int forq_queue_check_name(const char *name);
+/* Pause (paused = 1): consumers take no task from the queue (the ones
+ * running finish) and forq_lease_take hands out none; pushes go on. Resume
+ * (0) wakes every sleeping consumer and the work watch. The flag lives in
+ * the shared memory: it outlives forqd (kill -9, --keep-shm) until resumed. */
+void forq_admin_pause(struct forq *q, int paused);
+int forq_admin_paused(struct forq *q);
+/* Drops every task pending in the queue (main and front rings, as many as
+ * were there when it began) and every task waiting for a retry, telling fn
+ * of each with FORQ_RESULT_PURGED and the text "purged". Running, leased
+ * and dead tasks are not touched. Safe while consumers pop; a purger killed
+ * inside leaves each task queued or PURGED in its record, which repair
+ * reports (again, at worst: a result may be written twice, a task never
+ * runs after its purge began). Needs a process record and no batch open
+ * (-EPERM, -EBUSY); as a pop does, it frees the caller's last batch, whose
+ * results must be written. Returns how many, or -errno. */
+int forq_admin_purge(struct forq *q, forq_final_fn fn, void *ctx);
+/* Tasks ever purged from the queue (all processes, all forqd generations). */
+uint64_t forq_admin_purged_total(struct forq *q);
+/* A purge asked of forqd by a process that cannot write its results (the
+ * forq tool, forqd's HTTP thread): waits up to timeout_ms (< 0: no limit)
+ * for forqd's main loop to serve it. Returns 0 with *purged (what the purge
+ * that served it dropped), -ESRCH when no forqd owns the queue, or
+ * -ETIMEDOUT (forqd may still serve it). A forqd that takes the queue over
+ * drops the requests it finds unserved (forq_admin_own). */
+int forq_admin_purge_ask(struct forq *q, int timeout_ms, uint64_t *purged);
+/* forqd's main loop: serves the purges asked since the last call with one
+ * purge. Returns how many it dropped, -ENOMSG when none was asked, -errno. */
+int forq_admin_purge_serve(struct forq *q, forq_final_fn fn, void *ctx);
+
+/* Cancels task `id` while it is queued (pending in the queue, or waiting
+ * for a retry): it never runs, and fn is told of it with
+ * FORQ_RESULT_CANCELLED and the text "cancelled". A task in a ring stays
+ * there, passed over by pops and left out of the pending counts. Returns 0,
+ * -ENOENT (no such task queued: unknown, finished or forgotten), -EBUSY (it
+ * runs now: a consumer or a remote worker holds it), or as
+ * forq_admin_purge (-EPERM, -EBUSY with a batch open, -EDEADLK). A canceller
+ * killed inside leaves the task queued or reported by repair, never both. */
+int forq_admin_cancel(struct forq *q, uint64_t id, forq_final_fn fn, void *ctx);
+/* Tasks ever cancelled from the queue. */
+uint64_t forq_admin_cancelled_total(struct forq *q);
+/* A cancel asked of forqd (one at a time; others wait for the slot):
+ * returns what forq_admin_cancel returned there, -ESRCH when no forqd owns
+ * the queue, -ETIMEDOUT after timeout_ms (< 0: no limit). */
+int forq_admin_cancel_ask(struct forq *q, uint64_t id, int timeout_ms);
+/* forqd's main loop: serves the cancel asked, if any (*id: which). Returns
+ * what forq_admin_cancel returned, -ENOMSG when none was asked. */
+int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_t *id);
 
 /* Where task `id` is now. Scans the queue: for status pages, not hot paths. */
 enum forq_where {

@@ -58,7 +58,8 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 	CHECK(used > 0);
 	CHECK((unsigned)req->cmd < PROTO_CMD_COUNT);
 	if (req->cmd == PROTO_RESULT || req->cmd == PROTO_FAIL || req->cmd == PROTO_RETRY ||
-	    req->cmd == PROTO_PUT || req->cmd == PROTO_AUTH) {
+	    req->cmd == PROTO_PUT || req->cmd == PROTO_AUTH || req->cmd == PROTO_PAUSE ||
+	    req->cmd == PROTO_RESUME || req->cmd == PROTO_PURGE || req->cmd == PROTO_CANCEL) {
 		CHECK(req->text != NULL);
 		CHECK(req->text >= buf && req->text + req->text_len <= buf + used);
 	} else {
@@ -85,6 +86,10 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 		r = proto_format_put(&b, (enum forq_prio)req->prio, req->text, req->text_len);
 		break;
 	case PROTO_TOUCH: r = proto_format_touch(&b, req->id); break;
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+	case PROTO_PURGE: r = proto_format_queue_cmd(&b, req->cmd, req->text, req->text_len); break;
+	case PROTO_CANCEL: r = proto_format_cancel(&b, req->text, req->text_len, req->id); break;
 	default: r = proto_format_simple(&b, req->cmd); break;
 	}
 	if (req->item) { /* an item: a batch of one */

@@ -38,6 +38,7 @@ static void fill(struct metrics_snapshot *s)
 						.tasks_done = 9007199254740993ULL};
 	s->start_time = 1000.5;
 	strcpy(s->version, "0.1.0");
+	s->paused = 1, s->purged = 17, s->cancelled = 4;
 }
 
 static char *body(enum json_surface as, const struct metrics_snapshot *s,
@@ -64,7 +65,8 @@ static void test_json_cli_surface_exact_text(void **state)
 		   "\"normal\":{\"enqueued\":21,\"started\":22,\"done\":23,\"failed\":24},"
 		   "\"low\":{\"enqueued\":31,\"started\":32,\"done\":33,\"failed\":34}},"
 		   "\"retried\":8,\"crashes\":9,\"requeued\":10,\"retry_waiting\":5,"
-		   "\"scheduled\":0,\"dead_letters\":6,\"accepting\":true}");
+		   "\"scheduled\":0,\"dead_letters\":6,\"accepting\":true,\"paused\":true,\"purged\":17,"
+		   "\"cancelled\":4}");
 	free(t);
 	free(s);
 }
@@ -82,7 +84,8 @@ static void test_json_tcp_surface_exact_text(void **state)
 		t, "{\"capacity\":65536,\"max_payload\":1024,\"pending\":6,\"pending_high\":1,"
 		   "\"pending_normal\":2,\"pending_low\":3,\"in_progress\":4,\"enqueued\":63,"
 		   "\"done\":69,\"failed\":72,\"dead\":7,\"retried\":8,\"retry_waiting\":5,"
-		   "\"scheduled\":0,\"dead_letters\":6,\"accepting\":false,\"connections\":3,\"remote_workers\":2,"
+		   "\"scheduled\":0,\"dead_letters\":6,\"accepting\":false,\"paused\":true,\"purged\":17,"
+		   "\"cancelled\":4,\"connections\":3,\"remote_workers\":2,"
 		   "\"leases\":5,\"lease_timeout_ms\":30000}");
 	free(t);
 	free(s);
@@ -106,7 +109,7 @@ static void test_json_http_surface_names_and_shapes(void **state)
 		"pending", "in_progress", "enqueued", "started", "done", "failed", "dead", "lanes",
 		"retried", "crashes", "requeued", "retry_waiting", "scheduled", "dead_letters",
 		"queue_full_waits", "throughput", "wait_us", "run_us", "workers",
-		"worker_restarts", "remote", "http_requests", "process"};
+		"worker_restarts", "paused", "purged", "cancelled", "remote", "http_requests", "process"};
 	assert_int_equal(cJSON_GetArraySize(j), sizeof top / sizeof top[0]);
 	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
 		assert_non_null(cJSON_GetObjectItemCaseSensitive(j, top[i]));

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# test_queue_controls.sh — pause, resume and purge of forqd's queue
+# ("default") through every surface: the forq tool, HTTP POST
+# /queues/default/..., TCP PAUSE/RESUME/PURGE. While paused nothing starts
+# (local consumers or remote workers) for a window of ~1 s, pushes go on,
+# and resume runs them all; the pause outlives kill -9 of forqd and its
+# restart; a purge writes one "purged" record per dropped task and none of
+# them runs; the admin token guards the controls once one is set; a bad
+# queue name is refused on each surface with nothing changed. /metrics
+# (promtool-clean when promtool is here), /stats, forq stats and the log
+# show it all. A queued task is cancelled by id on each surface, once.
+# Parts (for ONLY=, see lib.sh): pause_resume, mid_batch, remote_wait, kill9,
+# purge, cancel, token, bad_names.
+. "$(dirname "$0")/lib.sh"
+
+need_binaries "$FORQD" "$FORQ"
+tcp_client_build
+unset FORQ_ADMIN_TOKEN FORQ_WORKER_TOKEN
+
+H() { echo "http://127.0.0.1:$HTTP_PORT"; }
+# tcp_replies LINE...: sends the lines (CRLF-ended) and EXIT on one connection;
+# prints the reply lines (without CR).
+tcp_replies() {
+	local l
+	for l in "$@" EXIT; do printf '%s\r\n' "$l"; done |
+		"$CLIENT" "127.0.0.1:$TCP_PORT" raw 1500 | tr -d '\r'
+}
+# tcp_says REPLY LINE...: one of the replies to the lines is REPLY.
+tcp_says() {
+	local want=$1
+	shift
+	tcp_replies "$@" | grep -qx -- "$want"
+}
+# post PATH [TOKEN]: "CODE BODY" of a POST.
+post() {
+	curl -s -o "$TMP/body" -w '%{http_code}' -X POST ${2:+-H "Authorization: Bearer $2"} \
+		"$(H)$1"
+	printf ' %s' "$(cat "$TMP/body")"
+}
+stat_of() { curl -fsS "$(H)/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+pending() { stat_of "['pending']['total']"; }
+metric() { curl -fsS "$(H)/metrics" | sed -n "s/^$1 //p"; }
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+# status_count FILE STATUS: result records of FILE with that status.
+status_count() { grep -c "\"status\":\"$2\"" "$1" 2>/dev/null || true; }
+push_cli() {
+	local i args=()
+	for i in $(seq "$1"); do args+=("$i+1"); done
+	"$FORQ" push --shm-name "$FORQD_SHM" "${args[@]}" >>"$TMP/ids"
+}
+
+# ---- pause and resume, on each surface -------------------------------------
+pause_resume() {
+	local r=$TMP/pr.jsonl
+	start_forqd pr --workers 2 --handler arith --results "$r" || { bad "forqd starts"; return; }
+	check "forq pause default: exit 0" "$FORQ" pause default --shm-name "$FORQD_SHM"
+	check "forqd logs queue_paused" wait_for 5 grep -q 'event=queue_paused queue=default' "$FORQD_LOG"
+	check "/stats says paused" [ "$(stat_of "['paused']")" = True ]
+	check "forq stats --json says paused" \
+		bash -c "'$FORQ' stats --json --shm-name '$FORQD_SHM' | grep -q '\"paused\":true'"
+	check "/metrics: forq_queue_paused{queue=\"default\"} 1" \
+		[ "$(metric 'forq_queue_paused{queue="default"}')" = 1 ]
+	push_cli 10
+	check "HTTP POST /tasks is taken while paused (202)" \
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -d '[{"payload":"1+2"},{"payload":"2+2"}]' "$(H)/tasks")" = 202 ]
+	check "TCP PUT is taken while paused" bash -c "'$CLIENT' 127.0.0.1:$TCP_PORT raw \
+		< <(printf 'PUT 3\r\n5+5\r\nEXIT\r\n') | grep -q '^OK [0-9]'"
+	check "TCP GET_TASK gets NONE while paused" [ "$(tcp_replies GET_TASK | head -1)" = NONE ]
+	check "TCP GET_TASK WAIT 400 waits and gets NONE while paused" \
+		[ "$(tcp_replies 'GET_TASK WAIT 400' | head -1)" = NONE ]
+	sleep 1
+	check "nothing started over ~1 s paused (started $(stat_of "['started']"), 13 pending)" \
+		[ "$(stat_of "['started']")" = 0 -a "$(pending)" = 13 -a "$(lines "$r")" = 0 ]
+	check "not stalled while paused with a backlog" [ "$(stat_of "['stalled']")" = False ]
+	check "HTTP POST /queues/default/resume: 200 paused false" \
+		[ "$(post /queues/default/resume)" = '200 {"queue":"default","paused":false}' ]
+	check "all 13 tasks run once resumed" wait_for 10 \
+		bash -c "[ \$(grep -c '\"status\":\"done\"' '$r') = 13 ]"
+	check "forqd logs queue_resumed" wait_for 5 grep -q 'event=queue_resumed queue=default' \
+		"$FORQD_LOG"
+	check "HTTP POST /queues/default/pause: 200 paused true" \
+		[ "$(post /queues/default/pause)" = '200 {"queue":"default","paused":true}' ]
+	check "TCP RESUME default: OK" [ "$(tcp_replies 'RESUME default' | head -1)" = OK ]
+	check "/stats says not paused" [ "$(stat_of "['paused']")" = False ]
+	check "TCP PAUSE default: OK" [ "$(tcp_replies 'PAUSE default' | head -1)" = OK ]
+	check "forq resume default: exit 0, queue runs" "$FORQ" resume default --shm-name "$FORQD_SHM"
+	check "/metrics: forq_queue_paused{queue=\"default\"} 0" \
+		[ "$(metric 'forq_queue_paused{queue="default"}')" = 0 ]
+	if command -v promtool >/dev/null; then
+		check "promtool check metrics passes" \
+			bash -c "curl -fsS '$(H)/metrics' | promtool check metrics"
+	else
+		skip "promtool check metrics (promtool not installed)"
+	fi
+	check "the status page has the paused badge, fed by /stats's paused" \
+		bash -c "curl -fsS '$(H)/' | grep -q 'id=\"paused\"' && curl -fsS '$(H)/app.js' | \
+		grep -q 's.paused'"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- a pause in the middle of a consumer's batch ---------------------------
+mid_batch() {
+	local r=$TMP/mb.jsonl done
+	start_forqd mb --workers 1 --batch 8 --handler 'exec:sleep 0.3' --results "$r" ||
+		{ bad "forqd starts"; return; }
+	push_cli 8
+	check "the consumer starts its batch" wait_for 5 bash -c "[ \$(curl -fsS '$(H)/stats' | \
+		grep -o '\"started\":[0-9]*' | head -1 | cut -d: -f2) -ge 1 ]"
+	"$FORQ" pause default --shm-name "$FORQD_SHM" >/dev/null
+	sleep 1.5
+	done=$(lines "$r")
+	check "paused mid-batch: the task running finished, the rest of the batch went back ($done done, $(pending) pending)" \
+		[ "$done" -le 2 -a "$(pending)" = $((8 - done)) ]
+	"$FORQ" resume default --shm-name "$FORQD_SHM" >/dev/null
+	check "all 8 done after resume" wait_for 20 bash -c "[ \$(grep -c '\"status\":\"done\"' '$r') = 8 ]"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- resume wakes a remote worker parked in GET_TASK WAIT -------------------
+remote_wait() {
+	start_forqd rw --workers 0 --results off --drain-timeout 1 || { bad "forqd starts"; return; }
+	"$FORQ" pause default --shm-name "$FORQD_SHM" >/dev/null
+	push_cli 1
+	printf 'GET_TASK WAIT 8000\r\n' | "$CLIENT" "127.0.0.1:$TCP_PORT" raw 3000 >"$TMP/rw.out" 2>&1 &
+	local cpid=$!
+	sleep 0.5
+	check "resume (HTTP): 200" [ "$(post /queues/default/resume | cut -c1-3)" = 200 ]
+	wait "$cpid"
+	check "the parked GET_TASK WAIT 8000 got the task at the resume, not at its end" \
+		grep -q '^TASK [0-9]* 1 3' "$TMP/rw.out"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- the pause survives kill -9 and a restart ------------------------------
+kill9() {
+	local r=$TMP/k9.jsonl shm
+	start_forqd k9 --workers 2 --handler arith --results "$r" || { bad "forqd starts"; return; }
+	shm=$FORQD_SHM
+	check "TCP PAUSE default: OK" [ "$(tcp_replies 'PAUSE default' | head -1)" = OK ]
+	push_cli 8
+	kill -9 "$FORQD_PID"
+	wait "$FORQD_PID" 2>/dev/null
+	start_forqd k9 --shm-name "$shm" --workers 2 --handler arith --results "$r" ||
+		{ bad "forqd restarts on the same queue"; return; }
+	check "the restarted forqd logs the pause it found" \
+		grep -q 'event=queue_paused queue=default reason=' "$FORQD_LOG"
+	check "/stats says paused after kill -9 and restart" [ "$(stat_of "['paused']")" = True ]
+	sleep 1
+	check "nothing ran over ~1 s after the restart (8 pending, no result)" \
+		[ "$(pending)" = 8 -a "$(lines "$r")" = 0 ]
+	check "forq resume default: exit 0" "$FORQ" resume default --shm-name "$shm"
+	check "the 8 tasks run once resumed" wait_for 10 \
+		bash -c "[ \$(grep -c '\"status\":\"done\"' '$r') = 8 ]"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- purge on each surface -------------------------------------------------
+purge() {
+	local r=$TMP/pu.jsonl out rc
+	: >"$TMP/ids"
+	start_forqd pu --workers 2 --handler arith --results "$r" --keep-shm ||
+		{ bad "forqd starts"; return; }
+	"$FORQ" pause default --shm-name "$FORQD_SHM" >/dev/null
+	push_cli 25
+	out=$("$FORQ" purge default --shm-name "$FORQD_SHM")
+	check "forq purge default says 25 dropped ($out)" [ "$out" = "queue default purged: 25 tasks dropped" ]
+	check "25 purged records, one per task id pushed" bash -c "[ \$(grep -c '\"status\":\"purged\"' \
+		'$r') = 25 ] && diff <(sort -n '$TMP/ids') <(grep -o '\"id\":[0-9]*' '$r' | cut -d: -f2 | sort -n)"
+	check "each purged record says why" bash -c "! grep -v '\"error\":\"purged\"' '$r'"
+	check "nothing pending after the purge" [ "$(pending)" = 0 ]
+	check "GET /tasks/{id} says purged" \
+		bash -c "curl -fsS '$(H)/tasks/$(head -1 "$TMP/ids")' | grep -q '\"status\":\"purged\"'"
+	check "forqd logs queue_purged tasks=25" grep -q 'event=queue_purged queue=default tasks=25' \
+		"$FORQD_LOG"
+	push_cli 5
+	check "HTTP POST /queues/default/purge: 200 purged 5" \
+		[ "$(post /queues/default/purge)" = '200 {"queue":"default","purged":5}' ]
+	push_cli 3
+	check "TCP PURGE default: OK 3" [ "$(tcp_replies 'PURGE default' | head -1)" = 'OK 3' ]
+	"$FORQ" resume default --shm-name "$FORQD_SHM" >/dev/null
+	sleep 1
+	check "none of the 33 purged tasks ran after resume (33 records, all purged)" \
+		[ "$(lines "$r")" = 33 -a "$(status_count "$r" purged)" = 33 ]
+	check "/metrics: forq_tasks_purged_total{queue=\"default\"} 33" \
+		[ "$(metric 'forq_tasks_purged_total{queue="default"}')" = 33 ]
+	check "/stats purged 33" [ "$(stat_of "['purged']")" = 33 ]
+	push_cli 2
+	check "the queue runs on after the purges (2 more done)" wait_for 10 \
+		bash -c "[ \$(grep -c '\"status\":\"done\"' '$r') = 2 ]"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+	"$FORQ" purge default --shm-name "$FORQD_SHM" >/dev/null 2>"$TMP/err"
+	rc=$?
+	check "forq purge with the queue kept but no forqd: exit 1 ($rc), says why" \
+		bash -c "[ $rc = 1 ] && grep -q 'no forqd serves' '$TMP/err'"
+}
+
+# ---- the admin token -------------------------------------------------------
+token() {
+	local A=adm-secret-1 W=wrk-secret-2
+	FORQ_ADMIN_TOKEN=$A FORQ_WORKER_TOKEN=$W start_forqd tok --workers 1 --handler arith \
+		--results "$TMP/tok.jsonl" || { bad "forqd starts with tokens"; return; }
+	"$FORQ" pause default --shm-name "$FORQD_SHM" >/dev/null
+	push_cli 4
+	check "purge without a token: 401" [ "$(post /queues/default/purge | cut -c1-3)" = 401 ]
+	check "purge with a wrong token: 401" [ "$(post /queues/default/purge nope | cut -c1-3)" = 401 ]
+	check "purge with the worker token: 403" [ "$(post /queues/default/purge "$W" | cut -c1-3)" = 403 ]
+	check "resume with the worker token: 403" [ "$(post /queues/default/resume "$W" | cut -c1-3)" = 403 ]
+	check "refused: still paused, 4 pending, no record" \
+		[ "$(stat_of "['paused']")" = True -a "$(pending)" = 4 -a "$(lines "$TMP/tok.jsonl")" = 0 ]
+	check "TCP PURGE without AUTH: ERR forbidden (the connection stays: PING -> PONG)" \
+		[ "$(tcp_replies 'PURGE default' PING | head -2 | tr '\n' ' ')" = 'ERR forbidden PONG ' ]
+	check "TCP PURGE after AUTH with the worker token: ERR forbidden" \
+		tcp_says 'ERR forbidden' "AUTH $W" 'PURGE default'
+	check "still 4 pending" [ "$(pending)" = 4 ]
+	check "purge with the admin token: 200 purged 4" \
+		[ "$(post /queues/default/purge "$A")" = '200 {"queue":"default","purged":4}' ]
+	push_cli 2
+	check "TCP PURGE after AUTH with the admin token: OK 2" tcp_says 'OK 2' "AUTH $A" 'PURGE default'
+	check "resume with the admin token: 200" \
+		[ "$(post /queues/default/resume "$A" | cut -c1-3)" = 200 ]
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- cancel of a queued task by id, on each surface ------------------------
+cancel() {
+	local r=$TMP/ca.jsonl id rc
+	: >"$TMP/ids"
+	start_forqd ca --workers 0 --results "$r" --drain-timeout 1 || { bad "forqd starts"; return; }
+	push_cli 5
+	mapfile -t id <"$TMP/ids"
+	check "forq cancel ${id[1]}: exit 0" "$FORQ" cancel --shm-name "$FORQD_SHM" "${id[1]}"
+	check "HTTP POST /queues/default/tasks/${id[2]}/cancel: 200" \
+		[ "$(post "/queues/default/tasks/${id[2]}/cancel")" = \
+		"200 {\"queue\":\"default\",\"id\":${id[2]},\"status\":\"cancelled\"}" ]
+	check "TCP CANCEL default ${id[3]}: OK" tcp_says OK "CANCEL default ${id[3]}"
+	check "a task leased to a remote worker: ERR running" \
+		[ "$(tcp_replies GET_TASK "CANCEL default ${id[0]}" | sed -n 3p)" = 'ERR running' ]
+	"$FORQ" cancel --shm-name "$FORQD_SHM" "${id[1]}" 2>"$TMP/err"
+	rc=$?
+	check "forq cancel of a cancelled task: exit 1 ($rc), not queued" \
+		bash -c "[ $rc = 1 ] && grep -q 'is not queued' '$TMP/err'"
+	check "HTTP cancel of a cancelled task: 404" \
+		[ "$(post "/queues/default/tasks/${id[2]}/cancel" | cut -c1-3)" = 404 ]
+	check "TCP CANCEL of a cancelled task: ERR not-queued" \
+		tcp_says 'ERR not-queued' "CANCEL default ${id[3]}"
+	check "3 cancelled records, one each, none run" bash -c "[ \$(grep -c '\"status\":\"cancelled\"' \
+		'$r') = 3 ] && [ \$(wc -l <'$r') = 3 ]"
+	check "GET /tasks/${id[1]} says cancelled" \
+		bash -c "curl -fsS '$(H)/tasks/${id[1]}' | grep -q '\"status\":\"cancelled\"'"
+	check "2 pending (the lease came back), /stats cancelled 3" \
+		wait_for 5 bash -c "[ \"\$(curl -fsS '$(H)/stats' | python3 -c 'import json,sys; \
+		s=json.load(sys.stdin); print(s[\"pending\"][\"total\"], s[\"cancelled\"])')\" = '2 3' ]"
+	# (one GET_TASKS takes from one lane: the given-back lease's front ring first)
+	check "a remote worker is handed the 2 queued tasks only, no cancelled one" \
+		bash -c "[ \"\$(printf 'GET_TASKS 10\r\nGET_TASKS 10\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw | \
+		tr -d '\r' | grep -o '^TASK [0-9]*' | cut -d' ' -f2 | sort -n | tr '\n' ' ')\" = \
+		'${id[0]} ${id[4]} ' ]"
+	check "/metrics: forq_tasks_cancelled_total{queue=\"default\"} 3" \
+		[ "$(metric 'forq_tasks_cancelled_total{queue="default"}')" = 3 ]
+	check "forqd logs task_cancelled" grep -q 'event=task_cancelled queue=default' "$FORQD_LOG"
+	check "TCP CANCEL nope ${id[4]}: ERR unknown-queue" \
+		tcp_says 'ERR unknown-queue' "CANCEL nope ${id[4]}"
+	check "TCP CANCEL default x: ERR bad-id" tcp_says 'ERR bad-id' 'CANCEL default x'
+	check "HTTP cancel in queue nope: 404 unknown queue" \
+		bash -c "[[ '$(post "/queues/nope/tasks/${id[4]}/cancel")' == '404 {\"error\":\"unknown queue'* ]]"
+	check "HTTP cancel of task abc: 400" \
+		[ "$(post /queues/default/tasks/abc/cancel | cut -c1-3)" = 400 ]
+	"$FORQ" cancel --shm-name "$FORQD_SHM" --queue nope "${id[4]}" 2>/dev/null
+	rc=$?
+	check "forq cancel --queue nope: exit 2 ($rc)" [ "$rc" = 2 ]
+	check "after the refusals ${id[4]} is still queued (2 pending)" \
+		wait_for 5 bash -c "[ \$(curl -fsS '$(H)/stats' | python3 -c 'import json,sys; \
+		print(json.load(sys.stdin)[\"pending\"][\"total\"])') = 2 ]"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- bad queue names and paths ---------------------------------------------
+bad_names() {
+	local rc
+	start_forqd bn --workers 1 --handler arith --results off || { bad "forqd starts"; return; }
+	check "HTTP POST /queues/nope/pause: 404 unknown queue" [ "$(post /queues/nope/pause)" = \
+		'404 {"error":"unknown queue \"nope\" (this forqd serves one queue: default)"}' ]
+	check "HTTP POST /queues/nope/purge: 404" [ "$(post /queues/nope/purge | cut -c1-3)" = 404 ]
+	check "HTTP POST /queues/default/explode: 404 no such path" \
+		[ "$(post /queues/default/explode | cut -c1-3)" = 404 ]
+	check "HTTP GET /queues/default/pause: 405" \
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$(H)/queues/default/pause")" = 405 ]
+	check "TCP PAUSE nope: ERR unknown-queue" tcp_says 'ERR unknown-queue' 'PAUSE nope'
+	check "TCP PURGE without a name: ERR bad-args" tcp_says 'ERR bad-args' PURGE
+	check "TCP PAUSE with two names: ERR bad-args" tcp_says 'ERR bad-args' 'PAUSE default x'
+	"$FORQ" pause nope --shm-name "$FORQD_SHM" 2>"$TMP/err"
+	rc=$?
+	check "forq pause nope: exit 2 ($rc) with the reason" \
+		bash -c "[ $rc = 2 ] && grep -q 'unknown queue \"nope\"' '$TMP/err'"
+	"$FORQ" purge nope --shm-name "$FORQD_SHM" 2>/dev/null
+	rc=$?
+	check "forq purge nope: exit 2 ($rc)" [ "$rc" = 2 ]
+	check "none of it paused the queue" [ "$(stat_of "['paused']")" = False ]
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+part pause_resume "paused: nothing starts, pushes go on; resume runs them; every surface"
+part mid_batch "a pause mid-batch: the running task finishes, the batch's rest goes back"
+part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT"
+part kill9 "the pause outlives kill -9 of forqd and its restart"
+part purge "purge writes one purged record per dropped task, none runs; every surface"
+part cancel "cancel of a queued task: one cancelled record, never run; a running one refused"
+part token "the admin token guards the controls once set (HTTP 401/403, TCP ERR forbidden)"
+part bad_names "unknown queue names and paths: 404, ERR unknown-queue, exit 2"
+finish
