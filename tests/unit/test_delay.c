@@ -144,12 +144,35 @@ static void test_full_table_and_stop(void **state)
 	assert_int_equal(s.retry_waiting, 0);
 }
 
+/* Check that a purge and a cancel take delayed tasks too, and that the
+ * scheduled count follows. */
+static void test_purge_and_cancel_take_delayed_tasks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a, b;
+	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "a", 1, 60000, &a), 0);
+	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "b", 1, 60000, &b), 0);
+	assert_int_equal(forq_admin_cancel(f->q, a, NULL, NULL), 0);
+	struct forq_stats s;
+	forq_stats_read(f->q, &s);
+	assert_int_equal(s.scheduled, 1);
+	assert_int_equal(forq_admin_purge(f->q, NULL, NULL), 1);
+	forq_stats_read(f->q, &s);
+	assert_int_equal(s.scheduled, 0);
+	assert_int_equal(s.retry_waiting, 0);
+	int st;
+	unsigned att;
+	assert_int_equal(forq_task_where(f->q, b, &st, &att, NULL, 0), FORQ_WHERE_FINISHED);
+	assert_int_equal(st, FORQ_RESULT_PURGED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_delayed_task_starts_no_sooner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delayed_task_retries_as_a_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_table_and_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_and_cancel_take_delayed_tasks, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("delay", tests, NULL, NULL);
 }
