@@ -261,6 +261,12 @@ int forq__drop_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void
 int forq__free_last_batch(struct forq *q);
 
 /* queue.c */
+/* Puts a new task (tmpl's id, priority and flags; payload) in the waiting
+ * table for delay_ms: 0 or -EAGAIN when the table is full. */
+int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
+			   size_t len, uint64_t delay_ms);
+/* keys.c: rec's final result is recorded: its key's window starts. */
+void forq__key_release(struct forq *q, const struct forq_rec *rec);
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
 		     size_t n, int timeout_ms, uint64_t *ids);
 
@@ -272,13 +278,20 @@ void forq__proc_release(struct forq *q);
 const char *forq__proc_stat(int pid, char *buf, size_t cap);
 uint64_t forq__proc_start_ticks(int pid);
 
+/* The tasks-file line rec came from, 0 if none (a keyed task's `line` is
+ * its key slot). */
+static inline uint32_t forq__rec_line(const struct forq_rec *rec)
+{
+	return rec->flags & FORQ_REC_KEYED ? 0 : rec->line;
+}
+
 /* Tells fn (if any) of rec's final status; its payload follows rec. */
 static inline void forq__report_final(forq_final_fn fn, void *ctx, const struct forq_rec *rec,
 				      int status, const char *text)
 {
 	if (!fn)
 		return;
-	struct forq_task_info t = {.id = rec->id, .len = rec->len, .line = rec->line,
+	struct forq_task_info t = {.id = rec->id, .len = rec->len, .line = forq__rec_line(rec),
 				   .attempts = rec->attempts, .prio = rec->prio};
 	fn(ctx, &t, rec + 1, status, text, strlen(text));
 }

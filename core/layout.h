@@ -30,7 +30,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 9u
+#define FORQ_LAYOUT_VERSION 10u
 #define FORQ_CACHELINE 64
 /* What a watching forqd adds to work_sleepers: pushers that see it wake the
  * watch besides the consumers they wake (a process of an older build wakes
@@ -56,7 +56,8 @@ struct forq_rec {
 	uint16_t attempts; /* deliveries before this one */
 	uint64_t id;       /* unique for the life of the queue, starts at 1 */
 	uint64_t enq_ns;   /* CLOCK_MONOTONIC at first enqueue, in ns */
-	uint32_t line;     /* tasks-file line it came from, 0 if none */
+	uint32_t line;     /* tasks-file line it came from, 0 if none; with
+			    * FORQ_REC_KEYED, its key slot + 1 instead */
 	uint16_t crashes;  /* deliveries whose consumer died */
 	uint16_t flags;    /* enum forq_rec_flags */
 };
@@ -71,6 +72,7 @@ enum forq_rec_flags {
 	FORQ_REC_STOPPED = 2,   /* was running when forqd stopped and killed its consumer */
 	FORQ_REC_CANCELLED = 4, /* ring record cancelled while queued: pops pass over it */
 	FORQ_REC_DELAYED = 8,   /* in the waiting table for its delay, not a retry */
+	FORQ_REC_KEYED = 16,    /* holds a unique key: `line` is its key slot + 1 */
 };
 
 /* State of an in-flight entry. Repair gives back HELD and RUNNING entries;
@@ -217,6 +219,22 @@ struct forq_recent {
 };
 _Static_assert(sizeof(struct forq_recent) == 128, "forq_recent is part of the wire format");
 
+/* A unique key and the task that holds it (keys.c), in an open-addressed
+ * table under keys_lock. A slot is never emptied once used (so that probe
+ * chains stay whole): one whose task ended more than its window ago is
+ * reused. `done_ns` is written without the lock, by whoever records the
+ * task's final result. */
+struct forq_key {
+	_Atomic uint64_t id;      /* the holder; 0: never used */
+	_Atomic uint64_t done_ns; /* CLOCK_MONOTONIC when it ended, 0 while it has
+				   * not; 1: being written (free) */
+	uint64_t window_ns;       /* held this long after the end */
+	uint64_t hash;
+	uint16_t len;
+	char key[94];
+};
+_Static_assert(sizeof(struct forq_key) == 128, "forq_key is part of the wire format");
+
 
 struct forq_hdr {
 	uint64_t magic;
@@ -240,6 +258,9 @@ struct forq_hdr {
 	uint32_t backoff_ms;      /* first retry delay; doubles per attempt */
 	uint32_t sparse;          /* 1: ring arenas and entry pages beyond the first
 				   * get memory only while in use (backing.c) */
+	uint32_t keys_max;        /* unique-key slots (a power of two) */
+	uint32_t pad1;
+	uint64_t keys_off;        /* the key table, after the recent results */
 	uint64_t procs_off, inflight_off, lease_off, retry_off, dead_off, recent_off;
 	int64_t created_unix_ns;  /* CLOCK_REALTIME at creation */
 
@@ -265,6 +286,7 @@ struct forq_hdr {
 
 	alignas(FORQ_CACHELINE) pthread_mutex_t proc_lock;  /* attach / detach */
 	alignas(FORQ_CACHELINE) pthread_mutex_t aux_lock;   /* leases, retry, dead tables */
+	alignas(FORQ_CACHELINE) pthread_mutex_t keys_lock;  /* the key table (keys.c) */
 	_Atomic uint32_t retry_used;     /* hint: entries WAITING */
 	_Atomic uint32_t sched_used;     /* of those, delayed tasks (FORQ_REC_DELAYED) */
 	_Atomic uint32_t dead_used;      /* entries DEAD */

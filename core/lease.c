@@ -95,7 +95,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		t->len = e->rec.len;
 		t->prio = e->rec.prio;
 		t->attempts = e->rec.attempts;
-		t->line = e->rec.line;
+		t->line = forq__rec_line(&e->rec);
 		t->enqueued_ns = e->rec.enq_ns;
 		t->slot = free_idx[i];
 		uint64_t w = now > e->rec.enq_ns ? now - e->rec.enq_ns : 0;
@@ -157,7 +157,7 @@ int forq_lease_finish(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn,
 	if (final != FORQ_RESULT_RETRY && q->h->recent_max)
 		forq__recent_put(q, &e->rec, final, text, len, run_ns);
 	if (out)
-		*out = (struct forq_task_info){.id = e->rec.id, .len = e->rec.len, .line = e->rec.line,
+		*out = (struct forq_task_info){.id = e->rec.id, .len = e->rec.len, .line = forq__rec_line(&e->rec),
 					       .attempts = e->rec.attempts, .prio = e->rec.prio};
 	FORQ_FAILPOINT("lease.finish");
 	/* A final task keeps its entry until the caller has written its result

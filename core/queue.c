@@ -125,6 +125,28 @@ int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t l
 	return forq_push_batch(q, prio, &m, 1, timeout_ms, id);
 }
 
+int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
+			   size_t len, uint64_t delay_ms)
+{
+	struct forq_rec *rec = malloc(sizeof *rec + len + 1);
+	if (!rec)
+		return -ENOMEM;
+	*rec = *tmpl;
+	rec->len = (uint32_t)len;
+	rec->flags |= FORQ_REC_DELAYED;
+	if (len)
+		memcpy(rec + 1, payload, len);
+	int r = forq__retry_add(q, rec, rec->enq_ns + delay_ms * 1000000u);
+	if (r == 0) {
+		forq__add(&q->me->c.enqueued[forq__lane(rec->prio)], 1);
+		/* An idle forqd watches the work word: it wakes, and then looks
+		 * at the waiting table until this one is due. */
+		forq__wake_work(q, 1);
+	}
+	free(rec);
+	return r == -ENOSPC ? -EAGAIN : r;
+}
+
 int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
 		      uint64_t delay_ms, uint64_t *id)
 {
@@ -139,26 +161,12 @@ int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, 
 		return -EPERM;
 	if (!(atomic_load(&h->flags) & FORQ_F_ACCEPTING))
 		return -ESHUTDOWN;
-	struct forq_rec *rec = malloc(sizeof *rec + len + 1);
-	if (!rec)
-		return -ENOMEM;
-	uint64_t now = clock_mono_ns();
-	*rec = (struct forq_rec){.len = (uint32_t)len, .prio = (uint8_t)prio, .enq_ns = now,
-				 .flags = FORQ_REC_DELAYED};
-	if (len)
-		memcpy(rec + 1, payload, len);
-	rec->id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
-	int r = forq__retry_add(q, rec, now + delay_ms * 1000000u);
-	if (r == 0) {
-		forq__add(&q->me->c.enqueued[prio], 1);
-		if (id)
-			*id = rec->id;
-		/* An idle forqd watches the work word: it wakes, and then looks
-		 * at the waiting table until this one is due. */
-		forq__wake_work(q, 1);
-	}
-	free(rec);
-	return r == -ENOSPC ? -EAGAIN : r;
+	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
+	tmpl.id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
+	int r = forq__push_delayed_rec(q, &tmpl, payload, len, delay_ms);
+	if (r == 0 && id)
+		*id = tmpl.id;
+	return r;
 }
 
 static int has_work(struct forq *q)
@@ -312,7 +320,7 @@ int forq_pop_batch(struct forq *q, struct forq_task *tasks, size_t max, int time
 		t->len = e->rec.len;
 		t->prio = e->rec.prio;
 		t->attempts = e->rec.attempts;
-		t->line = e->rec.line;
+		t->line = forq__rec_line(&e->rec);
 		t->enqueued_ns = e->rec.enq_ns;
 		t->slot = (uint32_t)i;
 		t->entry = e;

@@ -22,6 +22,8 @@ void forq__recent_forget(struct forq *q, uint64_t id)
 void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, const char *text,
 		      size_t len, uint64_t run_ns)
 {
+	if (rec->flags & FORQ_REC_KEYED)
+		forq__key_release(q, rec);
 	struct forq_recent *r = forq__recent(q, rec->id);
 	uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
 	/* Hot path: a plain seqlock write, no locked instruction. Two writers on

@@ -267,6 +267,8 @@ static int cycle_locks(struct forq *q)
 		r = cycle_lock(q, &h->proc_lock, NULL, NULL);
 	if (!r && !(r = forq__aux_lock(q)))
 		forq__unlock(&h->aux_lock);
+	if (!r)
+		r = cycle_lock(q, &h->keys_lock, NULL, NULL);
 	return r;
 }
 

@@ -28,6 +28,7 @@ void forq_options_default(struct forq_options *o)
 		.retry_max = 1024,
 		.dead_max = 1024,
 		.recent_max = 65536,
+		.keys_max = 16384,
 		.max_attempts = 3,
 		.backoff_ms = 100,
 	};
@@ -36,7 +37,7 @@ void forq_options_default(struct forq_options *o)
 /* Where everything goes; both creation and validation derive it from the
  * same sizes, so an attacher can check every stored offset. */
 struct layout {
-	uint64_t procs_off, inflight_off, lease_off, retry_off, dead_off, recent_off;
+	uint64_t procs_off, inflight_off, lease_off, retry_off, dead_off, recent_off, keys_off;
 	uint64_t arena_off[FORQ_NRINGS], arena_bytes[FORQ_NRINGS], cap[FORQ_NRINGS];
 	uint64_t total;
 	uint32_t entry_size;
@@ -67,7 +68,9 @@ static void layout_compute(const struct forq_options *o, struct layout *l)
 	l->dead_off = off;
 	off = align_to(off + (uint64_t)o->dead_max * l->entry_size, sp);
 	l->recent_off = off;
-	off = align_to(off + (uint64_t)o->recent_max * sizeof(struct forq_recent), sp);
+	off = ALIGN64(off + (uint64_t)o->recent_max * sizeof(struct forq_recent));
+	l->keys_off = off;
+	off = align_to(off + (uint64_t)o->keys_max * sizeof(struct forq_key), sp);
 	/* Main rings hold `capacity` tasks; their arenas give 64 bytes a task
 	 * (a task with a payload of up to 32 bytes takes 40-64) and always room
 	 * for a few of the largest. Front rings hold everything that can be in
@@ -106,7 +109,8 @@ static int check_options(const struct forq_options *o, char *err, size_t errlen)
 	}
 	if (o->batch_max < 1 || o->batch_max > 4096 || o->max_procs < 2 ||
 	    o->max_procs > 4096 || o->lease_max > (1u << 20) || o->retry_max > (1u << 20) ||
-	    o->dead_max > (1u << 20) || o->recent_max < 1 || o->recent_max > (1u << 24) || o->max_attempts < 1 ||
+	    o->dead_max > (1u << 20) || o->recent_max < 1 || o->recent_max > (1u << 24) ||
+	    o->keys_max < 1 || o->keys_max > (1u << 22) || o->max_attempts < 1 ||
 	    o->max_attempts > 1000 || o->backoff_ms > 3600000) {
 		errmsg_set(err, errlen, "queue options out of range");
 		return -EINVAL;
@@ -198,6 +202,8 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 		return r;
 	while (o.recent_max & (o.recent_max - 1))
 		o.recent_max += o.recent_max & -o.recent_max; /* round up to a power of two */
+	while (o.keys_max & (o.keys_max - 1))
+		o.keys_max += o.keys_max & -o.keys_max;
 	layout_compute(&o, &l);
 
 	q = calloc(1, sizeof *q);
@@ -257,10 +263,13 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	h->retry_off = l.retry_off;
 	h->dead_off = l.dead_off;
 	h->recent_off = l.recent_off;
+	h->keys_max = o.keys_max;
+	h->keys_off = l.keys_off;
 	h->created_unix_ns = clock_real_ns();
 	atomic_store(&h->next_id, 1);
 	atomic_store(&h->flags, FORQ_F_ACCEPTING);
-	if ((r = forq__mutex_init(&h->proc_lock)) || (r = forq__mutex_init(&h->aux_lock)))
+	if ((r = forq__mutex_init(&h->proc_lock)) || (r = forq__mutex_init(&h->aux_lock)) ||
+	    (r = forq__mutex_init(&h->keys_lock)))
 		goto fail_unmap;
 	for (int i = 0; i < FORQ_NRINGS; i++)
 		if ((r = forq__ring_init(&h->rings[i], l.arena_off[i], l.arena_bytes[i], l.cap[i])))
@@ -314,7 +323,7 @@ static int validate(struct forq *q, char *err, size_t errlen)
 	struct forq_options o = {
 		.capacity = h->capacity, .max_payload = h->max_payload, .batch_max = h->batch_max,
 		.max_procs = h->max_procs, .lease_max = h->lease_max, .retry_max = h->retry_max,
-		.dead_max = h->dead_max, .recent_max = h->recent_max,
+		.dead_max = h->dead_max, .recent_max = h->recent_max, .keys_max = h->keys_max,
 		.max_attempts = h->max_attempts, .backoff_ms = h->backoff_ms};
 	struct layout l;
 	if (check_options(&o, NULL, 0) || h->recent_max == 0 ||
@@ -325,7 +334,8 @@ static int validate(struct forq *q, char *err, size_t errlen)
 	    h->sparse != (uint32_t)l.sparse ||
 	    h->procs_off != l.procs_off || h->inflight_off != l.inflight_off ||
 	    h->lease_off != l.lease_off || h->retry_off != l.retry_off ||
-	    h->dead_off != l.dead_off || h->recent_off != l.recent_off)
+	    h->dead_off != l.dead_off || h->recent_off != l.recent_off ||
+	    h->keys_off != l.keys_off || (h->keys_max & (h->keys_max - 1)))
 		goto corrupt;
 	for (int i = 0; i < FORQ_NRINGS; i++) {
 		const struct forq_ring *r = &h->rings[i];

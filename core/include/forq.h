@@ -59,6 +59,8 @@ struct forq_options {
 				 * a power of two, rounded up) */
 	uint32_t max_attempts;  /* deliveries before a task is dead (default 3) */
 	uint32_t backoff_ms;    /* first retry delay, doubled each time (default 100) */
+	uint32_t keys_max;      /* unique keys held at once (default 16384; a power of
+				 * two, rounded up) */
 };
 
 /* A message to push. */
@@ -111,6 +113,16 @@ int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t l
 #define FORQ_DELAY_MAX_MS (366ull * 24 * 3600 * 1000)
 int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
 		      uint64_t delay_ms, uint64_t *id);
+
+/* Pushes one task under a unique key (1 to FORQ_KEY_MAX bytes): if a task of
+ * this queue that holds the key is pending, scheduled or running, or ended
+ * less than window_ms ago, nothing is pushed, *id gets that task's id and
+ * *dup 1; else as forq_push_delayed (delay_ms 0: at once), *dup 0. Never
+ * waits: -EAGAIN when the lane, the waiting table or the key table is full. */
+#define FORQ_KEY_MAX 94
+int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
+		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
+		     uint64_t *id, int *dup);
 
 /* Pushes n tasks with one synchronisation step; all or nothing. ids[i] gets the
  * id of msgs[i] (ids may be NULL). n must be at most the lane capacity. */

@@ -1,0 +1,132 @@
+/* keys.c — unique keys: a push under a key that a live task of the queue
+ * holds returns that task instead of a new one.
+ *
+ * The table is open-addressed (linear probing, at most KEY_PROBES slots a
+ * key) under keys_lock, which a keyed push holds across its push so that
+ * two producers of one key cannot both get in. A slot is never emptied: a
+ * slot whose task ended more than its window ago is free for another key,
+ * so probe chains stay whole. The task carries its slot (FORQ_REC_KEYED,
+ * `line` = slot + 1), and whoever records its final result marks the slot
+ * ended (forq__key_release, from forq__recent_put): no scan, no lock.
+ *
+ * Crash safety: the task is pushed before its slot names it, so a producer
+ * killed in between leaves a task without a key (a duplicate may follow),
+ * never a key without a task; a slot being written is marked free first.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "clock.h"
+#include "internal.h"
+
+#define KEY_PROBES 64
+
+_Static_assert(sizeof(((struct forq_key *)0)->key) == FORQ_KEY_MAX, "FORQ_KEY_MAX is the slot");
+
+static struct forq_key *key_slot(struct forq *q, uint32_t i)
+{
+	return (struct forq_key *)(q->base + q->h->keys_off) + i;
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t key_hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+	return h;
+}
+
+static int held(const struct forq_key *e, uint64_t now)
+{
+	uint64_t done = atomic_load_explicit(&e->done_ns, memory_order_acquire);
+	return atomic_load(&e->id) != 0 && (done == 0 || (done > 1 && now < done + e->window_ns));
+}
+
+void forq__key_release(struct forq *q, const struct forq_rec *rec)
+{
+	uint32_t slot = rec->line - 1;
+	if (slot >= q->h->keys_max)
+		return;
+	struct forq_key *e = key_slot(q, slot);
+	if (atomic_load(&e->id) == rec->id)
+		atomic_store_explicit(&e->done_ns, clock_mono_ns() | 2u, memory_order_release);
+}
+
+/* Pushes rec (its id set) with payload (keys_lock held): to its lane now,
+ * or to the waiting table after delay_ms. */
+static int push_keyed(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
+		      uint64_t delay_ms)
+{
+	if (delay_ms)
+		return forq__push_delayed_rec(q, rec, payload, len, delay_ms);
+	struct forq_msg m = {payload, (uint32_t)len};
+	int r = forq__ring_push(q, FORQ_RING_MAIN(rec->prio), 1, &m, rec, NULL, NULL);
+	if (r == 0) {
+		forq__add(&q->me->c.enqueued[rec->prio], 1);
+		forq__wake_work(q, 1);
+	}
+	return r;
+}
+
+int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
+		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
+		     uint64_t *id, int *dup)
+{
+	struct forq_hdr *h = q->h;
+	if ((unsigned)prio >= FORQ_NPRIO || (len && !payload) || !key || key_len == 0 ||
+	    key_len > FORQ_KEY_MAX || window_ms > FORQ_DELAY_MAX_MS || delay_ms > FORQ_DELAY_MAX_MS)
+		return -EINVAL;
+	if (len > h->max_payload)
+		return -EMSGSIZE;
+	if (!q->me)
+		return -EPERM;
+	if (!(atomic_load(&h->flags) & FORQ_F_ACCEPTING))
+		return -ESHUTDOWN;
+	int r = forq__lock(q, &h->keys_lock, NULL, NULL);
+	if (r)
+		return r;
+	uint64_t hash = key_hash(key, key_len), now = clock_mono_ns();
+	struct forq_key *free_slot = NULL;
+	uint32_t mask = h->keys_max - 1, i = (uint32_t)hash & mask;
+	r = -EAGAIN; /* no slot within reach: the table is too full */
+	for (int k = 0; k < KEY_PROBES && k <= (int)mask; k++, i = (i + 1) & mask) {
+		struct forq_key *e = key_slot(q, i);
+		int used = atomic_load(&e->id) != 0;
+		int same = used && e->hash == hash && e->len == key_len &&
+			   memcmp(e->key, key, key_len) == 0;
+		if (same && held(e, now)) {
+			*id = atomic_load(&e->id);
+			*dup = 1;
+			r = 0;
+			goto out;
+		}
+		if (same || (!free_slot && (!used || !held(e, now))))
+			free_slot = e;
+		if (same || !used)
+			break; /* the key is nowhere further */
+	}
+	if (!free_slot)
+		goto out;
+	uint32_t slot = (uint32_t)(free_slot - key_slot(q, 0));
+	struct forq_rec rec = {.prio = (uint8_t)prio, .enq_ns = now, .flags = FORQ_REC_KEYED,
+			       .line = slot + 1};
+	rec.id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
+	/* The slot names the task before anyone can take it (its end may come
+	 * at once), free (done_ns 1) until the push has worked. */
+	atomic_store(&free_slot->done_ns, 1);
+	free_slot->hash = hash;
+	free_slot->len = (uint16_t)key_len;
+	memcpy(free_slot->key, key, key_len);
+	free_slot->window_ns = window_ms * 1000000u;
+	atomic_store(&free_slot->id, rec.id);
+	if ((r = push_keyed(q, &rec, payload, len, delay_ms)))
+		goto out;
+	uint64_t writing = 1;
+	atomic_compare_exchange_strong(&free_slot->done_ns, &writing, 0); /* unless it ended */
+	*id = rec.id;
+	*dup = 0;
+out:
+	forq__unlock(&h->keys_lock);
+	return r;
+}
