@@ -24,6 +24,7 @@ struct opts {
 	const char *file;
 	int format;         /* enum tasks_format, for --file */
 	const char *delay, *at; /* push: start no sooner (duration, or a time) */
+	const char *key, *key_window; /* push: a unique key, held this long after */
 	int json, all;
 	const char *queue;  /* --queue: a queue's name */
 	struct bench_config bench; /* bench.prio is copied from prio */

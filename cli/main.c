@@ -22,7 +22,8 @@
 
 /* Rows of the flag table; commands list the ones they take. */
 enum flag_row {
-	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_JSON, F_ALL, F_TASKS,
+	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
+	F_ALL, F_TASKS,
 	F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_QUEUE, F_HELP, NFLAGS
 };
 
@@ -60,6 +61,11 @@ static const struct flag_spec flags[NFLAGS] = {
 		     .help = "start no sooner than DURATION from now: 500ms, 30s, 5m, 2h or 1d"},
 	[F_AT] = {.name = "at", .arg = "TIME", .type = FLAG_STR, .off = O(at),
 		  .help = "start no sooner than TIME: 2026-12-03T09:00:00Z or @UNIX_SECONDS"},
+	[F_KEY] = {.name = "key", .arg = "KEY", .type = FLAG_STR, .off = O(key),
+		   .help = "a unique key (one PAYLOAD): a task holding it already is printed instead"},
+	[F_KEY_WINDOW] = {.name = "key-window", .arg = "DURATION", .type = FLAG_STR,
+			  .off = O(key_window),
+			  .help = "with --key: keep the key this long after its task ends"},
 	[F_JSON] = {.name = "json", .type = FLAG_ON, .off = O(json), .help = "print one JSON object"},
 	[F_ALL] = {.name = "all", .type = FLAG_ON, .off = O(all), .help = "every dead letter"},
 	[F_TASKS] = {.name = "tasks", .arg = "N", .type = FLAG_U64, .off = O(bench.tasks), .lo = 1,
@@ -265,7 +271,7 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 /* ---- dispatch ---- */
 
 static const int push_flags[] = {F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
-				 F_HELP};
+				 F_KEY, F_KEY_WINDOW, F_HELP};
 static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};

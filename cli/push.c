@@ -155,6 +155,26 @@ out:
 	return code;
 }
 
+/* One task under --key: its id, or the id of the task that holds the key. */
+static int push_unique(const struct command *cmd, struct forq *q, const struct opts *o,
+		       const char *payload, uint64_t window_ms, uint64_t delay_ms)
+{
+	uint64_t id;
+	int dup;
+	int r = forq_push_unique(q, (enum forq_prio)o->prio, payload, strlen(payload), o->key,
+				 strlen(o->key), window_ms, delay_ms, &id, &dup);
+	struct pusher p = {.cmd = cmd, .delay_ms = delay_ms, .timeout_ms = 0, .n = 1};
+	if (r == -EMSGSIZE)
+		return failure(cmd, EXIT_FAILED, "the payload is over the queue's limit (forqd --max-payload)");
+	if (r)
+		return push_failed(&p, r);
+	printf("%" PRIu64 "\n", id);
+	if (dup)
+		fprintf(stderr, "forq push: task %" PRIu64 " holds key %s already: nothing pushed\n", id,
+			o->key);
+	return EXIT_OK;
+}
+
 int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
 	if (o->file && argc)
@@ -183,10 +203,25 @@ int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 			return usage_error(cmd, "--at: more than a year ahead");
 		delay_ms = t > now ? (uint64_t)(t - now) : 0; /* a time past is now */
 	}
+	uint64_t window_ms = 0;
+	if (o->key_window && !o->key)
+		return usage_error(cmd, "--key-window goes with --key");
+	if (o->key && (o->file || argc != 1))
+		return usage_error(cmd, "--key takes one PAYLOAD argument");
+	if (o->key && (!*o->key || strlen(o->key) > FORQ_KEY_MAX))
+		return usage_error(cmd, "--key: 1 to %d bytes", FORQ_KEY_MAX);
+	if (o->key_window &&
+	    parse_duration_ms(o->key_window, FORQ_DELAY_MAX_MS, &window_ms, why, sizeof why))
+		return usage_error(cmd, "--key-window: %s", why);
 	struct forq *q;
 	int code = open_queue(cmd, o, &q);
 	if (code)
 		return code;
+	if (o->key) {
+		code = push_unique(cmd, q, o, argv[0], window_ms, delay_ms);
+		forq_close(q);
+		return code;
+	}
 	struct forq_stats s;
 	forq_stats_read(q, &s);
 	/* A batch must fit in a lane (forq_push_batch refuses more). */

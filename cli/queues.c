@@ -33,7 +33,7 @@ static int queue_arg(const struct command *cmd, int argc, char **argv, const cha
 static int pause_or_resume(const struct command *cmd, struct opts *o, int argc, char **argv,
 			   int paused)
 {
-	const char *name;
+	const char *name = NULL;
 	struct forq *q;
 	int code = queue_arg(cmd, argc, argv, &name);
 	if (code || (code = open_queue(cmd, o, &q)))
@@ -58,7 +58,7 @@ int cmd_resume(const struct command *cmd, struct opts *o, int argc, char **argv)
 
 int cmd_purge(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
-	const char *name;
+	const char *name = NULL;
 	struct forq *q;
 	uint64_t n = 0;
 	int code = queue_arg(cmd, argc, argv, &name);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "forq_admin.h"
+#include "clock.h"
 #include "errmsg.h"
 #include "forq.h"
 #include "layout.h"
@@ -265,8 +266,6 @@ int forq__free_last_batch(struct forq *q);
  * table for delay_ms: 0 or -EAGAIN when the table is full. */
 int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
 			   size_t len, uint64_t delay_ms);
-/* keys.c: rec's final result is recorded: its key's window starts. */
-void forq__key_release(struct forq *q, const struct forq_rec *rec);
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
 		     size_t n, int timeout_ms, uint64_t *ids);
 
@@ -277,6 +276,23 @@ void forq__proc_release(struct forq *q);
  * name (the state and the numeric fields follow), NULL if unreadable. */
 const char *forq__proc_stat(int pid, char *buf, size_t cap);
 uint64_t forq__proc_start_ticks(int pid);
+
+static inline struct forq_key *forq__key_slot(struct forq *q, uint32_t i)
+{
+	return (struct forq_key *)(q->base + q->h->keys_off) + i;
+}
+
+/* A keyed task's final result is recorded (forq__recent_put): its key's
+ * window starts (keys.c). No lock: only the slot's holder matches. */
+static inline void forq__key_release(struct forq *q, const struct forq_rec *rec)
+{
+	uint32_t slot = rec->line - 1;
+	if (slot >= q->h->keys_max)
+		return;
+	struct forq_key *e = forq__key_slot(q, slot);
+	if (atomic_load(&e->id) == rec->id)
+		atomic_store_explicit(&e->done_ns, clock_mono_ns() | 2u, memory_order_release);
+}
 
 /* The tasks-file line rec came from, 0 if none (a keyed task's `line` is
  * its key slot). */

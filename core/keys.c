@@ -23,11 +23,6 @@
 
 _Static_assert(sizeof(((struct forq_key *)0)->key) == FORQ_KEY_MAX, "FORQ_KEY_MAX is the slot");
 
-static struct forq_key *key_slot(struct forq *q, uint32_t i)
-{
-	return (struct forq_key *)(q->base + q->h->keys_off) + i;
-}
-
 /* FNV-1a, 64 bits. */
 static uint64_t key_hash(const char *k, size_t n)
 {
@@ -41,16 +36,6 @@ static int held(const struct forq_key *e, uint64_t now)
 {
 	uint64_t done = atomic_load_explicit(&e->done_ns, memory_order_acquire);
 	return atomic_load(&e->id) != 0 && (done == 0 || (done > 1 && now < done + e->window_ns));
-}
-
-void forq__key_release(struct forq *q, const struct forq_rec *rec)
-{
-	uint32_t slot = rec->line - 1;
-	if (slot >= q->h->keys_max)
-		return;
-	struct forq_key *e = key_slot(q, slot);
-	if (atomic_load(&e->id) == rec->id)
-		atomic_store_explicit(&e->done_ns, clock_mono_ns() | 2u, memory_order_release);
 }
 
 /* Pushes rec (its id set) with payload (keys_lock held): to its lane now,
@@ -91,7 +76,7 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 	uint32_t mask = h->keys_max - 1, i = (uint32_t)hash & mask;
 	r = -EAGAIN; /* no slot within reach: the table is too full */
 	for (int k = 0; k < KEY_PROBES && k <= (int)mask; k++, i = (i + 1) & mask) {
-		struct forq_key *e = key_slot(q, i);
+		struct forq_key *e = forq__key_slot(q, i);
 		int used = atomic_load(&e->id) != 0;
 		int same = used && e->hash == hash && e->len == key_len &&
 			   memcmp(e->key, key, key_len) == 0;
@@ -108,7 +93,7 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 	}
 	if (!free_slot)
 		goto out;
-	uint32_t slot = (uint32_t)(free_slot - key_slot(q, 0));
+	uint32_t slot = (uint32_t)(free_slot - forq__key_slot(q, 0));
 	struct forq_rec rec = {.prio = (uint8_t)prio, .enq_ns = now, .flags = FORQ_REC_KEYED,
 			       .line = slot + 1};
 	rec.id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);

@@ -31,6 +31,7 @@ struct forqd_config {
 	uint32_t recent;          /* results kept for lookup */
 	uint32_t dead_max;
 	uint32_t waiting_max;     /* tasks waiting for a retry backoff or a delay */
+	uint32_t keys_max;        /* unique keys held at once */
 	double rate;              /* task starts per second, 0 = no limit */
 	uint32_t rate_burst;      /* starts at once under rate, 0 = a tenth of a second's */
 	int restart_backoff_ms;   /* first delay before restarting a dying consumer */

@@ -38,6 +38,7 @@
 #include "queuectl.h"
 #include "results.h"
 #include "figures.h"
+#include "intake.h"
 #include "stall.h"
 #include "supervisor.h"
 #include "server.h"
@@ -118,40 +119,10 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	return 0;
 }
 
-static int hook_push(void *ctx, const struct http_task *tasks, size_t n, uint64_t *ids)
+static int hook_push(void *ctx, struct http_task *tasks, size_t n, uint64_t *ids)
 {
 	struct forqd *d = ctx;
-	struct forq_msg m[FORQ_PUSH_BATCH_MAX];
-	for (size_t i = 0; i < n; i++)
-		if (tasks[i].len > d->c.max_payload)
-			return -EMSGSIZE;
-	/* Consecutive tasks of one priority go in one batch; a delayed one
-	 * goes alone, to the waiting table. */
-	size_t i = 0;
-	while (i < n) {
-		size_t k = 0;
-		int prio = tasks[i].prio;
-		if (tasks[i].delay_ms) {
-			int r = forq_push_delayed(d->hq, (enum forq_prio)prio, tasks[i].payload,
-						  tasks[i].len, tasks[i].delay_ms, ids + i);
-			if (r)
-				return r;
-			i++;
-			continue;
-		}
-		while (i + k < n && k < FORQ_PUSH_BATCH_MAX && tasks[i + k].prio == prio &&
-		       !tasks[i + k].delay_ms) {
-			m[k] = (struct forq_msg){tasks[i + k].payload, (uint32_t)tasks[i + k].len};
-			k++;
-		}
-		/* Never wait: this runs on the HTTP thread, and a full queue
-		 * must not hold /healthz and /metrics behind it (503 at once). */
-		int r = forq_push_batch(d->hq, (enum forq_prio)prio, m, k, 0, ids + i);
-		if (r)
-			return r;
-		i += k;
-	}
-	return 0;
+	return intake_push(d->hq, d->c.max_payload, tasks, n, ids);
 }
 
 static int hook_lookup(void *ctx, uint64_t id, struct http_task_status *out)
@@ -232,6 +203,7 @@ static int open_queue(struct forqd *d)
 	o.recent_max = d->c.recent;
 	o.dead_max = d->c.dead_max;
 	o.retry_max = d->c.waiting_max;
+	o.keys_max = d->c.keys_max;
 	if (o.max_procs < (uint32_t)d->c.workers + 16)
 		o.max_procs = (uint32_t)d->c.workers + 16;
 	int r = forq_create(&d->q, d->c.shm_name, &o, err, sizeof err);

@@ -169,12 +169,19 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 		return;
 	}
 	/* timeout 0: the loop never waits for room. */
-	int r = req->delay_ms ? forq_push_delayed(s->q, (enum forq_prio)req->prio, req->text,
-						  req->text_len, req->delay_ms, &id)
-			      : forq_push(s->q, (enum forq_prio)req->prio, req->text, req->text_len,
-					  0, &id);
+	int dup = 0;
+	int r = req->key ? forq_push_unique(s->q, (enum forq_prio)req->prio, req->text,
+					     req->text_len, req->key, req->key_len, req->window_ms,
+					     req->delay_ms, &id, &dup)
+		: req->delay_ms ? forq_push_delayed(s->q, (enum forq_prio)req->prio, req->text,
+						    req->text_len, req->delay_ms, &id)
+				: forq_push(s->q, (enum forq_prio)req->prio, req->text, req->text_len,
+					    0, &id);
 	switch (r) {
-	case 0: conn_sent(c, proto_format_ok_id(&c->out, id)); break;
+	case 0:
+		conn_sent(c, dup ? proto_format_ok_duplicate(&c->out, id)
+				 : proto_format_ok_id(&c->out, id));
+		break;
 	case -EAGAIN: reply_err(c, PROTO_E_QUEUE_FULL); break;
 	case -ESHUTDOWN: reply_err(c, PROTO_E_DRAINING); break;
 	case -EMSGSIZE: reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE); break;

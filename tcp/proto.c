@@ -39,7 +39,7 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
 	"queue-full",      "draining",   "internal",      "unauthorized",
 	"too-many-errors", "too-many-connections", "unknown-queue", "forbidden",
-	"not-queued",      "running",    "bad-delay",
+	"not-queued",      "running",    "bad-delay",     "bad-key",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};
@@ -189,15 +189,28 @@ static int parse_id_text(const char *s, size_t n, const struct words *ws, struct
 }
 
 /* PUT [prio] <bytes>: fills req->prio and *plen. */
-/* PUT [high|normal|low] [delay=MS] <bytes>: the options in that order. */
+/* Whether word i is NAME=...; then *v and *vn are what follows the '='. */
+static int put_option(const struct words *ws, size_t i, const char *name, const char **v,
+		      size_t *vn)
+{
+	size_t n = strlen(name);
+	if (ws->len[i] < n || memcmp(ws->w[i], name, n) != 0)
+		return 0;
+	*v = ws->w[i] + n;
+	*vn = ws->len[i] - n;
+	return 1;
+}
+
+/* PUT [high|normal|low] [delay=MS] [key=KEY [window=MS]] <bytes>: the
+ * priority first, the options in any order, each once. */
 static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *plen)
 {
-	static const char delay[] = PROTO_PUT_DELAY;
-	const size_t dn = sizeof delay - 1;
-	size_t i = 1;
-	if (ws->more || ws->n < 2 || ws->n > 4)
+	size_t i = 1, vn;
+	const char *v;
+	int seen_delay = 0, seen_window = 0;
+	if (ws->more || ws->n < 2 || ws->n > 6)
 		return PROTO_E_BAD_ARGS;
-	if (i + 1 < ws->n && !(ws->len[i] > dn && memcmp(ws->w[i], delay, dn) == 0)) {
+	if (i + 1 < ws->n && !memchr(ws->w[i], '=', ws->len[i])) {
 		size_t k;
 		for (k = 0; k < NPRIO; k++)
 			if (proto__word_is(ws->w[i], ws->len[i], proto__prio_words[k]))
@@ -207,16 +220,24 @@ static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *pl
 		req->prio = (int)k;
 		i++;
 	}
-	if (i + 1 < ws->n) {
-		if (ws->len[i] <= dn || memcmp(ws->w[i], delay, dn) != 0)
+	for (; i + 1 < ws->n; i++) {
+		if (put_option(ws, i, PROTO_PUT_DELAY, &v, &vn) && !seen_delay++) {
+			if (proto__parse_u64(v, vn, PROTO_DELAY_MAX_MS, &req->delay_ms))
+				return PROTO_E_BAD_DELAY;
+		} else if (put_option(ws, i, PROTO_PUT_KEY, &v, &vn) && !req->key) {
+			if (vn == 0 || vn > PROTO_KEY_MAX)
+				return PROTO_E_BAD_KEY;
+			req->key = v;
+			req->key_len = vn;
+		} else if (put_option(ws, i, PROTO_PUT_WINDOW, &v, &vn) && !seen_window++) {
+			if (proto__parse_u64(v, vn, PROTO_DELAY_MAX_MS, &req->window_ms))
+				return PROTO_E_BAD_KEY;
+		} else {
 			return PROTO_E_BAD_ARGS;
-		if (proto__parse_u64(ws->w[i] + dn, ws->len[i] - dn, PROTO_DELAY_MAX_MS,
-				     &req->delay_ms))
-			return PROTO_E_BAD_DELAY;
-		i++;
+		}
 	}
-	if (i + 1 != ws->n)
-		return PROTO_E_BAD_ARGS;
+	if (seen_window && !req->key)
+		return PROTO_E_BAD_KEY;
 	if (proto__parse_u64(ws->w[i], ws->len[i], UINT64_MAX, plen))
 		return PROTO_E_BAD_LENGTH;
 	return 0;

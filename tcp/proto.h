@@ -150,7 +150,9 @@ enum proto_err {
 	PROTO_E_NOT_QUEUED = -21,            /* not-queued: CANCEL of a task not queued */
 	PROTO_E_RUNNING = -22,               /* running: CANCEL of a task that runs */
 	PROTO_E_BAD_DELAY = -23,             /* bad-delay: PUT delay=MS not 0..a year in ms */
-	PROTO_E_COUNT = 23
+	PROTO_E_BAD_KEY = -24,               /* bad-key: PUT key= empty or over 94 bytes,
+					      * window= without key= or not 0..a year */
+	PROTO_E_COUNT = 24
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
@@ -162,6 +164,9 @@ struct proto_req {
 	int32_t wait_ms;   /* GET_TASK(S) WAIT, in ms; -1 when absent (don't wait) */
 	int prio;          /* PUT: enum forq_prio, FORQ_NORMAL when absent */
 	uint64_t delay_ms; /* PUT delay=MS: start no sooner; 0 when absent */
+	const char *key;   /* PUT key=KEY (in the caller's buffer), NULL when absent */
+	size_t key_len;
+	uint64_t window_ms; /* PUT window=MS (with key=) */
 	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload,
 			    * PAUSE/RESUME/PURGE queue name */
 	size_t text_len;
@@ -240,6 +245,7 @@ struct proto_reply {
 	uint32_t attempt;
 	uint32_t count;
 	uint32_t not_leased; /* PROTO_REP_RESULTS */
+	int duplicate;       /* PROTO_REP_OK_ID: "OK <id> duplicate" */
 	const char *text; /* points into the caller's buffer */
 	size_t text_len;
 	struct proto_info info; /* PROTO_REP_INFO */
@@ -261,6 +267,8 @@ int proto_format_tasks(struct buf *out, uint32_t k);      /* "TASKS <k>\r\n" */
 int proto_format_none(struct buf *out);                   /* "NONE\r\n" */
 int proto_format_ok(struct buf *out);                     /* "OK\r\n" */
 int proto_format_ok_id(struct buf *out, uint64_t id);     /* "OK <id>\r\n" */
+/* "OK <id> duplicate\r\n": PUT key= found a live task holding the key. */
+int proto_format_ok_duplicate(struct buf *out, uint64_t id);
 int proto_format_err(struct buf *out, int err);           /* "ERR <word>\r\n"; -EINVAL
 							     if err is no proto_err */
 int proto_format_pong(struct buf *out);                   /* "PONG\r\n" */

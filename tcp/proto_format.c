@@ -73,6 +73,11 @@ int proto_format_ok_id(struct buf *out, uint64_t id)
 	return buf_printf(out, REP_OK " %" PRIu64 CRLF, id);
 }
 
+int proto_format_ok_duplicate(struct buf *out, uint64_t id)
+{
+	return buf_printf(out, REP_OK " %" PRIu64 " " REP_DUPLICATE CRLF, id);
+}
+
 int proto_format_err(struct buf *out, int err)
 {
 	if (err >= 0 || err < -PROTO_E_COUNT)

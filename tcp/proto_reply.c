@@ -110,10 +110,12 @@ int proto_parse_reply(const struct proto_limits *lim, const char *buf, size_t le
 		rep->count = (uint32_t)v;
 		return PROTO_PARSED;
 	}
-	if (IS(REP_OK) && ws.n == 2) {
-		if (proto__parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id))
+	if (IS(REP_OK) && (ws.n == 2 || ws.n == 3)) {
+		if (proto__parse_u64(ws.w[1], ws.len[1], UINT64_MAX, &rep->id) ||
+		    (ws.n == 3 && !proto__word_is(ws.w[2], ws.len[2], REP_DUPLICATE)))
 			return PROTO_E_BAD_REPLY;
 		rep->kind = PROTO_REP_OK_ID;
+		rep->duplicate = ws.n == 3;
 		return PROTO_PARSED;
 	}
 	if (IS(REP_RESULTS) && ws.n == 3) {

@@ -36,6 +36,10 @@
 #define REP_INFO CMD_INFO
 #define KW_WAIT "WAIT"
 #define PROTO_PUT_DELAY "delay=" /* PUT's delay option: delay=MS */
+#define PROTO_PUT_KEY "key="     /* PUT's unique key: key=KEY */
+#define PROTO_PUT_WINDOW "window=" /* with key=: held MS after its task ends */
+#define REP_DUPLICATE "duplicate" /* OK <id> duplicate: the key's task, nothing pushed */
+#define PROTO_KEY_MAX 94         /* forq.h's FORQ_KEY_MAX */
 #define PROTO_DELAY_MAX_MS (366ull * 24 * 3600 * 1000) /* forq.h's FORQ_DELAY_MAX_MS */
 #define KEY_LEASE_TIMEOUT "lease_timeout_ms"
 #define KEY_MAX_PAYLOAD "max_payload"
@@ -50,7 +54,7 @@
 extern const char *const proto__prio_words[NPRIO];
 
 /* Words of one line: at most MAX_WORDS kept, `more` says others follow. */
-#define MAX_WORDS 4
+#define MAX_WORDS 6 /* PUT with a priority and three options */
 struct words {
 	size_t n;
 	int more;

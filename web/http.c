@@ -209,6 +209,34 @@ static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
 	return reply_out(s, c, 200, r, NULL);
 }
 
+/* 202 {"ids":[...]}; with keys, "duplicate" says which ids are of tasks that
+ * already held their key (true for a single task, an array for an array),
+ * and a request that added no task at all is 200. */
+static enum MHD_Result reply_ids(struct http_server *s, struct MHD_Connection *c,
+				 const struct http_tasks *t, const uint64_t *ids)
+{
+	size_t keyed = 0, dups = 0;
+	buf_reset(&s->out);
+	int r = buf_puts(&s->out, "{\"ids\":[");
+	for (size_t i = 0; i < t->n && !r; i++) {
+		r = buf_printf(&s->out, "%s%" PRIu64, i ? "," : "", ids[i]);
+		keyed += t->v[i].key_len != 0;
+		dups += t->v[i].duplicate != 0;
+	}
+	if (!r)
+		r = buf_putc(&s->out, ']');
+	if (!r && keyed && !t->is_array)
+		r = buf_puts(&s->out, t->v[0].duplicate ? ",\"duplicate\":true" : ",\"duplicate\":false");
+	for (size_t i = 0; keyed && t->is_array && i < t->n && !r; i++)
+		r = buf_printf(&s->out, "%s%s", i ? "," : ",\"duplicate\":[",
+			       t->v[i].duplicate ? "true" : "false");
+	if (!r && keyed && t->is_array)
+		r = buf_putc(&s->out, ']');
+	if (!r)
+		r = buf_putc(&s->out, '}');
+	return reply_out(s, c, dups == t->n ? 200 : 202, r, NULL);
+}
+
 static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *c, struct req *rq)
 {
 	static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
@@ -233,13 +261,7 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 	r = s->h.push(s->h.ctx, t.v, t.n, ids);
 	switch (r) {
 	case 0:
-		buf_reset(&s->out);
-		r = buf_puts(&s->out, "{\"ids\":[");
-		for (size_t i = 0; i < t.n && !r; i++)
-			r = buf_printf(&s->out, "%s%" PRIu64, i ? "," : "", ids[i]);
-		if (!r)
-			r = buf_puts(&s->out, "]}");
-		ok = reply_out(s, c, 202, r, NULL);
+		ok = reply_ids(s, c, &t, ids);
 		break;
 	case -EAGAIN:
 		ok = reply_error_hdr(s, c, 503, "queue full, try again later", retry);
@@ -365,7 +387,7 @@ static int queue_route(const char *url, char *name, char *id)
 	    slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
 		return -1;
 	op = slash + 1;
-	const char *t = op + sizeof TASKS_PART - 1, *tslash;
+	const char *t = op + sizeof TASKS_PART - 1, *tslash = NULL;
 	int cancel = !strncmp(op, TASKS_PART, sizeof TASKS_PART - 1) && (tslash = strchr(t, '/')) &&
 		     tslash > t && tslash - t < 24 && !strcmp(tslash + 1, "cancel");
 	for (int k = 0; k < (int)(sizeof queue_ops / sizeof queue_ops[0]); k++) {

@@ -64,10 +64,11 @@ struct http_hooks {
 	void *ctx;
 	/* Fills *out (zeroed before the call). Returns 0 or -errno (500). */
 	int (*snapshot)(void *ctx, struct metrics_snapshot *out);
-	/* Enqueues n tasks all or nothing and writes their ids. Returns 0, or
-	 * -EAGAIN (queue full: answered at once, never waited on),
-	 * -EMSGSIZE (payload too big), -ESHUTDOWN (not accepting), -EINVAL. */
-	int (*push)(void *ctx, const struct http_task *tasks, size_t n, uint64_t *ids);
+	/* Enqueues n tasks all or nothing and writes their ids; a keyed task
+	 * whose key a live task holds gets that task's id and `duplicate` set.
+	 * Returns 0, or -EAGAIN (queue full: answered at once, never waited
+	 * on), -EMSGSIZE (payload too big), -ESHUTDOWN (not accepting), -EINVAL. */
+	int (*push)(void *ctx, struct http_task *tasks, size_t n, uint64_t *ids);
 	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled. */
 	int (*lookup)(void *ctx, uint64_t id, struct http_task_status *out);
 	/* Asks for a graceful (now=0) or immediate (now=1) shutdown. Must only

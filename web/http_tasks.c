@@ -59,6 +59,39 @@ static int parse_when(const cJSON *delay, const cJSON *at, uint64_t *ms, const c
 	return 0;
 }
 
+/* "key" (kept in out->text; its offset in v[i].key until all are in) and
+ * "key_window". */
+static int parse_key(const cJSON *key, const cJSON *window, struct http_tasks *out, size_t i,
+		     const char *w, char *err, size_t errlen)
+{
+	char why[160];
+	if (window && !key) {
+		errmsg_set(err, errlen, "%skey_window needs a key", w);
+		return -EINVAL;
+	}
+	if (!key)
+		return 0;
+	size_t n = cJSON_IsString(key) ? strlen(key->valuestring) : 0;
+	int ok = n >= 1 && n <= HTTP_KEY_MAX;
+	for (size_t k = 0; ok && k < n; k++)
+		ok = key->valuestring[k] > ' ' && key->valuestring[k] != 0x7f;
+	if (!ok) {
+		errmsg_set(err, errlen, "%skey: expected a string of 1 to %d printable bytes, no blanks",
+			   w, HTTP_KEY_MAX);
+		return -EINVAL;
+	}
+	if (window && (!cJSON_IsString(window) ||
+		       parse_duration_ms(window->valuestring, HTTP_DELAY_MAX_MS, &out->v[i].key_window_ms,
+					 why, sizeof why))) {
+		errmsg_set(err, errlen, "%skey_window: %s", w,
+			   cJSON_IsString(window) ? why : "expected a string like \"10m\"");
+		return -EINVAL;
+	}
+	out->v[i].key = (const char *)(uintptr_t)out->text.len;
+	out->v[i].key_len = n;
+	return buf_append(&out->text, key->valuestring, n) ? -ENOMEM : 0;
+}
+
 static int parse_prio(const cJSON *p, int *prio)
 {
 	static const char *const names[] = {"high", "normal", "low"};
@@ -82,7 +115,8 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 		    struct http_tasks *out, char *err, size_t errlen)
 {
 	char w[40];
-	const cJSON *payload = NULL, *prio = NULL, *delay = NULL, *at = NULL, *f;
+	const cJSON *payload = NULL, *prio = NULL, *delay = NULL, *at = NULL, *key = NULL,
+		    *window = NULL, *f;
 	size_t len;
 	int r = -EINVAL;
 
@@ -97,12 +131,15 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 				     : strcmp(f->string, "priority") == 0 ? &prio
 				     : strcmp(f->string, "delay") == 0	 ? &delay
 				     : strcmp(f->string, "at") == 0	 ? &at
+				     : strcmp(f->string, "key") == 0	 ? &key
+				     : strcmp(f->string, "key_window") == 0 ? &window
 									 : NULL;
 		if (!slot) {
 			char name[40];
 			snprintf(name, sizeof name, "%s", f->string);
 			errmsg_set(err, errlen,
-				   "%sunknown field \"%s\" (use payload, priority, delay or at)", w, name);
+				   "%sunknown field \"%s\" (use payload, priority, delay, at, key or "
+				   "key_window)", w, name);
 			goto end;
 		}
 		if (*slot) {
@@ -125,7 +162,8 @@ static int one_task(const cJSON *o, int is_array, size_t i, size_t max_payload,
 		}
 		goto end;
 	}
-	if ((r = parse_when(delay, at, &out->v[i].delay_ms, w, err, errlen)))
+	if ((r = parse_when(delay, at, &out->v[i].delay_ms, w, err, errlen)) ||
+	    (r = parse_key(key, window, out, i, w, err, errlen)))
 		goto end;
 	size_t from = out->text.len;
 	char why[64];
@@ -216,8 +254,12 @@ int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct ht
 	} else if ((r = one_task(root, 0, 0, max_payload, out, err, errlen))) {
 		goto fail;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		out->v[i].payload = out->text.data + (uintptr_t)out->v[i].payload;
+		if (out->v[i].key_len)
+			out->v[i].key = out->text.data + (uintptr_t)out->v[i].key;
+	}
+	out->is_array = is_array;
 	out->n = n;
 	cJSON_Delete(root);
 	return 0;

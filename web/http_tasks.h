@@ -2,10 +2,13 @@
  *
  * Body: one object or an array of 1..HTTP_TASKS_MAX objects, each
  *   {"payload": <value>, "priority": "high"|"normal"|"low",
- *    "delay": "30s" | "at": "2026-12-03T09:00:00Z"}
+ *    "delay": "30s" | "at": "2026-12-03T09:00:00Z",
+ *    "key": "user:42", "key_window": "10m"}
  * "priority" may be left out (or null): normal. "delay" (parse_duration_ms's
  * text) or "at" (parse_time_ms's; a time past is now), at most a year ahead:
- * the task starts no sooner. The payload's bytes are the
+ * the task starts no sooner. "key" (1 to HTTP_KEY_MAX printable bytes): a
+ * live task holding it is returned instead of a new one; "key_window"
+ * (a duration, with "key" only) keeps it held after that task ends. The payload's bytes are the
  * text of a JSON string as decoded, or the compact JSON text of a number,
  * object, array or boolean (numbers are re-printed from a double: send a string
  * when the exact digits matter). Refused: a null or empty payload, other
@@ -20,6 +23,7 @@
 #include "buf.h"
 
 #define HTTP_TASKS_MAX 10000
+#define HTTP_KEY_MAX 94 /* forq.h's FORQ_KEY_MAX */
 
 /* One task to enqueue; priority as enum forq_prio (high=0, normal=1, low=2). */
 struct http_task {
@@ -27,12 +31,17 @@ struct http_task {
 	size_t len;          /* >= 1 */
 	int prio;
 	uint64_t delay_ms;   /* "delay" or "at": start no sooner; 0 for now */
+	const char *key;     /* "key": unique key (in text, not NUL-terminated), or NULL */
+	size_t key_len;
+	uint64_t key_window_ms; /* "key_window": the key held this long after the end */
+	int duplicate;       /* set by the push: the key's live task was returned */
 };
 
 /* Parsed tasks; payloads point into `text`, which the struct owns. */
 struct http_tasks {
 	struct http_task *v;
 	size_t n;
+	int is_array;        /* the body was an array (the reply says so) */
 	struct buf text;
 };
 

@@ -142,7 +142,7 @@ http_bad_requests() {
 		done <<EOF
 malformed JSON|{"payload": |400|malformed JSON at offset
 text after the JSON|{"payload":"1+1"} x|400|text after the value
-unknown field|{"payload":"1+1","colour":"red"}|400|unknown field \"colour\" (use payload, priority, delay or at)
+unknown field|{"payload":"1+1","colour":"red"}|400|unknown field \"colour\" (use payload, priority, delay, at, key or key_window)
 unknown priority|{"payload":"1+1","priority":"urgent"}|400|unknown priority \"urgent\" (use high, normal or low)
 null payload|{"payload":null}|400|payload is null
 empty body||400|empty body

@@ -159,7 +159,7 @@ static void test_config_defaults_equal_the_table(void **state)
 		{"drain-timeout", "30"}, {"stall-timeout", "60"}, {"task-timeout", "0 (none)"}, {"capacity", "65536"},
 		{"max-payload", "1024"}, {"batch", "64"}, {"max-attempts", "3"},
 		{"retry-backoff", "100"}, {"recent", "65536"}, {"dead-max", "1024"},
-		{"waiting-max", "1024"}, {"rate", "0 (no limit)"}, {"rate-burst", "0 (a tenth of --rate)"},
+		{"waiting-max", "1024"}, {"keys-max", "16384"}, {"rate", "0 (no limit)"}, {"rate-burst", "0 (a tenth of --rate)"},
 		{"restart-backoff", "100"}, {"restart-backoff-max", "30000"}, {"recover", "on"},
 		{"no-recover", ""}, {"keep-shm", "off"}, {"http", "127.0.0.1:8080"},
 		{"tcp", "127.0.0.1:7070"}, {"lease-timeout", "30"}, {"tcp-idle-timeout", "300"},

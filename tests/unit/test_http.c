@@ -57,7 +57,7 @@ static int fake_snapshot(void *ctx, struct metrics_snapshot *out)
 	return 0;
 }
 
-static int fake_push(void *ctx, const struct http_task *t, size_t n, uint64_t *ids)
+static int fake_push(void *ctx, struct http_task *t, size_t n, uint64_t *ids)
 {
 	struct fake *f = ctx;
 	if (f->push_result)
@@ -399,7 +399,7 @@ static void test_http_post_tasks_400_reasons(void **state)
 		{"[]", "empty array: no tasks"},
 		{"[{\"payload\":\"x\"},{\"payload\":\"\"}]", "tasks[1]: empty payload"},
 		{"{\"payload\":\"x\",\"prio\":\"low\"}",
-		 "unknown field \\\"prio\\\" (use payload, priority, delay or at)"},
+		 "unknown field \\\"prio\\\" (use payload, priority, delay, at, key or key_window)"},
 		{"\"just a string\"", "expected a JSON object or array of objects"},
 		{" ", "empty body (expected a JSON object or array of objects)"},
 	};

@@ -117,6 +117,7 @@ static void test_proto_parse_put_delay(void **state)
 		struct proto_req req;
 		size_t used = 0;
 		assert_int_equal(proto_parser_init(&p, &lim_small), 0);
+		req.key = NULL;
 		assert_int_equal(proto_parse(&p, cases[i].in, strlen(cases[i].in), &req, &used),
 				 PROTO_PARSED);
 		assert_int_equal(req.cmd, PROTO_PUT);
@@ -124,6 +125,27 @@ static void test_proto_parse_put_delay(void **state)
 		assert_true(req.delay_ms == cases[i].delay_ms);
 		assert_int_equal(req.text_len, 2);
 	}
+}
+
+/* Check PUT's key options: key= alone, with window= and delay= in any
+ * order after the priority. */
+static void test_proto_parse_put_key(void **state)
+{
+	(void)state;
+	static const char in[] = "PUT low window=600000 key=user:42 delay=5 2\r\nab\r\n";
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used = 0;
+	parser_new(&p);
+	assert_int_equal(proto_parse(&p, in, strlen(in), &req, &used), PROTO_PARSED);
+	assert_int_equal(req.prio, FORQ_LOW);
+	assert_int_equal(req.key_len, 7);
+	assert_memory_equal(req.key, "user:42", 7);
+	assert_true(req.window_ms == 600000 && req.delay_ms == 5);
+	static const char plain[] = "PUT 2\r\nab\r\n";
+	assert_int_equal(proto_parse(&p, plain, strlen(plain), &req, &used), PROTO_PARSED);
+	assert_null(req.key);
+	assert_true(req.window_ms == 0);
 }
 
 /* Check that each malformed line gives its ERR word, drops exactly that line,
@@ -176,6 +198,11 @@ static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **sta
 		{"PUT high 3 4\r\n", "bad-args"},
 		{"PUT urgent 3\r\n", "bad-priority"},
 		{"PUT delay=abc 3\r\n", "bad-delay"},
+		{"PUT key= 3\r\n", "bad-key"},
+		{"PUT window=5 3\r\n", "bad-key"},
+		{"PUT key=a window=x 3\r\n", "bad-key"},
+		{"PUT key=a key=b 3\r\n", "bad-args"},
+		{"PUT colour=red 3\r\n", "bad-args"},
 		{"PUT high delay=31622400001 3\r\n", "bad-delay"},
 		{"PUT delay=5 high 3\r\n", "bad-args"},
 		{"PUT high delay=5 3 4\r\n", "bad-args"},
@@ -561,6 +588,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proto_parse_good_requests_fill_fields),
 		cmocka_unit_test(test_proto_parse_put_delay),
+		cmocka_unit_test(test_proto_parse_put_key),
 		cmocka_unit_test(test_proto_parse_bad_requests_give_err_word_and_skip_line),
 		cmocka_unit_test(test_proto_parse_incomplete_input_asks_for_more),
 		cmocka_unit_test(test_proto_parse_pipelined_commands_in_one_buffer),

@@ -42,6 +42,7 @@ static void test_proto_format_exact_text(void **state)
 	EXPECT(proto_format_none(&b), "NONE\r\n");
 	EXPECT(proto_format_ok(&b), "OK\r\n");
 	EXPECT(proto_format_ok_id(&b, 1234567890123ULL), "OK 1234567890123\r\n");
+	EXPECT(proto_format_ok_duplicate(&b, 42), "OK 42 duplicate\r\n");
 	EXPECT(proto_format_err(&b, PROTO_E_NOT_LEASED), "ERR not-leased\r\n");
 	EXPECT(proto_format_err(&b, PROTO_E_LINE_TOO_LONG), "ERR line-too-long\r\n");
 	EXPECT(proto_format_pong(&b), "PONG\r\n");
@@ -152,10 +153,12 @@ static void test_proto_parse_reply_round_trips_formatted_replies(void **state)
 	assert_int_equal(proto_format_pong(&b), 0);
 	assert_int_equal(proto_format_stats(&b, S("{\"x\": 1}")), 0);
 	assert_int_equal(proto_format_bye(&b), 0);
+	assert_int_equal(proto_format_ok_duplicate(&b, 5), 0);
 
 	static const enum proto_reply_kind kinds[] = {
 		PROTO_REP_TASKS, PROTO_REP_TASK, PROTO_REP_TASK, PROTO_REP_NONE, PROTO_REP_OK,
 		PROTO_REP_OK_ID, PROTO_REP_ERR,  PROTO_REP_PONG, PROTO_REP_STATS, PROTO_REP_BYE,
+		PROTO_REP_OK_ID,
 	};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
 		/* Grow the visible input one byte at a time until the reply completes. */
@@ -179,7 +182,8 @@ static void test_proto_parse_reply_round_trips_formatted_replies(void **state)
 			assert_memory_equal(rep.text, "p\r\n", 3);
 			break;
 		case 2: assert_int_equal(rep.text_len, 0); break;
-		case 5: assert_true(rep.id == 99); break;
+		case 5: assert_true(rep.id == 99 && !rep.duplicate); break;
+		case 10: assert_true(rep.id == 5 && rep.duplicate); break;
 		case 6:
 			assert_int_equal(rep.text_len, 10);
 			assert_memory_equal(rep.text, "queue-full", 10);
@@ -206,6 +210,7 @@ static void test_proto_parse_reply_refuses_bad_replies(void **state)
 		{"\r\n", PROTO_E_BAD_REPLY},
 		{"OK x\r\n", PROTO_E_BAD_REPLY},
 		{"OK 1 2\r\n", PROTO_E_BAD_REPLY},
+		{"OK 1 duplicates\r\n", PROTO_E_BAD_REPLY},
 		{"TASK 1 1\r\n", PROTO_E_BAD_REPLY},
 		{"TASK 1 4294967296 0\r\n\r\n", PROTO_E_BAD_REPLY},
 		{"TASK 1 1 3\r\nabcd\r\n", PROTO_E_BAD_REPLY},
