@@ -71,6 +71,31 @@ def payload_bytes(payload):
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+# TCP PUT option -> POST /tasks field.
+HTTP_OPTION = {"delay": "delay", "key": "key", "window": "key_window"}
+
+
+def put_options(delay, key, key_window):
+    """PUT's options as (name, value) text pairs: delay=MS, key=KEY, window=MS
+    (the HTTP side sends the durations as "<ms>ms")."""
+    opts = []
+    if delay is not None:
+        if not 0 <= delay <= 366 * 86400:
+            raise ValueError("delay must be 0 to 366 days in seconds, not %r" % (delay,))
+        opts.append(("delay", "%d" % round(delay * 1000)))
+    if key is not None:
+        if not isinstance(key, str) or not 1 <= len(key.encode()) <= 94 or any(c <= " " or c == "\x7f" for c in key):
+            raise ValueError("key must be 1 to 94 bytes of text without blanks, not %r" % (key,))
+        opts.append(("key", key))
+    if key_window is not None:
+        if key is None:
+            raise ValueError("key_window goes with a key")
+        if not 0 <= key_window <= 366 * 86400:
+            raise ValueError("key_window must be 0 to 366 days in seconds, not %r" % (key_window,))
+        opts.append(("window", "%d" % round(key_window * 1000)))
+    return opts
+
+
 def priority_word(priority):
     if priority is None:
         return "normal"

@@ -88,26 +88,34 @@ class Client:
 
     # ---- the API ----
 
-    def push(self, payload, priority=None, *, timeout=0.0):
+    def push(self, payload, priority=None, *, timeout=0.0, delay=None, key=None, key_window=None):
         """Enqueues one task; returns its id.
 
         payload: bytes, str (UTF-8) or any JSON value (its compact JSON text).
         priority: "high", "normal" (None) or "low".  timeout: seconds to keep
-        trying while the lane is full (0: raise QueueFull at once)."""
+        trying while the lane is full (0: raise QueueFull at once).
+        delay: seconds before it may start.  key: a unique key (str, 1 to 94
+        bytes, no blanks): while a task holding it is pending, scheduled or
+        running (or ended less than key_window seconds ago), that task's id
+        is returned and nothing is pushed."""
         try:
-            return self.push_many([payload], priority, timeout=timeout)[0]
+            return self.push_many([payload], priority, timeout=timeout, delay=delay, _key=key,
+                                  _key_window=key_window)[0]
         except (QueueFull, Draining, PayloadTooLarge) as e:
             e.ids = None
             raise
 
-    def push_many(self, payloads, priority=None, *, timeout=0.0):
+    def push_many(self, payloads, priority=None, *, timeout=0.0, delay=None, _key=None,
+                  _key_window=None):
         """Enqueues many tasks, pipelined; returns their ids in order.
 
         When some are refused the exception (QueueFull, Draining,
         PayloadTooLarge) has ``ids``: the id of each payload that was taken,
         None for the others.  With a timeout, refusals for a full lane are
-        tried again (those tasks then get later ids) until it runs out."""
+        tried again (those tasks then get later ids) until it runs out.
+        delay: seconds before each may start (None: at once)."""
         prio = _wire.priority_word(priority)
+        opts = _wire.put_options(delay, _key, _key_window)
         blobs = [_wire.payload_bytes(p) for p in payloads]
         ids = [None] * len(blobs)
         todo = list(range(len(blobs)))
@@ -116,9 +124,9 @@ class Client:
         while True:
             with self._lock:
                 if self.addr.scheme == "tcp":
-                    errs = self._tcp_put(prio, blobs, todo, ids)
+                    errs = self._tcp_put(prio, blobs, todo, ids, opts)
                 else:
-                    errs = self._http_put(prio, blobs, todo, ids)
+                    errs = self._http_put(prio, blobs, todo, ids, opts)
             if not errs:
                 return ids
             full_only = all(isinstance(e, QueueFull) for e in errs.values())
@@ -220,7 +228,7 @@ class Client:
             raise
         return self._tcp_request(data, read, retry=False)
 
-    def _tcp_put(self, prio, blobs, todo, ids):
+    def _tcp_put(self, prio, blobs, todo, ids, opts):
         """PUTs blobs[i] for i in todo, pipelined in chunks with a window of
         chunks in flight (forqd stops reading a client whose unread replies
         pass 1 MiB, so writing all before reading could deadlock).  Fills
@@ -231,7 +239,7 @@ class Client:
         if self._conn is not None and self._conn.stale():
             self._drop()
         conn = self._connect()
-        head = prio.encode()
+        head = prio.encode() + b"".join(b" %s=%s" % (k.encode(), v.encode()) for k, v in opts)
         inflight = []  # lists of indexes whose replies are still to read
         i = 0
         try:
@@ -252,7 +260,7 @@ class Client:
                     line = conn.line()
                     if line[:3] == b"OK ":
                         try:
-                            ids[k] = int(line[3:])
+                            ids[k] = int(line[3:].split(b" ", 1)[0])  # "OK <id> duplicate" too
                             continue
                         except ValueError:
                             pass
@@ -353,7 +361,7 @@ class Client:
             raise ServerError(msg, s)
         raise ProtocolError(msg, s)
 
-    def _http_put(self, prio, blobs, todo, ids):
+    def _http_put(self, prio, blobs, todo, ids, opts):
         errs = {}
         per_post = HTTP_CHUNK_TASKS
         if len(todo) > 1:
@@ -378,13 +386,15 @@ class Client:
                 item = {"payload": text}
                 if prio != "normal":
                     item["priority"] = prio
+                for name, value in opts:
+                    item[_wire.HTTP_OPTION[name]] = value if name == "key" else value + "ms"
                 items.append(item)
                 size += len(blobs[k]) + 32
                 chunk.append(k)
                 i += 1
             body = json.dumps(items, ensure_ascii=False).encode("utf-8")
             try:
-                doc = self._http_request("POST", "/tasks", body, ok=(202,))
+                doc = self._http_request("POST", "/tasks", body, ok=(200, 202))
             except (QueueFull, Draining, PayloadTooLarge) as e:
                 # A POST of at most 256 tasks of one priority is all or nothing.
                 for k in chunk:

@@ -48,6 +48,24 @@ def test_push_stats_get(forqd, scheme):
 
 
 @pytest.mark.parametrize("scheme", ["tcp", "http"])
+def test_push_delay_and_key(forqd, scheme):
+    """A delayed task is scheduled; a key a live task holds returns it."""
+    addr = forqd.tcp if scheme == "tcp" else forqd.http
+    with forq.Client(addr, http=forqd.http) as c:
+        a = c.push(b"6*7", delay=60)
+        assert c.get(a)["status"] == "scheduled"
+        assert c.stats()["scheduled"] == 1
+        k = c.push(b"1+1", key="user:42", key_window=600)
+        assert c.push(b"1+1", key="user:42") == k
+        assert c.push(b"1+1", key="user:43") != k
+        assert c.stats()["enqueued"] == 3
+        with pytest.raises(ValueError):
+            c.push(b"x", key="has blank")
+        with pytest.raises(ValueError):
+            c.push(b"x", key_window=5)
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "http"])
 def test_push_many_pipelined(forqd_factory, scheme):
     f = forqd_factory(capacity=32768)
     addr = f.tcp if scheme == "tcp" else f.http
