@@ -81,7 +81,8 @@ function render(s) {
   setText('in-progress', s.in_progress);
   setText('done', s.done);
   setText('failed', s.failed);
-  $('dead').textContent = fmt(s.dead) + ' dead · ' + fmt(s.retry_waiting) + ' waiting to retry';
+  $('dead').textContent = fmt(s.dead) + ' dead · ' + fmt(s.retry_waiting) + ' waiting to retry · ' +
+    fmt(s.scheduled) + ' scheduled';
   setText('throughput', s.throughput);
   $('version').textContent = 'v' + s.version + ' · up ' + fmt(Math.floor(s.uptime_seconds)) + ' s';
   $('draining').hidden = !s.draining;
