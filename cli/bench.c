@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -134,15 +135,19 @@ static int find_forqd(const char *given, char *out, size_t cap, char *err, size_
 static int spawn_forqd(struct bench *b, char *err, size_t errlen)
 {
 	const struct bench_config *c = b->c;
-	char workers[16], batch[16], payload[16], capacity[16];
+	char workers[16], batch[16], payload[16], capacity[16], tables[16];
 	snprintf(workers, sizeof workers, "%d", c->workers);
 	snprintf(batch, sizeof batch, "%u", c->batch);
 	snprintf(payload, sizeof payload, "%u", c->payload_bytes > 8 ? c->payload_bytes : 8);
 	snprintf(capacity, sizeof capacity, "%u", BENCH_CAPACITY);
+	/* Delayed and keyed pushes: a waiting table and a key table that hold
+	 * as many tasks as a lane. */
+	snprintf(tables, sizeof tables, "%u", 2 * BENCH_CAPACITY);
 	char *argv[] = {b->r->forqd_path, "--shm-name", b->shm_name, "--workers", workers,
 			"--batch", batch, "--handler", (char *)c->handler, "--results", "off",
 			"--http", "off", "--tcp", "off", "--max-payload", payload, "--capacity",
-			capacity, "--no-recover", "--log-level", "warn", NULL};
+			capacity, "--waiting-max", tables, "--keys-max", tables, "--no-recover",
+			"--log-level", "warn", NULL};
 
 	/* Block signals across fork so the child runs no handler of ours. */
 	sigset_t all, old;
@@ -410,6 +415,37 @@ static void build_payloads(struct bench *b)
 	}
 }
 
+/* --push-kind delayed or keyed: the batch's tasks one by one. A full table
+ * before the first is -EAGAIN (after a wait, as a full lane is); after it,
+ * the rest are tried again until they go in. */
+static int push_each(struct bench *b, size_t k, uint64_t first)
+{
+	const struct bench_config *c = b->c;
+	for (size_t i = 0; i < k;) {
+		const struct forq_msg *m = &b->msgs[i];
+		char key[24];
+		uint64_t id;
+		int dup, r;
+		if (c->push_kind == BENCH_PUSH_DELAYED) {
+			r = forq_push_delayed(b->q, (enum forq_prio)c->prio, m->payload, m->len, 1, &id);
+		} else {
+			int n = snprintf(key, sizeof key, "k%" PRIu64, first + i);
+			r = forq_push_unique(b->q, (enum forq_prio)c->prio, m->payload, m->len, key,
+					     (size_t)n, 0, 0, &id, &dup);
+		}
+		if (r == -EAGAIN) {
+			sleep_ns(1000000);
+			if (i == 0)
+				return r;
+			continue;
+		}
+		if (r)
+			return r;
+		i++;
+	}
+	return 0;
+}
+
 /* Hot path: one forq_push_batch per batch from the pre-built messages; per
  * task at most one 8-byte store (the integer payload), no allocation, no
  * syscall unless the queue is full or a rate is set. */
@@ -442,7 +478,10 @@ static int push_all(struct bench *b, char *err, size_t errlen)
 				while (clock_mono_ns() < due)
 					cpu_relax();
 		}
-		int r = forq_push_batch(b->q, (enum forq_prio)c->prio, b->msgs, k, PUSH_WAIT_MS, NULL);
+		int r = c->push_kind == BENCH_PUSH_PLAIN
+				? forq_push_batch(b->q, (enum forq_prio)c->prio, b->msgs, k, PUSH_WAIT_MS,
+						  NULL)
+				: push_each(b, k, sent);
 		if (r == -EAGAIN) {
 			/* Full for PUSH_WAIT_MS: fine while consumers make progress. */
 			uint64_t now = clock_mono_ns();

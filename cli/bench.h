@@ -13,6 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How each task is pushed: in batches (forq_push_batch), one by one with a
+ * 1 ms delay (forq_push_delayed: through the waiting table), or one by one
+ * under a key of its own (forq_push_unique: the key table and its lock). */
+enum bench_push_kind { BENCH_PUSH_PLAIN = 0, BENCH_PUSH_DELAYED, BENCH_PUSH_KEYED };
+
 struct bench_config {
 	uint64_t tasks;           /* tasks to push (>= 1) */
 	int workers;              /* forqd --workers (>= 1) */
@@ -21,6 +26,7 @@ struct bench_config {
 	const char *handler;      /* forqd --handler */
 	double rate;              /* tasks per second, 0: as fast as possible */
 	int prio;                 /* enum forq_prio of every task */
+	int push_kind;            /* enum bench_push_kind */
 	const char *forqd;        /* forqd binary; NULL: next to forq, $FORQD, PATH */
 	int quiet;                /* 1: no progress lines */
 };

@@ -23,13 +23,21 @@
 /* Rows of the flag table; commands list the ones they take. */
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
-	F_ALL, F_TASKS,
-	F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_QUEUE, F_HELP, NFLAGS
+	F_ALL, F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_PUSH_KIND, F_FORQD,
+	F_QUIET, F_QUEUE, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
 {
 	return i >= 0 && i < FORQ_NPRIO ? forq_prio_name((enum forq_prio)i) : NULL;
+}
+
+static const char *push_kind_name(int i)
+{
+	static const char *const names[] = {[BENCH_PUSH_PLAIN] = "plain",
+					    [BENCH_PUSH_DELAYED] = "delayed",
+					    [BENCH_PUSH_KEYED] = "keyed"};
+	return i >= 0 && i <= BENCH_PUSH_KEYED ? names[i] : NULL;
 }
 
 static const char *format_name(int i)
@@ -80,6 +88,10 @@ static const struct flag_spec flags[NFLAGS] = {
 		       .help = "bytes per task (8: an 8-byte integer, else padded text)"},
 	[F_HANDLER] = {.name = "handler", .arg = "H", .type = FLAG_STR, .off = O(bench.handler),
 		       .sdef = "noop", .help = "forqd --handler: noop, arith, json or exec:CMD"},
+	[F_PUSH_KIND] = {.name = "push-kind", .arg = "K", .type = FLAG_NAME, .off = O(bench.push_kind),
+			 .def = BENCH_PUSH_PLAIN, .name_of = push_kind_name, .what = "push kind",
+			 .help = "plain (batches), delayed (each with a 1 ms delay) or keyed (each "
+				 "under its own unique key)"},
 	[F_RATE] = {.name = "rate", .arg = "R", .type = FLAG_REAL, .off = O(bench.rate), .rlo = 0,
 		    .lo_open = 1, .rhi = 1e10, .unit = "tasks per second", .rdef = 0,
 		    .zero = "as fast as possible",
@@ -279,7 +291,7 @@ static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int queue_flags[] = {F_SHM, F_HELP};
 static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
-				  F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
+				  F_PUSH_KIND, F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
 
 static const struct command commands[] = {
 	{"push", "PAYLOAD... | --file FILE",

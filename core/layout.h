@@ -289,6 +289,7 @@ struct forq_hdr {
 	alignas(FORQ_CACHELINE) pthread_mutex_t keys_lock;  /* the key table (keys.c) */
 	_Atomic uint32_t retry_used;     /* hint: entries WAITING */
 	_Atomic uint32_t sched_used;     /* of those, delayed tasks (FORQ_REC_DELAYED) */
+	uint32_t retry_hint;             /* where the next free retry entry may be */
 	_Atomic uint32_t dead_used;      /* entries DEAD */
 	_Atomic uint64_t dead_seq;       /* dead letters ever added */
 

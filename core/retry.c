@@ -32,10 +32,14 @@ static int waiting_add(struct forq *q, const struct forq_rec *rec, uint64_t due_
 		return r;
 	r = -ENOSPC;
 	if (atomic_load(&h->retry_used) < h->retry_max) {
-		for (uint32_t i = 0; i < h->retry_max; i++) {
+		/* From where the last one went: a full stretch is not walked again
+		 * for each task (the hint is only a start; any slot may be free). */
+		uint32_t i = h->retry_hint < h->retry_max ? h->retry_hint : 0;
+		for (uint32_t k = 0; k < h->retry_max; k++, i = i + 1 < h->retry_max ? i + 1 : 0) {
 			struct forq_entry *e = forq__retry_entry(q, i);
 			if (e->rec.state != FORQ_ENTRY_EMPTY)
 				continue;
+			h->retry_hint = i + 1;
 			if ((r = forq__entry_back(q, e, rec->len, FORQ_KEEP_TAKE)))
 				break; /* the caller queues it at once instead */
 			forq__copy_rec(e, rec);
