@@ -262,6 +262,10 @@ int forq__drop_retries_of(struct forq *q, uint32_t owner, forq_final_fn fn, void
 int forq__free_last_batch(struct forq *q);
 
 /* queue.c */
+/* What a push of one task (forq_push_delayed, forq_push_unique) refuses:
+ * -EINVAL, -EMSGSIZE, -EPERM (no process record), -ESHUTDOWN; else 0. */
+int forq__check_one_push(struct forq *q, int prio, const void *payload, size_t len,
+			 uint64_t delay_ms);
 /* Puts a new task (tmpl's id, priority and flags; payload) in the waiting
  * table for delay_ms: 0 or -EAGAIN when the table is full. */
 int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,

@@ -59,17 +59,10 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 		     uint64_t *id, int *dup)
 {
 	struct forq_hdr *h = q->h;
-	if ((unsigned)prio >= FORQ_NPRIO || (len && !payload) || !key || key_len == 0 ||
-	    key_len > FORQ_KEY_MAX || window_ms > FORQ_DELAY_MAX_MS || delay_ms > FORQ_DELAY_MAX_MS)
+	if (!key || key_len == 0 || key_len > FORQ_KEY_MAX || window_ms > FORQ_DELAY_MAX_MS)
 		return -EINVAL;
-	if (len > h->max_payload)
-		return -EMSGSIZE;
-	if (!q->me)
-		return -EPERM;
-	if (!(atomic_load(&h->flags) & FORQ_F_ACCEPTING))
-		return -ESHUTDOWN;
-	int r = forq__lock(q, &h->keys_lock, NULL, NULL);
-	if (r)
+	int r = forq__check_one_push(q, (int)prio, payload, len, delay_ms);
+	if (r || (r = forq__lock(q, &h->keys_lock, NULL, NULL)))
 		return r;
 	uint64_t hash = key_hash(key, key_len), now = clock_mono_ns();
 	struct forq_key *free_slot = NULL;

@@ -125,6 +125,20 @@ int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t l
 	return forq_push_batch(q, prio, &m, 1, timeout_ms, id);
 }
 
+int forq__check_one_push(struct forq *q, int prio, const void *payload, size_t len,
+			 uint64_t delay_ms)
+{
+	if ((unsigned)prio >= FORQ_NPRIO || (len && !payload) || delay_ms > FORQ_DELAY_MAX_MS)
+		return -EINVAL;
+	if (len > q->h->max_payload)
+		return -EMSGSIZE;
+	if (!q->me)
+		return -EPERM;
+	if (!(atomic_load(&q->h->flags) & FORQ_F_ACCEPTING))
+		return -ESHUTDOWN;
+	return 0;
+}
+
 int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
 			   size_t len, uint64_t delay_ms)
 {
@@ -153,17 +167,12 @@ int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, 
 	struct forq_hdr *h = q->h;
 	if (delay_ms == 0)
 		return forq_push(q, prio, payload, len, 0, id);
-	if ((unsigned)prio >= FORQ_NPRIO || (len && !payload) || delay_ms > FORQ_DELAY_MAX_MS)
-		return -EINVAL;
-	if (len > h->max_payload)
-		return -EMSGSIZE;
-	if (!q->me)
-		return -EPERM;
-	if (!(atomic_load(&h->flags) & FORQ_F_ACCEPTING))
-		return -ESHUTDOWN;
+	int r = forq__check_one_push(q, (int)prio, payload, len, delay_ms);
+	if (r)
+		return r;
 	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
 	tmpl.id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
-	int r = forq__push_delayed_rec(q, &tmpl, payload, len, delay_ms);
+	r = forq__push_delayed_rec(q, &tmpl, payload, len, delay_ms);
 	if (r == 0 && id)
 		*id = tmpl.id;
 	return r;

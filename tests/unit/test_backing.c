@@ -18,30 +18,14 @@
 
 #include "forq.h"
 #include "forq_admin.h"
+#include "queue_fixture.h"
 
 #define MIB (1ull << 20)
 
-struct fx {
-	char name[64];
-	struct forq *q;
-	uint64_t base; /* resident bytes of the empty queue */
-};
-
 static int setup_with(void **state, uint32_t capacity, uint32_t max_payload)
 {
-	static int seq;
-	struct fx *f = calloc(1, sizeof *f);
-	struct forq_options o;
-	char err[256];
-	forq_options_default(&o);
-	o.capacity = capacity;
-	o.max_payload = max_payload;
-	o.recent_max = 1024;
-	snprintf(f->name, sizeof f->name, "/forq-test-backing-%d-%d", getpid(), seq++);
-	int r = forq_create(&f->q, f->name, &o, err, sizeof err);
-	if (r)
-		fprintf(stderr, "create: %s\n", err);
-	assert_int_equal(r, 0);
+	struct forq_options o = qfx_options(capacity, max_payload);
+	struct qfx *f = qfx_create("backing", &o);
 	f->base = forq_admin_resident(f->q);
 	*state = f;
 	return 0;
@@ -57,14 +41,7 @@ static int setup_sparse_small_ring(void **state)
 	return setup_with(state, 4, 1u << 20);
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	forq_close(f->q);
-	assert_int_equal(forq_unlink(f->name), 0);
-	free(f);
-	return 0;
-}
+#define teardown qfx_destroy
 
 /* A payload whose every byte says which task and offset it is. */
 static void fill(uint8_t *p, uint32_t len, uint32_t seed)
@@ -82,7 +59,7 @@ static int same(const uint8_t *p, uint32_t len, uint32_t seed)
 }
 
 /* Pushes n tasks of len bytes, seeds first..first+n-1. */
-static void push_n(struct fx *f, int n, uint32_t len, uint32_t first)
+static void push_n(struct qfx *f, int n, uint32_t len, uint32_t first)
 {
 	uint8_t *buf = malloc(len ? len : 1);
 	for (int i = 0; i < n; i++) {
@@ -93,7 +70,7 @@ static void push_n(struct fx *f, int n, uint32_t len, uint32_t first)
 }
 
 /* Frees the last batch (the next pop does) and the ring pages behind it. */
-static void settle(struct fx *f)
+static void settle(struct qfx *f)
 {
 	struct forq_task t;
 	assert_int_equal(forq_pop_batch(f->q, &t, 1, 0), -ETIMEDOUT);
@@ -104,7 +81,7 @@ static void settle(struct fx *f)
  * pushed and held, and gives it all back once the tasks are done. */
 static void test_sparse_memory_follows_what_is_queued(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	assert_true(forq_admin_size(f->q) > 1024 * MIB); /* address space only */
 	assert_true(f->base < 64 * MIB);
 
@@ -130,7 +107,7 @@ static void test_sparse_memory_follows_what_is_queued(void **state)
  * small sparse ring wraps many times, and that memory stays bounded. */
 static void test_sparse_ring_wraps_with_every_size(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint32_t seed = 1, next = 0, want = 0, rng = 12345;
 	uint64_t peak = 0, moved = 0, ids[4096];
 	uint8_t *buf = malloc(1u << 20);
@@ -179,7 +156,7 @@ static void test_sparse_ring_wraps_with_every_size(void **state)
  * whole, and that the repair gives back their memory too. */
 static void test_sparse_dead_consumer_gives_back_whole_payloads(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	push_n(f, 3, 700 * 1024, 0);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -212,12 +189,12 @@ static void test_sparse_dead_consumer_gives_back_whole_payloads(void **state)
 static void test_small_payload_queue_is_reserved_whole(void **state)
 {
 	(void)state;
-	struct fx *f;
+	struct qfx *f;
 	setup_with((void **)&f, 1024, 1024);
 	uint64_t size = forq_admin_size(f->q), held = forq_admin_resident(f->q);
 	assert_true(held >= size && held < size + 4096); /* whole pages */
 	void *s = f;
-	teardown(&s);
+	qfx_destroy(&s);
 }
 
 int main(void)

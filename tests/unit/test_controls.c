@@ -20,44 +20,25 @@
 #include "forq_admin.h"
 #include "clock.h"
 #include "forq.h"
+#include "queue_fixture.h"
 
 #define NTASKS 600
 
-struct fx {
-	char name[64];
-	struct forq *q;
-	uint64_t first; /* id of the first task fill() pushed */
-};
-
 static int setup(void **state)
 {
-	static int seq;
-	struct fx *f = calloc(1, sizeof *f);
-	struct forq_options o;
-	char err[256];
-	forq_options_default(&o);
-	o.capacity = 4096;
-	o.max_payload = 64;
+	struct forq_options o = qfx_options(4096, 64);
+	o.recent_max = 65536;
 	o.batch_max = 16;
 	o.backoff_ms = 60000; /* a retried task waits in the retry table */
-	snprintf(f->name, sizeof f->name, "/forq-ctl-%d-%d", getpid(), seq++);
-	assert_int_equal(forq_create(&f->q, f->name, &o, err, sizeof err), 0);
-	*state = f;
+	*state = qfx_create("ctl", &o);
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	forq_close(f->q);
-	assert_int_equal(forq_unlink(f->name), 0);
-	free(f);
-	return 0;
-}
+#define teardown qfx_destroy
 
 /* Pushes n tasks, spread over the three lanes or all normal; their ids are
  * f->first.. */
-static void fill(struct fx *f, int n, int spread)
+static void fill(struct qfx *f, int n, int spread)
 {
 	for (int i = 0; i < n; i++) {
 		uint64_t id;
@@ -117,7 +98,7 @@ static void read_ids(int fd, struct seen *s)
 }
 
 /* Pops every task left, finishing each done, and counts them into s. */
-static int drain_rest(struct fx *f, struct seen *s)
+static int drain_rest(struct qfx *f, struct seen *s)
 {
 	struct forq_task t[16];
 	int n, total = 0;
@@ -142,7 +123,7 @@ static void assert_each_once(const struct seen *s, int n)
  * the flag to another handle, and hands out again after resume. */
 static void test_pause_stops_pops_and_leases_resume_restarts(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct forq_task t[4];
 	char err[256];
 	struct forq *other;
@@ -166,7 +147,7 @@ static void test_pause_stops_pops_and_leases_resume_restarts(void **state)
  * while paused and takes them once resumed, well before its pop times out. */
 static void test_resume_wakes_sleeping_consumer(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	forq_admin_pause(f->q, 1);
 	fill(f, 3, 0);
 	pid_t pid = fork();
@@ -196,7 +177,7 @@ static void test_resume_wakes_sleeping_consumer(void **state)
  * task alone; the counts and the recent table say so. */
 static void test_purge_drops_pending_and_retries(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	struct forq_task t[2];
 	fill(f, 10, 1);
@@ -236,7 +217,7 @@ static void test_purge_drops_pending_and_retries(void **state)
  * the tasks between them: each task is purged or run, once. */
 static void test_purge_races_consumer(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	int fds[2];
 	fill(f, NTASKS, 1);
@@ -274,7 +255,7 @@ static void test_purge_races_consumer(void **state)
 
 /* A consumer that dies at failpoint `fp` inside its first pop (holding the
  * ring's pop lock, or just after it stored the head). Returns its pid. */
-static pid_t consumer_dies_at(struct fx *f, const char *fp)
+static pid_t consumer_dies_at(struct qfx *f, const char *fp)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -298,7 +279,7 @@ static pid_t consumer_dies_at(struct fx *f, const char *fp)
 static void test_purge_after_consumer_killed_mid_pop(void **state)
 {
 	static const char *const points[] = {"pop.copy:3", "pop.after_head:1"};
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	for (int k = 0; k < 2; k++) {
 		struct seen s = {0};
 		fill(f, 40, 0);
@@ -316,7 +297,7 @@ static void test_purge_after_consumer_killed_mid_pop(void **state)
 /* Runs forq_admin_purge (id 0) or forq_admin_cancel(id) in a child that
  * dies at failpoint `fp`; the ids it reported go into s. Returns its pid
  * (reaped). */
-static pid_t dies_at(struct fx *f, const char *fp, uint64_t id, struct seen *s)
+static pid_t dies_at(struct qfx *f, const char *fp, uint64_t id, struct seen *s)
 {
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -347,7 +328,7 @@ static pid_t dies_at(struct fx *f, const char *fp, uint64_t id, struct seen *s)
  * stay queued, and every task ends purged or run. */
 static void test_purger_killed_mid_purge(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	fill(f, 40, 0);
 	s.first = f->first;
@@ -373,7 +354,7 @@ static void test_purger_killed_mid_purge(void **state)
  * ones it had not. */
 static void test_purger_killed_in_retry_table(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	struct forq_task t[16];
 	fill(f, 8, 0);
@@ -399,7 +380,7 @@ static void test_purger_killed_in_retry_table(void **state)
  * request does nothing. */
 static void test_purge_ask_and_serve(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	uint64_t n = 99;
 	char err[256];
@@ -439,7 +420,7 @@ static void test_purge_ask_and_serve(void **state)
  * a running, unknown or already cancelled one is refused. */
 static void test_cancel_queued_and_retrying(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	struct forq_task t[8];
 	struct forq_stats st;
@@ -504,7 +485,7 @@ static void test_cancel_queued_and_retrying(void **state)
  * that cancel works on a paused queue. */
 static void test_cancel_then_purge_paused(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	forq_admin_pause(f->q, 1);
 	fill(f, 3, 0);
@@ -524,7 +505,7 @@ static void test_cancel_then_purge_paused(void **state)
  * reported); after it reported, repair reports it again and it never runs. */
 static void test_canceller_killed_mid_cancel(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	fill(f, 4, 0);
 	s.first = f->first;
@@ -551,7 +532,7 @@ static void test_canceller_killed_mid_cancel(void **state)
 /* Check the cancel request path: no forqd, then served by the owner. */
 static void test_cancel_ask_and_serve(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	struct seen s = {0};
 	char err[256];
 	uint64_t id = 0;

@@ -18,44 +18,25 @@
 #include "clock.h"
 #include "forq.h"
 #include "forq_admin.h"
+#include "queue_fixture.h"
 
 #define MS 1000000ull
 
-struct fx {
-	char name[64];
-	struct forq *q;
-};
-
 static int setup(void **state)
 {
-	static int seq;
-	struct fx *f = calloc(1, sizeof *f);
-	struct forq_options o;
-	char err[256];
-	forq_options_default(&o);
-	o.capacity = 64;
-	o.max_payload = 64;
+	struct forq_options o = qfx_options(64, 64);
 	o.recent_max = 64;
 	o.retry_max = 4;
 	o.backoff_ms = 1;
-	snprintf(f->name, sizeof f->name, "/forq-test-delay-%d-%d", getpid(), seq++);
-	assert_int_equal(forq_create(&f->q, f->name, &o, err, sizeof err), 0);
-	*state = f;
+	*state = qfx_create("delay", &o);
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	forq_close(f->q);
-	assert_int_equal(forq_unlink(f->name), 0);
-	free(f);
-	return 0;
-}
+#define teardown qfx_destroy
 
 /* forqd's look at the waiting table, every 5 ms until a task can be popped
  * or ms pass. Returns the pop's count. */
-static int look_and_pop(struct fx *f, struct forq_task *t, int ms)
+static int look_and_pop(struct qfx *f, struct forq_task *t, int ms)
 {
 	uint64_t until = clock_mono_ns() + (uint64_t)ms * MS;
 	for (;;) {
@@ -71,7 +52,7 @@ static int look_and_pop(struct fx *f, struct forq_task *t, int ms)
  * sooner than its delay, whole. */
 static void test_delayed_task_starts_no_sooner(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t id = 0, t0 = clock_mono_ns();
 	assert_int_equal(forq_push_delayed(f->q, FORQ_HIGH, "6*7", 3, 300, &id), 0);
 	assert_true(id > 0);
@@ -101,7 +82,7 @@ static void test_delayed_task_starts_no_sooner(void **state)
  * that delay 0 is a plain push. */
 static void test_delayed_task_retries_as_a_retry(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t id;
 	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "x", 1, 20, &id), 0);
 	struct forq_task t;
@@ -126,7 +107,7 @@ static void test_delayed_task_retries_as_a_retry(void **state)
  * refused, and that forqd's stop reports each waiting task once. */
 static void test_full_table_and_stop(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "a", 1, 60000, NULL), 0);
 	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "a", 1, 60000, NULL), -EAGAIN);
@@ -148,7 +129,7 @@ static void test_full_table_and_stop(void **state)
  * scheduled count follows. */
 static void test_purge_and_cancel_take_delayed_tasks(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t a, b;
 	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "a", 1, 60000, &a), 0);
 	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "b", 1, 60000, &b), 0);

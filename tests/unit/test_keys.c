@@ -20,26 +20,14 @@
 #include "clock.h"
 #include "forq.h"
 #include "forq_admin.h"
-
-struct fx {
-	char name[64];
-	struct forq *q;
-};
+#include "queue_fixture.h"
 
 static int setup_keys(void **state, uint32_t keys)
 {
-	static int seq;
-	struct fx *f = calloc(1, sizeof *f);
-	struct forq_options o;
-	char err[256];
-	forq_options_default(&o);
-	o.capacity = 4096;
-	o.max_payload = 64;
+	struct forq_options o = qfx_options(4096, 64);
 	o.recent_max = 4096;
 	o.keys_max = keys;
-	snprintf(f->name, sizeof f->name, "/forq-test-keys-%d-%d", getpid(), seq++);
-	assert_int_equal(forq_create(&f->q, f->name, &o, err, sizeof err), 0);
-	*state = f;
+	*state = qfx_create("keys", &o);
 	return 0;
 }
 
@@ -53,16 +41,9 @@ static int setup_tiny(void **state)
 	return setup_keys(state, 4);
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	forq_close(f->q);
-	assert_int_equal(forq_unlink(f->name), 0);
-	free(f);
-	return 0;
-}
+#define teardown qfx_destroy
 
-static int push(struct fx *f, const char *key, uint64_t window_ms, uint64_t *id)
+static int push(struct qfx *f, const char *key, uint64_t window_ms, uint64_t *id)
 {
 	int dup = -1;
 	int r = forq_push_unique(f->q, FORQ_NORMAL, "t", 1, key, strlen(key), window_ms, 0, id, &dup);
@@ -70,7 +51,7 @@ static int push(struct fx *f, const char *key, uint64_t window_ms, uint64_t *id)
 	return dup;
 }
 
-static void run_all(struct fx *f, enum forq_result_status st)
+static void run_all(struct qfx *f, enum forq_result_status st)
 {
 	struct forq_task t[64];
 	int n;
@@ -83,7 +64,7 @@ static void run_all(struct fx *f, enum forq_result_status st)
  * the key is free again once the task is done or failed. */
 static void test_key_held_until_the_task_ends(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t a, b, c, d;
 	assert_int_equal(push(f, "user:42", 0, &a), 0);
 	assert_int_equal(push(f, "user:42", 0, &b), 1);
@@ -109,7 +90,7 @@ static void test_key_held_until_the_task_ends(void **state)
 /* Check that a window keeps the key after the end, and only that long. */
 static void test_window_after_the_end(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t a, b;
 	assert_int_equal(push(f, "k", 300, &a), 0);
 	run_all(f, FORQ_RESULT_DONE);
@@ -126,7 +107,7 @@ static void test_window_after_the_end(void **state)
  * ends it like a result does. */
 static void test_scheduled_purged_and_cancelled(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t a, b;
 	int dup;
 	assert_int_equal(forq_push_unique(f->q, FORQ_HIGH, "x", 1, "later", 5, 0, 60000, &a, &dup), 0);
@@ -143,7 +124,7 @@ static void test_scheduled_purged_and_cancelled(void **state)
 /* Check the refusals: bad keys, and a table with no free slot within reach. */
 static void test_refusals(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	uint64_t id;
 	int dup;
 	char big[FORQ_KEY_MAX + 1];
@@ -164,7 +145,7 @@ static void test_refusals(void **state)
  * per key, and all of them its id. */
 static void test_eight_producers_one_task_per_key(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	enum { P = 8, K = 50, R = 20 };
 	uint64_t *ids = mmap(NULL, sizeof(uint64_t) * P * K, PROT_READ | PROT_WRITE,
 			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);

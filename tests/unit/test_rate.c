@@ -17,38 +17,18 @@
 #include "clock.h"
 #include "forq.h"
 #include "forq_admin.h"
-
-struct fx {
-	char name[64];
-	struct forq *q;
-};
+#include "queue_fixture.h"
 
 static int setup(void **state)
 {
-	static int seq;
-	struct fx *f = calloc(1, sizeof *f);
-	struct forq_options o;
-	char err[256];
-	forq_options_default(&o);
-	o.capacity = 1024;
-	o.max_payload = 64;
-	o.recent_max = 1024;
-	snprintf(f->name, sizeof f->name, "/forq-test-rate-%d-%d", getpid(), seq++);
-	assert_int_equal(forq_create(&f->q, f->name, &o, err, sizeof err), 0);
-	*state = f;
+	struct forq_options o = qfx_options(1024, 64);
+	*state = qfx_create("rate", &o);
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	forq_close(f->q);
-	assert_int_equal(forq_unlink(f->name), 0);
-	free(f);
-	return 0;
-}
+#define teardown qfx_destroy
 
-static void push_n(struct fx *f, int n)
+static void push_n(struct qfx *f, int n)
 {
 	for (int i = 0; i < n; i++)
 		assert_int_equal(forq_push(f->q, FORQ_NORMAL, "1+1", 3, 0, NULL), 0);
@@ -75,7 +55,7 @@ static double drain(struct forq *q, int n, int *first_batch)
 /* Check that without a limit a pop takes the whole backlog at once. */
 static void test_no_limit_takes_whole_batches(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	push_n(f, 60);
 	int first = 0;
 	drain(f->q, 60, &first);
@@ -88,7 +68,7 @@ static void test_no_limit_takes_whole_batches(void **state)
  * the rest no faster than the rate, and that the wait is counted. */
 static void test_limit_spaces_starts(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	assert_int_equal(forq_admin_set_rate(f->q, 100, 10), 0);
 	assert_true(forq_admin_rate(f->q) > 99.9 && forq_admin_rate(f->q) < 100.1);
 	push_n(f, 60);
@@ -106,7 +86,7 @@ static void test_limit_spaces_starts(void **state)
  * no faster than it. */
 static void test_consumers_share_the_limit(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	assert_int_equal(forq_admin_set_rate(f->q, 100, 5), 0);
 	push_n(f, 65);
 	uint64_t t0 = clock_mono_ns();
@@ -141,7 +121,7 @@ static void test_consumers_share_the_limit(void **state)
 /* Check that leases to remote workers draw from the same limit. */
 static void test_leases_draw_from_the_limit(void **state)
 {
-	struct fx *f = *state;
+	struct qfx *f = *state;
 	assert_int_equal(forq_admin_set_rate(f->q, 10, 3), 0);
 	push_n(f, 20);
 	struct forq_task t[64];
