@@ -166,7 +166,8 @@ int forq_admin_cancel_ask(struct forq *q, uint64_t id, int timeout_ms)
 	return r;
 }
 
-int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_t *id)
+int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_t *id,
+			    int (*running)(void *rctx, uint64_t id), void *rctx)
 {
 	struct forq_hdr *h = q->h;
 	uint32_t asked = 1;
@@ -177,6 +178,8 @@ int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_
 		return -ENOMSG;
 	*id = atomic_load(&h->cancel_id);
 	int r = forq_admin_cancel(q, *id, fn, ctx);
+	if (r == -EBUSY && running)
+		r = running(rctx, *id);
 	atomic_store(&h->cancel_result, r);
 	atomic_store(&h->cancel_state, 2);
 	return r;

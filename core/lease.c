@@ -190,6 +190,17 @@ int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, 
 	return 0;
 }
 
+int forq_lease_cancel(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, forq_final_fn fn,
+		      void *ctx)
+{
+	struct forq_entry *e = held(q, slot, id, conn);
+	if (!e)
+		return -ENOENT;
+	e->rec.state = FORQ_ENTRY_CANCELLED;
+	forq__report_dropped(q, e, fn, ctx); /* its result, then the entry is free */
+	return 0;
+}
+
 int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, const char *why,
 			int expired, forq_final_fn fn, void *ctx)
 {

@@ -396,10 +396,17 @@ static void check_results_gone(struct forqd *d)
 		begin_stop(d, "results output gone");
 }
 
+/* A cancel of a running task: a remote worker's lease is revoked. */
+static int cancel_leased(void *ctx, uint64_t id)
+{
+	struct forqd *d = ctx;
+	return tcp_cancel(d->tcp, id);
+}
+
 static void on_housekeep(void *ctx, uint64_t now)
 {
 	struct forqd *d = ctx;
-	queuectl_look(&d->ctl, d->q, on_final, d);
+	queuectl_look(&d->ctl, d->q, on_final, d, cancel_leased, d);
 	forq_admin_retry_due(d->q, now);
 	if (d->idle || now - d->last_reap_ns >= REAP_EVERY_NS) {
 		/* libforq clients are not our children: look for their death (a

@@ -43,7 +43,8 @@ void queuectl_log_purge(int n, const char *via)
 			  FORQ_QUEUE_DEFAULT, via, strerror(-n));
 }
 
-void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx)
+void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx,
+		   int (*running)(void *rctx, uint64_t id), void *rctx)
 {
 	int paused = forq_admin_paused(q);
 	if (!w->looked ? paused : paused != w->paused)
@@ -57,6 +58,6 @@ void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, v
 	if (n != -ENOMSG)
 		queuectl_log_purge(n, "request");
 	uint64_t id;
-	if ((n = forq_admin_cancel_serve(q, fn, ctx, &id)) != -ENOMSG)
+	if ((n = forq_admin_cancel_serve(q, fn, ctx, &id, running, rctx)) != -ENOMSG)
 		queuectl_log_cancel(id, n, "request");
 }

@@ -32,7 +32,10 @@ struct queuectl_watch {
 /* From the main loop's housekeeping: logs a change of the pause flag (at the
  * first look, a pause kept from before a restart) and serves the purges and
  * the cancel asked since the last look, writing their results through fn. */
-void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx);
+/* running (may be NULL): asked to cancel a task that runs (a remote
+ * worker's: tcp_cancel). */
+void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx,
+		   int (*running)(void *rctx, uint64_t id), void *rctx);
 
 /* Logs a purge that dropped n tasks (or failed: n < 0), made through `via`. */
 void queuectl_log_purge(int n, const char *via);

@@ -295,6 +295,8 @@ static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_r
 	if (!queue_known(c, req, name))
 		return;
 	int r = forq_admin_cancel(s->q, req->id, s->fn, s->ctx);
+	if (r == -EBUSY)
+		r = tcp_cancel(s, req->id); /* a remote worker's: its lease is revoked */
 	if (r == 0)
 		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
 			  req->id, c->peer);

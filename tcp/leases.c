@@ -112,12 +112,18 @@ int leases_take(struct leases *L, uint32_t conn, uint64_t deadline_ns, struct fo
 	return k;
 }
 
-int leases_find(struct leases *L, uint64_t id, uint32_t conn, struct forq_lease_info *li)
+int leases_lookup(struct leases *L, uint64_t id, struct forq_lease_info *li)
 {
 	uint32_t slot = lease_index_find(&L->ix, id);
-	if (slot == LEASE_NIL || forq_lease_get(L->q, slot, li) || li->conn != conn)
+	if (slot == LEASE_NIL || forq_lease_get(L->q, slot, li) || li->id != id)
 		return -ENOENT;
 	return (int)slot;
+}
+
+int leases_find(struct leases *L, uint64_t id, uint32_t conn, struct forq_lease_info *li)
+{
+	int slot = leases_lookup(L, id, li);
+	return slot >= 0 && li->conn != conn ? -ENOENT : slot;
 }
 
 void leases_forget(struct leases *L, uint32_t slot, uint64_t id)

@@ -74,6 +74,9 @@ static inline uint32_t leases_max(const struct leases *L)
 /* forq_lease_take, and the new leases indexed. Returns how many. */
 int leases_take(struct leases *L, uint32_t conn, uint64_t deadline_ns, struct forq_task *tasks,
 		size_t max);
+/* The entry holding task id (any connection's), with *li filled; -ENOENT if
+ * it is not leased. */
+int leases_lookup(struct leases *L, uint64_t id, struct forq_lease_info *li);
 /* The entry holding task id for conn, with *li filled; -ENOENT if there is
  * none (never leased, answered, given back, or another connection's). */
 int leases_find(struct leases *L, uint64_t id, uint32_t conn, struct forq_lease_info *li);

@@ -62,6 +62,10 @@ unsigned tcp_parked(const struct tcp_server *s);
 /* Tasks may have arrived (the queue's work word moved): serves parked GETs. */
 void tcp_work_arrived(struct tcp_server *s);
 void tcp_draining(struct tcp_server *s);      /* PUT refused from now on */
+/* Cancels task id if a remote worker holds it: its lease is gone (a late
+ * RESULT gets ERR not-leased) and fn gets its cancelled result. 0, or
+ * -EBUSY when no connection of this server holds it. NULL s: -EBUSY. */
+int tcp_cancel(struct tcp_server *s, uint64_t id);
 /* Any thread. */
 void tcp_counters_read(const struct tcp_server *s, struct tcp_counters *out);
 /* Closes all connections. Leases stay in the queue's lease table (no attempt

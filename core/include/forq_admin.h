@@ -221,6 +221,10 @@ int forq_lease_touch(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, 
  * after the last one (fn told). Returns 1 given back, 0 dead, -ENOENT. */
 int forq_lease_giveback(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, const char *why,
 			int expired, forq_final_fn fn, void *ctx);
+/* Cancels a leased task: fn gets its cancelled result, the lease is gone (a
+ * late RESULT finds nothing). 0 or -ENOENT. */
+int forq_lease_cancel(struct forq *q, uint32_t slot, uint64_t id, uint32_t conn, forq_final_fn fn,
+		      void *ctx);
 /* Free lease entries now. */
 uint32_t forq_lease_free_count(struct forq *q);
 
@@ -314,7 +318,10 @@ uint64_t forq_admin_cancelled_total(struct forq *q);
 int forq_admin_cancel_ask(struct forq *q, uint64_t id, int timeout_ms);
 /* forqd's main loop: serves the cancel asked, if any (*id: which). Returns
  * what forq_admin_cancel returned, -ENOMSG when none was asked. */
-int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_t *id);
+/* running (may be NULL) is asked to cancel a task that runs (-EBUSY): it
+ * returns 0 when it did (a remote worker's lease), or -EBUSY. */
+int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_t *id,
+			    int (*running)(void *rctx, uint64_t id), void *rctx);
 
 /* Where task `id` is now. Scans the queue: for status pages, not hot paths. */
 enum forq_where {

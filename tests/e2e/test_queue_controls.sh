@@ -239,8 +239,10 @@ cancel() {
 		[ "$(post "/queues/default/tasks/${id[2]}/cancel")" = \
 		"200 {\"queue\":\"default\",\"id\":${id[2]},\"status\":\"cancelled\"}" ]
 	check "TCP CANCEL default ${id[3]}: OK" tcp_says OK "CANCEL default ${id[3]}"
-	check "a task leased to a remote worker: ERR running" \
-		[ "$(tcp_replies GET_TASK "CANCEL default ${id[0]}" | sed -n 3p)" = 'ERR running' ]
+	# A remote worker's task: the lease is revoked, its late RESULT refused.
+	check "a task leased to a remote worker: CANCEL OK, then its RESULT gets ERR not-leased" \
+		[ "$(tcp_replies GET_TASK "CANCEL default ${id[0]}" "RESULT ${id[0]} late" | sed -n 3,4p |
+			tr '\n' ' ')" = 'OK ERR not-leased ' ]
 	"$FORQ" cancel --shm-name "$FORQD_SHM" "${id[1]}" 2>"$TMP/err"
 	rc=$?
 	check "forq cancel of a cancelled task: exit 1 ($rc), not queued" \
@@ -249,20 +251,19 @@ cancel() {
 		[ "$(post "/queues/default/tasks/${id[2]}/cancel" | cut -c1-3)" = 404 ]
 	check "TCP CANCEL of a cancelled task: ERR not-queued" \
 		tcp_says 'ERR not-queued' "CANCEL default ${id[3]}"
-	check "3 cancelled records, one each, none run" bash -c "[ \$(grep -c '\"status\":\"cancelled\"' \
-		'$r') = 3 ] && [ \$(wc -l <'$r') = 3 ]"
+	check "4 cancelled records, one each, none run" bash -c "[ \$(grep -c '\"status\":\"cancelled\"' \
+		'$r') = 4 ] && [ \$(wc -l <'$r') = 4 ]"
 	check "GET /tasks/${id[1]} says cancelled" \
 		bash -c "curl -fsS '$(H)/tasks/${id[1]}' | grep -q '\"status\":\"cancelled\"'"
-	check "2 pending (the lease came back), /stats cancelled 3" \
+	check "1 pending, /stats cancelled 4" \
 		wait_for 5 bash -c "[ \"\$(curl -fsS '$(H)/stats' | python3 -c 'import json,sys; \
-		s=json.load(sys.stdin); print(s[\"pending\"][\"total\"], s[\"cancelled\"])')\" = '2 3' ]"
-	# (one GET_TASKS takes from one lane: the given-back lease's front ring first)
-	check "a remote worker is handed the 2 queued tasks only, no cancelled one" \
+		s=json.load(sys.stdin); print(s[\"pending\"][\"total\"], s[\"cancelled\"])')\" = '1 4' ]"
+	check "a remote worker is handed the one queued task only, no cancelled one" \
 		bash -c "[ \"\$(printf 'GET_TASKS 10\r\nGET_TASKS 10\r\nEXIT\r\n' | '$CLIENT' 127.0.0.1:$TCP_PORT raw | \
 		tr -d '\r' | grep -o '^TASK [0-9]*' | cut -d' ' -f2 | sort -n | tr '\n' ' ')\" = \
-		'${id[0]} ${id[4]} ' ]"
-	check "/metrics: forq_tasks_cancelled_total{queue=\"default\"} 3" \
-		[ "$(metric 'forq_tasks_cancelled_total{queue="default"}')" = 3 ]
+		'${id[4]} ' ]"
+	check "/metrics: forq_tasks_cancelled_total{queue=\"default\"} 4" \
+		[ "$(metric 'forq_tasks_cancelled_total{queue="default"}')" = 4 ]
 	check "forqd logs task_cancelled" grep -q 'event=task_cancelled queue=default' "$FORQD_LOG"
 	check "TCP CANCEL nope ${id[4]}: ERR unknown-queue" \
 		tcp_says 'ERR unknown-queue' "CANCEL nope ${id[4]}"
@@ -274,9 +275,9 @@ cancel() {
 	"$FORQ" cancel --shm-name "$FORQD_SHM" --queue nope "${id[4]}" 2>/dev/null
 	rc=$?
 	check "forq cancel --queue nope: exit 2 ($rc)" [ "$rc" = 2 ]
-	check "after the refusals ${id[4]} is still queued (2 pending)" \
+	check "after the refusals ${id[4]} is still queued (1 pending)" \
 		wait_for 5 bash -c "[ \$(curl -fsS '$(H)/stats' | python3 -c 'import json,sys; \
-		print(json.load(sys.stdin)[\"pending\"][\"total\"])') = 2 ]"
+		print(json.load(sys.stdin)[\"pending\"][\"total\"])') = 1 ]"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
@@ -312,7 +313,7 @@ part mid_batch "a pause mid-batch: the running task finishes, the batch's rest g
 part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT"
 part kill9 "the pause outlives kill -9 of forqd and its restart"
 part purge "purge writes one purged record per dropped task, none runs; every surface"
-part cancel "cancel of a queued task: one cancelled record, never run; a running one refused"
+part cancel "cancel of a queued task: one cancelled record, never run; a remote worker's revoked"
 part token "the admin token guards the controls once set (HTTP 401/403, TCP ERR forbidden)"
 part bad_names "unknown queue names and paths: 404, ERR unknown-queue, exit 2"
 finish

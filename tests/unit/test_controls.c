@@ -540,7 +540,7 @@ static void test_cancel_ask_and_serve(void **state)
 	s.first = f->first;
 	assert_int_equal(forq_admin_cancel_ask(f->q, f->first, 1000), -ESRCH);
 	assert_int_equal(forq_admin_own(f->q, err, sizeof err), 0);
-	assert_int_equal(forq_admin_cancel_serve(f->q, on_final, &s, &id), -ENOMSG);
+	assert_int_equal(forq_admin_cancel_serve(f->q, on_final, &s, &id, NULL, NULL), -ENOMSG);
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct forq *q;
@@ -553,7 +553,7 @@ static void test_cancel_ask_and_serve(void **state)
 	int served = 0;
 	for (int i = 0; i < 5000 && served < 2; i++) {
 		usleep(1000);
-		served += forq_admin_cancel_serve(f->q, on_final, &s, &id) != -ENOMSG;
+		served += forq_admin_cancel_serve(f->q, on_final, &s, &id, NULL, NULL) != -ENOMSG;
 	}
 	assert_int_equal(served, 2);
 	assert_int_equal(id, f->first + 1);
