@@ -240,6 +240,55 @@ class Conn:
             out.append(self.task())
         return out
 
+    def task_batch(self):
+        """Reads "TASKS k" and its k TASK blocks for a worker's hot loop:
+        [(id, payload)], the id as the bytes of its digits (to be sent back
+        as they are).  What has arrived is copied out as one bytes object and
+        split there: no copy or decode per task beyond the payload's."""
+        line = self.line()
+        if line[:6] != b"TASKS ":
+            raise unexpected(line, "TASKS <k>")
+        try:
+            k = int(line[6:])
+        except ValueError:
+            raise unexpected(line, "TASKS <k>") from None
+        out = []
+        append = out.append
+        while True:
+            data = bytes(self.buf[self.pos :])
+            end = len(data)
+            p = 0
+            try:
+                while len(out) < k:
+                    nl = data.find(b"\n", p)
+                    if nl < 0:
+                        break
+                    word, tid, _attempt, n = data[p:nl].split()
+                    if word != b"TASK":
+                        raise ValueError
+                    start = nl + 1
+                    stop = start + int(n)
+                    if data[stop : stop + 2] == b"\r\n":
+                        append((tid, data[start:stop]))
+                        p = stop + 2
+                    elif stop + 2 <= end or stop + 1 == end and data[stop] != 13:
+                        if data[stop] != 10:
+                            raise ProtocolError("payload of %d bytes not followed by a line end"
+                                                % int(n), "bad-reply")
+                        append((tid, data[start:stop]))
+                        p = stop + 1
+                    else:
+                        break  # not all here yet
+            except ValueError:
+                raise unexpected(data[p : data.find(b"\n", p)].rstrip(b"\r"),
+                                 "TASK <id> <attempt> <bytes>") from None
+            self.pos += p
+            if len(out) == k:
+                return out
+            if len(self.buf) - self.pos > REPLY_MAX_LINE and data.find(b"\n", p) < 0:
+                raise ProtocolError("reply line over %d bytes" % REPLY_MAX_LINE, "bad-reply")
+            self._more()
+
     def task(self):
         """Reads one "TASK <id> <attempt> <bytes>" block."""
         line = self.line()
