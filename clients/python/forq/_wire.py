@@ -226,8 +226,8 @@ class Conn:
             errs.append(err.code)
         return errs
 
-    def tasks(self):
-        """Reads "TASKS k" and its k TASK blocks: [(id, attempt, payload)]."""
+    def _tasks_count(self):
+        """Reads "TASKS k"; returns k."""
         line = self.line()
         if line[:6] != b"TASKS ":
             raise unexpected(line, "TASKS <k>")
@@ -235,23 +235,18 @@ class Conn:
             k = int(line[6:])
         except ValueError:
             raise unexpected(line, "TASKS <k>") from None
-        out = []
-        for _ in range(k):
-            out.append(self.task())
-        return out
+        return k
+
+    def tasks(self):
+        """Reads "TASKS k" and its k TASK blocks: [(id, attempt, payload)]."""
+        return [self.task() for _ in range(self._tasks_count())]
 
     def task_batch(self):
         """Reads "TASKS k" and its k TASK blocks for a worker's hot loop:
         [(id, payload)], the id as the bytes of its digits (to be sent back
         as they are).  What has arrived is copied out as one bytes object and
         split there: no copy or decode per task beyond the payload's."""
-        line = self.line()
-        if line[:6] != b"TASKS ":
-            raise unexpected(line, "TASKS <k>")
-        try:
-            k = int(line[6:])
-        except ValueError:
-            raise unexpected(line, "TASKS <k>") from None
+        k = self._tasks_count()
         out = []
         append = out.append
         while True:
