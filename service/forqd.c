@@ -86,9 +86,10 @@ struct forqd {
 	uint64_t idle_checked_ns, idle_since_ns; /* see queue_settled */
 };
 
-/* A task reached its end inside a repair or at exit: write its result. */
-static void on_final(void *ctx, const struct forq_task_info *rec, const void *payload, int status,
-		     const char *text, size_t text_len)
+/* A task's result line, buffered in the sink: written by the next flush. A
+ * remote worker's answers are flushed once per batch (tcp/server.h). */
+static void on_answer(void *ctx, const struct forq_task_info *rec, const void *payload, int status,
+		      const char *text, size_t text_len)
 {
 	struct forqd *d = ctx;
 	if (!d->have_sink)
@@ -98,9 +99,23 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 		.text = text, .text_len = text_len, .attempts = rec->attempts,
 		.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
 	result_format(results_sink_buf(&d->sink), &r);
-	/* Written now, not at the next tick: the task has already left the
-	 * queue, so a forqd killed before a later flush would lose its result. */
-	results_sink_flush(&d->sink);
+}
+
+static void flush_results(void *ctx)
+{
+	struct forqd *d = ctx;
+	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
+		d->results_gone = 1;
+}
+
+/* A task reached its end inside a repair or at exit: write its result now,
+ * not at the next tick: the task has already left the queue, so a forqd
+ * killed before a later flush would lose its result. */
+static void on_final(void *ctx, const struct forq_task_info *rec, const void *payload, int status,
+		     const char *text, size_t text_len)
+{
+	on_answer(ctx, rec, payload, status, text, text_len);
+	flush_results(ctx);
 }
 
 /* ---- HTTP hooks (they run on the HTTP thread) ---- */
@@ -595,7 +610,8 @@ static int start_tcp(struct forqd *d)
 				.max_payload = d->c.max_payload, .batch_max = d->c.batch,
 				.admin_token = d->c.admin_token, .worker_token = d->c.worker_token,
 				.insecure = d->c.insecure};
-	if (tcp_start(&d->tcp, &tc, d->q, &d->loop, on_final, d, err, sizeof err)) {
+	struct tcp_results res = {.final = on_final, .add = on_answer, .flush = flush_results, .ctx = d};
+	if (tcp_start(&d->tcp, &tc, d->q, &d->loop, &res, err, sizeof err)) {
 		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
 		return -1;
 	}

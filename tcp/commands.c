@@ -67,6 +67,7 @@ static void do_get(struct tcp_server *s, struct conn *c, const struct proto_req 
 	}
 	if (n > s->batch_max)
 		n = s->batch_max;
+	commands_settle_results(s); /* frees the answered tasks' entries first */
 	if (hand_out(s, c, batch, n, now))
 		return;
 	if (req->wait_ms > 0 && !c->eof) /* a closed peer cannot be waiting: answer now */
@@ -75,16 +76,28 @@ static void do_get(struct tcp_server *s, struct conn *c, const struct proto_req 
 		reply_none(c, batch);
 }
 
-/* A task reached a final state: forqd writes its result line. For DONE and
- * FAILED the record still counts deliveries before this one. */
-static void report_final(struct tcp_server *s, struct forq_task_info *rec, const void *payload,
-			 int status, const char *text, size_t len)
+void commands_settle_results(struct tcp_server *s)
 {
-	if (!s->fn)
+	if (!s->nunwritten)
 		return;
+	s->res.flush(s->res.ctx);
+	for (uint32_t i = 0; i < s->nunwritten; i++)
+		forq_lease_release(s->q, s->unwritten[i]);
+	s->nunwritten = 0;
+}
+
+/* A task reached a final state: its result line is added to forqd's, and its
+ * entry is freed once that is written (commands_settle_results). For DONE
+ * and FAILED the record still counts deliveries before this one. */
+static void report_final(struct tcp_server *s, uint32_t slot, struct forq_task_info *rec,
+			 const void *payload, int status, const char *text, size_t len)
+{
 	if (status == FORQ_RESULT_DONE || status == FORQ_RESULT_FAILED)
 		rec->attempts++;
-	s->fn(s->ctx, rec, payload, status, text, len); /* binary-safe: no copy, no NUL */
+	s->res.add(s->res.ctx, rec, payload, status, text, len); /* binary-safe: no copy, no NUL */
+	s->unwritten[s->nunwritten++] = slot;
+	if (s->nunwritten == UNWRITTEN_MAX)
+		commands_settle_results(s);
 }
 
 /* RESULT, FAIL or RETRY of a task c holds. Returns 0, PROTO_E_NOT_LEASED or
@@ -112,10 +125,8 @@ static int finish(struct tcp_server *s, struct conn *c, const struct proto_req *
 			  strerror(-final));
 		return PROTO_E_INTERNAL;
 	}
-	if (final != FORQ_RESULT_RETRY) {
-		report_final(s, &rec, li.payload, final, req->text, req->text_len);
-		forq_lease_release(s->q, (uint32_t)slot); /* only once its result is written */
-	}
+	if (final != FORQ_RESULT_RETRY)
+		report_final(s, (uint32_t)slot, &rec, li.payload, final, req->text, req->text_len);
 	return 0;
 }
 
@@ -134,6 +145,7 @@ static void do_finish(struct tcp_server *s, struct conn *c, const struct proto_r
 	else
 		c->batch_applied++;
 	if (req->item_last) {
+		commands_settle_results(s); /* the batch's results in one write */
 		conn_sent(c, proto_format_results_reply(&c->out, c->batch_applied, c->batch_refused));
 		c->batch_applied = c->batch_refused = 0;
 	}
@@ -399,6 +411,7 @@ static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
 			count(&s->m_cmd_out[req.item_last ? PROTO_RESULTS : req.cmd],
 			      (uint64_t)(c->out.len - out0));
 	}
+	commands_settle_results(s); /* before any reply is sent */
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;
 	if (c->eof && c->state == CONN_ACTIVE && !c->parked && conn_out_pending(c) < OUT_HIGH)

@@ -16,6 +16,10 @@ void commands_process(struct conn *c, uint64_t now);
  * loop's events. */
 void commands_settle(struct conn *c, uint64_t now);
 
+/* Writes the results answers added (tcp_results.flush), then frees their
+ * entries: a forqd killed before the write gives those tasks back. */
+void commands_settle_results(struct tcp_server *s);
+
 /* Parked GETs, oldest first, get tasks while the queue has them. */
 void commands_serve_parked(struct tcp_server *s, uint64_t now);
 

@@ -103,7 +103,7 @@ void conn_release_leases(struct conn *c, const char *why)
 		return;
 	if (leases_count(&s->leases) == leases_max(&s->leases))
 		s->lease_came_free = 1;
-	leases_giveback_conn(&s->leases, c->id, c->nleases, why, s->fn, s->ctx);
+	leases_giveback_conn(&s->leases, c->id, c->nleases, why, s->res.final, s->res.ctx);
 	c->nleases = 0;
 	gauge(&s->m_leases, leases_count(&s->leases));
 }

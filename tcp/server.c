@@ -149,8 +149,8 @@ static void on_lease_due(void *ctx, uint32_t slot, const struct forq_lease_info 
 	struct tcp_server *s = ctx;
 	struct conn *c = conn_by_id(s, li->conn);
 	uint32_t held = leases_count(&s->leases);
-	int r = leases_giveback(&s->leases, slot, li->id, li->conn, "lease expired", 1, s->fn,
-				s->ctx);
+	int r = leases_giveback(&s->leases, slot, li->id, li->conn, "lease expired", 1,
+				s->res.final, s->res.ctx);
 	if (r < 0)
 		log_event(LOG_WARN, "lease_lost", "id=%" PRIu64 " error=\"%s\"", li->id,
 			  strerror(-r));
@@ -300,13 +300,14 @@ static void server_free(struct tcp_server *s)
 	free(s->dead);
 	leases_release(&s->leases);
 	free(s->tasks);
+	free(s->unwritten);
 	buf_free(&s->scratch);
 	auth_clear(&s->auth);
 	free(s);
 }
 
 int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q,
-	      struct loop *loop, forq_final_fn fn, void *ctx, char *err, size_t errlen)
+	      struct loop *loop, const struct tcp_results *res, char *err, size_t errlen)
 {
 	struct forq_limits h;
 	struct net_listener l;
@@ -322,8 +323,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->c = *c;
 	s->q = q;
 	s->loop = loop;
-	s->fn = fn;
-	s->ctx = ctx;
+	s->res = *res;
 	/* The values are forqd's flags (their defaults live in its flag table):
 	 * none may be 0. */
 	if (!c->max_conns || c->lease_timeout_ms <= 0 || c->idle_timeout_ms <= 0) {
@@ -361,7 +361,9 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->free_idx = malloc(s->max_conns * sizeof *s->free_idx);
 	s->dead = malloc(s->max_conns * sizeof *s->dead);
 	s->tasks = calloc(s->batch_max, sizeof *s->tasks);
-	if (!s->conns || !s->free_idx || !s->dead || !s->tasks || leases_init(&s->leases, q)) {
+	s->unwritten = malloc(UNWRITTEN_MAX * sizeof *s->unwritten);
+	if (!s->conns || !s->free_idx || !s->dead || !s->tasks || !s->unwritten ||
+	    leases_init(&s->leases, q)) {
 		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -398,6 +400,7 @@ void tcp_stop(struct tcp_server *s)
 	/* Leases stay in the queue's lease table: forqd's exit drain reports
 	 * them as unfinished, or the next forqd (--keep-shm) gives them back.
 	 * Giving them back here would cost each task an attempt. */
+	commands_settle_results(s);
 	for (uint32_t i = 0; i < s->max_conns; i++) {
 		struct conn *c = s->conns[i];
 		if (!c)

@@ -51,11 +51,23 @@ const char *tcp_counter_label(int i);
 
 struct tcp_server;
 
+/* Where the results of finished tasks go. final writes one at once (a task
+ * that ends dead when its lease is lost). A worker's answers are added, and
+ * flush writes what was added before their entries are freed and the reply
+ * goes out: one write per RESULTS batch (or per read of one-line answers),
+ * not one per task. */
+struct tcp_results {
+	forq_final_fn final;
+	forq_final_fn add;
+	void (*flush)(void *ctx);
+	void *ctx;
+};
+
 /* Binds, listens and registers the socket in loop. q is forqd's main handle
- * (its record holds the leases' counters); fn/ctx get tasks that end dead
- * when a lease is lost. Returns 0 or -errno with err set. */
+ * (its record holds the leases' counters); res (copied) says where results
+ * go. Returns 0 or -errno with err set. */
 int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q,
-	      struct loop *loop, forq_final_fn fn, void *ctx, char *err, size_t errlen);
+	      struct loop *loop, const struct tcp_results *res, char *err, size_t errlen);
 uint16_t tcp_port(const struct tcp_server *s);
 /* GET_TASK(S) WAITs parked now, waiting for a task. */
 unsigned tcp_parked(const struct tcp_server *s);

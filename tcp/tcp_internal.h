@@ -16,6 +16,7 @@
 
 #define MS ((uint64_t)1000000)   /* ns per ms */
 #define OUT_HIGH (1u << 20)      /* unsent bytes above which a connection is not read */
+#define UNWRITTEN_MAX 1024       /* answers added before a flush is forced */
 #define CMD_INVALID PROTO_CMD_COUNT /* counter slot of requests that did not parse */
 _Static_assert(PROTO_CMD_COUNT + 1 == TCP_COUNTED_CMDS, "a counter for every command");
 
@@ -64,8 +65,11 @@ struct tcp_server {
 	struct tcp_config c;
 	struct forq *q;
 	struct loop *loop;
-	forq_final_fn fn;
-	void *ctx;
+	struct tcp_results res;
+	/* Entries of answered tasks whose results were added but not yet
+	 * flushed: freed by commands_settle_results. */
+	uint32_t *unwritten;
+	uint32_t nunwritten;
 	int lfd;
 	uint16_t port;
 	int draining;

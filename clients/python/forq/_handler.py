@@ -28,25 +28,33 @@ def _reason(exc, default):
     return text.encode("utf-8", "replace")
 
 
+def failure(exc):
+    """(RETRY|FAILED, reason bytes) for an Exception fn raised."""
+    if isinstance(exc, Retry):
+        return RETRY, _reason(exc, "retry")
+    return FAILED, _reason(exc, "failed")
+
+
+def as_result(r):
+    """What fn returned, other than bytes, as the result's bytes: a str in
+    UTF-8 (UnicodeEncodeError for a lone surrogate), None as empty,
+    bytearray and memoryview as bytes; TypeError for anything else.  (Hot
+    loops test for bytes and str themselves and call this for the rest.)"""
+    if isinstance(r, str):
+        return r.encode("utf-8")
+    if r is None:
+        return b""
+    if isinstance(r, (bytes, bytearray, memoryview)):
+        return bytes(r)
+    raise TypeError("handler returned %s (expected bytes, str or None)" % type(r).__name__)
+
+
 def run_handler(fn, payload):
     """Runs fn on payload; returns (DONE|FAILED|RETRY, bytes)."""
     try:
         r = fn(payload)
-    except Retry as e:
-        return RETRY, _reason(e, "retry")
+        if r.__class__ is not bytes:
+            r = as_result(r)
     except Exception as e:  # noqa: BLE001 - the contract: any Exception fails the task
-        return FAILED, _reason(e, "failed")
-    if r.__class__ is bytes:
-        return DONE, r
-    if isinstance(r, str):
-        try:
-            return DONE, r.encode("utf-8")
-        except UnicodeEncodeError as e:
-            return FAILED, _reason(e, "failed")
-    if r is None:
-        return DONE, b""
-    if isinstance(r, (bytes, bytearray, memoryview)):
-        return DONE, bytes(r)
-    return FAILED, (
-        "TypeError: handler returned %s (expected bytes, str or None)" % type(r).__name__
-    ).encode()
+        return failure(e)
+    return DONE, r

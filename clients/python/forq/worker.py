@@ -16,7 +16,7 @@ import time
 from collections import deque
 
 from . import _wire
-from ._handler import DONE, FAILED, RETRY, run_handler
+from ._handler import DONE, FAILED, RETRY, as_result, failure
 from .errors import AuthError, ConnectionFailed, ForqError, ProtocolError, from_err_word
 
 log = logging.getLogger("forq.worker")
@@ -35,15 +35,21 @@ _E_BYE = 3      # (kind,): "BYE"
 
 
 class _Results:
-    """Results gathered between two writes: the wire word and the text of an
-    empty value per status, the parts added and how many."""
+    """Results gathered between two writes: one part per result (the
+    worker's hot loop appends framed DONE parts itself), the wire word and
+    the text of an empty value per status.  Task ids are the bytes forqd
+    sent (Conn.task_batch)."""
 
     _WORD = {DONE: b"RESULT", FAILED: b"FAIL", RETRY: b"RETRY"}
     _EMPTY = {DONE: b"", FAILED: b"failed", RETRY: b"retry"}
 
     def __init__(self):
         self.parts = []
-        self.n = 0
+
+    def _take(self):
+        data = b"".join(self.parts)
+        self.parts.clear()  # in place: the hot loop holds this list
+        return data
 
 
 class LineResults(_Results):
@@ -60,22 +66,20 @@ class LineResults(_Results):
         word = self._WORD[status]
         if not data or len(data) > 900 or b"\n" in data or b"\r" in data:
             data = self._fit(word, tid, data, status)
-        self.parts.append(b"%s %d %s\r\n" % (word, tid, data))
-        self.n += 1
+        self.parts.append(b"%s %s %s\r\n" % (word, tid, data))
 
     def _fit(self, word, tid, data, status):
         data = data.replace(b"\r", b" ").replace(b"\n", b" ")
-        room = _wire.MAX_LINE - 2 - len(b"%s %d " % (word, tid))
+        room = _wire.MAX_LINE - 2 - len(b"%s %s " % (word, tid))
         data = data[:room]
         return data or self._EMPTY[status]
 
     def take(self):
         """(bytes to send, expectations) for what was added; resets."""
-        if not self.n:
+        n = len(self.parts)
+        if not n:
             return b"", ()
-        data, n = b"".join(self.parts), self.n
-        self.parts, self.n = [], 0
-        return data, ((_E_SIMPLE, n, "result"),)
+        return self._take(), ((_E_SIMPLE, n, "result"),)
 
 
 class FramedResults(_Results):
@@ -85,22 +89,18 @@ class FramedResults(_Results):
     ``RESULTS <applied> <not_leased>`` for the batch."""
 
     framed = True
+    DONE_FRAME = b"RESULT %s %d\r\n%s\r\n"  # % (id, len, value): the hot loop's
 
     def add(self, tid, status, data):
         if not data:
             data = self._EMPTY[status]
-        self.parts.append(b"%s %d %d\r\n" % (self._WORD[status], tid, len(data)))
-        self.parts.append(data)
-        self.parts.append(b"\r\n")
-        self.n += 1
+        self.parts.append(b"%s %s %d\r\n%s\r\n" % (self._WORD[status], tid, len(data), data))
 
     def take(self):
-        if not self.n:
+        n = len(self.parts)
+        if not n:
             return b"", ()
-        data = b"RESULTS %d\r\n" % self.n + b"".join(self.parts)
-        n = self.n
-        self.parts, self.n = [], 0
-        return data, ((_E_BATCH, n),)
+        return b"RESULTS %d\r\n" % n + self._take(), ((_E_BATCH, n),)
 
 
 class Worker:
@@ -283,7 +283,7 @@ class Worker:
         while True:
             tasks = self._replies(conn, until_tasks=True)
             if tasks and self._stop < 2:
-                self._run_batch(conn, enc, tasks)
+                self._run_batch(enc, tasks)
             if self._finished():
                 break
             data, exp = enc.take()
@@ -296,31 +296,54 @@ class Worker:
         self._send(data + b"EXIT\r\n", exp + ((_E_BYE,),))
         self._replies(conn, until_tasks=False)
 
-    def _run_batch(self, conn, enc, tasks):
+    def _run_batch(self, enc, tasks):
+        """Runs fn on each (id, payload) of tasks, adding the results to
+        enc; what ran is sent at least every FLUSH_EVERY seconds.  The hot
+        loop: a framed DONE result is one %-format and one append, the
+        counters are summed once per batch."""
         fn = self.fn
-        self._held = [t[0] for t in tasks]
+        parts = enc.parts
+        add = enc.add
+        frame = enc.DONE_FRAME if enc.framed else None
+        clock = time.monotonic
+        self._held = tasks
         self._next = 0
-        last = time.monotonic()
+        last = clock()
+        ran = failed = retried = 0
         try:
-            for i, (tid, _attempt, payload) in enumerate(tasks):
+            for tid, payload in tasks:
                 if self._stop >= 2:
                     break
-                status, data = run_handler(fn, payload)
-                enc.add(tid, status, data)
-                if status is DONE:
-                    self.done += 1
-                elif status is FAILED:
-                    self.failed += 1
+                try:
+                    r = fn(payload)
+                    if r.__class__ is str:
+                        r = r.encode("utf-8")
+                    elif r.__class__ is not bytes:
+                        r = as_result(r)
+                except Exception as e:  # noqa: BLE001 - the contract: it fails the task
+                    status, data = failure(e)
+                    add(tid, status, data)
+                    if status is FAILED:
+                        failed += 1
+                    else:
+                        retried += 1
                 else:
-                    self.retried += 1
-                self._next = i + 1
-                now = time.monotonic()
+                    if frame is not None:
+                        parts.append(frame % (tid, len(r), r))
+                    else:
+                        add(tid, DONE, r)
+                ran += 1
+                self._next = ran
+                now = clock()
                 if now - last >= FLUSH_EVERY:
                     data, exp = enc.take()
                     if data:
                         self._send(data, exp)
                     last = now
         finally:
+            self.done += ran - failed - retried
+            self.failed += failed
+            self.retried += retried
             self._held, self._next = (), 0
 
     def _replies(self, conn, until_tasks):
@@ -334,7 +357,7 @@ class Worker:
                 for word in conn.simple(e[1]):
                     self._refused(word, e[2])
             elif kind == _E_TASKS:
-                tasks = conn.tasks()
+                tasks = conn.task_batch()
                 if until_tasks:
                     return tasks
                 # (not reached: no GET is outstanding when we say EXIT)
@@ -369,7 +392,7 @@ class Worker:
             rest = ids[i:]
             if not rest:
                 continue
-            data = b"".join(b"TOUCH %d\r\n" % t for t in rest)
+            data = b"".join(b"TOUCH %s\r\n" % t[0] for t in rest)
             try:
                 self._send(data, ((_E_SIMPLE, len(rest), "touch"),))
             except (ConnectionFailed, ForqError, AttributeError):
