@@ -289,7 +289,7 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 		conn_sent(c, proto_format_ok(&c->out));
 		return;
 	}
-	int n = forq_admin_purge(s->q, s->fn, s->ctx);
+	int n = forq_admin_purge(s->q, s->res.final, s->res.ctx);
 	if (n < 0) {
 		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=tcp error=\"%s\"", name,
 			  strerror(-n));
@@ -300,15 +300,29 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
 }
 
+int commands_cancel_leased(struct tcp_server *s, uint64_t id)
+{
+	struct forq_lease_info li;
+	int slot = leases_lookup(&s->leases, id, &li);
+	if (slot < 0)
+		return -EBUSY;
+	struct conn *c = conn_by_id(s, li.conn);
+	uint32_t held = leases_count(&s->leases);
+	int r = forq_lease_cancel(s->q, (uint32_t)slot, id, li.conn, s->res.final, s->res.ctx);
+	leases_forget(&s->leases, (uint32_t)slot, id);
+	conn_lease_ended(s, c, held);
+	return r ? -EBUSY : 0;
+}
+
 /* CANCEL <queue> <id>: a producer's or worker's, as PUT is. */
 static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
 	char name[QUEUE_NAME_MAX];
 	if (!queue_known(c, req, name))
 		return;
-	int r = forq_admin_cancel(s->q, req->id, s->fn, s->ctx);
+	int r = forq_admin_cancel(s->q, req->id, s->res.final, s->res.ctx);
 	if (r == -EBUSY)
-		r = tcp_cancel(s, req->id); /* a remote worker's: its lease is revoked */
+		r = commands_cancel_leased(s, req->id); /* a remote worker's: revoked */
 	if (r == 0)
 		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
 			  req->id, c->peer);

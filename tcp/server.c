@@ -162,18 +162,7 @@ static void on_lease_due(void *ctx, uint32_t slot, const struct forq_lease_info 
 
 int tcp_cancel(struct tcp_server *s, uint64_t id)
 {
-	struct forq_lease_info li;
-	if (!s)
-		return -EBUSY;
-	int slot = leases_lookup(&s->leases, id, &li);
-	if (slot < 0)
-		return -EBUSY;
-	struct conn *c = conn_by_id(s, li.conn);
-	uint32_t held = leases_count(&s->leases);
-	int r = forq_lease_cancel(s->q, (uint32_t)slot, id, li.conn, s->fn, s->ctx);
-	leases_forget(&s->leases, (uint32_t)slot, id);
-	conn_lease_ended(s, c, held);
-	return r ? -EBUSY : 0;
+	return s ? commands_cancel_leased(s, id) : -EBUSY;
 }
 
 static void on_expiry_timer(void *ctx, uint64_t now)
