@@ -30,6 +30,7 @@
 #include "forq.h"
 #include "handler.h"
 #include "http.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
@@ -63,6 +64,8 @@ struct forqd {
 	struct http_server *http;
 	struct tcp_server *tcp;
 	struct work_watch *watch;
+	struct journal *journal;  /* --journal, NULL without */
+	int created;              /* the queue is new (not recovered): replay the journal */
 	struct loop loop;
 	struct loop_timer restart_timer;  /* the next consumer restart */
 	struct loop_timer housekeep_timer;
@@ -88,8 +91,11 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 		     const char *text, size_t text_len)
 {
 	struct forqd *d = ctx;
-	if (!d->have_sink)
+	if (!d->have_sink) {
+		if (status != FORQ_RESULT_UNFINISHED)
+			journal_finished(d->journal, &rec->id, 1);
 		return;
+	}
 	struct result_rec r = {
 		.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
 		.text = text, .text_len = text_len, .attempts = rec->attempts,
@@ -98,6 +104,9 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 	/* Written now, not at the next tick: the task has already left the
 	 * queue, so a forqd killed before a later flush would lose its result. */
 	results_sink_flush(&d->sink);
+	/* Then the journal may forget it (an unfinished task stays in it). */
+	if (status != FORQ_RESULT_UNFINISHED)
+		journal_finished(d->journal, &rec->id, 1);
 }
 
 /* ---- HTTP hooks (they run on the HTTP thread) ---- */
@@ -113,6 +122,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
 	s->start_time = (double)d->start_unix_ns / 1e9;
 	s->draining = !!(forq_admin_flags(d->hq) & FORQ_F_DRAINING);
+	figures_journal(s, d->journal);
 	return 0;
 }
 
@@ -262,12 +272,30 @@ static int open_queue(struct forqd *d)
 		return -1;
 	}
 	forq_admin_set_rate(d->q, d->c.rate, d->c.rate_burst);
+	d->created = 1;
 	log_event(LOG_INFO, "queue_created",
 		  "name=%s capacity=%u max_payload=%u size_mib=%llu resident_mib=%llu",
 		  d->c.shm_name, o.capacity, o.max_payload,
 		  (unsigned long long)(forq_admin_size(d->q) >> 20),
 		  (unsigned long long)(forq_admin_resident(d->q) >> 20));
 	return 0;
+}
+
+/* --journal: a new queue gets what the journal holds; a recovered one is
+ * journaled from where it stands. */
+static int open_journal(struct forqd *d)
+{
+	if (!d->c.journal)
+		return 0;
+	char err[512], q[600];
+	struct journal_config jc = {.dir = d->c.journal, .fsync_ms = d->c.fsync_ms,
+				    .segment_bytes = (uint64_t)d->c.journal_segment_mib << 20,
+				    .queue_name = d->c.shm_name, .max_payload = d->c.max_payload};
+	int r = journal_open(&d->journal, d->q, &jc, d->created, err, sizeof err);
+	if (r)
+		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", d->c.journal,
+			  log_quote(err, q, sizeof q));
+	return r;
 }
 
 static int open_results(struct forqd *d)
@@ -593,6 +621,10 @@ static int start_tcp(struct forqd *d)
 /* The queue's last step: kept for the next forqd, or drained and removed. */
 static void close_queue(struct forqd *d)
 {
+	/* Everything pushed goes into the journal first; a queue kept in
+	 * shared memory stays journaled for the next forqd. */
+	journal_close(d->journal, !d->c.keep_shm);
+	d->journal = NULL;
 	if (d->c.keep_shm) {
 		struct forq_stats st;
 		forq_stats_read(d->q, &st);
@@ -675,6 +707,10 @@ int main(int argc, char **argv)
 		code = EXIT_QUEUE;
 		goto out_results;
 	}
+	if (open_journal(&d)) {
+		code = EXIT_QUEUE;
+		goto out_queue;
+	}
 	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
 	/* TCP first: the HTTP thread reads d.tcp from its first request on. */
 	if (start_tcp(&d)) {
@@ -693,7 +729,8 @@ int main(int argc, char **argv)
 	}
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
 				     .batch = d.c.batch, .results_fd = d.results_fd,
-				     .tasks_file = d.c.tasks};
+				     .tasks_file = d.c.tasks,
+				     .journal_fd = journal_finish_fd(d.journal)};
 	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
 				       .backoff_max_ms = d.c.restart_backoff_max_ms};
 	if ((r = supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))) {

@@ -1,0 +1,72 @@
+/* segments.h — the journal's files and what is live in them (private to
+ * journal/). A segment is DIR/journal-<seq>.log; the live map says, for
+ * every task accepted and not finished, which segment holds its latest
+ * ACCEPT record, so that a segment whose tasks have all finished (or moved
+ * on) can be removed. */
+#ifndef FORQ_JOURNAL_SEGMENTS_H
+#define FORQ_JOURNAL_SEGMENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+/* id -> (segment seq, offset of its ACCEPT record in that segment). */
+struct idmap {
+	uint64_t *ids; /* 0: free */
+	uint64_t *val; /* seq << 32 | offset */
+	size_t cap, n;
+};
+int idmap_put(struct idmap *m, uint64_t id, uint64_t val, uint64_t *old);
+int idmap_get(const struct idmap *m, uint64_t id, uint64_t *val);
+int idmap_del(struct idmap *m, uint64_t id, uint64_t *old);
+void idmap_free(struct idmap *m);
+
+struct seg {
+	uint64_t seq;
+	uint64_t live;  /* tasks whose latest ACCEPT is here */
+	uint64_t bytes; /* file size */
+};
+
+/* A task to queue again, read from the journal at start. */
+struct replay_task {
+	uint64_t id;
+	uint32_t len, line;
+	unsigned attempts;
+	int prio;
+	uint8_t *payload; /* malloc'd */
+};
+
+struct segset {
+	char *dir;
+	int dirfd;
+	char name[JREC_NAME_MAX + 1];
+	uint32_t max_payload;
+	struct seg *segs; /* oldest first; the last is written */
+	size_t nsegs, cap;
+	struct idmap live;
+	uint64_t max_id;  /* highest id seen or floor - 1 */
+	int fd;           /* the last segment, open for append */
+	uint64_t cut_bytes; /* cut from a torn tail at open */
+};
+
+/* Reads every segment of dir (made if missing): refuses a journal of
+ * another queue or format, cuts a torn last segment at its last whole
+ * record (logged with the offset), skips a corrupt record's rest of an
+ * older one (logged), builds the live map; with `out`, the live tasks by
+ * id (*nout of them, free with replay_free). Then opens a new segment.
+ * 0, or -errno with err set. */
+int segset_open(struct segset *s, const char *dir, const char *name, uint32_t max_payload,
+		struct replay_task **out, size_t *nout, char *err, size_t errlen);
+/* Starts a new segment after the current one (fsyncing the old). 0/-errno. */
+int segset_rotate(struct segset *s);
+/* The latest ACCEPT of id is at (current segment, off). */
+void segset_accepted(struct segset *s, uint64_t id, uint64_t off);
+void segset_finished(struct segset *s, uint64_t id);
+/* Removes the segments before the current one with nothing live: call
+ * only once what moved their tasks on is on disk. Returns how many. */
+int segset_gc(struct segset *s);
+void segset_close(struct segset *s);
+void replay_free(struct replay_task *t, size_t n);
+
+#endif
