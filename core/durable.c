@@ -70,7 +70,7 @@ void forq_admin_journal_begin(struct forq *q, int sync)
 void forq_admin_journal_end(struct forq *q)
 {
 	atomic_fetch_and(&q->h->flags, ~(uint32_t)(FORQ_F_JOURNAL | FORQ_F_JOURNAL_SYNC));
-	forq_admin_journal_wake(q, 0);
+	forq_admin_journal_wake(q, INT_MAX); /* consumers may take to the tail now */
 }
 
 int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
