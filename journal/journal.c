@@ -22,6 +22,7 @@
 #define SCAN_BYTES (1u << 20)   /* ring bytes per ring per round */
 #define IDLE_WAIT_MS 200        /* finishes reach the file this late at most */
 #define RETRY_MS 100            /* after a write error */
+#define MAINTAIN_NS 500000000u /* old segments looked at this often */
 #define REPORT_MAX 500          /* ids per pipe message: 4 + 8 * 500 < PIPE_BUF */
 
 struct idvec {
@@ -62,8 +63,11 @@ struct journal {
 	struct forq_journal_mark marks[FORQ_JOURNAL_RINGS];
 	int marked[FORQ_JOURNAL_RINGS];
 	uint64_t tasks_out;
+	int copy_due;             /* a segment rotated: look for one to copy forward */
 	uint64_t synced_ns;
 	int unsynced, failing;
+	int dirty;                /* written since the last fdatasync (any mode) */
+	uint64_t maintained_ns;
 	struct replay_task *replay;
 	size_t nreplay, replay_next;
 
@@ -79,8 +83,17 @@ static void on_task(void *ctx, const struct forq_task_info *t, const void *paylo
 		idvec_push(&j->acc_off, off);
 }
 
-/* Fills out with what the rings hold beyond their marks and the finished
- * ids reported so far. */
+static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
+{
+	struct journal *j = ctx;
+	uint64_t off = j->out.len;
+	if (buf_append(&j->out, rec, len) == 0 && idvec_push(&j->acc_id, id) == 0)
+		idvec_push(&j->acc_off, off);
+}
+
+/* Fills out with what the rings hold beyond their marks, the live tasks
+ * of one old segment that is mostly finished (copied forward, so that it
+ * can go), and the finished ids reported so far. */
 static void fill(struct journal *j)
 {
 	j->acc_id.n = j->acc_off.n = j->fin_out.n = 0;
@@ -89,6 +102,11 @@ static void fill(struct journal *j)
 		int n = forq_admin_journal_scan(j->q, r, SCAN_BYTES, on_task, j, &j->marks[r]);
 		j->marked[r] = n > 0;
 		j->tasks_out += n > 0 ? (uint64_t)n : 0;
+	}
+	if (j->copy_due) {
+		uint64_t seq = segset_copy_candidate(&j->s);
+		if (!seq || segset_copy_live(&j->s, seq, on_copy, j))
+			j->copy_due = 0;
 	}
 	pthread_mutex_lock(&j->mu);
 	struct idvec f = j->fin;
@@ -106,7 +124,7 @@ static int do_sync(struct journal *j)
 		return -errno;
 	atomic_fetch_add(&j->fsyncs, 1);
 	j->synced_ns = clock_mono_ns();
-	j->unsynced = 0;
+	j->unsynced = j->dirty = 0;
 	return 0;
 }
 
@@ -119,6 +137,7 @@ static int write_out(struct journal *j)
 		if (e)
 			return e;
 		atomic_fetch_add(&j->fsyncs, 1);
+		j->copy_due = 1;
 		cur = &j->s.segs[j->s.nsegs - 1];
 	}
 	size_t done = 0;
@@ -185,6 +204,29 @@ static void push_replayed(struct journal *j)
 	}
 }
 
+static int synced_now(const struct journal *j)
+{
+	return j->c.fsync_ms == JOURNAL_SYNC_ALWAYS;
+}
+
+/* Twice a second: a mostly finished old segment is copied forward (next
+ * round), and segments with nothing live go once what moved their tasks
+ * on is on disk (one fdatasync, in any mode: removing a file must never
+ * lose a task that is only in the page cache's copy of a later one). */
+static void maintain(struct journal *j)
+{
+	uint64_t now = clock_mono_ns();
+	if (now - j->maintained_ns < MAINTAIN_NS)
+		return;
+	j->maintained_ns = now;
+	if (segset_copy_candidate(&j->s))
+		j->copy_due = 1;
+	if (segset_gc_ready(&j->s) && (!j->dirty || do_sync(j) == 0)) {
+		segset_gc(&j->s);
+		atomic_store(&j->segments, j->s.nsegs);
+	}
+}
+
 /* One round: returns 1 when it wrote, 0 when there was nothing, -1 after a
  * write error (out is kept and written again). */
 static int round_once(struct journal *j)
@@ -216,6 +258,7 @@ static int round_once(struct journal *j)
 		base = cur->bytes;
 	cur->bytes += j->out.len;
 	atomic_fetch_add(&j->bytes, j->out.len);
+	j->dirty = !synced_now(j);
 	int synced = j->c.fsync_ms == JOURNAL_SYNC_ALWAYS;
 	if (!synced && j->c.fsync_ms >= 0) {
 		j->unsynced = 1;
@@ -239,6 +282,7 @@ static void *writer_main(void *arg)
 			usleep(RETRY_MS * 1000);
 			continue;
 		}
+		maintain(j);
 		if (r > 0)
 			continue;
 		/* Nothing to write: a due sync (MS mode), then sleep until a push. */

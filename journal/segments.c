@@ -139,6 +139,7 @@ void segset_accepted(struct segset *s, uint64_t id, uint64_t off)
 	if (had)
 		live_drop(s, old);
 	cur->live++;
+	cur->accepted++;
 	if (id > s->max_id)
 		s->max_id = id;
 }
@@ -435,6 +436,45 @@ int segset_rotate(struct segset *s)
 	if (fdatasync(s->fd) < 0)
 		return -errno;
 	return new_segment(s);
+}
+
+uint64_t segset_copy_candidate(const struct segset *s)
+{
+	for (size_t i = 0; i + 1 < s->nsegs; i++)
+		if (s->segs[i].live && s->segs[i].live * 4 <= s->segs[i].accepted)
+			return s->segs[i].seq;
+	return 0;
+}
+
+int segset_copy_live(struct segset *s, uint64_t seq,
+		     void (*emit)(void *ctx, uint64_t id, const uint8_t *rec, size_t len), void *ctx)
+{
+	char file[64];
+	uint8_t *p;
+	size_t n;
+	seg_path(s, seq, file, sizeof file);
+	int e = read_all(s->dirfd, file, &p, &n);
+	if (e)
+		return e;
+	size_t off = JREC_HDR_SIZE;
+	long k;
+	struct jrec r;
+	while (off < n && (k = jrec_decode(p + off, n - off, &r)) > 0) {
+		uint64_t v;
+		if (r.type == JREC_ACCEPT && idmap_get(&s->live, r.id, &v) && v == (seq << 32 | off))
+			emit(ctx, r.id, p + off, (size_t)k);
+		off += (size_t)k;
+	}
+	free(p);
+	return 0;
+}
+
+int segset_gc_ready(const struct segset *s)
+{
+	for (size_t i = 0; i + 1 < s->nsegs; i++)
+		if (!s->segs[i].live)
+			return 1;
+	return 0;
 }
 
 int segset_gc(struct segset *s)

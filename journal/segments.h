@@ -25,6 +25,7 @@ void idmap_free(struct idmap *m);
 struct seg {
 	uint64_t seq;
 	uint64_t live;  /* tasks whose latest ACCEPT is here */
+	uint64_t accepted; /* ACCEPT records written here */
 	uint64_t bytes; /* file size */
 };
 
@@ -63,6 +64,17 @@ int segset_rotate(struct segset *s);
 /* The latest ACCEPT of id is at (current segment, off). */
 void segset_accepted(struct segset *s, uint64_t id, uint64_t off);
 void segset_finished(struct segset *s, uint64_t id);
+/* A segment before the current one worth copying forward: something live
+ * in it, but at most a quarter of what it took (so a copy costs at most a
+ * quarter of a segment, and the journal's size follows what is pending,
+ * not what passed). 0 if none. */
+uint64_t segset_copy_candidate(const struct segset *s);
+/* Calls emit with each ACCEPT record of segment seq that is still its
+ * task's latest (its bytes as they are). 0 or -errno. */
+int segset_copy_live(struct segset *s, uint64_t seq,
+		     void (*emit)(void *ctx, uint64_t id, const uint8_t *rec, size_t len), void *ctx);
+/* A segment before the current one has nothing live (segset_gc's work). */
+int segset_gc_ready(const struct segset *s);
 /* Removes the segments before the current one with nothing live: call
  * only once what moved their tasks on is on disk. Returns how many. */
 int segset_gc(struct segset *s);

@@ -164,6 +164,38 @@ bad_journal() {
 ms() { FSYNC=20 reboot ms; }
 part ms "--fsync 20: a forqd killed loses nothing (the kernel has the writes)" ms
 
+# One task waits an hour for its retry while 2,000 others of 4 KB pass
+# through 1 MiB segments: its record is copied forward, and the journal
+# keeps a few segments, not the 8 MB that passed.
+bounded() {
+	local d=$TMP/bounded i pad
+	mkdir -p "$d"
+	pad=$(head -c 3900 /dev/zero | tr '\0' x)
+	{
+		echo "old $pad"
+		for i in $(seq 1 2000); do echo "task $i $pad"; done
+	} >"$d/tasks.txt"
+	start_forqd bounded --journal "$d/j" --fsync off --journal-segment 1 --workers 2 \
+		--drain-timeout 1 \
+		--max-payload 4000 --max-attempts 2 --retry-backoff 3600000 --results "$d/r.jsonl" \
+		--handler 'exec:read -r p; case "$p" in old*) exit 1;; esac; echo ok' ||
+		{ bad "forqd starts"; return; }
+	check "2,001 tasks pushed" \
+		bash -c "'$FORQ' push --shm-name '$FORQD_SHM' --file '$d/tasks.txt' >/dev/null"
+	check "2,000 tasks done" wait_for 120 bash -c "[ \$(grep -c '\"done\"' '$d/r.jsonl') -ge 2000 ]"
+	# Finishes reach the journal within 0.2 s; old segments are looked at
+	# twice a second.
+	check "the old task's first segment is gone (its record copied forward)" \
+		wait_for 10 bash -c "! ls '$d/j' | grep -q 'journal-0*1.log'"
+	ls -l "$d/j" >"$d/ls"
+	check "at most 3 segments are left of 8 MB written ($(grep -c journal- "$d/ls"))" \
+		[ "$(grep -c journal- "$d/ls")" -le 3 ]
+	check "the old task is still pending (retry table)" \
+		bash -c "curl -s 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_retry_waiting 1'"
+	stop_forqd "$FORQD_PID" 5
+}
+part bounded "one task pending for an hour: segments are removed, its record moves on" bounded
+
 part bad_journal "a journal of another queue is refused, a bad --fsync too" bad_journal
 
 finish

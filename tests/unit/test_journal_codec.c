@@ -1,4 +1,4 @@
-/* test_journal.c — the journal's record codec and segment files: round
+/* test_journal_codec.c — the journal's record codec and segment files: round
  * trips, a tail torn at every byte offset, a flipped bit, another queue's
  * journal refused, and a torn last segment cut back and logged. */
 #include <errno.h>
@@ -310,6 +310,41 @@ static void test_segments_gc(void **state)
 	segset_close(&s);
 }
 
+static void on_emit(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
+{
+	uint64_t *seen = ctx;
+	struct jrec r;
+	assert_int_equal(jrec_decode(rec, len, &r), (long)len);
+	assert_int_equal(r.id, id);
+	seen[seen[0]++ + 1] = id;
+}
+
+/* A mostly finished segment's live tasks are copied forward, whole. */
+static void test_segments_copy_forward(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	size_t ends[11];
+	segment_bytes(&b, "/q1", ends);
+	clear_dir();
+	write_file("journal-00000000000000000001.log", b.data, ends[9]); /* no FINISH */
+	struct segset s;
+	char err[256];
+	assert_int_equal(segset_open(&s, dir, "/q1", 1024, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(s.nsegs, 2); /* the one read and a new one */
+	assert_int_equal(segset_copy_candidate(&s), 0); /* all ten live */
+	for (uint64_t id = 100; id < 108; id++)
+		segset_finished(&s, id);
+	assert_int_equal(segset_copy_candidate(&s), 1);
+	uint64_t seen[16] = {0};
+	assert_int_equal(segset_copy_live(&s, 1, on_emit, seen), 0);
+	assert_int_equal(seen[0], 2);
+	assert_int_equal(seen[1], 108);
+	assert_int_equal(seen[2], 109);
+	segset_close(&s);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/forq-test-journal.%d", (int)getpid());
@@ -323,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_segments_torn_tail),
 		cmocka_unit_test(test_segments_refused),
 		cmocka_unit_test(test_segments_gc),
+		cmocka_unit_test(test_segments_copy_forward),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[256];
