@@ -23,6 +23,8 @@ struct bench_config {
 	int prio;                 /* enum forq_prio of every task */
 	const char *forqd;        /* forqd binary; NULL: next to forq, $FORQD, PATH */
 	int quiet;                /* 1: no progress lines */
+	const char *journal;      /* forqd --journal DIR, NULL: none */
+	const char *fsync;        /* forqd --fsync */
 };
 
 struct bench_report {

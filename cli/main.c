@@ -23,7 +23,7 @@
 /* Rows of the flag table; commands list the ones they take. */
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_JSON, F_ALL, F_TASKS, F_WORKERS, F_BATCH,
-	F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_HELP, NFLAGS
+	F_PAYLOAD, F_HANDLER, F_RATE, F_FORQD, F_QUIET, F_JOURNAL, F_FSYNC, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -78,6 +78,10 @@ static const struct flag_spec flags[NFLAGS] = {
 		     .shown = "next to forq, $FORQD, PATH", .help = "the forqd binary to start"},
 	[F_QUIET] = {.name = "quiet", .type = FLAG_ON, .off = O(bench.quiet),
 		     .help = "no progress lines on stderr"},
+	[F_JOURNAL] = {.name = "journal", .arg = "DIR", .type = FLAG_STR, .off = O(bench.journal),
+		       .help = "forqd --journal DIR (made empty first: a journal of its own)"},
+	[F_FSYNC] = {.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = O(bench.fsync),
+		     .sdef = "always", .help = "forqd --fsync with --journal: always, MS or off"},
 	[F_HELP] = {.name = "help", .type = FLAG_HELP, .short_name = 'h', .help = "print this help"},
 };
 
@@ -264,7 +268,7 @@ static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};
 static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
-				  F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
+				  F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_JOURNAL, F_FSYNC, F_HELP};
 
 static const struct command commands[] = {
 	{"push", "PAYLOAD... | --file FILE",
