@@ -36,7 +36,7 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"bad-wait",        "bad-priority", "bad-length",  "line-too-long",
 	"payload-too-large", "bad-payload-terminator", "bad-reply", "not-leased",
 	"queue-full",      "draining",   "internal",      "unauthorized",
-	"too-many-errors", "too-many-connections",
+	"too-many-errors", "too-many-connections", "not-durable",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};

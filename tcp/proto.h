@@ -136,7 +136,8 @@ enum proto_err {
 	PROTO_E_UNAUTHORIZED = -16,          /* unauthorized: AUTH needed or wrong; closes */
 	PROTO_E_TOO_MANY_ERRORS = -17,       /* too-many-errors: garbage; closes */
 	PROTO_E_TOO_MANY_CONNECTIONS = -18,  /* too-many-connections: at the limit; closes */
-	PROTO_E_COUNT = 18
+	PROTO_E_NOT_DURABLE = -19,           /* not-durable: PUT's task not on disk in time */
+	PROTO_E_COUNT = 19
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
