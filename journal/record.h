@@ -47,7 +47,10 @@ struct jrec {
 	uint32_t nranges;
 };
 
+/* CRC32C of n bytes, continuing crc (0 to start): the CPU's instruction
+ * where it has one, else a table (crc32c_portable, always the table). */
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t crc32c_portable(uint32_t crc, const void *p, size_t n);
 
 void jrec_hdr_encode(uint8_t out[JREC_HDR_SIZE], const struct jrec_seg_hdr *h);
 /* 0, or -1 with why in err: not a journal, another format, a bad checksum. */

@@ -15,9 +15,14 @@
 
 /* ---- the live map: open addressing, linear probing, backward-shift delete ---- */
 
+/* Ids come and finish mostly in order: runs of 8 neighbours share a cache
+ * line (the map's cost is its cache misses), and the runs are scattered so
+ * that linear probing never meets one long cluster (a delete scans to the
+ * next free slot). */
 static size_t slot_of(const struct idmap *m, uint64_t id)
 {
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & (m->cap - 1);
+	uint64_t run = ((id >> 3) * 0x9e3779b97f4a7c15ull) >> 17;
+	return (size_t)((run << 3) | (id & 7)) & (m->cap - 1);
 }
 
 static int idmap_grow(struct idmap *m)

@@ -24,6 +24,15 @@ static void test_crc32c(void **state)
 	/* The check value of CRC-32C (RFC 3720 appendix B.4). */
 	assert_int_equal(crc32c(0, "123456789", 9), 0xe3069283u);
 	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+	assert_int_equal(crc32c_portable(0, "123456789", 9), 0xe3069283u);
+	/* The instruction and the table agree at every length and alignment. */
+	uint8_t data[300];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (uint8_t)(i * 131 + 7);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; n + off <= sizeof data; n += 7)
+			assert_int_equal(crc32c(0x1234, data + off, n),
+					 crc32c_portable(0x1234, data + off, n));
 }
 
 /* Builds n ACCEPT records and a FINISH record; ends[i] is where record i ends. */
