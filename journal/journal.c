@@ -3,7 +3,7 @@
 #include "journal.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <fcntl.h> /* O_CLOEXEC */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -427,8 +427,8 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 		journal_close(j, 0);
 		return e;
 	}
-	/* Consumers inherit the write end across fork (not exec). */
-	fcntl(j->pipe[1], F_SETFD, 0);
+	/* Consumers are forked, not exec'd: they keep the write end, and the
+	 * commands they exec do not (O_CLOEXEC). */
 	forq_admin_next_id_at_least(q, j->s.max_id + 1);
 	forq_admin_journal_begin(q, c->fsync_ms == JOURNAL_SYNC_ALWAYS);
 	j->synced_ns = clock_mono_ns();

@@ -91,19 +91,17 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 		     const char *text, size_t text_len)
 {
 	struct forqd *d = ctx;
-	if (!d->have_sink) {
-		if (status != FORQ_RESULT_UNFINISHED)
-			journal_finished(d->journal, &rec->id, 1);
-		return;
+	if (d->have_sink) {
+		struct result_rec r = {
+			.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
+			.text = text, .text_len = text_len, .attempts = rec->attempts,
+			.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
+		result_format(results_sink_buf(&d->sink), &r);
+		/* Written now, not at the next tick: the task has already left
+		 * the queue, so a forqd killed before a later flush would lose
+		 * its result. */
+		results_sink_flush(&d->sink);
 	}
-	struct result_rec r = {
-		.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
-		.text = text, .text_len = text_len, .attempts = rec->attempts,
-		.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
-	result_format(results_sink_buf(&d->sink), &r);
-	/* Written now, not at the next tick: the task has already left the
-	 * queue, so a forqd killed before a later flush would lose its result. */
-	results_sink_flush(&d->sink);
 	/* Then the journal may forget it (an unfinished task stays in it). */
 	if (status != FORQ_RESULT_UNFINISHED)
 		journal_finished(d->journal, &rec->id, 1);
@@ -285,8 +283,10 @@ static int open_queue(struct forqd *d)
  * journaled from where it stands. */
 static int open_journal(struct forqd *d)
 {
-	if (!d->c.journal)
+	if (!d->c.journal) {
+		forq_admin_journal_end(d->q); /* a queue a journaled forqd kept */
 		return 0;
+	}
 	char err[512], q[600];
 	struct journal_config jc = {.dir = d->c.journal, .fsync_ms = d->c.fsync_ms,
 				    .segment_bytes = (uint64_t)d->c.journal_segment_mib << 20,
