@@ -92,6 +92,21 @@ static void test_round_trip(void **state)
 	buf_free(&b);
 }
 
+/* Decodes records from p[0..n) until one is not whole: how many were
+ * (*whole), where they end (*end); returns the last jrec_decode answer. */
+static long decode_all(const uint8_t *p, size_t n, int *whole, size_t *end)
+{
+	struct jrec r;
+	long k;
+	*whole = 0;
+	*end = 0;
+	while ((k = jrec_decode(p + *end, n - *end, &r)) > 0) {
+		*end += (size_t)k;
+		(*whole)++;
+	}
+	return k;
+}
+
 /* Whole records before the cut decode; the one the cut goes through is
  * torn (0), never a record, at every byte offset. */
 static void test_torn_every_offset(void **state)
@@ -103,14 +118,9 @@ static void test_torn_every_offset(void **state)
 	for (size_t cut = 0; cut <= b.len; cut++) {
 		uint8_t *copy = malloc(cut ? cut : 1); /* exact size: ASan sees any overread */
 		memcpy(copy, b.data, cut);
-		size_t off = 0;
-		int whole = 0;
-		long k;
-		struct jrec r;
-		while ((k = jrec_decode(copy + off, cut - off, &r)) > 0) {
-			off += (size_t)k;
-			whole++;
-		}
+		size_t off;
+		int whole;
+		long k = decode_all(copy, cut, &whole, &off);
 		int want = 0;
 		while (want < 11 && ends[want] <= cut)
 			want++;
@@ -137,14 +147,9 @@ static void test_flipped_bit(void **state)
 		int hit = 0;
 		while (ends[hit] <= bit / 8)
 			hit++;
-		size_t off = 0;
-		int whole = 0;
-		long k;
-		struct jrec r;
-		while ((k = jrec_decode(copy + off, b.len - off, &r)) > 0) {
-			off += (size_t)k;
-			whole++;
-		}
+		size_t off;
+		int whole;
+		long k = decode_all(copy, b.len, &whole, &off);
 		assert_int_equal(whole, hit);
 		assert_true(k <= 0);
 	}
