@@ -415,7 +415,7 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 	j->pipe[0] = j->pipe[1] = -1;
 	j->s.fd = j->s.dirfd = -1;
 	pthread_mutex_init(&j->mu, NULL);
-	int e = segset_open(&j->s, c->dir, c->queue_name, c->max_payload,
+	int e = segset_open(&j->s, c->dir, c->queue_name, c->max_payload, c->segment_bytes,
 			    replay ? &j->replay : NULL, &j->nreplay, err, errlen);
 	if (!e && (e = forq_open(&j->q, c->queue_name, err, errlen)) == 0) {
 		if (pipe2(j->pipe, O_CLOEXEC) < 0) {

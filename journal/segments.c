@@ -384,13 +384,18 @@ static int new_segment(struct segset *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = fd;
+	/* Its blocks now, its size as written: an fdatasync then writes the
+	 * records and the size, not a block allocation too. Best effort. */
+	if (s->prealloc)
+		fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)s->prealloc);
 	return 0;
 }
 
 int segset_open(struct segset *s, const char *dir, const char *name, uint32_t max_payload,
-		struct replay_task **out, size_t *nout, char *err, size_t errlen)
+		uint64_t prealloc, struct replay_task **out, size_t *nout, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
+	s->prealloc = prealloc;
 	s->fd = -1;
 	s->max_payload = max_payload;
 	snprintf(s->name, sizeof s->name, "%s", name);

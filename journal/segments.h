@@ -49,16 +49,18 @@ struct segset {
 	uint64_t max_id;  /* highest id seen or floor - 1 */
 	int fd;           /* the last segment, open for append */
 	uint64_t cut_bytes; /* cut from a torn tail at open */
+	uint64_t prealloc;  /* bytes given to a new segment up front (0: none) */
 };
 
 /* Reads every segment of dir (made if missing): refuses a journal of
  * another queue or format, cuts a torn last segment at its last whole
  * record (logged with the offset), skips a corrupt record's rest of an
  * older one (logged), builds the live map; with `out`, the live tasks by
- * id (*nout of them, free with replay_free). Then opens a new segment.
+ * id (*nout of them, free with replay_free). Then opens a new segment
+ * (each new one gets prealloc bytes of disk up front, its size unchanged).
  * 0, or -errno with err set. */
 int segset_open(struct segset *s, const char *dir, const char *name, uint32_t max_payload,
-		struct replay_task **out, size_t *nout, char *err, size_t errlen);
+		uint64_t prealloc, struct replay_task **out, size_t *nout, char *err, size_t errlen);
 /* Starts a new segment after the current one (fsyncing the old). 0/-errno. */
 int segset_rotate(struct segset *s);
 /* The latest ACCEPT of id is at (current segment, off). */

@@ -235,7 +235,7 @@ static void test_segments_torn_tail(void **state)
 		struct replay_task *t = NULL;
 		size_t n = 0;
 		char err[256] = "";
-		assert_int_equal(segset_open(&s, dir, "/q1", 1024, &t, &n, err, sizeof err), 0);
+		assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, &t, &n, err, sizeof err), 0);
 		int whole = 0;
 		while (whole < 11 && ends[whole] <= cut)
 			whole++;
@@ -273,7 +273,7 @@ static void test_segments_refused(void **state)
 	write_file("journal-00000000000000000001.log", b.data, b.len);
 	struct segset s;
 	char err[256] = "";
-	assert_int_equal(segset_open(&s, dir, "/q1", 1024, NULL, NULL, err, sizeof err), -EINVAL);
+	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "journal of queue /other, not /q1"));
 	segset_close(&s);
 	/* A payload larger than this queue takes: refused, not cut short. */
@@ -281,7 +281,7 @@ static void test_segments_refused(void **state)
 	struct buf c = BUF_INIT;
 	segment_bytes(&c, "/q1", ends);
 	write_file("journal-00000000000000000001.log", c.data, c.len);
-	assert_int_equal(segset_open(&s, dir, "/q1", 8, &(struct replay_task *){NULL},
+	assert_int_equal(segset_open(&s, dir, "/q1", 8, 0, &(struct replay_task *){NULL},
 				     &(size_t){0}, err, sizeof err),
 			 -EMSGSIZE);
 	assert_non_null(strstr(err, "--max-payload 8"));
@@ -298,7 +298,7 @@ static void test_segments_gc(void **state)
 	clear_dir();
 	struct segset s;
 	char err[256];
-	assert_int_equal(segset_open(&s, dir, "/q1", 1024, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
 	for (uint64_t id = 1; id <= 3; id++)
 		segset_accepted(&s, id, 100 * id);
 	assert_int_equal(segset_rotate(&s), 0);
@@ -344,7 +344,7 @@ static void test_segments_copy_forward(void **state)
 	write_file("journal-00000000000000000001.log", b.data, ends[9]); /* no FINISH */
 	struct segset s;
 	char err[256];
-	assert_int_equal(segset_open(&s, dir, "/q1", 1024, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
 	assert_int_equal(s.nsegs, 2); /* the one read and a new one */
 	assert_int_equal(segset_copy_candidate(&s), 0); /* all ten live */
 	for (uint64_t id = 100; id < 108; id++)
