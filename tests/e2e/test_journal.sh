@@ -196,6 +196,53 @@ bounded() {
 }
 part bounded "one task pending for an hour: segments are removed, its record moves on" bounded
 
+# The journal's disk fills (a 4 MiB tmpfs in a private mount namespace,
+# 3.5 MiB of it taken): pushes are not confirmed (forq push says so, exit
+# 1), nothing accepted is lost, and once room comes back it all runs.
+disk_full() {
+	local d=$TMP/full i pad
+	if ! skip_unless "needs root" test "$(id -u)" = 0 ||
+		! skip_unless "no unshare -m or nsenter" command -v nsenter ||
+		! skip_unless "no unshare -m" unshare -m true; then
+		check "a full journal disk holds tasks back" false
+		skip_end
+		return
+	fi
+	mkdir -p "$d/j"
+	pad=$(head -c 600 /dev/zero | tr '\0' y)
+	for i in $(seq 1 3000); do echo "$i + 1 $pad"; done >"$d/tasks.txt"
+	unshare -m sh -c 'mount -t tmpfs -o size=4m tmpfs "$1" && head -c 3500k /dev/zero >"$1/filler" &&
+		shift && exec "$@"' sh "$d/j" "$FORQD" --shm-name /forq-e2e-jfull-$$ --journal "$d/j" \
+		--journal-segment 1 --workers 1 --handler noop --http 127.0.0.1:0 --tcp off \
+		--results "$d/r.jsonl" >"$d/forqd.log" 2>&1 &
+	local pid=$! http rc=0
+	PIDS+=("$pid")
+	SHMS+=("/forq-e2e-jfull-$$")
+	wait_for 10 grep -q "event=started" "$d/forqd.log"
+	http=$(log_port "$d/forqd.log" http_listening)
+	"$FORQ" push --shm-name "/forq-e2e-jfull-$$" --timeout 1000 --file "$d/tasks.txt" \
+		>"$d/ids" 2>"$d/push.err" || rc=$?
+	check "forq push fails once the journal's disk is full (exit $rc)" [ "$rc" -eq 1 ]
+	check "  ... saying the journal did not confirm the tasks" \
+		grep -q "the journal did not confirm" "$d/push.err"
+	check "the log has the write error (errno 28)" \
+		grep -q "event=journal_write_failed .*errno=28" "$d/forqd.log"
+	check "/metrics counts it" bash -c \
+		"curl -s 127.0.0.1:$http/metrics | grep -Eq '^forq_journal_write_errors_total [1-9]'"
+	nsenter -t "$pid" -m rm -f "$d/j/filler"
+	check "writes resume once there is room" \
+		wait_for 10 grep -q "event=journal_write_resumed" "$d/forqd.log"
+	# The batch that was not confirmed stays queued and runs too.
+	check "every id forq push printed ($(wc -l <"$d/ids")) has its result" wait_for 30 \
+		$PY -c 'import json, sys
+done = {json.loads(l)["id"] for l in open(sys.argv[2]) if "\"done\"" in l}
+sys.exit(any(int(i) not in done for i in open(sys.argv[1])))' "$d/ids" "$d/r.jsonl"
+	kill -TERM "$pid"
+	wait_exit "$pid" 20
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+part disk_full "a full journal disk: pushes not confirmed, nothing lost, resumes" disk_full
+
 part bad_journal "a journal of another queue is refused, a bad --fsync too" bad_journal
 
 finish
