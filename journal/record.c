@@ -161,15 +161,10 @@ int jrec_put_accept(struct buf *b, uint64_t id, int prio, unsigned attempts, uin
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int jrec_put_finish(struct buf *b, uint64_t *ids, size_t n)
-{
-	qsort(ids, n, sizeof *ids, cmp_u64);
+	/* Ranges in the order the ids came: consumers report theirs in
+	 * order, so runs fold without a sort. */
 	size_t i = 0;
 	while (i < n) {
 		/* Reserve for the worst case, then fill ranges in place. */
@@ -180,7 +175,9 @@ int jrec_put_finish(struct buf *b, uint64_t *ids, size_t n)
 		while (i < n && k < JREC_RANGES_MAX) {
 			uint64_t first = ids[i];
 			uint32_t count = 1;
-			while (++i < n && ids[i] - first <= count && count < UINT32_MAX)
+			/* Consecutive ids extend the range; a repeat inside it folds. */
+			while (++i < n && ids[i] >= first && ids[i] - first <= count &&
+			       count < UINT32_MAX)
 				if (ids[i] - first == count)
 					count++;
 			put64(p + JREC_HEAD + k * JREC_RANGE, first);

@@ -58,9 +58,10 @@ int jrec_hdr_decode(const uint8_t *p, size_t n, struct jrec_seg_hdr *h, char *er
 
 int jrec_put_accept(struct buf *b, uint64_t id, int prio, unsigned attempts, uint32_t line,
 		    const void *payload, uint32_t len);
-/* One FINISH record for ids[0..n) (any order, duplicates allowed): sorted
- * into ranges, several records if they need more than JREC_RANGES_MAX. */
-int jrec_put_finish(struct buf *b, uint64_t *ids, size_t n);
+/* FINISH records for ids[0..n): runs of consecutive ids as ranges, in the
+ * order given (a repeat inside a run folds into it); several records if
+ * they need more than JREC_RANGES_MAX ranges. */
+int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n);
 
 /* Decodes the record at p (n bytes there): its size, 0 when n is too short
  * for it (a torn tail), -1 when it is not a record (bad length, type or

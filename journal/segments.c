@@ -13,29 +13,31 @@
 
 #include "log.h"
 
-/* ---- the live map: open addressing, linear probing, backward-shift delete ---- */
+/* ---- the live map: open addressing, linear probing, tombstones ---- */
+
+#define TOMB UINT64_MAX /* a deleted slot: probes go on past it (no id is this) */
 
 /* Ids come and finish mostly in order: runs of 8 neighbours share a cache
  * line (the map's cost is its cache misses), and the runs are scattered so
- * that linear probing never meets one long cluster (a delete scans to the
- * next free slot). */
+ * that linear probing never meets one long cluster. */
 static size_t slot_of(const struct idmap *m, uint64_t id)
 {
 	uint64_t run = ((id >> 3) * 0x9e3779b97f4a7c15ull) >> 17;
 	return (size_t)((run << 3) | (id & 7)) & (m->cap - 1);
 }
 
-static int idmap_grow(struct idmap *m)
+/* Rebuilds without tombstones, twice as large when the live half fills it. */
+static int idmap_rehash(struct idmap *m)
 {
-	size_t cap = m->cap ? m->cap * 2 : 1024;
-	struct idmap n = {calloc(cap, sizeof *n.ids), calloc(cap, sizeof *n.val), cap, 0};
+	size_t cap = !m->cap ? 1024 : (m->n + 1) * 4 > m->cap ? m->cap * 2 : m->cap;
+	struct idmap n = {calloc(cap, sizeof *n.ids), calloc(cap, sizeof *n.val), cap, 0, 0};
 	if (!n.ids || !n.val) {
 		free(n.ids);
 		free(n.val);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < m->cap; i++)
-		if (m->ids[i])
+		if (m->ids[i] && m->ids[i] != TOMB)
 			idmap_put(&n, m->ids[i], m->val[i], NULL);
 	idmap_free(m);
 	*m = n;
@@ -44,62 +46,54 @@ static int idmap_grow(struct idmap *m)
 
 int idmap_put(struct idmap *m, uint64_t id, uint64_t val, uint64_t *old)
 {
-	if ((m->n + 1) * 2 > m->cap && idmap_grow(m))
+	if ((m->used + 1) * 2 > m->cap && idmap_rehash(m))
 		return -ENOMEM;
-	size_t i = slot_of(m, id);
-	while (m->ids[i] && m->ids[i] != id)
-		i = (i + 1) & (m->cap - 1);
-	int had = m->ids[i] == id;
-	if (had && old)
-		*old = m->val[i];
-	if (!had)
-		m->n++;
+	size_t i = slot_of(m, id), free_at = SIZE_MAX;
+	for (; m->ids[i] && m->ids[i] != id; i = (i + 1) & (m->cap - 1))
+		if (m->ids[i] == TOMB && free_at == SIZE_MAX)
+			free_at = i;
+	if (m->ids[i] == id) {
+		if (old)
+			*old = m->val[i];
+		m->val[i] = val;
+		return 1;
+	}
+	if (free_at != SIZE_MAX)
+		i = free_at; /* a tombstone reused: used stays */
+	else
+		m->used++;
 	m->ids[i] = id;
 	m->val[i] = val;
-	return had;
+	m->n++;
+	return 0;
+}
+
+static size_t idmap_find(const struct idmap *m, uint64_t id)
+{
+	if (!m->cap)
+		return SIZE_MAX;
+	for (size_t i = slot_of(m, id); m->ids[i]; i = (i + 1) & (m->cap - 1))
+		if (m->ids[i] == id)
+			return i;
+	return SIZE_MAX;
 }
 
 int idmap_get(const struct idmap *m, uint64_t id, uint64_t *val)
 {
-	if (!m->cap)
+	size_t i = idmap_find(m, id);
+	if (i == SIZE_MAX)
 		return 0;
-	for (size_t i = slot_of(m, id); m->ids[i]; i = (i + 1) & (m->cap - 1))
-		if (m->ids[i] == id) {
-			*val = m->val[i];
-			return 1;
-		}
-	return 0;
+	*val = m->val[i];
+	return 1;
 }
 
 int idmap_del(struct idmap *m, uint64_t id, uint64_t *old)
 {
-	if (!m->cap)
+	size_t i = idmap_find(m, id);
+	if (i == SIZE_MAX)
 		return 0;
-	size_t i = slot_of(m, id);
-	while (m->ids[i] != id) {
-		if (!m->ids[i])
-			return 0;
-		i = (i + 1) & (m->cap - 1);
-	}
 	*old = m->val[i];
-	/* Backward shift: move later members of the run into the hole. */
-	for (size_t j = i;;) {
-		m->ids[i] = 0;
-		for (;;) {
-			j = (j + 1) & (m->cap - 1);
-			if (!m->ids[j])
-				goto done;
-			size_t k = slot_of(m, m->ids[j]);
-			/* j's entry may fill i unless its home lies in (i, j]. */
-			if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-				continue;
-			m->ids[i] = m->ids[j];
-			m->val[i] = m->val[j];
-			i = j;
-			break;
-		}
-	}
-done:
+	m->ids[i] = TOMB;
 	m->n--;
 	return 1;
 }
@@ -325,7 +319,7 @@ static int collect(struct segset *s, uint8_t **datas, struct replay_task **out, 
 		return -ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; i < s->live.cap; i++) {
-		if (!s->live.ids[i])
+		if (!s->live.ids[i] || s->live.ids[i] == TOMB)
 			continue;
 		uint64_t v = s->live.val[i];
 		size_t si = 0;

@@ -13,9 +13,10 @@
 
 /* id -> (segment seq, offset of its ACCEPT record in that segment). */
 struct idmap {
-	uint64_t *ids; /* 0: free */
+	uint64_t *ids; /* 0: free, UINT64_MAX: deleted */
 	uint64_t *val; /* seq << 32 | offset */
-	size_t cap, n;
+	size_t cap, n; /* n: live */
+	size_t used;   /* live and deleted */
 };
 int idmap_put(struct idmap *m, uint64_t id, uint64_t val, uint64_t *old);
 int idmap_get(const struct idmap *m, uint64_t id, uint64_t *val);
