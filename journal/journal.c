@@ -3,7 +3,7 @@
 #include "journal.h"
 
 #include <errno.h>
-#include <fcntl.h> /* O_CLOEXEC */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -429,6 +429,7 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 	}
 	/* Consumers are forked, not exec'd: they keep the write end, and the
 	 * commands they exec do not (O_CLOEXEC). */
+	fcntl(j->pipe[1], F_SETPIPE_SZ, 1 << 20); /* best effort: consumers rarely wait */
 	forq_admin_next_id_at_least(q, j->s.max_id + 1);
 	forq_admin_journal_begin(q, c->fsync_ms == JOURNAL_SYNC_ALWAYS);
 	j->synced_ns = clock_mono_ns();
