@@ -198,7 +198,8 @@ static int list_segments(struct segset *s, uint64_t **out, size_t *n)
 		(*out)[(*n)++] = seq;
 	}
 	closedir(d);
-	qsort(*out, *n, sizeof **out, cmp_u64);
+	if (*n)
+		qsort(*out, *n, sizeof **out, cmp_u64);
 	return 0;
 }
 
