@@ -3,6 +3,7 @@
 #include "bench.h"
 
 #include <dirent.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -132,6 +133,19 @@ static int find_forqd(const char *given, char *out, size_t cap, char *err, size_
 		    "(use --forqd PATH)");
 }
 
+/* A journal of its own: the segments an earlier run left in dir (of
+ * another queue name, which forqd would refuse) go first. */
+static void clear_journal(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (strncmp(e->d_name, "journal-", 8) == 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
 static int spawn_forqd(struct bench *b, char *err, size_t errlen)
 {
 	const struct bench_config *c = b->c;
@@ -147,7 +161,17 @@ static int spawn_forqd(struct bench *b, char *err, size_t errlen)
 			"--batch", batch, "--handler", (char *)c->handler, "--results", "off",
 			"--http", "off", "--tcp", "off", "--max-payload", payload, "--capacity",
 			capacity, "--waiting-max", tables, "--keys-max", tables, "--no-recover",
-			"--log-level", "warn", NULL};
+			"--log-level", "warn", NULL, NULL, NULL, NULL, NULL};
+	if (c->journal) {
+		clear_journal(c->journal);
+		size_t n = 0;
+		while (argv[n])
+			n++;
+		argv[n++] = "--journal";
+		argv[n++] = (char *)c->journal;
+		argv[n++] = "--fsync";
+		argv[n] = (char *)(c->fsync ? c->fsync : "always");
+	}
 
 	/* Block signals across fork so the child runs no handler of ours. */
 	sigset_t all, old;

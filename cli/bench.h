@@ -29,6 +29,8 @@ struct bench_config {
 	int push_kind;            /* enum bench_push_kind */
 	const char *forqd;        /* forqd binary; NULL: next to forq, $FORQD, PATH */
 	int quiet;                /* 1: no progress lines */
+	const char *journal;      /* forqd --journal DIR, NULL: none */
+	const char *fsync;        /* forqd --fsync */
 };
 
 struct bench_report {

@@ -24,7 +24,7 @@
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
 	F_ALL, F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_PUSH_KIND, F_FORQD,
-	F_QUIET, F_QUEUE, F_HELP, NFLAGS
+	F_QUIET, F_QUEUE, F_JOURNAL, F_FSYNC, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -102,6 +102,10 @@ static const struct flag_spec flags[NFLAGS] = {
 		     .help = "no progress lines on stderr"},
 	[F_QUEUE] = {.name = "queue", .arg = "NAME", .type = FLAG_STR, .off = O(queue),
 		     .sdef = FORQ_QUEUE_DEFAULT, .help = "the queue (forqd serves one: default)"},
+	[F_JOURNAL] = {.name = "journal", .arg = "DIR", .type = FLAG_STR, .off = O(bench.journal),
+		       .help = "forqd --journal DIR (made empty first: a journal of its own)"},
+	[F_FSYNC] = {.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = O(bench.fsync),
+		     .sdef = "always", .help = "forqd --fsync with --journal: always, MS or off"},
 	[F_HELP] = {.name = "help", .type = FLAG_HELP, .short_name = 'h', .help = "print this help"},
 };
 
@@ -291,7 +295,7 @@ static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int queue_flags[] = {F_SHM, F_HELP};
 static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
-				  F_PUSH_KIND, F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_HELP};
+				  F_PUSH_KIND, F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_JOURNAL, F_FSYNC, F_HELP};
 
 static const struct command commands[] = {
 	{"push", "PAYLOAD... | --file FILE",

@@ -46,6 +46,12 @@ static int push_failed(struct pusher *p, int r)
 		return failure(p->cmd, EXIT_FAILED,
 			       "the queue is not accepting tasks: forqd is draining or gone "
 			       "(%" PRIu64 " pushed before)", p->pushed);
+	case -ETIMEDOUT:
+		return failure(p->cmd, EXIT_FAILED,
+			       "the journal did not confirm %zu tasks on disk within %d ms (forqd "
+			       "--fsync always: a full or failing disk?); they stay queued and may "
+			       "run (%" PRIu64 " pushed before)",
+			       p->n, p->timeout_ms, p->pushed);
 	default:
 		return failure(p->cmd, EXIT_FAILED, "push failed: %s (%" PRIu64 " pushed before)",
 			       strerror(-r), p->pushed);

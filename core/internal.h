@@ -168,6 +168,24 @@ static inline int forq__ring_empty(struct forq_ring *r)
 	       atomic_load_explicit(&r->head, memory_order_relaxed);
 }
 
+/* durable.c: how far consumers may pop ring r: its tail, or in a journaled
+ * queue only what the journal has written (a consumer never pops a task the
+ * journal has not seen). */
+static inline uint64_t forq__ring_limit(struct forq *q, struct forq_ring *r)
+{
+	if (atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_JOURNAL)
+		return atomic_load_explicit(&r->durable, memory_order_acquire);
+	return atomic_load_explicit(&r->tail, memory_order_acquire);
+}
+/* Nothing a consumer may pop from ring r now. */
+static inline int forq__ring_idle(struct forq *q, struct forq_ring *r)
+{
+	return forq__ring_limit(q, r) == atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+/* After a push to ring r in a queue whose producers wait for the journal
+ * (FORQ_F_JOURNAL_SYNC): waits until the journal covers it. 0, -ETIMEDOUT
+ * or -ESHUTDOWN (the journal stopped). */
+int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms);
 /* backing.c: memory that follows what is queued, in a sparse queue. */
 #define FORQ_PAGE 4096u
 #define FORQ_PAGE_UP(n) (((uint64_t)(n) + FORQ_PAGE - 1) & ~(uint64_t)(FORQ_PAGE - 1))

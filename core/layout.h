@@ -30,7 +30,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 10u
+#define FORQ_LAYOUT_VERSION 11u
 #define FORQ_CACHELINE 64
 /* What a watching forqd adds to work_sleepers: pushers that see it wake the
  * watch besides the consumers they wake (a process of an older build wakes
@@ -189,6 +189,11 @@ struct forq_ring {
 	uint64_t cancelled;       /* records flagged CANCELLED between head and tail */
 	alignas(FORQ_CACHELINE) _Atomic uint64_t head;       /* bytes ever consumed */
 	_Atomic uint64_t head_count;                         /* tasks ever consumed */
+	/* A journaled queue (FORQ_F_JOURNAL): what forqd's journal has written,
+	 * head <= durable <= tail; consumers pop up to here, not to tail
+	 * (durable.c). Written by the journal thread alone. */
+	alignas(FORQ_CACHELINE) _Atomic uint64_t durable;    /* bytes journaled */
+	_Atomic uint64_t durable_count;                      /* tasks journaled */
 	alignas(FORQ_CACHELINE) uint64_t arena_off;          /* from the object's base */
 	uint64_t arena_bytes;     /* multiple of 8 */
 	uint64_t cap_tasks;       /* most tasks it may hold */
@@ -283,6 +288,9 @@ struct forq_hdr {
 					  * watching forqd (woken by class, futex.h) */
 	alignas(FORQ_CACHELINE) _Atomic uint32_t space_seq;
 	_Atomic uint32_t space_sleepers;
+	/* Producers waiting for the journal to cover their push (--fsync always). */
+	alignas(FORQ_CACHELINE) _Atomic uint32_t durable_seq;
+	_Atomic uint32_t durable_sleepers;
 
 	alignas(FORQ_CACHELINE) pthread_mutex_t proc_lock;  /* attach / detach */
 	alignas(FORQ_CACHELINE) pthread_mutex_t aux_lock;   /* leases, retry, dead tables */

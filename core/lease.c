@@ -55,7 +55,7 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 	int n = 0;
 	for (int k = 0; k < FORQ_NRINGS && n == 0; k++) {
 		int r = k ^ 1; /* a lane's front ring before its main ring */
-		if (forq__ring_empty(forq__ring(q, r)))
+		if (forq__ring_idle(q, forq__ring(q, r)))
 			continue;
 		uint64_t wait;
 		uint32_t grant = forq__rate_take(q, (uint32_t)max, &wait);

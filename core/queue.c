@@ -107,6 +107,8 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 	if (ids)
 		for (size_t i = 0; i < n; i++)
 			ids[i] = tmpl.id + i;
+	if (atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_JOURNAL_SYNC)
+		return forq__durable_wait(q, ring, timeout_ms);
 	return 0;
 }
 
@@ -181,7 +183,7 @@ int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, 
 static int has_work(struct forq *q)
 {
 	for (int r = 0; r < FORQ_NRINGS; r++)
-		if (!forq__ring_empty(forq__ring(q, r)))
+		if (!forq__ring_idle(q, forq__ring(q, r)))
 			return 1;
 	return 0;
 }
@@ -221,7 +223,7 @@ static int pop_once(struct forq *q, uint32_t max, uint64_t *rate_wait)
 		 * the front ring fills and a repairing forqd waits forever. */
 		int r = k ^ 1;
 		struct forq_ring *ring = forq__ring(q, r);
-		if (forq__ring_empty(ring))
+		if (forq__ring_idle(q, ring))
 			continue;
 		uint32_t grant = forq__rate_take(q, max, rate_wait);
 		if (!grant)

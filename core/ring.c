@@ -217,7 +217,7 @@ int forq__ring_pop(struct forq *q, int ri, uint32_t max, uint8_t state)
 	r->pop_holder = q->me_idx + 1;
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint64_t hc = atomic_load_explicit(&r->head_count, memory_order_relaxed);
-	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint64_t tail = forq__ring_limit(q, r); /* journaled: durable */
 	r->pop_pend_max = max;
 	r->pop_pend_head = UINT64_MAX; /* "not yet": no head can equal it */
 	r->pop_pend_proc = q->me_idx + 1;

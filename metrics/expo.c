@@ -289,6 +289,18 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 		  "Time consumers waited for the start rate limit, in seconds (summed over consumers).",
 		  (double)s->rate_wait_ns / 1e9);
 
+	counter(&o, "forq_journal_bytes_total", "Bytes written to the journal (--journal).",
+		s->journal_bytes);
+	counter(&o, "forq_journal_fsyncs_total", "fdatasync calls on the journal.", s->journal_fsyncs);
+	counter(&o, "forq_journal_write_errors_total",
+		"Journal writes that failed (full disk, I/O error); the tasks wait and are written "
+		"again.",
+		s->journal_write_errors);
+	gauge(&o, "forq_journal_pending",
+	      "Tasks pushed and not yet in the journal (consumers cannot take them yet).",
+	      s->journal_pending);
+	gauge(&o, "forq_journal_segments", "Journal segment files now.", s->journal_segments);
+
 	for (uint32_t i = 0; i < nw; i++)
 		if (s->workers[i].state < METRICS_WORKER_NSTATES)
 			states[s->workers[i].state]++;

@@ -87,6 +87,10 @@ struct metrics_snapshot {
 	uint64_t capacity;    /* tasks per lane */
 	uint64_t max_payload; /* bytes per task */
 	uint64_t shm_bytes;   /* memory the queue's shared-memory object holds now */
+	/* The journal (--journal); all 0 without one. */
+	uint64_t journal_bytes, journal_fsyncs, journal_write_errors;
+	uint64_t journal_pending;  /* tasks pushed, not yet journaled */
+	uint64_t journal_segments; /* segment files now */
 
 	/* Local consumers. */
 	uint32_t n_workers;                 /* rows used in workers[] */

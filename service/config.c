@@ -84,6 +84,13 @@ static const struct flag_spec flags[] = {
 	 .help = "refuse to start if the queue already exists"},
 	{.name = "keep-shm", .type = FLAG_ON, .off = C(keep_shm),
 	 .help = "keep the queue in shared memory at exit (unfinished tasks stay)"},
+	{.name = "journal", .arg = "DIR", .type = FLAG_STR, .off = C(journal),
+	 .help = "write-ahead journal of every task in DIR: the queue survives a reboot"},
+	{.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = C(fsync), .sdef = "always",
+	 .help = "with --journal: always (a push returns once on disk), MS (at most MS ms "
+		 "apart) or off"},
+	{.name = "journal-segment", .arg = "MIB", .type = FLAG_U32, .off = C(journal_segment_mib),
+	 .lo = 1, .hi = 4095, .def = 64, .help = "journal segment size before a new one starts"},
 	{.name = "http", .arg = "ADDR:PORT", .type = FLAG_STR, .off = C(http), .sdef = "127.0.0.1:8080",
 	 .help = "metrics, stats, task API and status page (off: none)"},
 	{.name = "tcp", .arg = "ADDR:PORT", .type = FLAG_STR, .off = C(tcp), .sdef = "127.0.0.1:7070",
@@ -196,6 +203,20 @@ static int check(struct forqd_config *c, char *err, size_t errlen)
 	if (c->worker_token && c->admin_token && !strcmp(c->worker_token, c->admin_token)) {
 		snprintf(err, errlen, "the worker token must differ from the admin token");
 		return -1;
+	}
+	if (!strcmp(c->fsync, "always")) {
+		c->fsync_ms = -1;
+	} else if (!strcmp(c->fsync, "off")) {
+		c->fsync_ms = -2;
+	} else {
+		char *end;
+		long ms = strtol(c->fsync, &end, 10);
+		if (end == c->fsync || *end || ms < 0 || ms > 60000) {
+			snprintf(err, errlen, "--fsync: expected always, off or milliseconds 0..60000, "
+				 "got \"%s\"", c->fsync);
+			return -1;
+		}
+		c->fsync_ms = (int)ms;
 	}
 	if (strcmp(c->http, "off") && net_parse_addr(c->http, host, &port)) {
 		snprintf(err, errlen, "--http: expected ADDR:PORT or off, got \"%s\"", c->http);

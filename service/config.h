@@ -38,6 +38,10 @@ struct forqd_config {
 	int restart_backoff_max_ms;
 	int recover;
 	int keep_shm;
+	const char *journal;      /* journal directory, NULL if none */
+	const char *fsync;        /* always, off or MS */
+	int fsync_ms;             /* from fsync: -1 always, -2 off, else ms */
+	uint32_t journal_segment_mib;
 	const char *http;         /* ADDR:PORT or "off" */
 	const char *tcp;          /* ADDR:PORT or "off" */
 	int lease_timeout_s;

@@ -21,6 +21,7 @@
 #include "forq.h"
 #include "handler.h"
 #include "log.h"
+#include "journal.h"
 #include "results.h"
 
 #define POP_WAIT_MS 200
@@ -308,11 +309,32 @@ static int write_result(struct results_sink *sink, const struct consumer_config 
 	return result_format(results_sink_buf(sink), &r);
 }
 
+/* Finished ids of the batch, told to forqd's journal once their results
+ * are written (a consumer killed in between leaves them to run again after
+ * a reboot, never lost). */
+struct finished {
+	uint64_t *ids;
+	size_t n;
+};
+
+static void finished_add(struct finished *f, uint64_t id)
+{
+	if (f && f->ids)
+		f->ids[f->n++] = id;
+}
+
+static void finished_report(struct finished *f, int fd)
+{
+	if (fd > 0 && f->n)
+		journal_report(fd, f->ids, f->n);
+	f->n = 0;
+}
+
 /* Runs a popped batch task after task (every kind but proc:), timing each
  * when time_each (into *mean_ns), watched by w (NULL: unwatched). */
 static void run_each(struct forq *q, struct handler *h, const struct consumer_config *c,
 		     struct forq_task *tasks, int n, struct buf *out, struct results_sink *sink,
-		     struct watch *w, int time_each, uint64_t *mean_ns)
+		     struct watch *w, int time_each, uint64_t *mean_ns, struct finished *fin)
 {
 	uint64_t t_prev = clock_mono_ns();
 	if (w)
@@ -334,6 +356,8 @@ static void run_each(struct forq *q, struct handler *h, const struct consumer_co
 		int st = hs == HANDLER_OK ? FORQ_RESULT_DONE
 			 : hs == HANDLER_FAIL ? FORQ_RESULT_FAILED : FORQ_RESULT_RETRY;
 		int final = forq_task_finish(q, t, st, out->data, out->len, run);
+		if (final != FORQ_RESULT_RETRY && final > 0)
+			finished_add(fin, t->id);
 		if (sink && final != FORQ_RESULT_RETRY && final > 0)
 			write_result(sink, c, t, final, out->data, out->len,
 				     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
@@ -357,6 +381,7 @@ struct pbatch {
 	const struct consumer_config *c;
 	struct forq_task *tasks;
 	struct results_sink *sink; /* NULL: no results written */
+	struct finished *fin;
 	uint64_t start_ns;         /* when the batch went to the child */
 	uint64_t run_ns;           /* the run times of the tasks that ended */
 };
@@ -381,6 +406,8 @@ static void pbatch_done(void *ctx, size_t i, const struct handler_reply *r)
 		final = forq_task_finish(b->q, t, st, r->text, r->len, r->run_ns);
 	}
 	b->run_ns += r->run_ns;
+	if (final != FORQ_RESULT_RETRY && final > 0)
+		finished_add(b->fin, t->id);
 	if (b->sink && final != FORQ_RESULT_RETRY && final > 0)
 		write_result(b->sink, b->c, t, final, r->text, r->len,
 			     b->start_ns > t->enqueued_ns ? b->start_ns - t->enqueued_ns : 0,
@@ -392,9 +419,9 @@ static void pbatch_done(void *ctx, size_t i, const struct handler_reply *r)
  * mean run time of those that ended, 0 if none. */
 static uint64_t run_persistent(struct forq *q, struct handler *h, const struct consumer_config *c,
 			       struct forq_task *tasks, struct handler_task *ht, int n,
-			       struct results_sink *sink)
+			       struct results_sink *sink, struct finished *fin)
 {
-	struct pbatch b = {.q = q, .c = c, .tasks = tasks, .sink = sink,
+	struct pbatch b = {.q = q, .c = c, .tasks = tasks, .sink = sink, .fin = fin,
 			   .start_ns = clock_mono_ns()};
 	struct handler_batch_ops ops = {pbatch_begin, pbatch_done, &b};
 	for (int i = 0; i < n; i++)
@@ -421,6 +448,22 @@ static void log_child(void *ctx, int level, const char *event, const char *kv)
 	log_event((enum log_level)level, event, "queue=%s worker=%d %s", l->queue, l->worker, kv);
 }
 
+/* Closes every descriptor from 3 on but a and b. */
+static void close_all_but(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	unsigned from = 3;
+	int keep[2] = {lo, hi};
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if (keep[i] > (int)from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0u, 0);
+}
+
 _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_config *c,
 			     pid_t parent)
 {
@@ -433,16 +476,7 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	/* Drop what forqd had open (listening and client sockets, epoll,
 	 * signalfd): a consumer holding a worker's socket would keep it open
 	 * after forqd closed it. */
-	{
-		int keep = c->results_fd;
-		if (keep > 2) {
-			if (keep > 3)
-				close_range(3, (unsigned)keep - 1, 0);
-			close_range((unsigned)keep + 1, ~0u, 0);
-		} else {
-			close_range(3, ~0u, 0);
-		}
-	}
+	close_all_but(c->results_fd, c->journal_fd);
 
 	struct handler *h = NULL;
 	struct child_log cl = {.queue = forq_admin_name(q), .worker = worker};
@@ -468,7 +502,8 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	struct forq_task *tasks = calloc(c->batch, sizeof *tasks);
 	struct handler_task *ht = persistent ? calloc(c->batch, sizeof *ht) : NULL;
 	int code = CONSUMER_EXIT_OK;
-	if (!tasks || (persistent && !ht))
+	struct finished fin = {c->journal_fd > 0 ? calloc(c->batch, sizeof *fin.ids) : NULL, 0};
+	if (!tasks || (persistent && !ht) || (c->journal_fd > 0 && !fin.ids))
 		_exit(CONSUMER_EXIT_HANDLER);
 	/* noop: no clock reads, full batches. Others are timed per task, and
 	 * the first pop takes one task: a handler's speed is unknown until
@@ -497,13 +532,14 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 		if (n < 0)
 			break; /* -ESHUTDOWN: forqd asked us to stop */
 		if (persistent) {
-			uint64_t mean = run_persistent(q, h, c, tasks, ht, n, have_sink ? &sink : NULL);
+			uint64_t mean = run_persistent(q, h, c, tasks, ht, n, have_sink ? &sink : NULL,
+						       &fin);
 			if (mean)
 				mean_ns = mean_ns ? (3 * mean_ns + mean) / 4 : mean;
 			want = batch_for(mean_ns, c->batch);
 		} else {
 			run_each(q, h, c, tasks, n, &out, have_sink ? &sink : NULL,
-				 watching && n > 1 ? &w : NULL, time_each, &mean_ns);
+				 watching && n > 1 ? &w : NULL, time_each, &mean_ns, &fin);
 			if (time_each)
 				want = batch_for(mean_ns, c->batch);
 		}
@@ -511,6 +547,7 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 		if (have_sink)
 			write_results(q, &sink, worker);
 		FORQ_FAILPOINT("consumer.flushed");
+		finished_report(&fin, c->journal_fd);
 		if (forq_admin_flags(q) & FORQ_F_STOP)
 			break;
 	}
@@ -524,6 +561,7 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	buf_free(&out);
 	free(tasks);
 	free(ht);
+	free(fin.ids);
 	if (have_sink)
 		results_sink_free(&sink);
 	_exit(code);

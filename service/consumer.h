@@ -35,6 +35,8 @@ struct consumer_config {
 	uint32_t batch;
 	int results_fd;           /* -1: results not written */
 	const char *tasks_file;   /* shown in results' "source" */
+	int journal_fd;           /* > 0: ids whose results are written go here
+				   * (journal_report), after their results */
 	/* proc: restart delays of a child that keeps dying (the supervisor's
 	 * own, for consumers: supervisor_start sets them). */
 	int restart_backoff_ms;

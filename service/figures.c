@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "forq_admin.h"
+#include "journal.h"
 
 /* The TCP server's counters into the snapshot. With --tcp off,
  * forq_tcp_commands_total still has one series per command (0), so that
@@ -74,3 +75,14 @@ void figures_queue(struct metrics_snapshot *s, struct forq *q, int workers)
 	s->lease_expired += hs.lease_expired;
 }
 
+
+void figures_journal(struct metrics_snapshot *s, struct journal *j)
+{
+	struct journal_stats js;
+	journal_stats_read(j, &js);
+	s->journal_bytes = js.bytes;
+	s->journal_fsyncs = js.fsyncs;
+	s->journal_write_errors = js.write_errors;
+	s->journal_pending = js.pending;
+	s->journal_segments = js.segments;
+}

@@ -14,5 +14,8 @@ void figures_queue(struct metrics_snapshot *s, struct forq *q, int workers);
 /* The TCP server's counters; tcp NULL (--tcp off): zeros, with one series
  * per command still, so that dashboards see the families from the start. */
 void figures_tcp(struct metrics_snapshot *s, struct tcp_server *tcp);
+/* The journal's figures (all 0 when j is NULL). */
+struct journal;
+void figures_journal(struct metrics_snapshot *s, struct journal *j);
 
 #endif

@@ -30,6 +30,7 @@
 #include "forq.h"
 #include "handler.h"
 #include "http.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
@@ -39,6 +40,7 @@
 #include "results.h"
 #include "figures.h"
 #include "intake.h"
+#include "queue_open.h"
 #include "stall.h"
 #include "supervisor.h"
 #include "server.h"
@@ -56,6 +58,8 @@ enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5, EXIT_R
 
 enum phase { RUNNING, DRAINING, STOPPING };
 
+#define ANSWERED_MAX 256 /* results buffered before the journal may forget them */
+
 struct forqd {
 	struct forqd_config c;
 	struct forq *q;           /* main thread's handle: supervisor record */
@@ -65,6 +69,8 @@ struct forqd {
 	struct http_server *http;
 	struct tcp_server *tcp;
 	struct work_watch *watch;
+	struct journal *journal;  /* --journal, NULL without */
+	int created;              /* the queue is new (not recovered): replay the journal */
 	struct loop loop;
 	struct loop_timer restart_timer;  /* the next consumer restart */
 	struct loop_timer housekeep_timer;
@@ -84,7 +90,11 @@ struct forqd {
 	_Atomic uint64_t throughput_milli; /* tasks/s * 1000, last second */
 	uint64_t tp_last_ns, tp_last_finished;
 	uint64_t idle_checked_ns, idle_since_ns; /* see queue_settled */
+	uint64_t answered[ANSWERED_MAX]; /* ids whose result lines wait for a flush */
+	size_t n_answered;
 };
+
+static void flush_results(void *ctx);
 
 /* A task's result line, buffered in the sink: written by the next flush. A
  * remote worker's answers are flushed once per batch (tcp/server.h). */
@@ -92,13 +102,20 @@ static void on_answer(void *ctx, const struct forq_task_info *rec, const void *p
 		      const char *text, size_t text_len)
 {
 	struct forqd *d = ctx;
-	if (!d->have_sink)
-		return;
-	struct result_rec r = {
-		.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
-		.text = text, .text_len = text_len, .attempts = rec->attempts,
-		.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
-	result_format(results_sink_buf(&d->sink), &r);
+	if (d->have_sink) {
+		struct result_rec r = {
+			.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
+			.text = text, .text_len = text_len, .attempts = rec->attempts,
+			.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
+		result_format(results_sink_buf(&d->sink), &r);
+	}
+	/* The journal forgets it once its line is written (flush_results); an
+	 * unfinished task stays in it. */
+	if (status != FORQ_RESULT_UNFINISHED && d->journal) {
+		if (d->n_answered == ANSWERED_MAX)
+			flush_results(d);
+		d->answered[d->n_answered++] = rec->id;
+	}
 }
 
 static void flush_results(void *ctx)
@@ -106,6 +123,8 @@ static void flush_results(void *ctx)
 	struct forqd *d = ctx;
 	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
 		d->results_gone = 1;
+	journal_finished(d->journal, d->answered, d->n_answered);
+	d->n_answered = 0;
 }
 
 /* A task reached its end inside a repair or at exit: write its result now,
@@ -131,6 +150,7 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
 	s->start_time = (double)d->start_unix_ns / 1e9;
 	s->draining = !!(forq_admin_flags(d->hq) & FORQ_F_DRAINING);
+	figures_journal(s, d->journal);
 	return 0;
 }
 
@@ -207,81 +227,28 @@ static void hook_log(void *ctx, const char *line)
 
 static int open_queue(struct forqd *d)
 {
-	struct forq_options o;
-	char err[512];
-	forq_options_default(&o);
-	o.capacity = d->c.capacity;
-	o.max_payload = d->c.max_payload;
-	o.batch_max = d->c.batch;
-	o.max_attempts = d->c.max_attempts;
-	o.backoff_ms = d->c.backoff_ms;
-	o.recent_max = d->c.recent;
-	o.dead_max = d->c.dead_max;
-	o.retry_max = d->c.waiting_max;
-	o.keys_max = d->c.keys_max;
-	if (o.max_procs < (uint32_t)d->c.workers + 16)
-		o.max_procs = (uint32_t)d->c.workers + 16;
-	int r = forq_create(&d->q, d->c.shm_name, &o, err, sizeof err);
-	if (r == -EEXIST && d->c.recover) {
-		if ((r = forq_admin_attach(&d->q, d->c.shm_name, err, sizeof err)) ||
-		    (r = forq_admin_own(d->q, err, sizeof err))) {
-			char q[600];
-			log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name,
-				  log_quote(err, q, sizeof q));
-			return -1;
-		}
-		int given = forq_admin_recover(d->q, on_final, d);
-		if (given < 0) {
-			log_event(LOG_ERROR, "queue_refused",
-				  "name=%s error=\"cannot recover: %s (a lock stays held by a live "
-				  "process that is not the queue's; remove the object or stop that "
-				  "process)\"", d->c.shm_name, strerror(-given));
-			return -1;
-		}
-		forq_admin_set_rate(d->q, d->c.rate, d->c.rate_burst);
-		struct forq_stats st;
-		forq_stats_read(d->q, &st);
-		log_event(LOG_INFO, "queue_recovered",
-			  "name=%s tasks_given_back=%d pending=%llu retry_waiting=%llu", d->c.shm_name,
-			  given, (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2]),
-			  (unsigned long long)st.retry_waiting);
-		/* A queue's sizes are fixed when it is made: a recovered one keeps
-		 * its own, and forqd says so (and uses them) instead of silently
-		 * serving other limits than the flags it was given. */
-		if (st.capacity != d->c.capacity || st.max_payload != d->c.max_payload) {
-			log_event(LOG_WARN, "queue_sizes_kept",
-				  "name=%s capacity=%llu asked_capacity=%u max_payload=%u "
-				  "asked_max_payload=%u hint=\"a recovered queue keeps its sizes: to "
-				  "change them, drain it and remove it (forqd without --keep-shm) "
-				  "first\"",
-				  d->c.shm_name, (unsigned long long)st.capacity, d->c.capacity,
-				  st.max_payload, d->c.max_payload);
-			d->c.capacity = (uint32_t)st.capacity;
-			d->c.max_payload = st.max_payload;
-		}
+	int r = queue_open(&d->q, &d->c, on_final, d);
+	d->created = r == 1;
+	return r < 0 ? -1 : 0;
+}
+
+/* --journal: a new queue gets what the journal holds; a recovered one is
+ * journaled from where it stands. */
+static int open_journal(struct forqd *d)
+{
+	if (!d->c.journal) {
+		forq_admin_journal_end(d->q); /* a queue a journaled forqd kept */
 		return 0;
 	}
-	if (r) {
-		char q[600];
-		log_event(LOG_ERROR, "queue_create_failed", "name=%s error=\"%s\"", d->c.shm_name,
+	char err[512], q[600];
+	struct journal_config jc = {.dir = d->c.journal, .fsync_ms = d->c.fsync_ms,
+				    .segment_bytes = (uint64_t)d->c.journal_segment_mib << 20,
+				    .queue_name = d->c.shm_name, .max_payload = d->c.max_payload};
+	int r = journal_open(&d->journal, d->q, &jc, d->created, err, sizeof err);
+	if (r)
+		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", d->c.journal,
 			  log_quote(err, q, sizeof q));
-		return -1;
-	}
-	if ((r = forq_admin_own(d->q, err, sizeof err))) {
-		char q[600];
-		log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", d->c.shm_name,
-			  log_quote(err, q, sizeof q));
-		forq_close(d->q);
-		d->q = NULL;
-		return -1;
-	}
-	forq_admin_set_rate(d->q, d->c.rate, d->c.rate_burst);
-	log_event(LOG_INFO, "queue_created",
-		  "name=%s capacity=%u max_payload=%u size_mib=%llu resident_mib=%llu",
-		  d->c.shm_name, o.capacity, o.max_payload,
-		  (unsigned long long)(forq_admin_size(d->q) >> 20),
-		  (unsigned long long)(forq_admin_resident(d->q) >> 20));
-	return 0;
+	return r;
 }
 
 static int open_results(struct forqd *d)
@@ -622,6 +589,10 @@ static int start_tcp(struct forqd *d)
 /* The queue's last step: kept for the next forqd, or drained and removed. */
 static void close_queue(struct forqd *d)
 {
+	/* Everything pushed goes into the journal first; a queue kept in
+	 * shared memory stays journaled for the next forqd. */
+	journal_close(d->journal, !d->c.keep_shm);
+	d->journal = NULL;
 	if (d->c.keep_shm) {
 		struct forq_stats st;
 		forq_stats_read(d->q, &st);
@@ -704,6 +675,10 @@ int main(int argc, char **argv)
 		code = EXIT_QUEUE;
 		goto out_results;
 	}
+	if (open_journal(&d)) {
+		code = EXIT_QUEUE;
+		goto out_queue;
+	}
 	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
 	/* TCP first: the HTTP thread reads d.tcp from its first request on. */
 	if (start_tcp(&d)) {
@@ -722,7 +697,8 @@ int main(int argc, char **argv)
 	}
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
 				     .batch = d.c.batch, .results_fd = d.results_fd,
-				     .tasks_file = d.c.tasks};
+				     .tasks_file = d.c.tasks,
+				     .journal_fd = journal_finish_fd(d.journal)};
 	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
 				       .backoff_max_ms = d.c.restart_backoff_max_ms};
 	if ((r = supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))) {

@@ -197,6 +197,7 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case -EAGAIN: reply_err(c, PROTO_E_QUEUE_FULL); break;
 	case -ESHUTDOWN: reply_err(c, PROTO_E_DRAINING); break;
 	case -EMSGSIZE: reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE); break;
+	case -ETIMEDOUT: reply_err(c, PROTO_E_NOT_DURABLE); break;
 	default:
 		log_event(LOG_ERROR, "tcp_put_failed", "error=\"%s\"", strerror(-r));
 		reply_err(c, PROTO_E_INTERNAL);

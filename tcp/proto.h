@@ -152,7 +152,8 @@ enum proto_err {
 	PROTO_E_BAD_DELAY = -23,             /* bad-delay: PUT delay=MS not 0..a year in ms */
 	PROTO_E_BAD_KEY = -24,               /* bad-key: PUT key= empty or over 94 bytes,
 					      * window= without key= or not 0..a year */
-	PROTO_E_COUNT = 24
+	PROTO_E_NOT_DURABLE = -25,           /* not-durable: PUT's task not on disk in time */
+	PROTO_E_COUNT = 25
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,

@@ -275,6 +275,12 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 	case -EINVAL:
 		ok = reply_error(s, c, 400, "the queue refused the tasks as invalid");
 		break;
+	case -ETIMEDOUT:
+		ok = reply_error_hdr(s, c, 503,
+				     "the journal did not confirm the tasks on disk in time (a full "
+				     "or failing disk); they stay queued and may still run",
+				     retry);
+		break;
 	default:
 		ok = reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
 	}

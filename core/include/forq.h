@@ -101,7 +101,9 @@ void forq_close(struct forq *q);
 int forq_unlink(const char *name);
 
 /* Pushes one task; `*id` gets its id. Waits up to timeout_ms (-1: forever,
- * 0: not at all) while the lane is full. */
+ * 0: not at all) while the lane is full. On a queue forqd journals with
+ * --fsync always it returns once the task is on disk: -ETIMEDOUT when that
+ * takes longer than timeout_ms (5 s with 0), the task then stays queued. */
 int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t len, int timeout_ms,
 	      uint64_t *id);
 

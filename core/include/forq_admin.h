@@ -20,6 +20,10 @@ enum forq_hdr_flags {
 	FORQ_F_DRAINING = 1u << 1,  /* supervisor is draining: consumers exit when empty */
 	FORQ_F_STOP = 1u << 2,      /* consumers stop now, giving back what they hold */
 	FORQ_F_PAUSED = 1u << 3,    /* consumers and remote workers take no task */
+	/* A journaled queue (journal/): consumers pop only what forqd's
+	 * journal has written; with SYNC, producers wait until it is on disk. */
+	FORQ_F_JOURNAL = 1u << 8,
+	FORQ_F_JOURNAL_SYNC = 1u << 9,
 };
 
 enum forq_worker_state {
@@ -342,5 +346,39 @@ struct forq_hists {
 	uint64_t rate_wait_ns; /* consumers' time waiting for the start rate limit */
 };
 void forq_hists_read(struct forq *q, struct forq_hists *out);
+
+/* The journal (forqd --journal, journal/journal.h). A journaled queue keeps
+ * per ring a durable mark between head and tail: consumers pop only up to
+ * it, and forqd's journal thread alone moves it, after it has written the
+ * tasks before it. With sync, a push returns once its tasks are on disk
+ * (at most its timeout, or 5 s for a push that does not wait for room:
+ * -ETIMEDOUT then, the tasks stay queued). */
+#define FORQ_JOURNAL_RINGS (2 * FORQ_NPRIO)
+struct forq_journal_mark {
+	uint64_t pos;   /* ring bytes journaled */
+	uint64_t count; /* tasks journaled */
+};
+typedef void (*forq_journal_fn)(void *ctx, const struct forq_task_info *t, const void *payload);
+/* Turns the gate on (each ring's mark at its head, or where a journal left
+ * it), with or without producers waiting for the disk. */
+void forq_admin_journal_begin(struct forq *q, int sync);
+/* Turns it off: consumers pop to the tail again, waiting producers return. */
+void forq_admin_journal_end(struct forq *q);
+/* Calls fn for each task in ring `ring` (0 .. FORQ_JOURNAL_RINGS-1) beyond
+ * its mark, about max_bytes of them at most, and sets *m to the mark after
+ * them. Returns how many. One caller at a time (forqd's journal thread). */
+int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
+			    forq_journal_fn fn, void *ctx, struct forq_journal_mark *m);
+/* Moves ring's mark to m (release): consumers may take what is before it. */
+void forq_admin_journal_publish(struct forq *q, int ring, const struct forq_journal_mark *m);
+/* Wakes n consumers (0: none) and every producer waiting for the disk. */
+void forq_admin_journal_wake(struct forq *q, size_t n);
+/* Tasks published and not yet journaled. */
+uint64_t forq_admin_journal_backlog(struct forq *q);
+/* Pushes a task replayed from the journal, its id, priority and attempts
+ * kept: 0, -EAGAIN when its lane is full now, -EINVAL. */
+int forq_admin_push_recovered(struct forq *q, const struct forq_task_info *t, const void *payload);
+/* New ids start at id or later. */
+void forq_admin_next_id_at_least(struct forq *q, uint64_t id);
 
 #endif

@@ -130,6 +130,11 @@ chaos_run() {
 }
 
 chaos() { chaos_run chaos "$CHAOS_TASKS" 0; }
+# The same on a journaled queue: consumers take only what the journal has
+# written, and finished ids reach it through a pipe they may die writing.
+chaos_journal() {
+	chaos_run chaos_journal $((CHAOS_TASKS / 5)) 0 --journal "$TMP/chaos_journal.d" --fsync 5
+}
 # The same on a sparse queue (payloads stored by size, pages reserved and
 # given back as tasks come and go), a fourth of the tasks 5 KB long so that
 # they take entry pages beyond the first: every repair path frees and
@@ -374,6 +379,7 @@ if [ -n "$LIBFORQ_FP" ] && [ "$EXPECT_LOSS" != 1 ]; then
 fi
 
 part chaos "1,000,000 tasks, 4 consumers, a random one SIGKILLed every 20 ms"
+part chaos_journal "the same, 200,000 tasks with --journal --fsync 5"
 part chaos_sparse "the same, 50,000 tasks on a sparse queue (--max-payload 65536)"
 part kill9 "kill -9 of forqd mid-run (three times), restart, finish" killforqd
 if [ "$EXPECT_LOSS" != 1 ]; then

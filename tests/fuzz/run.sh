@@ -6,16 +6,17 @@ cd "$(dirname "$0")/../.."
 secs=${1:-20}
 out=$(mktemp -d /tmp/forq-fuzz.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Ibase -Icore/include -Ihandlers -Itasks -Itcp -Iweb"
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Ibase -Icore/include -Ihandlers -Itasks -Itcp -Iweb -Ijournal"
 declare -A srcs=(
 	[arith]="handlers/arith.c"
 	[tasks_file]="tasks/tasks_file.c tasks/json_payload.c base/buf.c base/errmsg.c"
 	[proto]="tcp/proto.c tcp/proto_reply.c tcp/proto_format.c base/buf.c"
 	[http_tasks]="web/http_tasks.c tasks/json_payload.c base/buf.c base/errmsg.c"
+	[journal]="journal/record.c base/buf.c"
 )
-declare -A libs=([arith]="-lm" [tasks_file]="-lcjson" [proto]="" [http_tasks]="-lcjson")
+declare -A libs=([arith]="-lm" [tasks_file]="-lcjson" [proto]="" [http_tasks]="-lcjson" [journal]="")
 pass=0 fail=0
-for name in arith tasks_file proto http_tasks; do
+for name in arith tasks_file proto http_tasks journal; do
 	# shellcheck disable=SC2086
 	clang $flags "tests/fuzz/fuzz_$name.c" ${srcs[$name]} ${libs[$name]} -o "$out/fuzz_$name"
 	mkdir -p "$out/corpus_$name"

@@ -1,0 +1,189 @@
+/* durable.c — the journal's side of the rings (forqd --journal, journal/).
+ *
+ * A journaled queue has a third index per ring, `durable`, between head and
+ * tail: records up to it are in forqd's journal. Consumers pop up to durable
+ * (forq__ring_limit), never to tail, so no task runs that the journal has
+ * not seen; forqd's journal thread reads [durable, tail) without a lock (no
+ * consumer pops there and no producer writes there), appends it, and moves
+ * durable on with one release store per ring. Producers that want their
+ * push on disk (FORQ_F_JOURNAL_SYNC) wait on durable_seq until durable
+ * covers the tail they saw after their push. Nothing here changes a ring's
+ * head or tail, so a process killed anywhere leaves the rings as ring.c's
+ * repair expects; a journal thread killed between its write and its store
+ * writes the records again (replay keeps one per id). */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "futex.h"
+#include "internal.h"
+
+/* A producer with no timeout of its own (0: "never wait for room") still
+ * waits this long for the disk. */
+#define DURABLE_WAIT_MS 5000
+
+struct durable_arg {
+	struct forq_ring *r;
+	uint64_t target;
+};
+
+static int covered(struct forq *q, void *arg)
+{
+	struct durable_arg *a = arg;
+	return atomic_load_explicit(&a->r->durable, memory_order_acquire) >= a->target ||
+	       !(atomic_load(&q->h->flags) & FORQ_F_JOURNAL_SYNC);
+}
+
+int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms)
+{
+	/* The tail now is at or past the end of our push. */
+	struct durable_arg a = {r, atomic_load_explicit(&r->tail, memory_order_acquire)};
+	uint64_t deadline = forq__deadline_of(timeout_ms ? timeout_ms : DURABLE_WAIT_MS);
+	while (!covered(q, &a))
+		if (forq__sleep_on(q, &q->h->durable_seq, &q->h->durable_sleepers, covered, &a,
+				   deadline))
+			return -ETIMEDOUT;
+	if (atomic_load_explicit(&r->durable, memory_order_acquire) < a.target)
+		return -ESHUTDOWN; /* the journal stopped first */
+	return 0;
+}
+
+void forq_admin_journal_begin(struct forq *q, int sync)
+{
+	for (int i = 0; i < FORQ_NRINGS; i++) {
+		struct forq_ring *r = forq__ring(q, i);
+		uint64_t d = atomic_load(&r->durable), h = atomic_load(&r->head);
+		/* A queue journaled before keeps its mark (what it has not
+		 * written yet is written now); any other starts at its head. */
+		if (!(atomic_load(&q->h->flags) & FORQ_F_JOURNAL) || d < h ||
+		    d > atomic_load(&r->tail)) {
+			atomic_store(&r->durable_count, atomic_load(&r->head_count));
+			atomic_store(&r->durable, h);
+		}
+	}
+	if (!sync)
+		atomic_fetch_and(&q->h->flags, ~(uint32_t)FORQ_F_JOURNAL_SYNC);
+	atomic_fetch_or(&q->h->flags, FORQ_F_JOURNAL | (sync ? FORQ_F_JOURNAL_SYNC : 0));
+}
+
+void forq_admin_journal_end(struct forq *q)
+{
+	atomic_fetch_and(&q->h->flags, ~(uint32_t)(FORQ_F_JOURNAL | FORQ_F_JOURNAL_SYNC));
+	forq_admin_journal_wake(q, INT_MAX); /* consumers may take to the tail now */
+}
+
+int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
+			    forq_journal_fn fn, void *ctx, struct forq_journal_mark *m)
+{
+	if (ring < 0 || ring >= FORQ_NRINGS)
+		return -EINVAL;
+	struct forq_ring *r = forq__ring(q, ring);
+	const uint8_t *arena = forq__arena(q, r);
+	const uint64_t A = r->arena_bytes;
+	uint64_t pos = atomic_load_explicit(&r->durable, memory_order_relaxed);
+	uint64_t count = atomic_load_explicit(&r->durable_count, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (pos < head) /* consumers took these before the journal began */
+		pos = head;
+	int n = 0;
+	uint64_t start = pos;
+	while (pos < tail && pos - start < max_bytes) {
+		uint64_t off = pos % A;
+		const struct forq_rec *src = (const struct forq_rec *)(arena + off);
+		if (src->len == FORQ_REC_PAD) {
+			pos += A - off;
+			continue;
+		}
+		uint64_t sz = FORQ_REC_SIZE(src->len);
+		/* Shared memory is not trusted: as a pop would, stop at a
+		 * length no push could have written. */
+		if (src->len > q->h->max_payload || off + sz > A || pos + sz > tail)
+			break;
+		/* A task cancelled before the journal saw it is not accepted
+		 * (its cancelled result ends it); a keyed task's `line` is its
+		 * key slot, which a replay must not take for a tasks-file line. */
+		if (!(src->flags & FORQ_REC_CANCELLED)) {
+			struct forq_task_info t = {.id = src->id, .len = src->len,
+						   .line = forq__rec_line(src),
+						   .attempts = src->attempts, .prio = src->prio};
+			fn(ctx, &t, src + 1);
+		}
+		pos += sz;
+		count++;
+		n++;
+	}
+	m->pos = pos;
+	m->count = count;
+	return n;
+}
+
+void forq_admin_journal_publish(struct forq *q, int ring, const struct forq_journal_mark *m)
+{
+	if (ring < 0 || ring >= FORQ_NRINGS)
+		return;
+	struct forq_ring *r = forq__ring(q, ring);
+	atomic_store_explicit(&r->durable_count, m->count, memory_order_relaxed);
+	atomic_store_explicit(&r->durable, m->pos, memory_order_release);
+}
+
+void forq_admin_journal_wake(struct forq *q, size_t n)
+{
+	if (n)
+		forq__wake_work(q, n);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&q->h->durable_sleepers, memory_order_relaxed)) {
+		atomic_fetch_add(&q->h->durable_seq, 1);
+		futex_wake(&q->h->durable_seq, INT_MAX);
+	}
+}
+
+uint64_t forq_admin_journal_backlog(struct forq *q)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < FORQ_NRINGS; i++) {
+		struct forq_ring *r = forq__ring(q, i);
+		uint64_t t = atomic_load(&r->tail_count), d = atomic_load(&r->durable_count);
+		n += t > d ? t - d : 0;
+	}
+	return n;
+}
+
+int forq_admin_push_recovered(struct forq *q, const struct forq_task_info *t, const void *payload)
+{
+	if ((unsigned)t->prio >= FORQ_NPRIO || t->len > q->h->max_payload || t->id == 0 ||
+	    t->attempts > UINT16_MAX)
+		return -EINVAL;
+	size_t sz = FORQ_REC_SIZE(t->len);
+	uint64_t buf[(sizeof(struct forq_rec) + 1024) / 8];
+	struct forq_rec *rec = sz <= sizeof buf ? (struct forq_rec *)buf : malloc(sz);
+	if (!rec)
+		return -ENOMEM;
+	memset(rec, 0, sizeof *rec);
+	rec->len = t->len;
+	rec->prio = (uint8_t)t->prio;
+	rec->attempts = (uint16_t)t->attempts;
+	rec->id = t->id;
+	rec->enq_ns = clock_mono_ns();
+	rec->line = t->line;
+	memcpy(rec + 1, payload, t->len);
+	const struct forq_rec *recs[1] = {rec};
+	int r = forq__ring_push(q, FORQ_RING_MAIN(t->prio), 1, NULL, NULL, NULL, recs);
+	if ((void *)rec != (void *)buf)
+		free(rec);
+	if (r == 0) {
+		forq_admin_next_id_at_least(q, t->id + 1);
+		if (q->me)
+			forq__add(&q->me->c.requeued, 1);
+		forq__wake_work(q, 1);
+	}
+	return r;
+}
+
+void forq_admin_next_id_at_least(struct forq *q, uint64_t id)
+{
+	uint64_t next = atomic_load(&q->h->next_id);
+	while (next < id && !atomic_compare_exchange_weak(&q->h->next_id, &next, id))
+		;
+}

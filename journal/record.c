@@ -1,0 +1,234 @@
+/* record.c — the journal's on-disk codec (record.h) and CRC32C. */
+#include "record.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t magic[8] = {'F', 'O', 'R', 'Q', 'J', 'R', 'N', '1'};
+
+/* CRC32C (Castagnoli, reflected 0x82f63b78), one table, built once. */
+static uint32_t table[256];
+
+static void table_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		table[i] = c;
+	}
+}
+
+static uint32_t crc_table(uint32_t crc, const uint8_t *s, size_t n)
+{
+	if (!table[1])
+		table_init(); /* idempotent: racing threads write the same values */
+	while (n--)
+		crc = table[(crc ^ *s++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__)
+/* SSE 4.2's crc32 instruction is CRC32C: 8 bytes a cycle or so, where the
+ * table takes one; the journal checksums every byte it writes. */
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *s, size_t n)
+{
+	uint64_t c = crc;
+	for (; n >= 8; n -= 8, s += 8) {
+		uint64_t v;
+		memcpy(&v, s, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	uint32_t c32 = (uint32_t)c;
+	while (n--)
+		c32 = __builtin_ia32_crc32qi(c32, *s++);
+	return c32;
+}
+#endif
+
+uint32_t crc32c(uint32_t crc, const void *p, size_t n)
+{
+#if defined(__x86_64__)
+	static int hw = -1;
+	if (hw < 0)
+		hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	if (hw)
+		return ~crc_hw(~crc, p, n);
+#endif
+	return ~crc_table(~crc, p, n);
+}
+
+uint32_t crc32c_portable(uint32_t crc, const void *p, size_t n)
+{
+	return ~crc_table(~crc, p, n);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+void jrec_hdr_encode(uint8_t out[JREC_HDR_SIZE], const struct jrec_seg_hdr *h)
+{
+	memset(out, 0, JREC_HDR_SIZE);
+	memcpy(out, magic, 8);
+	put32(out + 8, JREC_FORMAT);
+	put32(out + 12, JREC_HDR_SIZE);
+	put64(out + 16, h->seq);
+	put64(out + 24, h->id_floor);
+	put32(out + 32, h->max_payload);
+	memcpy(out + 40, h->name, strnlen(h->name, JREC_NAME_MAX)); /* NUL-padded by memset */
+	put32(out + JREC_HDR_SIZE - 8, crc32c(0, out, JREC_HDR_SIZE - 8));
+}
+
+int jrec_hdr_decode(const uint8_t *p, size_t n, struct jrec_seg_hdr *h, char *err, size_t errlen)
+{
+	if (n < JREC_HDR_SIZE || memcmp(p, magic, 8) != 0) {
+		snprintf(err, errlen, "not a forq journal segment (no FORQJRN1 header)");
+		return -1;
+	}
+	if (get32(p + 8) != JREC_FORMAT || get32(p + 12) != JREC_HDR_SIZE) {
+		snprintf(err, errlen, "journal format %u, this forqd reads format %u", get32(p + 8),
+			 JREC_FORMAT);
+		return -1;
+	}
+	if (get32(p + JREC_HDR_SIZE - 8) != crc32c(0, p, JREC_HDR_SIZE - 8)) {
+		snprintf(err, errlen, "segment header checksum does not match");
+		return -1;
+	}
+	h->seq = get64(p + 16);
+	h->id_floor = get64(p + 24);
+	h->max_payload = get32(p + 32);
+	memcpy(h->name, p + 40, JREC_NAME_MAX);
+	h->name[JREC_NAME_MAX] = '\0';
+	return 0;
+}
+
+/* Head and body in one buffer reservation; the CRC goes in last. */
+static uint8_t *rec_begin(struct buf *b, uint32_t body, int type, int prio, unsigned attempts)
+{
+	if (buf_reserve(b, JREC_HEAD + body))
+		return NULL;
+	uint8_t *p = (uint8_t *)b->data + b->len;
+	put32(p, body);
+	p[4] = (uint8_t)type;
+	p[5] = (uint8_t)prio;
+	p[6] = (uint8_t)(attempts & 0xff);
+	p[7] = (uint8_t)(attempts >> 8);
+	return p;
+}
+
+static void rec_end(struct buf *b, uint8_t *p, uint32_t body)
+{
+	uint32_t c = crc32c(0, p, 8);
+	put32(p + 8, crc32c(c, p + JREC_HEAD, body));
+	b->len += JREC_HEAD + body;
+	b->data[b->len] = '\0';
+}
+
+int jrec_put_accept(struct buf *b, uint64_t id, int prio, unsigned attempts, uint32_t line,
+		    const void *payload, uint32_t len)
+{
+	if (len > JREC_PAYLOAD_MAX || attempts > 0xffff)
+		return -EINVAL;
+	uint32_t body = JREC_ACCEPT_FIXED + len;
+	uint8_t *p = rec_begin(b, body, JREC_ACCEPT, prio, attempts);
+	if (!p)
+		return -ENOMEM;
+	put64(p + JREC_HEAD, id);
+	put32(p + JREC_HEAD + 8, line);
+	memcpy(p + JREC_HEAD + JREC_ACCEPT_FIXED, payload, len);
+	rec_end(b, p, body);
+	return 0;
+}
+
+int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n)
+{
+	/* Ranges in the order the ids came: consumers report theirs in
+	 * order, so runs fold without a sort. */
+	size_t i = 0;
+	while (i < n) {
+		/* Reserve for the worst case, then fill ranges in place. */
+		uint8_t *p = rec_begin(b, JREC_RANGES_MAX * JREC_RANGE, JREC_FINISH, 0, 0);
+		if (!p)
+			return -ENOMEM;
+		uint32_t k = 0;
+		while (i < n && k < JREC_RANGES_MAX) {
+			uint64_t first = ids[i];
+			uint32_t count = 1;
+			/* Consecutive ids extend the range; a repeat inside it folds. */
+			while (++i < n && ids[i] >= first && ids[i] - first <= count &&
+			       count < UINT32_MAX)
+				if (ids[i] - first == count)
+					count++;
+			put64(p + JREC_HEAD + k * JREC_RANGE, first);
+			put32(p + JREC_HEAD + k * JREC_RANGE + 8, count);
+			k++;
+		}
+		put32(p, k * JREC_RANGE);
+		rec_end(b, p, k * JREC_RANGE);
+	}
+	return 0;
+}
+
+long jrec_decode(const uint8_t *p, size_t n, struct jrec *out)
+{
+	if (n < JREC_HEAD)
+		return 0;
+	uint32_t body = get32(p);
+	int type = p[4];
+	if (type == JREC_ACCEPT) {
+		if (body < JREC_ACCEPT_FIXED || body - JREC_ACCEPT_FIXED > JREC_PAYLOAD_MAX)
+			return -1;
+	} else if (type == JREC_FINISH) {
+		if (body == 0 || body % JREC_RANGE || body / JREC_RANGE > JREC_RANGES_MAX)
+			return -1;
+	} else {
+		return -1;
+	}
+	if (n - JREC_HEAD < body)
+		return 0;
+	uint32_t c = crc32c(0, p, 8);
+	if (get32(p + 8) != crc32c(c, p + JREC_HEAD, body))
+		return -1;
+	memset(out, 0, sizeof *out);
+	out->type = type;
+	out->prio = p[5];
+	out->attempts = (unsigned)p[6] | (unsigned)p[7] << 8;
+	const uint8_t *q = p + JREC_HEAD;
+	if (type == JREC_ACCEPT) {
+		out->id = get64(q);
+		out->line = get32(q + 8);
+		out->payload = q + JREC_ACCEPT_FIXED;
+		out->len = body - JREC_ACCEPT_FIXED;
+	} else {
+		out->ranges = q;
+		out->nranges = body / JREC_RANGE;
+	}
+	return (long)(JREC_HEAD + body);
+}
+
+void jrec_range(const struct jrec *r, uint32_t i, uint64_t *first, uint32_t *count)
+{
+	*first = get64(r->ranges + (size_t)i * JREC_RANGE);
+	*count = get32(r->ranges + (size_t)i * JREC_RANGE + 8);
+}

@@ -1,0 +1,87 @@
+/* segments.h — the journal's files and what is live in them (private to
+ * journal/). A segment is DIR/journal-<seq>.log; the live map says, for
+ * every task accepted and not finished, which segment holds its latest
+ * ACCEPT record, so that a segment whose tasks have all finished (or moved
+ * on) can be removed. */
+#ifndef FORQ_JOURNAL_SEGMENTS_H
+#define FORQ_JOURNAL_SEGMENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+/* id -> (segment seq, offset of its ACCEPT record in that segment). */
+struct idmap {
+	uint64_t *ids; /* 0: free, UINT64_MAX: deleted */
+	uint64_t *val; /* seq << 32 | offset */
+	size_t cap, n; /* n: live */
+	size_t used;   /* live and deleted */
+};
+int idmap_put(struct idmap *m, uint64_t id, uint64_t val, uint64_t *old);
+int idmap_get(const struct idmap *m, uint64_t id, uint64_t *val);
+int idmap_del(struct idmap *m, uint64_t id, uint64_t *old);
+void idmap_free(struct idmap *m);
+
+struct seg {
+	uint64_t seq;
+	uint64_t live;  /* tasks whose latest ACCEPT is here */
+	uint64_t accepted; /* ACCEPT records written here */
+	uint64_t bytes; /* file size */
+};
+
+/* A task to queue again, read from the journal at start. */
+struct replay_task {
+	uint64_t id;
+	uint32_t len, line;
+	unsigned attempts;
+	int prio;
+	uint8_t *payload; /* malloc'd */
+};
+
+struct segset {
+	char *dir;
+	int dirfd;
+	char name[JREC_NAME_MAX + 1];
+	uint32_t max_payload;
+	struct seg *segs; /* oldest first; the last is written */
+	size_t nsegs, cap;
+	struct idmap live;
+	uint64_t max_id;  /* highest id seen or floor - 1 */
+	int fd;           /* the last segment, open for append */
+	uint64_t cut_bytes; /* cut from a torn tail at open */
+	uint64_t prealloc;  /* bytes given to a new segment up front (0: none) */
+};
+
+/* Reads every segment of dir (made if missing): refuses a journal of
+ * another queue or format, cuts a torn last segment at its last whole
+ * record (logged with the offset), skips a corrupt record's rest of an
+ * older one (logged), builds the live map; with `out`, the live tasks by
+ * id (*nout of them, free with replay_free). Then opens a new segment
+ * (each new one gets prealloc bytes of disk up front, its size unchanged).
+ * 0, or -errno with err set. */
+int segset_open(struct segset *s, const char *dir, const char *name, uint32_t max_payload,
+		uint64_t prealloc, struct replay_task **out, size_t *nout, char *err, size_t errlen);
+/* Starts a new segment after the current one (fsyncing the old). 0/-errno. */
+int segset_rotate(struct segset *s);
+/* The latest ACCEPT of id is at (current segment, off). */
+void segset_accepted(struct segset *s, uint64_t id, uint64_t off);
+void segset_finished(struct segset *s, uint64_t id);
+/* A segment before the current one worth copying forward: something live
+ * in it, but at most a quarter of what it took (so a copy costs at most a
+ * quarter of a segment, and the journal's size follows what is pending,
+ * not what passed). 0 if none. */
+uint64_t segset_copy_candidate(const struct segset *s);
+/* Calls emit with each ACCEPT record of segment seq that is still its
+ * task's latest (its bytes as they are). 0 or -errno. */
+int segset_copy_live(struct segset *s, uint64_t seq,
+		     void (*emit)(void *ctx, uint64_t id, const uint8_t *rec, size_t len), void *ctx);
+/* A segment before the current one has nothing live (segset_gc's work). */
+int segset_gc_ready(const struct segset *s);
+/* Removes the segments before the current one with nothing live: call
+ * only once what moved their tasks on is on disk. Returns how many. */
+int segset_gc(struct segset *s);
+void segset_close(struct segset *s);
+void replay_free(struct replay_task *t, size_t n);
+
+#endif

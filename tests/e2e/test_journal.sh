@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# test_journal.sh — forqd --journal: a queue that survives a reboot.
+#
+# The reboot, simulated: tasks pushed with --fsync always through forq push,
+# HTTP and TCP (start rate limited, so most are still queued), then forqd and
+# its consumers are SIGKILLed and the shared-memory object removed (what a
+# reboot does). A forqd started on the journal alone must give every id a
+# producer got back a result, and run nothing that was never accepted. The
+# same after a torn record is left at the journal's end (a crash mid-write),
+# and after a bit of its last record flipped (cut, logged, never a crash).
+. "$(dirname "$0")/lib.sh"
+need_binaries "$FORQD" "$FORQ"
+PY=/usr/bin/python3
+command -v curl >/dev/null || skip_all "no curl"
+
+# push_all DIR: tasks "i + 1" through forq push (1500), HTTP (500, in 10
+# batches) and TCP (20); every id a producer got back in DIR/ids (id payload).
+push_all() {
+	local d=$1 i
+	for i in $(seq 1 1500); do echo "$i + 1"; done >"$d/push.txt"
+	"$FORQ" push --shm-name "$FORQD_SHM" --file "$d/push.txt" >"$d/push.ids" || return 1
+	paste -d' ' "$d/push.ids" "$d/push.txt" >"$d/ids"
+	for b in $(seq 0 9); do
+		local body="[" sep=
+		for i in $(seq $((2000 + b * 50)) $((2049 + b * 50))); do
+			body+="$sep{\"payload\":\"$i + 1\"}"
+			sep=,
+		done
+		curl -sf -X POST --data "$body]" "127.0.0.1:$HTTP_PORT/tasks" >"$d/http.$b" || return 1
+		$PY -c 'import json,sys; ids=json.load(open(sys.argv[1]))["ids"]
+for k,i in enumerate(ids): print(i, "%d + 1" % (int(sys.argv[2])+k))' "$d/http.$b" \
+			$((2000 + b * 50)) >>"$d/ids"
+	done
+	exec 3<>"/dev/tcp/127.0.0.1/$TCP_PORT" || return 1
+	for i in $(seq 3000 3019); do
+		local p="$i + 1" line
+		printf 'PUT %d\r\n%s\r\n' "${#p}" "$p" >&3
+		read -r line <&3
+		line=${line%$'\r'}
+		[ "${line%% *}" = OK ] || return 1
+		echo "${line#OK } $p" >>"$d/ids"
+	done
+	exec 3>&-
+}
+
+# account IDS RESULTS: every id in IDS has a result with its own payload,
+# and every result is of an id in IDS. With MISSING_OK=n, up to n ids may
+# lack a result (a record cut from the journal).
+account() {
+	$PY - "$1" "$2" "${MISSING_OK:-0}" <<'PY'
+import json, sys
+ids = {}
+for l in open(sys.argv[1]):
+    i, p = l.rstrip("\n").split(" ", 1)
+    ids[int(i)] = p
+res = {}
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    if r["status"] == "unfinished":
+        continue
+    res.setdefault(r["id"], []).append(r)
+stray = [i for i in res if i not in ids]
+wrong = [i for i, rs in res.items() if i in ids and any(r["task"] != ids[i] for r in rs)]
+missing = [i for i in ids if i not in res]
+print("accepted", len(ids), "with results", len(res), "missing", len(missing),
+      "never accepted", len(stray), "wrong payload", len(wrong))
+sys.exit(1 if stray or wrong or len(missing) > int(sys.argv[3]) else 0)
+PY
+}
+
+# reboot NAME [SPOIL]: (FSYNC=mode, default always) pushes, kills forqd and its consumers, removes the
+# queue's shm object, runs SPOIL on the journal dir, starts forqd on the
+# journal and waits for every result.
+reboot() {
+	local name=$1 spoil=${2:-} d=$TMP/$1
+	mkdir -p "$d"
+	start_forqd "$name/a" --journal "$d/j" --fsync "${FSYNC:-always}" --workers 2 --handler arith \
+		--rate 300 --results "$d/r.jsonl" || { bad "forqd starts with --journal"; return; }
+	local shm=$FORQD_SHM pid=$FORQD_PID
+	check "producers get ids back from forq push, HTTP and TCP" push_all "$d"
+	curl -sf "127.0.0.1:$HTTP_PORT/metrics" >"$d/metrics"
+	check "/metrics counts journal bytes and fsyncs" \
+		grep -Eq '^forq_journal_fsyncs_total [1-9]' "$d/metrics"
+	local kids
+	kids=$(pgrep -P "$pid" | tr '\n' ' ')
+	kill -9 "$pid" $kids 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check "forqd and its consumers are gone" wait_for 10 all_ended <(echo "$pid $kids")
+	rm -f "/dev/shm$shm"
+	local before
+	before=$(grep -c . "$d/r.jsonl" 2>/dev/null || echo 0)
+	check "most tasks were still queued at the kill ($before of $(wc -l <"$d/ids") done)" \
+		[ "$before" -lt 1500 ]
+	[ -z "$spoil" ] || "$spoil" "$d/j"
+	start_forqd "$name/b" --shm-name "$shm" --journal "$d/j" --fsync always --workers 2 \
+		--handler arith --results "$d/r.jsonl" || { bad "forqd starts on the journal"; return; }
+	check "forqd replays the journal" grep -q 'event=journal_opened .*replay=[1-9]' "$FORQD_LOG"
+	wait_for 30 account "$d/ids" "$d/r.jsonl" >/dev/null
+	check "every accepted id has a result with its payload, none ran unaccepted" \
+		account "$d/ids" "$d/r.jsonl"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+	check "the journal keeps one segment once every task finished" \
+		[ "$(ls "$d/j" | wc -l)" -eq 1 ]
+}
+
+last_segment() { ls "$1"/journal-*.log | tail -n 1; }
+
+# A crash mid-write: a record's first 20 bytes at the end.
+tear() {
+	local seg
+	seg=$(last_segment "$1")
+	TORN_AT=$(stat -c %s "$seg")
+	printf '\x40\x00\x00\x00\x01\x01\x00\x00\xde\xad\xbe\xef\x07\x00\x00\x00\x00\x00\x00\x00' >>"$seg"
+}
+
+# One bit of the last record flipped.
+flip() {
+	local seg size
+	seg=$(last_segment "$1")
+	size=$(stat -c %s "$seg")
+	$PY - "$seg" "$((size - 3))" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0x10]))
+PY
+}
+
+part reboot "kill -9 of forqd and consumers, shm removed: every accepted task runs from the journal" \
+	reboot reboot
+torn() {
+	reboot torn tear
+	check "the torn tail is cut and logged with its offset" \
+		grep -q "event=journal_cut file=journal-[0-9]*.log offset=$TORN_AT bytes=20 reason=torn" \
+		"$TMP/torn/b.log"
+}
+part torn "the same with a torn record at the journal's end" torn
+flipped() {
+	MISSING_OK=1 reboot flipped flip
+	check "the corrupt record is cut and logged with its offset" \
+		grep -q "event=journal_cut .*reason=corrupt" "$TMP/flipped/b.log"
+}
+part flipped "the same with a bit of the last record flipped (at most its task is lost)" flipped
+
+bad_journal() {
+	local d=$TMP/other
+	mkdir -p "$d"
+	start_forqd other/a --journal "$d/j" --workers 0 --drain-timeout 1 ||
+		{ bad "forqd starts"; return; }
+	echo "1 + 1" | "$FORQ" push --shm-name "$FORQD_SHM" --file - >/dev/null
+	stop_forqd
+	local shm
+	new_shm shm
+	local rc=0
+	"$FORQD" --shm-name "$shm" --journal "$d/j" --http off --tcp off >"$d/b.log" 2>&1 || rc=$?
+	check "another queue's journal is refused with exit 3 (got $rc)" [ "$rc" -eq 3 ]
+	check "the refusal says why" grep -q "event=journal_refused .*journal of queue" "$d/b.log"
+	rc=0
+	"$FORQD" --journal "$d/j" --fsync sometimes >"$d/c.log" 2>&1 || rc=$?
+	check "--fsync sometimes is a bad flag (exit 2, got $rc)" [ "$rc" -eq 2 ]
+	check "the error names the forms" grep -q "expected always, off or milliseconds" "$d/c.log"
+}
+ms() { FSYNC=20 reboot ms; }
+part ms "--fsync 20: a forqd killed loses nothing (the kernel has the writes)" ms
+
+# One task waits an hour for its retry while 2,000 others of 4 KB pass
+# through 1 MiB segments: its record is copied forward, and the journal
+# keeps a few segments, not the 8 MB that passed.
+bounded() {
+	local d=$TMP/bounded i pad
+	mkdir -p "$d"
+	pad=$(head -c 3900 /dev/zero | tr '\0' x)
+	{
+		echo "old $pad"
+		for i in $(seq 1 2000); do echo "task $i $pad"; done
+	} >"$d/tasks.txt"
+	start_forqd bounded --journal "$d/j" --fsync off --journal-segment 1 --workers 2 \
+		--drain-timeout 1 \
+		--max-payload 4000 --max-attempts 2 --retry-backoff 3600000 --results "$d/r.jsonl" \
+		--handler 'exec:read -r p; case "$p" in old*) exit 1;; esac; echo ok' ||
+		{ bad "forqd starts"; return; }
+	check "2,001 tasks pushed" \
+		bash -c "'$FORQ' push --shm-name '$FORQD_SHM' --file '$d/tasks.txt' >/dev/null"
+	check "2,000 tasks done" wait_for 120 bash -c "[ \$(grep -c '\"done\"' '$d/r.jsonl') -ge 2000 ]"
+	# Finishes reach the journal within 0.2 s; old segments are looked at
+	# twice a second.
+	check "the old task's first segment is gone (its record copied forward)" \
+		wait_for 10 bash -c "! ls '$d/j' | grep -q 'journal-0*1.log'"
+	ls -l "$d/j" >"$d/ls"
+	check "at most 3 segments are left of 8 MB written ($(grep -c journal- "$d/ls"))" \
+		[ "$(grep -c journal- "$d/ls")" -le 3 ]
+	check "the old task is still pending (retry table)" \
+		bash -c "curl -s 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_retry_waiting 1'"
+	stop_forqd "$FORQD_PID" 5
+}
+part bounded "one task pending for an hour: segments are removed, its record moves on" bounded
+
+# The journal's disk fills (a 4 MiB tmpfs in a private mount namespace,
+# 3.5 MiB of it taken): pushes are not confirmed (forq push says so, exit
+# 1), nothing accepted is lost, and once room comes back it all runs.
+disk_full() {
+	local d=$TMP/full i pad
+	if ! skip_unless "needs root" test "$(id -u)" = 0 ||
+		! skip_unless "no unshare -m or nsenter" command -v nsenter ||
+		! skip_unless "no unshare -m" unshare -m true; then
+		check "a full journal disk holds tasks back" false
+		skip_end
+		return
+	fi
+	mkdir -p "$d/j"
+	pad=$(head -c 600 /dev/zero | tr '\0' y)
+	for i in $(seq 1 3000); do echo "$i + 1 $pad"; done >"$d/tasks.txt"
+	unshare -m sh -c 'mount -t tmpfs -o size=4m tmpfs "$1" && head -c 3500k /dev/zero >"$1/filler" &&
+		shift && exec "$@"' sh "$d/j" "$FORQD" --shm-name /forq-e2e-jfull-$$ --journal "$d/j" \
+		--journal-segment 1 --workers 1 --handler noop --http 127.0.0.1:0 --tcp off \
+		--results "$d/r.jsonl" >"$d/forqd.log" 2>&1 &
+	local pid=$! http rc=0
+	PIDS+=("$pid")
+	SHMS+=("/forq-e2e-jfull-$$")
+	wait_for 10 grep -q "event=started" "$d/forqd.log"
+	http=$(log_port "$d/forqd.log" http_listening)
+	"$FORQ" push --shm-name "/forq-e2e-jfull-$$" --timeout 1000 --file "$d/tasks.txt" \
+		>"$d/ids" 2>"$d/push.err" || rc=$?
+	check "forq push fails once the journal's disk is full (exit $rc)" [ "$rc" -eq 1 ]
+	check "  ... saying the journal did not confirm the tasks" \
+		grep -q "the journal did not confirm" "$d/push.err"
+	check "the log has the write error (errno 28)" \
+		grep -q "event=journal_write_failed .*errno=28" "$d/forqd.log"
+	check "/metrics counts it" bash -c \
+		"curl -s 127.0.0.1:$http/metrics | grep -Eq '^forq_journal_write_errors_total [1-9]'"
+	nsenter -t "$pid" -m rm -f "$d/j/filler"
+	check "writes resume once there is room" \
+		wait_for 10 grep -q "event=journal_write_resumed" "$d/forqd.log"
+	# The batch that was not confirmed stays queued and runs too.
+	check "every id forq push printed ($(wc -l <"$d/ids")) has its result" wait_for 30 \
+		$PY -c 'import json, sys
+done = {json.loads(l)["id"] for l in open(sys.argv[2]) if "\"done\"" in l}
+sys.exit(any(int(i) not in done for i in open(sys.argv[1])))' "$d/ids" "$d/r.jsonl"
+	kill -TERM "$pid"
+	wait_exit "$pid" 20
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+part disk_full "a full journal disk: pushes not confirmed, nothing lost, resumes" disk_full
+
+part bad_journal "a journal of another queue is refused, a bad --fsync too" bad_journal
+
+finish
