@@ -108,12 +108,15 @@ class Procs:
 def measure(count, n, seconds, check=None, ready=None):
     """Polls count() until it reaches n; returns (tasks/s, seconds measured).
     check() may raise (a process died); the clock starts at the first poll
-    that sees a task finished and ready() true (the producer done)."""
+    that sees a task finished and ready() true (the producer done), or, when
+    the producer is done only once (almost) all are, at the first task."""
     deadline = time.monotonic() + seconds
-    t0 = c0 = None
+    t0 = c0 = tf = cf = None
     while True:
         c = count()
         t = time.monotonic()
+        if tf is None and c > 0:
+            tf, cf = t, c
         if t0 is None and c > 0 and (ready is None or ready()):
             t0, c0 = t, c
         if c >= n:
@@ -123,6 +126,8 @@ def measure(count, n, seconds, check=None, ready=None):
         if check:
             check()
         time.sleep(POLL)
+    if c0 >= n or t - t0 < 0.05:
+        t0, c0 = tf, cf  # the consumers kept up with the producer: time them from the start
     if c0 >= n or t - t0 < 0.05:
         raise RowError("finished too fast to time: give it more tasks")
     return (n - c0) / (t - t0), t - t0
