@@ -31,6 +31,8 @@
 #                 skipped. For example:
 #                   ONLY=lease ctest -R test_remote_workers --output-on-failure
 #                   ONLY='^sigterm' bash tests/e2e/test_forqd_basic.sh
+#   KEEP_TMP=1    keep the test's temp dir ($TMP: logs, results) for a look
+#                 after it ends
 #   FORQD, FORQ   the binaries (ctest passes this build's; default: those
 #                 of build/ in the source tree); FORQ_SRC and FORQ_BUILD the
 #                 source and build trees.
