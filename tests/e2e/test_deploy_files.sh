@@ -57,7 +57,7 @@ compose() {
 		bash -c 'sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -qx "    restart: on-failure"' _ "$tmp"
 	# The ring must outlive forqd's container: forqd uses the /dev/shm of a
 	# holder container (ipc: service:...) that is shareable and big enough
-	# for the 46 MiB ring with headroom.
+	# for the 48 MiB ring with headroom.
 	check "compose.yaml: forqd's /dev/shm is forq-shm's (shareable, shm_size 256m)" \
 		bash -c 'sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -qx "    ipc: service:forq-shm" &&
 			sed -n "/^  forq-shm:/,/^  [a-z]/p" "$1/c.yml" > "$1/shm.yml" &&
