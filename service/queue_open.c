@@ -31,6 +31,7 @@ int queue_open(struct forq **qp, struct forqd_config *c, forq_final_fn fn, void 
 			char quoted[600];
 			log_event(LOG_ERROR, "queue_refused", "name=%s error=\"%s\"", c->shm_name,
 				  log_quote(err, quoted, sizeof quoted));
+			forq_close(q);
 			return -1;
 		}
 		int given = forq_admin_recover(q, fn, ctx);
@@ -39,6 +40,7 @@ int queue_open(struct forq **qp, struct forqd_config *c, forq_final_fn fn, void 
 				  "name=%s error=\"cannot recover: %s (a lock stays held by a live "
 				  "process that is not the queue's; remove the object or stop that "
 				  "process)\"", c->shm_name, strerror(-given));
+			forq_close(q);
 			return -1;
 		}
 		forq_admin_set_rate(q, c->rate, c->rate_burst);
