@@ -143,7 +143,9 @@ static int step(struct proto_parser *p, const char *buf, size_t len, size_t *use
 		CHECK(buf_append(ev, req.text, req.text_len) == 0);
 		CHECK(buf_putc(ev, '\n') == 0);
 	} else if (rc < 0) {
-		CHECK(rc >= PROTO_E_BAD_PAYLOAD_TERMINATOR);
+		/* The parser's own refusals: the first ten, and PUT's options. */
+		CHECK(rc >= PROTO_E_BAD_PAYLOAD_TERMINATOR || rc == PROTO_E_BAD_DELAY ||
+		      rc == PROTO_E_BAD_KEY);
 		CHECK(buf_printf(ev, "ERR %s\n", proto_err_word(rc)) == 0);
 	} else {
 		CHECK(rc == PROTO_MORE);
