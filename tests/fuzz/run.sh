@@ -11,10 +11,10 @@ declare -A srcs=(
 	[arith]="handlers/arith.c"
 	[tasks_file]="tasks/tasks_file.c tasks/json_payload.c base/buf.c base/errmsg.c"
 	[proto]="tcp/proto.c tcp/proto_reply.c tcp/proto_format.c base/buf.c"
-	[http_tasks]="web/http_tasks.c tasks/json_payload.c base/buf.c base/errmsg.c"
+	[http_tasks]="web/http_tasks.c tasks/json_payload.c base/buf.c base/errmsg.c base/parse.c"
 	[journal]="journal/record.c base/buf.c"
 )
-declare -A libs=([arith]="-lm" [tasks_file]="-lcjson" [proto]="" [http_tasks]="-lcjson" [journal]="")
+declare -A libs=([arith]="-lm" [tasks_file]="-lcjson" [proto]="" [http_tasks]="-lcjson -lm" [journal]="")
 pass=0 fail=0
 for name in arith tasks_file proto http_tasks journal; do
 	# shellcheck disable=SC2086
