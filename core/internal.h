@@ -228,11 +228,10 @@ static inline void forq__entry_clear(struct forq *q, struct forq_entry *e)
 		forq__entry_unback(q, e);
 }
 
-/* rate.c: up to want starts now (want itself without a limit); 0 with
- * *wait_ns until the next one when the limit says wait. */
-uint32_t forq__rate_take(struct forq *q, uint32_t want, uint64_t *wait_ns);
-/* Gives back starts taken and not used. */
-void forq__rate_refund(struct forq *q, uint32_t n);
+/* rate.c: pops up to max records of ring ri into our in-flight entries as
+ * new starts, as many as the start rate limit allows now: the count (0 if
+ * empty), or -EAGAIN with *wait_ns until the next start when it says wait. */
+int forq__ring_pop_started(struct forq *q, int ri, uint32_t max, uint64_t *wait_ns);
 
 /* Wake-ups (queue.c). */
 void forq__wake_work(struct forq *q, size_t n);

@@ -58,12 +58,9 @@ int forq_lease_take(struct forq *q, uint32_t conn, uint64_t deadline_ns, struct 
 		if (forq__ring_idle(q, forq__ring(q, r)))
 			continue;
 		uint64_t wait;
-		uint32_t grant = forq__rate_take(q, (uint32_t)max, &wait);
-		if (!grant)
+		n = forq__ring_pop_started(q, r, (uint32_t)max, &wait);
+		if (n == -EAGAIN)
 			return 0; /* the rate limit: forq_admin_rate_wait_ns says when */
-		n = forq__ring_pop(q, r, grant, FORQ_ENTRY_HELD);
-		if (n < (int)grant)
-			forq__rate_refund(q, grant - (uint32_t)(n > 0 ? n : 0));
 		if (n < 0)
 			return n;
 	}

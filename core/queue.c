@@ -225,12 +225,7 @@ static int pop_once(struct forq *q, uint32_t max, uint64_t *rate_wait)
 		struct forq_ring *ring = forq__ring(q, r);
 		if (forq__ring_idle(q, ring))
 			continue;
-		uint32_t grant = forq__rate_take(q, max, rate_wait);
-		if (!grant)
-			return -EAGAIN;
-		int n = forq__ring_pop(q, r, grant, FORQ_ENTRY_HELD);
-		if (n < (int)grant)
-			forq__rate_refund(q, grant - (uint32_t)(n > 0 ? n : 0));
+		int n = forq__ring_pop_started(q, r, max, rate_wait);
 		if (n > 0) {
 			forq__wake_space(q, ring);
 			return n;
