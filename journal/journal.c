@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "forq.h"
 #include "forq_admin.h"
+#include "idpipe.h"
 #include "log.h"
 #include "segments.h"
 
@@ -23,7 +24,6 @@
 #define IDLE_WAIT_MS 200        /* finishes reach the file this late at most */
 #define RETRY_MS 100            /* after a write error */
 #define MAINTAIN_NS 500000000u /* old segments looked at this often */
-#define REPORT_MAX 500          /* ids per pipe message: 4 + 8 * 500 < PIPE_BUF */
 
 struct idvec {
 	uint64_t *v;
@@ -314,25 +314,6 @@ static void *writer_main(void *arg)
 
 /* ---- finished ids: consumers' pipe ---- */
 
-int journal_report(int fd, const uint64_t *ids, size_t n)
-{
-	uint8_t msg[4 + 8 * REPORT_MAX];
-	while (n) {
-		uint32_t k = n < REPORT_MAX ? (uint32_t)n : REPORT_MAX;
-		memcpy(msg, &k, 4);
-		memcpy(msg + 4, ids, 8 * (size_t)k);
-		size_t len = 4 + 8 * (size_t)k;
-		ssize_t w;
-		while ((w = write(fd, msg, len)) < 0 && errno == EINTR)
-			;
-		if (w != (ssize_t)len) /* under PIPE_BUF: whole or nothing */
-			return w < 0 ? -errno : -EIO;
-		ids += k;
-		n -= k;
-	}
-	return 0;
-}
-
 void journal_finished(struct journal *j, const uint64_t *ids, size_t n)
 {
 	if (!j)
@@ -341,6 +322,11 @@ void journal_finished(struct journal *j, const uint64_t *ids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		idvec_push(&j->fin, ids[i]);
 	pthread_mutex_unlock(&j->mu);
+}
+
+static void take_finished(void *ctx, const uint64_t *ids, size_t n)
+{
+	journal_finished(ctx, ids, n);
 }
 
 static void *reader_main(void *arg)
@@ -362,21 +348,7 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		have += (size_t)n;
-		size_t off = 0;
-		while (have - off >= 4) {
-			uint32_t k;
-			memcpy(&k, buf + off, 4);
-			if (k == 0 || k > REPORT_MAX) { /* not ours: drop what is there */
-				off = have;
-				break;
-			}
-			if (have - off < 4 + 8 * (size_t)k)
-				break;
-			uint64_t ids[REPORT_MAX];
-			memcpy(ids, buf + off + 4, 8 * (size_t)k);
-			journal_finished(j, ids, k);
-			off += 4 + 8 * (size_t)k;
-		}
+		size_t off = idpipe_parse(buf, have, take_finished, j);
 		memmove(buf, buf + off, have - off);
 		have -= off;
 	}

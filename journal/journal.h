@@ -7,7 +7,7 @@
  * per task (record.h) to the current segment, syncs by the mode, then moves
  * the marks: consumers never take a task the journal has not written, and
  * one write and one fdatasync cover everything pushed since the last.
- * Finished ids come from consumers (journal_report on the pipe
+ * Finished ids come from consumers (base/idpipe.h on the pipe
  * journal_finish_fd) and from forqd itself (journal_finished) once their
  * result is written, and go in as FINISH records of id ranges. Segments
  * rotate at a size and are removed once every task in them has finished or
@@ -55,8 +55,6 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 		 char *err, size_t errlen);
 /* The pipe's write end for consumers (inherited across fork). */
 int journal_finish_fd(const struct journal *j);
-/* A consumer's report: ids whose results are written. 0 or -errno. */
-int journal_report(int fd, const uint64_t *ids, size_t n);
 /* The same from forqd's own threads. */
 void journal_finished(struct journal *j, const uint64_t *ids, size_t n);
 void journal_stats_read(struct journal *j, struct journal_stats *out);

@@ -21,7 +21,7 @@
 #include "forq.h"
 #include "handler.h"
 #include "log.h"
-#include "journal.h"
+#include "idpipe.h"
 #include "results.h"
 
 #define POP_WAIT_MS 200
@@ -326,7 +326,7 @@ static void finished_add(struct finished *f, uint64_t id)
 static void finished_report(struct finished *f, int fd)
 {
 	if (fd > 0 && f->n)
-		journal_report(fd, f->ids, f->n);
+		idpipe_write(fd, f->ids, f->n);
 	f->n = 0;
 }
 

@@ -36,7 +36,8 @@ struct consumer_config {
 	int results_fd;           /* -1: results not written */
 	const char *tasks_file;   /* shown in results' "source" */
 	int journal_fd;           /* > 0: ids whose results are written go here
-				   * (journal_report), after their results */
+				   * (base/idpipe.h), after their results: the
+				   * journal's pipe, or the NATS bridge's */
 	/* proc: restart delays of a child that keeps dying (the supervisor's
 	 * own, for consumers: supervisor_start sets them). */
 	int restart_backoff_ms;
