@@ -1,0 +1,390 @@
+/* stream.c — the JetStream connection, the stream and consumer forq needs,
+ * publishing (stream.h). */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errmsg.h"
+#include "log.h"
+#include "parse.h"
+#include "settings.h"
+
+#define CONNECT_TIMEOUT_MS 2000
+#define API_WAIT_MS 10000       /* a new R3 stream elects its leader first */
+#define RECONNECT_FIRST_MS 100  /* then doubled, up to RECONNECT_MAX_MS */
+#define RECONNECT_MAX_MS 5000
+#define PUBLISH_WAIT_MS 10000
+
+struct upstream {
+	struct upstream_config c;
+	char stream[UPSTREAM_NAME_MAX + 1];
+	char subject[UPSTREAM_NAME_MAX + 8];
+	natsOptions *opts;
+	natsConnection *nc;
+	jsCtx *js;
+	char **urls;
+	struct upstream_counters n;
+};
+
+void upstream_status_text(natsStatus s, char *out, size_t cap)
+{
+	const char *detail = nats_GetLastError(NULL);
+	if (detail && *detail && strcmp(detail, natsStatus_GetText(s)) != 0)
+		snprintf(out, cap, "%s: %s", natsStatus_GetText(s), detail);
+	else
+		snprintf(out, cap, "%s", natsStatus_GetText(s));
+}
+
+static int nats_failed(natsStatus s, jsErrCode jerr, char *err, size_t errlen, const char *what)
+{
+	char t[300];
+	upstream_status_text(s, t, sizeof t);
+	if (jerr)
+		errmsg_set(err, errlen, "%s: %s (JetStream error %d)", what, t, (int)jerr);
+	else
+		errmsg_set(err, errlen, "%s: %s", what, t);
+	return s == NATS_NO_SERVER || s == NATS_TIMEOUT ? -EHOSTUNREACH : -EIO;
+}
+
+/* ---- connection events (libnats' threads) ---- */
+
+static void on_disconnected(natsConnection *nc, void *ctx)
+{
+	struct upstream *u = ctx;
+	(void)nc;
+	if (atomic_exchange(&u->n.connected, 0))
+		log_event(LOG_WARN, "upstream_disconnected", "stream=%s", u->stream);
+}
+
+static void on_reconnected(natsConnection *nc, void *ctx)
+{
+	struct upstream *u = ctx;
+	char url[256] = "";
+	natsConnection_GetConnectedUrl(nc, url, sizeof url);
+	atomic_store(&u->n.connected, 1);
+	atomic_fetch_add(&u->n.reconnects, 1);
+	log_event(LOG_INFO, "upstream_reconnected", "stream=%s url=%s", u->stream, url);
+}
+
+static int64_t reconnect_delay(natsConnection *nc, int attempts, void *ctx)
+{
+	(void)nc;
+	(void)ctx;
+	int64_t ms = RECONNECT_FIRST_MS;
+	for (int i = 1; i < attempts && ms < RECONNECT_MAX_MS; i++)
+		ms *= 2;
+	return ms < RECONNECT_MAX_MS ? ms : RECONNECT_MAX_MS;
+}
+
+static void on_publish_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *ctx)
+{
+	struct upstream *u = ctx;
+	(void)js;
+	if (!pa)
+		atomic_fetch_add(&u->n.publish_errors, 1);
+	if (u->c.acked) {
+		char why[200] = "";
+		if (!pa && pae)
+			snprintf(why, sizeof why, "%s", pae->ErrText ? pae->ErrText
+							: natsStatus_GetText(pae->Err));
+		u->c.acked(u->c.acked_ctx, pa ? pa->Sequence : 0, why);
+	}
+	natsMsg_Destroy(msg);
+}
+
+/* ---- credentials: a file or the environment, never a flag value ---- */
+
+static int set_auth(struct upstream *u, char *err, size_t errlen)
+{
+	const char *creds = u->c.creds_file ? u->c.creds_file : getenv("FORQ_NATS_CREDS");
+	const char *env_tok = getenv("FORQ_NATS_TOKEN");
+	char *tok = NULL;
+	int r = 0;
+	if (creds && *creds && (u->c.token_file || (env_tok && *env_tok))) {
+		errmsg_set(err, errlen, "give a NATS token or a creds file, not both");
+		return -EINVAL;
+	}
+	if (u->c.token_file) {
+		char why[300];
+		if ((r = parse_token_file(u->c.token_file, &tok, why, sizeof why))) {
+			errmsg_set(err, errlen, "--upstream-token-file: %s", why);
+			return -EINVAL;
+		}
+	} else if (env_tok && *env_tok) {
+		const char *bad = parse_token_problem(env_tok);
+		if (bad) {
+			errmsg_set(err, errlen, "FORQ_NATS_TOKEN %s", bad);
+			return -EINVAL;
+		}
+		tok = strdup(env_tok);
+		if (!tok)
+			return -ENOMEM;
+	}
+	if (tok) {
+		natsStatus s = natsOptions_SetToken(u->opts, tok);
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+		if (s != NATS_OK)
+			return nats_failed(s, 0, err, errlen, "token");
+	} else if (creds && *creds) {
+		FILE *f = fopen(creds, "r");
+		if (!f) {
+			errmsg_set(err, errlen, "cannot open NATS creds file %s: %s", creds,
+				   strerror(errno));
+			return -EINVAL;
+		}
+		fclose(f);
+		natsStatus s = natsOptions_SetUserCredentialsFromFiles(u->opts, creds, NULL);
+		if (s != NATS_OK)
+			return nats_failed(s, 0, err, errlen, "creds file");
+	}
+	return 0;
+}
+
+static int connect_nats(struct upstream *u, char *err, size_t errlen)
+{
+	int n, r;
+	if ((r = upstream_split_urls(u->c.urls, &u->urls, &n, err, errlen)))
+		return r;
+	natsStatus s = natsOptions_Create(&u->opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(u->opts, (const char **)u->urls, n);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(u->opts, u->c.client_name ? u->c.client_name : "forq");
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(u->opts, CONNECT_TIMEOUT_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(u->opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(u->opts, reconnect_delay, u);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(u->opts, on_disconnected, u);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(u->opts, on_reconnected, u);
+	if (s != NATS_OK)
+		return nats_failed(s, 0, err, errlen, "NATS options");
+	if ((r = set_auth(u, err, errlen)))
+		return r;
+	s = natsConnection_Connect(&u->nc, u->opts);
+	if (s != NATS_OK) {
+		char what[600];
+		snprintf(what, sizeof what, "cannot connect to %.500s", u->c.urls);
+		return nats_failed(s, 0, err, errlen, what);
+	}
+	atomic_store(&u->n.connected, 1);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = API_WAIT_MS;
+	jo.PublishAsync.AckHandler = on_publish_acked;
+	jo.PublishAsync.AckHandlerClosure = u;
+	jo.PublishAsync.MaxPending = 4096;
+	if ((s = natsConnection_JetStream(&u->js, u->nc, &jo)) != NATS_OK)
+		return nats_failed(s, 0, err, errlen, "JetStream");
+	return 0;
+}
+
+/* ---- the stream and the consumer ---- */
+
+static int ensure_stream(struct upstream *u, const struct upstream_want *w, char *err,
+			 size_t errlen)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetStreamInfo(&si, u->js, u->stream, NULL, &jerr);
+	if (s == NATS_NOT_FOUND) {
+		jsStreamConfig sc;
+		const char *subj = u->subject;
+		jsStreamConfig_Init(&sc);
+		sc.Name = u->stream;
+		sc.Subjects = &subj;
+		sc.SubjectsLen = 1;
+		sc.Retention = js_WorkQueuePolicy;
+		sc.Storage = js_FileStorage;
+		sc.Replicas = w->replicas ? w->replicas : 1;
+		jerr = 0;
+		s = js_AddStream(&si, u->js, &sc, NULL, &jerr);
+		if (s != NATS_OK && jerr == JSStreamNameExistErr) /* another host was first */
+			s = js_GetStreamInfo(&si, u->js, u->stream, NULL, &jerr);
+		else if (s == NATS_OK)
+			log_event(LOG_INFO, "upstream_stream_created", "stream=%s subject=%s replicas=%d",
+				  u->stream, u->subject, (int)sc.Replicas);
+	}
+	if (s != NATS_OK) {
+		char what[200];
+		snprintf(what, sizeof what, "stream %s", u->stream);
+		return nats_failed(s, jerr, err, errlen, what);
+	}
+	jsStreamConfig *cf = si->Config;
+	struct upstream_stream_have h = {.work_queue = cf->Retention == js_WorkQueuePolicy,
+					 .replicas = (int)cf->Replicas,
+					 .subjects = (const char *const *)cf->Subjects,
+					 .nsubjects = cf->SubjectsLen};
+	int r = upstream_check_stream(w, &h, err, errlen);
+	jsStreamInfo_Destroy(si);
+	return r;
+}
+
+static int ensure_consumer(struct upstream *u, const struct upstream_want *w, char *err,
+			   size_t errlen)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetConsumerInfo(&ci, u->js, u->stream, UPSTREAM_DURABLE, NULL, &jerr);
+	if (s == NATS_NOT_FOUND) {
+		jsConsumerConfig cc;
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = UPSTREAM_DURABLE;
+		cc.AckPolicy = js_AckExplicit;
+		cc.AckWait = w->ack_wait_ms * 1000000;
+		cc.MaxDeliver = w->max_deliver;
+		cc.FilterSubject = u->subject;
+		cc.MaxAckPending = -1; /* each forqd holds what its ring has room for */
+		jerr = 0;
+		s = js_AddConsumer(&ci, u->js, u->stream, &cc, NULL, &jerr);
+		if (s == NATS_OK)
+			log_event(LOG_INFO, "upstream_consumer_created",
+				  "stream=%s consumer=%s ack_wait_ms=%lld max_deliver=%lld", u->stream,
+				  UPSTREAM_DURABLE, (long long)w->ack_wait_ms,
+				  (long long)w->max_deliver);
+		else if (jerr == JSConsumerNameExistErr)
+			s = js_GetConsumerInfo(&ci, u->js, u->stream, UPSTREAM_DURABLE, NULL, &jerr);
+	}
+	if (s != NATS_OK) {
+		char what[200];
+		snprintf(what, sizeof what, "consumer %s on stream %s", UPSTREAM_DURABLE, u->stream);
+		return nats_failed(s, jerr, err, errlen, what);
+	}
+	jsConsumerConfig *cf = ci->Config;
+	struct upstream_consumer_have h = {
+		.ack_explicit = cf->AckPolicy == js_AckExplicit,
+		.ack_wait_ms = cf->AckWait / 1000000, .max_deliver = cf->MaxDeliver,
+		.filter_subject = cf->FilterSubject,
+		.push = cf->DeliverSubject && *cf->DeliverSubject};
+	int r = upstream_check_consumer(w, &h, err, errlen);
+	jsConsumerInfo_Destroy(ci);
+	return r;
+}
+
+int upstream_open(struct upstream **up, const struct upstream_config *c, char *err,
+		  size_t errlen)
+{
+	int r;
+	if ((r = upstream_name_check(c->stream, err, errlen)))
+		return r;
+	struct upstream *u = calloc(1, sizeof *u);
+	if (!u)
+		return -ENOMEM;
+	u->c = *c;
+	snprintf(u->stream, sizeof u->stream, "%s", c->stream);
+	upstream_subject(u->stream, u->subject, sizeof u->subject);
+	struct upstream_want w = {.stream = u->stream, .subject = u->subject,
+				  .replicas = c->replicas, .ack_wait_ms = c->ack_wait_ms,
+				  .max_deliver = c->max_deliver};
+	if (!(r = connect_nats(u, err, errlen)) && !(r = ensure_stream(u, &w, err, errlen)) &&
+	    c->ack_wait_ms > 0)
+		r = ensure_consumer(u, &w, err, errlen);
+	if (r) {
+		upstream_close(u, 0);
+		return r;
+	}
+	*up = u;
+	return 0;
+}
+
+void upstream_close(struct upstream *u, int timeout_ms)
+{
+	if (!u)
+		return;
+	if (u->nc && timeout_ms > 0)
+		natsConnection_FlushTimeout(u->nc, timeout_ms);
+	jsCtx_Destroy(u->js);
+	if (u->nc) {
+		natsConnection_Close(u->nc);
+		natsConnection_Destroy(u->nc);
+	}
+	natsOptions_Destroy(u->opts);
+	free(u->urls);
+	free(u);
+	/* libnats' own threads and memory (one upstream a process). */
+	nats_Close();
+}
+
+struct upstream_counters *upstream_counters(struct upstream *u)
+{
+	return &u->n;
+}
+
+int upstream_connected(struct upstream *u)
+{
+	return atomic_load(&u->n.connected);
+}
+
+jsCtx *upstream_js(struct upstream *u)
+{
+	return u->js;
+}
+
+const char *upstream_stream_name(const struct upstream *u)
+{
+	return u->stream;
+}
+
+const char *upstream_task_subject(const struct upstream *u)
+{
+	return u->subject;
+}
+
+/* ---- publishing ---- */
+
+int upstream_publish(struct upstream *u, const void *data, size_t len, const char *key,
+		     size_t key_len, uint64_t *seq, int *dup, char *err, size_t errlen)
+{
+	char id[UPSTREAM_KEY_MAX + 1];
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = PUBLISH_WAIT_MS;
+	if (key) {
+		if (key_len == 0 || key_len > UPSTREAM_KEY_MAX) {
+			errmsg_set(err, errlen, "a key is 1 to %d bytes", UPSTREAM_KEY_MAX);
+			return -EINVAL;
+		}
+		memcpy(id, key, key_len);
+		id[key_len] = 0;
+		po.MsgId = id;
+	}
+	jsPubAck *pa = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_Publish(&pa, u->js, u->subject, data, (int)len, &po, &jerr);
+	if (s != NATS_OK) {
+		atomic_fetch_add(&u->n.publish_errors, 1);
+		nats_failed(s, jerr, err, errlen, "publish");
+		return -EIO;
+	}
+	if (seq)
+		*seq = pa->Sequence;
+	if (dup)
+		*dup = pa->Duplicate;
+	jsPubAck_Destroy(pa);
+	return 0;
+}
+
+int upstream_publish_async(struct upstream *u, const void *data, size_t len, char *err,
+			   size_t errlen)
+{
+	natsStatus s = js_PublishAsync(u->js, u->subject, data, (int)len, NULL);
+	if (s == NATS_OK)
+		return 0;
+	atomic_fetch_add(&u->n.publish_errors, 1);
+	return nats_failed(s, 0, err, errlen, "publish");
+}
+
+int upstream_publish_wait(struct upstream *u, int timeout_ms)
+{
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = timeout_ms;
+	return js_PublishAsyncComplete(u->js, &po) == NATS_OK ? 0 : -ETIMEDOUT;
+}
