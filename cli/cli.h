@@ -27,6 +27,9 @@ struct opts {
 	const char *key, *key_window; /* push: a unique key, held this long after */
 	int json, all;
 	const char *queue;  /* --queue: a queue's name */
+	const char *upstream, *upstream_stream; /* push: publish to a NATS stream */
+	int upstream_replicas;
+	const char *upstream_token_file, *upstream_creds_file;
 	struct bench_config bench; /* bench.prio is copied from prio */
 };
 
@@ -57,6 +60,7 @@ int cli_json_print(const struct command *cmd, cJSON *root);
 
 /* The commands. */
 int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv);       /* push.c */
+int cmd_push_upstream(const struct command *cmd, struct opts *o, int argc, char **argv); /* publish.c */
 int cmd_stats(const struct command *cmd, struct opts *o, int argc, char **argv);      /* inspect.c */
 int cmd_dead(const struct command *cmd, struct opts *o, int argc, char **argv);       /* inspect.c */
 int cmd_retry_dead(const struct command *cmd, struct opts *o, int argc, char **argv); /* inspect.c */

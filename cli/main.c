@@ -24,7 +24,8 @@
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
 	F_ALL, F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_PUSH_KIND, F_FORQD,
-	F_QUIET, F_QUEUE, F_JOURNAL, F_FSYNC, F_HELP, NFLAGS
+	F_QUIET, F_QUEUE, F_JOURNAL, F_FSYNC, F_UPSTREAM, F_UPSTREAM_STREAM, F_UPSTREAM_REPLICAS,
+	F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -106,6 +107,23 @@ static const struct flag_spec flags[NFLAGS] = {
 		       .help = "forqd --journal DIR (made empty first: a journal of its own)"},
 	[F_FSYNC] = {.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = O(bench.fsync),
 		     .sdef = "always", .help = "forqd --fsync with --journal: always, MS or off"},
+	[F_UPSTREAM] = {.name = "upstream", .arg = "URLS", .type = FLAG_STR, .off = O(upstream),
+			.help = "publish to a NATS JetStream stream (forqd --upstream) instead of "
+				"a local queue: nats://HOST:PORT[,...]"},
+	[F_UPSTREAM_STREAM] = {.name = "upstream-stream", .arg = "NAME", .type = FLAG_STR,
+			       .off = O(upstream_stream), .sdef = "forq",
+			       .help = "with --upstream: the stream (made if missing)"},
+	[F_UPSTREAM_REPLICAS] = {.name = "upstream-replicas", .arg = "N", .type = FLAG_INT,
+				 .off = O(upstream_replicas), .lo = 0, .hi = 5, .def = 0,
+				 .zero = "the stream's; 1 if new",
+				 .help = "with --upstream: the stream's replicas"},
+	[F_UPSTREAM_TOKEN_FILE] = {.name = "upstream-token-file", .arg = "FILE", .type = FLAG_STR,
+				   .off = O(upstream_token_file),
+				   .help = "with --upstream: NATS token from FILE (or env "
+					   "FORQ_NATS_TOKEN)"},
+	[F_UPSTREAM_CREDS_FILE] = {.name = "upstream-creds-file", .arg = "FILE", .type = FLAG_STR,
+				   .off = O(upstream_creds_file),
+				   .help = "with --upstream: NATS creds file (or env FORQ_NATS_CREDS)"},
 	[F_HELP] = {.name = "help", .type = FLAG_HELP, .short_name = 'h', .help = "print this help"},
 };
 
@@ -287,7 +305,9 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 /* ---- dispatch ---- */
 
 static const int push_flags[] = {F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
-				 F_KEY, F_KEY_WINDOW, F_HELP};
+				 F_KEY, F_KEY_WINDOW, F_UPSTREAM, F_UPSTREAM_STREAM,
+				 F_UPSTREAM_REPLICAS, F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE,
+				 F_HELP};
 static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};

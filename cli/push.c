@@ -183,6 +183,9 @@ static int push_unique(const struct command *cmd, struct forq *q, const struct o
 
 int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
+	if (!o->upstream && (o->upstream_token_file || o->upstream_creds_file ||
+			     o->upstream_replicas))
+		return usage_error(cmd, "the NATS flags go with --upstream URLS");
 	if (o->file && argc)
 		return usage_error(cmd, "give payloads as arguments or with --file, not both");
 	if (!o->file && !argc)
@@ -195,6 +198,8 @@ int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 	for (int i = 0; i < argc; i++)
 		if (!*argv[i])
 			return usage_error(cmd, "argument %d is an empty payload", i + 1);
+	if (o->upstream)
+		return cmd_push_upstream(cmd, o, argc, argv);
 	uint64_t delay_ms = 0;
 	char why[200];
 	if (o->delay && o->at)

@@ -301,6 +301,28 @@ int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct pro
 	      s->journal_pending);
 	gauge(&o, "forq_journal_segments", "Journal segment files now.", s->journal_segments);
 
+	gauge(&o, "forq_upstream_connected",
+	      "1 while forqd is connected to its NATS JetStream upstream (--upstream), else 0.",
+	      (uint64_t)s->upstream_connected);
+	gauge(&o, "forq_upstream_held", "Tasks fetched from the stream and not yet ended.",
+	      s->upstream_held);
+	counter(&o, "forq_upstream_fetched_total", "Tasks fetched from the stream into the queue.",
+		s->upstream_fetched);
+	counter(&o, "forq_upstream_acked_total", "Stream messages acknowledged: their task is done.",
+		s->upstream_acked);
+	counter(&o, "forq_upstream_naked_total",
+		"Stream messages given back for another delivery (the queue could not take them, or "
+		"forqd stopped).",
+		s->upstream_naked);
+	counter(&o, "forq_upstream_terminated_total",
+		"Stream messages terminated: their task failed for good or is dead.",
+		s->upstream_terminated);
+	counter(&o, "forq_upstream_reconnects_total", "Reconnections to NATS.",
+		s->upstream_reconnects);
+	counter(&o, "forq_upstream_publish_errors_total",
+		"Publishes to the stream that JetStream did not acknowledge.",
+		s->upstream_publish_errors);
+
 	for (uint32_t i = 0; i < nw; i++)
 		if (s->workers[i].state < METRICS_WORKER_NSTATES)
 			states[s->workers[i].state]++;

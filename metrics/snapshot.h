@@ -91,6 +91,11 @@ struct metrics_snapshot {
 	uint64_t journal_bytes, journal_fsyncs, journal_write_errors;
 	uint64_t journal_pending;  /* tasks pushed, not yet journaled */
 	uint64_t journal_segments; /* segment files now */
+	/* The NATS JetStream upstream (--upstream); all 0 without one. */
+	int upstream_connected;    /* 1 while connected */
+	uint64_t upstream_held;    /* tasks fetched and not yet ended */
+	uint64_t upstream_fetched, upstream_acked, upstream_naked, upstream_terminated;
+	uint64_t upstream_reconnects, upstream_publish_errors; /* counters */
 
 	/* Local consumers. */
 	uint32_t n_workers;                 /* rows used in workers[] */

@@ -91,6 +91,19 @@ static const struct flag_spec flags[] = {
 		 "apart) or off"},
 	{.name = "journal-segment", .arg = "MIB", .type = FLAG_U32, .off = C(journal_segment_mib),
 	 .lo = 1, .hi = 4095, .def = 64, .help = "journal segment size before a new one starts"},
+	{.name = "upstream", .arg = "URLS", .type = FLAG_STR, .off = C(upstream),
+	 .help = "back the queue with a NATS JetStream stream: nats://HOST:PORT[,nats://...]"},
+	{.name = "upstream-stream", .arg = "NAME", .type = FLAG_STR, .off = C(upstream_stream),
+	 .sdef = "forq", .help = "with --upstream: the stream (subject forq.NAME, consumer forq)"},
+	{.name = "upstream-replicas", .arg = "N", .type = FLAG_INT, .off = C(upstream_replicas),
+	 .lo = 0, .hi = 5, .def = 0, .zero = "the stream's; 1 if new",
+	 .help = "with --upstream: the stream's replicas (an existing one must have as many)"},
+	{.name = "upstream-token-file", .arg = "FILE", .type = FLAG_STR,
+	 .off = C(upstream_token_file),
+	 .help = "with --upstream: NATS token from FILE (or env FORQ_NATS_TOKEN)"},
+	{.name = "upstream-creds-file", .arg = "FILE", .type = FLAG_STR,
+	 .off = C(upstream_creds_file),
+	 .help = "with --upstream: NATS creds file (or env FORQ_NATS_CREDS, a path)"},
 	{.name = "http", .arg = "ADDR:PORT", .type = FLAG_STR, .off = C(http), .sdef = "127.0.0.1:8080",
 	 .help = "metrics, stats, task API and status page (off: none)"},
 	{.name = "tcp", .arg = "ADDR:PORT", .type = FLAG_STR, .off = C(tcp), .sdef = "127.0.0.1:7070",
@@ -145,6 +158,8 @@ static void usage(const struct forqd_config *defaults)
 		flags_help(stdout, &flags[i], defaults, 28);
 	printf("\nenvironment:\n  FORQ_ADMIN_TOKEN             admin token (never pass it as a flag)\n"
 	       "  FORQ_WORKER_TOKEN            worker token, for producers and workers\n"
+	       "  FORQ_NATS_TOKEN              NATS token, with --upstream\n"
+	       "  FORQ_NATS_CREDS              NATS creds file path, with --upstream\n"
 	       "\nsignals: SIGTERM/SIGINT drain and exit 0; a second one stops at once.\n");
 }
 
@@ -202,6 +217,26 @@ static int check(struct forqd_config *c, char *err, size_t errlen)
 	}
 	if (c->worker_token && c->admin_token && !strcmp(c->worker_token, c->admin_token)) {
 		snprintf(err, errlen, "the worker token must differ from the admin token");
+		return -1;
+	}
+	if (read_token(c->upstream_token_file, "--upstream-token-file", "FORQ_NATS_TOKEN",
+		       &c->upstream_token, err, errlen))
+		return -1;
+	if (!c->upstream && (c->upstream_token_file || c->upstream_creds_file ||
+			     c->upstream_replicas)) {
+		snprintf(err, errlen, "--upstream-replicas, --upstream-token-file and "
+			 "--upstream-creds-file need --upstream URLS");
+		return -1;
+	}
+	if (c->upstream && c->journal) {
+		snprintf(err, errlen, "--upstream and --journal cannot be used together (the stream "
+			 "holds the tasks)");
+		return -1;
+	}
+	if (!c->upstream_creds_file && getenv("FORQ_NATS_CREDS") && *getenv("FORQ_NATS_CREDS"))
+		c->upstream_creds_file = getenv("FORQ_NATS_CREDS");
+	if (c->upstream_token && c->upstream_creds_file) {
+		snprintf(err, errlen, "give a NATS token or a creds file, not both");
 		return -1;
 	}
 	if (!strcmp(c->fsync, "always")) {
@@ -272,4 +307,5 @@ void config_free(struct forqd_config *c)
 {
 	wipe(&c->admin_token);
 	wipe(&c->worker_token);
+	wipe(&c->upstream_token);
 }

@@ -42,6 +42,12 @@ struct forqd_config {
 	const char *fsync;        /* always, off or MS */
 	int fsync_ms;             /* from fsync: -1 always, -2 off, else ms */
 	uint32_t journal_segment_mib;
+	const char *upstream;     /* NATS URLs, NULL: no upstream stream */
+	const char *upstream_stream;
+	int upstream_replicas;    /* 0: the stream's own */
+	const char *upstream_token_file;
+	char *upstream_token;     /* from FORQ_NATS_TOKEN or the file; owned */
+	const char *upstream_creds_file; /* or FORQ_NATS_CREDS */
 	const char *http;         /* ADDR:PORT or "off" */
 	const char *tcp;          /* ADDR:PORT or "off" */
 	int lease_timeout_s;

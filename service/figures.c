@@ -4,7 +4,9 @@
 #include <stdio.h>
 
 #include "forq_admin.h"
+#include "bridge.h"
 #include "journal.h"
+#include "stream.h"
 
 /* The TCP server's counters into the snapshot. With --tcp off,
  * forq_tcp_commands_total still has one series per command (0), so that
@@ -85,4 +87,19 @@ void figures_journal(struct metrics_snapshot *s, struct journal *j)
 	s->journal_write_errors = js.write_errors;
 	s->journal_pending = js.pending;
 	s->journal_segments = js.segments;
+}
+
+void figures_upstream(struct metrics_snapshot *s, struct upstream *u, struct bridge *b)
+{
+	if (!u)
+		return;
+	struct upstream_counters *n = upstream_counters(u);
+	s->upstream_connected = upstream_connected(u);
+	s->upstream_held = bridge_held(b);
+	s->upstream_fetched = atomic_load(&n->fetched);
+	s->upstream_acked = atomic_load(&n->acked);
+	s->upstream_naked = atomic_load(&n->naked);
+	s->upstream_terminated = atomic_load(&n->terminated);
+	s->upstream_reconnects = atomic_load(&n->reconnects);
+	s->upstream_publish_errors = atomic_load(&n->publish_errors);
 }

@@ -17,5 +17,9 @@ void figures_tcp(struct metrics_snapshot *s, struct tcp_server *tcp);
 /* The journal's figures (all 0 when j is NULL). */
 struct journal;
 void figures_journal(struct metrics_snapshot *s, struct journal *j);
+/* The NATS upstream's figures (--upstream; nothing when u is NULL). */
+struct upstream;
+struct bridge;
+void figures_upstream(struct metrics_snapshot *s, struct upstream *u, struct bridge *b);
 
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "forq_admin.h"
+#include "bridge.h"
 #include "clock.h"
 #include "config.h"
 #include "forq.h"
@@ -42,6 +43,7 @@
 #include "intake.h"
 #include "queue_open.h"
 #include "stall.h"
+#include "stream.h"
 #include "supervisor.h"
 #include "server.h"
 #include "workwatch.h"
@@ -70,6 +72,8 @@ struct forqd {
 	struct tcp_server *tcp;
 	struct work_watch *watch;
 	struct journal *journal;  /* --journal, NULL without */
+	struct upstream *up;      /* --upstream: the NATS connection, NULL without */
+	struct bridge *bridge;    /* --upstream: the stream's tasks into the ring */
 	int created;              /* the queue is new (not recovered): replay the journal */
 	struct loop loop;
 	struct loop_timer restart_timer;  /* the next consumer restart */
@@ -111,7 +115,7 @@ static void on_answer(void *ctx, const struct forq_task_info *rec, const void *p
 	}
 	/* The journal forgets it once its line is written (flush_results); an
 	 * unfinished task stays in it. */
-	if (status != FORQ_RESULT_UNFINISHED && d->journal) {
+	if (status != FORQ_RESULT_UNFINISHED && (d->journal || d->bridge)) {
 		if (d->n_answered == ANSWERED_MAX)
 			flush_results(d);
 		d->answered[d->n_answered++] = rec->id;
@@ -124,6 +128,7 @@ static void flush_results(void *ctx)
 	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
 		d->results_gone = 1;
 	journal_finished(d->journal, d->answered, d->n_answered);
+	bridge_finished(d->bridge, d->answered, d->n_answered);
 	d->n_answered = 0;
 }
 
@@ -151,12 +156,15 @@ static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
 	s->start_time = (double)d->start_unix_ns / 1e9;
 	s->draining = !!(forq_admin_flags(d->hq) & FORQ_F_DRAINING);
 	figures_journal(s, d->journal);
+	figures_upstream(s, d->up, d->bridge);
 	return 0;
 }
 
 static int hook_push(void *ctx, struct http_task *tasks, size_t n, uint64_t *ids)
 {
 	struct forqd *d = ctx;
+	if (d->up)
+		return intake_publish(d->up, d->c.max_payload, tasks, n, ids);
 	return intake_push(d->hq, d->c.max_payload, tasks, n, ids);
 }
 
@@ -209,6 +217,8 @@ static int hook_ready(void *ctx)
 		return 0;
 	if (stall_watch_stalled(&d->stall) || stall_watch_stuck(&d->stall))
 		return 0; /* alive but not working: a stopped or stuck consumer */
+	if (d->up && !upstream_connected(d->up))
+		return 0; /* its stream out of reach */
 	struct forq_worker_info rows[FORQ_MAX_WORKERS];
 	forq_admin_workers(d->hq, rows, d->c.workers);
 	for (int w = 0; w < d->c.workers; w++)
@@ -248,6 +258,48 @@ static int open_journal(struct forqd *d)
 	if (r)
 		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", d->c.journal,
 			  log_quote(err, q, sizeof q));
+	return r;
+}
+
+/* --upstream: the NATS connection, the stream and its consumer, before
+ * anything else is made (a refused stream changes nothing here). */
+static int open_upstream(struct forqd *d)
+{
+	if (!d->c.upstream)
+		return 0;
+	char err[1024], q[1100];
+	struct upstream_config uc = {.urls = d->c.upstream, .stream = d->c.upstream_stream,
+				     .replicas = d->c.upstream_replicas,
+				     .ack_wait_ms = (int64_t)d->c.lease_timeout_s * 1000,
+				     .max_deliver = d->c.max_attempts,
+				     .token = d->c.upstream_token,
+				     .creds_file = d->c.upstream_creds_file, .client_name = "forqd"};
+	if (upstream_open(&d->up, &uc, err, sizeof err)) {
+		log_event(LOG_ERROR, "upstream_refused", "stream=%s error=\"%s\"",
+			  d->c.upstream_stream, log_quote(err, q, sizeof q));
+		return -1;
+	}
+	log_event(LOG_INFO, "upstream_connected", "stream=%s urls=%s", d->c.upstream_stream,
+		  d->c.upstream);
+	return 0;
+}
+
+/* The bridge holds what the consumers can take soon, no more: the rest
+ * stays in the stream for the other hosts. */
+static int start_bridge(struct forqd *d)
+{
+	if (!d->up)
+		return 0;
+	char err[512];
+	uint64_t hold = 4ull * (uint64_t)(d->c.workers ? d->c.workers : 1) * d->c.batch;
+	hold = hold < 64 ? 64 : hold;
+	hold = hold > d->c.capacity ? d->c.capacity : hold;
+	struct bridge_config bc = {.shm_name = d->c.shm_name, .hold = (uint32_t)hold,
+				   .ack_wait_ms = (int64_t)d->c.lease_timeout_s * 1000,
+				   .nak_delay_ms = d->c.backoff_ms};
+	int r = bridge_start(&d->bridge, d->up, &bc, err, sizeof err);
+	if (r)
+		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"bridge: %s\"", -r, err);
 	return r;
 }
 
@@ -667,6 +719,10 @@ int main(int argc, char **argv)
 
 	/* Each step below is undone in the reverse order, from its label down:
 	 * nothing is released while something started after it may use it. */
+	if (open_upstream(&d)) {
+		code = EXIT_QUEUE;
+		goto out_loop;
+	}
 	if (open_results(&d)) {
 		code = EXIT_RESULTS;
 		goto out_loop;
@@ -695,10 +751,15 @@ int main(int argc, char **argv)
 		code = exit_code_of(r);
 		goto out_http;
 	}
+	if ((r = start_bridge(&d))) {
+		code = exit_code_of(r);
+		goto out_watch;
+	}
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
 				     .batch = d.c.batch, .results_fd = d.results_fd,
 				     .tasks_file = d.c.tasks,
-				     .journal_fd = journal_finish_fd(d.journal)};
+				     .journal_fd = d.journal ? journal_finish_fd(d.journal)
+							     : bridge_finish_fd(d.bridge)};
 	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
 				       .backoff_max_ms = d.c.restart_backoff_max_ms};
 	if ((r = supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))) {
@@ -745,6 +806,8 @@ out_http:
 		d.tcp = NULL;
 	}
 out_queue:
+	bridge_stop(d.bridge); /* consumers and remote workers are done: their ends are in */
+	d.bridge = NULL;
 	close_queue(&d);
 out_results:
 	if (d.have_sink) {
@@ -754,6 +817,7 @@ out_results:
 	if (d.results_fd >= 0)
 		close(d.results_fd);
 out_loop:
+	upstream_close(d.up, 2000); /* the last acks and naks go out */
 	loop_release(&d.loop);
 out:
 	if (d.wake[0] >= 0) {

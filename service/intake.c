@@ -3,6 +3,9 @@
 
 #include <errno.h>
 
+#include "log.h"
+#include "stream.h"
+
 static int push_one(struct forq *q, struct http_task *t, uint64_t *id)
 {
 	enum forq_prio prio = (enum forq_prio)t->prio;
@@ -37,6 +40,32 @@ int intake_push(struct forq *q, uint32_t max_payload, struct http_task *tasks, s
 		if ((r = forq_push_batch(q, (enum forq_prio)prio, m, k, 0, ids + i)))
 			return r;
 		i += k;
+	}
+	return 0;
+}
+
+/* --upstream: each task is published to the stream, one after another,
+ * each waiting for JetStream's ack; ids get the stream sequences. A key is
+ * the Nats-Msg-Id (the stream's duplicate window, not key_window). */
+int intake_publish(struct upstream *u, uint32_t max_payload, struct http_task *tasks, size_t n,
+		   uint64_t *ids)
+{
+	char err[300], q[400];
+	for (size_t i = 0; i < n; i++) {
+		if (tasks[i].len > max_payload)
+			return -EMSGSIZE;
+		if (tasks[i].delay_ms || tasks[i].prio != FORQ_NORMAL)
+			return -ENOTSUP;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int r = upstream_publish(u, tasks[i].payload, tasks[i].len, tasks[i].key,
+					 tasks[i].key_len, &ids[i], &tasks[i].duplicate, err,
+					 sizeof err);
+		if (r) {
+			log_event(LOG_WARN, "upstream_publish_failed", "published=%zu of=%zu error=\"%s\"",
+				  i, n, log_quote(err, q, sizeof q));
+			return r == -EINVAL ? -EINVAL : -ECOMM;
+		}
 	}
 	return 0;
 }

@@ -17,4 +17,15 @@
 int intake_push(struct forq *q, uint32_t max_payload, struct http_task *tasks, size_t n,
 		uint64_t *ids);
 
+/* forqd --upstream: publishes tasks[0..n) to the NATS stream instead, each
+ * acknowledged by JetStream before the next; ids[i] gets its stream
+ * sequence, a key is the message id (tasks[i].duplicate: JetStream had it).
+ * Returns 0, -EMSGSIZE, -ENOTSUP (a delay or a priority other than normal:
+ * the stream has neither; nothing published), -EINVAL (a key over 256
+ * bytes), -ECOMM (JetStream did not acknowledge one: those before it are
+ * published). */
+struct upstream;
+int intake_publish(struct upstream *u, uint32_t max_payload, struct http_task *tasks, size_t n,
+		   uint64_t *ids);
+
 #endif

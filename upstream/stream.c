@@ -9,7 +9,6 @@
 
 #include "errmsg.h"
 #include "log.h"
-#include "parse.h"
 #include "settings.h"
 
 #define CONNECT_TIMEOUT_MS 2000
@@ -27,6 +26,7 @@ struct upstream {
 	jsCtx *js;
 	char **urls;
 	struct upstream_counters n;
+	atomic_int closing;      /* the disconnection is ours: not logged */
 };
 
 void upstream_status_text(natsStatus s, char *out, size_t cap)
@@ -55,7 +55,7 @@ static void on_disconnected(natsConnection *nc, void *ctx)
 {
 	struct upstream *u = ctx;
 	(void)nc;
-	if (atomic_exchange(&u->n.connected, 0))
+	if (atomic_exchange(&u->n.connected, 0) && !atomic_load(&u->closing))
 		log_event(LOG_WARN, "upstream_disconnected", "stream=%s", u->stream);
 }
 
@@ -95,41 +95,19 @@ static void on_publish_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr 
 	natsMsg_Destroy(msg);
 }
 
-/* ---- credentials: a file or the environment, never a flag value ---- */
+/* ---- credentials ---- */
 
 static int set_auth(struct upstream *u, char *err, size_t errlen)
 {
-	const char *creds = u->c.creds_file ? u->c.creds_file : getenv("FORQ_NATS_CREDS");
-	const char *env_tok = getenv("FORQ_NATS_TOKEN");
-	char *tok = NULL;
-	int r = 0;
-	if (creds && *creds && (u->c.token_file || (env_tok && *env_tok))) {
+	const char *creds = u->c.creds_file;
+	natsStatus s = NATS_OK;
+	if (creds && u->c.token) {
 		errmsg_set(err, errlen, "give a NATS token or a creds file, not both");
 		return -EINVAL;
 	}
-	if (u->c.token_file) {
-		char why[300];
-		if ((r = parse_token_file(u->c.token_file, &tok, why, sizeof why))) {
-			errmsg_set(err, errlen, "--upstream-token-file: %s", why);
-			return -EINVAL;
-		}
-	} else if (env_tok && *env_tok) {
-		const char *bad = parse_token_problem(env_tok);
-		if (bad) {
-			errmsg_set(err, errlen, "FORQ_NATS_TOKEN %s", bad);
-			return -EINVAL;
-		}
-		tok = strdup(env_tok);
-		if (!tok)
-			return -ENOMEM;
-	}
-	if (tok) {
-		natsStatus s = natsOptions_SetToken(u->opts, tok);
-		explicit_bzero(tok, strlen(tok));
-		free(tok);
-		if (s != NATS_OK)
-			return nats_failed(s, 0, err, errlen, "token");
-	} else if (creds && *creds) {
+	if (u->c.token) {
+		s = natsOptions_SetToken(u->opts, u->c.token);
+	} else if (creds) {
 		FILE *f = fopen(creds, "r");
 		if (!f) {
 			errmsg_set(err, errlen, "cannot open NATS creds file %s: %s", creds,
@@ -137,11 +115,9 @@ static int set_auth(struct upstream *u, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		fclose(f);
-		natsStatus s = natsOptions_SetUserCredentialsFromFiles(u->opts, creds, NULL);
-		if (s != NATS_OK)
-			return nats_failed(s, 0, err, errlen, "creds file");
+		s = natsOptions_SetUserCredentialsFromFiles(u->opts, creds, NULL);
 	}
-	return 0;
+	return s == NATS_OK ? 0 : nats_failed(s, 0, err, errlen, "NATS credentials");
 }
 
 static int connect_nats(struct upstream *u, char *err, size_t errlen)
@@ -181,6 +157,7 @@ static int connect_nats(struct upstream *u, char *err, size_t errlen)
 	jo.PublishAsync.AckHandler = on_publish_acked;
 	jo.PublishAsync.AckHandlerClosure = u;
 	jo.PublishAsync.MaxPending = 4096;
+	jo.PublishAsync.StallWait = PUBLISH_WAIT_MS; /* a loaded cluster: wait, not fail */
 	if ((s = natsConnection_JetStream(&u->js, u->nc, &jo)) != NATS_OK)
 		return nats_failed(s, 0, err, errlen, "JetStream");
 	return 0;
@@ -301,6 +278,7 @@ void upstream_close(struct upstream *u, int timeout_ms)
 	if (u->nc && timeout_ms > 0)
 		natsConnection_FlushTimeout(u->nc, timeout_ms);
 	jsCtx_Destroy(u->js);
+	atomic_store(&u->closing, 1);
 	if (u->nc) {
 		natsConnection_Close(u->nc);
 		natsConnection_Destroy(u->nc);

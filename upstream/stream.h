@@ -24,8 +24,9 @@ struct upstream_config {
 	int replicas;            /* 0: the stream's own (1 when created here) */
 	int64_t ack_wait_ms;     /* > 0: the durable consumer too (AckWait), else the stream only */
 	int64_t max_deliver;     /* the consumer's MaxDeliver */
-	const char *token_file;  /* NULL: env FORQ_NATS_TOKEN, if set */
-	const char *creds_file;  /* NULL: env FORQ_NATS_CREDS (a path), if set */
+	const char *token;       /* NATS token (read from a file or the environment by the
+				  * caller: never a flag value), or NULL */
+	const char *creds_file;  /* NATS creds file, or NULL; not both */
 	const char *client_name; /* shown by the server (forqd, forq push) */
 	/* Asynchronous publishes (upstream_publish_async): called on a libnats
 	 * thread for each, with the stream sequence (0 when it failed). */

@@ -275,6 +275,14 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 	case -EINVAL:
 		ok = reply_error(s, c, 400, "the queue refused the tasks as invalid");
 		break;
+	case -ENOTSUP:
+		ok = reply_error(s, c, 400, "this queue is a NATS stream (forqd --upstream): tasks "
+				 "take no delay, at or priority other than normal");
+		break;
+	case -ECOMM:
+		ok = reply_error_hdr(s, c, 503, "the NATS stream did not acknowledge a task (those "
+				     "before it in the request are published)", retry);
+		break;
 	case -ETIMEDOUT:
 		ok = reply_error_hdr(s, c, 503,
 				     "the journal did not confirm the tasks on disk in time (a full "
