@@ -222,10 +222,13 @@ static void test_config_ranges_min_max_and_beyond(void **state)
 		if (r->type != FLAG_INT && r->type != FLAG_U32)
 			continue;
 		snprintf(flag, sizeof flag, "--%s", r->name);
+		/* --upstream-* flags go with --upstream (refused alone). */
+		const char *with = strncmp(r->name, "upstream-", 9) ? NULL : "--upstream";
 		const long long cases[] = {r->lo, r->hi};
 		for (int k = 0; k < 2; k++) {
 			snprintf(v, sizeof v, "%lld", cases[k]);
-			assert_int_equal(parse(x, flag, v, NULL), 0);
+			assert_int_equal(with ? parse(x, with, "nats://127.0.0.1:4222", flag, v, NULL)
+					      : parse(x, flag, v, NULL), 0);
 			const void *f = (const char *)&x->c + r->off;
 			long long got = r->type == FLAG_INT ? (long long)*(const int *)f
 							    : (long long)*(const uint32_t *)f;
@@ -237,7 +240,8 @@ static void test_config_ranges_min_max_and_beyond(void **state)
 			snprintf(want, sizeof want,
 				 "--%s: expected a whole number from %lld to %lld, got \"%s\"", r->name,
 				 r->lo, r->hi, v);
-			assert_int_equal(parse(x, flag, v, NULL), -1);
+			assert_int_equal(with ? parse(x, with, "nats://127.0.0.1:4222", flag, v, NULL)
+					      : parse(x, flag, v, NULL), -1);
 			assert_string_equal(x->err, want);
 		}
 		checked++;
