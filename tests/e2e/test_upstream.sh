@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# test_upstream.sh — forqd on a NATS JetStream stream (forqd --upstream,
+# issue 17), on a real 3-node nats-server cluster with JetStream on
+# 127.0.0.1 (each node its own store under $TMP, random free ports):
+#   two_hosts   two forqd hosts share one R3 stream; 20,000 tasks pushed with
+#               forq push --upstream --file; kill -9 of one host mid-run
+#               loses nothing: every task has a right result across both
+#               results files (at-least-once: duplicates counted, allowed),
+#               the stream ends empty, /metrics and /readyz say connected
+#   in_progress tasks that wait longer than AckWait in the local ring are
+#               not redelivered (InProgress): each runs once
+#   poison      a task whose handler always fails is tried --max-attempts
+#               times, ends dead, is terminated: the stream ends empty
+#   dedup       the same --key pushed twice is one message and one task
+#   http_push   POST /tasks on an upstream forqd publishes (ids are stream
+#               sequences); a delay is refused (400)
+#   refused     a consumer with another AckWait is refused at start (exit 3,
+#               the setting named), never changed
+# Skips (77) without nats-server.
+. "$(dirname "$0")/lib.sh"
+
+need_binaries "$FORQD" "$FORQ"
+command -v nats-server >/dev/null 2>&1 || skip_all "nats-server not installed (scripts/deps.sh test)"
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+N=${UPSTREAM_TASKS:-20000}
+
+# Free ports on 127.0.0.1, all held at once while chosen.
+read -r -a P <<<"$($PY -c '
+import socket
+ss = [socket.socket() for _ in range(9)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+NATS_PIDS=()
+URLS=nats://127.0.0.1:${P[0]},nats://127.0.0.1:${P[1]},nats://127.0.0.1:${P[2]}
+MON=${P[6]} # node 1's monitoring port
+
+cleanup_extra() {
+	local p
+	for p in "${NATS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${NATS_PIDS[@]}"; do wait_exit "$p" 10 >/dev/null 2>&1; done
+}
+
+start_cluster() {
+	local i j routes
+	for i in 0 1 2; do
+		routes=
+		for j in 0 1 2; do
+			[ "$j" = "$i" ] || routes="${routes:+$routes,}nats://127.0.0.1:${P[$((3 + j))]}"
+		done
+		mkdir -p "$TMP/nats$i"
+		nats-server -js -sd "$TMP/nats$i" -n "n$i" -a 127.0.0.1 -p "${P[$i]}" \
+			-m "${P[$((6 + i))]}" --cluster_name forqtest \
+			--cluster "nats://127.0.0.1:${P[$((3 + i))]}" --routes "$routes" \
+			>"$TMP/nats$i.log" 2>&1 &
+		NATS_PIDS+=($!)
+		PIDS+=($!)
+	done
+}
+
+# jsz FIELD STREAM: messages in a stream (or the consumer's ack pending).
+jsz() {
+	$PY - "$MON" "$1" "$2" <<'EOF'
+import json, sys, urllib.request
+port, field, name = sys.argv[1], sys.argv[2], sys.argv[3]
+d = json.load(urllib.request.urlopen(
+    "http://127.0.0.1:%s/jsz?streams=true&consumers=true&leader-only=false" % port, timeout=5))
+for a in d.get("account_details") or []:
+    for s in a.get("stream_detail") or []:
+        if s["name"] != name:
+            continue
+        if field == "messages":
+            print(s["state"]["messages"])
+        else:
+            print(sum(c.get(field, 0) for c in s.get("consumer_detail") or []))
+        sys.exit(0)
+print("none")
+EOF
+}
+
+stream_empty() { [ "$(jsz messages "$1")" = 0 ]; }
+
+# done_ids FILE...: "task result" of each done line (tasks are "K*2").
+done_pairs() {
+	cat "$@" 2>/dev/null | sed -n 's/.*"task":"\([0-9]*\)\*2","status":"done","result":"\([0-9]*\)".*/\1 \2/p'
+}
+distinct_done() { done_pairs "$@" | awk '{print $1}' | sort -u | wc -l; }
+all_done() { [ "$(distinct_done "$@")" -ge "$N" ]; }
+lines() { cat "$@" 2>/dev/null | wc -l; }
+
+start_cluster
+# The cluster is up once a stream can be made: JetStream elects its meta
+# leader after the routes connect (seconds on a loaded machine).
+ready_cluster() {
+	"$FORQ" push --upstream "$URLS" --upstream-stream probe --upstream-replicas 3 '1*2' \
+		>/dev/null 2>"$TMP/probe.err"
+}
+if ! wait_for 90 ready_cluster; then
+	bad "the 3-node NATS cluster takes an R3 stream"
+	tail -n 5 "$TMP/probe.err" "$TMP"/nats0.log | sed 's/^/    /'
+	finish
+fi
+
+UP=(--upstream "$URLS" --upstream-replicas 3 --tcp off --workers 2 --lease-timeout 4)
+
+two_hosts() {
+	seq 1 "$N" | sed 's/$/*2/' >"$TMP/tasks.txt"
+	# --rate: the run lasts seconds, so that host a dies in the middle of it.
+	start_forqd a "${UP[@]}" --upstream-stream S1 --rate 1500 --results "$TMP/a.jsonl" ||
+		{ bad "host a starts"; return; }
+	local a=$FORQD_PID
+	start_forqd b "${UP[@]}" --upstream-stream S1 --rate 1500 --results "$TMP/b.jsonl" ||
+		{ bad "host b starts"; return; }
+	local b=$FORQD_PID bport=$HTTP_PORT
+	check "forq push --upstream publishes $N tasks (one sequence each)" \
+		bash -c "'$FORQ' push --upstream '$URLS' --upstream-stream S1 --file '$TMP/tasks.txt' \
+			>'$TMP/seqs' && [ \$(sort -u '$TMP/seqs' | wc -l) -eq $N ]"
+	check "host a runs tasks" wait_for 120 bash -c "[ \$(cat '$TMP/a.jsonl' | wc -l) -ge 1500 ]"
+	check "host b runs tasks" wait_for 120 bash -c "[ \$(cat '$TMP/b.jsonl' | wc -l) -ge 1 ]"
+	kill -9 "$a"
+	wait "$a" 2>/dev/null
+	local at_kill
+	at_kill=$(distinct_done "$TMP/a.jsonl" "$TMP/b.jsonl")
+	check "host a was killed mid-run ($at_kill of $N done)" [ "$at_kill" -lt "$N" ]
+	check "every task ends done on one host or the other (AckWait redelivers a's)" \
+		wait_for 300 all_done "$TMP/a.jsonl" "$TMP/b.jsonl"
+	check "every result is right (K*2 = 2K)" bash -c \
+		"! { cat '$TMP/a.jsonl' '$TMP/b.jsonl' | sed -n 's/.*\"task\":\"\([0-9]*\)\*2\",\"status\":\"done\",\"result\":\"\([0-9]*\)\".*/\1 \2/p' | awk '\$2 != 2 * \$1' | grep .; }"
+	check "no task failed" bash -c "! grep -h -v '\"status\":\"done\"' '$TMP/a.jsonl' '$TMP/b.jsonl'"
+	local total dups
+	total=$(lines "$TMP/a.jsonl" "$TMP/b.jsonl")
+	dups=$((total - N))
+	echo "    results: $(lines "$TMP/a.jsonl") on a, $(lines "$TMP/b.jsonl") on b, $dups run twice (at-least-once)"
+	check "duplicates only from a's death: at most what a could hold (512)" [ "$dups" -le 1024 ]
+	check "the stream ends empty (every task acknowledged)" wait_for 60 stream_empty S1
+	curl -sf "127.0.0.1:$bport/metrics" >"$TMP/b.metrics"
+	check "/metrics: connected, fetched, acked" bash -c \
+		"grep -q '^forq_upstream_connected 1' '$TMP/b.metrics' &&
+		 grep -Eq '^forq_upstream_fetched_total [1-9]' '$TMP/b.metrics' &&
+		 grep -Eq '^forq_upstream_acked_total [1-9]' '$TMP/b.metrics' &&
+		 grep -q '^# TYPE forq_upstream_reconnects_total counter' '$TMP/b.metrics'"
+	check "/readyz is ready while connected" curl -sf "127.0.0.1:$bport/readyz"
+	stop_forqd "$b"
+	check "host b exits 0 on SIGTERM (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+in_progress() {
+	# 200 tasks at 40 a second: the last waits 5 s in the ring, past AckWait
+	# (3 s); InProgress keeps each with this host, so each runs once.
+	start_forqd ip --upstream "$URLS" --upstream-stream S2 --tcp off --workers 1 \
+		--lease-timeout 3 --rate 40 --rate-burst 1 --results "$TMP/ip.jsonl" ||
+		{ bad "forqd starts"; return; }
+	local pid=$FORQD_PID port=$HTTP_PORT
+	seq 1 200 | sed 's/$/*2/' >"$TMP/ip.txt"
+	check "200 tasks published" bash -c \
+		"'$FORQ' push --upstream '$URLS' --upstream-stream S2 --file '$TMP/ip.txt' >/dev/null"
+	check "all 200 done" wait_for 120 bash -c "[ \$(cat '$TMP/ip.jsonl' | wc -l) -ge 200 ]"
+	sleep 1
+	check "each ran once (no redelivery while held)" \
+		bash -c "[ \$(cat '$TMP/ip.jsonl' | wc -l) -eq 200 ] && [ \$(grep -c '\"attempts\":1,' '$TMP/ip.jsonl') -eq 200 ]"
+	check "fetched 200, no more" bash -c \
+		"curl -sf 127.0.0.1:$port/metrics | grep -q '^forq_upstream_fetched_total 200$'"
+	check "the stream ends empty" wait_for 30 stream_empty S2
+	stop_forqd "$pid"
+}
+
+poison() {
+	# exec: a task 'poison' always fails (exit 1: retried), others print ok.
+	start_forqd poison --upstream "$URLS" --upstream-stream S3 --tcp off --workers 1 \
+		--max-attempts 3 --retry-backoff 20 --results "$TMP/p.jsonl" \
+		--handler 'exec:read t; [ "$t" != poison ] && echo ok' ||
+		{ bad "forqd starts"; return; }
+	local pid=$FORQD_PID port=$HTTP_PORT
+	"$FORQ" push --upstream "$URLS" --upstream-stream S3 poison good >/dev/null
+	check "the poison task ends dead after 3 attempts" wait_for 60 \
+		grep -q '"task":"poison","status":"dead".*"attempts":3' "$TMP/p.jsonl"
+	check "the good one is done" wait_for 30 grep -q '"task":"good","status":"done"' "$TMP/p.jsonl"
+	check "terminated once, acked once" wait_for 10 bash -c \
+		"curl -sf 127.0.0.1:$port/metrics >'$TMP/p.metrics' &&
+		 grep -q '^forq_upstream_terminated_total 1$' '$TMP/p.metrics' &&
+		 grep -q '^forq_upstream_acked_total 1$' '$TMP/p.metrics'"
+	check "the stream ends empty (Term removes it)" wait_for 30 stream_empty S3
+	check "one result line each" [ "$(lines "$TMP/p.jsonl")" -eq 2 ]
+	stop_forqd "$pid"
+}
+
+dedup() {
+	local s1 s2
+	s1=$("$FORQ" push --upstream "$URLS" --upstream-stream S4 --key job-7 '7*2' 2>"$TMP/d1.err")
+	s2=$("$FORQ" push --upstream "$URLS" --upstream-stream S4 --key job-7 '7*2' 2>"$TMP/d2.err")
+	check "the same key twice: the same sequence ($s1, $s2)" [ -n "$s1" ] && [ "$s1" = "$s2" ]
+	check "the second push says it published nothing" grep -q 'holds key job-7 already' "$TMP/d2.err"
+	check "one message in the stream" [ "$(jsz messages S4)" = 1 ]
+	start_forqd dd --upstream "$URLS" --upstream-stream S4 --tcp off --workers 1 \
+		--results "$TMP/d.jsonl" || { bad "forqd starts"; return; }
+	check "one task ran" wait_for 30 grep -q '"task":"7\*2","status":"done"' "$TMP/d.jsonl"
+	sleep 1
+	check "only one" [ "$(lines "$TMP/d.jsonl")" -eq 1 ]
+	stop_forqd
+}
+
+http_push() {
+	start_forqd hp --upstream "$URLS" --upstream-stream S5 --tcp off --workers 1 \
+		--results "$TMP/h.jsonl" || { bad "forqd starts"; return; }
+	local r
+	r=$(curl -s -w ' %{http_code}' -X POST -d '[{"payload":"4*2"},{"payload":"5*2"}]' "127.0.0.1:$HTTP_PORT/tasks")
+	check "POST /tasks publishes: 202 ($r)" grep -q ' 202$' <<<"$r"
+	check "both run" wait_for 30 bash -c "[ \$(grep -c '\"status\":\"done\"' '$TMP/h.jsonl') -eq 2 ]"
+	r=$(curl -s -w ' %{http_code}' -X POST -d '{"payload":"1*2","delay":"5s"}' \
+		"127.0.0.1:$HTTP_PORT/tasks")
+	check "a delay is refused: 400 ($r)" grep -q 'NATS stream.* 400$' <<<"$r"
+	check "forq_upstream_fetched_total 2" bash -c \
+		"curl -sf 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_upstream_fetched_total 2$'"
+	stop_forqd
+}
+
+refused() {
+	"$FORQD" --upstream "$URLS" --upstream-stream S1 --lease-timeout 9 --tcp off --http off \
+		--shm-name /forq-e2e-$$-refused --results off >"$TMP/refused.log" 2>&1
+	local code=$?
+	check "another AckWait is refused: exit 3 (got $code)" [ "$code" -eq 3 ]
+	check "the log names the setting" grep -q 'event=upstream_refused.*AckWait 4000 ms.*9000 ms' \
+		"$TMP/refused.log"
+	"$FORQD" --upstream "$URLS" --upstream-stream S1 --upstream-replicas 1 --lease-timeout 4 \
+		--tcp off --http off --shm-name /forq-e2e-$$-refused --results off \
+		>"$TMP/refused2.log" 2>&1
+	code=$?
+	check "another replica count is refused: exit 3 (got $code)" [ "$code" -eq 3 ]
+	check "the log says replicas" grep -q 'has 3 replicas, forq needs 1' "$TMP/refused2.log"
+	check "no queue was left behind" [ ! -e /dev/shm/forq-e2e-$$-refused ]
+	check "forqd --upstream with a bad URL list is a usage error" bash -c \
+		"'$FORQD' --upstream 'nats://a:1,,nats://b:2' --tcp off --http off --results off \
+			--shm-name /forq-e2e-$$-refused 2>&1 | grep -q 'empty or blank item'"
+}
+
+part two_hosts "two forqd hosts on one R3 stream; kill -9 of one mid-run loses nothing"
+part in_progress "a task held past AckWait is not redelivered (InProgress)"
+part poison "a task that always fails ends dead through Term"
+part dedup "--key is the Nats-Msg-Id: one message, one task"
+part http_push "POST /tasks publishes to the stream"
+part refused "a stream or consumer with other settings is refused, not changed"
+finish
