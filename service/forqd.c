@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include "forq_admin.h"
-#include "bridge.h"
 #include "clock.h"
 #include "config.h"
 #include "forq.h"
@@ -43,7 +42,7 @@
 #include "intake.h"
 #include "queue_open.h"
 #include "stall.h"
-#include "stream.h"
+#include "upstream_setup.h"
 #include "supervisor.h"
 #include "server.h"
 #include "workwatch.h"
@@ -258,48 +257,6 @@ static int open_journal(struct forqd *d)
 	if (r)
 		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", d->c.journal,
 			  log_quote(err, q, sizeof q));
-	return r;
-}
-
-/* --upstream: the NATS connection, the stream and its consumer, before
- * anything else is made (a refused stream changes nothing here). */
-static int open_upstream(struct forqd *d)
-{
-	if (!d->c.upstream)
-		return 0;
-	char err[1024], q[1100];
-	struct upstream_config uc = {.urls = d->c.upstream, .stream = d->c.upstream_stream,
-				     .replicas = d->c.upstream_replicas,
-				     .ack_wait_ms = (int64_t)d->c.lease_timeout_s * 1000,
-				     .max_deliver = d->c.max_attempts,
-				     .token = d->c.upstream_token,
-				     .creds_file = d->c.upstream_creds_file, .client_name = "forqd"};
-	if (upstream_open(&d->up, &uc, err, sizeof err)) {
-		log_event(LOG_ERROR, "upstream_refused", "stream=%s error=\"%s\"",
-			  d->c.upstream_stream, log_quote(err, q, sizeof q));
-		return -1;
-	}
-	log_event(LOG_INFO, "upstream_connected", "stream=%s urls=%s", d->c.upstream_stream,
-		  d->c.upstream);
-	return 0;
-}
-
-/* The bridge holds what the consumers can take soon, no more: the rest
- * stays in the stream for the other hosts. */
-static int start_bridge(struct forqd *d)
-{
-	if (!d->up)
-		return 0;
-	char err[512];
-	uint64_t hold = 4ull * (uint64_t)(d->c.workers ? d->c.workers : 1) * d->c.batch;
-	hold = hold < 64 ? 64 : hold;
-	hold = hold > d->c.capacity ? d->c.capacity : hold;
-	struct bridge_config bc = {.shm_name = d->c.shm_name, .hold = (uint32_t)hold,
-				   .ack_wait_ms = (int64_t)d->c.lease_timeout_s * 1000,
-				   .nak_delay_ms = d->c.backoff_ms};
-	int r = bridge_start(&d->bridge, d->up, &bc, err, sizeof err);
-	if (r)
-		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"bridge: %s\"", -r, err);
 	return r;
 }
 
@@ -719,7 +676,7 @@ int main(int argc, char **argv)
 
 	/* Each step below is undone in the reverse order, from its label down:
 	 * nothing is released while something started after it may use it. */
-	if (open_upstream(&d)) {
+	if (upstream_setup(&d.up, &d.c)) {
 		code = EXIT_QUEUE;
 		goto out_loop;
 	}
@@ -736,7 +693,12 @@ int main(int argc, char **argv)
 		goto out_queue;
 	}
 	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
-	/* TCP first: the HTTP thread reads d.tcp from its first request on. */
+	/* The bridge, then TCP: the HTTP thread reads d.bridge and d.tcp from
+	 * its first request on. */
+	if ((r = bridge_setup(&d.bridge, d.up, &d.c))) {
+		code = exit_code_of(r);
+		goto out_queue;
+	}
 	if (start_tcp(&d)) {
 		code = EXIT_LISTEN;
 		goto out_queue;
@@ -750,10 +712,6 @@ int main(int argc, char **argv)
 			  strerror(-r));
 		code = exit_code_of(r);
 		goto out_http;
-	}
-	if ((r = start_bridge(&d))) {
-		code = exit_code_of(r);
-		goto out_watch;
 	}
 	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
 				     .batch = d.c.batch, .results_fd = d.results_fd,

@@ -16,7 +16,7 @@
 #include "forq.h"
 #include "forq_admin.h"
 #include "idpipe.h"
-#include "internal.h"
+#include "upstream_internal.h"
 #include "log.h"
 #include "settings.h"
 

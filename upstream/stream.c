@@ -1,6 +1,6 @@
 /* stream.c — the JetStream connection, the stream and consumer forq needs,
  * publishing (stream.h). */
-#include "internal.h"
+#include "upstream_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* internal.h — what bridge.c needs of stream.c beyond stream.h: the
+/* upstream_internal.h — what bridge.c needs of stream.c beyond stream.h: the
  * JetStream context and names. Private to upstream/. */
 #ifndef FORQ_UPSTREAM_INTERNAL_H
 #define FORQ_UPSTREAM_INTERNAL_H
