@@ -16,6 +16,7 @@
 #define RECONNECT_FIRST_MS 100  /* then doubled, up to RECONNECT_MAX_MS */
 #define RECONNECT_MAX_MS 5000
 #define PUBLISH_WAIT_MS 10000
+#define CLOSE_WAIT_MS 5000     /* libnats' threads to end */
 
 struct upstream {
 	struct upstream_config c;
@@ -285,9 +286,11 @@ void upstream_close(struct upstream *u, int timeout_ms)
 	}
 	natsOptions_Destroy(u->opts);
 	free(u->urls);
-	free(u);
-	/* libnats' own threads and memory (one upstream a process). */
-	nats_Close();
+	/* libnats' own threads and memory (one upstream a process): its
+	 * callback thread still runs the connection's last events, which read
+	 * u, so u goes only once they are done. */
+	if (nats_CloseAndWait(CLOSE_WAIT_MS) == NATS_OK)
+		free(u);
 }
 
 struct upstream_counters *upstream_counters(struct upstream *u)

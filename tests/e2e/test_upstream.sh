@@ -33,7 +33,6 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')"
 NATS_PIDS=()
 URLS=nats://127.0.0.1:${P[0]},nats://127.0.0.1:${P[1]},nats://127.0.0.1:${P[2]}
-MON=${P[6]} # node 1's monitoring port
 
 cleanup_extra() {
 	local p
@@ -58,22 +57,27 @@ start_cluster() {
 	done
 }
 
-# jsz FIELD STREAM: messages in a stream (or the consumer's ack pending).
+# jsz FIELD STREAM: messages in a stream (or a sum over its consumers),
+# from the first node that holds a replica of it (an R1 stream is on one).
 jsz() {
-	$PY - "$MON" "$1" "$2" <<'EOF'
+	$PY - "$1" "$2" "${P[6]}" "${P[7]}" "${P[8]}" <<'EOF'
 import json, sys, urllib.request
-port, field, name = sys.argv[1], sys.argv[2], sys.argv[3]
-d = json.load(urllib.request.urlopen(
-    "http://127.0.0.1:%s/jsz?streams=true&consumers=true&leader-only=false" % port, timeout=5))
-for a in d.get("account_details") or []:
-    for s in a.get("stream_detail") or []:
-        if s["name"] != name:
-            continue
-        if field == "messages":
-            print(s["state"]["messages"])
-        else:
-            print(sum(c.get(field, 0) for c in s.get("consumer_detail") or []))
-        sys.exit(0)
+field, name, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
+for port in ports:
+    try:
+        d = json.load(urllib.request.urlopen(
+            "http://127.0.0.1:%s/jsz?streams=true&consumers=true" % port, timeout=5))
+    except OSError:
+        continue
+    for a in d.get("account_details") or []:
+        for s in a.get("stream_detail") or []:
+            if s["name"] != name:
+                continue
+            if field == "messages":
+                print(s["state"]["messages"])
+            else:
+                print(sum(c.get(field, 0) for c in s.get("consumer_detail") or []))
+            sys.exit(0)
 print("none")
 EOF
 }
