@@ -16,6 +16,8 @@
 #               sequences); a delay is refused (400)
 #   refused     a consumer with another AckWait is refused at start (exit 3,
 #               the setting named), never changed
+#   nats_node_dies  kill -9 of the NATS node forqd is connected to, mid-run:
+#               forqd reconnects to another, every task ends done
 # Skips (77) without nats-server.
 . "$(dirname "$0")/lib.sh"
 
@@ -237,10 +239,38 @@ refused() {
 			--shm-name /forq-e2e-$$-refused 2>&1 | grep -q 'empty or blank item'"
 }
 
+nats_node_dies() {
+	local n=4000
+	seq 1 $n | sed 's/$/*2/' >"$TMP/nd.txt"
+	start_forqd nd "${UP[@]}" --upstream-stream S6 --rate 800 --results "$TMP/nd.jsonl" ||
+		{ bad "forqd starts"; return; }
+	local pid=$FORQD_PID port=$HTTP_PORT i node=
+	check "$n tasks published" bash -c \
+		"'$FORQ' push --upstream '$URLS' --upstream-stream S6 --file '$TMP/nd.txt' >/dev/null"
+	check "tasks run" wait_for 60 bash -c "[ \$(cat '$TMP/nd.jsonl' | wc -l) -ge 500 ]"
+	# The node forqd is connected to (libnats picks one of the list).
+	for i in 0 1 2; do
+		ss -tnpH state established "( dport = :${P[$i]} )" 2>/dev/null | grep -q "pid=$pid," &&
+			node=$i
+	done
+	check "forqd's NATS node is found (ss)" [ -n "$node" ]
+	[ -n "$node" ] || node=0
+	kill -9 "${NATS_PIDS[$node]}"
+	check "every task ends done with 2 of 3 nodes" wait_for 300 bash -c \
+		"[ \$(sed -n 's/.*\"task\":\"\\([0-9]*\\)\\*2\",\"status\":\"done\".*/\\1/p' '$TMP/nd.jsonl' | sort -u | wc -l) -ge $n ]"
+	check "forqd reconnected (log and /metrics)" bash -c \
+		"grep -q 'event=upstream_reconnected' '$TMP/nd.log' &&
+		 curl -sf 127.0.0.1:$port/metrics | grep -Eq '^forq_upstream_reconnects_total [1-9]'"
+	check "the stream ends empty" wait_for 60 stream_empty S6
+	stop_forqd "$pid"
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 part two_hosts "two forqd hosts on one R3 stream; kill -9 of one mid-run loses nothing"
 part in_progress "a task held past AckWait is not redelivered (InProgress)"
 part poison "a task that always fails ends dead through Term"
 part dedup "--key is the Nats-Msg-Id: one message, one task"
 part http_push "POST /tasks publishes to the stream"
 part refused "a stream or consumer with other settings is refused, not changed"
+part nats_node_dies "kill -9 of the NATS node forqd is connected to: it reconnects, nothing is lost"
 finish
