@@ -57,6 +57,8 @@ int intake_publish(struct upstream *u, uint32_t max_payload, struct http_task *t
 		if (tasks[i].delay_ms || tasks[i].prio != FORQ_NORMAL)
 			return -ENOTSUP;
 	}
+	if (!upstream_connected(u))
+		return -ECOMM; /* not the HTTP thread's 10 s per task */
 	for (size_t i = 0; i < n; i++) {
 		int r = upstream_publish(u, tasks[i].payload, tasks[i].len, tasks[i].key,
 					 tasks[i].key_len, &ids[i], &tasks[i].duplicate, err,

@@ -25,6 +25,7 @@
 #define FETCH_BUSY_MS 100   /* tasks held: finishes wait for a fetch this long at most */
 #define FETCH_IDLE_MS 1000
 #define PAUSE_MS 100        /* no room, draining or disconnected: look again */
+#define SETTLE_MS 20        /* after a short fetch: its late messages land (fetch_size) */
 #define ERROR_WAIT_MAX_MS 5000
 
 struct held {
@@ -158,12 +159,13 @@ static void keep_alive(struct bridge *b, uint64_t now)
 /* ---- fetch and push ---- */
 
 /* Tasks to fetch now: room in the lane and under hold, while the queue
- * accepts and the connection is up. */
+ * accepts, is not paused and the connection is up. */
 static uint32_t room(struct bridge *b)
 {
 	uint32_t fl = forq_admin_flags(b->q);
-	if (!(fl & FORQ_F_ACCEPTING) || (fl & FORQ_F_DRAINING) || !upstream_connected(b->up))
-		return 0;
+	if (!(fl & FORQ_F_ACCEPTING) || (fl & FORQ_F_DRAINING) || forq_admin_paused(b->q) ||
+	    !upstream_connected(b->up))
+		return 0; /* what the stream holds stays there for the other hosts */
 	struct forq_stats st;
 	forq_stats_read(b->q, &st);
 	uint64_t lane = st.capacity > st.pending[FORQ_NORMAL] ? st.capacity - st.pending[FORQ_NORMAL]
@@ -224,13 +226,32 @@ static void wait_pipe(struct bridge *b, int ms)
 	poll(&p, 1, ms);
 }
 
+/* libnats 3.4.1's Fetch (Debian's; fixed upstream in nats.c 0a42cd4e)
+ * overruns its own array when the subscription already holds messages
+ * (of an earlier pull request, come after its timeout) and more than half
+ * the batch of them are tasks: it then gathers until the timeout, past the
+ * batch. With a batch of 1 that cannot happen, so while anything waits
+ * there a fetch takes one; and after a fetch that came back short (it may
+ * have left its request open) the late messages get time to land before
+ * the next look. */
+static int fetch_size(struct bridge *b, uint32_t want)
+{
+	int waiting = 0, bytes = 0;
+	if (natsSubscription_GetPending(b->sub, &waiting, &bytes) != NATS_OK || waiting > 0)
+		return 1;
+	return (int)want;
+}
+
 static void fetch_once(struct bridge *b, uint32_t want, uint32_t max_payload, int *error_ms)
 {
 	natsMsgList list = {0};
 	jsErrCode jerr = 0;
-	natsStatus s = natsSubscription_Fetch(&list, b->sub, (int)want,
+	int batch = fetch_size(b, want);
+	natsStatus s = natsSubscription_Fetch(&list, b->sub, batch,
 					      atomic_load(&b->nheld) ? FETCH_BUSY_MS : FETCH_IDLE_MS,
 					      &jerr);
+	if (list.Count < batch)
+		wait_pipe(b, SETTLE_MS);
 	if (s == NATS_OK || list.Count > 0) {
 		if (b->fetch_failing)
 			log_event(LOG_INFO, "upstream_fetching", "stream=%s",
