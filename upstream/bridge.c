@@ -189,9 +189,13 @@ static void push_fetched(struct bridge *b, natsMsgList *l, uint32_t max_payload)
 	natsMsg *keep[FETCH_MAX];
 	uint64_t ids[FETCH_MAX];
 	size_t k = 0;
-	for (int i = 0; i < l->Count && k < FETCH_MAX; i++) {
+	for (int i = 0; i < l->Count; i++) {
 		natsMsg *msg = l->Msgs[i];
 		l->Msgs[i] = NULL;
+		if (k == FETCH_MAX || k == b->nfree) { /* more than asked for: never held */
+			give_back(b, msg, 0);
+			continue;
+		}
 		int len = natsMsg_GetDataLength(msg);
 		if (len <= 0 || (uint32_t)len > max_payload) {
 			/* Never fits this queue: failed for good, said once. */
