@@ -151,10 +151,11 @@ two_hosts() {
 }
 
 in_progress() {
-	# 200 tasks at 40 a second: the last waits 5 s in the ring, past AckWait
-	# (3 s); InProgress keeps each with this host, so each runs once.
+	# 200 tasks at 25 a second: the last waits 8 s in the ring, past AckWait
+	# (6 s); InProgress (every 2 s) keeps each with this host, so each runs
+	# once.
 	start_forqd ip --upstream "$URLS" --upstream-stream S2 --tcp off --workers 1 \
-		--lease-timeout 3 --rate 40 --rate-burst 1 --results "$TMP/ip.jsonl" ||
+		--lease-timeout 6 --rate 25 --rate-burst 1 --results "$TMP/ip.jsonl" ||
 		{ bad "forqd starts"; return; }
 	local pid=$FORQD_PID port=$HTTP_PORT
 	seq 1 200 | sed 's/$/*2/' >"$TMP/ip.txt"
