@@ -101,7 +101,8 @@ static const struct flag_spec flags[NFLAGS] = {
 	[F_QUIET] = {.name = "quiet", .type = FLAG_ON, .off = O(bench.quiet),
 		     .help = "no progress lines on stderr"},
 	[F_QUEUE] = {.name = "queue", .arg = "NAME", .type = FLAG_STR, .off = O(queue),
-		     .sdef = FORQ_QUEUE_DEFAULT, .help = "the queue (forqd serves one: default)"},
+		     .sdef = FORQ_QUEUE_DEFAULT,
+		     .help = "the named queue (forqd --config): its object is SHM-NAME.NAME"},
 	[F_JOURNAL] = {.name = "journal", .arg = "DIR", .type = FLAG_STR, .off = O(bench.journal),
 		       .help = "forqd --journal DIR (made empty first: a journal of its own)"},
 	[F_FSYNC] = {.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = O(bench.fsync),
@@ -134,7 +135,10 @@ int failure(const struct command *cmd, int code, const char *fmt, ...)
 int open_queue(const struct command *cmd, const struct opts *o, struct forq **q)
 {
 	char err[512];
-	if (forq_open(q, o->shm_name, err, sizeof err))
+	int r = forq_open_queue(q, o->shm_name, o->queue, err, sizeof err);
+	if (r == -ENOENT && strcmp(o->queue, FORQ_QUEUE_DEFAULT))
+		return failure(cmd, EXIT_USAGE, "unknown queue \"%s\" (%s)", o->queue, err);
+	if (r)
 		return failure(cmd, EXIT_QUEUE, "%s", err);
 	return 0;
 }
@@ -286,12 +290,12 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 
 /* ---- dispatch ---- */
 
-static const int push_flags[] = {F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
+static const int push_flags[] = {F_SHM, F_QUEUE, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
 				 F_KEY, F_KEY_WINDOW, F_HELP};
-static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
-static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
-static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};
-static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
+static const int stats_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
+static const int dead_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
+static const int retry_flags[] = {F_SHM, F_QUEUE, F_ALL, F_HELP};
+static const int status_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
 static const int queue_flags[] = {F_SHM, F_HELP};
 static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,

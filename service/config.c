@@ -138,13 +138,6 @@ int config_key_per_queue(const char *key)
 	return 0;
 }
 
-int config_queue_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-	return n >= 1 && n <= FORQD_QUEUE_NAME_MAX &&
-	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
-}
-
 const struct flag_spec *config_flags(size_t *n)
 {
 	*n = NFLAGS;
@@ -414,9 +407,9 @@ static int build_queues(struct forqd_config *c, const struct config_entry *e, si
 				 e[i].section);
 			return -1;
 		}
-		if (!config_queue_name_ok(name)) {
+		if (!forq_queue_name_ok(name)) {
 			snprintf(err, errlen, "%s:%d: queue name \"%s\": use 1 to %d letters, digits, "
-				 "'_' or '-'", c->config, line, name, FORQD_QUEUE_NAME_MAX);
+				 "'_' or '-'", c->config, line, name, FORQ_QUEUE_NAME_MAX);
 			return -1;
 		}
 		for (size_t k = 0; k < c->n_queues; k++)

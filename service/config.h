@@ -13,9 +13,6 @@
 
 struct flag_spec;
 
-/* A queue's name: letters, digits, '_' and '-', at most this many bytes. */
-#define FORQD_QUEUE_NAME_MAX 32
-
 struct forqd_config {
 	const char *config;       /* --config FILE, NULL if none */
 	const char *name;         /* the queue's name ("default" for the flags' own queue) */
@@ -77,9 +74,6 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 
 /* Keys that a [queue NAME] section may set: the per-queue flags. */
 int config_key_per_queue(const char *key);
-
-/* Whether name is a valid queue name (see FORQD_QUEUE_NAME_MAX). */
-int config_queue_name_ok(const char *name);
 
 /* Wipes and frees the tokens, the queues and the config file's values. */
 void config_free(struct forqd_config *c);

@@ -35,6 +35,7 @@ struct consumer_config {
 	uint32_t batch;
 	int results_fd;           /* -1: results not written */
 	const char *tasks_file;   /* shown in results' "source" */
+	const char *queue_name;   /* shown in results' "queue" */
 	int journal_fd;           /* > 0: ids whose results are written go here
 				   * (journal_report), after their results */
 	/* proc: restart delays of a child that keeps dying (the supervisor's

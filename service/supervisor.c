@@ -40,6 +40,7 @@ struct supervisor {
 	int stopping;
 	int results_gone;
 	uint64_t restarts;
+	struct supervisor *next; /* the next queue's (supervisor_chain) */
 	struct worker w[];
 };
 
@@ -141,7 +142,7 @@ static int worker_gone(struct supervisor *s, int i, pid_t pid, int status)
 	return 1;
 }
 
-void supervisor_reap(struct supervisor *s)
+void supervisor_reap(struct supervisor *head)
 {
 	int status;
 	pid_t pid;
@@ -158,7 +159,10 @@ void supervisor_reap(struct supervisor *s)
 		pid = si.si_pid;
 		if (pid <= 0)
 			break; /* none left exited */
-		int i = worker_of(s, pid);
+		struct supervisor *s = head;
+		int i = -1;
+		while (s && (i = worker_of(s, pid)) < 0)
+			s = s->next;
 		if (i < 0) {
 			/* Not a consumer: something an exec: handler started, whose
 			 * consumer died (we are its subreaper). Its group goes too. */
@@ -299,28 +303,43 @@ static void kill_orphans(void)
 	}
 }
 
-void supervisor_wait_all(struct supervisor *s, int grace_ms)
+static int chain_alive(const struct supervisor *head)
+{
+	int n = 0;
+	for (const struct supervisor *s = head; s; s = s->next)
+		n += supervisor_alive(s);
+	return n;
+}
+
+void supervisor_wait_all(struct supervisor *head, int grace_ms)
 {
 	uint64_t deadline = clock_mono_ns() + (uint64_t)grace_ms * 1000000u;
-	supervisor_stopping(s);
-	while (supervisor_alive(s)) {
-		supervisor_reap(s);
-		if (!supervisor_alive(s))
+	for (struct supervisor *s = head; s; s = s->next)
+		supervisor_stopping(s);
+	while (chain_alive(head)) {
+		supervisor_reap(head);
+		if (!chain_alive(head))
 			break;
 		if (clock_mono_ns() >= deadline) {
-			for (int i = 0; i < s->n; i++)
-				if (s->w[i].pid) {
-					log_event(LOG_WARN, "worker_killed",
-						  "worker=%d child=%d reason=\"did not stop in time\"", i,
-						  (int)s->w[i].pid);
-					kill(s->w[i].pid, SIGKILL);
-					s->w[i].killed = 1;
-				}
+			for (struct supervisor *s = head; s; s = s->next)
+				for (int i = 0; i < s->n; i++)
+					if (s->w[i].pid) {
+						log_event(LOG_WARN, "worker_killed",
+							  "worker=%d child=%d reason=\"did not stop in "
+							  "time\"", i, (int)s->w[i].pid);
+						kill(s->w[i].pid, SIGKILL);
+						s->w[i].killed = 1;
+					}
 			deadline = UINT64_MAX;
 		}
 		poll(NULL, 0, 5);
 	}
 	kill_orphans();
+}
+
+void supervisor_chain(struct supervisor *s, struct supervisor *next)
+{
+	s->next = next;
 }
 
 int supervisor_results_gone(const struct supervisor *s)

@@ -68,9 +68,13 @@ struct http_hooks {
 	 * whose key a live task holds gets that task's id and `duplicate` set.
 	 * Returns 0, or -EAGAIN (queue full: answered at once, never waited
 	 * on), -EMSGSIZE (payload too big), -ESHUTDOWN (not accepting), -EINVAL. */
-	int (*push)(void *ctx, struct http_task *tasks, size_t n, uint64_t *ids);
-	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled. */
-	int (*lookup)(void *ctx, uint64_t id, struct http_task_status *out);
+	/* queue: the name in /queues/{name}/tasks, NULL for /tasks (the
+	 * default queue); -ENOENT when forqd serves no such queue. */
+	int (*push)(void *ctx, const char *queue, struct http_task *tasks, size_t n,
+		    uint64_t *ids);
+	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled;
+	 * queue as for push (-ENOENT: no such queue). */
+	int (*lookup)(void *ctx, const char *queue, uint64_t id, struct http_task_status *out);
 	/* Asks for a graceful (now=0) or immediate (now=1) shutdown. Must only
 	 * wake forqd's main loop (write to its shutdown pipe): never call http_stop here. */
 	void (*shutdown)(void *ctx, int now);

@@ -270,12 +270,8 @@ int forq_dead_list(struct forq *q, void (*fn)(void *ctx, const struct forq_dead_
  * how many, -ENOENT if id is not there. */
 int forq_dead_retry(struct forq *q, uint64_t id);
 
-/* Queue controls. A queue has a name; forqd serves one queue today, named
- * FORQ_QUEUE_DEFAULT, and its handle is that queue (named queues will map
- * each name to its own handle, the calls stay the same). */
-#define FORQ_QUEUE_DEFAULT "default"
-/* 0 when forqd serves a queue named `name`, else -ENOENT. */
-int forq_queue_check_name(const char *name);
+/* Queue controls act on the queue whose handle they are given (see
+ * forq_queue_shm_name in forq.h for a named queue's handle). */
 /* Pause (paused = 1): consumers take no task from the queue (the ones
  * running finish) and forq_lease_take hands out none; pushes go on. Resume
  * (0) wakes every sleeping consumer and the work watch. The flag lives in

@@ -287,7 +287,7 @@ bad_names() {
 	local rc
 	start_forqd bn --workers 1 --handler arith --results off || { bad "forqd starts"; return; }
 	check "HTTP POST /queues/nope/pause: 404 unknown queue" [ "$(post /queues/nope/pause)" = \
-		'404 {"error":"unknown queue \"nope\" (this forqd serves one queue: default)"}' ]
+		'404 {"error":"unknown queue \"nope\" (forqd serves no queue of that name)"}' ]
 	check "HTTP POST /queues/nope/purge: 404" [ "$(post /queues/nope/purge | cut -c1-3)" = 404 ]
 	check "HTTP POST /queues/default/explode: 404 no such path" \
 		[ "$(post /queues/default/explode | cut -c1-3)" = 404 ]

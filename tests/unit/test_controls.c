@@ -409,9 +409,20 @@ static void test_purge_ask_and_serve(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_int_equal(forq_queue_check_name("default"), 0);
-	assert_int_equal(forq_queue_check_name("other"), -ENOENT);
-	assert_int_equal(forq_queue_check_name(""), -ENOENT);
+	char name[40];
+	assert_int_equal(forq_queue_shm_name("/forq", "default", name, sizeof name), 0);
+	assert_string_equal(name, "/forq");
+	assert_int_equal(forq_queue_shm_name("/forq", "emails_2-x", name, sizeof name), 0);
+	assert_string_equal(name, "/forq.emails_2-x");
+	assert_int_equal(forq_queue_shm_name("/forq", "", name, sizeof name), -EINVAL);
+	assert_int_equal(forq_queue_shm_name("/forq", "a.b", name, sizeof name), -EINVAL);
+	assert_int_equal(forq_queue_shm_name("/forq", "a/b", name, sizeof name), -EINVAL);
+	assert_int_equal(forq_queue_shm_name("/forq", "q23456789012345678901234567890123", name,
+					     sizeof name), -EINVAL); /* 33 bytes */
+	assert_int_equal(forq_queue_shm_name("/forq", "q2345678901234567890123456789012", name,
+					     38), -ENAMETOOLONG); /* 38 bytes and the NUL */
+	assert_int_equal(forq_queue_shm_name("/f", "q2345678901234567890123456789012", name,
+					     sizeof name), 0);
 }
 
 /* Check that cancel takes a queued task out for good: reported once as
