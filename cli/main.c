@@ -323,9 +323,10 @@ static const struct command commands[] = {
 	 "ones are not touched); forqd writes a result record with status \"purged\" for\n"
 	 "each and the count is printed. Needs forqd running (exit 1 otherwise).",
 	 cmd_purge, queue_flags},
-	{"cancel", "ID", "Cancels task ID while it is queued (pending, or waiting for a retry): it\n"
-	 "never runs, and forqd writes its result record with status \"cancelled\". A task\n"
-	 "that runs now is not touched (exit 1), nor one that is not queued (exit 1).",
+	{"cancel", "ID", "Cancels task ID: a queued one (pending, or waiting for a retry or its\n"
+	 "delay) never runs; a running one is stopped (its consumer and handler killed, the\n"
+	 "consumer started again; a remote worker's lease revoked). Either way forqd writes\n"
+	 "its result record with status \"cancelled\". One that is not queued: exit 1.",
 	 cmd_cancel, cancel_flags},
 	{"bench", "",
 	 "Starts a private forqd (queue /forq-bench-PID, no HTTP, no TCP, no results), pushes\n"

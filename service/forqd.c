@@ -300,11 +300,23 @@ static void check_results_gone(struct forqd *d)
 		begin_stop(d, "results output gone");
 }
 
-/* A cancel of a running task: a remote worker's lease is revoked. */
-static int cancel_leased(void *ctx, uint64_t id)
+/* A cancel of a running task: a remote worker's lease is revoked; a local
+ * consumer running it is killed (its handler's process group with it) and
+ * the task marked, so that its repair reports it cancelled. 0 or -EBUSY. */
+static int cancel_running(void *ctx, uint64_t id)
 {
 	struct served *s = ctx;
-	return s == s->d->main ? tcp_cancel(s->d->tcp, id) : -ENOENT;
+	if (s == s->d->main && tcp_cancel(s->d->tcp, id) == 0)
+		return 0;
+	int32_t pid = forq_admin_holder_pid(s->q, id);
+	if (pid <= 0 || supervisor_kill_holder(s->d->sv[0].sup, pid))
+		return -EBUSY;
+	if (forq_admin_cancel_held(s->q, pid, id))
+		return -ENOENT; /* it had finished it: its result is written */
+	log_event(LOG_INFO, "task_cancel_running", "queue=%s id=%llu worker_pid=%d", s->c->name,
+		  (unsigned long long)id, (int)pid);
+	supervisor_reap(s->d->sv[0].sup);
+	return 0;
 }
 
 static void on_housekeep(void *ctx, uint64_t now)
@@ -313,7 +325,7 @@ static void on_housekeep(void *ctx, uint64_t now)
 	int reap = d->idle || now - d->last_reap_ns >= REAP_EVERY_NS;
 	d->idle = 1;
 	EACH(d, s) {
-		queuectl_look(&s->ctl, s->c->name, s->q, on_final, s, cancel_leased, s);
+		queuectl_look(&s->ctl, s->c->name, s->q, on_final, s, cancel_running, s);
 		forq_admin_retry_due(s->q, now);
 		if (reap) {
 			/* libforq clients are not our children: look for their
@@ -472,7 +484,7 @@ static int start_tcp(struct forqd *d)
 				.admin_token = d->c.admin_token, .worker_token = d->c.worker_token,
 				.insecure = d->c.insecure};
 	struct tcp_results res = {.final = on_final, .add = on_answer, .flush = flush_results,
-				  .ctx = d->main};
+				  .cancel_running = cancel_running, .ctx = d->main};
 	if (tcp_start(&d->tcp, &tc, d->main->q, &d->loop, &res, err, sizeof err)) {
 		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
 		return -1;

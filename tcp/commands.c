@@ -324,8 +324,9 @@ static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_r
 	if (!queue_known(s, c, req, name))
 		return;
 	int r = forq_admin_cancel(s->q, req->id, s->res.final, s->res.ctx);
-	if (r == -EBUSY)
-		r = commands_cancel_leased(s, req->id); /* a remote worker's: revoked */
+	if (r == -EBUSY) /* a remote worker's lease revoked, or a consumer's task stopped */
+		r = s->res.cancel_running ? s->res.cancel_running(s->res.ctx, req->id)
+					  : commands_cancel_leased(s, req->id);
 	if (r == 0)
 		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
 			  req->id, c->peer);
