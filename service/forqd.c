@@ -135,11 +135,8 @@ static int open_journal(struct served *s)
 		return 0;
 	}
 	char err[512], q[600];
-	if (c->config && mkdir(c->journal, 0700) && errno != EEXIST) {
-		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", c->journal,
-			  strerror(errno));
-		return -1;
-	}
+	if (c->config)
+		mkdir(s->d->c.journal, 0700); /* DIR of DIR/NAME; journal_open makes NAME */
 	struct journal_config jc = {.dir = c->journal, .fsync_ms = c->fsync_ms,
 				    .segment_bytes = (uint64_t)c->journal_segment_mib << 20,
 				    .queue_name = c->shm_name, .max_payload = c->max_payload};
