@@ -122,6 +122,10 @@ static int open_queue(struct served *s)
 {
 	int r = queue_open(&s->q, s->c, on_final, s);
 	s->created = r == 1;
+	if (r < 0 && s->c->config_line)
+		log_event(LOG_ERROR, "queue_config_refused",
+			  "queue=%s at=\"%s:%d\" hint=\"see the line above: its sizes or its object\"",
+			  s->c->name, s->c->config, s->c->config_line);
 	return r < 0 ? -1 : 0;
 }
 

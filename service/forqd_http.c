@@ -17,20 +17,31 @@
 
 /* ---- HTTP hooks (they run on the HTTP thread) ---- */
 
-static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
+/* One queue's figures. */
+static void queue_figures(struct metrics_snapshot *s, struct served *q)
+{
+	figures_queue(s, q->hq, q->c->workers);
+	s->throughput = (double)atomic_load(&q->throughput_milli) / 1000.0;
+	s->stalled = stall_watch_stalled(&q->stall);
+	s->workers_stuck = stall_watch_stuck(&q->stall);
+	snprintf(s->queue, sizeof s->queue, "%s", q->c->name);
+	figures_journal(s, q->journal);
+}
+
+/* out[0] is d->main's with the service's figures, then the other queues in
+ * the config's order (n is d->n_sv: forqd_start_http says so). */
+static int hook_snapshot(void *ctx, struct metrics_snapshot *out, size_t n)
 {
 	struct forqd *d = ctx;
-	struct served *m = d->main;
-	figures_queue(s, m->hq, m->c->workers);
-	figures_tcp(s, d->tcp);
-	s->throughput = (double)atomic_load(&m->throughput_milli) / 1000.0;
-	s->stalled = stall_watch_stalled(&m->stall);
-	s->workers_stuck = stall_watch_stuck(&m->stall);
-	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
-	snprintf(s->queue, sizeof s->queue, "%s", m->c->name);
-	s->start_time = (double)d->start_unix_ns / 1e9;
-	s->draining = !!(forq_admin_flags(m->hq) & FORQ_F_DRAINING);
-	figures_journal(s, m->journal);
+	size_t i = 1;
+	queue_figures(&out[0], d->main);
+	EACH(d, s)
+		if (s != d->main && i < n)
+			queue_figures(&out[i++], s);
+	figures_tcp(&out[0], d->tcp);
+	snprintf(out[0].version, sizeof out[0].version, "%s", FORQ_VERSION);
+	out[0].start_time = (double)d->start_unix_ns / 1e9;
+	out[0].draining = !!(forq_admin_flags(d->main->hq) & FORQ_F_DRAINING);
 	return 0;
 }
 
@@ -163,7 +174,7 @@ int forqd_start_http(struct forqd *d)
 	}
 	struct http_config hc = {.listen_fd = l.fd, .admin_token = d->c.admin_token,
 				 .worker_token = d->c.worker_token,
-				 .max_payload = largest_payload(d)};
+				 .max_payload = largest_payload(d), .n_queues = d->n_sv};
 	r = http_start(&d->http, &hc, &hooks, err, sizeof err);
 	close(l.fd); /* the server holds its own descriptor */
 	if (r) {

@@ -44,7 +44,8 @@ struct http_server {
 	size_t max_payload;
 	_Atomic uint64_t counts[NCODES];
 	/* Used by handlers only, which MHD runs one at a time on its thread. */
-	struct metrics_snapshot *snap;
+	struct metrics_snapshot *snap; /* n_snap: one per queue */
+	size_t n_snap;
 	struct buf out;
 };
 
@@ -136,8 +137,8 @@ static double now_unix(void)
 static int take_snapshot(struct http_server *s, struct procstat *p, int *have_p)
 {
 	int r;
-	memset(s->snap, 0, sizeof *s->snap);
-	if ((r = s->h.snapshot(s->h.ctx, s->snap)))
+	memset(s->snap, 0, s->n_snap * sizeof *s->snap);
+	if ((r = s->h.snapshot(s->h.ctx, s->snap, s->n_snap)))
 		return r;
 	http_requests_by_code(s, s->snap);
 	*have_p = procstat_read(p) == 0;
@@ -151,7 +152,7 @@ static enum MHD_Result get_metrics(struct http_server *s, struct MHD_Connection 
 	if ((r = take_snapshot(s, &p, &have_p)))
 		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	if (expo_write(&s->out, s->snap, have_p ? &p : NULL))
+	if (expo_write(&s->out, s->snap, s->n_snap, have_p ? &p : NULL))
 		return reply_error(s, c, 500, "out of memory");
 	return reply(s, c, 200, CT_METRICS, s->out.data, s->out.len, NULL);
 }
@@ -163,7 +164,9 @@ static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c
 	if ((r = take_snapshot(s, &p, &have_p)))
 		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	return reply_out(s, c, 200, json_stats(&s->out, JSON_HTTP, s->snap, have_p ? &p : NULL, now_unix()),
+	return reply_out(s, c, 200,
+			 json_stats_queues(&s->out, s->snap, s->n_snap, have_p ? &p : NULL,
+					   now_unix()),
 			 NULL);
 }
 
@@ -668,11 +671,13 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		errmsg_set(err, errlen, "http: a hook is missing");
 		return -EINVAL;
 	}
-	if (!(s = calloc(1, sizeof *s)) || !(s->snap = malloc(sizeof *s->snap))) {
+	if (!(s = calloc(1, sizeof *s)) ||
+	    !(s->snap = calloc(c->n_queues ? c->n_queues : 1, sizeof *s->snap))) {
 		errmsg_set(err, errlen, "http: out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}
+	s->n_snap = c->n_queues ? c->n_queues : 1;
 	s->h = *h;
 	if (!(s->guard = guard_new(c->per_ip_limit ? c->per_ip_limit : 64u))) {
 		errmsg_set(err, errlen, "http: out of memory");

@@ -50,9 +50,16 @@ static int fake_queue(struct fake *f, const char *queue)
 	return !queue || !strcmp(queue, "q2") ? 0 : -ENOENT;
 }
 
-static int fake_snapshot(void *ctx, struct metrics_snapshot *out)
+/* Two queues when the server asks for two: "default", then "q2" with 7
+ * pending in its normal lane. */
+static int fake_snapshot(void *ctx, struct metrics_snapshot *out, size_t n)
 {
 	struct fake *f = ctx;
+	if (n > 1) {
+		strcpy(out[1].queue, "q2");
+		out[1].pending[1] = 7;
+	}
+	strcpy(out->queue, "default");
 	out->pending[1] = f->n;
 	out->done[1] = f->done; /* the normal lane */
 	out->capacity = 64;
@@ -134,7 +141,8 @@ static int start(void **state, const char *token)
 				.per_ip_limit = 64,
 				.conn_timeout_s = 10,
 				.max_body = MAX_BODY,
-				.max_payload = MAX_PAYLOAD};
+				.max_payload = MAX_PAYLOAD,
+				.n_queues = 2};
 	char err[256] = "";
 	int r;
 	x->f.ready = 1;
@@ -671,6 +679,9 @@ static void test_http_metrics_pass_promtool_and_count_codes(void **state)
 	assert_non_null(strstr(r.body, "\nforq_http_requests_total{code=\"404\"} 1\n"));
 	assert_non_null(strstr(r.body, "\nforq_http_requests_total{code=\"200\"} 1\n"));
 	assert_non_null(strstr(r.body, "\nprocess_open_fds "));
+	assert_non_null(strstr(r.body, "\nforq_tasks_pending{queue=\"default\",priority=\"low\"} 0\n"
+				       "forq_tasks_pending{queue=\"q2\",priority=\"high\"} 0\n"
+				       "forq_tasks_pending{queue=\"q2\",priority=\"normal\"} 7\n"));
 	assert_true(promtool_ok(r.body));
 	resp_free(&r);
 }
@@ -694,6 +705,13 @@ static void test_http_stats_json_exact_integers(void **state)
 	assert_non_null(strstr(r.body, "\"done\":9007199254740993,\"failed\":0}"));
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "wait_us"), "p50")));
 	assert_non_null(cJSON_GetObjectItem(j, "process"));
+	/* Each queue under its name; the top level is the default queue's. */
+	cJSON *qs = cJSON_GetObjectItem(j, "queues");
+	assert_int_equal(cJSON_GetArraySize(qs), 2);
+	cJSON *q2 = cJSON_GetObjectItem(qs, "q2");
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(q2, "pending"), "normal")->valueint, 7);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "pending"), "normal")->valueint, 0);
+	assert_non_null(cJSON_GetObjectItem(qs, "default"));
 	cJSON_Delete(j);
 	resp_free(&r);
 }
