@@ -92,7 +92,7 @@ sample() {
 	t=$(date +%s.%N)
 	c=$(cpu_ns)
 	curl -fsS "$url" | awk -v t="$t" -v c="$c" '
-		$1 ~ /^forq_tasks_(done|failed)_total\{/ || $1 == "forq_tasks_dead_total" { s += $2 }
+		$1 ~ /^forq_tasks_(done|failed|dead)_total\{/ { s += $2 }
 		END { printf "%d %s %s\n", s, t, c }'
 }
 # window "S0" "S1": "TASKS_PER_S TASKS_PER_QUEUE_CPU_S HTTP_CPU_MS_PER_S"

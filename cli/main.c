@@ -24,8 +24,8 @@
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
 	F_ALL, F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_PUSH_KIND, F_FORQD,
-	F_QUIET, F_QUEUE, F_JOURNAL, F_FSYNC, F_UPSTREAM, F_UPSTREAM_STREAM, F_UPSTREAM_REPLICAS,
-	F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE, F_HELP, NFLAGS
+	F_QUIET, F_QUEUE, F_QUEUES, F_JOURNAL, F_FSYNC, F_UPSTREAM, F_UPSTREAM_STREAM,
+	F_UPSTREAM_REPLICAS, F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -102,7 +102,12 @@ static const struct flag_spec flags[NFLAGS] = {
 	[F_QUIET] = {.name = "quiet", .type = FLAG_ON, .off = O(bench.quiet),
 		     .help = "no progress lines on stderr"},
 	[F_QUEUE] = {.name = "queue", .arg = "NAME", .type = FLAG_STR, .off = O(queue),
-		     .sdef = FORQ_QUEUE_DEFAULT, .help = "the queue (forqd serves one: default)"},
+		     .sdef = FORQ_QUEUE_DEFAULT,
+		     .help = "the named queue (forqd --config): its object is SHM-NAME.NAME"},
+	[F_QUEUES] = {.name = "queues", .arg = "N", .type = FLAG_U32, .off = O(bench.queues), .lo = 1,
+		      .hi = BENCH_QUEUES_MAX, .def = 1,
+		      .help = "named queues q0, q1, ... each with --workers consumers; batches "
+			      "pushed round robin (1: the default queue alone)"},
 	[F_JOURNAL] = {.name = "journal", .arg = "DIR", .type = FLAG_STR, .off = O(bench.journal),
 		       .help = "forqd --journal DIR (made empty first: a journal of its own)"},
 	[F_FSYNC] = {.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = O(bench.fsync),
@@ -152,7 +157,10 @@ int failure(const struct command *cmd, int code, const char *fmt, ...)
 int open_queue(const struct command *cmd, const struct opts *o, struct forq **q)
 {
 	char err[512];
-	if (forq_open(q, o->shm_name, err, sizeof err))
+	int r = forq_open_queue(q, o->shm_name, o->queue, err, sizeof err);
+	if (r == -ENOENT && strcmp(o->queue, FORQ_QUEUE_DEFAULT))
+		return failure(cmd, EXIT_USAGE, "unknown queue \"%s\" (%s)", o->queue, err);
+	if (r)
 		return failure(cmd, EXIT_QUEUE, "%s", err);
 	return 0;
 }
@@ -258,6 +266,7 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 		cli_json_u64(root, "failed", r.failed);
 		cli_json_u64(root, "dead", r.dead);
 		cJSON_AddNumberToObject(root, "workers", c->workers);
+		cJSON_AddNumberToObject(root, "queues", c->queues);
 		cJSON_AddNumberToObject(root, "batch", c->batch);
 		cJSON_AddNumberToObject(root, "payload_bytes", c->payload_bytes);
 		cJSON_AddStringToObject(root, "handler", c->handler);
@@ -282,9 +291,10 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 	}
 	printf("tasks         %" PRIu64 " (done %" PRIu64 ", failed %" PRIu64 ", dead %" PRIu64 ")\n",
 	       r.tasks, r.done, r.failed, r.dead);
-	printf("setup         workers %d, batch %u, payload %u bytes, handler %s, priority %s\n",
-	       c->workers, c->batch, c->payload_bytes, c->handler,
-	       forq_prio_name((enum forq_prio)c->prio));
+	printf("setup         %u queue%s, workers %d%s, batch %u, payload %u bytes, handler %s, "
+	       "priority %s\n",
+	       c->queues, c->queues == 1 ? "" : "s", c->workers, c->queues == 1 ? "" : " each",
+	       c->batch, c->payload_bytes, c->handler, forq_prio_name((enum forq_prio)c->prio));
 	if (c->rate > 0)
 		printf("rate          %.0f tasks/s asked\n", c->rate);
 	printf("throughput    %.0f tasks/s (%.3f s from first push to last done; pushing took %.3f s)\n",
@@ -304,18 +314,19 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 
 /* ---- dispatch ---- */
 
-static const int push_flags[] = {F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
+static const int push_flags[] = {F_SHM, F_QUEUE, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
 				 F_KEY, F_KEY_WINDOW, F_UPSTREAM, F_UPSTREAM_STREAM,
 				 F_UPSTREAM_REPLICAS, F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE,
 				 F_HELP};
-static const int stats_flags[] = {F_SHM, F_JSON, F_HELP};
-static const int dead_flags[] = {F_SHM, F_JSON, F_HELP};
-static const int retry_flags[] = {F_SHM, F_ALL, F_HELP};
-static const int status_flags[] = {F_SHM, F_JSON, F_HELP};
+static const int stats_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
+static const int dead_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
+static const int retry_flags[] = {F_SHM, F_QUEUE, F_ALL, F_HELP};
+static const int status_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
 static const int queue_flags[] = {F_SHM, F_HELP};
 static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
-				  F_PUSH_KIND, F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_JOURNAL, F_FSYNC, F_HELP};
+				  F_PUSH_KIND, F_PRIORITY, F_QUEUES, F_JSON, F_FORQD, F_QUIET, F_JOURNAL,
+				  F_FSYNC, F_HELP};
 
 static const struct command commands[] = {
 	{"push", "PAYLOAD... | --file FILE",
@@ -339,9 +350,10 @@ static const struct command commands[] = {
 	 "ones are not touched); forqd writes a result record with status \"purged\" for\n"
 	 "each and the count is printed. Needs forqd running (exit 1 otherwise).",
 	 cmd_purge, queue_flags},
-	{"cancel", "ID", "Cancels task ID while it is queued (pending, or waiting for a retry): it\n"
-	 "never runs, and forqd writes its result record with status \"cancelled\". A task\n"
-	 "that runs now is not touched (exit 1), nor one that is not queued (exit 1).",
+	{"cancel", "ID", "Cancels task ID: a queued one (pending, or waiting for a retry or its\n"
+	 "delay) never runs; a running one is stopped (its consumer and handler killed, the\n"
+	 "consumer started again; a remote worker's lease revoked). Either way forqd writes\n"
+	 "its result record with status \"cancelled\". One that is not queued: exit 1.",
 	 cmd_cancel, cancel_flags},
 	{"bench", "",
 	 "Starts a private forqd (queue /forq-bench-PID, no HTTP, no TCP, no results), pushes\n"

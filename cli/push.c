@@ -186,6 +186,9 @@ int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 	if (!o->upstream && (o->upstream_token_file || o->upstream_creds_file ||
 			     o->upstream_replicas))
 		return usage_error(cmd, "the NATS flags go with --upstream URLS");
+	if (o->upstream && strcmp(o->queue, FORQ_QUEUE_DEFAULT))
+		return usage_error(cmd, "--queue names a local queue; with --upstream name the "
+				   "queue's stream with --upstream-stream");
 	if (o->file && argc)
 		return usage_error(cmd, "give payloads as arguments or with --file, not both");
 	if (!o->file && !argc)

@@ -16,17 +16,19 @@
 
 #define PURGE_WAIT_MS 10000
 
-/* The one argument, a known queue's name. Returns 0 or EXIT_USAGE. */
-static int queue_arg(const struct command *cmd, int argc, char **argv, const char **name)
+/* The one argument, a queue's name: the queue o names from now on.
+ * Returns 0 or EXIT_USAGE. */
+static int queue_arg(const struct command *cmd, struct opts *o, int argc, char **argv,
+		     const char **name)
 {
 	if (argc == 0)
 		return usage_error(cmd, "no queue name");
 	if (argc > 1)
 		return usage_error(cmd, "one queue name, not %d arguments", argc);
-	if (forq_queue_check_name(argv[0]))
-		return failure(cmd, EXIT_USAGE,
-			       "unknown queue \"%s\" (this forqd serves one queue: default)", argv[0]);
-	*name = argv[0];
+	if (!forq_queue_name_ok(argv[0]))
+		return usage_error(cmd, "bad queue name \"%s\" (1 to %d letters, digits, '_' or '-')",
+				   argv[0], FORQ_QUEUE_NAME_MAX);
+	*name = o->queue = argv[0];
 	return 0;
 }
 
@@ -35,7 +37,7 @@ static int pause_or_resume(const struct command *cmd, struct opts *o, int argc, 
 {
 	const char *name = NULL;
 	struct forq *q;
-	int code = queue_arg(cmd, argc, argv, &name);
+	int code = queue_arg(cmd, o, argc, argv, &name);
 	if (code || (code = open_queue(cmd, o, &q)))
 		return code;
 	int was = forq_admin_paused(q);
@@ -61,7 +63,7 @@ int cmd_purge(const struct command *cmd, struct opts *o, int argc, char **argv)
 	const char *name = NULL;
 	struct forq *q;
 	uint64_t n = 0;
-	int code = queue_arg(cmd, argc, argv, &name);
+	int code = queue_arg(cmd, o, argc, argv, &name);
 	if (code || (code = open_queue(cmd, o, &q)))
 		return code;
 	int r = forq_admin_purge_ask(q, PURGE_WAIT_MS, &n);
@@ -90,9 +92,6 @@ int cmd_cancel(const struct command *cmd, struct opts *o, int argc, char **argv)
 		return usage_error(cmd, "one task id, not %d arguments", argc);
 	if (parse_task_id(argv[0], &id))
 		return usage_error(cmd, "bad task id \"%s\" (expected a positive integer)", argv[0]);
-	if (forq_queue_check_name(o->queue))
-		return failure(cmd, EXIT_USAGE,
-			       "unknown queue \"%s\" (this forqd serves one queue: default)", o->queue);
 	int code = open_queue(cmd, o, &q);
 	if (code)
 		return code;
@@ -105,7 +104,7 @@ int cmd_cancel(const struct command *cmd, struct opts *o, int argc, char **argv)
 			       "task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
 	case -EBUSY:
 		return failure(cmd, EXIT_FAILED,
-			       "task %" PRIu64 " is running: only a queued task can be cancelled", id);
+			       "task %" PRIu64 " is running and could not be stopped", id);
 	case -ESRCH:
 		return failure(cmd, EXIT_FAILED,
 			       "no forqd serves %s: a cancel needs the forqd that writes its results",

@@ -12,6 +12,8 @@
  * marked PURGED in place (with the purger in `owner`), under the aux lock.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "forq_admin.h"
@@ -38,9 +40,36 @@ uint32_t forq_admin_flags(struct forq *q)
 	return atomic_load(&q->h->flags);
 }
 
-int forq_queue_check_name(const char *name)
+int forq_queue_name_ok(const char *name)
 {
-	return name && strcmp(name, FORQ_QUEUE_DEFAULT) == 0 ? 0 : -ENOENT;
+	size_t n = name ? strlen(name) : 0;
+	return n >= 1 && n <= FORQ_QUEUE_NAME_MAX &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+int forq_queue_shm_name(const char *base, const char *queue, char *out, size_t cap)
+{
+	if (!forq_queue_name_ok(queue))
+		return -EINVAL;
+	int n = strcmp(queue, FORQ_QUEUE_DEFAULT) ? snprintf(out, cap, "%s.%s", base, queue)
+						   : snprintf(out, cap, "%s", base);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int forq_open_queue(struct forq **qp, const char *base, const char *queue, char *err,
+		    size_t errlen)
+{
+	char name[256];
+	int r = forq_queue_shm_name(base ? base : "/forq", queue, name, sizeof name);
+	if (r) {
+		if (err && errlen && r == -EINVAL)
+			snprintf(err, errlen, "bad queue name \"%s\" (1 to %d letters, digits, '_' or "
+				 "'-')", queue ? queue : "", FORQ_QUEUE_NAME_MAX);
+		else if (err && errlen)
+			snprintf(err, errlen, "queue name too long: \"%s\"", queue);
+		return r;
+	}
+	return forq_open(qp, name, err, errlen);
 }
 
 void forq_admin_pause(struct forq *q, int paused)

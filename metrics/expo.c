@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,36 +77,26 @@ void expo_format_double(char *out, size_t size, double d)
 	}
 }
 
-static void double_of(struct out *o, const char *type, const char *name, const char *help, double v)
+static void gauge_double(struct out *o, const char *name, const char *help, double v)
 {
 	char num[40];
 	expo_format_double(num, sizeof num, v);
-	family(o, name, type, help);
+	family(o, name, "gauge", help);
 	put(o, "%s %s\n", name, num);
-}
-
-static void gauge_double(struct out *o, const char *name, const char *help, double v)
-{
-	double_of(o, "gauge", name, help, v);
-}
-
-/* The queue label: the snapshot's name, "default" when it has none. */
-static const char *queue_name(const struct metrics_snapshot *s)
-{
-	size_t n = strnlen(s->queue, sizeof s->queue);
-	return n && n < sizeof s->queue ? s->queue : "default";
 }
 
 static const char *const prio_names[METRICS_NPRIO] = {"high", "normal", "low"};
 static const char *const state_names[METRICS_WORKER_NSTATES] = {"starting", "running", "backoff",
 								"stopped"};
 
-static void by_prio(struct out *o, const char *name, const char *type, const char *help,
-		    const uint64_t v[METRICS_NPRIO])
+/* Opens one queue's sample: `name{queue="NAME"`; the caller adds any other
+ * labels, then `} value`. */
+static void sample(struct out *o, const char *name, const char *suffix,
+		   const struct metrics_snapshot *q)
 {
-	family(o, name, type, help);
-	for (int i = 0; i < METRICS_NPRIO; i++)
-		put(o, "%s{priority=\"%s\"} %" PRIu64 "\n", name, prio_names[i], v[i]);
+	put(o, "%s%s{queue=\"", name, suffix);
+	put_label_value(o, metrics_snapshot_name(q));
+	put(o, "\"");
 }
 
 /* expo_format_double(2^k / 1e9) for k = EXPO_LE_MIN_K..EXPO_LE_MAX_K, written
@@ -122,17 +113,19 @@ static const char *const le_text[] = {
 _Static_assert(sizeof le_text / sizeof le_text[0] == EXPO_LE_MAX_K - EXPO_LE_MIN_K + 1,
 	       "one text per finite bound");
 
-static void histogram(struct out *o, const char *name, const char *help, const struct metrics_hist *h)
+/* One queue's histogram lines (the family's HELP and TYPE are written). */
+static void histogram(struct out *o, const char *name, const struct metrics_snapshot *q,
+		      const struct metrics_hist *h)
 {
 	char sum[40];
 	uint64_t cum = 0;
 	int k = 0;
 
-	family(o, name, "histogram", help);
 	for (int top = EXPO_LE_MIN_K; top <= EXPO_LE_MAX_K; top++) {
 		for (; k <= top; k++)
 			cum += h->buckets[k];
-		put(o, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, le_text[top - EXPO_LE_MIN_K], cum);
+		sample(o, name, "_bucket", q);
+		put(o, ",le=\"%s\"} %" PRIu64 "\n", le_text[top - EXPO_LE_MIN_K], cum);
 	}
 	/* A snapshot read while tasks finish may have count and buckets a step
 	 * apart: +Inf and _count must agree and never fall below a bucket. */
@@ -140,10 +133,192 @@ static void histogram(struct out *o, const char *name, const char *help, const s
 		cum += h->buckets[k];
 	if (h->count > cum)
 		cum = h->count;
-	put(o, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	sample(o, name, "_bucket", q);
+	put(o, ",le=\"+Inf\"} %" PRIu64 "\n", cum);
 	expo_format_double(sum, sizeof sum, (double)h->sum_ns / 1e9);
-	put(o, "%s_sum %s\n%s_count %" PRIu64 "\n", name, sum, name, cum);
+	sample(o, name, "_sum", q);
+	put(o, "} %s\n", sum);
+	sample(o, name, "_count", q);
+	put(o, "} %" PRIu64 "\n", cum);
 }
+
+/* ---- the per-queue families: one row each, one sample (set) per queue ---- */
+
+enum qvalue {
+	V_U64,     /* uint64_t at off */
+	V_NUM,     /* double at off */
+	V_FLAG,    /* int at off: 1 or 0 */
+	V_SECONDS, /* uint64_t nanoseconds at off, in seconds */
+	V_PRIO,    /* uint64_t[METRICS_NPRIO] at off, a priority label each */
+	V_HIST,    /* struct metrics_hist at off */
+	V_STATES,  /* the worker rows, counted by state */
+};
+
+struct qfamily {
+	enum qvalue v;
+	const char *type;
+	const char *name;
+	size_t off; /* offsetof(struct metrics_snapshot, ...) */
+	const char *help;
+};
+
+#define Q(m) offsetof(struct metrics_snapshot, m)
+
+static const struct qfamily queue_families[] = {
+	{V_PRIO, "gauge", "forq_tasks_pending", Q(pending), "Tasks waiting in the queue, by priority."},
+	{V_U64, "gauge", "forq_tasks_in_progress", Q(in_progress),
+	 "Tasks held by consumers or leased to remote workers."},
+	{V_PRIO, "counter", "forq_tasks_enqueued_total", Q(enqueued), "Tasks enqueued, by priority."},
+	{V_PRIO, "counter", "forq_tasks_started_total", Q(started),
+	 "Deliveries handed to a handler (local or remote), by priority."},
+	{V_PRIO, "counter", "forq_tasks_done_total", Q(done), "Tasks finished ok, by priority."},
+	{V_PRIO, "counter", "forq_tasks_failed_total", Q(failed),
+	 "Tasks finished with a permanent error, by priority."},
+	{V_U64, "counter", "forq_tasks_dead_total", Q(dead),
+	 "Tasks whose attempts ran out, moved to dead letters."},
+	{V_U64, "counter", "forq_tasks_retried_total", Q(retried),
+	 "Deliveries given back to be tried again (transient failure, crash, lease expiry)."},
+	{V_U64, "counter", "forq_task_crashes_total", Q(crashes),
+	 "Deliveries whose consumer process died."},
+	{V_U64, "counter", "forq_tasks_requeued_total", Q(requeued),
+	 "Tasks given back to the queue by repair (crashed consumer, expired lease, recovery)."},
+	{V_U64, "gauge", "forq_retry_waiting", Q(retry_waiting),
+	 "Tasks waiting for their retry backoff."},
+	{V_U64, "gauge", "forq_tasks_scheduled", Q(scheduled),
+	 "Tasks pushed with a delay that has not run out yet."},
+	{V_U64, "gauge", "forq_dead_letters", Q(dead_letters), "Tasks in the dead-letter list now."},
+	{V_NUM, "gauge", "forq_throughput_tasks_per_second", Q(throughput),
+	 "Tasks finished (done, failed or dead) per second over the last second."},
+	{V_HIST, "histogram", "forq_task_wait_seconds", Q(wait),
+	 "Time from enqueue to the start of a delivery."},
+	{V_HIST, "histogram", "forq_task_run_seconds", Q(run), "Handler run time of a delivery."},
+	{V_U64, "gauge", "forq_queue_capacity", Q(capacity), "Tasks per priority lane."},
+	{V_U64, "gauge", "forq_queue_max_payload_bytes", Q(max_payload),
+	 "Largest payload a task of the queue may have, in bytes (--max-payload)."},
+	{V_U64, "gauge", "forq_shm_bytes", Q(shm_bytes),
+	 "Memory the queue's shared-memory object holds now (sparse queues: what is queued)."},
+	{V_FLAG, "gauge", "forq_queue_paused", Q(paused),
+	 "1 while the queue is paused: consumers and remote workers take no task from it."},
+	{V_U64, "counter", "forq_tasks_purged_total", Q(purged),
+	 "Tasks dropped unrun by a purge of the queue (each has a purged result record)."},
+	{V_U64, "counter", "forq_tasks_cancelled_total", Q(cancelled),
+	 "Queued tasks cancelled unrun (each has a cancelled result record)."},
+	{V_U64, "counter", "forq_queue_full_waits_total", Q(full_waits),
+	 "Pushes that found the queue full and had to wait."},
+	{V_NUM, "gauge", "forq_queue_rate_limit", Q(rate_limit),
+	 "Task starts allowed per second (--rate), 0 when there is no limit."},
+	{V_SECONDS, "counter", "forq_queue_rate_limited_seconds_total", Q(rate_wait_ns),
+	 "Time consumers waited for the start rate limit, in seconds (summed over consumers)."},
+	{V_U64, "counter", "forq_journal_bytes_total", Q(journal_bytes),
+	 "Bytes written to the journal (--journal)."},
+	{V_U64, "counter", "forq_journal_fsyncs_total", Q(journal_fsyncs),
+	 "fdatasync calls on the journal."},
+	{V_U64, "counter", "forq_journal_write_errors_total", Q(journal_write_errors),
+	 "Journal writes that failed (full disk, I/O error); the tasks wait and are written again."},
+	{V_U64, "gauge", "forq_journal_pending", Q(journal_pending),
+	 "Tasks pushed and not yet in the journal (consumers cannot take them yet)."},
+	{V_U64, "gauge", "forq_journal_segments", Q(journal_segments), "Journal segment files now."},
+	{V_FLAG, "gauge", "forq_upstream_connected", Q(upstream_connected),
+	 "1 while the queue's NATS JetStream upstream (--upstream) is connected, else 0."},
+	{V_U64, "gauge", "forq_upstream_held", Q(upstream_held),
+	 "Tasks fetched from the stream and not yet ended."},
+	{V_U64, "counter", "forq_upstream_fetched_total", Q(upstream_fetched),
+	 "Tasks fetched from the stream into the queue."},
+	{V_U64, "counter", "forq_upstream_acked_total", Q(upstream_acked),
+	 "Stream messages acknowledged: their task is done."},
+	{V_U64, "counter", "forq_upstream_naked_total", Q(upstream_naked),
+	 "Stream messages given back for another delivery (the queue could not take them, or "
+	 "forqd stopped)."},
+	{V_U64, "counter", "forq_upstream_terminated_total", Q(upstream_terminated),
+	 "Stream messages terminated: their task failed for good or is dead."},
+	{V_U64, "counter", "forq_upstream_reconnects_total", Q(upstream_reconnects),
+	 "Reconnections to NATS."},
+	{V_U64, "counter", "forq_upstream_publish_errors_total", Q(upstream_publish_errors),
+	 "Publishes to the stream that JetStream did not acknowledge."},
+	{V_STATES, "gauge", "forq_workers", 0, "Local consumer processes, by state."},
+	{V_U64, "counter", "forq_worker_restarts_total", Q(worker_restarts),
+	 "Local consumer processes restarted."},
+	{V_U64, "gauge", "forq_results_write_blocked", Q(results_blocked),
+	 "Consumers holding results they cannot write now (full disk, file size limit, I/O "
+	 "error); they take no tasks until written."},
+	{V_FLAG, "gauge", "forq_stalled", Q(stalled),
+	 "1 while tasks wait and none has finished for --stall-timeout (a stopped or stuck "
+	 "consumer): /readyz fails."},
+	{V_U64, "gauge", "forq_workers_stuck", Q(workers_stuck),
+	 "Local consumers running one task longer than --stall-timeout."},
+	{V_U64, "counter", "forq_lease_expired_total", Q(lease_expired),
+	 "Leases that expired before a result came back."},
+};
+
+static void worker_states(struct out *o, const char *name, const struct metrics_snapshot *q)
+{
+	uint64_t states[METRICS_WORKER_NSTATES] = {0};
+	uint32_t nw = q->n_workers < METRICS_MAX_WORKERS ? q->n_workers : METRICS_MAX_WORKERS;
+	for (uint32_t i = 0; i < nw; i++)
+		if (q->workers[i].state < METRICS_WORKER_NSTATES)
+			states[q->workers[i].state]++;
+	for (int i = 0; i < METRICS_WORKER_NSTATES; i++) {
+		sample(o, name, "", q);
+		put(o, ",state=\"%s\"} %" PRIu64 "\n", state_names[i], states[i]);
+	}
+}
+
+/* One queue's samples of family f. */
+static void queue_samples(struct out *o, const struct qfamily *f, const struct metrics_snapshot *q)
+{
+	const char *at = (const char *)q + f->off;
+	char num[40];
+	uint64_t u;
+	double d;
+	int flag;
+
+	switch (f->v) {
+	case V_U64:
+		memcpy(&u, at, sizeof u);
+		sample(o, f->name, "", q);
+		put(o, "} %" PRIu64 "\n", u);
+		return;
+	case V_NUM:
+	case V_SECONDS:
+		if (f->v == V_NUM) {
+			memcpy(&d, at, sizeof d);
+		} else {
+			memcpy(&u, at, sizeof u);
+			d = (double)u / 1e9;
+		}
+		expo_format_double(num, sizeof num, d);
+		sample(o, f->name, "", q);
+		put(o, "} %s\n", num);
+		return;
+	case V_FLAG:
+		memcpy(&flag, at, sizeof flag);
+		sample(o, f->name, "", q);
+		put(o, "} %d\n", flag ? 1 : 0);
+		return;
+	case V_PRIO:
+		for (int i = 0; i < METRICS_NPRIO; i++) {
+			memcpy(&u, at + i * sizeof u, sizeof u);
+			sample(o, f->name, "", q);
+			put(o, ",priority=\"%s\"} %" PRIu64 "\n", prio_names[i], u);
+		}
+		return;
+	case V_HIST: histogram(o, f->name, q, (const struct metrics_hist *)(const void *)at); return;
+	case V_STATES: worker_states(o, f->name, q); return;
+	}
+}
+
+/* Every per-queue family: HELP and TYPE once, then each queue's samples,
+ * so that a family's samples stay together. */
+static void queue_families_write(struct out *o, const struct metrics_snapshot *s, size_t n)
+{
+	for (size_t f = 0; f < sizeof queue_families / sizeof queue_families[0]; f++) {
+		family(o, queue_families[f].name, queue_families[f].type, queue_families[f].help);
+		for (size_t i = 0; i < n; i++)
+			queue_samples(o, &queue_families[f], &s[i]);
+	}
+}
+
+/* ---- the service's families (unlabelled by queue) ---- */
 
 /* A field of a TCP command row: which = 0 the count, 1 bytes in, 2 bytes out.
  * Rows of one name are added into one series. */
@@ -226,129 +401,21 @@ static void process(struct out *o, const struct procstat *p)
 		     "Start time of the process since unix epoch in seconds.", p->start_time);
 }
 
-int expo_write(struct buf *b, const struct metrics_snapshot *s, const struct procstat *p)
+int expo_write(struct buf *b, const struct metrics_snapshot *s, size_t n, const struct procstat *p)
 {
 	struct out o = {b, 0};
 	size_t len0 = b->len;
-	uint64_t states[METRICS_WORKER_NSTATES] = {0};
-	uint32_t nw = s->n_workers < METRICS_MAX_WORKERS ? s->n_workers : METRICS_MAX_WORKERS;
 
-	by_prio(&o, "forq_tasks_pending", "gauge", "Tasks waiting in the queue, by priority.", s->pending);
-	gauge(&o, "forq_tasks_in_progress", "Tasks held by consumers or leased to remote workers.",
-	      s->in_progress);
-	by_prio(&o, "forq_tasks_enqueued_total", "counter", "Tasks enqueued, by priority.", s->enqueued);
-	by_prio(&o, "forq_tasks_started_total", "counter",
-		"Deliveries handed to a handler (local or remote), by priority.", s->started);
-	by_prio(&o, "forq_tasks_done_total", "counter", "Tasks finished ok, by priority.", s->done);
-	by_prio(&o, "forq_tasks_failed_total", "counter",
-		"Tasks finished with a permanent error, by priority.", s->failed);
-	counter(&o, "forq_tasks_dead_total", "Tasks whose attempts ran out, moved to dead letters.",
-		s->dead);
-	counter(&o, "forq_tasks_retried_total",
-		"Deliveries given back to be tried again (transient failure, crash, lease expiry).",
-		s->retried);
-	counter(&o, "forq_task_crashes_total", "Deliveries whose consumer process died.", s->crashes);
-	counter(&o, "forq_tasks_requeued_total",
-		"Tasks given back to the queue by repair (crashed consumer, expired lease, recovery).",
-		s->requeued);
-	gauge(&o, "forq_retry_waiting", "Tasks waiting for their retry backoff.", s->retry_waiting);
-	gauge(&o, "forq_tasks_scheduled", "Tasks pushed with a delay that has not run out yet.",
-	      s->scheduled);
-	gauge(&o, "forq_dead_letters", "Tasks in the dead-letter list now.", s->dead_letters);
-	gauge_double(&o, "forq_throughput_tasks_per_second",
-		     "Tasks finished (done, failed or dead) per second over the last second.",
-		     s->throughput);
-	histogram(&o, "forq_task_wait_seconds", "Time from enqueue to the start of a delivery.",
-		  &s->wait);
-	histogram(&o, "forq_task_run_seconds", "Handler run time of a delivery.", &s->run);
-	gauge(&o, "forq_queue_capacity", "Tasks per priority lane.", s->capacity);
-	gauge(&o, "forq_shm_bytes",
-	      "Memory the queue's shared-memory object holds now (sparse queues: what is queued).",
-	      s->shm_bytes);
-	family(&o, "forq_queue_paused", "gauge",
-	       "1 while the queue is paused: consumers and remote workers take no task from it.");
-	put(&o, "forq_queue_paused{queue=\"");
-	put_label_value(&o, queue_name(s));
-	put(&o, "\"} %d\n", s->paused ? 1 : 0);
-	family(&o, "forq_tasks_purged_total", "counter",
-	       "Tasks dropped unrun by a purge of the queue (each has a purged result record).");
-	put(&o, "forq_tasks_purged_total{queue=\"");
-	put_label_value(&o, queue_name(s));
-	put(&o, "\"} %" PRIu64 "\n", s->purged);
-	family(&o, "forq_tasks_cancelled_total", "counter",
-	       "Queued tasks cancelled unrun (each has a cancelled result record).");
-	put(&o, "forq_tasks_cancelled_total{queue=\"");
-	put_label_value(&o, queue_name(s));
-	put(&o, "\"} %" PRIu64 "\n", s->cancelled);
-	counter(&o, "forq_queue_full_waits_total", "Pushes that found the queue full and had to wait.",
-		s->full_waits);
-	gauge_double(&o, "forq_queue_rate_limit",
-		     "Task starts allowed per second (--rate), 0 when there is no limit.",
-		     s->rate_limit);
-	double_of(&o, "counter", "forq_queue_rate_limited_seconds_total",
-		  "Time consumers waited for the start rate limit, in seconds (summed over consumers).",
-		  (double)s->rate_wait_ns / 1e9);
+	if (n == 0)
+		return -EINVAL;
+	queue_families_write(&o, s, n);
 
-	counter(&o, "forq_journal_bytes_total", "Bytes written to the journal (--journal).",
-		s->journal_bytes);
-	counter(&o, "forq_journal_fsyncs_total", "fdatasync calls on the journal.", s->journal_fsyncs);
-	counter(&o, "forq_journal_write_errors_total",
-		"Journal writes that failed (full disk, I/O error); the tasks wait and are written "
-		"again.",
-		s->journal_write_errors);
-	gauge(&o, "forq_journal_pending",
-	      "Tasks pushed and not yet in the journal (consumers cannot take them yet).",
-	      s->journal_pending);
-	gauge(&o, "forq_journal_segments", "Journal segment files now.", s->journal_segments);
-
-	gauge(&o, "forq_upstream_connected",
-	      "1 while forqd is connected to its NATS JetStream upstream (--upstream), else 0.",
-	      (uint64_t)s->upstream_connected);
-	gauge(&o, "forq_upstream_held", "Tasks fetched from the stream and not yet ended.",
-	      s->upstream_held);
-	counter(&o, "forq_upstream_fetched_total", "Tasks fetched from the stream into the queue.",
-		s->upstream_fetched);
-	counter(&o, "forq_upstream_acked_total", "Stream messages acknowledged: their task is done.",
-		s->upstream_acked);
-	counter(&o, "forq_upstream_naked_total",
-		"Stream messages given back for another delivery (the queue could not take them, or "
-		"forqd stopped).",
-		s->upstream_naked);
-	counter(&o, "forq_upstream_terminated_total",
-		"Stream messages terminated: their task failed for good or is dead.",
-		s->upstream_terminated);
-	counter(&o, "forq_upstream_reconnects_total", "Reconnections to NATS.",
-		s->upstream_reconnects);
-	counter(&o, "forq_upstream_publish_errors_total",
-		"Publishes to the stream that JetStream did not acknowledge.",
-		s->upstream_publish_errors);
-
-	for (uint32_t i = 0; i < nw; i++)
-		if (s->workers[i].state < METRICS_WORKER_NSTATES)
-			states[s->workers[i].state]++;
-	family(&o, "forq_workers", "gauge", "Local consumer processes, by state.");
-	for (int i = 0; i < METRICS_WORKER_NSTATES; i++)
-		put(&o, "forq_workers{state=\"%s\"} %" PRIu64 "\n", state_names[i], states[i]);
-	counter(&o, "forq_worker_restarts_total", "Local consumer processes restarted.",
-		s->worker_restarts);
-	gauge(&o, "forq_results_write_blocked",
-	      "Consumers holding results they cannot write now (full disk, file size limit, I/O "
-	      "error); they take no tasks until written.",
-	      s->results_blocked);
+	/* The service: s[0] carries it. */
 	gauge(&o, "forq_draining", "1 while forqd drains for shutdown.", s->draining ? 1 : 0);
-	gauge(&o, "forq_stalled",
-	      "1 while tasks wait and none has finished for --stall-timeout (a stopped or stuck "
-	      "consumer): /readyz fails.",
-	      s->stalled ? 1 : 0);
-	gauge(&o, "forq_workers_stuck",
-	      "Local consumers running one task longer than --stall-timeout.", s->workers_stuck);
 	http_codes(&o, s);
-
 	gauge(&o, "forq_remote_workers_connected", "Remote workers connected now.", s->remote_workers);
 	gauge(&o, "forq_leases_outstanding", "Tasks leased to remote workers now.",
 	      s->leases_outstanding);
-	counter(&o, "forq_lease_expired_total", "Leases that expired before a result came back.",
-		s->lease_expired);
 	tcp_commands(&o, s);
 	family(&o, "forq_tcp_bytes_total", "counter", "Bytes on remote-worker connections.");
 	put(&o, "forq_tcp_bytes_total{direction=\"in\"} %" PRIu64 "\n", s->tcp_bytes_in);

@@ -169,69 +169,70 @@ enum kind {
 struct field {
 	enum kind kind;
 	size_t off; /* offsetof(struct metrics_snapshot, ...) */
-	const char *name[JSON_NSURFACES]; /* HTTP, CLI, TCP; NULL: not shown there */
+	const char *name[JSON_NSURFACES]; /* HTTP, CLI, TCP, a queue of /stats; NULL: not
+					    * shown there */
 };
 
 #define S(m) offsetof(struct metrics_snapshot, m)
 
 static const struct field fields[] = {
-	/* kind          figure                 GET /stats            forq stats --json  TCP STATS */
-	{K_VERSION,      0,                      {"version",           NULL,             NULL}},
-	{K_NUM,          S(start_time),          {"start_time",        NULL,             NULL}},
-	{K_UPTIME,       0,                      {"uptime_seconds",    NULL,             NULL}},
-	{K_BOOL,         S(draining),            {"draining",          NULL,             NULL}},
-	{K_BOOL,         S(stalled),             {"stalled",           NULL,             NULL}},
-	{K_U64,          S(workers_stuck),       {"workers_stuck",     NULL,             NULL}},
-	{K_U64,          S(capacity),            {"capacity",          "capacity",       "capacity"}},
-	{K_U64,          S(max_payload),         {"max_payload",       "max_payload",    "max_payload"}},
-	{K_U64,          S(shm_bytes),           {"shm_bytes",         NULL,             NULL}},
-	{K_NUM,          S(rate_limit),          {"rate_limit",        NULL,             NULL}},
-	{K_PRIO_TOTAL,   S(pending),             {"pending",           NULL,             NULL}},
-	{K_PRIO,         S(pending),             {NULL,                "pending",        NULL}},
-	{K_SUM,          S(pending),             {NULL,                "pending_total",  "pending"}},
-	{K_U64,          S(pending[0]),          {NULL,                NULL,             "pending_high"}},
-	{K_U64,          S(pending[1]),          {NULL,                NULL,             "pending_normal"}},
-	{K_U64,          S(pending[2]),          {NULL,                NULL,             "pending_low"}},
-	{K_U64,          S(in_progress),         {"in_progress",       "in_progress",    "in_progress"}},
-	{K_PRIO_TOTAL,   S(enqueued),            {"enqueued",          NULL,             NULL}},
-	{K_SUM,          S(enqueued),            {NULL,                "enqueued",       "enqueued"}},
-	{K_SUM,          S(started),             {"started",           "started",        NULL}},
-	{K_SUM,          S(done),                {"done",              "done",           "done"}},
-	{K_SUM,          S(failed),              {"failed",            "failed",         "failed"}},
-	{K_U64,          S(dead),                {"dead",              "dead",           "dead"}},
-	{K_LANES,        0,                      {"lanes",             NULL,             NULL}},
-	{K_LANES_COUNTERS, 0,                    {NULL,                "lanes",          NULL}},
-	{K_U64,          S(retried),             {"retried",           "retried",        "retried"}},
-	{K_U64,          S(crashes),             {"crashes",           "crashes",        NULL}},
-	{K_U64,          S(requeued),            {"requeued",          "requeued",       NULL}},
-	{K_U64,          S(retry_waiting),       {"retry_waiting",     "retry_waiting",  "retry_waiting"}},
-	{K_U64,          S(scheduled),           {"scheduled",         "scheduled",      "scheduled"}},
-	{K_U64,          S(dead_letters),        {"dead_letters",      "dead_letters",   "dead_letters"}},
-	{K_U64,          S(full_waits),          {"queue_full_waits",  NULL,             NULL}},
-	{K_NUM,          S(throughput),          {"throughput",        NULL,             NULL}},
-	{K_HIST,         S(wait),                {"wait_us",           NULL,             NULL}},
-	{K_HIST,         S(run),                 {"run_us",            NULL,             NULL}},
-	{K_WORKERS,      0,                      {"workers",           NULL,             NULL}},
-	{K_U64,          S(worker_restarts),     {"worker_restarts",   NULL,             NULL}},
-	{K_BOOL,         S(accepting),           {NULL,                "accepting",      "accepting"}},
-	{K_BOOL,         S(paused),              {"paused",            "paused",         "paused"}},
-	{K_U64,          S(purged),              {"purged",            "purged",         "purged"}},
-	{K_U64,          S(cancelled),           {"cancelled",         "cancelled",      "cancelled"}},
-	{K_OPEN,         0,                      {"remote",            NULL,             NULL}},
-	{K_U64,          S(remote_workers),      {"workers_connected", NULL,             NULL}},
-	{K_U64,          S(leases_outstanding),  {"leases_outstanding", NULL,            NULL}},
-	{K_U64,          S(lease_expired),       {"lease_expired",     NULL,             NULL}},
-	{K_U64,          S(tcp_connections),     {"connections",       NULL,             NULL}},
-	{K_U64,          S(tcp_refused),         {"connections_refused", NULL,           NULL}},
-	{K_U64,          S(tcp_bytes_in),        {"bytes_in",          NULL,             NULL}},
-	{K_U64,          S(tcp_bytes_out),       {"bytes_out",         NULL,             NULL}},
-	{K_CLOSE,        0,                      {"remote",            NULL,             NULL}},
-	{K_U64,          S(tcp_open),            {NULL,                NULL,             "connections"}},
-	{K_U64,          S(remote_workers),      {NULL,                NULL,             "remote_workers"}},
-	{K_U64,          S(leases_outstanding),  {NULL,                NULL,             "leases"}},
-	{K_U64,          S(lease_timeout_ms),    {NULL,                NULL,             "lease_timeout_ms"}},
-	{K_HTTP_CODES,   0,                      {"http_requests",     NULL,             NULL}},
-	{K_PROCESS,      0,                      {"process",           NULL,             NULL}},
+	/*kind            figure                  GET /stats            forq stats --json TCP STATS         in "queues" */
+	{K_VERSION,       0,                     {"version",            NULL,             NULL,             NULL}},
+	{K_NUM,           S(start_time),         {"start_time",         NULL,             NULL,             NULL}},
+	{K_UPTIME,        0,                     {"uptime_seconds",     NULL,             NULL,             NULL}},
+	{K_BOOL,          S(draining),           {"draining",           NULL,             NULL,             NULL}},
+	{K_BOOL,          S(stalled),            {"stalled",            NULL,             NULL,             "stalled"}},
+	{K_U64,           S(workers_stuck),      {"workers_stuck",      NULL,             NULL,             "workers_stuck"}},
+	{K_U64,           S(capacity),           {"capacity",           "capacity",       "capacity",       "capacity"}},
+	{K_U64,           S(max_payload),        {"max_payload",        "max_payload",    "max_payload",    "max_payload"}},
+	{K_U64,           S(shm_bytes),          {"shm_bytes",          NULL,             NULL,             "shm_bytes"}},
+	{K_NUM,           S(rate_limit),         {"rate_limit",         NULL,             NULL,             "rate_limit"}},
+	{K_PRIO_TOTAL,    S(pending),            {"pending",            NULL,             NULL,             "pending"}},
+	{K_PRIO,          S(pending),            {NULL,                 "pending",        NULL,             NULL}},
+	{K_SUM,           S(pending),            {NULL,                 "pending_total",  "pending",        NULL}},
+	{K_U64,           S(pending[0]),         {NULL,                 NULL,             "pending_high",   NULL}},
+	{K_U64,           S(pending[1]),         {NULL,                 NULL,             "pending_normal", NULL}},
+	{K_U64,           S(pending[2]),         {NULL,                 NULL,             "pending_low",    NULL}},
+	{K_U64,           S(in_progress),        {"in_progress",        "in_progress",    "in_progress",    "in_progress"}},
+	{K_PRIO_TOTAL,    S(enqueued),           {"enqueued",           NULL,             NULL,             "enqueued"}},
+	{K_SUM,           S(enqueued),           {NULL,                 "enqueued",       "enqueued",       NULL}},
+	{K_SUM,           S(started),            {"started",            "started",        NULL,             "started"}},
+	{K_SUM,           S(done),               {"done",               "done",           "done",           "done"}},
+	{K_SUM,           S(failed),             {"failed",             "failed",         "failed",         "failed"}},
+	{K_U64,           S(dead),               {"dead",               "dead",           "dead",           "dead"}},
+	{K_LANES,         0,                     {"lanes",              NULL,             NULL,             "lanes"}},
+	{K_LANES_COUNTERS,0,                     {NULL,                 "lanes",          NULL,             NULL}},
+	{K_U64,           S(retried),            {"retried",            "retried",        "retried",        "retried"}},
+	{K_U64,           S(crashes),            {"crashes",            "crashes",        NULL,             "crashes"}},
+	{K_U64,           S(requeued),           {"requeued",           "requeued",       NULL,             "requeued"}},
+	{K_U64,           S(retry_waiting),      {"retry_waiting",      "retry_waiting",  "retry_waiting",  "retry_waiting"}},
+	{K_U64,           S(scheduled),          {"scheduled",          "scheduled",      "scheduled",      "scheduled"}},
+	{K_U64,           S(dead_letters),       {"dead_letters",       "dead_letters",   "dead_letters",   "dead_letters"}},
+	{K_U64,           S(full_waits),         {"queue_full_waits",   NULL,             NULL,             "queue_full_waits"}},
+	{K_NUM,           S(throughput),         {"throughput",         NULL,             NULL,             "throughput"}},
+	{K_HIST,          S(wait),               {"wait_us",            NULL,             NULL,             "wait_us"}},
+	{K_HIST,          S(run),                {"run_us",             NULL,             NULL,             "run_us"}},
+	{K_WORKERS,       0,                     {"workers",            NULL,             NULL,             "workers"}},
+	{K_U64,           S(worker_restarts),    {"worker_restarts",    NULL,             NULL,             "worker_restarts"}},
+	{K_BOOL,          S(accepting),          {NULL,                 "accepting",      "accepting",      NULL}},
+	{K_BOOL,          S(paused),             {"paused",             "paused",         "paused",         "paused"}},
+	{K_U64,           S(purged),             {"purged",             "purged",         "purged",         "purged"}},
+	{K_U64,           S(cancelled),          {"cancelled",          "cancelled",      "cancelled",      "cancelled"}},
+	{K_OPEN,          0,                     {"remote",             NULL,             NULL,             NULL}},
+	{K_U64,           S(remote_workers),     {"workers_connected",  NULL,             NULL,             NULL}},
+	{K_U64,           S(leases_outstanding), {"leases_outstanding", NULL,             NULL,             NULL}},
+	{K_U64,           S(lease_expired),      {"lease_expired",      NULL,             NULL,             NULL}},
+	{K_U64,           S(tcp_connections),    {"connections",        NULL,             NULL,             NULL}},
+	{K_U64,           S(tcp_refused),        {"connections_refused",NULL,             NULL,             NULL}},
+	{K_U64,           S(tcp_bytes_in),       {"bytes_in",           NULL,             NULL,             NULL}},
+	{K_U64,           S(tcp_bytes_out),      {"bytes_out",          NULL,             NULL,             NULL}},
+	{K_CLOSE,         0,                     {"remote",             NULL,             NULL,             NULL}},
+	{K_U64,           S(tcp_open),           {NULL,                 NULL,             "connections",    NULL}},
+	{K_U64,           S(remote_workers),     {NULL,                 NULL,             "remote_workers", NULL}},
+	{K_U64,           S(leases_outstanding), {NULL,                 NULL,             "leases",         NULL}},
+	{K_U64,           S(lease_timeout_ms),   {NULL,                 NULL,             "lease_timeout_ms",NULL}},
+	{K_HTTP_CODES,    0,                     {"http_requests",      NULL,             NULL,             NULL}},
+	{K_PROCESS,       0,                     {"process",            NULL,             NULL,             NULL}},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -318,17 +319,13 @@ static cJSON *add_field(cJSON *o, const struct field *f, const char *name,
 	return o;
 }
 
-int json_stats(struct buf *b, enum json_surface as, const struct metrics_snapshot *s,
-	       const struct procstat *p, double now)
+/* Adds surface as's rows for s to root. Returns 0, or 1 when cJSON ran out
+ * of memory. */
+static int add_rows(cJSON *root, enum json_surface as, const struct metrics_snapshot *s,
+		    const struct procstat *p, double now)
 {
-	int bad = 0, r;
-	cJSON *root, *o;
-
-	if ((unsigned)as >= JSON_NSURFACES)
-		return -EINVAL;
-	if (!(root = cJSON_CreateObject()))
-		return -ENOMEM;
-	o = root;
+	int bad = 0;
+	cJSON *o = root;
 	for (size_t i = 0; i < NFIELDS && !bad; i++) {
 		const struct field *f = &fields[i];
 		const char *name = f->name[as];
@@ -347,9 +344,41 @@ int json_stats(struct buf *b, enum json_surface as, const struct metrics_snapsho
 		if (f->kind == K_OPEN && in)
 			o = in;
 	}
+	return bad;
+}
+
+static int stats_of(struct buf *b, enum json_surface as, const struct metrics_snapshot *s,
+		    size_t n, const struct procstat *p, double now)
+{
+	int bad, r;
+	cJSON *root, *queues;
+
+	if ((unsigned)as >= JSON_NSURFACES)
+		return -EINVAL;
+	if (!(root = cJSON_CreateObject()))
+		return -ENOMEM;
+	bad = add_rows(root, as, s, p, now);
+	if (n && !bad && (queues = add_obj(root, "queues", &bad)))
+		for (size_t i = 0; i < n && !bad; i++) {
+			cJSON *q = add_obj(queues, metrics_snapshot_name(&s[i]), &bad);
+			if (q)
+				bad = add_rows(q, JSON_QUEUE, &s[i], NULL, now);
+		}
 	r = bad ? -ENOMEM : print_into(b, root);
 	cJSON_Delete(root);
 	return r;
+}
+
+int json_stats(struct buf *b, enum json_surface as, const struct metrics_snapshot *s,
+	       const struct procstat *p, double now)
+{
+	return stats_of(b, as, s, 0, p, now);
+}
+
+int json_stats_queues(struct buf *b, const struct metrics_snapshot *s, size_t n,
+		      const struct procstat *p, double now)
+{
+	return n ? stats_of(b, JSON_HTTP, s, n, p, now) : -EINVAL;
 }
 
 int json_error(struct buf *b, const char *msg)

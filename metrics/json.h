@@ -1,6 +1,6 @@
 /* json.h — the one JSON encoder of stats, and JSON error bodies, with cJSON.
  *
- * One snapshot (snapshot.h), three surfaces. Each keeps the field names it
+ * One snapshot (snapshot.h), four surfaces. Each keeps the field names it
  * has always documented; one table in json.c says, row by row, which figure
  * each surface shows under which name. Counters are exact integers (written
  * as raw text, so values above 2^53 survive). Objects are unordered: clients
@@ -26,7 +26,22 @@
  *              "connections":..,"connections_refused":..,"bytes_in":..,"bytes_out":..},
  *    "http_requests":{"200":..},
  *    "process":{"cpu_seconds":..,"resident_bytes":..,"virtual_bytes":..,"open_fds":..,
- *               "max_fds":..,"start_time":..}}
+ *               "max_fds":..,"start_time":..},
+ *    "queues":{"default":{...},"emails":{...}}}
+ * The top-level queue figures are the first snapshot's (forqd's default
+ * queue), as they were before forqd had named queues. "queues" (with
+ * json_stats_queues) has one object per queue, keyed by its name, in the
+ * snapshots' order, with the JSON_QUEUE names below.
+ *
+ * JSON_QUEUE — one queue's object in /stats's "queues": the per-queue
+ * members of JSON_HTTP under the same names, and nothing of the service:
+ *   {"stalled":false,"workers_stuck":0,"capacity":..,"max_payload":..,
+ *    "shm_bytes":..,"rate_limit":0,"pending":{...,"total":..},"in_progress":..,
+ *    "enqueued":{...},"started":..,"done":..,"failed":..,"dead":..,"lanes":{...},
+ *    "retried":..,"crashes":..,"requeued":..,"retry_waiting":..,"scheduled":..,
+ *    "dead_letters":..,"queue_full_waits":..,"throughput":..,"wait_us":{...},
+ *    "run_us":{...},"workers":[...],"worker_restarts":..,"paused":false,
+ *    "purged":..,"cancelled":..}
  *
  * JSON_CLI — `forq stats --json` (README "The forq tool"): the queue alone.
  *   {"capacity":..,"max_payload":..,"pending":{"high":..,"normal":..,"low":..},
@@ -47,6 +62,8 @@
 #ifndef FORQ_METRICS_JSON_H
 #define FORQ_METRICS_JSON_H
 
+#include <stddef.h>
+
 #include "buf.h"
 #include "procstat.h"
 #include "snapshot.h"
@@ -55,6 +72,7 @@ enum json_surface {
 	JSON_HTTP = 0, /* GET /stats */
 	JSON_CLI,      /* forq stats --json */
 	JSON_TCP,      /* TCP STATS */
+	JSON_QUEUE,    /* one queue in GET /stats's "queues" */
 	JSON_NSURFACES
 };
 
@@ -64,6 +82,12 @@ enum json_surface {
  * 0 or -ENOMEM; on error b is as it was. */
 int json_stats(struct buf *b, enum json_surface as, const struct metrics_snapshot *s,
 	       const struct procstat *p, double now);
+
+/* GET /stats of a scrape: json_stats(JSON_HTTP) of s[0], plus "queues" with
+ * each of the n (>= 1) snapshots s[0..n) under its name. Returns 0, -EINVAL
+ * for n == 0, or -ENOMEM; on error b is as it was. */
+int json_stats_queues(struct buf *b, const struct metrics_snapshot *s, size_t n,
+		      const struct procstat *p, double now);
 
 /* Appends {"error":"<msg>"} with msg escaped. Returns 0 or -ENOMEM. */
 int json_error(struct buf *b, const char *msg);

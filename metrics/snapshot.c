@@ -2,6 +2,7 @@
 #include "snapshot.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "forq.h"
 #include "forq_admin.h"
@@ -36,4 +37,10 @@ void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q)
 	s->paused = forq_admin_paused(q);
 	s->purged = forq_admin_purged_total(q);
 	s->cancelled = forq_admin_cancelled_total(q);
+}
+
+const char *metrics_snapshot_name(const struct metrics_snapshot *s)
+{
+	size_t n = strnlen(s->queue, sizeof s->queue);
+	return n && n < sizeof s->queue ? s->queue : "default";
 }

@@ -1,12 +1,15 @@
 /* snapshot.h — every figure the HTTP thread shows, as plain data.
  *
- * forqd fills a struct metrics_snapshot through http_hooks.snapshot (one read
- * of the queue's counters, its worker table and the TCP side); the http module
- * adds its own per-code request counts; expo.c and json.c only read it. The
- * forq tool and the TCP STATS reply fill the queue's part alone
- * (metrics_snapshot_queue) for json_stats. No pointers, no ownership: a
- * snapshot can be memset, copied and kept. Counters are monotonic since forqd
- * started; gauges are values at the read.
+ * A struct metrics_snapshot holds one queue's figures and the service's. A
+ * scrape (/metrics, /stats) is an array of them, one per queue forqd serves:
+ * forqd fills it through http_hooks.snapshot (one read of each queue's
+ * counters and worker table; the first element is the default queue's and
+ * alone carries the service's part: TCP, HTTP, version, start time,
+ * draining); the http module adds its own per-code request counts to the
+ * first; expo.c and json.c only read it. The forq tool and the TCP STATS
+ * reply fill one queue's part alone (metrics_snapshot_queue) for json_stats.
+ * No pointers, no ownership: a snapshot can be memset, copied and kept.
+ * Counters are monotonic since forqd started; gauges are values at the read.
  */
 #ifndef FORQ_METRICS_SNAPSHOT_H
 #define FORQ_METRICS_SNAPSHOT_H
@@ -129,7 +132,10 @@ struct metrics_snapshot {
 	int accepting;                  /* 1 while the queue takes pushes (forq_stats.accepting;
 					 * the TCP server clears it while it drains) */
 
-	/* Queue controls (metrics_snapshot_controls). */
+	/* Queue controls (metrics_snapshot_controls). A per-queue part despite
+	 * where it sits: every field above the "Local consumers" line, these,
+	 * the consumers' and lease_expired are the queue's; the rest is the
+	 * service's, read from a scrape's first snapshot only. */
 	char queue[METRICS_NAME_MAX];   /* the queue's name: the `queue` label */
 	int paused;                     /* 1 while consumers take no task */
 	uint64_t purged;                /* counter: tasks dropped by purges */
@@ -148,5 +154,9 @@ struct forq;
 /* Fills the queue's name, paused, purged and cancelled from q. Touches no
  * other field. */
 void metrics_snapshot_controls(struct metrics_snapshot *s, struct forq *q);
+
+/* The queue's name (the `queue` label, the key in /stats's "queues"):
+ * s->queue, or "default" when it is empty or unterminated. */
+const char *metrics_snapshot_name(const struct metrics_snapshot *s);
 
 #endif

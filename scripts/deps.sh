@@ -2,7 +2,7 @@
 # deps.sh — installs what forq needs on Debian 12, when run as root; else
 # says what to install. Usage: scripts/deps.sh build|test|bench
 set -eu
-build_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libnats-dev libcmocka-dev"
+build_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libnats-dev libinih-dev libcmocka-dev"
 # FORQ_BUILD_TESTS=OFF (the Docker image's build stage): no test framework.
 [ "${FORQ_BUILD_TESTS:-ON}" = OFF ] && build_pkgs=${build_pkgs% libcmocka-dev}
 # Tests start real servers and tools: Prometheus (promtool), curl, python3,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_file.h"
 #include "flags.h"
 #include "forq.h"
 #include "forq_admin.h"
@@ -24,6 +25,9 @@
 /* One row a flag, in --help's order. Numbers that libforq also needs as
  * defaults (queue sizes) come from forq_options_default: .from = CORE(...). */
 static const struct flag_spec flags[] = {
+	{.name = "config", .arg = "FILE", .type = FLAG_STR, .off = C(config),
+	 .help = "read settings and named queues from FILE (INI; flags given override its "
+		 "global section)"},
 	{.name = "shm-name", .arg = "NAME", .type = FLAG_STR, .off = C(shm_name), .sdef = "/forq",
 	 .help = "shared-memory queue to create or recover"},
 	{.name = "workers", .arg = "N", .type = FLAG_INT, .off = C(workers), .lo = 0,
@@ -131,6 +135,23 @@ static const struct flag_spec flags[] = {
 };
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
+/* The keys a [queue NAME] section may set; in the global section they are
+ * every queue's defaults. */
+static const char *const queue_keys[] = {
+	"workers", "handler", "tasks", "demo", "task-timeout", "stall-timeout", "capacity",
+	"max-payload", "batch", "max-attempts", "retry-backoff", "recent", "dead-max",
+	"waiting-max", "keys-max", "rate", "rate-burst", "restart-backoff", "restart-backoff-max",
+	"upstream", "upstream-stream",
+};
+
+int config_key_per_queue(const char *key)
+{
+	for (size_t i = 0; i < sizeof queue_keys / sizeof queue_keys[0]; i++)
+		if (!strcmp(key, queue_keys[i]))
+			return 1;
+	return 0;
+}
+
 const struct flag_spec *config_flags(size_t *n)
 {
 	*n = NFLAGS;
@@ -145,6 +166,7 @@ void config_defaults(struct forqd_config *c)
 	forq_options_default(&core);
 	*c = (struct forqd_config){0};
 	flags_defaults(flags, NFLAGS, c, &core);
+	c->name = "default";
 	/* The one default that is not a constant ("number of CPUs"). */
 	c->workers = cpus > 0 ? (int)(cpus > WORKERS_AUTO_MAX ? WORKERS_AUTO_MAX : cpus) : 1;
 }
@@ -197,10 +219,6 @@ static int check(struct forqd_config *c, char *err, size_t errlen)
 	char host[NET_HOST_MAX];
 	uint16_t port;
 
-	if (c->exit_when_done && !c->tasks) {
-		snprintf(err, errlen, "--exit-when-done needs --tasks FILE");
-		return -1;
-	}
 	if (c->tasks && c->demo_rate > 0) {
 		snprintf(err, errlen, "--tasks and --demo cannot be used together");
 		return -1;
@@ -217,26 +235,6 @@ static int check(struct forqd_config *c, char *err, size_t errlen)
 	}
 	if (c->worker_token && c->admin_token && !strcmp(c->worker_token, c->admin_token)) {
 		snprintf(err, errlen, "the worker token must differ from the admin token");
-		return -1;
-	}
-	if (read_token(c->upstream_token_file, "--upstream-token-file", "FORQ_NATS_TOKEN",
-		       &c->upstream_token, err, errlen))
-		return -1;
-	if (!c->upstream && (c->upstream_token_file || c->upstream_creds_file ||
-			     c->upstream_replicas)) {
-		snprintf(err, errlen, "--upstream-replicas, --upstream-token-file and "
-			 "--upstream-creds-file need --upstream URLS");
-		return -1;
-	}
-	if (c->upstream && c->journal) {
-		snprintf(err, errlen, "--upstream and --journal cannot be used together (the stream "
-			 "holds the tasks)");
-		return -1;
-	}
-	if (!c->upstream_creds_file && getenv("FORQ_NATS_CREDS") && *getenv("FORQ_NATS_CREDS"))
-		c->upstream_creds_file = getenv("FORQ_NATS_CREDS");
-	if (c->upstream_token && c->upstream_creds_file) {
-		snprintf(err, errlen, "give a NATS token or a creds file, not both");
 		return -1;
 	}
 	if (!strcmp(c->fsync, "always")) {
@@ -264,12 +262,12 @@ static int check(struct forqd_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen)
+/* argv over what c holds. Returns 0, 1 (--help or --version printed) or -1. */
+static int parse_argv(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	char e[512];
 	int first = 0;
 
-	config_defaults(c);
 	switch (flags_parse(flags, NFLAGS, c, argc, argv, &first, NULL, e, sizeof e)) {
 	case FLAGS_OK: break;
 	case FLAGS_HELP: {
@@ -286,11 +284,272 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 		snprintf(err, errlen, "unexpected argument \"%s\" (see forqd --help)", argv[first]);
 		return -1;
 	}
-	if (check(c, err, errlen)) {
-		config_free(c);
+	return 0;
+}
+
+/* A string c keeps until config_free. */
+static char *own(struct forqd_config *c, char *s)
+{
+	char **o = s ? realloc(c->owned, (c->n_owned + 1) * sizeof *o) : NULL;
+	if (!o) {
+		free(s);
+		return NULL;
+	}
+	c->owned = o;
+	return c->owned[c->n_owned++] = s;
+}
+
+static char *own_printf(struct forqd_config *c, const char *fmt, const char *a, const char *b)
+{
+	char *s = NULL;
+	return asprintf(&s, fmt, a, b) < 0 ? NULL : own(c, s);
+}
+
+/* key's row, if it is a key of the config file. */
+static const struct flag_spec *find_key(const char *key)
+{
+	for (size_t i = 0; i < NFLAGS; i++)
+		if (!strcmp(flags[i].name, key))
+			return flags[i].type == FLAG_HELP || flags[i].type == FLAG_VERSION ||
+					       flags[i].type == FLAG_OFF || !strcmp(key, "config")
+				       ? NULL
+				       : &flags[i];
+	return NULL;
+}
+
+/* One `key = value` of the file into q, as its flag would set it; strings
+ * are kept by top. Returns 0 or -1 with err (without the file and line). */
+static int apply_key(struct forqd_config *top, struct forqd_config *q, const char *key,
+		     const char *value, char *err, size_t errlen)
+{
+	const struct flag_spec *r = find_key(key);
+	if (!r) {
+		snprintf(err, errlen, "unknown key \"%s\" (the keys are forqd's long flags)", key);
+		return -1;
+	}
+	if (r->type == FLAG_ON) {
+		static const char *const yes[] = {"true", "yes", "on", "1"};
+		static const char *const no[] = {"false", "no", "off", "0"};
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(value, yes[i]) || !strcmp(value, no[i])) {
+				*(int *)((char *)q + r->off) = !strcmp(value, yes[i]);
+				return 0;
+			}
+		snprintf(err, errlen, "%s: expected true or false, got \"%s\"", key, value);
+		return -1;
+	}
+	char *arg = own_printf(top, "--%s=%s", key, value);
+	char *argv[] = {"forqd", arg, NULL};
+	int first;
+	if (!arg) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return flags_parse(flags, NFLAGS, q, 2, argv, &first, NULL, err, errlen) ? -1 : 0;
+}
+
+/* The entries of section (the global one: "") into q. */
+static int apply_section(struct forqd_config *top, struct forqd_config *q,
+			 const struct config_entry *e, size_t n, const char *section, char *err,
+			 size_t errlen)
+{
+	char e2[512];
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(e[i].section, section) || !e[i].key)
+			continue;
+		if (*section && !config_key_per_queue(e[i].key)) {
+			snprintf(e2, sizeof e2, "\"%s\" is not a queue's key: %s", e[i].key,
+				 find_key(e[i].key) ? "set it in the global section, before any "
+						      "[queue NAME]"
+						    : "unknown key");
+		} else if (!apply_key(top, q, e[i].key, e[i].value, e2, sizeof e2)) {
+			continue;
+		}
+		snprintf(err, errlen, "%s:%d: %s", top->config, e[i].line, e2);
 		return -1;
 	}
 	return 0;
+}
+/* q, a queue named name over the global settings in c. Only the default
+ * queue reads the global tasks and demo: every queue reading one file would
+ * run each task once per queue. */
+static int add_queue(struct forqd_config *c, const char *name, int line)
+{
+	struct forqd_config *q = &c->queues[c->n_queues];
+	*q = *c;
+	q->queues = NULL;
+	q->n_queues = 0;
+	q->owned = NULL;
+	q->n_owned = 0;
+	q->config_line = line;
+	if (!(q->name = own(c, strdup(name))))
+		return -1;
+	if (strcmp(name, "default")) {
+		q->tasks = NULL;
+		q->demo_rate = 0;
+		if (!(q->shm_name = own_printf(c, "%s.%s", c->shm_name, name)))
+			return -1;
+		/* Each queue its own stream, as its own shared memory. */
+		if (!(q->upstream_stream = own_printf(c, "%s-%s", c->upstream_stream, name)))
+			return -1;
+	}
+	if (c->journal && c->config && !(q->journal = own_printf(c, "%s/%s", c->journal, name)))
+		return -1;
+	c->n_queues++;
+	return 0;
+}
+
+/* Every queue: the file's [queue NAME] sections, each over the global
+ * settings, or else the flags' own queue, "default". */
+static int build_queues(struct forqd_config *c, const struct config_entry *e, size_t n,
+			char *err, size_t errlen)
+{
+	size_t headers = 0;
+	int tasks_read = 0;
+	for (size_t i = 0; i < n; i++)
+		headers += !e[i].key && e[i].section[0];
+	if (!(c->queues = calloc(headers ? headers : 1, sizeof *c->queues)))
+		goto oom;
+	if (!headers) {
+		if (add_queue(c, "default", 0))
+			goto oom;
+		tasks_read = !!c->tasks;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].key || !e[i].section[0])
+			continue;
+		char word[16], name[64], rest[2];
+		int line = e[i].line;
+		if (sscanf(e[i].section, "%15s %63s %1s", word, name, rest) != 2 ||
+		    strcmp(word, "queue")) {
+			snprintf(err, errlen, "%s:%d: expected [queue NAME], got [%s]", c->config, line,
+				 e[i].section);
+			return -1;
+		}
+		if (!forq_queue_name_ok(name)) {
+			snprintf(err, errlen, "%s:%d: queue name \"%s\": use 1 to %d letters, digits, "
+				 "'_' or '-'", c->config, line, name, FORQ_QUEUE_NAME_MAX);
+			return -1;
+		}
+		for (size_t k = 0; k < c->n_queues; k++)
+			if (!strcmp(c->queues[k].name, name)) {
+				snprintf(err, errlen, "%s:%d: queue \"%s\" is declared twice (first at "
+					 "line %d)", c->config, line, name, c->queues[k].config_line);
+				return -1;
+			}
+		if (add_queue(c, name, line))
+			goto oom;
+		struct forqd_config *q = &c->queues[c->n_queues - 1];
+		if (apply_section(c, q, e, n, e[i].section, err, errlen))
+			return -1;
+		if (q->tasks && q->demo_rate > 0) {
+			snprintf(err, errlen, "%s:%d: queue \"%s\": tasks and demo cannot be used "
+				 "together", c->config, line, name);
+			return -1;
+		}
+		tasks_read |= !!q->tasks;
+	}
+	if (c->exit_when_done && !tasks_read) {
+		snprintf(err, errlen, headers ? "--exit-when-done needs a queue with tasks FILE"
+					      : "--exit-when-done needs --tasks FILE");
+		return -1;
+	}
+	if (headers && (c->tasks || c->demo_rate > 0) && !tasks_read) {
+		int has_default = 0;
+		for (size_t k = 0; k < c->n_queues; k++)
+			has_default |= !strcmp(c->queues[k].name, "default");
+		if (!has_default) {
+			snprintf(err, errlen, "--tasks and --demo feed the queue \"default\", which %s "
+				 "does not declare: set them in a [queue NAME] section", c->config);
+			return -1;
+		}
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* --upstream: per queue (the config file's upstream and upstream-stream
+ * keys), each its own stream; the NATS credentials and replicas are the
+ * service's. */
+static int check_upstream(struct forqd_config *c, char *err, size_t errlen)
+{
+	int any = 0;
+	for (size_t i = 0; i < c->n_queues; i++) {
+		const struct forqd_config *q = &c->queues[i];
+		if (!q->upstream)
+			continue;
+		any = 1;
+		if (q->journal && !c->config) {
+			snprintf(err, errlen, "--upstream and --journal cannot be used together (the "
+				 "stream holds the tasks)");
+			return -1;
+		}
+		if (q->journal) {
+			snprintf(err, errlen, "%s:%d: queue \"%s\": upstream and journal cannot be used "
+				 "together (the stream holds the tasks)", c->config, q->config_line,
+				 q->name);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (c->queues[k].upstream && !strcmp(c->queues[k].upstream, q->upstream) &&
+			    !strcmp(c->queues[k].upstream_stream, q->upstream_stream)) {
+				snprintf(err, errlen, "%s:%d: queues \"%s\" and \"%s\" both take the "
+					 "stream %s: give each its own upstream-stream", c->config,
+					 q->config_line, c->queues[k].name, q->name,
+					 q->upstream_stream);
+				return -1;
+			}
+	}
+	if (read_token(c->upstream_token_file, "--upstream-token-file", "FORQ_NATS_TOKEN",
+		       &c->upstream_token, err, errlen))
+		return -1;
+	if (!any && (c->upstream_token_file || c->upstream_creds_file || c->upstream_replicas)) {
+		snprintf(err, errlen, "--upstream-replicas, --upstream-token-file and "
+			 "--upstream-creds-file need --upstream URLS");
+		return -1;
+	}
+	if (!c->upstream_creds_file && getenv("FORQ_NATS_CREDS") && *getenv("FORQ_NATS_CREDS"))
+		c->upstream_creds_file = getenv("FORQ_NATS_CREDS");
+	if (c->upstream_token && c->upstream_creds_file) {
+		snprintf(err, errlen, "give a NATS token or a creds file, not both");
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	struct config_entry *e = NULL;
+	size_t n = 0;
+	int r;
+
+	config_defaults(c);
+	if ((r = parse_argv(c, argc, argv, err, errlen)))
+		return r;
+	if (c->config) {
+		/* Defaults, then the file's global section, then the flags again:
+		 * a flag given wins over the file. */
+		const char *path = c->config;
+		if (config_file_load(path, &e, &n, err, errlen))
+			return -1;
+		config_defaults(c);
+		c->config = path;
+		if (apply_section(c, c, e, n, "", err, errlen) ||
+		    parse_argv(c, argc, argv, err, errlen)) {
+			r = -1;
+			goto out;
+		}
+	}
+	if (check(c, err, errlen) || build_queues(c, e, n, err, errlen) ||
+	    check_upstream(c, err, errlen))
+		r = -1;
+out:
+	config_file_free(e, n);
+	if (r)
+		config_free(c);
+	return r;
 }
 
 /* Wipes and frees a token: it is a secret. */
@@ -308,4 +567,12 @@ void config_free(struct forqd_config *c)
 	wipe(&c->admin_token);
 	wipe(&c->worker_token);
 	wipe(&c->upstream_token);
+	for (size_t i = 0; i < c->n_owned; i++)
+		free(c->owned[i]);
+	free(c->owned);
+	free(c->queues);
+	c->owned = NULL;
+	c->n_owned = 0;
+	c->queues = NULL;
+	c->n_queues = 0;
 }

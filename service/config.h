@@ -14,7 +14,11 @@
 struct flag_spec;
 
 struct forqd_config {
-	const char *shm_name;     /* queue name */
+	const char *config;       /* --config FILE, NULL if none */
+	const char *name;         /* the queue's name ("default" for the flags' own queue) */
+	int config_line;          /* the line of its [queue NAME] section, 0 if none */
+	const char *shm_name;     /* the queue's shared-memory object (the default
+				   * queue's; a named queue's is SHM.NAME) */
 	int workers;              /* local consumers; default: number of CPUs */
 	const char *handler;
 	const char *tasks;        /* tasks file, NULL if none */
@@ -60,6 +64,13 @@ struct forqd_config {
 	int insecure;
 	double demo_rate;         /* tasks/s from the built-in demo producer, 0 = off */
 	int log_level;            /* enum log_level */
+	/* Every queue forqd serves: n_queues (at least one) settings, each a
+	 * copy of these with its own section's keys; a queue's own queues is
+	 * NULL. Owned by the top config, as are the config file's values. */
+	struct forqd_config *queues;
+	size_t n_queues;
+	char **owned;
+	size_t n_owned;
 };
 
 /* Fills defaults, then parses argv. Returns 0, 1 when --help or --version
@@ -67,7 +78,10 @@ struct forqd_config {
  * and then unsets FORQ_ADMIN_TOKEN. */
 int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_t errlen);
 
-/* Wipes and frees the tokens. */
+/* Keys that a [queue NAME] section may set: the per-queue flags. */
+int config_key_per_queue(const char *key);
+
+/* Wipes and frees the tokens, the queues and the config file's values. */
 void config_free(struct forqd_config *c);
 
 /* Every default, as config_parse starts from them (no argv, no environment). */

@@ -305,7 +305,8 @@ static int write_result(struct results_sink *sink, const struct consumer_config 
 		.id = t->id, .task = t->payload, .task_len = t->len, .status = status,
 		.text = text ? text : "", .text_len = text_len,
 		.attempts = t->attempts + 1u, .wait_us = wait_ns / 1000, .run_us = run_ns / 1000,
-		.prio = t->prio, .source_file = c->tasks_file, .line = t->line};
+		.prio = t->prio, .source_file = c->tasks_file, .line = t->line,
+		.queue = c->queue_name};
 	return result_format(results_sink_buf(sink), &r);
 }
 

@@ -35,6 +35,7 @@ struct consumer_config {
 	uint32_t batch;
 	int results_fd;           /* -1: results not written */
 	const char *tasks_file;   /* shown in results' "source" */
+	const char *queue_name;   /* shown in results' "queue" */
 	int journal_fd;           /* > 0: ids whose results are written go here
 				   * (base/idpipe.h), after their results: the
 				   * journal's pipe, or the NATS bridge's */

@@ -4,6 +4,11 @@
  * (create, recover, ownership), 4 results file, 5 listen (HTTP or TCP),
  * 1 anything else.
  *
+ * Each queue it serves (one, "default", from the flags; or the config
+ * file's [queue NAME] sections) is a struct served: its own shared-memory
+ * ring, journal, consumers, producer and work watch. The results output,
+ * the event loop, the HTTP thread and the TCP server are shared.
+ *
  * One event loop (base/loop.h) on the main thread: the signalfd (SIGCHLD
  * for the supervisor, SIGINT/SIGTERM), the /shutdown pipe, the TCP server's
  * sockets, the work watch's eventfd (tasks arrived, workwatch.h) and timers
@@ -22,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "forq_admin.h"
@@ -38,8 +44,6 @@
 #include "producer.h"
 #include "queuectl.h"
 #include "results.h"
-#include "figures.h"
-#include "intake.h"
 #include "queue_open.h"
 #include "stall.h"
 #include "upstream_setup.h"
@@ -55,47 +59,9 @@ enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5, EXIT_R
 #define REAP_EVERY_NS (250 * MS)    /* libforq clients are not our children: looked at */
 #define THROUGHPUT_NS (1000 * MS)   /* the throughput figure's window */
 #define STOP_GRACE_MS 5000
-#define HTTP_BACKLOG 511
 
-enum phase { RUNNING, DRAINING, STOPPING };
+#include "forqd.h"
 
-#define ANSWERED_MAX 256 /* results buffered before the journal may forget them */
-
-struct forqd {
-	struct forqd_config c;
-	struct forq *q;           /* main thread's handle: supervisor record */
-	struct forq *hq;          /* the HTTP thread's handle */
-	struct supervisor *sup;
-	struct producer *prod;
-	struct http_server *http;
-	struct tcp_server *tcp;
-	struct work_watch *watch;
-	struct journal *journal;  /* --journal, NULL without */
-	struct upstream *up;      /* --upstream: the NATS connection, NULL without */
-	struct bridge *bridge;    /* --upstream: the stream's tasks into the ring */
-	int created;              /* the queue is new (not recovered): replay the journal */
-	struct loop loop;
-	struct loop_timer restart_timer;  /* the next consumer restart */
-	struct loop_timer housekeep_timer;
-	struct results_sink sink; /* results the supervisor writes */
-	int results_fd;
-	int have_sink;
-	int sfd;                  /* signalfd */
-	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now */
-	enum phase phase;
-	int idle;                 /* nothing queued, running or retrying: housekeeping slows */
-	int results_gone;         /* the results output takes no more writes (EPIPE) */
-	struct stall_watch stall; /* a stopped or stuck consumer (stall.h) */
-	struct queuectl_watch ctl; /* pause changes, asked purges (queuectl.h) */
-	uint64_t drain_deadline;
-	uint64_t last_reap_ns;
-	int64_t start_unix_ns;
-	_Atomic uint64_t throughput_milli; /* tasks/s * 1000, last second */
-	uint64_t tp_last_ns, tp_last_finished;
-	uint64_t idle_checked_ns, idle_since_ns; /* see queue_settled */
-	uint64_t answered[ANSWERED_MAX]; /* ids whose result lines wait for a flush */
-	size_t n_answered;
-};
 
 static void flush_results(void *ctx);
 
@@ -104,31 +70,42 @@ static void flush_results(void *ctx);
 static void on_answer(void *ctx, const struct forq_task_info *rec, const void *payload, int status,
 		      const char *text, size_t text_len)
 {
-	struct forqd *d = ctx;
+	struct served *s = ctx;
+	struct forqd *d = s->d;
 	if (d->have_sink) {
 		struct result_rec r = {
 			.id = rec->id, .task = payload, .task_len = rec->len, .status = status,
 			.text = text, .text_len = text_len, .attempts = rec->attempts,
-			.prio = rec->prio, .source_file = d->c.tasks, .line = rec->line};
+			.prio = rec->prio, .source_file = s->c->tasks, .line = rec->line,
+			.queue = s->c->name};
 		result_format(results_sink_buf(&d->sink), &r);
 	}
-	/* The journal forgets it once its line is written (flush_results); an
-	 * unfinished task stays in it. */
-	if (status != FORQ_RESULT_UNFINISHED && (d->journal || d->bridge)) {
-		if (d->n_answered == ANSWERED_MAX)
-			flush_results(d);
-		d->answered[d->n_answered++] = rec->id;
+	/* The journal forgets it, and the bridge ends its stream message, once
+	 * its line is written (flush_results); an unfinished task stays. */
+	if (status != FORQ_RESULT_UNFINISHED && (s->journal || s->bridge)) {
+		if (s->n_answered == ANSWERED_MAX)
+			flush_results(s);
+		s->answered[s->n_answered++] = rec->id;
+	}
+}
+
+/* One write of every queue's lines, then each journal forgets (each bridge
+ * ends) its tasks whose lines are written. */
+static void flush_all(struct forqd *d)
+{
+	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
+		d->results_gone = 1;
+	EACH(d, s) {
+		journal_finished(s->journal, s->answered, s->n_answered);
+		bridge_finished(s->bridge, s->answered, s->n_answered);
+		s->n_answered = 0;
 	}
 }
 
 static void flush_results(void *ctx)
 {
-	struct forqd *d = ctx;
-	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
-		d->results_gone = 1;
-	journal_finished(d->journal, d->answered, d->n_answered);
-	bridge_finished(d->bridge, d->answered, d->n_answered);
-	d->n_answered = 0;
+	struct served *s = ctx;
+	flush_all(s->d);
 }
 
 /* A task reached its end inside a repair or at exit: write its result now,
@@ -141,121 +118,37 @@ static void on_final(void *ctx, const struct forq_task_info *rec, const void *pa
 	flush_results(ctx);
 }
 
-/* ---- HTTP hooks (they run on the HTTP thread) ---- */
-
-static int hook_snapshot(void *ctx, struct metrics_snapshot *s)
-{
-	struct forqd *d = ctx;
-	figures_queue(s, d->hq, d->c.workers);
-	figures_tcp(s, d->tcp);
-	s->throughput = (double)atomic_load(&d->throughput_milli) / 1000.0;
-	s->stalled = stall_watch_stalled(&d->stall);
-	s->workers_stuck = stall_watch_stuck(&d->stall);
-	snprintf(s->version, sizeof s->version, "%s", FORQ_VERSION);
-	s->start_time = (double)d->start_unix_ns / 1e9;
-	s->draining = !!(forq_admin_flags(d->hq) & FORQ_F_DRAINING);
-	figures_journal(s, d->journal);
-	figures_upstream(s, d->up, d->bridge);
-	return 0;
-}
-
-static int hook_push(void *ctx, struct http_task *tasks, size_t n, uint64_t *ids)
-{
-	struct forqd *d = ctx;
-	if (d->up)
-		return intake_publish(d->up, d->c.max_payload, tasks, n, ids);
-	return intake_push(d->hq, d->c.max_payload, tasks, n, ids);
-}
-
-static int hook_lookup(void *ctx, uint64_t id, struct http_task_status *out)
-{
-	struct forqd *d = ctx;
-	static const char *const where_names[] = {
-		[FORQ_WHERE_PENDING] = "pending", [FORQ_WHERE_RUNNING] = "running",
-		[FORQ_WHERE_RETRYING] = "retrying", [FORQ_WHERE_SCHEDULED] = "scheduled"};
-	int status = 0;
-	unsigned attempts = 0;
-	int w = forq_task_where(d->hq, id, &status, &attempts, out->result, sizeof out->result);
-	if (w == FORQ_WHERE_UNKNOWN)
-		return 0;
-	if (w == FORQ_WHERE_FINISHED)
-		snprintf(out->status, sizeof out->status, "%s", result_status_name(status));
-	else
-		snprintf(out->status, sizeof out->status, "%s", where_names[w]);
-	out->attempts = attempts;
-	out->result_len = strlen(out->result);
-	return 1;
-}
-
-static void hook_shutdown(void *ctx, int now)
-{
-	struct forqd *d = ctx;
-	char c = now ? 'n' : 'd';
-	ssize_t w = write(d->wake[1], &c, 1);
-	(void)w;
-}
-
-/* Pause and resume flip the flag from this thread; a purge or a cancel is
- * asked of the main loop, which alone writes results. */
-static int hook_queue(void *ctx, const char *name, int op, uint64_t *arg)
-{
-	struct forqd *d = ctx;
-	static const enum queuectl_op ops[] = {[HTTP_QUEUE_PAUSE] = QUEUECTL_PAUSE,
-					       [HTTP_QUEUE_RESUME] = QUEUECTL_RESUME,
-					       [HTTP_QUEUE_PURGE] = QUEUECTL_PURGE,
-					       [HTTP_QUEUE_CANCEL] = QUEUECTL_CANCEL};
-	if (op < 0 || op > HTTP_QUEUE_CANCEL)
-		return -EINVAL;
-	return queuectl_ask(d->hq, name, ops[op], arg);
-}
-
-static int hook_ready(void *ctx)
-{
-	struct forqd *d = ctx;
-	if (forq_admin_flags(d->hq) & FORQ_F_DRAINING)
-		return 0;
-	if (stall_watch_stalled(&d->stall) || stall_watch_stuck(&d->stall))
-		return 0; /* alive but not working: a stopped or stuck consumer */
-	if (d->up && !upstream_connected(d->up))
-		return 0; /* its stream out of reach */
-	struct forq_worker_info rows[FORQ_MAX_WORKERS];
-	forq_admin_workers(d->hq, rows, d->c.workers);
-	for (int w = 0; w < d->c.workers; w++)
-		if (rows[w].state != FORQ_WORKER_RUNNING || rows[w].results_errno)
-			return 0; /* not running, or holding results it cannot write */
-	return 1;
-}
-
-static void hook_log(void *ctx, const char *line)
-{
-	(void)ctx;
-	log_event(LOG_WARN, "http", "message=\"%s\"", line);
-}
-
 /* ---- setup ---- */
 
-static int open_queue(struct forqd *d)
+static int open_queue(struct served *s)
 {
-	int r = queue_open(&d->q, &d->c, on_final, d);
-	d->created = r == 1;
+	int r = queue_open(&s->q, s->c, on_final, s);
+	s->created = r == 1;
+	if (r < 0 && s->c->config_line)
+		log_event(LOG_ERROR, "queue_config_refused",
+			  "queue=%s at=\"%s:%d\" hint=\"see the line above: its sizes or its object\"",
+			  s->c->name, s->c->config, s->c->config_line);
 	return r < 0 ? -1 : 0;
 }
 
 /* --journal: a new queue gets what the journal holds; a recovered one is
  * journaled from where it stands. */
-static int open_journal(struct forqd *d)
+static int open_journal(struct served *s)
 {
-	if (!d->c.journal) {
-		forq_admin_journal_end(d->q); /* a queue a journaled forqd kept */
+	struct forqd_config *c = s->c;
+	if (!c->journal) {
+		forq_admin_journal_end(s->q); /* a queue a journaled forqd kept */
 		return 0;
 	}
 	char err[512], q[600];
-	struct journal_config jc = {.dir = d->c.journal, .fsync_ms = d->c.fsync_ms,
-				    .segment_bytes = (uint64_t)d->c.journal_segment_mib << 20,
-				    .queue_name = d->c.shm_name, .max_payload = d->c.max_payload};
-	int r = journal_open(&d->journal, d->q, &jc, d->created, err, sizeof err);
+	if (c->config)
+		mkdir(s->d->c.journal, 0700); /* DIR of DIR/NAME; journal_open makes NAME */
+	struct journal_config jc = {.dir = c->journal, .fsync_ms = c->fsync_ms,
+				    .segment_bytes = (uint64_t)c->journal_segment_mib << 20,
+				    .queue_name = c->shm_name, .max_payload = c->max_payload};
+	int r = journal_open(&s->journal, s->q, &jc, s->created, err, sizeof err);
 	if (r)
-		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", d->c.journal,
+		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", c->journal,
 			  log_quote(err, q, sizeof q));
 	return r;
 }
@@ -300,6 +193,8 @@ static void housekeep_in(struct forqd *d, uint64_t now, uint64_t ns)
 static void leave_idle(struct forqd *d)
 {
 	d->idle = 0;
+	EACH(d, s)
+		s->idle = 0; /* until its next throughput window says otherwise */
 	housekeep_in(d, clock_mono_ns(), 0);
 }
 
@@ -309,7 +204,8 @@ static void begin_drain(struct forqd *d, const char *why)
 		return;
 	d->phase = DRAINING;
 	d->drain_deadline = clock_mono_ns() + (uint64_t)d->c.drain_timeout_s * 1000000000u;
-	forq_admin_set_flags(d->q, FORQ_F_DRAINING, FORQ_F_ACCEPTING);
+	EACH(d, s)
+		forq_admin_set_flags(s->q, FORQ_F_DRAINING, FORQ_F_ACCEPTING);
 	log_event(LOG_INFO, "draining", "reason=\"%s\" timeout_s=%d", why, d->c.drain_timeout_s);
 	notify_send("STOPPING=1");
 	if (d->tcp)
@@ -324,7 +220,8 @@ static void begin_stop(struct forqd *d, const char *why)
 	if (d->phase == RUNNING)
 		begin_drain(d, why);
 	d->phase = STOPPING;
-	forq_admin_set_flags(d->q, FORQ_F_STOP, 0);
+	EACH(d, s)
+		forq_admin_set_flags(s->q, FORQ_F_STOP, 0);
 	log_event(LOG_INFO, "stopping", "reason=\"%s\"", why);
 }
 
@@ -333,44 +230,62 @@ static void begin_stop(struct forqd *d, const char *why)
  * 50 ms apart: a task moving between two places (in flight -> retry table)
  * can slip past one read of the figures, never past two. Checked at most
  * every 10 ms: a stats read walks every in-flight entry. */
-static int queue_settled(struct forqd *d, uint64_t now)
+static int queue_settled(struct served *s, uint64_t now)
 {
-	if (now - d->idle_checked_ns < 10000000u)
-		return d->idle_since_ns && now - d->idle_since_ns >= 50000000u;
-	d->idle_checked_ns = now;
+	if (now - s->idle_checked_ns < 10000000u)
+		return s->idle_since_ns && now - s->idle_since_ns >= 50000000u;
+	s->idle_checked_ns = now;
 	struct forq_stats st;
-	forq_stats_read(d->q, &st);
+	forq_stats_read(s->q, &st);
 	uint64_t queued = st.pending[0] + st.pending[1] + st.pending[2] + st.retry_waiting;
-	if (d->phase == DRAINING && forq_admin_paused(d->q))
+	if (s->d->phase == DRAINING && forq_admin_paused(s->q))
 		queued = 0; /* paused: they wait for a resume, not for this drain */
 	if (queued + st.in_progress) {
-		d->idle_since_ns = 0;
+		s->idle_since_ns = 0;
 		return 0;
 	}
-	if (!d->idle_since_ns)
-		d->idle_since_ns = now;
-	return now - d->idle_since_ns >= 50000000u;
+	if (!s->idle_since_ns)
+		s->idle_since_ns = now;
+	return now - s->idle_since_ns >= 50000000u;
+}
+
+/* Every queue settled (each looked at, none skipped). */
+static int all_settled(struct forqd *d, uint64_t now)
+{
+	int settled = 1;
+	EACH(d, s)
+		settled &= queue_settled(s, now);
+	return settled;
+}
+
+/* Every tasks file read to its end. */
+static int producers_finished(struct forqd *d)
+{
+	EACH(d, s)
+		if (s->prod && !producer_finished(s->prod))
+			return 0;
+	return 1;
 }
 
 /* The throughput figure, once a window; then whether the queue is idle: in
  * the last window nothing finished, and now nothing is queued, running or
  * waiting for a retry, and nothing but a push can change that. */
-static void update_throughput(struct forqd *d, uint64_t now)
+static void update_throughput(struct served *s, uint64_t now)
 {
-	if (now - d->tp_last_ns < THROUGHPUT_NS)
+	if (now - s->tp_last_ns < THROUGHPUT_NS)
 		return;
 	struct forq_stats st;
-	forq_stats_read(d->q, &st);
+	forq_stats_read(s->q, &st);
 	uint64_t fin = st.done + st.failed + st.dead, milli = 0;
-	if (d->tp_last_ns) {
-		double secs = (double)(now - d->tp_last_ns) / 1e9;
-		milli = (uint64_t)((double)(fin - d->tp_last_finished) / secs * 1000.0);
-		atomic_store(&d->throughput_milli, milli);
+	if (s->tp_last_ns) {
+		double secs = (double)(now - s->tp_last_ns) / 1e9;
+		milli = (uint64_t)((double)(fin - s->tp_last_finished) / secs * 1000.0);
+		atomic_store(&s->throughput_milli, milli);
 	}
-	d->tp_last_ns = now;
-	d->tp_last_finished = fin;
-	d->idle = d->phase == RUNNING && !d->c.exit_when_done && milli == 0 &&
-		  (!d->prod || producer_finished(d->prod)) &&
+	s->tp_last_ns = now;
+	s->tp_last_finished = fin;
+	s->idle = s->d->phase == RUNNING && !s->c->exit_when_done && milli == 0 &&
+		  (!s->prod || producer_finished(s->prod)) &&
 		  st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting +
 				  st.scheduled ==
 			  0; /* a delayed task keeps the 100 ms look at the waiting table */
@@ -381,44 +296,62 @@ static void update_throughput(struct forqd *d, uint64_t now)
  * say what became of a task. */
 static void check_results_gone(struct forqd *d)
 {
-	if (supervisor_results_gone(d->sup))
-		d->results_gone = 1;
+	EACH(d, s)
+		if (s->sup && supervisor_results_gone(s->sup))
+			d->results_gone = 1;
 	if (d->results_gone && d->phase != STOPPING)
 		begin_stop(d, "results output gone");
 }
 
-/* A cancel of a running task: a remote worker's lease is revoked. */
-static int cancel_leased(void *ctx, uint64_t id)
+/* A cancel of a running task: a remote worker's lease is revoked; a local
+ * consumer running it is killed (its handler's process group with it) and
+ * the task marked, so that its repair reports it cancelled. 0 or -EBUSY. */
+static int cancel_running(void *ctx, uint64_t id)
 {
-	struct forqd *d = ctx;
-	return tcp_cancel(d->tcp, id);
+	struct served *s = ctx;
+	if (s == s->d->main && tcp_cancel(s->d->tcp, id) == 0)
+		return 0;
+	int32_t pid = forq_admin_holder_pid(s->q, id);
+	if (pid <= 0 || supervisor_kill_holder(s->d->sv[0].sup, pid))
+		return -EBUSY;
+	if (forq_admin_cancel_held(s->q, pid, id))
+		return -ENOENT; /* it had finished it: its result is written */
+	log_event(LOG_INFO, "task_cancel_running", "queue=%s id=%llu worker_pid=%d", s->c->name,
+		  (unsigned long long)id, (int)pid);
+	supervisor_reap(s->d->sv[0].sup);
+	return 0;
 }
 
 static void on_housekeep(void *ctx, uint64_t now)
 {
 	struct forqd *d = ctx;
-	queuectl_look(&d->ctl, d->q, on_final, d, cancel_leased, d);
-	forq_admin_retry_due(d->q, now);
-	if (d->idle || now - d->last_reap_ns >= REAP_EVERY_NS) {
-		/* libforq clients are not our children: look for their death (a
-		 * dead producer must not stall a lane long). */
-		forq_admin_reap_clients(d->q, on_final, d);
-		/* A sparse queue gives back the ring pages consumers are done
-		 * with even when nothing is pushed. */
-		forq_admin_trim(d->q);
-		d->last_reap_ns = now;
+	int reap = d->idle || now - d->last_reap_ns >= REAP_EVERY_NS;
+	d->idle = 1;
+	EACH(d, s) {
+		queuectl_look(&s->ctl, s->c->name, s->q, on_final, s, cancel_running, s);
+		forq_admin_retry_due(s->q, now);
+		if (reap) {
+			/* libforq clients are not our children: look for their
+			 * death (a dead producer must not stall a lane long). */
+			forq_admin_reap_clients(s->q, on_final, s);
+			/* A sparse queue gives back the ring pages consumers are
+			 * done with even when nothing is pushed. */
+			forq_admin_trim(s->q);
+		}
+		update_throughput(s, now);
+		d->idle &= s->idle;
+		stall_watch_look(&s->stall, s->q, s->c->workers, s->c->stall_timeout_s, now);
 	}
-	update_throughput(d, now);
-	stall_watch_look(&d->stall, d->q, d->c.workers, d->c.stall_timeout_s, now);
-	if (d->have_sink && results_sink_flush(&d->sink) == -EPIPE)
-		d->results_gone = 1;
+	if (reap)
+		d->last_reap_ns = now;
+	flush_all(d);
 	check_results_gone(d);
 
-	if (d->phase == RUNNING && d->c.exit_when_done && producer_finished(d->prod) &&
-	    queue_settled(d, now))
+	if (d->phase == RUNNING && d->c.exit_when_done && producers_finished(d) &&
+	    all_settled(d, now))
 		begin_drain(d, "all tasks done");
 	if (d->phase == DRAINING) {
-		if (queue_settled(d, now))
+		if (all_settled(d, now))
 			begin_stop(d, "queue drained");
 		else if (now >= d->drain_deadline)
 			begin_stop(d, "drain timeout");
@@ -430,7 +363,10 @@ static void on_housekeep(void *ctx, uint64_t now)
 static void on_restart_timer(void *ctx, uint64_t now)
 {
 	struct forqd *d = ctx;
-	int ms = supervisor_tick(d->sup, INT32_MAX);
+	int ms = INT32_MAX;
+	EACH(d, s)
+		if (s->sup)
+			ms = supervisor_tick(s->sup, ms);
 	if (ms < INT32_MAX)
 		loop_timer_set(&d->loop, &d->restart_timer, now + (uint64_t)ms * MS);
 }
@@ -443,7 +379,7 @@ static void on_signal(void *ctx, uint32_t events)
 	while (read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			supervisor_reap(d->sup);
+			supervisor_reap(d->sv[0].sup);
 			check_results_gone(d);
 			on_restart_timer(d, clock_mono_ns());
 			break;
@@ -475,37 +411,40 @@ static void on_wake(void *ctx, uint32_t events)
 		}
 }
 
-/* The queue's work word moved: tasks were pushed (by anyone). */
+/* A queue's work word moved: tasks were pushed (by anyone). */
 static void on_work(void *ctx)
 {
-	struct forqd *d = ctx;
-	if (d->tcp)
+	struct served *s = ctx;
+	struct forqd *d = s->d;
+	if (d->tcp && s == d->main)
 		tcp_work_arrived(d->tcp);
 	if (d->idle)
 		leave_idle(d);
 }
 
-static int waits_for_work(struct forqd *d)
+static int waits_for_work(struct served *s)
 {
-	return (d->tcp && tcp_parked(d->tcp)) || d->idle;
+	return (s == s->d->main && s->d->tcp && tcp_parked(s->d->tcp)) || s->d->idle;
 }
 
-/* Between two rounds: arms the work watch while parked GETs or an idle
- * forqd wait for tasks, after one look of its own (workwatch.h). */
+/* Between two rounds: arms each queue's work watch while parked GETs or an
+ * idle forqd wait for tasks, after one look of its own (workwatch.h). */
 static void watch_work(struct forqd *d)
 {
-	if (!work_watch_begin(d->watch, waits_for_work(d)))
-		return;
-	if (d->tcp)
-		tcp_work_arrived(d->tcp);
-	if (d->idle) {
-		struct forq_stats st;
-		forq_stats_read(d->q, &st);
-		if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress + st.retry_waiting +
-		    st.scheduled)
-			leave_idle(d);
+	EACH(d, s) {
+		if (!work_watch_begin(s->watch, waits_for_work(s)))
+			continue;
+		if (d->tcp && s == d->main)
+			tcp_work_arrived(d->tcp);
+		if (d->idle) {
+			struct forq_stats st;
+			forq_stats_read(s->q, &st);
+			if (st.pending[0] + st.pending[1] + st.pending[2] + st.in_progress +
+			    st.retry_waiting + st.scheduled)
+				leave_idle(d);
+		}
+		work_watch_arm(s->watch, waits_for_work(s));
 	}
-	work_watch_arm(d->watch, waits_for_work(d));
 }
 
 static int run(struct forqd *d)
@@ -530,47 +469,7 @@ static int run(struct forqd *d)
 	loop_timer_stop(&d->loop, &d->housekeep_timer);
 	loop_fd_del(&d->loop, d->sfd);
 	loop_fd_del(&d->loop, d->wake[0]);
-	supervisor_wait_all(d->sup, STOP_GRACE_MS);
-	return 0;
-}
-
-/* Beyond loopback only with an admin token or --insecure, as for --tcp: this
- * decision is forqd's, http.c just serves the socket it is given. */
-static int start_http(struct forqd *d)
-{
-	char err[512];
-	struct net_listener l;
-	int r;
-	struct http_hooks hooks = {.ctx = d, .snapshot = hook_snapshot, .push = hook_push,
-				   .lookup = hook_lookup, .shutdown = hook_shutdown,
-				   .ready = hook_ready, .queue = hook_queue, .log = hook_log};
-	if (forq_open(&d->hq, d->c.shm_name, err, sizeof err)) {
-		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
-		return -1;
-	}
-	if (strcmp(d->c.http, "off") == 0)
-		return 0;
-	r = net_listen(d->c.http, HTTP_BACKLOG, !d->c.admin_token && !d->c.insecure, &l, err,
-		       sizeof err);
-	if (r == -EPERM)
-		snprintf(err, sizeof err,
-			 "refusing to listen on %s without an admin token (set FORQ_ADMIN_TOKEN or "
-			 "--admin-token-file, or pass --insecure)",
-			 d->c.http);
-	if (r) {
-		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
-		return -1;
-	}
-	struct http_config hc = {.listen_fd = l.fd, .admin_token = d->c.admin_token,
-				 .worker_token = d->c.worker_token,
-				 .max_payload = d->c.max_payload};
-	r = http_start(&d->http, &hc, &hooks, err, sizeof err);
-	close(l.fd); /* the server holds its own descriptor */
-	if (r) {
-		log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
-		return -1;
-	}
-	log_event(LOG_INFO, "http_listening", "addr=%s port=%u", d->c.http, l.port);
+	supervisor_wait_all(d->sv[0].sup, STOP_GRACE_MS);
 	return 0;
 }
 
@@ -582,12 +481,14 @@ static int start_tcp(struct forqd *d)
 	struct tcp_config tc = {.listen = d->c.tcp,
 				.lease_timeout_ms = d->c.lease_timeout_s * 1000,
 				.idle_timeout_ms = d->c.tcp_idle_timeout_s * 1000,
-				.max_conns = d->c.tcp_max_conns,
-				.max_payload = d->c.max_payload, .batch_max = d->c.batch,
+				.max_conns = d->c.tcp_max_conns, .queue_name = d->main->c->name,
+				.max_payload = d->main->c->max_payload,
+				.batch_max = d->main->c->batch,
 				.admin_token = d->c.admin_token, .worker_token = d->c.worker_token,
 				.insecure = d->c.insecure};
-	struct tcp_results res = {.final = on_final, .add = on_answer, .flush = flush_results, .ctx = d};
-	if (tcp_start(&d->tcp, &tc, d->q, &d->loop, &res, err, sizeof err)) {
+	struct tcp_results res = {.final = on_final, .add = on_answer, .flush = flush_results,
+				  .cancel_running = cancel_running, .ctx = d->main};
+	if (tcp_start(&d->tcp, &tc, d->main->q, &d->loop, &res, err, sizeof err)) {
 		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
 		return -1;
 	}
@@ -595,31 +496,34 @@ static int start_tcp(struct forqd *d)
 	return 0;
 }
 
-/* The queue's last step: kept for the next forqd, or drained and removed. */
-static void close_queue(struct forqd *d)
+/* A queue's last step: kept for the next forqd, or drained and removed. */
+static void close_queue(struct served *s)
 {
+	if (!s->q)
+		return;
 	/* Everything pushed goes into the journal first; a queue kept in
 	 * shared memory stays journaled for the next forqd. */
-	journal_close(d->journal, !d->c.keep_shm);
-	d->journal = NULL;
-	if (d->c.keep_shm) {
+	journal_close(s->journal, !s->c->keep_shm);
+	s->journal = NULL;
+	if (s->c->keep_shm) {
 		struct forq_stats st;
-		forq_stats_read(d->q, &st);
-		forq_admin_release(d->q);
-		log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", d->c.shm_name,
+		forq_stats_read(s->q, &st);
+		forq_admin_release(s->q);
+		log_event(LOG_INFO, "queue_kept", "name=%s pending=%llu", s->c->shm_name,
 			  (unsigned long long)(st.pending[0] + st.pending[1] + st.pending[2] +
 					       st.retry_waiting + st.scheduled));
 	} else {
-		int left = forq_admin_drain_each(d->q, on_final, d);
+		int left = forq_admin_drain_each(s->q, on_final, s);
 		if (left)
-			log_event(LOG_WARN, "tasks_unfinished", "count=%d reason=\"%s\"", left,
-				  d->have_sink ? "reported as status unfinished in the results"
-					       : "dropped unrecorded: --results off (--keep-shm "
-						 "keeps them queued)");
-		forq_unlink(d->c.shm_name);
+			log_event(LOG_WARN, "tasks_unfinished", "count=%d queue=%s reason=\"%s\"",
+				  left, s->c->name,
+				  s->d->have_sink ? "reported as status unfinished in the results"
+						  : "dropped unrecorded: --results off (--keep-shm "
+						    "keeps them queued)");
+		forq_unlink(s->c->shm_name);
 	}
-	forq_close(d->q);
-	d->q = NULL;
+	forq_close(s->q);
+	s->q = NULL;
 }
 
 /* A start that failed for want of processes, threads or memory
@@ -627,6 +531,72 @@ static void close_queue(struct forqd *d)
 static int exit_code_of(int r)
 {
 	return r == -EAGAIN || r == -ENOMEM ? EXIT_RESOURCES : 1;
+}
+
+/* Each queue's consumers, work watch and producer; supervisors chained so
+ * that the first one's reap sees every consumer. */
+static int start_queue(struct forqd *d, struct served *s, int *code)
+{
+	char err[512];
+	int r;
+	if ((r = work_watch_start(&s->watch, s->q, &d->loop, on_work, s))) {
+		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"work watch: %s\"", -r,
+			  strerror(-r));
+		*code = exit_code_of(r);
+		return -1;
+	}
+	struct consumer_config cc = {.handler = s->c->handler,
+				     .task_timeout_ms = s->c->task_timeout_ms,
+				     .batch = s->c->batch, .results_fd = d->results_fd,
+				     .tasks_file = s->c->tasks, .queue_name = s->c->name,
+				     .journal_fd = s->journal ? journal_finish_fd(s->journal)
+							      : bridge_finish_fd(s->bridge)};
+	struct supervisor_config sc = {.workers = s->c->workers,
+				       .backoff_ms = s->c->restart_backoff_ms,
+				       .backoff_max_ms = s->c->restart_backoff_max_ms};
+	if ((r = supervisor_start(&s->sup, s->q, &sc, &cc, on_final, s))) {
+		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"supervisor: %s\"", -r,
+			  strerror(-r));
+		*code = exit_code_of(r);
+		return -1;
+	}
+	if (s > d->sv)
+		supervisor_chain(s[-1].sup, s->sup);
+	if (s->c->tasks || s->c->demo_rate > 0) {
+		struct producer_config pc = {.shm_name = s->c->shm_name, .tasks_path = s->c->tasks,
+					     .demo_rate = s->c->demo_rate,
+					     .max_payload = s->c->max_payload};
+		if ((r = producer_start(&s->prod, &pc, err, sizeof err))) {
+			log_event(LOG_ERROR, "producer_failed", "queue=%s errno=%d error=\"%s\"",
+				  s->c->name, -r, err);
+			*code = r == -EAGAIN || r == -ENOMEM ? exit_code_of(r)
+				: s->c->tasks		     ? EXIT_USAGE
+							     : EXIT_QUEUE;
+			begin_stop(d, "producer failed");
+		}
+	}
+	return 0;
+}
+
+/* Rejects a bad handler now, not in every consumer. */
+static int check_handlers(const struct forqd_config *c)
+{
+	char err[512];
+	for (size_t i = 0; i < c->n_queues; i++) {
+		const struct forqd_config *q = &c->queues[i];
+		struct handler *h;
+		struct handler_options ho = {0};
+		if (handler_open(&h, q->handler, &ho, err, sizeof err)) {
+			if (q->config_line)
+				fprintf(stderr, "forqd: %s:%d: queue \"%s\": handler: %s\n", c->config,
+					q->config_line, q->name, err);
+			else
+				fprintf(stderr, "forqd: --handler: %s\n", err);
+			return -1;
+		}
+		handler_close(h);
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -645,16 +615,9 @@ int main(int argc, char **argv)
 	log_set_level(d.c.log_level);
 	notify_init();
 	d.start_unix_ns = clock_real_ns();
-	{
-		/* Reject a bad --handler now, not in every consumer. */
-		struct handler *h;
-		struct handler_options ho = {0};
-		if (handler_open(&h, d.c.handler, &ho, err, sizeof err)) {
-			fprintf(stderr, "forqd: --handler: %s\n", err);
-			config_free(&d.c);
-			return EXIT_USAGE;
-		}
-		handler_close(h);
+	if (check_handlers(&d.c)) {
+		config_free(&d.c);
+		return EXIT_USAGE;
 	}
 
 	/* Signals arrive through a signalfd; threads inherit this mask. */
@@ -676,70 +639,55 @@ int main(int argc, char **argv)
 
 	/* Each step below is undone in the reverse order, from its label down:
 	 * nothing is released while something started after it may use it. */
-	if (upstream_setup(&d.up, &d.c)) {
-		code = EXIT_QUEUE;
-		goto out_loop;
-	}
 	if (open_results(&d)) {
 		code = EXIT_RESULTS;
 		goto out_loop;
 	}
-	if (open_queue(&d)) {
-		code = EXIT_QUEUE;
+	if (!(d.sv = calloc(d.c.n_queues, sizeof *d.sv))) {
+		log_event(LOG_ERROR, "setup_failed", "error=\"out of memory\"");
 		goto out_results;
 	}
-	if (open_journal(&d)) {
-		code = EXIT_QUEUE;
-		goto out_queue;
+	d.n_sv = d.c.n_queues;
+	d.main = d.sv;
+	for (size_t i = 0; i < d.n_sv; i++) {
+		struct served *s = &d.sv[i];
+		s->d = &d;
+		s->c = &d.c.queues[i];
+		if (!strcmp(s->c->name, FORQ_QUEUE_DEFAULT))
+			d.main = s;
+		if (upstream_setup(&s->up, &d.c, s->c) || open_queue(s) || open_journal(s)) {
+			code = EXIT_QUEUE;
+			goto out_queue;
+		}
+		forq_admin_set_flags(s->q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
+		if ((r = bridge_setup(&s->bridge, s->up, s->c))) {
+			code = exit_code_of(r);
+			goto out_queue;
+		}
 	}
-	forq_admin_set_flags(d.q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
-	/* The bridge, then TCP: the HTTP thread reads d.bridge and d.tcp from
-	 * its first request on. */
-	if ((r = bridge_setup(&d.bridge, d.up, &d.c))) {
-		code = exit_code_of(r);
-		goto out_queue;
-	}
+	/* The bridges, then TCP: the HTTP thread reads each queue's bridge and
+	 * d.tcp from its first request on. */
 	if (start_tcp(&d)) {
 		code = EXIT_LISTEN;
 		goto out_queue;
 	}
-	if (start_http(&d)) {
+	if (forqd_start_http(&d)) {
 		code = EXIT_LISTEN;
 		goto out_http;
 	}
-	if ((r = work_watch_start(&d.watch, d.q, &d.loop, on_work, &d))) {
-		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"work watch: %s\"", -r,
-			  strerror(-r));
-		code = exit_code_of(r);
-		goto out_http;
-	}
-	struct consumer_config cc = {.handler = d.c.handler, .task_timeout_ms = d.c.task_timeout_ms,
-				     .batch = d.c.batch, .results_fd = d.results_fd,
-				     .tasks_file = d.c.tasks,
-				     .journal_fd = d.journal ? journal_finish_fd(d.journal)
-							     : bridge_finish_fd(d.bridge)};
-	struct supervisor_config sc = {.workers = d.c.workers, .backoff_ms = d.c.restart_backoff_ms,
-				       .backoff_max_ms = d.c.restart_backoff_max_ms};
-	if ((r = supervisor_start(&d.sup, d.q, &sc, &cc, on_final, &d))) {
-		log_event(LOG_ERROR, "setup_failed", "errno=%d error=\"supervisor: %s\"", -r,
-			  strerror(-r));
-		code = exit_code_of(r);
-		goto out_watch;
-	}
-	if (d.c.tasks || d.c.demo_rate > 0) {
-		struct producer_config pc = {.shm_name = d.c.shm_name, .tasks_path = d.c.tasks,
-					     .demo_rate = d.c.demo_rate,
-					     .max_payload = d.c.max_payload};
-		if ((r = producer_start(&d.prod, &pc, err, sizeof err))) {
-			log_event(LOG_ERROR, "producer_failed", "errno=%d error=\"%s\"", -r, err);
-			code = r == -EAGAIN || r == -ENOMEM ? exit_code_of(r)
-			       : d.c.tasks		    ? EXIT_USAGE
-							    : EXIT_QUEUE;
-			begin_stop(&d, "producer failed");
+	for (size_t i = 0; i < d.n_sv; i++)
+		if (start_queue(&d, &d.sv[i], &code)) {
+			/* The queues started before this one stop their consumers. */
+			EACH(&d, s)
+				forq_admin_set_flags(s->q, FORQ_F_STOP, 0);
+			if (d.sv[0].sup)
+				supervisor_wait_all(d.sv[0].sup, STOP_GRACE_MS);
+			goto out_watch;
 		}
-	}
-	log_event(LOG_INFO, "started", "version=%s workers=%d handler=%s shm=%s", FORQ_VERSION,
-		  d.c.workers, d.c.handler, d.c.shm_name);
+	for (size_t i = 0; i < d.n_sv; i++)
+		log_event(LOG_INFO, "started", "version=%s queue=%s workers=%d handler=%s shm=%s",
+			  FORQ_VERSION, d.sv[i].c->name, d.sv[i].c->workers, d.sv[i].c->handler,
+			  d.sv[i].c->shm_name);
 	notify_send("READY=1");
 
 	if (code == 1)
@@ -749,24 +697,34 @@ int main(int argc, char **argv)
 	if (d.results_gone)
 		code = EXIT_RESULTS;
 
-	producer_stop(d.prod);
-	supervisor_reap(d.sup);
-	supervisor_free(d.sup);
 out_watch:
-	work_watch_stop(d.watch);
+	/* Reaped first: the chain's head sees every queue's consumers. */
+	if (d.sv && d.sv[0].sup)
+		supervisor_reap(d.sv[0].sup);
+	EACH(&d, s) {
+		producer_stop(s->prod);
+		supervisor_free(s->sup);
+		work_watch_stop(s->watch);
+	}
 out_http:
 	if (d.http)
 		http_stop(d.http); /* joins the HTTP thread: its hooks are done */
-	if (d.hq)
-		forq_close(d.hq);
+	EACH(&d, s)
+		if (s->hq)
+			forq_close(s->hq);
 	if (d.tcp) {
 		tcp_stop(d.tcp);
 		d.tcp = NULL;
 	}
 out_queue:
-	bridge_stop(d.bridge); /* consumers and remote workers are done: their ends are in */
-	d.bridge = NULL;
-	close_queue(&d);
+	EACH(&d, s) {
+		bridge_stop(s->bridge); /* consumers and remote workers are done: their ends are in */
+		s->bridge = NULL;
+		close_queue(s);
+		upstream_close(s->up, 2000); /* the last acks and naks go out */
+		s->up = NULL;
+	}
+	free(d.sv);
 out_results:
 	if (d.have_sink) {
 		results_sink_flush(&d.sink);
@@ -775,7 +733,6 @@ out_results:
 	if (d.results_fd >= 0)
 		close(d.results_fd);
 out_loop:
-	upstream_close(d.up, 2000); /* the last acks and naks go out */
 	loop_release(&d.loop);
 out:
 	if (d.wake[0] >= 0) {

@@ -6,11 +6,9 @@
 
 #include "log.h"
 
-int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t *arg)
+int queuectl_ask(struct forq *q, enum queuectl_op op, uint64_t *arg)
 {
-	int r = forq_queue_check_name(name);
-	if (r)
-		return r;
+	int r;
 	switch (op) {
 	case QUEUECTL_PAUSE: forq_admin_pause(q, 1); return 0;
 	case QUEUECTL_RESUME: forq_admin_pause(q, 0); return 0;
@@ -22,42 +20,40 @@ int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t
 	return -EINVAL;
 }
 
-void queuectl_log_cancel(uint64_t id, int r, const char *via)
+static void log_cancel(const char *name, uint64_t id, int r, const char *via)
 {
 	if (r == 0)
-		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%llu via=%s", FORQ_QUEUE_DEFAULT,
+		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%llu via=%s", name,
 			  (unsigned long long)id, via);
 	else
 		log_event(LOG_INFO, "task_cancel_refused", "queue=%s id=%llu via=%s reason=\"%s\"",
-			  FORQ_QUEUE_DEFAULT, (unsigned long long)id, via,
+			  name, (unsigned long long)id, via,
 			  r == -ENOENT ? "not queued" : r == -EBUSY ? "running" : strerror(-r));
 }
 
-void queuectl_log_purge(int n, const char *via)
+static void log_purge(const char *name, int n, const char *via)
 {
 	if (n >= 0)
-		log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=%s", FORQ_QUEUE_DEFAULT, n,
-			  via);
+		log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=%s", name, n, via);
 	else
-		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=%s error=\"%s\"",
-			  FORQ_QUEUE_DEFAULT, via, strerror(-n));
+		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=%s error=\"%s\"", name, via,
+			  strerror(-n));
 }
 
-void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx,
-		   int (*running)(void *rctx, uint64_t id), void *rctx)
+void queuectl_look(struct queuectl_watch *w, const char *name, struct forq *q, forq_final_fn fn,
+		   void *ctx, int (*running)(void *rctx, uint64_t id), void *rctx)
 {
 	int paused = forq_admin_paused(q);
 	if (!w->looked ? paused : paused != w->paused)
-		log_event(LOG_INFO, paused ? "queue_paused" : "queue_resumed", "queue=%s%s",
-			  FORQ_QUEUE_DEFAULT,
-			  !w->looked ? " reason=\"paused before forqd started: forq resume default\""
-				     : "");
+		log_event(LOG_INFO, paused ? "queue_paused" : "queue_resumed", "queue=%s%s%s%s",
+			  name, !w->looked ? " reason=\"paused before forqd started: forq resume " : "",
+			  !w->looked ? name : "", !w->looked ? "\"" : "");
 	w->looked = 1;
 	w->paused = paused;
 	int n = forq_admin_purge_serve(q, fn, ctx);
 	if (n != -ENOMSG)
-		queuectl_log_purge(n, "request");
+		log_purge(name, n, "request");
 	uint64_t id;
 	if ((n = forq_admin_cancel_serve(q, fn, ctx, &id, running, rctx)) != -ENOMSG)
-		queuectl_log_cancel(id, n, "request");
+		log_cancel(name, id, n, "request");
 }

@@ -16,12 +16,12 @@ enum queuectl_op { QUEUECTL_PAUSE, QUEUECTL_RESUME, QUEUECTL_PURGE, QUEUECTL_CAN
  * main loop, which serves it within one busy housekeeping tick. */
 #define QUEUECTL_PURGE_WAIT_MS 10000
 
-/* From any thread but the main one, on that thread's handle: op on queue
- * `name`; *arg is a cancel's task id, and a purge sets it to the tasks it
- * dropped. Returns 0, -ENOENT for an unknown queue, -ENOMSG (cancel: the
- * task is not queued), -EBUSY (cancel: it runs), or what
- * forq_admin_purge_ask / _cancel_ask return (-ESRCH, -ETIMEDOUT). */
-int queuectl_ask(struct forq *q, const char *name, enum queuectl_op op, uint64_t *arg);
+/* From any thread but the main one, on that thread's handle of the queue
+ * named on the surface: op; *arg is a cancel's task id, and a purge sets it
+ * to the tasks it dropped. Returns 0, -ENOMSG (cancel: the task is not
+ * queued), -EBUSY (cancel: it runs), or what forq_admin_purge_ask /
+ * _cancel_ask return (-ESRCH, -ETIMEDOUT). */
+int queuectl_ask(struct forq *q, enum queuectl_op op, uint64_t *arg);
 
 /* What the main loop saw at its last look. Main thread only. */
 struct queuectl_watch {
@@ -34,12 +34,7 @@ struct queuectl_watch {
  * the cancel asked since the last look, writing their results through fn. */
 /* running (may be NULL): asked to cancel a task that runs (a remote
  * worker's: tcp_cancel). */
-void queuectl_look(struct queuectl_watch *w, struct forq *q, forq_final_fn fn, void *ctx,
-		   int (*running)(void *rctx, uint64_t id), void *rctx);
-
-/* Logs a purge that dropped n tasks (or failed: n < 0), made through `via`. */
-void queuectl_log_purge(int n, const char *via);
-/* Logs the cancel of task id that forq_admin_cancel answered r. */
-void queuectl_log_cancel(uint64_t id, int r, const char *via);
+void queuectl_look(struct queuectl_watch *w, const char *name, struct forq *q, forq_final_fn fn,
+		   void *ctx, int (*running)(void *rctx, uint64_t id), void *rctx);
 
 #endif

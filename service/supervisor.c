@@ -27,6 +27,7 @@ struct worker {
 	unsigned fast_deaths; /* deaths in a row, each soon after its start */
 	uint32_t restarts;
 	int killed;          /* SIGKILLed by us to stop: its task did not fail */
+	int cancelled;       /* SIGKILLed by us: a task it ran was cancelled */
 	int gone;            /* its results output is gone: never restarted */
 };
 
@@ -40,6 +41,7 @@ struct supervisor {
 	int stopping;
 	int results_gone;
 	uint64_t restarts;
+	struct supervisor *next; /* the next queue's (supervisor_chain) */
 	struct worker w[];
 };
 
@@ -141,7 +143,7 @@ static int worker_gone(struct supervisor *s, int i, pid_t pid, int status)
 	return 1;
 }
 
-void supervisor_reap(struct supervisor *s)
+void supervisor_reap(struct supervisor *head)
 {
 	int status;
 	pid_t pid;
@@ -158,7 +160,10 @@ void supervisor_reap(struct supervisor *s)
 		pid = si.si_pid;
 		if (pid <= 0)
 			break; /* none left exited */
-		int i = worker_of(s, pid);
+		struct supervisor *s = head;
+		int i = -1;
+		while (s && (i = worker_of(s, pid)) < 0)
+			s = s->next;
 		if (i < 0) {
 			/* Not a consumer: something an exec: handler started, whose
 			 * consumer died (we are its subreaper). Its group goes too. */
@@ -192,6 +197,16 @@ void supervisor_reap(struct supervisor *s)
 		}
 		if (worker_gone(s, i, pid, status))
 			continue;
+		if (w->cancelled) {
+			/* Not a death of its own: back at once, no backoff. */
+			w->cancelled = 0;
+			w->next_start_ns = now;
+			publish(s, i, FORQ_WORKER_BACKOFF);
+			log_event(LOG_INFO, "worker_restarting",
+				  "worker=%d child=%d reason=\"the task it ran was cancelled\" "
+				  "tasks_given_back=%d", i, (int)pid, given < 0 ? 0 : given);
+			continue;
+		}
 		w->fast_deaths = now - w->started_ns < HEALTHY_RUN_NS ? w->fast_deaths + 1 : 1;
 		uint64_t delay_ms = (uint64_t)s->backoff_ms, cap = (uint64_t)s->backoff_max_ms;
 		for (unsigned k = 1; k < w->fast_deaths && delay_ms < cap; k++)
@@ -299,28 +314,60 @@ static void kill_orphans(void)
 	}
 }
 
-void supervisor_wait_all(struct supervisor *s, int grace_ms)
+static int chain_alive(const struct supervisor *head)
+{
+	int n = 0;
+	for (const struct supervisor *s = head; s; s = s->next)
+		n += supervisor_alive(s);
+	return n;
+}
+
+void supervisor_wait_all(struct supervisor *head, int grace_ms)
 {
 	uint64_t deadline = clock_mono_ns() + (uint64_t)grace_ms * 1000000u;
-	supervisor_stopping(s);
-	while (supervisor_alive(s)) {
-		supervisor_reap(s);
-		if (!supervisor_alive(s))
+	for (struct supervisor *s = head; s; s = s->next)
+		supervisor_stopping(s);
+	while (chain_alive(head)) {
+		supervisor_reap(head);
+		if (!chain_alive(head))
 			break;
 		if (clock_mono_ns() >= deadline) {
-			for (int i = 0; i < s->n; i++)
-				if (s->w[i].pid) {
-					log_event(LOG_WARN, "worker_killed",
-						  "worker=%d child=%d reason=\"did not stop in time\"", i,
-						  (int)s->w[i].pid);
-					kill(s->w[i].pid, SIGKILL);
-					s->w[i].killed = 1;
-				}
+			for (struct supervisor *s = head; s; s = s->next)
+				for (int i = 0; i < s->n; i++)
+					if (s->w[i].pid) {
+						log_event(LOG_WARN, "worker_killed",
+							  "worker=%d child=%d reason=\"did not stop in "
+							  "time\"", i, (int)s->w[i].pid);
+						kill(s->w[i].pid, SIGKILL);
+						s->w[i].killed = 1;
+					}
 			deadline = UINT64_MAX;
 		}
 		poll(NULL, 0, 5);
 	}
 	kill_orphans();
+}
+
+int supervisor_kill_holder(struct supervisor *head, pid_t pid)
+{
+	for (struct supervisor *s = head; s; s = s->next) {
+		int i = worker_of(s, pid);
+		if (i < 0)
+			continue;
+		siginfo_t si;
+		s->w[i].cancelled = 1;
+		kill(pid, SIGKILL);
+		/* Seen dead, left unreaped: its repair is supervisor_reap's. */
+		while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void supervisor_chain(struct supervisor *s, struct supervisor *next)
+{
+	s->next = next;
 }
 
 int supervisor_results_gone(const struct supervisor *s)

@@ -24,10 +24,21 @@ struct supervisor_config {
 int supervisor_start(struct supervisor **sp, struct forq *q, const struct supervisor_config *c,
 		     const struct consumer_config *cc, forq_final_fn fn, void *ctx);
 
-/* Reaps every exited consumer (after SIGCHLD): repairs its record and
- * schedules its restart unless stopping. */
-void supervisor_reap(struct supervisor *s);
+/* forqd serves several queues, a supervisor each, but a child's death is
+ * seen by whoever looks first: s's chain goes on with next, and
+ * supervisor_reap and supervisor_wait_all on the chain's head cover every
+ * supervisor on it. */
+void supervisor_chain(struct supervisor *s, struct supervisor *next);
+/* Reaps every exited consumer (after SIGCHLD) of head's chain: repairs its
+ * record and schedules its restart unless stopping. Any other child is an
+ * orphaned handler process: its group is killed and it is reaped. */
+void supervisor_reap(struct supervisor *head);
 
+/* Cancel of a task the consumer pid (of head's chain) runs: SIGKILLs it and
+ * waits until it has exited, leaving it unreaped, so that the caller can mark
+ * the task's entry before supervisor_reap repairs it; the consumer is then
+ * restarted at once, without backoff. 0, or -ENOENT when pid is not one. */
+int supervisor_kill_holder(struct supervisor *head, pid_t pid);
 /* Starts consumers whose backoff is over. Returns the ms until the next due
  * restart (or max_ms). */
 int supervisor_tick(struct supervisor *s, int max_ms);
@@ -38,7 +49,7 @@ void supervisor_stopping(struct supervisor *s);
 /* Consumers alive (forked and not yet reaped). */
 int supervisor_alive(const struct supervisor *s);
 
-/* Waits up to grace_ms for consumers to exit, then SIGKILLs and reaps the
+/* For head's whole chain: waits up to grace_ms for consumers to exit, then SIGKILLs and reaps the
  * rest (their tasks are repaired; a task one of them ran goes back as it
  * was, marked as stopped while it ran). Then kills whatever their handlers
  * left running outside their tasks' groups. */

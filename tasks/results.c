@@ -20,9 +20,9 @@
 /* Appends a string literal at o, giving the new end. */
 #define PUT(o, lit) ((char *)memcpy((o), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
 
-/* Fixed text of one line: keys, quotes, names, 4 numbers of 20 digits, the
- * line number and '\n', with room to spare. */
-#define FIXED_MAX 256
+/* Fixed text of one line: keys, quotes, names (the queue's up to 32 bytes),
+ * 4 numbers of 20 digits, the line number and '\n', with room to spare. */
+#define FIXED_MAX 320
 /* Largest string length whose escaped form (6 bytes per byte) still fits. */
 #define ESCAPE_MAX (SIZE_MAX / 32)
 /* The writers' lock of a results file is held for a few syscalls; a writer
@@ -119,6 +119,11 @@ int result_format(struct buf *b, const struct result_rec *r)
 	o = put_u64(o, r->wait_us);
 	o = PUT(o, ",\"run_us\":");
 	o = put_u64(o, r->run_us);
+	if (r->queue) {
+		o = PUT(o, ",\"queue\":\"");
+		o = put_name(o, r->queue);
+		*o++ = '"';
+	}
 	if (r->line > 0) {
 		o = PUT(o, ",\"source\":\"");
 		o = put_escaped(b, o, src, srclen);

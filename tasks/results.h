@@ -32,6 +32,8 @@ struct result_rec {
 	int prio;                /* enum forq_prio */
 	const char *source_file; /* tasks file; NULL shows as "-" */
 	unsigned line;           /* "source":"FILE:LINE" only when line > 0 */
+	const char *queue;       /* the queue's name (letters, digits, '_', '-'; at
+				  * most 32 bytes); NULL: not shown */
 };
 
 /* Appends r as one JSON line ending in '\n'. Returns 0 or -ENOMEM (b is then

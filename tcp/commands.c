@@ -258,14 +258,16 @@ static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req
 
 #define QUEUE_NAME_MAX 64
 
-/* The request's queue name into name[QUEUE_NAME_MAX]: 1 when forqd serves
- * that queue, else 0 after answering ERR unknown-queue. */
-static int queue_known(struct conn *c, const struct proto_req *req, char *name)
+/* The request's queue name into name[QUEUE_NAME_MAX]: 1 when it is the
+ * queue this server serves, else 0 after answering ERR unknown-queue. */
+static int queue_known(struct tcp_server *s, struct conn *c, const struct proto_req *req,
+		       char *name)
 {
+	const char *served = s->c.queue_name ? s->c.queue_name : FORQ_QUEUE_DEFAULT;
 	if (req->text_len < QUEUE_NAME_MAX) {
 		memcpy(name, req->text, req->text_len);
 		name[req->text_len] = '\0';
-		if (forq_queue_check_name(name) == 0)
+		if (!strcmp(name, served))
 			return 1;
 	}
 	reply_err(c, PROTO_E_UNKNOWN_QUEUE);
@@ -283,7 +285,7 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 		return;
 	}
 	char name[QUEUE_NAME_MAX];
-	if (!queue_known(c, req, name))
+	if (!queue_known(s, c, req, name))
 		return;
 	if (req->cmd != PROTO_PURGE) {
 		forq_admin_pause(s->q, req->cmd == PROTO_PAUSE);
@@ -319,11 +321,12 @@ int commands_cancel_leased(struct tcp_server *s, uint64_t id)
 static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
 	char name[QUEUE_NAME_MAX];
-	if (!queue_known(c, req, name))
+	if (!queue_known(s, c, req, name))
 		return;
 	int r = forq_admin_cancel(s->q, req->id, s->res.final, s->res.ctx);
-	if (r == -EBUSY)
-		r = commands_cancel_leased(s, req->id); /* a remote worker's: revoked */
+	if (r == -EBUSY) /* a remote worker's lease revoked, or a consumer's task stopped */
+		r = s->res.cancel_running ? s->res.cancel_running(s->res.ctx, req->id)
+					  : commands_cancel_leased(s, req->id);
 	if (r == 0)
 		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
 			  req->id, c->peer);

@@ -21,6 +21,7 @@ struct tcp_config {
 	const char *listen;       /* "127.0.0.1:7070", "[::]:7070", port 0: pick one */
 	int lease_timeout_ms;     /* a worker's time to answer (> 0: forqd --lease-timeout) */
 	int idle_timeout_ms;      /* close a connection silent this long (> 0) */
+	const char *queue_name;   /* the queue it serves (PAUSE, RESUME, PURGE name it) */
 	uint32_t max_payload;
 	uint32_t batch_max;       /* most tasks one GET_TASKS may take */
 	unsigned max_conns;       /* connections at once (> 0) */
@@ -60,6 +61,10 @@ struct tcp_results {
 	forq_final_fn final;
 	forq_final_fn add;
 	void (*flush)(void *ctx);
+	/* CANCEL of a task that runs: 0 when it was stopped (its cancelled
+	 * result written), -EBUSY, or -ENOENT (it had just finished). NULL: a
+	 * remote worker's lease is revoked, a local consumer's task refused. */
+	int (*cancel_running)(void *ctx, uint64_t id);
 	void *ctx;
 };
 

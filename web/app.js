@@ -1,5 +1,6 @@
 // app.js — forq status page: polls /stats every second, draws the throughput
-// of the last 300 seconds, lists workers, and can POST /shutdown.
+// of the last 300 seconds, lists the queues (one row each) and the default
+// queue's workers, and can POST /shutdown.
 'use strict';
 
 const POINTS = 300;
@@ -74,6 +75,30 @@ function renderWorkers(workers) {
   body.replaceChildren(...rows);
 }
 
+// One row per queue of /stats's "queues": name, pending, running, done/s,
+// paused, workers (running/all). Each row carries data-queue=NAME and each
+// cell a class naming its figure, for the tests.
+function renderQueues(queues) {
+  const rows = [];
+  for (const [name, q] of Object.entries(queues || {})) {
+    const tr = document.createElement('tr');
+    tr.dataset.queue = name;
+    if (q.paused) tr.className = 'paused';
+    const running = (q.workers || []).filter((w) => w.state === 'running').length;
+    const cells = [['name', name], ['pending', fmt(q.pending.total)], ['running', fmt(q.in_progress)],
+      ['rate', fmt(q.throughput)], ['paused', q.paused ? 'paused' : 'no'],
+      ['workers', running + '/' + (q.workers || []).length]];
+    for (const [cls, v] of cells) {
+      const td = document.createElement('td');
+      td.className = 'q-' + cls;
+      td.textContent = v;
+      tr.appendChild(td);
+    }
+    rows.push(tr);
+  }
+  $('queues').replaceChildren(...rows);
+}
+
 function render(s) {
   setText('pending', s.pending.total);
   $('pending-lanes').textContent =
@@ -98,6 +123,7 @@ function render(s) {
   }
   $('remote').textContent = s.remote ? '· remote: ' + fmt(s.remote.workers_connected) +
     ' connected, ' + fmt(s.remote.leases_outstanding) + ' leased' : '';
+  renderQueues(s.queues);
   renderWorkers(s.workers);
   history.push(Number(s.throughput) || 0);
   while (history.length > POINTS) history.shift();

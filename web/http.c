@@ -1,5 +1,6 @@
 /* http.c — routes on a libmicrohttpd daemon (internal epoll thread). */
 #include "http.h"
+#include "route.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,8 @@ struct http_server {
 	size_t max_payload;
 	_Atomic uint64_t counts[NCODES];
 	/* Used by handlers only, which MHD runs one at a time on its thread. */
-	struct metrics_snapshot *snap;
+	struct metrics_snapshot *snap; /* n_snap: one per queue */
+	size_t n_snap;
 	struct buf out;
 };
 
@@ -135,8 +137,8 @@ static double now_unix(void)
 static int take_snapshot(struct http_server *s, struct procstat *p, int *have_p)
 {
 	int r;
-	memset(s->snap, 0, sizeof *s->snap);
-	if ((r = s->h.snapshot(s->h.ctx, s->snap)))
+	memset(s->snap, 0, s->n_snap * sizeof *s->snap);
+	if ((r = s->h.snapshot(s->h.ctx, s->snap, s->n_snap)))
 		return r;
 	http_requests_by_code(s, s->snap);
 	*have_p = procstat_read(p) == 0;
@@ -150,7 +152,7 @@ static enum MHD_Result get_metrics(struct http_server *s, struct MHD_Connection 
 	if ((r = take_snapshot(s, &p, &have_p)))
 		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	if (expo_write(&s->out, s->snap, have_p ? &p : NULL))
+	if (expo_write(&s->out, s->snap, s->n_snap, have_p ? &p : NULL))
 		return reply_error(s, c, 500, "out of memory");
 	return reply(s, c, 200, CT_METRICS, s->out.data, s->out.len, NULL);
 }
@@ -162,7 +164,9 @@ static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c
 	if ((r = take_snapshot(s, &p, &have_p)))
 		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	return reply_out(s, c, 200, json_stats(&s->out, JSON_HTTP, s->snap, have_p ? &p : NULL, now_unix()),
+	return reply_out(s, c, 200,
+			 json_stats_queues(&s->out, s->snap, s->n_snap, have_p ? &p : NULL,
+					   now_unix()),
 			 NULL);
 }
 
@@ -175,7 +179,15 @@ static enum MHD_Result get_readyz(struct http_server *s, struct MHD_Connection *
 	return reply(s, c, 503, CT_JSON, no, sizeof no - 1, NULL);
 }
 
-static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c, const char *idtext)
+static enum MHD_Result unknown_queue(struct http_server *s, struct MHD_Connection *c,
+				     const char *name)
+{
+	return reply_error(s, c, 404, "unknown queue \"%s\" (forqd serves no queue of that name)",
+			   name);
+}
+
+static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
+				const char *queue, const char *idtext)
 {
 	struct http_task_status st;
 	uint64_t id;
@@ -186,7 +198,10 @@ static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
 				   idtext);
 	/* The result text is large and filled by lookup: clear only the rest. */
 	memset(&st, 0, offsetof(struct http_task_status, result));
-	if (s->h.lookup(s->h.ctx, id, &st) != 1)
+	r = s->h.lookup(s->h.ctx, queue, id, &st);
+	if (r == -ENOENT)
+		return unknown_queue(s, c, queue);
+	if (r != 1)
 		return reply_error(s, c, 404, "unknown or forgotten task %" PRIu64, id);
 	st.status[sizeof st.status - 1] = '\0';
 	if (st.result_len > sizeof st.result)
@@ -237,7 +252,8 @@ static enum MHD_Result reply_ids(struct http_server *s, struct MHD_Connection *c
 	return reply_out(s, c, dups == t->n ? 200 : 202, r, NULL);
 }
 
-static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *c, struct req *rq)
+static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *c, struct req *rq,
+				  const char *queue)
 {
 	static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
 	struct http_tasks t;
@@ -258,10 +274,13 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 		ok = reply_error(s, c, 500, "out of memory");
 		goto end;
 	}
-	r = s->h.push(s->h.ctx, t.v, t.n, ids);
+	r = s->h.push(s->h.ctx, queue, t.v, t.n, ids);
 	switch (r) {
 	case 0:
 		ok = reply_ids(s, c, &t, ids);
+		break;
+	case -ENOENT:
+		ok = unknown_queue(s, c, queue);
 		break;
 	case -EAGAIN:
 		ok = reply_error_hdr(s, c, 503, "queue full, try again later", retry);
@@ -383,43 +402,6 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	return ok;
 }
 
-/* The queue controls' ops, by the last word of /queues/{name}/{op}. */
-static const char *const queue_ops[] = {
-	[HTTP_QUEUE_PAUSE] = "pause", [HTTP_QUEUE_RESUME] = "resume", [HTTP_QUEUE_PURGE] = "purge",
-	[HTTP_QUEUE_CANCEL] = "cancel"};
-#define QUEUES_PREFIX "/queues/"
-#define TASKS_PART "tasks/"
-#define QUEUE_NAME_MAX 128
-
-/* "/queues/{name}/{op}" or "/queues/{name}/tasks/{id}/cancel": the op (enum
- * http_queue_op) with the name copied into name[QUEUE_NAME_MAX] and a
- * cancel's id text into id[24], or -1 when url is no such path. */
-static int queue_route(const char *url, char *name, char *id)
-{
-	const char *n = url + sizeof QUEUES_PREFIX - 1, *slash, *op;
-	if (strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1) || !(slash = strchr(n, '/')) ||
-	    slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
-		return -1;
-	op = slash + 1;
-	const char *t = op + sizeof TASKS_PART - 1, *tslash = NULL;
-	int cancel = !strncmp(op, TASKS_PART, sizeof TASKS_PART - 1) && (tslash = strchr(t, '/')) &&
-		     tslash > t && tslash - t < 24 && !strcmp(tslash + 1, "cancel");
-	for (int k = 0; k < (int)(sizeof queue_ops / sizeof queue_ops[0]); k++) {
-		if (cancel ? k != HTTP_QUEUE_CANCEL : k == HTTP_QUEUE_CANCEL || strcmp(op, queue_ops[k]))
-			continue;
-		if (name) {
-			memcpy(name, n, (size_t)(slash - n));
-			name[slash - n] = '\0';
-		}
-		if (id && cancel) {
-			memcpy(id, t, (size_t)(tslash - t));
-			id[tslash - t] = '\0';
-		}
-		return k;
-	}
-	return -1;
-}
-
 /* The answer to a queue control that failed with r. */
 static enum MHD_Result queue_refusal(struct http_server *s, struct MHD_Connection *c, int op,
 				     const char *name, uint64_t id, int r)
@@ -432,7 +414,7 @@ static enum MHD_Result queue_refusal(struct http_server *s, struct MHD_Connectio
 		if (!e)
 			e = buf_json_escape(&s->out, name, strlen(name));
 		if (!e)
-			e = buf_puts(&s->out, "\\\" (this forqd serves one queue: default)\"}");
+			e = buf_puts(&s->out, "\\\" (forqd serves no queue of that name)\"}");
 		return reply_out(s, c, 404, e, NULL);
 	case -ENOMSG:
 		return reply_error(s, c, 404,
@@ -442,16 +424,16 @@ static enum MHD_Result queue_refusal(struct http_server *s, struct MHD_Connectio
 				   "task %" PRIu64 " is running: only a queued task can be cancelled", id);
 	case -ESRCH:
 	case -ETIMEDOUT:
-		return reply_error(s, c, 503, "forqd did not serve the %s in time", queue_ops[op]);
+		return reply_error(s, c, 503, "forqd did not serve the %s in time", route_queue_ops[op]);
 	default:
-		return reply_error(s, c, 500, "cannot %s: %s", queue_ops[op], strerror(-r));
+		return reply_error(s, c, 500, "cannot %s: %s", route_queue_ops[op], strerror(-r));
 	}
 }
 
 static enum MHD_Result post_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
 {
 	char name[QUEUE_NAME_MAX], idtext[24];
-	int op = queue_route(url, name, idtext);
+	int op = route_queue(url, name, idtext);
 	uint64_t arg = 0;
 	enum MHD_Result refused;
 
@@ -513,34 +495,25 @@ static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c
 	return ok;
 }
 
-enum route {
-	R_NONE,
-	R_METRICS,
-	R_STATS,
-	R_HEALTHZ,
-	R_READYZ,
-	R_TASKS,
-	R_TASK_ID,
-	R_SHUTDOWN,
-	R_QUEUE,
-	R_ASSET,
-};
 
 static enum route find_route(const char *url)
 {
+	char name[QUEUE_NAME_MAX];
+	const char *idtext;
+	enum route t = route_tasks(url, name, &idtext);
+	if (t != R_NONE)
+		return t;
 	static const struct {
 		const char *path;
 		enum route r;
 	} fixed[] = {
 		{"/metrics", R_METRICS}, {"/stats", R_STATS},	    {"/healthz", R_HEALTHZ},
-		{"/readyz", R_READYZ},	 {"/tasks", R_TASKS},	    {"/shutdown", R_SHUTDOWN},
+		{"/readyz", R_READYZ},	 {"/shutdown", R_SHUTDOWN},
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (strcmp(url, fixed[i].path) == 0)
 			return fixed[i].r;
-	if (strncmp(url, "/tasks/", 7) == 0)
-		return R_TASK_ID;
-	if (queue_route(url, NULL, NULL) >= 0)
+	if (route_queue(url, NULL, NULL) >= 0)
 		return R_QUEUE;
 	if (find_asset(url))
 		return R_ASSET;
@@ -586,7 +559,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		case R_HEALTHZ:
 			return reply(s, c, 200, CT_JSON, "{\"status\":\"ok\"}", 15, NULL);
 		case R_READYZ: return get_readyz(s, c);
-		case R_TASK_ID: return get_task(s, c, url + 7);
+		case R_TASK_ID: {
+			char name[QUEUE_NAME_MAX];
+			const char *idtext = "";
+			route_tasks(url, name, &idtext);
+			return get_task(s, c, name[0] ? name : NULL, idtext);
+		}
 		case R_ASSET: return get_asset(s, c, find_asset(url));
 		default: break;
 		}
@@ -620,7 +598,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return reply_error(s, c, 500, "out of memory");
 	if (r == R_QUEUE)
 		return post_queue(s, c, url);
-	return r == R_TASKS ? post_tasks(s, c, rq) : post_shutdown(s, c);
+	if (r == R_TASKS) {
+		char name[QUEUE_NAME_MAX];
+		const char *idtext;
+		route_tasks(url, name, &idtext);
+		return post_tasks(s, c, rq, name[0] ? name : NULL);
+	}
+	return post_shutdown(s, c);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -695,11 +679,13 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		errmsg_set(err, errlen, "http: a hook is missing");
 		return -EINVAL;
 	}
-	if (!(s = calloc(1, sizeof *s)) || !(s->snap = malloc(sizeof *s->snap))) {
+	if (!(s = calloc(1, sizeof *s)) ||
+	    !(s->snap = calloc(c->n_queues ? c->n_queues : 1, sizeof *s->snap))) {
 		errmsg_set(err, errlen, "http: out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}
+	s->n_snap = c->n_queues ? c->n_queues : 1;
 	s->h = *h;
 	if (!(s->guard = guard_new(c->per_ip_limit ? c->per_ip_limit : 64u))) {
 		errmsg_set(err, errlen, "http: out of memory");

@@ -6,8 +6,9 @@
  *
  * Routes (every error body is {"error":"..."}; every response is counted by
  * code in forq_http_requests_total):
- *   GET  /metrics        Prometheus text 0.0.4
- *   GET  /stats          JSON figures (see json.h)
+ *   GET  /metrics        Prometheus text 0.0.4, every queue's (see expo.h)
+ *   GET  /stats          JSON figures, the default queue's and each queue's
+ *                        in "queues" (see json.h)
  *   GET  /healthz        200 {"status":"ok"}
  *   GET  /readyz         200 {"status":"ready"} or 503 {"status":"not ready"}
  *   POST /tasks          body as in http_tasks.h; 202 {"ids":[...]}, 400 with the
@@ -62,15 +63,21 @@ enum http_queue_op { HTTP_QUEUE_PAUSE, HTTP_QUEUE_RESUME, HTTP_QUEUE_PURGE, HTTP
 
 struct http_hooks {
 	void *ctx;
-	/* Fills *out (zeroed before the call). Returns 0 or -errno (500). */
-	int (*snapshot)(void *ctx, struct metrics_snapshot *out);
+	/* Fills out[0..n) (zeroed before the call), one per queue, n being
+	 * http_config.n_queues: out[0] the default queue's with the service's
+	 * figures (snapshot.h). Returns 0 or -errno (500). */
+	int (*snapshot)(void *ctx, struct metrics_snapshot *out, size_t n);
 	/* Enqueues n tasks all or nothing and writes their ids; a keyed task
 	 * whose key a live task holds gets that task's id and `duplicate` set.
 	 * Returns 0, or -EAGAIN (queue full: answered at once, never waited
 	 * on), -EMSGSIZE (payload too big), -ESHUTDOWN (not accepting), -EINVAL. */
-	int (*push)(void *ctx, struct http_task *tasks, size_t n, uint64_t *ids);
-	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled. */
-	int (*lookup)(void *ctx, uint64_t id, struct http_task_status *out);
+	/* queue: the name in /queues/{name}/tasks, NULL for /tasks (the
+	 * default queue); -ENOENT when forqd serves no such queue. */
+	int (*push)(void *ctx, const char *queue, struct http_task *tasks, size_t n,
+		    uint64_t *ids);
+	/* Returns 0 for an unknown (or forgotten) id, or 1 with *out filled;
+	 * queue as for push (-ENOENT: no such queue). */
+	int (*lookup)(void *ctx, const char *queue, uint64_t id, struct http_task_status *out);
 	/* Asks for a graceful (now=0) or immediate (now=1) shutdown. Must only
 	 * wake forqd's main loop (write to its shutdown pipe): never call http_stop here. */
 	void (*shutdown)(void *ctx, int now);
@@ -97,6 +104,7 @@ struct http_config {
 	unsigned conn_timeout_s; /* 0: 10 */
 	size_t max_body;         /* request body bytes; 0: 1 MiB */
 	size_t max_payload;      /* bytes per task; 0: no check here (push decides) */
+	size_t n_queues;         /* snapshots a scrape holds (hooks.snapshot); 0: 1 */
 };
 
 struct http_server;
@@ -112,7 +120,8 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 void http_stop(struct http_server *s);
 #define HTTP_DRAIN_MS 1000
 
-/* Copies the per-code response counts into snap->http / n_http. Any thread. */
+/* Copies the per-code response counts into snap->http / n_http (a scrape's
+ * first snapshot). Any thread. */
 void http_requests_by_code(const struct http_server *s, struct metrics_snapshot *snap);
 
 #endif

@@ -94,6 +94,21 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 /* Attaches to an existing queue, validating owner, mode, size and header. */
 int forq_open(struct forq **qp, const char *name, char *err, size_t errlen);
 
+/* Named queues. forqd serves one or more queues by name (forqd --config);
+ * each is its own shared-memory object under forqd's --shm-name: the queue
+ * "default" is base itself, any other NAME is "base.NAME". A name is 1 to
+ * FORQ_QUEUE_NAME_MAX letters, digits, '_' or '-'. */
+#define FORQ_QUEUE_DEFAULT "default"
+#define FORQ_QUEUE_NAME_MAX 32
+/* 1 when name is a valid queue name. */
+int forq_queue_name_ok(const char *name);
+/* Writes queue's object name under base into out. Returns 0, -EINVAL for a
+ * bad queue name, -ENAMETOOLONG when out is too small. */
+int forq_queue_shm_name(const char *base, const char *queue, char *out, size_t cap);
+/* forq_open of queue under base (NULL: "/forq", forqd's default). */
+int forq_open_queue(struct forq **qp, const char *base, const char *queue, char *err,
+		    size_t errlen);
+
 /* Detaches: finished tasks are released, unfinished ones given back. */
 void forq_close(struct forq *q);
 

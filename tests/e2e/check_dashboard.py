@@ -7,11 +7,16 @@
       panel ids are unique and the grid fits; the template variables exist;
       every metric name in any expr is one forqd exposes (KNOWN_METRICS);
       each expr parses as PromQL (promtool check rules, when promtool exists).
-  check_dashboard.py live     --prom URL --job JOB --instance INSTANCE [--root DIR]
+  check_dashboard.py live     --prom URL --job JOB --instance INSTANCE [--queues A,B]
+                              [--root DIR]
       Runs every panel expr and variable query against a real Prometheus and
-      expects a non-empty result from each.
-  check_dashboard.py metrics  --url URL
-      Compares KNOWN_METRICS with the families a running forqd exposes.
+      expects a non-empty result from each; with --queues, every expr that
+      uses $queue once per queue (and once for All), and $queue's values must
+      include each.
+  check_dashboard.py metrics  --url URL [--queues A,B]
+      Compares KNOWN_METRICS with the families a running forqd exposes, and
+      checks that exactly the PER_QUEUE families carry a queue label (first),
+      with samples for each of --queues.
 
 Prints one "ok - ..." or "not ok - ..." line per check (the shell tests count
 them) and exits 1 if any check failed. Needs only the Python standard
@@ -49,6 +54,7 @@ KNOWN_METRICS = {
     "forq_task_wait_seconds": "histogram",
     "forq_task_run_seconds": "histogram",
     "forq_queue_capacity": "gauge",
+    "forq_queue_max_payload_bytes": "gauge",
     "forq_shm_bytes": "gauge",
     "forq_tasks_scheduled": "gauge",
     "forq_queue_rate_limit": "gauge",
@@ -94,6 +100,26 @@ KNOWN_METRICS = {
     "process_max_fds": "gauge",
     "process_start_time_seconds": "gauge",
 }
+# The families with a queue label (one sample set per queue forqd serves);
+# every other family is the service's and has none. Panels filter these by
+# queue=~"$queue", and the alert rules keep the label.
+PER_QUEUE = {
+    "forq_tasks_pending", "forq_tasks_in_progress", "forq_tasks_enqueued_total",
+    "forq_tasks_started_total", "forq_tasks_done_total", "forq_tasks_failed_total",
+    "forq_tasks_dead_total", "forq_tasks_retried_total", "forq_task_crashes_total",
+    "forq_tasks_requeued_total", "forq_retry_waiting", "forq_dead_letters",
+    "forq_throughput_tasks_per_second", "forq_task_wait_seconds", "forq_task_run_seconds",
+    "forq_queue_capacity", "forq_queue_max_payload_bytes", "forq_shm_bytes",
+    "forq_tasks_scheduled", "forq_queue_rate_limit", "forq_queue_rate_limited_seconds_total",
+    "forq_queue_paused", "forq_tasks_purged_total", "forq_tasks_cancelled_total",
+    "forq_queue_full_waits_total", "forq_journal_bytes_total", "forq_journal_fsyncs_total",
+    "forq_journal_write_errors_total", "forq_journal_pending", "forq_journal_segments",
+    "forq_workers", "forq_worker_restarts_total", "forq_results_write_blocked",
+    "forq_stalled", "forq_workers_stuck", "forq_lease_expired_total",
+    "forq_upstream_connected", "forq_upstream_held", "forq_upstream_fetched_total",
+    "forq_upstream_acked_total", "forq_upstream_naked_total", "forq_upstream_terminated_total",
+    "forq_upstream_reconnects_total", "forq_upstream_publish_errors_total",
+}
 # Series Prometheus itself makes; only the alert rules may use them.
 SYNTHETIC = {"up"}
 
@@ -129,6 +155,14 @@ def allowed_name(name, synthetic_ok):
             return "a histogram has no bare series: use _bucket/_sum/_count"
         return "forqd does not expose it"
     return None
+
+
+def family_of(name):
+    """The family a series name belongs to (a histogram's _bucket, _sum, _count)."""
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and KNOWN_METRICS.get(name[: -len(suffix)]) == "histogram":
+            return name[: -len(suffix)]
+    return name
 
 
 def strip_strings(expr):
@@ -336,8 +370,25 @@ def check_static(root):
                and re.match(r'\s*label_values\(\s*forq_build_info\b.*,\s*' + name + r'\s*\)\s*$', q),
                f"template variable ${name} queries label_values(forq_build_info..., {name})", f"{v}")
 
+    v = variables.get("queue") or {}
+    q = v.get("query")
+    q = q.get("query", "") if isinstance(q, dict) else (q or "")
+    report(v.get("type") == "query" and (v.get("datasource") or {}).get("uid") == uid
+           and re.match(r'\s*label_values\(\s*(\w+)\{.*\},\s*queue\s*\)\s*$', q)
+           and re.match(r'\s*label_values\(\s*(\w+)', q).group(1) in PER_QUEUE
+           and v.get("multi") is True and v.get("includeAll") is True and v.get("allValue") == ".*",
+           "template variable $queue queries label_values(<a per-queue family>{...}, queue), "
+           "multi-select with All", f"{v}")
+
     # Metric names, template variables in selectors, PromQL syntax.
-    bad_names, unscoped, exprs = [], [], []
+    bad_names, unscoped, unqueued, no_legend, exprs = [], [], [], [], []
+    for p in panels_of(dash):
+        if p.get("type") in ("row", "stat"):
+            continue  # a stat shows the selected queues' total
+        for tg in p.get("targets", []):
+            names = {family_of(n) for n, _ in selectors(tg.get("expr", ""))}
+            if names & PER_QUEUE and "{{queue}}" not in (tg.get("legendFormat") or ""):
+                no_legend.append(f'panel {p.get("id")} "{p.get("title")}" {tg.get("refId")}')
     for label, expr in panel_exprs(dash):
         for name, matchers in selectors(expr):
             why = allowed_name(name, synthetic_ok=False)
@@ -346,6 +397,9 @@ def check_static(root):
             if label.startswith("panel") and not (re.search(r'\bjob=~"\$job"', matchers)
                                                   and re.search(r'\binstance=~"\$instance"', matchers)):
                 unscoped.append(f"{label}: {name}{{{matchers}}}")
+            if (label.startswith("panel") and family_of(name) in PER_QUEUE
+                    and not re.search(r'\bqueue=~"\$queue"', matchers)):
+                unqueued.append(f"{label}: {name}{{{matchers}}}")
         if label.startswith("panel"):
             exprs.append((label, expr))
     for label, expr in alert_exprs(root):
@@ -356,12 +410,25 @@ def check_static(root):
     report(not bad_names, "every metric name in the dashboard and alert exprs is one forqd exposes",
            "; ".join(bad_names))
     report(not unscoped, 'every selector in a panel has job=~"$job" and instance=~"$instance"', "; ".join(unscoped))
+    report(not unqueued, 'every selector of a per-queue family in a panel has queue=~"$queue"',
+           "; ".join(unqueued))
+    report(not no_legend, "every graph target of a per-queue family has {{queue}} in its legend",
+           "; ".join(no_legend))
+    bad_alerts = []
+    for label, expr in alert_exprs(root):
+        for m in re.finditer(r'\b(?:sum|max|min|avg|count)\s+by\s*\(([^)]*)\)|\bon\s*\(([^)]*)\)', expr):
+            labels = {x.strip() for x in (m.group(1) or m.group(2) or "").split(",")}
+            names = {family_of(n) for n, _ in selectors(expr)}
+            if names & PER_QUEUE and "queue" not in labels:
+                bad_alerts.append(f"{label}: {m.group(0)}")
+    report(not bad_alerts, "every alert rule on a per-queue family keeps the queue label (by/on)",
+           "; ".join(bad_alerts))
 
     promtool = shutil.which("promtool")
     if not promtool:
         print("# promtool missing: PromQL syntax of the panels not checked")
         return
-    values = dict(GRAFANA_BUILTINS, job="forqd", instance="127.0.0.1:8080")
+    values = dict(GRAFANA_BUILTINS, job="forqd", instance="127.0.0.1:8080", queue=".*")
     lines = ["groups:", "  - name: dashboard", "    rules:"]
     unknown = []
     for i, (label, expr) in enumerate(exprs):
@@ -370,7 +437,8 @@ def check_static(root):
             unknown.append(f"{label}: ${', $'.join(missing)}")
         lines.append(f"      - record: dashboard:expr_{i}")
         lines.append("        expr: " + json.dumps(e))
-    report(not unknown, "panel exprs use only the $job, $instance and Grafana's built-in variables", "; ".join(unknown))
+    report(not unknown, "panel exprs use only the $job, $instance, $queue and Grafana's built-in variables",
+           "; ".join(unknown))
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         f.write("\n".join(lines) + "\n")
     try:
@@ -390,12 +458,14 @@ def prom_query(prom, expr):
     return body["data"]
 
 
-def check_live(root, prom, job, instance):
+def check_live(root, prom, job, instance, queues):
     dash = load_dashboard(root)
     # As Grafana does for a single value: unescaped (a "." in the instance
-    # matches itself too).
-    values = dict(GRAFANA_BUILTINS, job=job, instance=instance)
+    # matches itself too). An expr with $queue runs once for All and once
+    # for each queue given: every panel must show data for each queue.
+    values = dict(GRAFANA_BUILTINS, job=job, instance=instance, queue=".*")
     for label, expr in panel_exprs(dash):
+        want = None
         if label.startswith("variable"):
             # label_values(metric{sel}, label) -> the label's values must exist.
             m = re.match(r'\s*label_values\(\s*(.*),\s*(\w+)\s*\)\s*$', expr, re.S)
@@ -403,20 +473,30 @@ def check_live(root, prom, job, instance):
                 report(False, f"{label} runs", f"cannot read {expr!r}")
                 continue
             expr = f"count by ({m.group(2)}) ({m.group(1)})"
-        e, missing = substitute(expr, values)
-        if missing:
-            report(False, f"{label} returns data", f"unknown variables {missing}")
-            continue
-        try:
-            data = prom_query(prom, e)
-        except Exception as ex:  # noqa: BLE001 - any failure is the check's answer
-            report(False, f"{label} returns data", f"{e}: {ex}")
-            continue
-        res = data.get("result")
-        report(bool(res), f"{label} returns data", f"empty result for {e}")
+            want = m.group(2) == "queue" and queues
+        runs = [(label, ".*")]
+        if queues and label.startswith("panel") and re.search(r'\$\{?queue\b', expr):
+            runs += [(f"{label} for queue {q}", q) for q in queues]
+        for what, qv in runs:
+            e, missing = substitute(expr, dict(values, queue=qv))
+            if missing:
+                report(False, f"{what} returns data", f"unknown variables {missing}")
+                continue
+            try:
+                data = prom_query(prom, e)
+            except Exception as ex:  # noqa: BLE001 - any failure is the check's answer
+                report(False, f"{what} returns data", f"{e}: {ex}")
+                continue
+            res = data.get("result")
+            if want:
+                got = {r["metric"].get("queue") for r in res}
+                report(set(want) <= got, f"{what} lists every queue ({', '.join(want)})",
+                       f"got {sorted(x for x in got if x)}")
+            else:
+                report(bool(res), f"{what} returns data", f"empty result for {e}")
 
 
-def check_metrics(url):
+def check_metrics(url, queues):
     with urllib.request.urlopen(url, timeout=10) as r:
         text = r.read().decode()
     exposed = dict(re.findall(r'^# TYPE (\S+) (\S+)$', text, re.M))
@@ -427,6 +507,23 @@ def check_metrics(url):
     report(not missing, "forqd exposes every family in KNOWN_METRICS", f"missing {missing}")
     report(not wrong, "the exposed families have the expected types", "; ".join(wrong))
     report(not extra, "KNOWN_METRICS lists every family forqd exposes", f"add {extra}")
+    # The queue label: first on every sample of a per-queue family, on no
+    # other; each queue given has samples in each per-queue family.
+    mislabelled, seen = [], {}
+    for m in re.finditer(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ', text, re.M):
+        fam = family_of(m.group(1))
+        q = re.match(r'\{queue="((?:[^"\\]|\\.)*)"', m.group(2) or "")
+        if (fam in PER_QUEUE) != bool(q) or (fam not in PER_QUEUE and "queue=" in (m.group(2) or "")):
+            mislabelled.append(m.group(0).strip())
+        if q:
+            seen.setdefault(fam, set()).add(q.group(1))
+    report(not mislabelled, "exactly the PER_QUEUE families carry a queue label, first",
+           "; ".join(mislabelled[:5]))
+    if queues:
+        short = sorted(f"{f} lacks {sorted(set(queues) - seen.get(f, set()))}" for f in PER_QUEUE
+                       if not set(queues) <= seen.get(f, set()))
+        report(not short, f"every per-queue family has samples for each queue ({', '.join(queues)})",
+               "; ".join(short))
 
 
 def main():
@@ -438,17 +535,19 @@ def main():
     ap.add_argument("--job")
     ap.add_argument("--instance")
     ap.add_argument("--url")
+    ap.add_argument("--queues", default="", help="comma-separated queue names forqd serves")
     a = ap.parse_args()
+    queues = [q for q in a.queues.split(",") if q]
     if a.mode == "static":
         check_static(a.root)
     elif a.mode == "live":
         if not (a.prom and a.job and a.instance):
             ap.error("live needs --prom, --job and --instance")
-        check_live(a.root, a.prom, a.job, a.instance)
+        check_live(a.root, a.prom, a.job, a.instance, queues)
     else:
         if not a.url:
             ap.error("metrics needs --url")
-        check_metrics(a.url)
+        check_metrics(a.url, queues)
     return 1 if results["fail"] else 0
 
 

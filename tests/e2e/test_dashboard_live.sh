@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Runs every PromQL expression of dashboards/forq.json against a real
-# Prometheus scraping a real forqd, and checks the alert rules evaluate.
+# Prometheus scraping a real forqd serving two queues, once per queue, and
+# checks the alert rules evaluate.
 #
 #   FORQD=build/service/forqd tests/e2e/test_dashboard_live.sh
 #   tests/e2e/test_dashboard_live.sh path/to/forqd
 #
 # Starts forqd on 127.0.0.1 (ports chosen by the kernel, its own shm name)
-# with the demo producer (--demo 2000 --workers 2) and Debian's prometheus on
+# with a config file of two queues, "default" (arith, 2 workers) and "emails"
+# (noop, 1 worker), each fed by its demo producer (2000 and 500 tasks/s);
+# checks /metrics (promtool; each per-queue family labelled for both) and
+# /stats ("queues" with both, each finishing tasks); and Debian's prometheus on
 # 127.0.0.1 scraping it every second with dashboards/alerts.yml loaded; waits until
 # samples arrive (Prometheus applies new targets on 5-second ticks), then
 # expects a non-empty result from every panel expr and variable query
-# ($job, $instance, $__rate_interval substituted by check_dashboard.py).
+# ($job, $instance, $__rate_interval substituted by check_dashboard.py; an
+# expr with $queue runs for All and for each queue).
 # Finally stops forqd with SIGTERM and expects exit 0 and its ring gone.
 # Needs curl, python3 and prometheus (installed with apt-get when root).
-# Parts (for ONLY=, see lib.sh): forqd_metrics, alert_rules,
+# Parts (for ONLY=, see lib.sh): forqd_metrics, forqd_stats, alert_rules,
 # dashboard_queries. Last line: "N passed, N failed"; exits 1 if any check
 # failed.
 set -u
@@ -50,7 +55,18 @@ cleanup_extra() {
 
 # ---- forqd -------------------------------------------------------------------
 # On 127.0.0.1, ports chosen by the kernel.
-start_forqd forqd --workers 2 --handler arith --demo "$demo_rate" --shm-name "$shm" --results off
+cat >"$tmp/forqd.conf" <<CONF
+[queue default]
+handler = arith
+workers = 2
+demo = $demo_rate
+
+[queue emails]
+handler = noop
+workers = 1
+demo = $((demo_rate / 4))
+CONF
+start_forqd forqd --config "$tmp/forqd.conf" --shm-name "$shm" --results off
 forqd_pid=$FORQD_PID
 http_port=$HTTP_PORT
 
@@ -81,9 +97,28 @@ run_checks() {
 }
 forqd_metrics() {
 	run_checks python3 "$root/tests/e2e/check_dashboard.py" metrics \
-		--url "http://127.0.0.1:$http_port/metrics"
+		--url "http://127.0.0.1:$http_port/metrics" --queues default,emails
+	if command -v promtool >/dev/null 2>&1; then
+		curl -fsS "http://127.0.0.1:$http_port/metrics" >"$tmp/metrics.txt"
+		check "promtool check metrics passes on /metrics with both queues" \
+			promtool check metrics <"$tmp/metrics.txt"
+	else
+		echo "# promtool missing: /metrics lint not run"
+	fi
 }
-part forqd_metrics "the series the dashboard reads are on forqd's /metrics"
+part forqd_metrics "the series the dashboard reads are on forqd's /metrics, for each queue"
+
+forqd_stats() {
+	local got
+	got=$(curl -fsS "http://127.0.0.1:$http_port/stats" | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+q = s["queues"]
+print(" ".join(q), s["done"] == q["default"]["done"],
+      all(q[n]["done"] > 0 and q[n]["capacity"] > 0 and len(q[n]["workers"]) > 0 for n in q))')
+	check "/stats: queues default and emails, the top level the default's, both finish tasks ($got)" \
+		[ "$got" = "default emails True True" ]
+}
+part forqd_stats "/stats lists each queue with its own figures"
 
 # ---- Prometheus ----------------------------------------------------------------
 # query EXPR: prints the first sample's value, or nothing.
@@ -174,7 +209,7 @@ part alert_rules "a real Prometheus scrapes forqd; every alert rule evaluates, F
 dashboard_queries() {
 	prometheus_up || return
 	run_checks python3 "$root/tests/e2e/check_dashboard.py" live --prom "$prom" \
-		--job forqd --instance "127.0.0.1:$http_port"
+		--job forqd --instance "127.0.0.1:$http_port" --queues default,emails
 }
 part dashboard_queries "every panel expr and variable query of the dashboard returns data"
 

@@ -38,7 +38,7 @@ every_surface() {
 	st=$(curl -fsS "127.0.0.1:$HTTP_PORT/tasks/$id")
 	check "  ... GET /tasks/$id says scheduled ($st)" grep -q '"status":"scheduled"' <<<"$st"
 	check "  ... forq_tasks_scheduled is 1" \
-		sh -c "curl -fsS 127.0.0.1:$HTTP_PORT/metrics | grep -qx 'forq_tasks_scheduled 1'"
+		sh -c "curl -fsS 127.0.0.1:$HTTP_PORT/metrics | grep -qx 'forq_tasks_scheduled{queue=\"default\"} 1'"
 	ms=$(result_after "$TMP/all.jsonl" "$id" "$t0")
 	check "  ... its result comes 1 to 3 s after the push (after $ms ms)" in_window "$ms" 1000 3000
 	check "  ... and is right" grep -q "^{\"id\":$id,.*\"result\":\"42\"" "$TMP/all.jsonl"
@@ -88,7 +88,7 @@ every_surface() {
 	check "forq push --delay 5x: exit 2 with the duration's form (got $code)" \
 		sh -c "[ $code = 2 ] && grep -q 'expected a duration like 30s' '$TMP/e'"
 	check "nothing was pushed by the refused ones" \
-		sh -c "curl -fsS 127.0.0.1:$HTTP_PORT/metrics | grep -qx 'forq_tasks_scheduled 0'"
+		sh -c "curl -fsS 127.0.0.1:$HTTP_PORT/metrics | grep -qx 'forq_tasks_scheduled{queue=\"default\"} 0'"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }

@@ -169,7 +169,7 @@ crash_loop() {
 	lpid=$FORQD_PID
 	LU=http://127.0.0.1:$HTTP_PORT
 	# backoff_seen: /metrics shows a consumer in backoff now.
-	backoff_seen() { curl -fsS "$LU/metrics" 2>/dev/null | grep -Eq '^forq_workers\{state="backoff"\} [1-9]'; }
+	backoff_seen() { curl -fsS "$LU/metrics" 2>/dev/null | grep -Eq '^forq_workers\{queue="default",state="backoff"\} [1-9]'; }
 	check "a crash-looping consumer shows in /metrics as forq_workers{state=\"backoff\"} >= 1" \
 		wait_for 20 backoff_seen
 	check "the log says event=worker_crash_loop" wait_for 20 grep -q 'event=worker_crash_loop' "$TMP/loop.log"
@@ -177,7 +177,7 @@ crash_loop() {
 		wait_for 20 grep -q 'event=worker_crash_loop .*restart_in_ms=1000 ' "$TMP/loop.log"
 	check "... the consumer died of the handler's SIGKILL" \
 		grep -q 'event=worker_crash_loop .*killed by signal 9' "$TMP/loop.log"
-	restarts=$(curl -fsS "$LU/metrics" 2>/dev/null | awk '$1 == "forq_worker_restarts_total" { print $2 }')
+	restarts=$(curl -fsS "$LU/metrics" 2>/dev/null | awk '$1 == "forq_worker_restarts_total{queue=\"default\"}" { print $2 }')
 	check "forq_worker_restarts_total counts the restarts (${restarts:-none} >= 3)" [ "${restarts:-0}" -ge 3 ]
 	check "forqd stays responsive while its consumer crash-loops: GET /healthz 200" \
 		[ "$(curl -s -o /dev/null -w '%{http_code}' "$LU/healthz")" = 200 ]

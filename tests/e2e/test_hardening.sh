@@ -246,7 +246,7 @@ stalled() {
 		{ bad "forqd starts"; return; }
 	local fpid=$FORQD_PID H=http://127.0.0.1:$HTTP_PORT cons
 	ready() { curl -s -o /dev/null -w '%{http_code}' "$H/readyz"; }
-	metric() { curl -s "$H/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+	metric() { curl -s "$H/metrics" | awk -v m="$1{queue=\"default\"}" '$1 == m { print $2 }'; }
 	check "stall: ready at first" wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $H/readyz)\" = 200 ]"
 	cons=$(pgrep -P "$fpid" | head -n 1)
 	kill -STOP "$cons"
@@ -270,7 +270,7 @@ stalled() {
 	check "hung handler: /readyz 503 once it ran one task for --stall-timeout" \
 		wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $H/readyz)\" = 503 ]"
 	check "hung handler: forq_workers_stuck becomes 1" \
-		wait_for 10 sh -c "curl -s $H/metrics | grep -qx 'forq_workers_stuck 1'"
+		wait_for 10 sh -c "curl -s $H/metrics | grep -qx 'forq_workers_stuck{queue=\"default\"} 1'"
 	check "hung handler: /stats says stalled workers" \
 		sh -c "curl -s $H/stats | grep -q '\"workers_stuck\":1'"
 	stop_forqd "$fpid" 15

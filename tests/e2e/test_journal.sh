@@ -80,7 +80,7 @@ reboot() {
 	check "producers get ids back from forq push, HTTP and TCP" push_all "$d"
 	curl -sf "127.0.0.1:$HTTP_PORT/metrics" >"$d/metrics"
 	check "/metrics counts journal bytes and fsyncs" \
-		grep -Eq '^forq_journal_fsyncs_total [1-9]' "$d/metrics"
+		grep -Eq '^forq_journal_fsyncs_total\{queue="default"\} [1-9]' "$d/metrics"
 	local kids
 	kids=$(pgrep -P "$pid" | tr '\n' ' ')
 	kill -9 "$pid" $kids 2>/dev/null
@@ -191,7 +191,7 @@ bounded() {
 	check "at most 3 segments are left of 8 MB written ($(grep -c journal- "$d/ls"))" \
 		[ "$(grep -c journal- "$d/ls")" -le 3 ]
 	check "the old task is still pending (retry table)" \
-		bash -c "curl -s 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_retry_waiting 1'"
+		bash -c "curl -s 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_retry_waiting{queue=\"default\"} 1'"
 	stop_forqd "$FORQD_PID" 5
 }
 part bounded "one task pending for an hour: segments are removed, its record moves on" bounded
@@ -228,7 +228,7 @@ disk_full() {
 	check "the log has the write error (errno 28)" \
 		grep -q "event=journal_write_failed .*errno=28" "$d/forqd.log"
 	check "/metrics counts it" bash -c \
-		"curl -s 127.0.0.1:$http/metrics | grep -Eq '^forq_journal_write_errors_total [1-9]'"
+		"curl -s 127.0.0.1:$http/metrics | grep -Eq '^forq_journal_write_errors_total\{queue=\"default\"\} [1-9]'"
 	nsenter -t "$pid" -m rm -f "$d/j/filler"
 	check "writes resume once there is room" \
 		wait_for 10 grep -q "event=journal_write_resumed" "$d/forqd.log"

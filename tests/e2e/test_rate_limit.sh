@@ -26,9 +26,9 @@ local_consumers() {
 	check "  ... no sooner than 76 starts at 40 a second allow (took $ms ms, >= 1800)" [ "$ms" -ge 1800 ]
 	check "  ... every result right" sh -c "! grep -v '\"result\":\"' '$TMP/local.jsonl' | grep -q ."
 	curl -fsS "127.0.0.1:$HTTP_PORT/metrics" >"$TMP/metrics"
-	check "forq_queue_rate_limit is 40" grep -qx 'forq_queue_rate_limit 40' "$TMP/metrics"
+	check "forq_queue_rate_limit is 40" grep -qx 'forq_queue_rate_limit{queue="default"} 40' "$TMP/metrics"
 	check "forq_queue_rate_limited_seconds_total is above 0" \
-		awk '/^forq_queue_rate_limited_seconds_total / { ok = $2 > 0 } END { exit !ok }' "$TMP/metrics"
+		awk '/^forq_queue_rate_limited_seconds_total\{queue="default"\} / { ok = $2 > 0 } END { exit !ok }' "$TMP/metrics"
 	check "/stats says rate_limit 40" sh -c "curl -fsS 127.0.0.1:$HTTP_PORT/stats | grep -q '\"rate_limit\":40'"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]

@@ -151,7 +151,7 @@ lease_expires() {
 		if skip_unless "no curl" command -v curl; then
 			m=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")
 		fi
-		check "/metrics: forq_lease_expired_total 1" grep -q '^forq_lease_expired_total 1$' <<<"$m"
+		check "/metrics: forq_lease_expired_total 1" grep -q '^forq_lease_expired_total{queue="default"} 1$' <<<"$m"
 		check "/metrics: one remote worker connected" \
 			grep -q '^forq_remote_workers_connected 1$' <<<"$m"
 		check "/metrics: RESULT commands counted" \
@@ -246,7 +246,7 @@ PY
 			m=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")
 			dead_sum=$(awk '$1 ~ /^forq_tasks_dead_total($|\{)/ { s += $2; n++ } END { if (n) print s }' <<<"$m")
 		fi
-		check "/metrics: forq_lease_expired_total 2" grep -qx 'forq_lease_expired_total 2' <<<"$m"
+		check "/metrics: forq_lease_expired_total 2" grep -qx 'forq_lease_expired_total{queue="default"} 2' <<<"$m"
 		check "/metrics: forq_tasks_dead_total 1 (got ${dead_sum:-none})" [ "${dead_sum:-x}" = 1 ]
 		skip_end
 		stop_forqd "$FORQD_PID" 10
@@ -296,7 +296,7 @@ PY
 			m=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics")
 			done_sum=$(awk '$1 ~ /^forq_tasks_done_total($|\{)/ { s += $2; n++ } END { if (n) print s }' <<<"$m")
 		fi
-		check "/metrics: forq_lease_expired_total 0" grep -qx 'forq_lease_expired_total 0' <<<"$m"
+		check "/metrics: forq_lease_expired_total 0" grep -qx 'forq_lease_expired_total{queue="default"} 0' <<<"$m"
 		check "/metrics: forq_tasks_done_total 1 (got ${done_sum:-none})" [ "${done_sum:-x}" = 1 ]
 		skip_end
 		stop_forqd "$FORQD_PID" 10

@@ -16,7 +16,7 @@ command -v curl >/dev/null || skip_all "no curl"
 MIB=1048576
 
 shm_bytes() { # PORT
-	curl -fsS "127.0.0.1:$1/metrics" | sed -n 's/^forq_shm_bytes \([0-9]*\)$/\1/p'
+	curl -fsS "127.0.0.1:$1/metrics" | sed -n 's/^forq_shm_bytes{queue="default"} \([0-9]*\)$/\1/p'
 }
 
 # N records of LEN bytes for `forq push --format nul`, each a run of one
@@ -51,7 +51,7 @@ grows_and_shrinks() {
 		test "$(grep -c '"status":"done","result":"524288' "$TMP/grow.jsonl")" -eq 24
 	check "  ... and the memory is given back within 5 s" \
 		wait_for 5 sh -c "[ \$(curl -fsS 127.0.0.1:$HTTP_PORT/metrics |
-			sed -n 's/^forq_shm_bytes //p') -le $((base + 3 * MIB)) ]"
+			sed -n 's/^forq_shm_bytes{queue=\"default\"} //p') -le $((base + 3 * MIB)) ]"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }

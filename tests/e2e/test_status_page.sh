@@ -2,15 +2,17 @@
 # test_status_page.sh — the status page in a real browser: Debian's chromium,
 # headless, opens forqd's / while a slow handler works through a backlog; the
 # numbers the page's script fills in (#done, #pending, #in-progress) must be
-# there and change between two reads a few seconds apart, and one page left
-# open 6 s must poll /stats and redraw its chart by itself. Saves a screenshot
+# there and change between two reads a few seconds apart, the queues table
+# must have one row for each of forqd's two queues (the busy default and a
+# paused "emails" with 5 tasks waiting), and one page left open 6 s must
+# poll /stats and redraw its chart by itself. Saves a screenshot
 # to ${FORQ_ARTIFACTS:-$FORQ_BUILD/artifacts}/status-page.png.
 #
 #   FORQD=build/service/forqd tests/e2e/test_status_page.sh
 #
 # Installs nothing: the test command (scripts/deps.sh test) installs chromium;
 # without it this test fails and says so. Last line: "N passed, N failed".
-# Parts (for ONLY=, see lib.sh): page_reads, self_refresh.
+# Parts (for ONLY=, see lib.sh): page_reads, queue_rows, self_refresh.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -57,15 +59,31 @@ is_num() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 # A backlog that takes ~20 s: 3,000 tasks through a handler that sleeps.
 awk 'BEGIN { for (i = 1; i <= 3000; i++) print i "*3" }' >"$TMP/tasks.txt"
+cat >"$TMP/forqd.conf" <<CONF
+[queue default]
+workers = 2
+batch = 1
+handler = exec:sleep 0.01; cat
+tasks = $TMP/tasks.txt
+
+[queue emails]
+workers = 1
+handler = arith
+CONF
 new_shm Q
-start_forqd forqd --shm-name "$Q" --workers 2 --batch 1 --handler 'exec:sleep 0.01; cat' \
-	--tasks "$TMP/tasks.txt" --results off --tcp off --http 127.0.0.1:0
+start_forqd forqd --config "$TMP/forqd.conf" --shm-name "$Q" --results off --tcp off \
+	--http 127.0.0.1:0
 PID=$FORQD_PID
 PORT=$HTTP_PORT
 check "forqd serves HTTP on a free port (${PORT:-none})" [ -n "$PORT" ]
 [ -n "$PORT" ] || finish
 URL=http://127.0.0.1:$PORT/
 wait_for 10 bash -c "curl -fsS ${URL}stats | grep -q '\"done\":[1-9]'"
+# emails: paused, then 5 tasks that wait in it.
+curl -fsS -o /dev/null -X POST "${URL}queues/emails/pause"
+for i in 1 2 3 4 5; do
+	curl -fsS -o /dev/null -X POST --data-binary "{\"payload\":\"$i+1\"}" "${URL}queues/emails/tasks"
+done
 
 page_reads() {
 	browse --dump-dom "$URL" >"$TMP/dom1.html"
@@ -107,6 +125,51 @@ page_reads() {
 		bash -c "! grep -Eo '(src|href)=\"https?://[^\"]*' '$TMP/dom2.html' | grep -v '127.0.0.1:$PORT'"
 }
 part page_reads "two reads of the page a few seconds apart, a screenshot between"
+
+# rows FILE: "queue name pending running rate paused workers" per row of #queues.
+rows() {
+	python3 - "$1" <<'EOF'
+import html.parser, sys
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(); self.rows = []; self.cell = None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and "data-queue" in a:
+            self.rows.append({"queue": a["data-queue"]})
+        elif tag == "td" and self.rows and (a.get("class") or "").startswith("q-"):
+            self.cell = a["class"][2:]; self.rows[-1][self.cell] = ""
+    def handle_endtag(self, tag):
+        if tag == "td": self.cell = None
+    def handle_data(self, d):
+        if self.cell: self.rows[-1][self.cell] += d
+p = P(); p.feed(open(sys.argv[1]).read())
+for r in p.rows:
+    print(r["queue"], r.get("name"), r.get("pending"), r.get("running"), r.get("rate"),
+          r.get("paused"), r.get("workers"))
+EOF
+}
+
+queue_rows() {
+	BUDGET_MS=3000 browse --dump-dom "$URL" >"$TMP/dom4.html"
+	rows "$TMP/dom4.html" >"$TMP/rows.txt"
+	sed 's/^/    row: /' "$TMP/rows.txt"
+	check "the queues table has one row per queue: default, then emails" \
+		[ "$(cut -d' ' -f1 "$TMP/rows.txt" | tr '\n' ' ')" = "default emails " ]
+	read -r _ name pending running rate paused workers < <(grep '^default ' "$TMP/rows.txt")
+	check "default's row: named, busy, not paused, 2/2 workers ($name $pending $running $rate $paused $workers)" \
+		bash -c "[ '$name' = default ] && [[ '$pending' =~ ^[0-9]+\$ ]] && [[ '$running' =~ ^[0-9]+\$ ]] &&
+			 [ '$paused' = no ] && [ '$workers' = 2/2 ] && [ '$pending' -gt 0 ]"
+	check "... and its done/s is a number above 0 ($rate)" \
+		python3 -c 'import sys; sys.exit(not float(sys.argv[1]) > 0)' "$rate"
+	read -r _ name pending running rate paused workers < <(grep '^emails ' "$TMP/rows.txt")
+	check "emails' row: 5 pending, none running, paused, 1/1 workers ($name $pending $running $rate $paused $workers)" \
+		[ "$name $pending $running $rate $paused $workers" = "emails 5 0 0 paused 1/1" ]
+	local api
+	api=$(curl -fsS "${URL}stats" | python3 -c 'import json,sys; q = json.load(sys.stdin)["queues"]["emails"]; print(q["pending"]["total"], q["paused"])')
+	check "... as /stats's queues.emails says ($api)" [ "$api" = "5 True" ]
+}
+part queue_rows "the queues table: one row per queue, live figures, paused shown"
 
 self_refresh() {
 	# One page load, 6 s of (virtual) time: the page polls /stats every second

@@ -18,6 +18,10 @@
 #               the setting named), never changed
 #   nats_node_dies  kill -9 of the NATS node forqd is connected to, mid-run:
 #               forqd reconnects to another, every task ends done
+#   named_queues  forqd --config with three queues: two each on its own
+#               stream (one named, one STREAM-NAME), one local; results and
+#               forq_upstream_* per queue; two queues on one stream, or an
+#               upstream queue under a journal, refused at start (exit 2)
 # Skips (77) without nats-server.
 . "$(dirname "$0")/lib.sh"
 
@@ -85,6 +89,7 @@ EOF
 }
 
 stream_empty() { [ "$(jsz messages "$1")" = 0 ]; }
+nq_streams_empty() { stream_empty NQ && stream_empty forq-emails; }
 
 # done_ids FILE...: "task result" of each done line (tasks are "K*2").
 done_pairs() {
@@ -141,9 +146,9 @@ two_hosts() {
 	check "the stream ends empty (every task acknowledged)" wait_for 60 stream_empty S1
 	curl -sf "127.0.0.1:$bport/metrics" >"$TMP/b.metrics"
 	check "/metrics: connected, fetched, acked" bash -c \
-		"grep -q '^forq_upstream_connected 1' '$TMP/b.metrics' &&
-		 grep -Eq '^forq_upstream_fetched_total [1-9]' '$TMP/b.metrics' &&
-		 grep -Eq '^forq_upstream_acked_total [1-9]' '$TMP/b.metrics' &&
+		"grep -q '^forq_upstream_connected[{]queue=\"default\"[}] 1' '$TMP/b.metrics' &&
+		 grep -Eq '^forq_upstream_fetched_total[{]queue=\"default\"[}] [1-9]' '$TMP/b.metrics' &&
+		 grep -Eq '^forq_upstream_acked_total[{]queue=\"default\"[}] [1-9]' '$TMP/b.metrics' &&
 		 grep -q '^# TYPE forq_upstream_reconnects_total counter' '$TMP/b.metrics'"
 	check "/readyz is ready while connected" curl -sf "127.0.0.1:$bport/readyz"
 	stop_forqd "$b"
@@ -166,7 +171,7 @@ in_progress() {
 	check "each ran once (no redelivery while held)" \
 		bash -c "[ \$(cat '$TMP/ip.jsonl' | wc -l) -eq 200 ] && [ \$(grep -c '\"attempts\":1,' '$TMP/ip.jsonl') -eq 200 ]"
 	check "fetched 200, no more" bash -c \
-		"curl -sf 127.0.0.1:$port/metrics | grep -q '^forq_upstream_fetched_total 200$'"
+		"curl -sf 127.0.0.1:$port/metrics | grep -q '^forq_upstream_fetched_total[{]queue=\"default\"[}] 200$'"
 	check "the stream ends empty" wait_for 30 stream_empty S2
 	stop_forqd "$pid"
 }
@@ -184,8 +189,8 @@ poison() {
 	check "the good one is done" wait_for 30 grep -q '"task":"good","status":"done"' "$TMP/p.jsonl"
 	check "terminated once, acked once" wait_for 10 bash -c \
 		"curl -sf 127.0.0.1:$port/metrics >'$TMP/p.metrics' &&
-		 grep -q '^forq_upstream_terminated_total 1$' '$TMP/p.metrics' &&
-		 grep -q '^forq_upstream_acked_total 1$' '$TMP/p.metrics'"
+		 grep -q '^forq_upstream_terminated_total[{]queue=\"default\"[}] 1$' '$TMP/p.metrics' &&
+		 grep -q '^forq_upstream_acked_total[{]queue=\"default\"[}] 1$' '$TMP/p.metrics'"
 	check "the stream ends empty (Term removes it)" wait_for 30 stream_empty S3
 	check "one result line each" [ "$(lines "$TMP/p.jsonl")" -eq 2 ]
 	stop_forqd "$pid"
@@ -217,7 +222,7 @@ http_push() {
 		"127.0.0.1:$HTTP_PORT/tasks")
 	check "a delay is refused: 400 ($r)" grep -q 'NATS stream.* 400$' <<<"$r"
 	check "forq_upstream_fetched_total 2" bash -c \
-		"curl -sf 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_upstream_fetched_total 2$'"
+		"curl -sf 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_upstream_fetched_total[{]queue=\"default\"[}] 2$'"
 	stop_forqd
 }
 
@@ -261,10 +266,88 @@ nats_node_dies() {
 		"[ \$(sed -n 's/.*\"task\":\"\\([0-9]*\\)\\*2\",\"status\":\"done\".*/\\1/p' '$TMP/nd.jsonl' | sort -u | wc -l) -ge $n ]"
 	check "forqd reconnected (log and /metrics)" bash -c \
 		"grep -q 'event=upstream_reconnected' '$TMP/nd.log' &&
-		 curl -sf 127.0.0.1:$port/metrics | grep -Eq '^forq_upstream_reconnects_total [1-9]'"
+		 curl -sf 127.0.0.1:$port/metrics | grep -Eq '^forq_upstream_reconnects_total[{]queue=\"default\"[}] [1-9]'"
 	check "the stream ends empty" wait_for 60 stream_empty S6
 	stop_forqd "$pid"
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# Named queues (forqd --config): each [queue NAME] may have its own upstream;
+# a named queue's stream is STREAM-NAME unless its section names one.
+named_queues() {
+	R=$TMP/nq.jsonl
+	cat >"$TMP/nq.conf" <<CONF
+results = $R
+workers = 1
+tcp = off
+
+[queue default]
+upstream = $URLS
+upstream-stream = NQ
+
+[queue emails]
+upstream = $URLS
+handler = exec:read t; echo "mail \$t"
+
+[queue local]
+CONF
+	start_forqd nq --config "$TMP/nq.conf" || { bad "forqd starts with three queues, two upstream"; return; }
+	local pid=$FORQD_PID port=$HTTP_PORT r
+	check "each upstream queue connects to its own stream (log)" bash -c \
+		"grep -q 'event=upstream_connected queue=default stream=NQ ' '$FORQD_LOG' &&
+		 grep -q 'event=upstream_connected queue=emails stream=forq-emails ' '$FORQD_LOG' &&
+		 ! grep -q 'event=upstream_connected queue=local' '$FORQD_LOG'"
+	"$FORQ" push --upstream "$URLS" --upstream-stream NQ '3*2' >/dev/null
+	"$FORQ" push --upstream "$URLS" --upstream-stream forq-emails hi >/dev/null
+	r=$(curl -s -w ' %{http_code}' -X POST -d '{"payload":"bye"}' "127.0.0.1:$port/queues/emails/tasks")
+	check "POST /queues/emails/tasks publishes to its stream: 202 ($r)" grep -q ' 202$' <<<"$r"
+	r=$(curl -s -w ' %{http_code}' -X POST -d '{"payload":"1*2","delay":"1s"}' \
+		"127.0.0.1:$port/queues/local/tasks")
+	check "the local queue takes a delay (no stream): 202 ($r)" grep -q ' 202$' <<<"$r"
+	check "the default queue runs its stream's task" wait_for 30 \
+		grep -q '"task":"3\*2","status":"done","result":"6".*"queue":"default"' "$R"
+	check "emails runs both of its stream's tasks with its own handler" wait_for 30 bash -c \
+		"grep -q '\"task\":\"hi\",\"status\":\"done\",\"result\":\"mail hi\".*\"queue\":\"emails\"' '$R' &&
+		 grep -q '\"task\":\"bye\",\"status\":\"done\",\"result\":\"mail bye\".*\"queue\":\"emails\"' '$R'"
+	check "the local queue runs its own" wait_for 30 grep -q '"task":"1\*2","status":"done".*"queue":"local"' "$R"
+	curl -sf "127.0.0.1:$port/metrics" >"$TMP/nq.metrics"
+	check "/metrics: forq_upstream_* per queue (connected 1, 1, 0; fetched 1, 2, 0)" bash -c \
+		"grep -q '^forq_upstream_connected[{]queue=\"default\"[}] 1$' '$TMP/nq.metrics' &&
+		 grep -q '^forq_upstream_connected[{]queue=\"emails\"[}] 1$' '$TMP/nq.metrics' &&
+		 grep -q '^forq_upstream_connected[{]queue=\"local\"[}] 0$' '$TMP/nq.metrics' &&
+		 grep -q '^forq_upstream_fetched_total[{]queue=\"default\"[}] 1$' '$TMP/nq.metrics' &&
+		 grep -q '^forq_upstream_fetched_total[{]queue=\"emails\"[}] 2$' '$TMP/nq.metrics' &&
+		 grep -q '^forq_upstream_fetched_total[{]queue=\"local\"[}] 0$' '$TMP/nq.metrics'"
+	if command -v promtool >/dev/null 2>&1; then
+		check "promtool check metrics passes" bash -c "promtool check metrics <'$TMP/nq.metrics'"
+	fi
+	check "both streams end empty" wait_for 30 nq_streams_empty
+	stop_forqd "$pid"
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+	# Refused at start (exit 2), the file and the line named.
+	cat >"$TMP/same.conf" <<CONF
+[queue a]
+upstream = $URLS
+upstream-stream = SAME
+[queue b]
+upstream = $URLS
+upstream-stream = SAME
+CONF
+	"$FORQD" --config "$TMP/same.conf" --http off >"$TMP/same.log" 2>&1
+	r=$?
+	check "two queues on one stream: exit 2 (got $r)" [ "$r" -eq 2 ]
+	check "... the file, the line and both queues named" \
+		grep -q "same.conf:4: queues \"a\" and \"b\" both take the stream SAME" "$TMP/same.log"
+	printf 'journal = %s\n[queue a]\nupstream = %s\n' "$TMP/j" "$URLS" >"$TMP/journal.conf"
+	"$FORQD" --config "$TMP/journal.conf" --http off >"$TMP/journal.log" 2>&1
+	r=$?
+	check "a queue with upstream under a journal: exit 2 (got $r)" [ "$r" -eq 2 ]
+	check "... said so" grep -q 'journal.conf:2: queue "a": upstream and journal cannot be used together' \
+		"$TMP/journal.log"
+	"$FORQ" push --upstream "$URLS" --queue emails x >/dev/null 2>"$TMP/pq.err"
+	r=$?
+	check "forq push --upstream --queue: exit 2 (got $r)" [ "$r" -eq 2 ]
+	check "... told to name the stream" grep -q 'upstream-stream' "$TMP/pq.err"
 }
 
 part two_hosts "two forqd hosts on one R3 stream; kill -9 of one mid-run loses nothing"
@@ -274,4 +357,5 @@ part dedup "--key is the Nats-Msg-Id: one message, one task"
 part http_push "POST /tasks publishes to the stream"
 part refused "a stream or consumer with other settings is refused, not changed"
 part nats_node_dies "kill -9 of the NATS node forqd is connected to: it reconnects, nothing is lost"
+part named_queues "named queues: each its own upstream stream, or none; bad combinations refused"
 finish

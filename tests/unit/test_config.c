@@ -154,7 +154,7 @@ static void test_config_defaults_equal_the_table(void **state)
 	static const struct {
 		const char *flag, *shown;
 	} want[] = {
-		{"shm-name", "/forq"}, {"workers", "number of CPUs"}, {"handler", "arith"},
+		{"config", "none"}, {"shm-name", "/forq"}, {"workers", "number of CPUs"}, {"handler", "arith"},
 		{"tasks", "none"}, {"results", "-"}, {"exit-when-done", "off"},
 		{"drain-timeout", "30"}, {"stall-timeout", "60"}, {"task-timeout", "0 (none)"}, {"capacity", "65536"},
 		{"max-payload", "1024"}, {"batch", "64"}, {"max-attempts", "3"},

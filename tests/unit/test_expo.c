@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,14 +57,34 @@ static void fill(struct metrics_snapshot *s, struct procstat *p)
 	p->open_fds = 12, p->max_fds = 1024, p->start_time = 1717999999.5;
 }
 
+/* A second queue, "emails": its own figures, and service figures that must
+ * not show (only the first snapshot's service part counts). */
+static void fill_second(struct metrics_snapshot *s)
+{
+	memset(s, 0, sizeof *s);
+	strcpy(s->queue, "emails");
+	s->pending[1] = 7, s->in_progress = 1, s->done[1] = 70, s->failed[2] = 2;
+	s->capacity = 16, s->max_payload = 512, s->shm_bytes = 4096;
+	s->paused = 1, s->purged = 5, s->cancelled = 6, s->stalled = 1, s->workers_stuck = 1;
+	s->rate_limit = 2.5, s->rate_wait_ns = 1500000000, s->throughput = 0.25;
+	s->journal_bytes = 99, s->journal_segments = 2, s->lease_expired = 3;
+	s->run.buckets[9] = 1, s->run.count = 1, s->run.sum_ns = 500;
+	s->n_workers = 1, s->workers[0].state = METRICS_WORKER_STOPPED, s->worker_restarts = 4;
+	s->draining = 0, s->remote_workers = 99, s->tcp_connections = 99, s->start_time = 1;
+	strcpy(s->version, "9.9.9");
+}
+
+/* Two queues: the default (fill) and "emails" (fill_second). */
 static char *render(void)
 {
-	struct metrics_snapshot *s = malloc(sizeof *s);
+	struct metrics_snapshot *s = malloc(2 * sizeof *s);
 	struct procstat p;
 	struct buf b = BUF_INIT;
 	assert_non_null(s);
 	fill(s, &p);
-	assert_int_equal(expo_write(&b, s, &p), 0);
+	strcpy(s[0].queue, "default");
+	fill_second(&s[1]);
+	assert_int_equal(expo_write(&b, s, 2, &p), 0);
 	free(s);
 	return b.data;
 }
@@ -84,58 +105,58 @@ static void test_expo_exact_lines(void **state)
 	static const char *const lines[] = {
 		"# HELP forq_tasks_pending Tasks waiting in the queue, by priority.",
 		"# TYPE forq_tasks_pending gauge",
-		"forq_tasks_pending{priority=\"high\"} 1",
-		"forq_tasks_pending{priority=\"normal\"} 20",
-		"forq_tasks_pending{priority=\"low\"} 300",
+		"forq_tasks_pending{queue=\"default\",priority=\"high\"} 1",
+		"forq_tasks_pending{queue=\"default\",priority=\"normal\"} 20",
+		"forq_tasks_pending{queue=\"default\",priority=\"low\"} 300",
 		"# TYPE forq_tasks_enqueued_total counter",
-		"forq_tasks_enqueued_total{priority=\"low\"} 3000",
-		"forq_tasks_in_progress 4",
+		"forq_tasks_enqueued_total{queue=\"default\",priority=\"low\"} 3000",
+		"forq_tasks_in_progress{queue=\"default\"} 4",
 		"# TYPE forq_tasks_done_total counter",
-		"forq_tasks_done_total{priority=\"high\"} 18446744073709551615",
-		"forq_tasks_done_total{priority=\"normal\"} 0",
-		"forq_tasks_done_total{priority=\"low\"} 40",
+		"forq_tasks_done_total{queue=\"default\",priority=\"high\"} 18446744073709551615",
+		"forq_tasks_done_total{queue=\"default\",priority=\"normal\"} 0",
+		"forq_tasks_done_total{queue=\"default\",priority=\"low\"} 40",
 		"# TYPE forq_tasks_started_total counter",
-		"forq_tasks_started_total{priority=\"normal\"} 6",
-		"forq_tasks_failed_total{priority=\"high\"} 0",
-		"forq_tasks_failed_total{priority=\"normal\"} 7",
-		"forq_tasks_dead_total 2",
-		"forq_tasks_retried_total 9",
-		"forq_task_crashes_total 1",
-		"forq_tasks_requeued_total 3",
-		"forq_retry_waiting 5",
-		"forq_dead_letters 2",
-		"forq_throughput_tasks_per_second 12.5",
+		"forq_tasks_started_total{queue=\"default\",priority=\"normal\"} 6",
+		"forq_tasks_failed_total{queue=\"default\",priority=\"high\"} 0",
+		"forq_tasks_failed_total{queue=\"default\",priority=\"normal\"} 7",
+		"forq_tasks_dead_total{queue=\"default\"} 2",
+		"forq_tasks_retried_total{queue=\"default\"} 9",
+		"forq_task_crashes_total{queue=\"default\"} 1",
+		"forq_tasks_requeued_total{queue=\"default\"} 3",
+		"forq_retry_waiting{queue=\"default\"} 5",
+		"forq_dead_letters{queue=\"default\"} 2",
+		"forq_throughput_tasks_per_second{queue=\"default\"} 12.5",
 		"# TYPE forq_task_wait_seconds histogram",
-		"forq_task_wait_seconds_bucket{le=\"2.56e-07\"} 3",
-		"forq_task_wait_seconds_bucket{le=\"5.12e-07\"} 3",
-		"forq_task_wait_seconds_bucket{le=\"1.024e-06\"} 6",
-		"forq_task_wait_seconds_bucket{le=\"0.000131072\"} 6",
-		"forq_task_wait_seconds_bucket{le=\"68.719476736\"} 6",
-		"forq_task_wait_seconds_bucket{le=\"+Inf\"} 10",
-		"forq_task_wait_seconds_sum 1.5",
-		"forq_task_wait_seconds_count 10",
-		"forq_task_run_seconds_bucket{le=\"+Inf\"} 0",
-		"forq_task_run_seconds_sum 0",
-		"forq_queue_capacity 65536",
+		"forq_task_wait_seconds_bucket{queue=\"default\",le=\"2.56e-07\"} 3",
+		"forq_task_wait_seconds_bucket{queue=\"default\",le=\"5.12e-07\"} 3",
+		"forq_task_wait_seconds_bucket{queue=\"default\",le=\"1.024e-06\"} 6",
+		"forq_task_wait_seconds_bucket{queue=\"default\",le=\"0.000131072\"} 6",
+		"forq_task_wait_seconds_bucket{queue=\"default\",le=\"68.719476736\"} 6",
+		"forq_task_wait_seconds_bucket{queue=\"default\",le=\"+Inf\"} 10",
+		"forq_task_wait_seconds_sum{queue=\"default\"} 1.5",
+		"forq_task_wait_seconds_count{queue=\"default\"} 10",
+		"forq_task_run_seconds_bucket{queue=\"default\",le=\"+Inf\"} 0",
+		"forq_task_run_seconds_sum{queue=\"default\"} 0",
+		"forq_queue_capacity{queue=\"default\"} 65536",
 		"# TYPE forq_queue_paused gauge",
 		"forq_queue_paused{queue=\"default\"} 0",
 		"# TYPE forq_tasks_purged_total counter",
 		"forq_tasks_purged_total{queue=\"default\"} 0",
 		"# TYPE forq_tasks_cancelled_total counter",
 		"forq_tasks_cancelled_total{queue=\"default\"} 0",
-		"forq_queue_full_waits_total 11",
+		"forq_queue_full_waits_total{queue=\"default\"} 11",
 		"# TYPE forq_workers gauge",
-		"forq_workers{state=\"starting\"} 0",
-		"forq_workers{state=\"running\"} 2",
-		"forq_workers{state=\"backoff\"} 1",
-		"forq_workers{state=\"stopped\"} 0",
-		"forq_worker_restarts_total 6",
+		"forq_workers{queue=\"default\",state=\"starting\"} 0",
+		"forq_workers{queue=\"default\",state=\"running\"} 2",
+		"forq_workers{queue=\"default\",state=\"backoff\"} 1",
+		"forq_workers{queue=\"default\",state=\"stopped\"} 0",
+		"forq_worker_restarts_total{queue=\"default\"} 6",
 		"forq_draining 1",
 		"forq_http_requests_total{code=\"200\"} 41",
 		"forq_http_requests_total{code=\"404\"} 1",
 		"forq_remote_workers_connected 1",
 		"forq_leases_outstanding 2",
-		"forq_lease_expired_total 1",
+		"forq_lease_expired_total{queue=\"default\"} 1",
 		"forq_tcp_commands_total{command=\"GET_TASK\"} 7",
 		"forq_tcp_commands_total{command=\"we\\\"ird\\\\\\nname\"} 1",
 		"forq_tcp_command_bytes_total{command=\"GET_TASK\",direction=\"in\"} 70",
@@ -153,6 +174,32 @@ static void test_expo_exact_lines(void **state)
 		"process_open_fds 12",
 		"process_max_fds 1024",
 		"process_start_time_seconds 1717999999.5",
+		/* the second queue */
+		"forq_tasks_pending{queue=\"emails\",priority=\"normal\"} 7",
+		"forq_tasks_in_progress{queue=\"emails\"} 1",
+		"forq_tasks_done_total{queue=\"emails\",priority=\"normal\"} 70",
+		"forq_tasks_failed_total{queue=\"emails\",priority=\"low\"} 2",
+		"forq_queue_capacity{queue=\"emails\"} 16",
+		"forq_queue_max_payload_bytes{queue=\"default\"} 1024",
+		"forq_queue_max_payload_bytes{queue=\"emails\"} 512",
+		"forq_shm_bytes{queue=\"emails\"} 4096",
+		"forq_tasks_purged_total{queue=\"emails\"} 5",
+		"forq_tasks_cancelled_total{queue=\"emails\"} 6",
+		"forq_queue_rate_limit{queue=\"emails\"} 2.5",
+		"forq_queue_rate_limited_seconds_total{queue=\"emails\"} 1.5",
+		"forq_throughput_tasks_per_second{queue=\"emails\"} 0.25",
+		"forq_journal_bytes_total{queue=\"emails\"} 99",
+		"forq_journal_segments{queue=\"emails\"} 2",
+		"forq_lease_expired_total{queue=\"emails\"} 3",
+		"forq_task_run_seconds_bucket{queue=\"emails\",le=\"2.56e-07\"} 0",
+		"forq_task_run_seconds_bucket{queue=\"emails\",le=\"5.12e-07\"} 1",
+		"forq_task_run_seconds_bucket{queue=\"emails\",le=\"+Inf\"} 1",
+		"forq_task_run_seconds_sum{queue=\"emails\"} 5e-07",
+		"forq_task_run_seconds_count{queue=\"emails\"} 1",
+		"forq_worker_restarts_total{queue=\"emails\"} 4",
+		"forq_stalled{queue=\"default\"} 0",
+		"forq_stalled{queue=\"emails\"} 1",
+		"forq_workers_stuck{queue=\"emails\"} 1",
 	};
 	char *t = render();
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -204,7 +251,7 @@ static void test_expo_structure_help_type_unique_newline(void **state)
 		assert_true(ns < 1000);
 		series[ns++] = line;
 	}
-	assert_true(ns > 80);
+	assert_true(ns > 170);
 	free(series);
 	free(t);
 }
@@ -215,12 +262,15 @@ static void test_expo_histogram_cumulative_and_inf_equals_count(void **state)
 	(void)state;
 	char *t = render();
 	const char *hists[] = {"forq_task_wait_seconds", "forq_task_run_seconds"};
-	for (size_t h = 0; h < 2; h++) {
+	const char *queues[] = {"default", "emails"};
+	for (size_t h = 0; h < 4; h++) {
 		char prefix[96], countk[96];
 		unsigned long long prev = 0, v = 0, inf = ~0ULL, count = ~1ULL;
 		int nb = 0;
-		snprintf(prefix, sizeof prefix, "%s_bucket{le=\"", hists[h]);
-		snprintf(countk, sizeof countk, "\n%s_count ", hists[h]);
+		snprintf(prefix, sizeof prefix, "%s_bucket{queue=\"%s\",le=\"", hists[h % 2],
+			 queues[h / 2]);
+		snprintf(countk, sizeof countk, "\n%s_count{queue=\"%s\"} ", hists[h % 2],
+			 queues[h / 2]);
 		for (const char *p = t; (p = strstr(p, prefix)); p++) {
 			const char *q = strchr(p, '}');
 			assert_int_equal(sscanf(q + 1, " %llu", &v), 1);
@@ -264,10 +314,10 @@ static void test_expo_histogram_count_behind_buckets(void **state)
 	struct metrics_snapshot *s = calloc(1, sizeof *s);
 	struct buf b = BUF_INIT;
 	s->run.buckets[9] = 5, s->run.buckets[38] = 2, s->run.count = 6;
-	assert_int_equal(expo_write(&b, s, NULL), 0);
-	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{le=\"68.719476736\"} 5"));
-	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{le=\"+Inf\"} 7"));
-	assert_true(has_line(b.data, "forq_task_run_seconds_count 7"));
+	assert_int_equal(expo_write(&b, s, 1, NULL), 0);
+	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{queue=\"default\",le=\"68.719476736\"} 5"));
+	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{queue=\"default\",le=\"+Inf\"} 7"));
+	assert_true(has_line(b.data, "forq_task_run_seconds_count{queue=\"default\"} 7"));
 	buf_free(&b);
 	free(s);
 }
@@ -278,11 +328,89 @@ static void test_expo_empty_snapshot_without_procstat(void **state)
 	(void)state;
 	struct metrics_snapshot *s = calloc(1, sizeof *s);
 	struct buf b = BUF_INIT;
-	assert_int_equal(expo_write(&b, s, NULL), 0);
+	assert_int_equal(expo_write(&b, s, 1, NULL), 0);
 	assert_true(has_line(b.data, "forq_build_info{version=\"\"} 1"));
-	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{le=\"+Inf\"} 0"));
+	assert_true(has_line(b.data, "forq_task_run_seconds_bucket{queue=\"default\",le=\"+Inf\"} 0"));
 	assert_null(strstr(b.data, "process_"));
 	assert_int_equal(b.data[b.len - 1], '\n');
+	buf_free(&b);
+	free(s);
+}
+
+/* Check two queues' families as whole blocks, byte for byte: HELP and TYPE
+ * once, each queue's samples together, in the array's order. */
+static void test_expo_two_queues_exact_blocks(void **state)
+{
+	(void)state;
+	static const char *const blocks[] = {
+		"# HELP forq_queue_paused 1 while the queue is paused: consumers and remote workers "
+		"take no task from it.\n"
+		"# TYPE forq_queue_paused gauge\n"
+		"forq_queue_paused{queue=\"default\"} 0\n"
+		"forq_queue_paused{queue=\"emails\"} 1\n"
+		"# HELP forq_tasks_purged_total ",
+		"# TYPE forq_workers gauge\n"
+		"forq_workers{queue=\"default\",state=\"starting\"} 0\n"
+		"forq_workers{queue=\"default\",state=\"running\"} 2\n"
+		"forq_workers{queue=\"default\",state=\"backoff\"} 1\n"
+		"forq_workers{queue=\"default\",state=\"stopped\"} 0\n"
+		"forq_workers{queue=\"emails\",state=\"starting\"} 0\n"
+		"forq_workers{queue=\"emails\",state=\"running\"} 0\n"
+		"forq_workers{queue=\"emails\",state=\"backoff\"} 0\n"
+		"forq_workers{queue=\"emails\",state=\"stopped\"} 1\n"
+		"# HELP forq_worker_restarts_total ",
+		"# TYPE forq_tasks_dead_total counter\n"
+		"forq_tasks_dead_total{queue=\"default\"} 2\n"
+		"forq_tasks_dead_total{queue=\"emails\"} 0\n"
+		"# HELP ",
+		"# TYPE forq_remote_workers_connected gauge\n"
+		"forq_remote_workers_connected 1\n"
+		"# HELP ",
+	};
+	char *t = render();
+	for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+		if (!strstr(t, blocks[i]))
+			fail_msg("missing block:\n%s", blocks[i]);
+	/* The second snapshot's service figures are not shown. */
+	assert_null(strstr(t, "9.9.9"));
+	assert_null(strstr(t, " 99\n# HELP forq_leases"));
+	free(t);
+}
+
+/* Check that the service's families carry no queue label and every other
+ * forq_ family has one sample set per queue. */
+static void test_expo_queue_label_on_per_queue_families_only(void **state)
+{
+	(void)state;
+	static const char *const service[] = {
+		"forq_draining", "forq_http_requests_total", "forq_remote_workers_connected",
+		"forq_leases_outstanding", "forq_tcp_", "forq_build_info", "forq_start_time_seconds"};
+	char *t = render(), *save = NULL;
+	size_t with = 0;
+	for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		int svc = 0;
+		if (line[0] == '#' || strncmp(line, "forq_", 5))
+			continue;
+		for (size_t i = 0; i < sizeof service / sizeof service[0]; i++)
+			svc |= !strncmp(line, service[i], strlen(service[i]));
+		if (svc && strstr(line, "queue="))
+			fail_msg("a service series with a queue label: %s", line);
+		if (!svc && !strstr(line, "{queue=\"default\"") && !strstr(line, "{queue=\"emails\""))
+			fail_msg("a per-queue series without its queue label first: %s", line);
+		with += !svc && strstr(line, "{queue=\"emails\"");
+	}
+	assert_true(with > 90);
+	free(t);
+}
+
+/* Check that a scrape of no queue is refused, leaving the buffer empty. */
+static void test_expo_no_queue_refused(void **state)
+{
+	(void)state;
+	struct metrics_snapshot *s = calloc(1, sizeof *s);
+	struct buf b = BUF_INIT;
+	assert_int_equal(expo_write(&b, s, 0, NULL), -EINVAL);
+	assert_int_equal(b.len, 0);
 	buf_free(&b);
 	free(s);
 }
@@ -334,6 +462,9 @@ int main(void)
 		cmocka_unit_test(test_expo_passes_promtool),
 		cmocka_unit_test(test_expo_histogram_count_behind_buckets),
 		cmocka_unit_test(test_expo_empty_snapshot_without_procstat),
+		cmocka_unit_test(test_expo_two_queues_exact_blocks),
+		cmocka_unit_test(test_expo_queue_label_on_per_queue_families_only),
+		cmocka_unit_test(test_expo_no_queue_refused),
 		cmocka_unit_test(test_expo_format_double_table),
 		cmocka_unit_test(test_hist_quantile_table),
 	};

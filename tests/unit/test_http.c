@@ -40,11 +40,26 @@ struct fake {
 	char payload[64][MAX_PAYLOAD + 1];
 	int prio[64];
 	uint64_t done;         /* reported in the snapshot */
+	char queue[16];        /* the last push's or lookup's queue ("" for none) */
 };
 
-static int fake_snapshot(void *ctx, struct metrics_snapshot *out)
+/* The double serves the default queue (NULL) and one named "q2". */
+static int fake_queue(struct fake *f, const char *queue)
+{
+	snprintf(f->queue, sizeof f->queue, "%s", queue ? queue : "");
+	return !queue || !strcmp(queue, "q2") ? 0 : -ENOENT;
+}
+
+/* Two queues when the server asks for two: "default", then "q2" with 7
+ * pending in its normal lane. */
+static int fake_snapshot(void *ctx, struct metrics_snapshot *out, size_t n)
 {
 	struct fake *f = ctx;
+	if (n > 1) {
+		strcpy(out[1].queue, "q2");
+		out[1].pending[1] = 7;
+	}
+	strcpy(out->queue, "default");
 	out->pending[1] = f->n;
 	out->done[1] = f->done; /* the normal lane */
 	out->capacity = 64;
@@ -57,9 +72,11 @@ static int fake_snapshot(void *ctx, struct metrics_snapshot *out)
 	return 0;
 }
 
-static int fake_push(void *ctx, struct http_task *t, size_t n, uint64_t *ids)
+static int fake_push(void *ctx, const char *queue, struct http_task *t, size_t n, uint64_t *ids)
 {
 	struct fake *f = ctx;
+	if (fake_queue(f, queue))
+		return -ENOENT;
 	if (f->push_result)
 		return f->push_result;
 	if (f->n + n > 64)
@@ -75,9 +92,11 @@ static int fake_push(void *ctx, struct http_task *t, size_t n, uint64_t *ids)
 	return 0;
 }
 
-static int fake_lookup(void *ctx, uint64_t id, struct http_task_status *out)
+static int fake_lookup(void *ctx, const char *queue, uint64_t id, struct http_task_status *out)
 {
 	struct fake *f = ctx;
+	if (fake_queue(f, queue))
+		return -ENOENT;
 	if (id == 0 || id > f->next_id)
 		return 0;
 	if (id == 1) {
@@ -122,7 +141,8 @@ static int start(void **state, const char *token)
 				.per_ip_limit = 64,
 				.conn_timeout_s = 10,
 				.max_body = MAX_BODY,
-				.max_payload = MAX_PAYLOAD};
+				.max_payload = MAX_PAYLOAD,
+				.n_queues = 2};
 	char err[256] = "";
 	int r;
 	x->f.ready = 1;
@@ -513,6 +533,45 @@ static void test_http_get_task_by_id(void **state)
 	}
 }
 
+/* Check the named queue's routes: /queues/{name}/tasks pushes to that
+ * queue, /queues/{name}/tasks/{id} reads from it, an unknown name is 404
+ * with the reason, and .../tasks/{id}/cancel stays the cancel route. */
+static void test_http_named_queue_task_routes(void **state)
+{
+	struct fixture *x = *state;
+	struct fake *f = &x->f;
+	struct resp r;
+	request(x, "POST", "/queues/q2/tasks", NULL, "{\"payload\":\"a\"}", &r);
+	assert_int_equal(r.code, 202);
+	assert_string_equal(r.body, "{\"ids\":[1]}");
+	assert_string_equal(f->queue, "q2");
+	resp_free(&r);
+	request(x, "POST", "/tasks", NULL, "{\"payload\":\"b\"}", &r);
+	assert_int_equal(r.code, 202);
+	assert_string_equal(f->queue, "");
+	resp_free(&r);
+	request(x, "GET", "/queues/q2/tasks/1", NULL, NULL, &r);
+	assert_int_equal(r.code, 200);
+	assert_string_equal(f->queue, "q2");
+	resp_free(&r);
+	request(x, "POST", "/queues/nope/tasks", NULL, "{\"payload\":\"a\"}", &r);
+	assert_int_equal(r.code, 404);
+	assert_string_equal(r.body,
+			    "{\"error\":\"unknown queue \\\"nope\\\" (forqd serves no queue of that name)\"}");
+	resp_free(&r);
+	request(x, "GET", "/queues/nope/tasks/1", NULL, NULL, &r);
+	assert_int_equal(r.code, 404);
+	assert_non_null(strstr(r.body, "unknown queue"));
+	resp_free(&r);
+	request(x, "GET", "/queues/q2/tasks", NULL, NULL, &r);
+	assert_int_equal(r.code, 405);
+	resp_free(&r);
+	request(x, "GET", "/queues/q2/tasks/1/cancel", NULL, NULL, &r);
+	assert_int_equal(r.code, 405); /* the cancel route: POST only */
+	resp_free(&r);
+	assert_int_equal(f->n, 2);
+}
+
 /* Check /shutdown with a token: 401 without or with a wrong one (and
  * WWW-Authenticate), 202 with it; the hook runs once per accepted request. */
 static void test_http_shutdown_needs_the_token(void **state)
@@ -620,6 +679,9 @@ static void test_http_metrics_pass_promtool_and_count_codes(void **state)
 	assert_non_null(strstr(r.body, "\nforq_http_requests_total{code=\"404\"} 1\n"));
 	assert_non_null(strstr(r.body, "\nforq_http_requests_total{code=\"200\"} 1\n"));
 	assert_non_null(strstr(r.body, "\nprocess_open_fds "));
+	assert_non_null(strstr(r.body, "\nforq_tasks_pending{queue=\"default\",priority=\"low\"} 0\n"
+				       "forq_tasks_pending{queue=\"q2\",priority=\"high\"} 0\n"
+				       "forq_tasks_pending{queue=\"q2\",priority=\"normal\"} 7\n"));
 	assert_true(promtool_ok(r.body));
 	resp_free(&r);
 }
@@ -643,6 +705,13 @@ static void test_http_stats_json_exact_integers(void **state)
 	assert_non_null(strstr(r.body, "\"done\":9007199254740993,\"failed\":0}"));
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "wait_us"), "p50")));
 	assert_non_null(cJSON_GetObjectItem(j, "process"));
+	/* Each queue under its name; the top level is the default queue's. */
+	cJSON *qs = cJSON_GetObjectItem(j, "queues");
+	assert_int_equal(cJSON_GetArraySize(qs), 2);
+	cJSON *q2 = cJSON_GetObjectItem(qs, "q2");
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(q2, "pending"), "normal")->valueint, 7);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "pending"), "normal")->valueint, 0);
+	assert_non_null(cJSON_GetObjectItem(qs, "default"));
 	cJSON_Delete(j);
 	resp_free(&r);
 }
@@ -688,88 +757,6 @@ static void test_http_1000_idle_connections_do_not_block_metrics(void **state)
 	free(fds);
 }
 
-/* Check the pure body parser on edge cases the HTTP tests do not reach. */
-static void test_http_parse_tasks_table(void **state)
-{
-	(void)state;
-	static const struct {
-		const char *body;
-		int r;
-		const char *err;     /* for r != 0 */
-		size_t n;            /* for r == 0 */
-		const char *payload; /* first task's, for r == 0 */
-		int prio;
-	} cases[] = {
-		{"{\"payload\":\"x\",\"priority\":null}", 0, NULL, 1, "x", 1},
-		{"{\"payload\":\"\\\\u0000\"}", 0, NULL, 1, "\\u0000", 1}, /* escaped backslash */
-		{"[{\"payload\":[true,false,null]}]", 0, NULL, 1, "[true,false,null]", 1},
-		{"{\"payload\":\"a\\u0000b\"}", -EINVAL, "\\u0000 is not allowed in payloads", 0, NULL, 0},
-		{"{\"payload\":\"a\",\"payload\":\"b\"}", -EINVAL, "field \"payload\" given twice", 0, NULL, 0},
-		{"{\"payload\":\"x\",\"priority\":1}", -EINVAL,
-		 "priority must be a string (high, normal or low)", 0, NULL, 0},
-		{"{\"payload\":null}", -EINVAL, "payload is null", 0, NULL, 0},
-		{"[{\"payload\":\"x\"},3]", -EINVAL,
-		 "tasks[1]: expected an object like {\"payload\": \"...\"}", 0, NULL, 0},
-		{"{\"payload\":\"x\"} x", -EINVAL, "malformed JSON at offset 16: text after the value", 0, NULL, 0},
-		{"  {\"payload\": \"x\",}", -EINVAL, "malformed JSON at offset 18", 0, NULL, 0},
-		{"{\"payload\":\"x\"", -EINVAL, "malformed JSON at offset 13", 0, NULL, 0},
-		{"", -EINVAL, "empty body (expected a JSON object or array of objects)", 0, NULL, 0},
-		{"{\"payload\":\"a\xff\"}", -EINVAL, "invalid UTF-8 at offset 13", 0, NULL, 0},
-		{" {\"payload\":\"\xed\xa0\x80\"}", -EINVAL, "invalid UTF-8 at offset 13", 0, NULL, 0},
-		{"{\"payload\":\"\xc3\xa9\"}", 0, NULL, 1, "\xc3\xa9", 1},
-	};
-	char err[256];
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct http_tasks t;
-		size_t len = strlen(cases[i].body);
-		char *copy = malloc(len + 1); /* no NUL inside the length */
-		memcpy(copy, cases[i].body, len);
-		copy[len] = '#';
-		err[0] = '\0';
-		int r = http_parse_tasks(copy, len, MAX_PAYLOAD, &t, err, sizeof err);
-		if (r != cases[i].r)
-			fail_msg("%s: r=%d err=%s", cases[i].body, r, err);
-		if (r) {
-			assert_string_equal(err, cases[i].err);
-			assert_null(t.v);
-		} else {
-			assert_int_equal(t.n, cases[i].n);
-			assert_int_equal(t.v[0].len, strlen(cases[i].payload));
-			assert_memory_equal(t.v[0].payload, cases[i].payload, t.v[0].len);
-			assert_int_equal(t.v[0].prio, cases[i].prio);
-			http_tasks_free(&t);
-		}
-		free(copy);
-	}
-}
-
-/* Check HTTP_TASKS_MAX tasks pass and one more is refused with -E2BIG. */
-static void test_http_parse_tasks_max_items(void **state)
-{
-	(void)state;
-	struct buf b = BUF_INIT;
-	struct http_tasks t;
-	char err[256];
-	for (int extra = 0; extra <= 1; extra++) {
-		buf_reset(&b);
-		buf_putc(&b, '[');
-		for (int i = 0; i < HTTP_TASKS_MAX + extra; i++)
-			buf_printf(&b, "%s{\"payload\":\"%d\"}", i ? "," : "", i);
-		buf_putc(&b, ']');
-		int r = http_parse_tasks(b.data, b.len, MAX_PAYLOAD, &t, err, sizeof err);
-		if (!extra) {
-			assert_int_equal(r, 0);
-			assert_int_equal(t.n, HTTP_TASKS_MAX);
-			assert_memory_equal(t.v[HTTP_TASKS_MAX - 1].payload, "9999", 4);
-			http_tasks_free(&t);
-		} else {
-			assert_int_equal(r, -E2BIG);
-			assert_string_equal(err, "10001 tasks, over the limit of 10000 per request");
-		}
-	}
-	buf_free(&b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -780,11 +767,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_post_tasks_400_reasons, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_post_tasks_413, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_post_tasks_503_retry_after, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_http_named_queue_task_routes, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_get_task_by_id, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_shutdown_needs_the_token, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_shutdown_without_token_from_loopback, setup_no_token, teardown),
-		cmocka_unit_test(test_http_parse_tasks_table),
-		cmocka_unit_test(test_http_parse_tasks_max_items),
 		cmocka_unit_test_setup_teardown(test_http_start_leaves_the_listen_fd_to_the_caller, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_metrics_pass_promtool_and_count_codes, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_http_stats_json_exact_integers, setup_token, teardown),

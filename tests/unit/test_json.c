@@ -151,6 +151,57 @@ static void test_json_unknown_surface_refused(void **state)
 	free(s);
 }
 
+/* Check /stats of two queues: the top level is the first's (as before named
+ * queues), "queues" holds each under its name, in order, with the JSON_QUEUE
+ * members byte for byte and nothing of the service. */
+static void test_json_stats_queues_two_queues(void **state)
+{
+	(void)state;
+	struct metrics_snapshot *s = calloc(2, sizeof *s);
+	struct buf b = BUF_INIT;
+	fill(&s[0]);
+	strcpy(s[0].queue, "default");
+	strcpy(s[1].queue, "emails");
+	s[1].pending[2] = 5, s[1].done[1] = 8, s[1].capacity = 16, s[1].max_payload = 512;
+	s[1].throughput = 2.5, s[1].rate_limit = 10, s[1].paused = 1;
+	s[1].remote_workers = 99; /* service figures of a later snapshot: not shown */
+	assert_int_equal(json_stats_queues(&b, s, 2, NULL, 1010.5), 0);
+	cJSON *j = cJSON_Parse(b.data);
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetObjectItem(j, "done")->valueint, 69);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "remote"),
+					     "workers_connected")->valueint, 2);
+	cJSON *qs = cJSON_GetObjectItem(j, "queues");
+	assert_int_equal(cJSON_GetArraySize(qs), 2);
+	assert_string_equal(cJSON_GetArrayItem(qs, 0)->string, "default");
+	assert_string_equal(cJSON_GetArrayItem(qs, 1)->string, "emails");
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(qs, "default"), "done")->valueint, 69);
+	char *emails = cJSON_PrintUnformatted(cJSON_GetObjectItem(qs, "emails"));
+	assert_string_equal(
+		emails,
+		"{\"stalled\":false,\"workers_stuck\":0,\"capacity\":16,\"max_payload\":512,"
+		"\"shm_bytes\":0,\"rate_limit\":10,"
+		"\"pending\":{\"high\":0,\"normal\":0,\"low\":5,\"total\":5},\"in_progress\":0,"
+		"\"enqueued\":{\"high\":0,\"normal\":0,\"low\":0,\"total\":0},\"started\":0,"
+		"\"done\":8,\"failed\":0,\"dead\":0,\"lanes\":{"
+		"\"high\":{\"pending\":0,\"enqueued\":0,\"started\":0,\"done\":0,\"failed\":0},"
+		"\"normal\":{\"pending\":0,\"enqueued\":0,\"started\":0,\"done\":8,\"failed\":0},"
+		"\"low\":{\"pending\":5,\"enqueued\":0,\"started\":0,\"done\":0,\"failed\":0}},"
+		"\"retried\":0,\"crashes\":0,\"requeued\":0,\"retry_waiting\":0,\"scheduled\":0,"
+		"\"dead_letters\":0,\"queue_full_waits\":0,\"throughput\":2.5,"
+		"\"wait_us\":{\"p50\":null,\"p95\":null,\"p99\":null,\"count\":0},"
+		"\"run_us\":{\"p50\":null,\"p95\":null,\"p99\":null,\"count\":0},"
+		"\"workers\":[],\"worker_restarts\":0,\"paused\":true,\"purged\":0,\"cancelled\":0}");
+	cJSON_free(emails);
+	cJSON_Delete(j);
+	/* No queue: refused, the buffer as it was. */
+	size_t len = b.len;
+	assert_int_equal(json_stats_queues(&b, s, 0, NULL, 0), -EINVAL);
+	assert_int_equal(b.len, len);
+	buf_free(&b);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_json_tcp_surface_exact_text),
 		cmocka_unit_test(test_json_http_surface_names_and_shapes),
 		cmocka_unit_test(test_json_unknown_surface_refused),
+		cmocka_unit_test(test_json_stats_queues_two_queues),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

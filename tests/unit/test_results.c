@@ -32,51 +32,56 @@ struct fmt_case {
 
 static const struct fmt_case fmt_cases[] = {
 	{"done with source",
-	 {42, S("1+2"), FORQ_RESULT_DONE, S("3"), 1, 12, 1, FORQ_NORMAL, "tasks.txt", 7},
+	 {42, S("1+2"), FORQ_RESULT_DONE, S("3"), 1, 12, 1, FORQ_NORMAL, "tasks.txt", 7, NULL},
 	 "{\"id\":42,\"task\":\"1+2\",\"status\":\"done\",\"result\":\"3\",\"attempts\":1,"
 	 "\"priority\":\"normal\",\"wait_us\":12,\"run_us\":1,\"source\":\"tasks.txt:7\"}\n"},
 	{"done without source (line 0)",
-	 {1, S("x"), FORQ_RESULT_DONE, S("y"), 1, 0, 0, FORQ_HIGH, "tasks.txt", 0},
+	 {1, S("x"), FORQ_RESULT_DONE, S("y"), 1, 0, 0, FORQ_HIGH, "tasks.txt", 0, NULL},
 	 "{\"id\":1,\"task\":\"x\",\"status\":\"done\",\"result\":\"y\",\"attempts\":1,"
 	 "\"priority\":\"high\",\"wait_us\":0,\"run_us\":0}\n"},
 	{"failed uses error key",
-	 {7, S("1/0"), FORQ_RESULT_FAILED, S("division by zero"), 1, 5, 2, FORQ_LOW, NULL, 0},
+	 {7, S("1/0"), FORQ_RESULT_FAILED, S("division by zero"), 1, 5, 2, FORQ_LOW, NULL, 0, NULL},
 	 "{\"id\":7,\"task\":\"1/0\",\"status\":\"failed\",\"error\":\"division by zero\","
 	 "\"attempts\":1,\"priority\":\"low\",\"wait_us\":5,\"run_us\":2}\n"},
 	{"dead uses error key",
 	 {18446744073709551615ull, S("flaky"), FORQ_RESULT_DEAD, S("timeout"), 3,
-	  18446744073709551615ull, 1000000, FORQ_NORMAL, "t.txt", 4294967295u},
+	  18446744073709551615ull, 1000000, FORQ_NORMAL, "t.txt", 4294967295u, NULL},
 	 "{\"id\":18446744073709551615,\"task\":\"flaky\",\"status\":\"dead\",\"error\":\"timeout\","
 	 "\"attempts\":3,\"priority\":\"normal\",\"wait_us\":18446744073709551615,"
 	 "\"run_us\":1000000,\"source\":\"t.txt:4294967295\"}\n"},
 	{"quotes and backslashes escaped",
-	 {2, S("say \"hi\" \\o/"), FORQ_RESULT_DONE, S("\"\\"), 1, 0, 0, FORQ_NORMAL, NULL, 0},
+	 {2, S("say \"hi\" \\o/"), FORQ_RESULT_DONE, S("\"\\"), 1, 0, 0, FORQ_NORMAL, NULL, 0, NULL},
 	 "{\"id\":2,\"task\":\"say \\\"hi\\\" \\\\o/\",\"status\":\"done\",\"result\":\"\\\"\\\\\","
 	 "\"attempts\":1,\"priority\":\"normal\",\"wait_us\":0,\"run_us\":0}\n"},
 	{"newlines, tabs and control bytes escaped",
 	 {3, S("a\nb\tc\r\x01\x1f"), FORQ_RESULT_FAILED, S("line1\nline2\x7f"), 2, 0, 0,
-	  FORQ_NORMAL, NULL, 0},
+	  FORQ_NORMAL, NULL, 0, NULL},
 	 "{\"id\":3,\"task\":\"a\\nb\\tc\\r\\u0001\\u001f\",\"status\":\"failed\","
 	 "\"error\":\"line1\\nline2\x7f\",\"attempts\":2,\"priority\":\"normal\",\"wait_us\":0,"
 	 "\"run_us\":0}\n"},
 	{"invalid UTF-8 becomes U+FFFD, valid kept",
 	 {4, S("caf\xc3\xa9 \xff\xc3"), FORQ_RESULT_DONE, S("\xe2\x82\xac \xed\xa0\x80"), 1, 0, 0,
-	  FORQ_NORMAL, NULL, 0},
+	  FORQ_NORMAL, NULL, 0, NULL},
 	 "{\"id\":4,\"task\":\"caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\",\"status\":\"done\","
 	 "\"result\":\"\xe2\x82\xac \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\",\"attempts\":1,"
 	 "\"priority\":\"normal\",\"wait_us\":0,\"run_us\":0}\n"},
 	{"empty task and NULL text",
-	 {5, "", 0, FORQ_RESULT_DONE, NULL, 0, 1, 0, 0, FORQ_NORMAL, NULL, 0},
+	 {5, "", 0, FORQ_RESULT_DONE, NULL, 0, 1, 0, 0, FORQ_NORMAL, NULL, 0, NULL},
 	 "{\"id\":5,\"task\":\"\",\"status\":\"done\",\"result\":\"\",\"attempts\":1,"
 	 "\"priority\":\"normal\",\"wait_us\":0,\"run_us\":0}\n"},
 	{"source file escaped, NULL file shows as -",
-	 {6, S("t"), FORQ_RESULT_DONE, S("r"), 1, 0, 0, FORQ_NORMAL, NULL, 9},
+	 {6, S("t"), FORQ_RESULT_DONE, S("r"), 1, 0, 0, FORQ_NORMAL, NULL, 9, NULL},
 	 "{\"id\":6,\"task\":\"t\",\"status\":\"done\",\"result\":\"r\",\"attempts\":1,"
 	 "\"priority\":\"normal\",\"wait_us\":0,\"run_us\":0,\"source\":\"-:9\"}\n"},
 	{"quote in source file name escaped",
-	 {8, S("t"), FORQ_RESULT_DONE, S("r"), 1, 0, 0, FORQ_NORMAL, "my \"t\".txt", 1},
+	 {8, S("t"), FORQ_RESULT_DONE, S("r"), 1, 0, 0, FORQ_NORMAL, "my \"t\".txt", 1, NULL},
 	 "{\"id\":8,\"task\":\"t\",\"status\":\"done\",\"result\":\"r\",\"attempts\":1,"
 	 "\"priority\":\"normal\",\"wait_us\":0,\"run_us\":0,\"source\":\"my \\\"t\\\".txt:1\"}\n"},
+	{"a named queue's name before the source",
+	 {9, S("t"), FORQ_RESULT_FAILED, S("e"), 2, 5, 6, FORQ_HIGH, "t.txt", 3, "emails"},
+	 "{\"id\":9,\"task\":\"t\",\"status\":\"failed\",\"error\":\"e\",\"attempts\":2,"
+	 "\"priority\":\"high\",\"wait_us\":5,\"run_us\":6,\"queue\":\"emails\","
+	 "\"source\":\"t.txt:3\"}\n"},
 };
 
 /* Check that each record formats to exactly its expected line, appended after
@@ -108,20 +113,22 @@ static void test_status_names(void **state)
 }
 
 /* Check that the longest fixed text (every number at its maximum, unknown
- * names) stays within the 256 bytes result_format reserves besides strings. */
+ * names, the longest queue name) stays within the 320 bytes result_format
+ * reserves besides strings. */
 static void test_format_longest_fixed_text(void **state)
 {
 	(void)state;
 	struct result_rec r = {UINT64_MAX, "", 0, 99, "", 0, UINT_MAX, UINT64_MAX, UINT64_MAX, 99,
-			       "", UINT_MAX};
+			       "", UINT_MAX, "q234567890123456789012345678901-"};
 	struct buf b = BUF_INIT;
 	assert_int_equal(result_format(&b, &r), 0);
 	assert_string_equal(b.data,
 			    "{\"id\":18446744073709551615,\"task\":\"\",\"status\":\"unknown\","
 			    "\"error\":\"\",\"attempts\":4294967295,\"priority\":\"unknown\","
 			    "\"wait_us\":18446744073709551615,\"run_us\":18446744073709551615,"
+			    "\"queue\":\"q234567890123456789012345678901-\","
 			    "\"source\":\":4294967295\"}\n");
-	assert_true(b.len + 1 <= 256);
+	assert_true(b.len + 1 <= 320);
 	buf_free(&b);
 }
 
@@ -133,7 +140,7 @@ static void test_format_large_payload(void **state)
 	char *task = malloc(n);
 	assert_non_null(task);
 	memset(task, 0x01, n);
-	struct result_rec r = {1, task, n, FORQ_RESULT_DONE, "", 0, 1, 0, 0, FORQ_NORMAL, NULL, 0};
+	struct result_rec r = {1, task, n, FORQ_RESULT_DONE, "", 0, 1, 0, 0, FORQ_NORMAL, NULL, 0, NULL};
 	struct buf b = BUF_INIT;
 	assert_int_equal(result_format(&b, &r), 0);
 	assert_int_equal(b.len, strlen(b.data));
@@ -157,7 +164,7 @@ static void make_rec(struct result_rec *r, char *task, unsigned c, unsigned i)
 	memset(task, 'a' + (int)c, n);
 	*r = (struct result_rec){(uint64_t)c * 1000000u + i, task, n,
 				 i % 7 ? FORQ_RESULT_DONE : FORQ_RESULT_FAILED, "r\"\n", 3, 1 + i % 3,
-				 i, i * 3u, (int)(i % 3), "tasks.txt", i + 1};
+				 i, i * 3u, (int)(i % 3), "tasks.txt", i + 1, NULL};
 }
 
 static void child_writes(int fd, unsigned c)
@@ -508,7 +515,7 @@ static void format_records(struct results_sink *s, unsigned from, unsigned to)
 	memset(task, 'x', sizeof task);
 	for (unsigned i = from; i < to; i++) {
 		struct result_rec r = {i, task, sizeof task, FORQ_RESULT_DONE, "ok", 2, 1,
-				       0, 0, FORQ_NORMAL, NULL, 0};
+				       0, 0, FORQ_NORMAL, NULL, 0, NULL};
 		assert_int_equal(result_format(results_sink_buf(s), &r), 0);
 	}
 }

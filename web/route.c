@@ -1,0 +1,69 @@
+/* route.c — the HTTP paths (route.h). */
+#include "route.h"
+
+#include <string.h>
+
+#include "http.h"
+
+#define QUEUES_PREFIX "/queues/"
+#define TASKS_PART "tasks/"
+
+/* The queue controls' ops, by the last word of /queues/{name}/{op}. */
+const char *const route_queue_ops[] = {
+	[HTTP_QUEUE_PAUSE] = "pause", [HTTP_QUEUE_RESUME] = "resume", [HTTP_QUEUE_PURGE] = "purge",
+	[HTTP_QUEUE_CANCEL] = "cancel"};
+
+/* "/queues/{name}/{op}" or "/queues/{name}/tasks/{id}/cancel": the op (enum
+ * http_queue_op) with the name copied into name[QUEUE_NAME_MAX] and a
+ * cancel's id text into id[24], or -1 when url is no such path. */
+int route_queue(const char *url, char *name, char *id)
+{
+	const char *n = url + sizeof QUEUES_PREFIX - 1, *slash, *op;
+	if (strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1) || !(slash = strchr(n, '/')) ||
+	    slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
+		return -1;
+	op = slash + 1;
+	const char *t = op + sizeof TASKS_PART - 1, *tslash = NULL;
+	int cancel = !strncmp(op, TASKS_PART, sizeof TASKS_PART - 1) && (tslash = strchr(t, '/')) &&
+		     tslash > t && tslash - t < 24 && !strcmp(tslash + 1, "cancel");
+	for (int k = 0; k < (int)(sizeof route_queue_ops / sizeof route_queue_ops[0]); k++) {
+		if (cancel ? k != HTTP_QUEUE_CANCEL : k == HTTP_QUEUE_CANCEL || strcmp(op, route_queue_ops[k]))
+			continue;
+		if (name) {
+			memcpy(name, n, (size_t)(slash - n));
+			name[slash - n] = '\0';
+		}
+		if (id && cancel) {
+			memcpy(id, t, (size_t)(tslash - t));
+			id[tslash - t] = '\0';
+		}
+		return k;
+	}
+	return -1;
+}
+
+/* "/tasks", "/tasks/{id}", "/queues/{name}/tasks" and
+ * "/queues/{name}/tasks/{id}": R_TASKS or R_TASK_ID, with the queue's name
+ * in name[QUEUE_NAME_MAX] ("" for the unnamed routes) and *idtext at the
+ * id; else R_NONE. */
+enum route route_tasks(const char *url, char *name, const char **idtext)
+{
+	const char *rest = url;
+	name[0] = '\0';
+	if (!strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1)) {
+		const char *n = url + sizeof QUEUES_PREFIX - 1, *slash = strchr(n, '/');
+		if (!slash || slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
+			return R_NONE;
+		memcpy(name, n, (size_t)(slash - n));
+		name[slash - n] = '\0';
+		rest = slash;
+	}
+	if (!strcmp(rest, "/tasks"))
+		return R_TASKS;
+	if (!strncmp(rest, "/tasks/", 7) && !strchr(rest + 7, '/')) {
+		*idtext = rest + 7;
+		return R_TASK_ID;
+	}
+	return R_NONE;
+}
+
