@@ -160,6 +160,7 @@ bad_config() {
 	refused '[queue a]\nhandler = arith\n[queue b]\nhandler = nosuch\n' "$conf:3: queue \"b\": handler:"
 	refused '[queue a]\ncapacity = 0\n' "$conf:2: --capacity"
 	refused 'http\n' "$conf:1: expected \`key = value\`"
+	refused '[queue q182]\n[queue q258]\n' "$conf:2: queue \"q258\" would share its task ids with queue \"q182\" (line 1), their names hash alike: rename one"
 }
 
 part queues "four queues, three handlers: isolation, names on every surface, results"
