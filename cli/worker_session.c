@@ -278,9 +278,9 @@ static void send_get(struct wconn *w, uint32_t n, int32_t wait_ms)
 {
 	results_close(w); /* results first: their leases free up for this GET */
 	if (w->o->batch == 1)
-		proto_format_get_task(&w->out, wait_ms);
+		proto_format_get_task(&w->out, wait_ms, w->o->queues);
 	else
-		proto_format_get_tasks(&w->out, n, wait_ms);
+		proto_format_get_tasks(&w->out, n, wait_ms, w->o->queues);
 	expect_push(w, EXP_GET, n);
 	w->gets++;
 	w->asked += n;
