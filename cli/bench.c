@@ -40,9 +40,11 @@ struct bench {
 	const struct bench_config *c;
 	struct bench_report *r;
 	char shm_name[64];
+	char conf[64];             /* --queues > 1: the config file, "" if none */
 	pid_t pid;                 /* forqd, 0 once reaped */
 	int status;                /* its wait status once reaped */
-	struct forq *q;
+	struct forq *qs[BENCH_QUEUES_MAX]; /* one handle per queue, c->queues of them */
+	uint32_t nq;
 	char *payloads;            /* batch * payload_bytes */
 	struct forq_msg *msgs;     /* batch entries into payloads */
 	uint64_t t_first_push, next_progress, last_progress_done, last_progress_ns;
@@ -146,6 +148,37 @@ static void clear_journal(const char *dir)
 		closedir(d);
 }
 
+/* --queues N > 1: a config file of N queue sections; the flags forqd is
+ * given (workers, handler, sizes) are every queue's. */
+static int write_config(struct bench *b, char *err, size_t errlen)
+{
+	snprintf(b->conf, sizeof b->conf, "/tmp/forq-bench-%d.conf", (int)getpid());
+	FILE *f = fopen(b->conf, "w");
+	if (!f) {
+		fail(err, errlen, "%s: %s", b->conf, strerror(errno));
+		b->conf[0] = '\0';
+		return -1;
+	}
+	fprintf(f, "# forq bench --queues %u\n", b->nq);
+	for (uint32_t k = 0; k < b->nq; k++)
+		fprintf(f, "[queue q%u]\n", k);
+	if (fclose(f)) {
+		fail(err, errlen, "%s: %s", b->conf, strerror(errno));
+		unlink(b->conf);
+		b->conf[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+static void close_queues(struct bench *b)
+{
+	for (uint32_t k = 0; k < b->nq; k++) {
+		forq_close(b->qs[k]);
+		b->qs[k] = NULL;
+	}
+}
+
 static int spawn_forqd(struct bench *b, char *err, size_t errlen)
 {
 	const struct bench_config *c = b->c;
@@ -161,12 +194,16 @@ static int spawn_forqd(struct bench *b, char *err, size_t errlen)
 			"--batch", batch, "--handler", (char *)c->handler, "--results", "off",
 			"--http", "off", "--tcp", "off", "--max-payload", payload, "--capacity",
 			capacity, "--waiting-max", tables, "--keys-max", tables, "--no-recover",
-			"--log-level", "warn", NULL, NULL, NULL, NULL, NULL};
+			"--log-level", "warn", NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	if (b->conf[0]) {
+		argv[n++] = "--config";
+		argv[n++] = b->conf;
+	}
 	if (c->journal) {
 		clear_journal(c->journal);
-		size_t n = 0;
-		while (argv[n])
-			n++;
 		argv[n++] = "--journal";
 		argv[n++] = (char *)c->journal;
 		argv[n++] = "--fsync";
@@ -266,16 +303,27 @@ static int wait_ready(struct bench *b, char *err, size_t errlen)
 				 b->r->forqd_path, st);
 			return BENCH_ERR_START;
 		}
-		if (!b->q)
-			forq_open(&b->q, b->shm_name, why, sizeof why);
-		if (b->q) {
+		uint32_t ready = 0;
+		for (uint32_t k = 0; k < b->nq; k++) {
+			char name[16];
+			snprintf(name, sizeof name, "q%u", k);
+			if (!b->qs[k])
+				forq_open_queue(&b->qs[k], b->shm_name,
+						b->nq > 1 ? name : FORQ_QUEUE_DEFAULT, why, sizeof why);
+			if (!b->qs[k])
+				break;
 			struct forq_stats s;
-			forq_stats_read(b->q, &s);
-			if (s.accepting && forq_admin_consumers_active(b->q) >= b->c->workers)
-				return 0;
-			snprintf(why, sizeof why, "%d of %d consumers attached",
-				 forq_admin_consumers_active(b->q), b->c->workers);
+			forq_stats_read(b->qs[k], &s);
+			int active = forq_admin_consumers_active(b->qs[k]);
+			if (!s.accepting || active < b->c->workers) {
+				snprintf(why, sizeof why, "%d of %d consumers attached", active,
+					 b->c->workers);
+				break;
+			}
+			ready++;
 		}
+		if (ready == b->nq)
+			return 0;
 		if (clock_mono_ns() >= end) {
 			snprintf(err, errlen, "forqd's queue %s was not ready after %llu s: %s",
 				 b->shm_name, READY_TIMEOUT_NS / 1000000000u, why);
@@ -399,9 +447,18 @@ static uint64_t all_cpu_ns(int forqd)
 	return sum;
 }
 
+/* Tasks finished in every queue. */
+static uint64_t finished_total(struct bench *b)
+{
+	uint64_t n = 0;
+	for (uint32_t k = 0; k < b->nq; k++)
+		n += forq_admin_finished_total(b->qs[k]);
+	return n;
+}
+
 static void progress(struct bench *b, uint64_t now, uint64_t pushed)
 {
-	uint64_t done = forq_admin_finished_total(b->q);
+	uint64_t done = finished_total(b);
 	if (done != b->last_done) {
 		b->last_done = done;
 		b->last_change_ns = now;
@@ -442,7 +499,7 @@ static void build_payloads(struct bench *b)
 /* --push-kind delayed or keyed: the batch's tasks one by one. A full table
  * before the first is -EAGAIN (after a wait, as a full lane is); after it,
  * the rest are tried again until they go in. */
-static int push_each(struct bench *b, size_t k, uint64_t first)
+static int push_each(struct bench *b, struct forq *q, size_t k, uint64_t first)
 {
 	const struct bench_config *c = b->c;
 	for (size_t i = 0; i < k;) {
@@ -451,10 +508,10 @@ static int push_each(struct bench *b, size_t k, uint64_t first)
 		uint64_t id;
 		int dup, r;
 		if (c->push_kind == BENCH_PUSH_DELAYED) {
-			r = forq_push_delayed(b->q, (enum forq_prio)c->prio, m->payload, m->len, 1, &id);
+			r = forq_push_delayed(q, (enum forq_prio)c->prio, m->payload, m->len, 1, &id);
 		} else {
 			int n = snprintf(key, sizeof key, "k%" PRIu64, first + i);
-			r = forq_push_unique(b->q, (enum forq_prio)c->prio, m->payload, m->len, key,
+			r = forq_push_unique(q, (enum forq_prio)c->prio, m->payload, m->len, key,
 					     (size_t)n, 0, 0, &id, &dup);
 		}
 		if (r == -EAGAIN) {
@@ -502,10 +559,11 @@ static int push_all(struct bench *b, char *err, size_t errlen)
 				while (clock_mono_ns() < due)
 					cpu_relax();
 		}
+		struct forq *q = b->qs[batches % b->nq]; /* round robin, a batch each */
 		int r = c->push_kind == BENCH_PUSH_PLAIN
-				? forq_push_batch(b->q, (enum forq_prio)c->prio, b->msgs, k, PUSH_WAIT_MS,
+				? forq_push_batch(q, (enum forq_prio)c->prio, b->msgs, k, PUSH_WAIT_MS,
 						  NULL)
-				: push_each(b, k, sent);
+				: push_each(b, q, k, sent);
 		if (r == -EAGAIN) {
 			/* Full for PUSH_WAIT_MS: fine while consumers make progress. */
 			uint64_t now = clock_mono_ns();
@@ -532,7 +590,7 @@ static int wait_done(struct bench *b, char *err, size_t errlen)
 	const uint64_t n = b->c->tasks;
 	for (;;) {
 		uint64_t now = clock_mono_ns();
-		if (forq_admin_finished_total(b->q) >= n) {
+		if (finished_total(b) >= n) {
 			b->r->seconds = (double)(now - b->t_first_push) / 1e9;
 			b->r->cpu_ns_per_task = (double)(all_cpu_ns(b->pid) - b->cpu0) / (double)n;
 			return 0;
@@ -544,7 +602,7 @@ static int wait_done(struct bench *b, char *err, size_t errlen)
 				    STALL_TIMEOUT_NS / 1000000000u);
 		if (forqd_gone(b))
 			return fail(err, errlen, "forqd exited with %llu of %llu tasks finished",
-				    (unsigned long long)forq_admin_finished_total(b->q), (unsigned long long)n);
+				    (unsigned long long)finished_total(b), (unsigned long long)n);
 		sleep_ns(POLL_NS);
 	}
 }
@@ -552,20 +610,28 @@ static int wait_done(struct bench *b, char *err, size_t errlen)
 static void read_figures(struct bench *b)
 {
 	struct bench_report *r = b->r;
-	struct forq_stats s;
-	struct forq_hists h;
-	forq_stats_read(b->q, &s);
-	forq_hists_read(b->q, &h);
-	r->done = s.done;
-	r->failed = s.failed;
-	r->dead = s.dead;
+	struct forq_hists h = {0};
+	for (uint32_t k = 0; k < b->nq; k++) {
+		struct forq_stats s;
+		struct forq_hists one;
+		forq_stats_read(b->qs[k], &s);
+		forq_hists_read(b->qs[k], &one);
+		r->done += s.done;
+		r->failed += s.failed;
+		r->dead += s.dead;
+		r->shm_bytes += forq_admin_size(b->qs[k]);
+		for (int i = 0; i < FORQ_HIST_BUCKETS; i++) {
+			h.wait[i] += one.wait[i];
+			h.run[i] += one.run[i];
+		}
+		h.full_waits += one.full_waits;
+	}
 	r->full_waits = h.full_waits;
 	r->wait_p50_us = bench_hist_quantile(h.wait, 0.50) / 1e3;
 	r->wait_p99_us = bench_hist_quantile(h.wait, 0.99) / 1e3;
 	r->wait_p999_us = bench_hist_quantile(h.wait, 0.999) / 1e3;
 	r->run_p50_us = bench_hist_quantile(h.run, 0.50) / 1e3;
 	r->run_p99_us = bench_hist_quantile(h.run, 0.99) / 1e3;
-	r->shm_bytes = forq_admin_size(b->q);
 	struct tree t;
 	read_tree(b->pid, &t);
 	for (int i = 0; i < t.n; i++) {
@@ -577,11 +643,15 @@ static void read_figures(struct bench *b)
 
 int bench_run(const struct bench_config *c, struct bench_report *r, char *err, size_t errlen)
 {
-	struct bench b = {.c = c, .r = r};
+	struct bench b = {.c = c, .r = r, .nq = c->queues ? c->queues : 1};
 	int ret;
 	memset(r, 0, sizeof *r);
 	r->tasks = c->tasks;
 	snprintf(b.shm_name, sizeof b.shm_name, "/forq-bench-%d", (int)getpid());
+	if (b.nq > BENCH_QUEUES_MAX)
+		return fail(err, errlen, "--queues %u: at most %d", b.nq, BENCH_QUEUES_MAX);
+	if (b.nq > 1 && write_config(&b, err, errlen))
+		return BENCH_ERR_START;
 
 	b.payloads = malloc((size_t)c->batch * c->payload_bytes);
 	b.msgs = malloc(c->batch * sizeof *b.msgs);
@@ -602,8 +672,7 @@ int bench_run(const struct bench_config *c, struct bench_report *r, char *err, s
 	r->tasks_per_s = r->seconds > 0 ? (double)c->tasks / r->seconds : 0;
 
 out_stop:
-	forq_close(b.q);
-	b.q = NULL;
+	close_queues(&b);
 	if (stop_forqd(&b) && !ret)
 		ret = fail(err, errlen, "forqd did not exit within %llu s of SIGTERM (killed)",
 			   STOP_TIMEOUT_NS / 1000000000u);
@@ -612,19 +681,26 @@ out_stop:
 		describe_status(b.status, st, sizeof st);
 		ret = fail(err, errlen, "forqd exited with %s after SIGTERM (want exit status 0)", st);
 	}
-	char path[96];
-	snprintf(path, sizeof path, "/dev/shm%s", b.shm_name);
-	if (access(path, F_OK) == 0) {
-		if (!ret)
-			ret = fail(err, errlen, "forqd left its queue %s behind (removed now)", path);
-		forq_unlink(b.shm_name);
+	for (uint32_t k = 0; k < b.nq; k++) {
+		char name[96], qn[16], path[112];
+		snprintf(qn, sizeof qn, "q%u", k);
+		forq_queue_shm_name(b.shm_name, b.nq > 1 ? qn : FORQ_QUEUE_DEFAULT, name, sizeof name);
+		snprintf(path, sizeof path, "/dev/shm%s", name);
+		if (access(path, F_OK) == 0) {
+			if (!ret)
+				ret = fail(err, errlen, "forqd left its queue %s behind (removed now)",
+					   path);
+			forq_unlink(name);
+		}
 	}
 out:
 	if (b.pid) {
 		/* Never leave it behind, even on an early failure. */
-		forq_close(b.q);
+		close_queues(&b);
 		stop_forqd(&b);
 	}
+	if (b.conf[0])
+		unlink(b.conf);
 	free(b.payloads);
 	free(b.msgs);
 	return ret;

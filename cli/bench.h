@@ -1,8 +1,10 @@
 /* bench.h — `forq bench`: the real code path, measured end to end.
  *
  * bench_run starts a private forqd (its own queue /forq-bench-<pid>, no HTTP,
- * no TCP, no results file), pushes N tasks through libforq in batches as fast
- * as it can (or at a given rate), waits until every one has finished, reads
+ * no TCP, no results file; with queues > 1, a config file of that many named
+ * queues q0, q1, ... each with the given workers), pushes N tasks through
+ * libforq in batches (round robin over the queues) as fast as it can (or at
+ * a given rate), waits until every one has finished, reads
  * the queue's histograms, stops forqd with SIGTERM and checks that it exited
  * 0 and removed its queue. While it runs it prints one progress line a second
  * on stderr (the only output here: the caller prints the report).
@@ -31,7 +33,10 @@ struct bench_config {
 	int quiet;                /* 1: no progress lines */
 	const char *journal;      /* forqd --journal DIR, NULL: none */
 	const char *fsync;        /* forqd --fsync */
+	uint32_t queues;          /* named queues (1 .. BENCH_QUEUES_MAX); 1: the default one */
 };
+
+#define BENCH_QUEUES_MAX 16
 
 struct bench_report {
 	uint64_t tasks, done, failed, dead;
@@ -46,7 +51,7 @@ struct bench_report {
 	uint64_t private_kib;     /* their private pages at the end: memory beyond
 				   * the shared queue, which RSS counts once per process */
 	uint64_t self_rss_kib;    /* VmHWM of this process (the producer) */
-	uint64_t shm_bytes;       /* size of the queue object */
+	uint64_t shm_bytes;       /* size of the queue objects */
 	uint64_t full_waits;      /* pushes that found the queue full */
 	char forqd_path[4096];    /* the binary that ran */
 };

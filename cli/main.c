@@ -24,7 +24,7 @@
 enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
 	F_ALL, F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_PUSH_KIND, F_FORQD,
-	F_QUIET, F_QUEUE, F_JOURNAL, F_FSYNC, F_HELP, NFLAGS
+	F_QUIET, F_QUEUE, F_QUEUES, F_JOURNAL, F_FSYNC, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -103,6 +103,10 @@ static const struct flag_spec flags[NFLAGS] = {
 	[F_QUEUE] = {.name = "queue", .arg = "NAME", .type = FLAG_STR, .off = O(queue),
 		     .sdef = FORQ_QUEUE_DEFAULT,
 		     .help = "the named queue (forqd --config): its object is SHM-NAME.NAME"},
+	[F_QUEUES] = {.name = "queues", .arg = "N", .type = FLAG_U32, .off = O(bench.queues), .lo = 1,
+		      .hi = BENCH_QUEUES_MAX, .def = 1,
+		      .help = "named queues q0, q1, ... each with --workers consumers; batches "
+			      "pushed round robin (1: the default queue alone)"},
 	[F_JOURNAL] = {.name = "journal", .arg = "DIR", .type = FLAG_STR, .off = O(bench.journal),
 		       .help = "forqd --journal DIR (made empty first: a journal of its own)"},
 	[F_FSYNC] = {.name = "fsync", .arg = "MODE", .type = FLAG_STR, .off = O(bench.fsync),
@@ -244,6 +248,7 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 		cli_json_u64(root, "failed", r.failed);
 		cli_json_u64(root, "dead", r.dead);
 		cJSON_AddNumberToObject(root, "workers", c->workers);
+		cJSON_AddNumberToObject(root, "queues", c->queues);
 		cJSON_AddNumberToObject(root, "batch", c->batch);
 		cJSON_AddNumberToObject(root, "payload_bytes", c->payload_bytes);
 		cJSON_AddStringToObject(root, "handler", c->handler);
@@ -268,9 +273,10 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 	}
 	printf("tasks         %" PRIu64 " (done %" PRIu64 ", failed %" PRIu64 ", dead %" PRIu64 ")\n",
 	       r.tasks, r.done, r.failed, r.dead);
-	printf("setup         workers %d, batch %u, payload %u bytes, handler %s, priority %s\n",
-	       c->workers, c->batch, c->payload_bytes, c->handler,
-	       forq_prio_name((enum forq_prio)c->prio));
+	printf("setup         %u queue%s, workers %d%s, batch %u, payload %u bytes, handler %s, "
+	       "priority %s\n",
+	       c->queues, c->queues == 1 ? "" : "s", c->workers, c->queues == 1 ? "" : " each",
+	       c->batch, c->payload_bytes, c->handler, forq_prio_name((enum forq_prio)c->prio));
 	if (c->rate > 0)
 		printf("rate          %.0f tasks/s asked\n", c->rate);
 	printf("throughput    %.0f tasks/s (%.3f s from first push to last done; pushing took %.3f s)\n",
@@ -299,7 +305,8 @@ static const int status_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
 static const int queue_flags[] = {F_SHM, F_HELP};
 static const int cancel_flags[] = {F_SHM, F_QUEUE, F_HELP};
 static const int bench_flags[] = {F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE,
-				  F_PUSH_KIND, F_PRIORITY, F_JSON, F_FORQD, F_QUIET, F_JOURNAL, F_FSYNC, F_HELP};
+				  F_PUSH_KIND, F_PRIORITY, F_QUEUES, F_JSON, F_FORQD, F_QUIET, F_JOURNAL,
+				  F_FSYNC, F_HELP};
 
 static const struct command commands[] = {
 	{"push", "PAYLOAD... | --file FILE",
@@ -323,9 +330,10 @@ static const struct command commands[] = {
 	 "ones are not touched); forqd writes a result record with status \"purged\" for\n"
 	 "each and the count is printed. Needs forqd running (exit 1 otherwise).",
 	 cmd_purge, queue_flags},
-	{"cancel", "ID", "Cancels task ID while it is queued (pending, or waiting for a retry): it\n"
-	 "never runs, and forqd writes its result record with status \"cancelled\". A task\n"
-	 "that runs now is not touched (exit 1), nor one that is not queued (exit 1).",
+	{"cancel", "ID", "Cancels task ID: a queued one (pending, or waiting for a retry or its\n"
+	 "delay) never runs; a running one is stopped (its consumer and handler killed, the\n"
+	 "consumer started again; a remote worker's lease revoked). Either way forqd writes\n"
+	 "its result record with status \"cancelled\". One that is not queued: exit 1.",
 	 cmd_cancel, cancel_flags},
 	{"bench", "",
 	 "Starts a private forqd (queue /forq-bench-PID, no HTTP, no TCP, no results), pushes\n"

@@ -104,7 +104,7 @@ int cmd_cancel(const struct command *cmd, struct opts *o, int argc, char **argv)
 			       "task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
 	case -EBUSY:
 		return failure(cmd, EXIT_FAILED,
-			       "task %" PRIu64 " is running: only a queued task can be cancelled", id);
+			       "task %" PRIu64 " is running and could not be stopped", id);
 	case -ESRCH:
 		return failure(cmd, EXIT_FAILED,
 			       "no forqd serves %s: a cancel needs the forqd that writes its results",

@@ -5,7 +5,9 @@
  * its result is written. Flag and copy are one step for repair: the ring's
  * pop lock is held across both, and its pending note names the record, so
  * a canceller killed inside leaves the entry iff the flag is set. A task
- * that runs (in flight, leased) is not touched.
+ * that runs (in flight, leased) is not touched here: forqd kills the local
+ * consumer that runs it and marks its entry (forq_admin_cancel_held) before
+ * repair, or revokes the remote worker's lease.
  */
 #include <errno.h>
 #include <time.h>
@@ -121,6 +123,44 @@ int forq_admin_cancel(struct forq *q, uint64_t id, forq_final_fn fn, void *ctx)
 		if ((r = cancel_in_ring(q, k ^ 1, id, fn, ctx)) != -ENOENT)
 			return r < 0 ? r : 0;
 	return running(q, id) ? -EBUSY : -ENOENT;
+}
+
+int32_t forq_admin_holder_pid(struct forq *q, uint64_t id)
+{
+	struct forq_hdr *h = q->h;
+	for (uint32_t p = 0; p < h->max_procs; p++) {
+		struct forq_proc *pr = forq__proc(q, p);
+		if (pr == q->me || atomic_load(&pr->state) != FORQ_PROC_ACTIVE)
+			continue;
+		for (uint32_t i = 0; i < h->batch_max; i++) {
+			struct forq_entry *e = forq__inflight(q, p, i);
+			if (e->rec.id == id && e->rec.state >= FORQ_ENTRY_HELD &&
+			    e->rec.state <= FORQ_ENTRY_FINISHED)
+				return pr->pid;
+		}
+	}
+	return 0;
+}
+
+int forq_admin_cancel_held(struct forq *q, int32_t pid, uint64_t id)
+{
+	struct forq_hdr *h = q->h;
+	for (uint32_t p = 0; p < h->max_procs; p++) {
+		struct forq_proc *pr = forq__proc(q, p);
+		if (pr == q->me || atomic_load(&pr->state) != FORQ_PROC_ACTIVE || pr->pid != pid)
+			continue;
+		for (uint32_t i = 0; i < h->batch_max; i++) {
+			struct forq_entry *e = forq__inflight(q, p, i);
+			/* FINISHED: its result was computed but never written (the
+			 * holder died first): cancelled all the same, as asked. */
+			if (e->rec.id == id && e->rec.state >= FORQ_ENTRY_HELD &&
+			    e->rec.state <= FORQ_ENTRY_FINISHED) {
+				e->rec.state = FORQ_ENTRY_CANCELLED;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
 }
 
 uint64_t forq_admin_cancelled_total(struct forq *q)

@@ -135,11 +135,8 @@ static int open_journal(struct served *s)
 		return 0;
 	}
 	char err[512], q[600];
-	if (c->config && mkdir(c->journal, 0700) && errno != EEXIST) {
-		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", c->journal,
-			  strerror(errno));
-		return -1;
-	}
+	if (c->config)
+		mkdir(s->d->c.journal, 0700); /* DIR of DIR/NAME; journal_open makes NAME */
 	struct journal_config jc = {.dir = c->journal, .fsync_ms = c->fsync_ms,
 				    .segment_bytes = (uint64_t)c->journal_segment_mib << 20,
 				    .queue_name = c->shm_name, .max_payload = c->max_payload};
@@ -300,11 +297,23 @@ static void check_results_gone(struct forqd *d)
 		begin_stop(d, "results output gone");
 }
 
-/* A cancel of a running task: a remote worker's lease is revoked. */
-static int cancel_leased(void *ctx, uint64_t id)
+/* A cancel of a running task: a remote worker's lease is revoked; a local
+ * consumer running it is killed (its handler's process group with it) and
+ * the task marked, so that its repair reports it cancelled. 0 or -EBUSY. */
+static int cancel_running(void *ctx, uint64_t id)
 {
 	struct served *s = ctx;
-	return tcp_cancel(s->d->tcp, s->c->name, id);
+	if (tcp_cancel(s->d->tcp, s->c->name, id) == 0)
+		return 0;
+	int32_t pid = forq_admin_holder_pid(s->q, id);
+	if (pid <= 0 || supervisor_kill_holder(s->d->sv[0].sup, pid))
+		return -EBUSY;
+	if (forq_admin_cancel_held(s->q, pid, id))
+		return -ENOENT; /* it had finished it: its result is written */
+	log_event(LOG_INFO, "task_cancel_running", "queue=%s id=%llu worker_pid=%d", s->c->name,
+		  (unsigned long long)id, (int)pid);
+	supervisor_reap(s->d->sv[0].sup);
+	return 0;
 }
 
 static void on_housekeep(void *ctx, uint64_t now)
@@ -313,7 +322,7 @@ static void on_housekeep(void *ctx, uint64_t now)
 	int reap = d->idle || now - d->last_reap_ns >= REAP_EVERY_NS;
 	d->idle = 1;
 	EACH(d, s) {
-		queuectl_look(&s->ctl, s->c->name, s->q, on_final, s, cancel_leased, s);
+		queuectl_look(&s->ctl, s->c->name, s->q, on_final, s, cancel_running, s);
 		forq_admin_retry_due(s->q, now);
 		if (reap) {
 			/* libforq clients are not our children: look for their
@@ -484,7 +493,8 @@ static int start_tcp(struct forqd *d)
 		qs[n++] = (struct tcp_queue){
 			.name = s->c->name, .q = s->q, .max_payload = s->c->max_payload,
 			.batch_max = s->c->batch,
-			.res = {.final = on_final, .add = on_answer, .flush = flush_results, .ctx = s}};
+			.res = {.final = on_final, .add = on_answer, .flush = flush_results,
+				.cancel_running = cancel_running, .ctx = s}};
 	}
 	int r = tcp_start(&d->tcp, &tc, qs, n, &d->loop, err, sizeof err);
 	free(qs);

@@ -27,6 +27,7 @@ struct worker {
 	unsigned fast_deaths; /* deaths in a row, each soon after its start */
 	uint32_t restarts;
 	int killed;          /* SIGKILLed by us to stop: its task did not fail */
+	int cancelled;       /* SIGKILLed by us: a task it ran was cancelled */
 	int gone;            /* its results output is gone: never restarted */
 };
 
@@ -196,6 +197,16 @@ void supervisor_reap(struct supervisor *head)
 		}
 		if (worker_gone(s, i, pid, status))
 			continue;
+		if (w->cancelled) {
+			/* Not a death of its own: back at once, no backoff. */
+			w->cancelled = 0;
+			w->next_start_ns = now;
+			publish(s, i, FORQ_WORKER_BACKOFF);
+			log_event(LOG_INFO, "worker_restarting",
+				  "worker=%d child=%d reason=\"the task it ran was cancelled\" "
+				  "tasks_given_back=%d", i, (int)pid, given < 0 ? 0 : given);
+			continue;
+		}
 		w->fast_deaths = now - w->started_ns < HEALTHY_RUN_NS ? w->fast_deaths + 1 : 1;
 		uint64_t delay_ms = (uint64_t)s->backoff_ms, cap = (uint64_t)s->backoff_max_ms;
 		for (unsigned k = 1; k < w->fast_deaths && delay_ms < cap; k++)
@@ -335,6 +346,23 @@ void supervisor_wait_all(struct supervisor *head, int grace_ms)
 		poll(NULL, 0, 5);
 	}
 	kill_orphans();
+}
+
+int supervisor_kill_holder(struct supervisor *head, pid_t pid)
+{
+	for (struct supervisor *s = head; s; s = s->next) {
+		int i = worker_of(s, pid);
+		if (i < 0)
+			continue;
+		siginfo_t si;
+		s->w[i].cancelled = 1;
+		kill(pid, SIGKILL);
+		/* Seen dead, left unreaped: its repair is supervisor_reap's. */
+		while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 void supervisor_chain(struct supervisor *s, struct supervisor *next)

@@ -34,6 +34,11 @@ void supervisor_chain(struct supervisor *s, struct supervisor *next);
  * orphaned handler process: its group is killed and it is reaped. */
 void supervisor_reap(struct supervisor *head);
 
+/* Cancel of a task the consumer pid (of head's chain) runs: SIGKILLs it and
+ * waits until it has exited, leaving it unreaped, so that the caller can mark
+ * the task's entry before supervisor_reap repairs it; the consumer is then
+ * restarted at once, without backoff. 0, or -ENOENT when pid is not one. */
+int supervisor_kill_holder(struct supervisor *head, pid_t pid);
 /* Starts consumers whose backoff is over. Returns the ms until the next due
  * restart (or max_ms). */
 int supervisor_tick(struct supervisor *s, int max_ms);

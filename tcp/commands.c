@@ -405,8 +405,9 @@ static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_r
 	if (!tq)
 		return;
 	int r = forq_admin_cancel(tq->q, req->id, tq->res.final, tq->res.ctx);
-	if (r == -EBUSY)
-		r = commands_cancel_leased(tq, req->id); /* a remote worker's: revoked */
+	if (r == -EBUSY) /* a remote worker's lease revoked, or a consumer's task stopped */
+		r = tq->res.cancel_running ? tq->res.cancel_running(tq->res.ctx, req->id)
+					   : commands_cancel_leased(tq, req->id);
 	if (r == 0)
 		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s",
 			  tq->name, req->id, c->peer);

@@ -58,6 +58,10 @@ struct tcp_results {
 	forq_final_fn final;
 	forq_final_fn add;
 	void (*flush)(void *ctx);
+	/* CANCEL of a task that runs: 0 when it was stopped (its cancelled
+	 * result written), -EBUSY, or -ENOENT (it had just finished). NULL: a
+	 * remote worker's lease is revoked, a local consumer's task refused. */
+	int (*cancel_running)(void *ctx, uint64_t id);
 	void *ctx;
 };
 

@@ -310,6 +310,14 @@ int forq_admin_purge_serve(struct forq *q, forq_final_fn fn, void *ctx);
  * forq_admin_purge (-EPERM, -EBUSY with a batch open, -EDEADLK). A canceller
  * killed inside leaves the task queued or reported by repair, never both. */
 int forq_admin_cancel(struct forq *q, uint64_t id, forq_final_fn fn, void *ctx);
+/* The pid of the local process (a consumer) holding task id in flight
+ * (popped, running, or finished with its result not yet written), 0 if
+ * none. */
+int32_t forq_admin_holder_pid(struct forq *q, uint64_t id);
+/* For a holder that is dead but not yet repaired (forqd killed it and saw
+ * it exit): marks its entry of task id cancelled, so that its repair
+ * reports the task `cancelled` instead of giving it back. 0 or -ENOENT. */
+int forq_admin_cancel_held(struct forq *q, int32_t pid, uint64_t id);
 /* Tasks ever cancelled from the queue. */
 uint64_t forq_admin_cancelled_total(struct forq *q);
 /* A cancel asked of forqd (one at a time; others wait for the slot):

@@ -353,6 +353,23 @@ EOF
 }
 part bench "forq bench: a private forqd, sane figures"
 
+# --- forq bench --queues 3: three named queues, every task done, all removed ---
+bench_queues() {
+	before=$(ls /dev/shm | grep -c '^forq-bench-')
+	timeout 120 "$FORQ" bench --tasks 90000 --workers 1 --queues 3 --handler noop --json --quiet \
+		>"$TMP/benchq.json" 2>"$TMP/benchq.err"
+	RC=$?
+	check "forq bench --queues 3 exits 0 (got $RC: $(tail -n 2 "$TMP/benchq.err"))" [ "$RC" -eq 0 ]
+	check "... all 90000 done in 3 queues" python3 -c "
+import json, sys
+b = json.load(open('$TMP/benchq.json'))
+sys.exit(not (b['queues'] == 3 and b['done'] == 90000 and b['tasks_per_s'] > 0))"
+	check "... no queue object or config file left" \
+		bash -c "[ \$(ls /dev/shm | grep -c '^forq-bench-') -le $before ] &&
+			 ! ls /tmp/forq-bench-*.conf >/dev/null 2>&1"
+}
+part bench_queues "forq bench --queues 3: named queues, round robin, cleaned up"
+
 # --- forq bench without --quiet: a progress line a second, then the summary ---
 # 250,000 tasks at --rate 100000 take 2.5 s to push: at least two progress
 # lines on stderr while it runs, then the text summary on stdout.

@@ -9,7 +9,7 @@
 # Over TCP every queue is served too: PUT and GET_TASK(S) with queue=, forq
 # worker --queue and forq.Worker(queues=) on two queues, ids unique across
 # queues, STATS/PAUSE/RESUME/CANCEL by name, ERR unknown-queue.
-# Parts (for ONLY=, see lib.sh): queues, bad_config, tcp.
+# Parts (for ONLY=, see lib.sh): queues, journal, bad_config, tcp.
 . "$(dirname "$0")/lib.sh"
 
 need_binaries "$FORQD" "$FORQ"
@@ -410,7 +410,61 @@ PY
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
 
+# The journal per queue: journal = DIR gives each queue DIR/NAME; a reboot
+# (forqd and its consumers killed, every queue's shared memory gone) replays
+# each queue's journal into its own queue.
+journal() {
+	local j=$TMP/jr/j r=$TMP/jr/r.jsonl
+	mkdir -p "$TMP/jr"
+	cat >"$TMP/jr.conf" <<CONF
+journal = $j
+results = $r
+rate = 200          ; slow starts: most tasks are still queued at the kill
+
+[queue default]
+handler = arith
+
+[queue other]
+handler = json
+CONF
+	start_forqd jr/a --config "$TMP/jr.conf" --workers 1 ||
+		{ bad "forqd starts with a journal per queue"; return; }
+	local shm=$FORQD_SHM pid=$FORQD_PID i
+	for i in $(seq 1 300); do echo "$i+1"; done >"$TMP/jr/a.txt"
+	for i in $(seq 1 300); do echo "{\"op\":\"sum\",\"args\":[$i,5]}"; done >"$TMP/jr/b.txt"
+	check "300 tasks pushed to each queue" \
+		bash -c "'$FORQ' push --shm-name '$shm' --file '$TMP/jr/a.txt' | wc -l | grep -qx 300 &&
+			 '$FORQ' push --shm-name '$shm' --queue other --file '$TMP/jr/b.txt' | wc -l | grep -qx 300"
+	check "each queue journals in its own directory" \
+		bash -c "ls '$j/default'/journal-*.log '$j/other'/journal-*.log >/dev/null"
+	local kids
+	kids=$(pgrep -P "$pid" | tr '\n' ' ')
+	kill -9 "$pid" $kids 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check "forqd and its consumers are gone" wait_for 10 all_ended <(echo "$pid $kids")
+	rm -f "/dev/shm$shm" "/dev/shm$shm.other"
+	start_forqd jr/b --config "$TMP/jr.conf" --shm-name "$shm" --workers 2 --rate 0 ||
+		{ bad "forqd starts on the journals"; return; }
+	check "both queues replay their journal" \
+		bash -c "[ \$(grep -c 'event=journal_opened .*replay=[1-9]' '$FORQD_LOG') = 2 ]"
+	check "every task of both queues has its result, in its queue" wait_for 30 python3 -c "
+import json, sys
+got = {}
+for line in open('$r'):
+    x = json.loads(line)
+    if x['status'] != 'done': sys.exit(1)
+    q = x['queue']
+    v = json.loads(x['task'])['args'][0] if q == 'other' else int(x['task'].split('+')[0])
+    want = v + 5 if q == 'other' else v + 1
+    if x['result'] != str(want) or (q == 'other') != x['task'].startswith('{'): sys.exit(1)
+    got.setdefault(q, set()).add(v)
+sys.exit(got != {'default': set(range(1, 301)), 'other': set(range(1, 301))})"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 part queues "four queues, three handlers: isolation, names on every surface, results"
+part journal "a journal per queue: a reboot replays each into its own queue"
 part bad_config "a bad config file: refused at start with the file and the line"
 part tcp "TCP serves every queue: PUT and GET_TASK(S) queue=, remote workers on two queues, ids unique"
 finish

@@ -10,7 +10,7 @@
 # (promtool-clean when promtool is here), /stats, forq stats and the log
 # show it all. A queued task is cancelled by id on each surface, once.
 # Parts (for ONLY=, see lib.sh): pause_resume, mid_batch, remote_wait, kill9,
-# purge, cancel, token, bad_names.
+# purge, cancel, cancel_running, token, bad_names.
 . "$(dirname "$0")/lib.sh"
 
 need_binaries "$FORQD" "$FORQ"
@@ -282,6 +282,52 @@ cancel() {
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
 
+# ---- cancel of a task a local consumer runs ---------------------------------
+# The handler records the pid of each slow run and sleeps; a cancel through
+# each surface stops it: one cancelled record, the handler process gone, the
+# consumer back at once and the next task run.
+cancel_running() {
+	local r=$TMP/cr.jsonl pids=$TMP/cr.pids id via n=0
+	: >"$pids"
+	start_forqd cr --workers 1 --results "$r" \
+		--handler "exec:read p; if [ \"\$p\" = slow ]; then echo \$\$ >>'$pids'; exec sleep 60; fi; echo \"ok \$p\"" ||
+		{ bad "forqd starts"; return; }
+	for via in forq http tcp; do
+		n=$((n + 1))
+		id=$("$FORQ" push --shm-name "$FORQD_SHM" slow)
+		if ! wait_for 10 bash -c "[ \$(wc -l <'$pids') -ge $n ]"; then
+			bad "$via: the slow task runs"
+			continue
+		fi
+		local pid
+		pid=$(sed -n "${n}p" "$pids")
+		case $via in
+		forq) check "forq cancel of running task $id: exit 0" \
+			"$FORQ" cancel --shm-name "$FORQD_SHM" "$id" ;;
+		http) check "HTTP cancel of running task $id: 200 cancelled" \
+			[ "$(post "/queues/default/tasks/$id/cancel")" = \
+			"200 {\"queue\":\"default\",\"id\":$id,\"status\":\"cancelled\"}" ] ;;
+		tcp) check "TCP CANCEL default $id of a running task: OK" \
+			tcp_says OK "CANCEL default $id" ;;
+		esac
+		check "$via: its handler process $pid is gone" wait_for 5 ended "$pid"
+		check "$via: one cancelled record for task $id" wait_for 5 \
+			bash -c "[ \$(grep -c '\"id\":$id,.*\"status\":\"cancelled\"' '$r') = 1 ]"
+		check "$via: the consumer is back and runs the next task" wait_for 10 \
+			bash -c "'$FORQ' push --shm-name '$FORQD_SHM' 'after-$via' >/dev/null &&
+				 sleep 0.3 && grep -q '\"result\":\"ok after-$via' '$r'"
+	done
+	check "no task ran twice or failed: 3 cancelled, 3 done" \
+		bash -c "[ \$(grep -c '\"status\":\"cancelled\"' '$r') = 3 ] &&
+			 [ \$(grep -c '\"status\":\"done\"' '$r') -ge 3 ] &&
+			 ! grep -q '\"status\":\"\(failed\|dead\)\"' '$r'"
+	check "forqd logs the restart as a cancel, no crash" \
+		bash -c "grep -q 'event=worker_restarting.*cancelled' '$FORQD_LOG' &&
+			 ! grep -q 'event=worker_died' '$FORQD_LOG'"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 # ---- bad queue names and paths ---------------------------------------------
 bad_names() {
 	local rc
@@ -314,6 +360,7 @@ part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT
 part kill9 "the pause outlives kill -9 of forqd and its restart"
 part purge "purge writes one purged record per dropped task, none runs; every surface"
 part cancel "cancel of a queued task: one cancelled record, never run; a remote worker's revoked"
+part cancel_running "cancel of a task a local consumer runs: stopped, one cancelled record, nothing left"
 part token "the admin token guards the controls once set (HTTP 401/403, TCP ERR forbidden)"
 part bad_names "unknown queue names and paths: 404, ERR unknown-queue, exit 2"
 finish

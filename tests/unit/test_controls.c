@@ -621,6 +621,52 @@ static void test_first_id_per_queue(void **state)
 	assert_null(q);
 }
 
+/* Check the cancel of a task a consumer runs, as forqd does it: the holder's
+ * pid is found, the consumer dies, its entry is marked before repair, and
+ * repair reports that task cancelled (no crash counted) and gives back the
+ * rest of its batch. */
+static void test_cancel_held_by_a_dead_consumer(void **state)
+{
+	struct qfx *f = *state;
+	struct seen s = {0};
+	int ready[2];
+	char c;
+	fill(f, 3, 0);
+	s.first = f->first;
+	assert_int_equal(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct forq_task t[4];
+		if (forq_admin_consumer_attach(f->q, 0) || forq_pop_batch(f->q, t, 4, 0) != 3)
+			_exit(1);
+		forq_task_begin(f->q, &t[0]);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(forq_admin_holder_pid(f->q, f->first), pid);
+	assert_int_equal(forq_admin_holder_pid(f->q, f->first + 2), pid); /* held, not begun */
+	assert_int_equal(forq_admin_holder_pid(f->q, f->first + 100), 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(forq_admin_cancel_held(f->q, pid, f->first + 100), -ENOENT);
+	assert_int_equal(forq_admin_cancel_held(f->q, pid, f->first), 0);
+	assert_int_equal(forq_admin_repair_pid(f->q, pid, "killed", on_final, &s), 2);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.cancels, 1);
+	assert_int_equal(s.count[0], 1);
+	struct forq_stats st;
+	forq_stats_read(f->q, &st);
+	assert_int_equal(st.pending[0] + st.pending[1] + st.pending[2], 2);
+	assert_int_equal(st.crashes, 0);
+	assert_int_equal(forq_admin_cancelled_total(f->q), 1);
+	close(ready[0]);
+	close(ready[1]);
+	assert_int_equal(drain_rest(f, &s), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +685,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_canceller_killed_mid_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ask_and_serve, setup, teardown),
 		cmocka_unit_test(test_first_id_per_queue),
+		cmocka_unit_test_setup_teardown(test_cancel_held_by_a_dead_consumer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
