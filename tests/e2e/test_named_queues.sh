@@ -166,6 +166,19 @@ bad_config() {
 	refused '[queue q182]\n[queue q258]\n' "$conf:2: queue \"q258\" would share its task ids with queue \"q182\" (line 1), their names hash alike: rename one"
 }
 
+# report_lines FILE: a script's "ok - WHAT" and "FAIL - WHAT" lines as
+# checks; its other lines shown indented.
+report_lines() {
+	local l
+	while IFS= read -r l; do
+		case $l in
+		"ok - "*) ok "${l#ok - }" ;;
+		"FAIL - "*) bad "${l#FAIL - }" ;;
+		*) echo "    $l" ;;
+		esac
+	done <"$1"
+}
+
 # The TCP side serves every queue: PUT queue=, GET_TASK(S) queue=A,B for
 # remote workers (forq worker --queue, forq.Worker(queues=)), ids unique
 # across the queues (RESULT names none), STATS/PAUSE/CANCEL by name, and an
@@ -319,14 +332,7 @@ say(tid == q, "a parked GET on remote,batch gets batch's new task at once")
 say(a.ask(b"RESULT %d 16\r\n" % tid) == "OK", "... answered")
 a.ask(b"QUIT\r\n"); b.ask(b"QUIT\r\n")
 PY
-	local l
-	while IFS= read -r l; do
-		case $l in
-		"ok - "*) ok "${l#ok - }" ;;
-		"FAIL - "*) bad "${l#FAIL - }" ;;
-		*) echo "    $l" ;;
-		esac
-	done <"$TMP/tcp_a.out"
+	report_lines "$TMP/tcp_a.out"
 	check "part A's script ran to its end" grep -q "answered" "$TMP/tcp_a.out"
 
 	# Remote workers serving both named queues: forq worker, then forq.Worker.
@@ -398,13 +404,7 @@ st = cl.stats("remote")
 say(st["pending"] == 0 and st["leases"] == 0 and st["done"] >= 80, "STATS remote at the end: nothing pending or leased")
 print("end of part B")
 PY
-	while IFS= read -r l; do
-		case $l in
-		"ok - "*) ok "${l#ok - }" ;;
-		"FAIL - "*) bad "${l#FAIL - }" ;;
-		*) echo "    $l" ;;
-		esac
-	done <"$TMP/tcp_b.out"
+	report_lines "$TMP/tcp_b.out"
 	check "part B's script ran to its end" grep -q "end of part B" "$TMP/tcp_b.out"
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
