@@ -198,6 +198,7 @@ workers = 0
 
 [queue batch]
 workers = 0
+max-payload = 64
 CONF
 	start_forqd tcpq --config "$TMP/tcp.conf" || { bad "forqd starts with three queues"; return; }
 	check "forqd logs that TCP serves the three queues" \
@@ -268,6 +269,9 @@ for req in (b"PUT queue=nope 3\r\n5+5\r\n", b"GET_TASK queue=nope\r\n",
     r = a.ask(req)
     say(r == "ERR unknown-queue", "%r: ERR unknown-queue (%s)" % (req.split(b"\r\n")[0], r))
 say(a.ask(b"PING\r\n") == "PONG", "... the connection still answers PING")
+r = a.ask(b"PUT queue=batch 100\r\n" + b"x" * 100 + b"\r\n")
+say(r == "ERR payload-too-large", "PUT queue=batch of 100 bytes: ERR payload-too-large, batch's "
+    "max-payload 64 (%s)" % r)
 after = {q: a.stats(q) for q in ("remote", "batch")}
 after["default"] = a.stats()
 keys = ("enqueued", "pending", "leases", "paused", "cancelled")
