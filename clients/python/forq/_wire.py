@@ -98,6 +98,34 @@ def put_options(delay, key, key_window):
     return opts
 
 
+QUEUES_MAX = 16  # names in one GET_TASKS queue= list (PROTO_QUEUES_MAX)
+
+
+def queue_word(queue):
+    """A queue name as forqd takes it (1 to 32 letters, digits, '_' or '-');
+    None stays None (forqd's default queue)."""
+    if queue is None:
+        return None
+    if not isinstance(queue, str) or not 1 <= len(queue) <= 32 or any(
+        not (c.isascii() and (c.isalnum() or c in "_-")) for c in queue
+    ):
+        raise ValueError("a queue name is 1 to 32 letters, digits, '_' or '-', not %r" % (queue,))
+    return queue
+
+
+def queue_list(queues):
+    """A worker's queues (a name or a list of names) as GET_TASKS's
+    "A,B" text; None for forqd's default queue."""
+    if queues is None:
+        return None
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    names = [queue_word(q) for q in queues]
+    if not 1 <= len(names) <= QUEUES_MAX:
+        raise ValueError("a worker serves 1 to %d queues, not %d" % (QUEUES_MAX, len(names)))
+    return ",".join(names)
+
+
 def priority_word(priority):
     if priority is None:
         return "normal"

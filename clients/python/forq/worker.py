@@ -115,7 +115,10 @@ class Worker:
     return after that many tasks.  ``reconnect``: on a lost connection, connect
     again with backoff (0.1 s doubling to 5 s) instead of raising.
     ``results``: "auto" (the framed form when forqd answers ``RESULTS 0``,
-    else one line per result), "line" or "framed".
+    else one line per result), "line" or "framed".  ``queues``: the named
+    queues to serve, a list or "a,b" (up to 16, taken from in turn; None:
+    forqd's default queue); a name forqd does not serve raises UnknownQueue
+    from ``run()``.
 
     ``run()`` returns the number of tasks run.  In the main thread it handles
     SIGTERM and SIGINT: the first finishes every task already leased, sends
@@ -125,7 +128,7 @@ class Worker:
     """
 
     def __init__(self, addr, fn, batch=64, token=None, *, wait_ms=1000, max_tasks=None,
-                 reconnect=True, results="auto", timeout=None):
+                 reconnect=True, results="auto", timeout=None, queues=None):
         self.addr = _wire.parse_addr(addr)
         if self.addr.scheme != "tcp":
             raise ValueError("forq.Worker speaks TCP: give host:port, not %s" % self.addr)
@@ -136,6 +139,8 @@ class Worker:
         if results not in ("auto", "line", "framed"):
             raise ValueError("results must be auto, line or framed")
         self.fn = fn
+        self.queues = _wire.queue_list(queues)
+        self._get_tail = b" queue=%s\r\n" % self.queues.encode() if self.queues else b"\r\n"
         self.batch = int(batch)
         self.token = token
         self.wait_ms = int(wait_ms)
@@ -276,7 +281,7 @@ class Worker:
         return max(1, min(self.batch, self.max_tasks - self.tasks_run))
 
     def _get(self):
-        return b"GET_TASKS %d WAIT %d\r\n" % (self._want(), self.wait_ms)
+        return b"GET_TASKS %d WAIT %d%s" % (self._want(), self.wait_ms, self._get_tail)
 
     def _work(self, conn, enc, hb_stop, hb):
         self._send(self._get(), ((_E_TASKS,),))
