@@ -11,7 +11,8 @@
 # Over TCP every queue is served too: PUT and GET_TASK(S) with queue=, forq
 # worker --queue and forq.Worker(queues=) on two queues, ids unique across
 # queues, STATS/PAUSE/RESUME/CANCEL by name, ERR unknown-queue.
-# Parts (for ONLY=, see lib.sh): queues, journal, bad_config, eight_queues_metrics, tcp.
+# Parts (for ONLY=, see lib.sh): queues, controls, journal, bad_config,
+# eight_queues_metrics, tcp.
 . "$(dirname "$0")/lib.sh"
 
 need_binaries "$FORQD" "$FORQ"
@@ -515,7 +516,94 @@ PY
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
 
+# Each control on a named queue, beside other queues with other handlers
+# that it must leave alone: a delay, unique keys (a key is per queue), a
+# purge, a rate limit, dead letters listed and re-queued by queue.
+controls() {
+	local r=$TMP/ct.jsonl shm id id2 dup t0 t1
+	cat >"$TMP/ct.conf" <<CONF
+results = $r
+
+[queue default]
+handler = arith
+workers = 1
+
+[queue b]
+handler = json
+workers = 1
+rate = 2
+rate-burst = 1
+
+[queue c]
+handler = exec:kill -KILL \$PPID
+workers = 1
+max-attempts = 1
+CONF
+	start_forqd ct --config "$TMP/ct.conf" || { bad "forqd starts with two queues"; return; }
+	shm=$FORQD_SHM
+	# A delay in b: not started before it is due; default runs meanwhile.
+	t0=$(date +%s%N)
+	id=$("$FORQ" push --shm-name "$shm" --queue b --delay 1500ms '{"op":"sum","args":[20,22]}')
+	"$FORQ" push --shm-name "$shm" 2+2 >/dev/null
+	check "default's task runs at once" wait_for 5 grep -q '"result":"4".*"queue":"default"' "$r"
+	check "b's delayed task is scheduled, not run" \
+		bash -c "[ $(qstat b "['scheduled']") = 1 ] && ! grep -q '\"id\":$id,' '$r'"
+	check "b's delayed task runs once due" wait_for 10 grep -q "\"id\":$id,.*\"result\":\"42\".*\"queue\":\"b\"" "$r"
+	t1=$(date +%s%N)
+	check "... no sooner than 1.5 s after the push ($(((t1 - t0) / 1000000)) ms)" \
+		[ $(((t1 - t0) / 1000000)) -ge 1500 ]
+	# Unique keys are per queue: the same key in b twice is one task, in
+	# default it is a task of its own.
+	id=$("$FORQ" push --shm-name "$shm" --queue b --key k1 --delay 60s '{"op":"sum","args":[1]}')
+	dup=$("$FORQ" push --shm-name "$shm" --queue b --key k1 --delay 60s '{"op":"sum","args":[2]}' 2>&1)
+	id2=$("$FORQ" push --shm-name "$shm" --key k1 --delay 60s 5+5)
+	check "key k1 twice in b: the first task's id ($id; got: $dup)" \
+		bash -c "[[ '$dup' == *'$id'* ]]"
+	check "key k1 in default: a task of its own ($id2)" bash -c "[ -n '$id2' ] && [ '$id2' != '$id' ]"
+	# Purge b over HTTP: its 3 pending tasks and its scheduled keyed one are
+	# dropped, not default's.
+	curl -s -o /dev/null -X POST "$(H)/queues/b/pause"
+	for i in 1 2 3; do "$FORQ" push --shm-name "$shm" --queue b "{\"op\":\"sum\",\"args\":[$i]}" >/dev/null; done
+	check "POST /queues/b/purge: 200, 4 purged" \
+		bash -c "[[ '$(post /queues/b/purge '')' == '200 {\"queue\":\"b\",\"purged\":4}' ]]"
+	check "4 purged records, all in queue b" \
+		bash -c "[ \$(grep '\"status\":\"purged\"' '$r' | grep -c '\"queue\":\"b\"') = 4 ] &&
+			 [ \$(grep -c '\"status\":\"purged\"' '$r') = 4 ]"
+	check "default's scheduled keyed task is still there" [ "$(qstat default "['scheduled']")" = 1 ]
+	curl -s -o /dev/null -X POST "$(H)/queues/b/resume"
+	# The rate limit is b's alone: 12 tasks in b take 5.5 s at 2/s (the first
+	# at once), 200 in default do not wait for them.
+	for i in $(seq 1 12); do echo "{\"op\":\"sum\",\"args\":[$i,100]}"; done >"$TMP/ct_b.txt"
+	seq 1 200 | sed 's/.*/&+1000/' >"$TMP/ct_a.txt"
+	t0=$(date +%s%N)
+	"$FORQ" push --shm-name "$shm" --queue b --file "$TMP/ct_b.txt" >/dev/null
+	"$FORQ" push --shm-name "$shm" --file "$TMP/ct_a.txt" >/dev/null
+	check "default's 200 tasks are done while b is held to 2 a second" wait_for 10 \
+		bash -c "[ \$(grep -c '\"result\":\"1[0-9][0-9][0-9]\"' '$r') = 200 ] &&
+			 [ \$(grep -c '\"result\":\"1[01][0-9]\".*\"queue\":\"b\"' '$r') -lt 12 ]"
+	check "b's 12 are done" wait_for 30 \
+		bash -c "[ \$(grep -c '\"result\":\"1[01][0-9]\".*\"queue\":\"b\"' '$r') = 12 ]"
+	t1=$(date +%s%N)
+	check "... held to its rate: 12 at 2/s take 5.5 s, over 5 s seen ($(((t1 - t0) / 1000000)) ms)" \
+		[ $(((t1 - t0) / 1000000)) -ge 5000 ]
+	# Dead letters by queue: c's task kills its consumer, so it is dead after
+	# its one attempt.
+	"$FORQ" push --shm-name "$shm" --queue c poison-1 >/dev/null
+	check "c's poison task is dead" wait_for 10 grep -q '"status":"dead".*"queue":"c"' "$r"
+	check "forq dead --queue c lists it, forq dead (default) and --queue b do not" \
+		bash -c "'$FORQ' dead --shm-name '$shm' --queue c | grep -q poison-1 &&
+			 ! '$FORQ' dead --shm-name '$shm' | grep -q poison-1 &&
+			 ! '$FORQ' dead --shm-name '$shm' --queue b | grep -q poison-1"
+	check "forq retry-dead --queue c --all puts it back (and it dies again)" \
+		bash -c "'$FORQ' retry-dead --shm-name '$shm' --queue c --all >/dev/null"
+	check "... a second dead record in c" wait_for 10 \
+		bash -c "[ \$(grep -c '\"status\":\"dead\".*\"queue\":\"c\"' '$r') = 2 ]"
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 part queues "four queues, three handlers: isolation, names on every surface, results"
+part controls "delay, keys, purge, rate and dead letters on a named queue, the other untouched"
 part journal "a journal per queue: a reboot replays each into its own queue"
 part bad_config "a bad config file: refused at start with the file and the line"
 part eight_queues_metrics "eight queues: /metrics and /stats show each, a scrape stays cheap"
