@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "config.h"
 #include "forq.h"
+#include "forqd.h"
 #include "handler.h"
 #include "http.h"
 #include "journal.h"
@@ -58,9 +59,6 @@ enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5, EXIT_R
 #define REAP_EVERY_NS (250 * MS)    /* libforq clients are not our children: looked at */
 #define THROUGHPUT_NS (1000 * MS)   /* the throughput figure's window */
 #define STOP_GRACE_MS 5000
-
-#include "forqd.h"
-
 
 static void flush_results(void *ctx);
 
