@@ -181,9 +181,12 @@ class Conn:
         """Makes the socket blocking with the kernel's timeouts (SO_RCVTIMEO,
         SO_SNDTIMEO) instead of Python's, which polls before every send and
         receive: a worker's round trip is then two syscalls, not four.  A
-        system without them keeps Python's timeout."""
+        system without them, or a timeout that is not above 0 (0 would mean
+        none to the kernel), keeps Python's timeout."""
+        if timeout is None or not timeout > 0:
+            return
         sec = int(timeout)
-        tv = struct.pack("ll", sec, int((timeout - sec) * 1e6))
+        tv = struct.pack("ll", sec, max(int((timeout - sec) * 1e6), 0 if sec else 1))
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)

@@ -422,3 +422,30 @@ def test_results_of_a_slow_batch_go_out_while_it_runs(forqd_factory):
     t.join(10)
     assert not t.is_alive() and w.done == 8
     assert set(f.wait_results(8)) == set(ids)
+
+
+def test_a_silent_forqd_times_out():
+    """The hot path's socket blocks with the kernel's timeout (SO_RCVTIMEO):
+    a forqd that answers the hello and then nothing is a lost one."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    held = []
+
+    def serve():
+        conn, _ = srv.accept()
+        held.append(conn)
+        f = conn.makefile("rb")
+        f.readline(), f.readline()  # STATS, RESULTS 0
+        conn.sendall(b'{"lease_timeout_ms":30000}\r\nRESULTS 0 0\r\n')
+        f.readline()  # GET_TASKS: never answered
+
+    threading.Thread(target=serve, daemon=True).start()
+    w = forq.Worker("127.0.0.1:%d" % srv.getsockname()[1], handler, reconnect=False, timeout=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(forq.ConnectionFailed, match="no reply .* within 0.5s"):
+        w.run()
+    assert 0.4 < time.monotonic() - t0 < 5
+    for c in held:
+        c.close()
+    srv.close()
