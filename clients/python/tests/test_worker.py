@@ -101,7 +101,7 @@ def test_without_touch_the_lease_expires(forqd_factory, monkeypatch):
     """The test of the test above: with the heartbeat off, forqd takes the
     task back after --lease-timeout and the late result is refused."""
     f = forqd_factory(lease_timeout=1)
-    monkeypatch.setattr(worker_mod.Worker, "_heartbeat", lambda self, stop, interval: None)
+    monkeypatch.setattr(worker_mod.Worker, "_touch_held", lambda self: True)
     c = forq.Client(f.tcp)
     c.push("long")
     w = forq.Worker(f.tcp, lambda p: time.sleep(2.5) or b"late", max_tasks=1)
