@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "flags.h"
+#include "forq.h"
 #include "parse.h"
+#include "proto.h"
 
 enum flag_id {
 	F_CONNECT = 256, F_HANDLER, F_CONCURRENCY, F_BATCH, F_TASK_TIMEOUT, F_TOKEN_FILE,
-	F_WAIT_MS, F_MAX_TASKS, F_QUIET, F_HELP,
+	F_WAIT_MS, F_MAX_TASKS, F_QUEUE, F_QUIET, F_HELP,
 };
 
 static const struct flag flags[] = {
@@ -27,6 +29,7 @@ static const struct flag flags[] = {
 	{"token-file", "FILE", "none", "send AUTH with the token in FILE (or env FORQ_TOKEN)", F_TOKEN_FILE},
 	{"wait-ms", "MS", "1000", "how long one request waits on an empty queue", F_WAIT_MS},
 	{"max-tasks", "N", "0 (no limit)", "exit after N tasks (per connection)", F_MAX_TASKS},
+	{"queue", "NAME[,NAME]", "default", "the queues to serve (up to 16; taken in turn)", F_QUEUE},
 	{"quiet", NULL, "off", "log only warnings and errors", F_QUIET},
 	{"help", NULL, "", "print this help", F_HELP},
 };
@@ -63,6 +66,27 @@ static int num_flag(const char *flag, const char *s, long long min, long long ma
 	char why[200];
 	if (parse_num(s, min, max, v, why, sizeof why))
 		return bad_flag("--%s: %s", flag, why);
+	return 0;
+}
+
+/* --queue A[,B...]: each a queue name, at most PROTO_QUEUES_MAX. */
+static int queues_flag(const char *s)
+{
+	char name[FORQ_QUEUE_NAME_MAX + 2];
+	const char *at = s, *w;
+	size_t n, count = 0;
+	int r;
+	while ((r = proto_queue_next(&at, s + strlen(s), &w, &n)) > 0) {
+		snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name - 1 ? n : sizeof name - 1), w);
+		if (n > FORQ_QUEUE_NAME_MAX || !forq_queue_name_ok(name))
+			return bad_flag("--queue: bad queue name \"%.*s\" (1 to %d letters, digits, "
+					"'_' or '-')", (int)n, w, FORQ_QUEUE_NAME_MAX);
+		count++;
+	}
+	if (r < 0 || count == 0)
+		return bad_flag("--queue: expected NAME[,NAME...], got \"%s\"", s);
+	if (count > PROTO_QUEUES_MAX)
+		return bad_flag("--queue: at most %d queues", PROTO_QUEUES_MAX);
 	return 0;
 }
 
@@ -117,6 +141,11 @@ int worker_opts_parse(struct worker_opts *o, int argc, char **argv)
 			if (num_flag("max-tasks", optarg, 0, INT64_MAX, &v))
 				return -1;
 			o->max_tasks = (uint64_t)v;
+			break;
+		case F_QUEUE:
+			if (queues_flag(optarg))
+				return -1;
+			o->queues = optarg;
 			break;
 		case F_QUIET: o->quiet = 1; break;
 		case 'h':

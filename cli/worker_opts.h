@@ -17,6 +17,7 @@ struct worker_opts {
 	int task_timeout_ms;
 	int32_t wait_ms;
 	uint64_t max_tasks;
+	const char *queues; /* --queue A[,B...]; NULL: forqd's default queue */
 	int quiet;
 	char *token; /* owned, wiped at exit */
 	char host[NET_HOST_MAX];

@@ -278,9 +278,9 @@ static void send_get(struct wconn *w, uint32_t n, int32_t wait_ms)
 {
 	results_close(w); /* results first: their leases free up for this GET */
 	if (w->o->batch == 1)
-		proto_format_get_task(&w->out, wait_ms);
+		proto_format_get_task(&w->out, wait_ms, w->o->queues);
 	else
-		proto_format_get_tasks(&w->out, n, wait_ms);
+		proto_format_get_tasks(&w->out, n, wait_ms, w->o->queues);
 	expect_push(w, EXP_GET, n);
 	w->gets++;
 	w->asked += n;
@@ -543,6 +543,12 @@ static int on_reply(struct wconn *w, const struct proto_reply *rep)
 	} else if (rep->kind == PROTO_REP_TASK) {
 		if (batch_add(w, rep))
 			return S_FAILED + 1;
+	} else if (rep->kind == PROTO_REP_ERR && rep->text_len == 13 &&
+		   !memcmp(rep->text, "unknown-queue", 13)) {
+		log_event(LOG_ERROR, "worker_refused",
+			  "error=\"forqd serves no queue named in --queue %s\"",
+			  w->o->queues ? w->o->queues : "");
+		return S_REFUSED + 1;
 	} else if (rep->kind == PROTO_REP_ERR) {
 		log_event(LOG_WARN, "worker_get_refused", "error=\"%s\"",
 			  reply_text(rep, q, sizeof q));
@@ -660,8 +666,8 @@ int worker_run(const struct worker_opts *o, const sigset_t *open_mask,
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			continue;
 		}
-		log_event(LOG_INFO, "worker_connected", "addr=%s handler=%s batch=%u", o->connect,
-			  o->handler, o->batch);
+		log_event(LOG_INFO, "worker_connected", "addr=%s handler=%s batch=%u queues=%s",
+			  o->connect, o->handler, o->batch, o->queues ? o->queues : FORQ_QUEUE_DEFAULT);
 		uint64_t t0 = clock_mono_ns(), done0 = w.done;
 		enum session_end end = session(&w);
 		close(w.fd);

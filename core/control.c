@@ -56,6 +56,18 @@ int forq_queue_shm_name(const char *base, const char *queue, char *out, size_t c
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+uint64_t forq_admin_queue_first_id(const char *queue)
+{
+	if (!forq_queue_name_ok(queue))
+		return 0;
+	if (!strcmp(queue, FORQ_QUEUE_DEFAULT))
+		return 1;
+	uint32_t h = 2166136261u; /* FNV-1a: stable across builds and machines */
+	for (const char *p = queue; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return (h % (FORQ_QUEUE_ID_RANGES - 1) + 1) * FORQ_QUEUE_ID_SPAN + 1;
+}
+
 int forq_open_queue(struct forq **qp, const char *base, const char *queue, char *err,
 		    size_t errlen)
 {

@@ -31,6 +31,7 @@ void forq_options_default(struct forq_options *o)
 		.keys_max = 16384,
 		.max_attempts = 3,
 		.backoff_ms = 100,
+		.first_id = 1,
 	};
 }
 
@@ -111,7 +112,8 @@ static int check_options(const struct forq_options *o, char *err, size_t errlen)
 	    o->max_procs > 4096 || o->lease_max > (1u << 20) || o->retry_max > (1u << 20) ||
 	    o->dead_max > (1u << 20) || o->recent_max < 1 || o->recent_max > (1u << 24) ||
 	    o->keys_max < 1 || o->keys_max > (1u << 22) || o->max_attempts < 1 ||
-	    o->max_attempts > 1000 || o->backoff_ms > 3600000) {
+	    o->max_attempts > 1000 || o->backoff_ms > 3600000 || o->first_id < 1 ||
+	    o->first_id >= FORQ_ID_SAFE_MAX) {
 		errmsg_set(err, errlen, "queue options out of range");
 		return -EINVAL;
 	}
@@ -266,7 +268,7 @@ int forq_create(struct forq **qp, const char *name, const struct forq_options *o
 	h->keys_max = o.keys_max;
 	h->keys_off = l.keys_off;
 	h->created_unix_ns = clock_real_ns();
-	atomic_store(&h->next_id, 1);
+	atomic_store(&h->next_id, o.first_id);
 	atomic_store(&h->flags, FORQ_F_ACCEPTING);
 	if ((r = forq__mutex_init(&h->proc_lock)) || (r = forq__mutex_init(&h->aux_lock)) ||
 	    (r = forq__mutex_init(&h->keys_lock)))
@@ -324,7 +326,7 @@ static int validate(struct forq *q, char *err, size_t errlen)
 		.capacity = h->capacity, .max_payload = h->max_payload, .batch_max = h->batch_max,
 		.max_procs = h->max_procs, .lease_max = h->lease_max, .retry_max = h->retry_max,
 		.dead_max = h->dead_max, .recent_max = h->recent_max, .keys_max = h->keys_max,
-		.max_attempts = h->max_attempts, .backoff_ms = h->backoff_ms};
+		.max_attempts = h->max_attempts, .backoff_ms = h->backoff_ms, .first_id = 1};
 	struct layout l;
 	if (check_options(&o, NULL, 0) || h->recent_max == 0 ||
 	    (h->recent_max & (h->recent_max - 1)))

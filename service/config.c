@@ -437,6 +437,17 @@ static int build_queues(struct forqd_config *c, const struct config_entry *e, si
 					 "line %d)", c->config, line, name, c->queues[k].config_line);
 				return -1;
 			}
+		/* Task ids are unique across the queues (TCP's RESULT <id> names
+		 * no queue): each queue's range must be its own. */
+		for (size_t k = 0; k < c->n_queues; k++)
+			if (forq_admin_queue_first_id(c->queues[k].name) ==
+			    forq_admin_queue_first_id(name)) {
+				snprintf(err, errlen, "%s:%d: queue \"%s\" would share its task ids "
+					 "with queue \"%s\" (line %d), their names hash alike: "
+					 "rename one", c->config, line, name, c->queues[k].name,
+					 c->queues[k].config_line);
+				return -1;
+			}
 		if (add_queue(c, name, line))
 			goto oom;
 		struct forqd_config *q = &c->queues[c->n_queues - 1];

@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "config.h"
 #include "forq.h"
+#include "forqd.h"
 #include "handler.h"
 #include "http.h"
 #include "journal.h"
@@ -59,9 +60,6 @@ enum { EXIT_USAGE = 2, EXIT_QUEUE = 3, EXIT_RESULTS = 4, EXIT_LISTEN = 5, EXIT_R
 #define REAP_EVERY_NS (250 * MS)    /* libforq clients are not our children: looked at */
 #define THROUGHPUT_NS (1000 * MS)   /* the throughput figure's window */
 #define STOP_GRACE_MS 5000
-
-#include "forqd.h"
-
 
 static void flush_results(void *ctx);
 
@@ -309,7 +307,7 @@ static void check_results_gone(struct forqd *d)
 static int cancel_running(void *ctx, uint64_t id)
 {
 	struct served *s = ctx;
-	if (s == s->d->main && tcp_cancel(s->d->tcp, id) == 0)
+	if (tcp_cancel(s->d->tcp, s->c->name, id) == 0)
 		return 0;
 	int32_t pid = forq_admin_holder_pid(s->q, id);
 	if (pid <= 0 || supervisor_kill_holder(s->d->sv[0].sup, pid))
@@ -416,7 +414,7 @@ static void on_work(void *ctx)
 {
 	struct served *s = ctx;
 	struct forqd *d = s->d;
-	if (d->tcp && s == d->main)
+	if (d->tcp)
 		tcp_work_arrived(d->tcp);
 	if (d->idle)
 		leave_idle(d);
@@ -424,7 +422,7 @@ static void on_work(void *ctx)
 
 static int waits_for_work(struct served *s)
 {
-	return (s == s->d->main && s->d->tcp && tcp_parked(s->d->tcp)) || s->d->idle;
+	return (s->d->tcp && tcp_parked(s->d->tcp)) || s->d->idle;
 }
 
 /* Between two rounds: arms each queue's work watch while parked GETs or an
@@ -434,7 +432,7 @@ static void watch_work(struct forqd *d)
 	EACH(d, s) {
 		if (!work_watch_begin(s->watch, waits_for_work(s)))
 			continue;
-		if (d->tcp && s == d->main)
+		if (d->tcp)
 			tcp_work_arrived(d->tcp);
 		if (d->idle) {
 			struct forq_stats st;
@@ -473,6 +471,8 @@ static int run(struct forqd *d)
 	return 0;
 }
 
+/* The TCP server serves every queue, the default one first (requests that
+ * name no queue get it). */
 static int start_tcp(struct forqd *d)
 {
 	if (strcmp(d->c.tcp, "off") == 0)
@@ -481,18 +481,33 @@ static int start_tcp(struct forqd *d)
 	struct tcp_config tc = {.listen = d->c.tcp,
 				.lease_timeout_ms = d->c.lease_timeout_s * 1000,
 				.idle_timeout_ms = d->c.tcp_idle_timeout_s * 1000,
-				.max_conns = d->c.tcp_max_conns, .queue_name = d->main->c->name,
-				.max_payload = d->main->c->max_payload,
-				.batch_max = d->main->c->batch,
+				.max_conns = d->c.tcp_max_conns,
 				.admin_token = d->c.admin_token, .worker_token = d->c.worker_token,
 				.insecure = d->c.insecure};
-	struct tcp_results res = {.final = on_final, .add = on_answer, .flush = flush_results,
-				  .cancel_running = cancel_running, .ctx = d->main};
-	if (tcp_start(&d->tcp, &tc, d->main->q, &d->loop, &res, err, sizeof err)) {
+	struct tcp_queue *qs = calloc(d->n_sv, sizeof *qs);
+	if (!qs) {
+		log_event(LOG_ERROR, "tcp_failed", "error=\"out of memory\"");
+		return -1;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i <= d->n_sv; i++) {
+		struct served *s = i ? &d->sv[i - 1] : d->main;
+		if (i && s == d->main)
+			continue;
+		qs[n++] = (struct tcp_queue){
+			.name = s->c->name, .q = s->q, .max_payload = s->c->max_payload,
+			.batch_max = s->c->batch,
+			.res = {.final = on_final, .add = on_answer, .flush = flush_results,
+				.cancel_running = cancel_running, .ctx = s}};
+	}
+	int r = tcp_start(&d->tcp, &tc, qs, n, &d->loop, err, sizeof err);
+	free(qs);
+	if (r) {
 		log_event(LOG_ERROR, "tcp_failed", "error=\"%s\"", err);
 		return -1;
 	}
-	log_event(LOG_INFO, "tcp_listening", "addr=%s port=%u", d->c.tcp, tcp_port(d->tcp));
+	log_event(LOG_INFO, "tcp_listening", "addr=%s port=%u queues=%zu", d->c.tcp,
+		  tcp_port(d->tcp), n);
 	return 0;
 }
 

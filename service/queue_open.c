@@ -22,6 +22,7 @@ int queue_open(struct forq **qp, struct forqd_config *c, forq_final_fn fn, void 
 	o.dead_max = c->dead_max;
 	o.retry_max = c->waiting_max;
 	o.keys_max = c->keys_max;
+	o.first_id = forq_admin_queue_first_id(c->name); /* ids unique across queues */
 	if (o.max_procs < (uint32_t)c->workers + 16)
 		o.max_procs = (uint32_t)c->workers + 16;
 	int r = forq_create(&q, c->shm_name, &o, err, sizeof err);

@@ -23,20 +23,39 @@ static void reply_none(struct conn *c, int batch)
 	conn_sent(c, batch ? proto_format_tasks(&c->out, 0) : proto_format_none(&c->out));
 }
 
-/* Leases up to n tasks to c and writes them. Returns how many. */
-static int hand_out(struct tcp_server *s, struct conn *c, int batch, uint32_t n, uint64_t now)
+/* Leases up to n tasks of c's GET queues to c and writes them, the queues
+ * taken in turn (the first one tried moves on by one each GET, so a busy
+ * queue does not starve the others). A queue that comes up short is dry:
+ * with round (serve_parked), it stays so and *round counts it; without,
+ * the flags are cleared again. Returns how many. */
+static int hand_out(struct tcp_server *s, struct conn *c, int batch, uint32_t n, uint64_t now,
+		    uint32_t *round)
 {
+	int k = 0;
 	if (n > s->batch_max)
 		n = s->batch_max;
-	int k = leases_take(&s->leases, c->id, now + s->lease_ns, s->tasks, n);
-	if (k < 0) {
-		log_event(LOG_ERROR, "lease_take_failed", "error=\"%s\"", strerror(-k));
-		k = 0;
+	for (uint32_t j = 0; j < c->get_nq && (uint32_t)k < n; j++) {
+		struct tcp_q *tq = &s->qs[c->get_q[(c->get_turn + j) % c->get_nq]];
+		if (tq->dry)
+			continue;
+		uint32_t want = n - (uint32_t)k < tq->batch_max ? n - (uint32_t)k : tq->batch_max;
+		int got = leases_take(&tq->leases, c->id, now + s->lease_ns, s->tasks + k, want);
+		if (got < 0) {
+			log_event(LOG_ERROR, "lease_take_failed", "queue=%s error=\"%s\"", tq->name,
+				  strerror(-got));
+			got = 0;
+		}
+		if ((uint32_t)got < want && round) {
+			tq->dry = 1; /* empty, paused, rate-limited or its lease table full */
+			++*round;
+		}
+		k += got;
 	}
+	c->get_turn = c->get_nq ? (uint8_t)((c->get_turn + 1) % c->get_nq) : 0;
 	if (k == 0)
 		return 0;
 	c->nleases += (uint32_t)k;
-	gauge(&s->m_leases, leases_count(&s->leases));
+	gauge(&s->m_leases, server_leases(s));
 	if (!loop_timer_pending(&s->expiry_timer))
 		loop_timer_set(s->loop, &s->expiry_timer, now + s->lease_ns);
 	size_t need = 16;
@@ -56,10 +75,53 @@ static int hand_out(struct tcp_server *s, struct conn *c, int batch, uint32_t n,
 	return k;
 }
 
+/* The queue a request names (PUT queue=, STATS, the controls), qs[0] when it
+ * names none; NULL after answering ERR unknown-queue. */
+static struct tcp_q *queue_named(struct tcp_server *s, struct conn *c, const char *name,
+				 size_t len)
+{
+	if (!name)
+		return &s->qs[0];
+	for (uint32_t i = 0; i < s->nq; i++)
+		if (strlen(s->qs[i].name) == len && !memcmp(s->qs[i].name, name, len))
+			return &s->qs[i];
+	reply_err(c, PROTO_E_UNKNOWN_QUEUE);
+	return NULL;
+}
+
+/* GET_TASK(S) queue=A[,B...] into c's GET queues; without it, qs[0]. Returns
+ * 0, or -1 after answering ERR unknown-queue (the request changes nothing). */
+static int get_queues(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	uint16_t q[PROTO_QUEUES_MAX];
+	uint8_t nq = 0;
+	const char *at = req->queue, *name;
+	size_t len;
+	if (!req->queue) {
+		q[nq++] = 0;
+	} else {
+		while (nq < PROTO_QUEUES_MAX &&
+		       proto_queue_next(&at, req->queue + req->queue_len, &name, &len) > 0) {
+			struct tcp_q *tq = queue_named(s, c, name, len);
+			if (!tq)
+				return -1;
+			q[nq++] = (uint16_t)(tq - s->qs);
+		}
+	}
+	if (nq != c->get_nq || memcmp(q, c->get_q, nq * sizeof q[0])) {
+		memcpy(c->get_q, q, nq * sizeof q[0]);
+		c->get_nq = nq;
+		c->get_turn = 0;
+	}
+	return 0;
+}
+
 static void do_get(struct tcp_server *s, struct conn *c, const struct proto_req *req, uint64_t now)
 {
 	int batch = req->cmd == PROTO_GET_TASKS;
 	uint32_t n = batch ? req->count : 1;
+	if (get_queues(s, c, req))
+		return;
 	if (!c->worker) {
 		c->worker = 1;
 		s->nworkers++;
@@ -68,7 +130,7 @@ static void do_get(struct tcp_server *s, struct conn *c, const struct proto_req 
 	if (n > s->batch_max)
 		n = s->batch_max;
 	commands_settle_results(s); /* frees the answered tasks' entries first */
-	if (hand_out(s, c, batch, n, now))
+	if (hand_out(s, c, batch, n, now, NULL))
 		return;
 	if (req->wait_ms > 0 && !c->eof) /* a closed peer cannot be waiting: answer now */
 		conn_park(c, batch, n, now + (uint64_t)req->wait_ms * MS);
@@ -80,24 +142,45 @@ void commands_settle_results(struct tcp_server *s)
 {
 	if (!s->nunwritten)
 		return;
-	s->res.flush(s->res.ctx);
+	for (uint32_t i = 0; i < s->nq; i++)
+		if (s->qs[i].unflushed) {
+			s->qs[i].unflushed = 0;
+			s->qs[i].res.flush(s->qs[i].res.ctx);
+		}
 	for (uint32_t i = 0; i < s->nunwritten; i++)
-		forq_lease_release(s->q, s->unwritten[i]);
+		forq_lease_release(s->qs[s->unwritten[i].qi].q, s->unwritten[i].slot);
 	s->nunwritten = 0;
 }
 
 /* A task reached a final state: its result line is added to forqd's, and its
  * entry is freed once that is written (commands_settle_results). For DONE
  * and FAILED the record still counts deliveries before this one. */
-static void report_final(struct tcp_server *s, uint32_t slot, struct forq_task_info *rec,
+static void report_final(struct tcp_q *tq, uint32_t slot, struct forq_task_info *rec,
 			 const void *payload, int status, const char *text, size_t len)
 {
+	struct tcp_server *s = tq->s;
 	if (status == FORQ_RESULT_DONE || status == FORQ_RESULT_FAILED)
 		rec->attempts++;
-	s->res.add(s->res.ctx, rec, payload, status, text, len); /* binary-safe: no copy, no NUL */
-	s->unwritten[s->nunwritten++] = slot;
+	tq->res.add(tq->res.ctx, rec, payload, status, text, len); /* binary-safe: no copy, no NUL */
+	tq->unflushed = 1;
+	s->unwritten[s->nunwritten++] = (struct unwritten){(uint32_t)(tq - s->qs), slot};
 	if (s->nunwritten == UNWRITTEN_MAX)
 		commands_settle_results(s);
+}
+
+/* The queue whose lease table holds task id for c, with its slot and *li
+ * filled; NULL if none (ids are unique across the queues, see tcp_queue). */
+static struct tcp_q *lease_of(struct tcp_server *s, struct conn *c, uint64_t id,
+			      struct forq_lease_info *li, uint32_t *slot)
+{
+	for (uint32_t i = 0; i < s->nq; i++) {
+		int r = leases_find(&s->qs[i].leases, id, c->id, li);
+		if (r >= 0) {
+			*slot = (uint32_t)r;
+			return &s->qs[i];
+		}
+	}
+	return NULL;
 }
 
 /* RESULT, FAIL or RETRY of a task c holds. Returns 0, PROTO_E_NOT_LEASED or
@@ -109,24 +192,25 @@ static int finish(struct tcp_server *s, struct conn *c, const struct proto_req *
 		[PROTO_RETRY] = FORQ_RESULT_RETRY};
 	struct forq_lease_info li;
 	struct forq_task_info rec;
-	int slot = leases_find(&s->leases, req->id, c->id, &li);
-	if (slot < 0)
+	uint32_t slot;
+	struct tcp_q *tq = lease_of(s, c, req->id, &li, &slot);
+	if (!tq)
 		return PROTO_E_NOT_LEASED;
-	uint32_t held = leases_count(&s->leases);
+	uint32_t held = leases_count(&tq->leases);
 	uint64_t run = now > li.taken_ns ? now - li.taken_ns : 0;
-	int final = forq_lease_finish(s->q, (uint32_t)slot, req->id, c->id, status_of[req->cmd],
-				      req->text, req->text_len, run, &rec);
-	leases_forget(&s->leases, (uint32_t)slot, req->id);
-	conn_lease_ended(s, c, held);
+	int final = forq_lease_finish(tq->q, slot, req->id, c->id, status_of[req->cmd], req->text,
+				      req->text_len, run, &rec);
+	leases_forget(&tq->leases, slot, req->id);
+	conn_lease_ended(tq, c, held);
 	if (final == -ENOENT)
 		return PROTO_E_NOT_LEASED;
 	if (final < 0) {
-		log_event(LOG_ERROR, "lease_finish_failed", "id=%" PRIu64 " error=\"%s\"", req->id,
-			  strerror(-final));
+		log_event(LOG_ERROR, "lease_finish_failed", "id=%" PRIu64 " error=\"%s\" queue=%s",
+			  req->id, strerror(-final), tq->name);
 		return PROTO_E_INTERNAL;
 	}
 	if (final != FORQ_RESULT_RETRY)
-		report_final(s, (uint32_t)slot, &rec, li.payload, final, req->text, req->text_len);
+		report_final(tq, slot, &rec, li.payload, final, req->text, req->text_len);
 	return 0;
 }
 
@@ -165,8 +249,9 @@ static void do_touch(struct tcp_server *s, struct conn *c, const struct proto_re
 		     uint64_t now)
 {
 	struct forq_lease_info li;
-	int slot = leases_find(&s->leases, req->id, c->id, &li);
-	if (slot < 0 || forq_lease_touch(s->q, (uint32_t)slot, req->id, c->id, now + s->lease_ns)) {
+	uint32_t slot;
+	struct tcp_q *tq = lease_of(s, c, req->id, &li, &slot);
+	if (!tq || forq_lease_touch(tq->q, slot, req->id, c->id, now + s->lease_ns)) {
 		reply_err(c, PROTO_E_NOT_LEASED);
 		return;
 	}
@@ -176,19 +261,27 @@ static void do_touch(struct tcp_server *s, struct conn *c, const struct proto_re
 static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
 	uint64_t id;
+	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
+	if (!tq)
+		return;
 	if (s->draining) {
 		reply_err(c, PROTO_E_DRAINING);
 		return;
 	}
+	if (req->text_len > tq->max_payload) { /* the parser knows only the largest queue's */
+		reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE);
+		return;
+	}
 	/* timeout 0: the loop never waits for room. */
 	int dup = 0;
-	int r = req->key ? forq_push_unique(s->q, (enum forq_prio)req->prio, req->text,
-					     req->text_len, req->key, req->key_len, req->window_ms,
-					     req->delay_ms, &id, &dup)
-		: req->delay_ms ? forq_push_delayed(s->q, (enum forq_prio)req->prio, req->text,
+	struct forq *q = tq->q;
+	int r = req->key ? forq_push_unique(q, (enum forq_prio)req->prio, req->text, req->text_len,
+					     req->key, req->key_len, req->window_ms, req->delay_ms,
+					     &id, &dup)
+		: req->delay_ms ? forq_push_delayed(q, (enum forq_prio)req->prio, req->text,
 						    req->text_len, req->delay_ms, &id)
-				: forq_push(s->q, (enum forq_prio)req->prio, req->text, req->text_len,
-					    0, &id);
+				: forq_push(q, (enum forq_prio)req->prio, req->text, req->text_len, 0,
+					    &id);
 	switch (r) {
 	case 0:
 		conn_sent(c, dup ? proto_format_ok_duplicate(&c->out, id)
@@ -199,29 +292,34 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case -EMSGSIZE: reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE); break;
 	case -ETIMEDOUT: reply_err(c, PROTO_E_NOT_DURABLE); break;
 	default:
-		log_event(LOG_ERROR, "tcp_put_failed", "error=\"%s\"", strerror(-r));
+		log_event(LOG_ERROR, "tcp_put_failed", "queue=%s error=\"%s\"", tq->name,
+			  strerror(-r));
 		reply_err(c, PROTO_E_INTERNAL);
 		break;
 	}
 }
 
-/* STATS: the queue's figures and the server's own, through the one stats
- * encoder (metrics/json.h, the JSON_TCP names). */
-static void do_stats(struct tcp_server *s, struct conn *c)
+/* STATS [queue]: the queue's figures (its leases among them) and the
+ * server's own, through the one stats encoder (metrics/json.h, the JSON_TCP
+ * names). */
+static void do_stats(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
+	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
+	if (!tq)
+		return;
 	struct metrics_snapshot *snap = calloc(1, sizeof *snap);
 	struct forq_stats st;
 	struct buf *b = &s->scratch;
 	int r = -ENOMEM;
 	buf_reset(b);
 	if (snap) {
-		forq_stats_read(s->q, &st);
+		forq_stats_read(tq->q, &st);
 		metrics_snapshot_queue(snap, &st);
-		metrics_snapshot_controls(snap, s->q);
+		metrics_snapshot_controls(snap, tq->q);
 		snap->accepting = st.accepting && !s->draining;
 		snap->tcp_open = s->nconns;
 		snap->remote_workers = s->nworkers;
-		snap->leases_outstanding = leases_count(&s->leases);
+		snap->leases_outstanding = leases_count(&tq->leases);
 		snap->lease_timeout_ms = s->lease_ns / MS;
 		r = json_stats(b, JSON_TCP, snap, NULL, 0);
 		free(snap);
@@ -233,7 +331,7 @@ static void do_stats(struct tcp_server *s, struct conn *c)
 static void do_info(struct tcp_server *s, struct conn *c)
 {
 	struct proto_info info = {.lease_timeout_ms = (uint32_t)(s->lease_ns / MS),
-				  .max_payload = (uint32_t)s->lim.max_payload,
+				  .max_payload = s->qs[0].max_payload,
 				  .batch_max = s->batch_max};
 	conn_sent(c, proto_format_info(&c->out, &info));
 }
@@ -256,80 +354,63 @@ static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req
 	conn_begin_close(c, "unauthorized", now);
 }
 
-#define QUEUE_NAME_MAX 64
-
-/* The request's queue name into name[QUEUE_NAME_MAX]: 1 when it is the
- * queue this server serves, else 0 after answering ERR unknown-queue. */
-static int queue_known(struct tcp_server *s, struct conn *c, const struct proto_req *req,
-		       char *name)
-{
-	const char *served = s->c.queue_name ? s->c.queue_name : FORQ_QUEUE_DEFAULT;
-	if (req->text_len < QUEUE_NAME_MAX) {
-		memcpy(name, req->text, req->text_len);
-		name[req->text_len] = '\0';
-		if (!strcmp(name, served))
-			return 1;
-	}
-	reply_err(c, PROTO_E_UNKNOWN_QUEUE);
-	return 0;
-}
-
 /* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
  * are: with a token set, after AUTH with the admin token; without one, from
  * loopback only. The loop's own handle purges, so the results are written
- * here through the server's final callback. */
+ * here through the queue's final callback. */
 static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
 	if (s->auth.enabled ? !c->admin : !c->loopback) {
 		reply_err(c, PROTO_E_FORBIDDEN);
 		return;
 	}
-	char name[QUEUE_NAME_MAX];
-	if (!queue_known(s, c, req, name))
+	struct tcp_q *tq = queue_named(s, c, req->text, req->text_len);
+	if (!tq)
 		return;
 	if (req->cmd != PROTO_PURGE) {
-		forq_admin_pause(s->q, req->cmd == PROTO_PAUSE);
+		forq_admin_pause(tq->q, req->cmd == PROTO_PAUSE);
 		conn_sent(c, proto_format_ok(&c->out));
 		return;
 	}
-	int n = forq_admin_purge(s->q, s->res.final, s->res.ctx);
+	int n = forq_admin_purge(tq->q, tq->res.final, tq->res.ctx);
 	if (n < 0) {
-		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=tcp error=\"%s\"", name,
+		log_event(LOG_ERROR, "queue_purge_failed", "queue=%s via=tcp error=\"%s\"", tq->name,
 			  strerror(-n));
 		reply_err(c, PROTO_E_INTERNAL);
 		return;
 	}
-	log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=tcp peer=%s", name, n, c->peer);
+	log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=tcp peer=%s", tq->name, n,
+		  c->peer);
 	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
 }
 
-int commands_cancel_leased(struct tcp_server *s, uint64_t id)
+int commands_cancel_leased(struct tcp_q *tq, uint64_t id)
 {
 	struct forq_lease_info li;
-	int slot = leases_lookup(&s->leases, id, &li);
+	int slot = leases_lookup(&tq->leases, id, &li);
 	if (slot < 0)
 		return -EBUSY;
-	struct conn *c = conn_by_id(s, li.conn);
-	uint32_t held = leases_count(&s->leases);
-	int r = forq_lease_cancel(s->q, (uint32_t)slot, id, li.conn, s->res.final, s->res.ctx);
-	leases_forget(&s->leases, (uint32_t)slot, id);
-	conn_lease_ended(s, c, held);
+	struct conn *c = conn_by_id(tq->s, li.conn);
+	uint32_t held = leases_count(&tq->leases);
+	int r = forq_lease_cancel(tq->q, (uint32_t)slot, id, li.conn, tq->res.final, tq->res.ctx);
+	leases_forget(&tq->leases, (uint32_t)slot, id);
+	conn_lease_ended(tq, c, held);
 	return r ? -EBUSY : 0;
 }
 
 /* CANCEL <queue> <id>: a producer's or worker's, as PUT is. */
 static void do_cancel(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
-	char name[QUEUE_NAME_MAX];
-	if (!queue_known(s, c, req, name))
+	struct tcp_q *tq = queue_named(s, c, req->text, req->text_len);
+	if (!tq)
 		return;
-	int r = forq_admin_cancel(s->q, req->id, s->res.final, s->res.ctx);
+	int r = forq_admin_cancel(tq->q, req->id, tq->res.final, tq->res.ctx);
 	if (r == -EBUSY) /* a remote worker's lease revoked, or a consumer's task stopped */
-		r = s->res.cancel_running ? s->res.cancel_running(s->res.ctx, req->id)
-					  : commands_cancel_leased(s, req->id);
+		r = tq->res.cancel_running ? tq->res.cancel_running(tq->res.ctx, req->id)
+					   : commands_cancel_leased(tq, req->id);
 	if (r == 0)
-		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s", name,
-			  req->id, c->peer);
+		log_event(LOG_INFO, "task_cancelled", "queue=%s id=%" PRIu64 " via=tcp peer=%s",
+			  tq->name, req->id, c->peer);
 	switch (r) {
 	case 0: conn_sent(c, proto_format_ok(&c->out)); break;
 	case -ENOENT: reply_err(c, PROTO_E_NOT_QUEUED); break;
@@ -358,7 +439,7 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_TOUCH: do_touch(s, c, req, now); break;
 	case PROTO_PUT: do_put(s, c, req); break;
 	case PROTO_PING: conn_sent(c, proto_format_pong(&c->out)); break;
-	case PROTO_STATS: do_stats(s, c); break;
+	case PROTO_STATS: do_stats(s, c, req); break;
 	case PROTO_INFO: do_info(s, c); break;
 	case PROTO_AUTH: do_auth(s, c, req, now); break;
 	case PROTO_PAUSE:
@@ -465,19 +546,21 @@ static void unpark(struct conn *c, size_t out0, uint64_t now)
 
 void commands_serve_parked(struct tcp_server *s, uint64_t now)
 {
-	/* One empty take ends the round (the queue is empty or the lease table
-	 * full), so many waiters cost one look. Connections parked during the
-	 * round (a settled one's next GET) wait for the next. */
-	uint32_t rounds = s->nparked;
+	/* A queue that comes up short is passed over for the rest of the round
+	 * (it is empty or its lease table full), and the round ends once every
+	 * queue has: many waiters cost one look per queue. Connections parked
+	 * during the round (a settled one's next GET) wait for the next. */
+	uint32_t rounds = s->nparked, dry = 0;
 	struct conn *c = s->park_head;
-	while (c && rounds--) {
+	while (c && rounds-- && dry < s->nq) {
 		struct conn *next = c->park_next;
 		size_t out0 = c->out.len;
-		if (!hand_out(s, c, c->park_batch, c->park_count, now))
-			break;
-		unpark(c, out0, now);
+		if (hand_out(s, c, c->park_batch, c->park_count, now, &dry))
+			unpark(c, out0, now);
 		c = next;
 	}
+	for (uint32_t i = 0; i < s->nq; i++)
+		s->qs[i].dry = 0;
 }
 
 void commands_park_timeout(struct conn *c, uint64_t now)

@@ -26,8 +26,8 @@ void commands_serve_parked(struct tcp_server *s, uint64_t now);
 /* c's WAIT is over with nothing found: NONE (or TASKS 0). */
 void commands_park_timeout(struct conn *c, uint64_t now);
 
-/* Cancels task id if a connection of s holds its lease (tcp_cancel):
+/* Cancels task id of queue tq if a connection holds its lease (tcp_cancel):
  * 0, or -EBUSY when none does. */
-int commands_cancel_leased(struct tcp_server *s, uint64_t id);
+int commands_cancel_leased(struct tcp_q *tq, uint64_t id);
 
 #endif

@@ -99,22 +99,27 @@ void conn_mark_dead(struct conn *c)
 void conn_release_leases(struct conn *c, const char *why)
 {
 	struct tcp_server *s = c->s;
-	if (!c->nleases)
-		return;
-	if (leases_count(&s->leases) == leases_max(&s->leases))
-		s->lease_came_free = 1;
-	leases_giveback_conn(&s->leases, c->id, c->nleases, why, s->res.final, s->res.ctx);
+	for (uint32_t i = 0; i < s->nq && c->nleases; i++) {
+		struct tcp_q *tq = &s->qs[i];
+		uint32_t held = leases_count(&tq->leases);
+		uint32_t n = leases_giveback_conn(&tq->leases, c->id, c->nleases, why, tq->res.final,
+						  tq->res.ctx);
+		if (n && held == leases_max(&tq->leases))
+			s->lease_came_free = 1;
+		c->nleases -= n < c->nleases ? n : c->nleases;
+	}
 	c->nleases = 0;
-	gauge(&s->m_leases, leases_count(&s->leases));
+	gauge(&s->m_leases, server_leases(s));
 }
 
-void conn_lease_ended(struct tcp_server *s, struct conn *c, uint32_t held_before)
+void conn_lease_ended(struct tcp_q *tq, struct conn *c, uint32_t held_before)
 {
+	struct tcp_server *s = tq->s;
 	if (c && c->nleases)
 		c->nleases--;
-	if (held_before == leases_max(&s->leases))
+	if (held_before == leases_max(&tq->leases))
 		s->lease_came_free = 1;
-	gauge(&s->m_leases, leases_count(&s->leases));
+	gauge(&s->m_leases, server_leases(s));
 }
 
 void conn_park(struct conn *c, int batch, uint32_t n, uint64_t until)

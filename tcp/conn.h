@@ -29,10 +29,10 @@ void conn_sweep(struct tcp_server *s);
 void conn_begin_close(struct conn *c, const char *why, uint64_t now);
 /* Gives back every lease c holds (attempts + 1). */
 void conn_release_leases(struct conn *c, const char *why);
-/* One lease of c (NULL: its connection is gone) ended, answered or expired;
- * held_before: leases held before it ended. A full table that gets a free
- * entry sets s->lease_came_free. */
-void conn_lease_ended(struct tcp_server *s, struct conn *c, uint32_t held_before);
+/* One lease of c (NULL: its connection is gone) in queue tq ended, answered
+ * or expired; held_before: tq's leases before it ended. A full table that
+ * gets a free entry sets s->lease_came_free. */
+void conn_lease_ended(struct tcp_q *tq, struct conn *c, uint32_t held_before);
 
 static inline size_t conn_out_pending(const struct conn *c)
 {

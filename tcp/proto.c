@@ -172,6 +172,61 @@ static int parse_wait(const struct words *ws, size_t i, int32_t *ms)
 	return 0;
 }
 
+/* Whether word i is NAME=...; then *v and *vn are what follows the '='. */
+static int put_option(const struct words *ws, size_t i, const char *name, const char **v,
+		      size_t *vn)
+{
+	size_t n = strlen(name);
+	if (ws->len[i] < n || memcmp(ws->w[i], name, n) != 0)
+		return 0;
+	*v = ws->w[i] + n;
+	*vn = ws->len[i] - n;
+	return 1;
+}
+
+/* GET_TASK(S)'s queue=A[,B...], anywhere after the count, at most once: taken
+ * out of ws (so WAIT is read as before) into req. 0, or bad-args for a
+ * second one or a list with an empty name or over PROTO_QUEUES_MAX names. */
+static int take_queues(struct words *ws, size_t from, struct proto_req *req)
+{
+	const char *v;
+	size_t vn;
+	for (size_t i = from; i < ws->n; i++) {
+		if (!put_option(ws, i, PROTO_OPT_QUEUE, &v, &vn))
+			continue;
+		if (req->queue)
+			return PROTO_E_BAD_ARGS;
+		const char *at = v, *name;
+		size_t n, names = 0;
+		int r;
+		while ((r = proto_queue_next(&at, v + vn, &name, &n)) > 0)
+			names++;
+		if (r < 0 || names == 0 || names > PROTO_QUEUES_MAX)
+			return PROTO_E_BAD_ARGS;
+		req->queue = v;
+		req->queue_len = vn;
+		memmove(&ws->w[i], &ws->w[i + 1], (ws->n - i - 1) * sizeof ws->w[0]);
+		memmove(&ws->len[i], &ws->len[i + 1], (ws->n - i - 1) * sizeof ws->len[0]);
+		ws->n--;
+		i--;
+	}
+	return 0;
+}
+
+int proto_queue_next(const char **at, const char *end, const char **name, size_t *len)
+{
+	if (*at >= end)
+		return 0;
+	const char *comma = memchr(*at, ',', (size_t)(end - *at));
+	const char *stop = comma ? comma : end;
+	*name = *at;
+	*len = (size_t)(stop - *at);
+	*at = comma ? comma + 1 : end;
+	if (*len == 0 || (comma && *at == end))
+		return -1; /* "a,,b", ",a" or "a," */
+	return 1;
+}
+
 /* RESULT/FAIL/RETRY: the id, then the rest of the line after one separator. */
 static int parse_id_text(const char *s, size_t n, const struct words *ws, struct proto_req *req)
 {
@@ -189,27 +244,14 @@ static int parse_id_text(const char *s, size_t n, const struct words *ws, struct
 	return 0;
 }
 
-/* PUT [prio] <bytes>: fills req->prio and *plen. */
-/* Whether word i is NAME=...; then *v and *vn are what follows the '='. */
-static int put_option(const struct words *ws, size_t i, const char *name, const char **v,
-		      size_t *vn)
-{
-	size_t n = strlen(name);
-	if (ws->len[i] < n || memcmp(ws->w[i], name, n) != 0)
-		return 0;
-	*v = ws->w[i] + n;
-	*vn = ws->len[i] - n;
-	return 1;
-}
-
-/* PUT [high|normal|low] [delay=MS] [key=KEY [window=MS]] <bytes>: the
- * priority first, the options in any order, each once. */
+/* PUT [high|normal|low] [delay=MS] [key=KEY [window=MS]] [queue=NAME]
+ * <bytes>: the priority first, the options in any order, each once. */
 static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *plen)
 {
 	size_t i = 1, vn;
 	const char *v;
 	int seen_delay = 0, seen_window = 0;
-	if (ws->more || ws->n < 2 || ws->n > 6)
+	if (ws->more || ws->n < 2 || ws->n > MAX_WORDS)
 		return PROTO_E_BAD_ARGS;
 	if (i + 1 < ws->n && !memchr(ws->w[i], '=', ws->len[i])) {
 		size_t k;
@@ -233,6 +275,11 @@ static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *pl
 		} else if (put_option(ws, i, PROTO_PUT_WINDOW, &v, &vn) && !seen_window++) {
 			if (proto__parse_u64(v, vn, PROTO_DELAY_MAX_MS, &req->window_ms))
 				return PROTO_E_BAD_KEY;
+		} else if (put_option(ws, i, PROTO_OPT_QUEUE, &v, &vn) && !req->queue) {
+			if (vn == 0)
+				return PROTO_E_BAD_ARGS;
+			req->queue = v;
+			req->queue_len = vn;
 		} else {
 			return PROTO_E_BAD_ARGS;
 		}
@@ -268,7 +315,8 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 
 	switch (req->cmd) {
 	case PROTO_GET_TASK:
-		r = parse_wait(&ws, 1, &req->wait_ms);
+		if (!(r = take_queues(&ws, 1, req)))
+			r = parse_wait(&ws, 1, &req->wait_ms);
 		break;
 	case PROTO_GET_TASKS:
 		if (ws.n < 2) {
@@ -280,7 +328,8 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 			break;
 		}
 		req->count = (uint32_t)v;
-		r = parse_wait(&ws, 2, &req->wait_ms);
+		if (!(r = take_queues(&ws, 2, req)))
+			r = parse_wait(&ws, 2, &req->wait_ms);
 		break;
 	case PROTO_RESULT:
 	case PROTO_FAIL:
@@ -334,7 +383,15 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 		req->text = ws.w[1];
 		req->text_len = ws.len[1];
 		break;
-	default: /* PING, STATS, EXIT, INFO */
+	case PROTO_STATS: /* STATS [queue] */
+		if (ws.n > 2 || ws.more)
+			r = PROTO_E_BAD_ARGS;
+		else if (ws.n == 2) {
+			req->queue = ws.w[1];
+			req->queue_len = ws.len[1];
+		}
+		break;
+	default: /* PING, EXIT, INFO */
 		if (ws.n != 1)
 			r = PROTO_E_BAD_ARGS;
 		break;

@@ -6,14 +6,15 @@
  * a bare "\n" is accepted. Command words and keywords are case-insensitive;
  * words are separated by one or more spaces or tabs; empty lines are ignored.
  *
- *   GET_TASK [WAIT <ms>]             -> TASK block | NONE
- *   GET_TASKS <n> [WAIT <ms>]        -> TASKS <k>, then k TASK blocks (0<=k<=n)
+ *   GET_TASK [WAIT <ms>] [queue=A[,B...]]      -> TASK block | NONE
+ *   GET_TASKS <n> [WAIT <ms>] [queue=A[,B...]] -> TASKS <k>, then k TASK blocks (0<=k<=n)
  *   RESULT <id> [<value>]            -> OK | ERR not-leased
  *   FAIL <id> <reason>               -> OK | ERR not-leased   (permanent failure)
  *   RETRY <id> <reason>              -> OK | ERR not-leased   (transient: retried)
- *   PUT [high|normal|low] <bytes>    -> OK <id>      (then <payload>\r\n)
+ *   PUT [high|normal|low] [delay=MS] [key=KEY [window=MS]] [queue=NAME] <bytes>
+ *                                    -> OK <id> [duplicate]   (then <payload>\r\n)
  *   TOUCH <id>                       -> OK | ERR not-leased
- *   PING -> PONG     STATS -> one JSON line     EXIT|QUIT -> BYE, close
+ *   PING -> PONG     STATS [queue] -> one JSON line     EXIT|QUIT -> BYE, close
  *   AUTH <token>                     -> OK | ERR unauthorized, close
  *   INFO                             -> INFO <key>=<value> ...
  *   RESULTS <k>, then k items        -> RESULTS <applied> <not_leased>  (one reply)
@@ -87,6 +88,7 @@
 #define PROTO_RESULTS_MAX 65536     /* most items in one RESULTS batch */
 #define PROTO_MAX_VALUE 65536       /* a RESULTS item's value forqd keeps (its
 				     * handlers' output limit); longer ones are cut */
+#define PROTO_QUEUES_MAX 16         /* names in one GET_TASK(S) queue= list */
 
 struct proto_limits {
 	size_t max_line;    /* longest line, terminator included (>= PROTO_MIN_LINE) */
@@ -168,6 +170,10 @@ struct proto_req {
 	const char *key;   /* PUT key=KEY (in the caller's buffer), NULL when absent */
 	size_t key_len;
 	uint64_t window_ms; /* PUT window=MS (with key=) */
+	const char *queue; /* PUT queue=NAME, STATS NAME: a name; GET_TASK(S)
+			    * queue=A[,B...]: the list (proto_queue_next reads it);
+			    * NULL when absent (the default queue) */
+	size_t queue_len;
 	const char *text;  /* RESULT value, FAIL/RETRY reason, AUTH token, PUT payload,
 			    * PAUSE/RESUME/PURGE queue name */
 	size_t text_len;
@@ -206,6 +212,11 @@ int proto_parser_in_batch(const struct proto_parser *p);
  * with ERR. Never reads outside buf[0..len). */
 int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct proto_req *req,
 		size_t *consumed);
+
+/* Reads the next name of a queue= list at *at (up to end) into *name, *len
+ * and moves *at past it and its comma. Returns 1, 0 at the end, or -1 for an
+ * empty name (",a", "a,,b", "a,"). */
+int proto_queue_next(const char **at, const char *end, const char **name, size_t *len);
 
 /* The command's wire word ("GET_TASK", ..., "EXIT", "INFO"); "?" when out of
  * range. The table in proto.c is the one place each word is spelled. */
@@ -283,8 +294,10 @@ int proto_format_results_reply(struct buf *out, uint32_t applied, uint32_t not_l
 /* Client side: the request lines. wait_ms < 0 leaves WAIT out. -EINVAL if a
  * RESULT value, FAIL/RETRY reason or AUTH token holds '\r' or '\n', or a
  * reason or token is empty. */
-int proto_format_get_task(struct buf *out, int32_t wait_ms);
-int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms);
+/* queues: NULL or "" for the default queue, else "A[,B...]" (sent as
+ * queue=A,B; -EINVAL if it holds a blank, '\r' or '\n'). */
+int proto_format_get_task(struct buf *out, int32_t wait_ms, const char *queues);
+int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms, const char *queues);
 int proto_format_result(struct buf *out, uint64_t id, const char *value, size_t len);
 int proto_format_fail(struct buf *out, uint64_t id, const char *reason, size_t len);
 int proto_format_retry(struct buf *out, uint64_t id, const char *reason, size_t len);

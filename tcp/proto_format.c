@@ -120,20 +120,44 @@ int proto_format_results_reply(struct buf *out, uint32_t applied, uint32_t not_l
 	return buf_printf(out, REP_RESULTS " %" PRIu32 " %" PRIu32 CRLF, applied, not_leased);
 }
 
-int proto_format_get_task(struct buf *out, int32_t wait_ms)
+/* A queue name fits on a command line as one word. */
+static int queue_word_ok(const char *name, size_t len)
 {
-	if (wait_ms < 0)
-		return buf_puts(out, CMD_GET_TASK CRLF);
-	return buf_printf(out, CMD_GET_TASK " " KW_WAIT " %" PRId32 CRLF, wait_ms);
+	if (len == 0 || len > INT32_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (proto__is_blank(name[i]) || name[i] == '\r' || name[i] == '\n')
+			return 0;
+	return 1;
 }
 
-int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms)
+/* GET_TASK or GET_TASKS n, then WAIT and queue= when given. */
+static int format_get(struct buf *out, const char *cmd, uint32_t n, int32_t wait_ms,
+		      const char *queues)
+{
+	size_t old = out->len;
+	if (queues && *queues && !queue_word_ok(queues, strlen(queues)))
+		return -EINVAL;
+	int r = n ? buf_printf(out, "%s %" PRIu32, cmd, n) : buf_puts(out, cmd);
+	if (!r && wait_ms >= 0)
+		r = buf_printf(out, " " KW_WAIT " %" PRId32, wait_ms);
+	if (!r && queues && *queues)
+		r = buf_printf(out, " " PROTO_OPT_QUEUE "%s", queues);
+	if (!r)
+		r = buf_puts(out, CRLF);
+	return rollback(out, old, r);
+}
+
+int proto_format_get_task(struct buf *out, int32_t wait_ms, const char *queues)
+{
+	return format_get(out, CMD_GET_TASK, 0, wait_ms, queues);
+}
+
+int proto_format_get_tasks(struct buf *out, uint32_t n, int32_t wait_ms, const char *queues)
 {
 	if (n == 0)
 		return -EINVAL;
-	if (wait_ms < 0)
-		return buf_printf(out, CMD_GET_TASKS " %" PRIu32 CRLF, n);
-	return buf_printf(out, CMD_GET_TASKS " %" PRIu32 " " KW_WAIT " %" PRId32 CRLF, n, wait_ms);
+	return format_get(out, CMD_GET_TASKS, n, wait_ms, queues);
 }
 
 static int format_id_text(struct buf *out, const char *cmd, uint64_t id, const char *s,
@@ -220,16 +244,6 @@ int proto_format_simple(struct buf *out, enum proto_cmd c)
 	}
 }
 
-/* A queue name fits on a command line as one word. */
-static int queue_word_ok(const char *name, size_t len)
-{
-	if (len == 0 || len > INT32_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (proto__is_blank(name[i]) || name[i] == '\r' || name[i] == '\n')
-			return 0;
-	return 1;
-}
 
 int proto_format_queue_cmd(struct buf *out, enum proto_cmd c, const char *name, size_t len)
 {

@@ -38,6 +38,7 @@
 #define PROTO_PUT_DELAY "delay=" /* PUT's delay option: delay=MS */
 #define PROTO_PUT_KEY "key="     /* PUT's unique key: key=KEY */
 #define PROTO_PUT_WINDOW "window=" /* with key=: held MS after its task ends */
+#define PROTO_OPT_QUEUE "queue="  /* PUT's queue, GET_TASK(S)'s list: queue=A[,B...] */
 #define REP_DUPLICATE "duplicate" /* OK <id> duplicate: the key's task, nothing pushed */
 #define PROTO_KEY_MAX 94         /* forq.h's FORQ_KEY_MAX */
 #define PROTO_DELAY_MAX_MS (366ull * 24 * 3600 * 1000) /* forq.h's FORQ_DELAY_MAX_MS */
@@ -54,7 +55,7 @@
 extern const char *const proto__prio_words[NPRIO];
 
 /* Words of one line: at most MAX_WORDS kept, `more` says others follow. */
-#define MAX_WORDS 6 /* PUT with a priority and three options */
+#define MAX_WORDS 7 /* PUT with a priority and four options */
 struct words {
 	size_t n;
 	int more;

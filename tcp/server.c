@@ -51,7 +51,12 @@ static void after_event(struct tcp_server *s, uint64_t now)
 			commands_serve_parked(s, now);
 	}
 	if (s->nparked && !loop_timer_pending(&s->rate_timer)) {
-		uint64_t w = forq_admin_rate_wait_ns(s->q);
+		uint64_t w = 0;
+		for (uint32_t i = 0; i < s->nq; i++) {
+			uint64_t wi = forq_admin_rate_wait_ns(s->qs[i].q);
+			if (wi && (!w || wi < w))
+				w = wi;
+		}
 		if (w)
 			loop_timer_set(s->loop, &s->rate_timer, now + w);
 	}
@@ -146,29 +151,37 @@ static void on_idle_timer(void *ctx, uint64_t now)
 
 static void on_lease_due(void *ctx, uint32_t slot, const struct forq_lease_info *li)
 {
-	struct tcp_server *s = ctx;
-	struct conn *c = conn_by_id(s, li->conn);
-	uint32_t held = leases_count(&s->leases);
-	int r = leases_giveback(&s->leases, slot, li->id, li->conn, "lease expired", 1,
-				s->res.final, s->res.ctx);
+	struct tcp_q *tq = ctx;
+	struct conn *c = conn_by_id(tq->s, li->conn);
+	uint32_t held = leases_count(&tq->leases);
+	int r = leases_giveback(&tq->leases, slot, li->id, li->conn, "lease expired", 1,
+				tq->res.final, tq->res.ctx);
 	if (r < 0)
-		log_event(LOG_WARN, "lease_lost", "id=%" PRIu64 " error=\"%s\"", li->id,
-			  strerror(-r));
+		log_event(LOG_WARN, "lease_lost", "id=%" PRIu64 " error=\"%s\" queue=%s", li->id,
+			  strerror(-r), tq->name);
 	else
-		log_event(LOG_WARN, "lease_expired", "id=%" PRIu64 " peer=%s %s", li->id,
-			  c ? c->peer : "?", r == 1 ? "requeued=1" : "dead=1");
-	conn_lease_ended(s, c, held);
+		log_event(LOG_WARN, "lease_expired", "id=%" PRIu64 " peer=%s %s queue=%s", li->id,
+			  c ? c->peer : "?", r == 1 ? "requeued=1" : "dead=1", tq->name);
+	conn_lease_ended(tq, c, held);
 }
 
-int tcp_cancel(struct tcp_server *s, uint64_t id)
+int tcp_cancel(struct tcp_server *s, const char *queue, uint64_t id)
 {
-	return s ? commands_cancel_leased(s, id) : -EBUSY;
+	for (uint32_t i = 0; s && i < s->nq; i++)
+		if (!strcmp(s->qs[i].name, queue))
+			return commands_cancel_leased(&s->qs[i], id);
+	return -EBUSY;
 }
 
 static void on_expiry_timer(void *ctx, uint64_t now)
 {
 	struct tcp_server *s = ctx;
-	uint64_t next = leases_expire(&s->leases, now, on_lease_due, s);
+	uint64_t next = UINT64_MAX;
+	for (uint32_t i = 0; i < s->nq; i++) {
+		uint64_t n = leases_expire(&s->qs[i].leases, now, on_lease_due, &s->qs[i]);
+		if (n < next)
+			next = n;
+	}
 	if (next != UINT64_MAX)
 		loop_timer_set(s->loop, &s->expiry_timer, next);
 	after_event(s, now);
@@ -287,7 +300,9 @@ static void server_free(struct tcp_server *s)
 	free(s->conns);
 	free(s->free_idx);
 	free(s->dead);
-	leases_release(&s->leases);
+	for (uint32_t i = 0; i < s->nq; i++)
+		leases_release(&s->qs[i].leases);
+	free(s->qs);
 	free(s->tasks);
 	free(s->unwritten);
 	buf_free(&s->scratch);
@@ -295,12 +310,37 @@ static void server_free(struct tcp_server *s)
 	free(s);
 }
 
-int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q,
-	      struct loop *loop, const struct tcp_results *res, char *err, size_t errlen)
+/* s->qs from qs: each queue's limits (the smaller of the asked and the
+ * queue's own) and lease index; the server's, the largest of them. */
+static int add_queues(struct tcp_server *s, const struct tcp_queue *qs, size_t n)
 {
-	struct forq_limits h;
+	if (!(s->qs = calloc(n, sizeof *s->qs)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct tcp_q *tq = &s->qs[i];
+		struct forq_limits h;
+		forq_admin_limits(qs[i].q, &h);
+		*tq = (struct tcp_q){.s = s, .name = qs[i].name, .q = qs[i].q, .res = qs[i].res};
+		tq->batch_max = qs[i].batch_max && qs[i].batch_max < h.batch_max ? qs[i].batch_max
+										 : h.batch_max;
+		tq->max_payload = qs[i].max_payload && qs[i].max_payload < h.max_payload
+					  ? qs[i].max_payload
+					  : h.max_payload;
+		if (leases_init(&tq->leases, tq->q))
+			return -ENOMEM;
+		s->nq++;
+		if (tq->batch_max > s->batch_max)
+			s->batch_max = tq->batch_max;
+		if (tq->max_payload > s->lim.max_payload)
+			s->lim.max_payload = tq->max_payload;
+	}
+	return 0;
+}
+
+int tcp_start(struct tcp_server **sp, const struct tcp_config *c, const struct tcp_queue *qs,
+	      size_t nq, struct loop *loop, char *err, size_t errlen)
+{
 	struct net_listener l;
-	forq_admin_limits(q, &h);
 	struct tcp_server *s = calloc(1, sizeof *s);
 	int r = -ENOMEM;
 	*sp = NULL;
@@ -310,31 +350,32 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	}
 	s->lfd = -1;
 	s->c = *c;
-	s->q = q;
 	s->loop = loop;
-	s->res = *res;
 	/* The values are forqd's flags (their defaults live in its flag table):
 	 * none may be 0. */
-	if (!c->max_conns || c->lease_timeout_ms <= 0 || c->idle_timeout_ms <= 0) {
+	if (!c->max_conns || c->lease_timeout_ms <= 0 || c->idle_timeout_ms <= 0 || !nq ||
+	    nq > UINT16_MAX) {
 		free(s);
-		errmsg_set(err, errlen, "tcp: a connection limit, lease and idle timeout are needed");
+		errmsg_set(err, errlen, "tcp: a connection limit, lease and idle timeout and "
+					"1 to %u queues are needed", UINT16_MAX);
 		return -EINVAL;
 	}
 	s->max_conns = c->max_conns;
 	s->lease_ns = (uint64_t)c->lease_timeout_ms * MS;
 	s->idle_ns = (uint64_t)c->idle_timeout_ms * MS;
-	s->batch_max = c->batch_max && c->batch_max < h.batch_max ? c->batch_max : h.batch_max;
 	s->lim.max_line = PROTO_MAX_LINE_DEFAULT;
-	s->lim.max_payload = c->max_payload && c->max_payload < h.max_payload ? c->max_payload
-									      : h.max_payload;
 	s->lim.max_value = PROTO_MAX_VALUE;
-	s->max_request = proto_max_request(&s->lim);
-	while (s->idx_bits < 24 && (1u << s->idx_bits) < s->max_conns)
-		s->idx_bits++;
 	loop_timer_init(&s->accept_timer, on_accept_timer, s);
 	loop_timer_init(&s->idle_timer, on_idle_timer, s);
 	loop_timer_init(&s->expiry_timer, on_expiry_timer, s);
 	loop_timer_init(&s->rate_timer, on_rate_timer, s);
+	if (add_queues(s, qs, nq)) {
+		errmsg_set(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->max_request = proto_max_request(&s->lim);
+	while (s->idx_bits < 24 && (1u << s->idx_bits) < s->max_conns)
+		s->idx_bits++;
 
 	if (s->max_conns > (1u << 24)) {
 		errmsg_set(err, errlen, "at most %u TCP connections", 1u << 24);
@@ -351,8 +392,7 @@ int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q
 	s->dead = malloc(s->max_conns * sizeof *s->dead);
 	s->tasks = calloc(s->batch_max, sizeof *s->tasks);
 	s->unwritten = malloc(UNWRITTEN_MAX * sizeof *s->unwritten);
-	if (!s->conns || !s->free_idx || !s->dead || !s->tasks || !s->unwritten ||
-	    leases_init(&s->leases, q)) {
+	if (!s->conns || !s->free_idx || !s->dead || !s->tasks || !s->unwritten) {
 		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}

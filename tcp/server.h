@@ -21,9 +21,6 @@ struct tcp_config {
 	const char *listen;       /* "127.0.0.1:7070", "[::]:7070", port 0: pick one */
 	int lease_timeout_ms;     /* a worker's time to answer (> 0: forqd --lease-timeout) */
 	int idle_timeout_ms;      /* close a connection silent this long (> 0) */
-	const char *queue_name;   /* the queue it serves (PAUSE, RESUME, PURGE name it) */
-	uint32_t max_payload;
-	uint32_t batch_max;       /* most tasks one GET_TASKS may take */
 	unsigned max_conns;       /* connections at once (> 0) */
 	const char *admin_token;  /* needed beyond loopback, like HTTP */
 	const char *worker_token; /* NULL: none; else AUTH takes it too */
@@ -68,21 +65,36 @@ struct tcp_results {
 	void *ctx;
 };
 
-/* Binds, listens and registers the socket in loop. q is forqd's main handle
- * (its record holds the leases' counters); res (copied) says where results
- * go. Returns 0 or -errno with err set. */
-int tcp_start(struct tcp_server **sp, const struct tcp_config *c, struct forq *q,
-	      struct loop *loop, const struct tcp_results *res, char *err, size_t errlen);
+/* One queue the server serves. Task ids must be unique across the queues
+ * of one server (forqd gives each queue its own range): RESULT, FAIL,
+ * RETRY and TOUCH name only an id, and find its queue by the lease. */
+struct tcp_queue {
+	const char *name;        /* what PUT queue=, GET_TASK(S) queue=, STATS,
+				  * PAUSE, RESUME, PURGE and CANCEL call it */
+	struct forq *q;          /* forqd's main handle (its record holds the
+				  * leases' counters) */
+	struct tcp_results res;  /* where its results go */
+	uint32_t max_payload;    /* 0: the queue's own */
+	uint32_t batch_max;      /* most tasks one GET_TASKS takes from it; 0: the
+				  * queue's own */
+};
+
+/* Binds, listens and registers the socket in loop. qs[0..n) (copied; the
+ * names must outlive the server) are the queues it serves, qs[0] the one
+ * that requests naming none get. Returns 0 or -errno with err set. */
+int tcp_start(struct tcp_server **sp, const struct tcp_config *c, const struct tcp_queue *qs,
+	      size_t n, struct loop *loop, char *err, size_t errlen);
 uint16_t tcp_port(const struct tcp_server *s);
 /* GET_TASK(S) WAITs parked now, waiting for a task. */
 unsigned tcp_parked(const struct tcp_server *s);
 /* Tasks may have arrived (the queue's work word moved): serves parked GETs. */
 void tcp_work_arrived(struct tcp_server *s);
 void tcp_draining(struct tcp_server *s);      /* PUT refused from now on */
-/* Cancels task id if a remote worker holds it: its lease is gone (a late
- * RESULT gets ERR not-leased) and fn gets its cancelled result. 0, or
- * -EBUSY when no connection of this server holds it. NULL s: -EBUSY. */
-int tcp_cancel(struct tcp_server *s, uint64_t id);
+/* Cancels task id of the queue named queue if a remote worker holds it: its
+ * lease is gone (a late RESULT gets ERR not-leased) and the queue's final
+ * callback gets its cancelled result. 0, or -EBUSY when no connection of
+ * this server holds it. NULL s: -EBUSY. */
+int tcp_cancel(struct tcp_server *s, const char *queue, uint64_t id);
 /* Any thread. */
 void tcp_counters_read(const struct tcp_server *s, struct tcp_counters *out);
 /* Closes all connections. Leases stay in the queue's lease table (no attempt

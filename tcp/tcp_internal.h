@@ -52,6 +52,10 @@ struct conn {
 	unsigned parked : 1;
 	unsigned park_batch : 1; /* GET_TASKS (reply TASKS k) rather than GET_TASK */
 	uint32_t park_count;
+	/* The last GET's queues (indexes in s->qs), taken from in turn: the
+	 * first one tried moves on by one each time. */
+	uint16_t get_q[PROTO_QUEUES_MAX];
+	uint8_t get_nq, get_turn;
 	struct conn *park_prev, *park_next;
 	/* Parked: the end of the WAIT. FLUSH/LINGER: when to hang up whatever
 	 * happens. Otherwise idle. */
@@ -61,14 +65,28 @@ struct conn {
 	char peer[INET6_ADDRSTRLEN + 8];
 };
 
+/* A queue the server serves (struct tcp_queue, with its lease index). */
+struct tcp_q {
+	struct tcp_server *s;
+	const char *name;
+	struct forq *q;
+	struct tcp_results res;
+	struct leases leases;
+	uint32_t max_payload, batch_max;
+	int dry;       /* a round of parked GETs found it empty */
+	int unflushed; /* results added since its last flush */
+};
+
 struct tcp_server {
 	struct tcp_config c;
-	struct forq *q;
+	struct tcp_q *qs;       /* nq queues; qs[0]: requests that name none */
+	uint32_t nq;
 	struct loop *loop;
-	struct tcp_results res;
 	/* Entries of answered tasks whose results were added but not yet
 	 * flushed: freed by commands_settle_results. */
-	uint32_t *unwritten;
+	struct unwritten {
+		uint32_t qi, slot;
+	} *unwritten;
 	uint32_t nunwritten;
 	int lfd;
 	uint16_t port;
@@ -76,7 +94,7 @@ struct tcp_server {
 	struct auth auth;
 	struct proto_limits lim;
 	size_t max_request;
-	uint32_t batch_max;
+	uint32_t batch_max;     /* the largest of the queues' */
 	uint64_t lease_ns, idle_ns;
 	struct loop_timer accept_timer;  /* out of fds: accepting again */
 	uint64_t accept_pauses;          /* pauses since accepting last worked (logged once) */
@@ -96,7 +114,6 @@ struct tcp_server {
 	int lease_came_free;    /* an entry freed in a full lease table: parked
 				 * GETs may be served (no push will say so) */
 
-	struct leases leases;
 	struct forq_task *tasks; /* batch_max, for leases_take */
 	struct buf scratch;      /* STATS JSON */
 
@@ -107,6 +124,15 @@ struct tcp_server {
 	_Atomic uint64_t m_cmd_in[TCP_COUNTED_CMDS];  /* request bytes by command */
 	_Atomic uint64_t m_cmd_out[TCP_COUNTED_CMDS]; /* reply bytes by command */
 };
+
+/* Leases held now, over every queue. */
+static inline uint32_t server_leases(const struct tcp_server *s)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < s->nq; i++)
+		n += leases_count(&s->qs[i].leases);
+	return n;
+}
 
 /* Single-writer counter bump: a plain load and store, no locked instruction. */
 static inline void count(_Atomic uint64_t *a, uint64_t n)

@@ -61,6 +61,11 @@ struct forq_options {
 	uint32_t backoff_ms;    /* first retry delay, doubled each time (default 100) */
 	uint32_t keys_max;      /* unique keys held at once (default 16384; a power of
 				 * two, rounded up) */
+	uint64_t first_id;      /* the first task's id (default 1; 1 to 2^53 - 1, so
+				 * JSON numbers hold ids exactly): forqd starts each
+				 * named queue's ids at its own base, so that ids are
+				 * unique across the queues it serves. A queue
+				 * recovered from shared memory keeps its counter */
 };
 
 /* A message to push. */
@@ -128,6 +133,9 @@ int forq_push(struct forq *q, enum forq_prio prio, const void *payload, size_t l
  * one is -EAGAIN at once, like a full lane. forqd moves it to the front of
  * its lane once due, within a tenth of a second. */
 #define FORQ_DELAY_MAX_MS (366ull * 24 * 3600 * 1000)
+/* Task ids stay below 2^53: a JSON reader that keeps numbers as doubles
+ * (JavaScript) holds every id exactly. */
+#define FORQ_ID_SAFE_MAX (1ull << 53)
 int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
 		      uint64_t delay_ms, uint64_t *id);
 

@@ -385,4 +385,14 @@ int forq_admin_push_recovered(struct forq *q, const struct forq_task_info *t, co
 /* New ids start at id or later. */
 void forq_admin_next_id_at_least(struct forq *q, uint64_t id);
 
+/* The first task id forqd gives queue (forq_options.first_id), so that the
+ * ids of the queues one forqd serves do not meet: "default" starts at 1, any
+ * other name at FORQ_QUEUE_ID_SPAN times a number from 1 to
+ * FORQ_QUEUE_ID_RANGES - 1 hashed from the name, plus 1 (ids read as
+ * "range, then count": 42000000000017). Two names may hash alike: forqd
+ * refuses such a pair at start. 0 for a bad name. */
+#define FORQ_QUEUE_ID_SPAN 1000000000000ull /* ids per queue: 10^12 */
+#define FORQ_QUEUE_ID_RANGES 9007u          /* SPAN * RANGES <= 2^53: every id safe */
+uint64_t forq_admin_queue_first_id(const char *queue);
+
 #endif

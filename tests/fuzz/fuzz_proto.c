@@ -53,6 +53,7 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 	struct proto_parser p;
 	struct proto_req again;
 	size_t used2;
+	char qs[1100] = "";
 	int r = 0;
 
 	CHECK(used > 0);
@@ -67,6 +68,13 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 	}
 	if (req->cmd == PROTO_PUT)
 		CHECK(req->text_len <= lim->max_payload);
+	if (req->queue) /* a name or list on the line: never empty, never a blank */
+		CHECK(req->queue >= buf && req->queue + req->queue_len <= buf + used &&
+		      req->queue_len > 0 && !memchr(req->queue, ' ', req->queue_len) &&
+		      (req->cmd == PROTO_PUT || req->cmd == PROTO_STATS ||
+		       req->cmd == PROTO_GET_TASK || req->cmd == PROTO_GET_TASKS));
+	else
+		CHECK(req->queue_len == 0);
 	if (req->item)
 		CHECK(req->text_len <= lim->max_value && req->cmd != PROTO_AUTH);
 	CHECK(!req->item_last || req->item);
@@ -75,8 +83,17 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 	CHECK(req->wait_ms >= -1);
 
 	switch (req->cmd) {
-	case PROTO_GET_TASK: r = proto_format_get_task(&b, req->wait_ms); break;
-	case PROTO_GET_TASKS: r = proto_format_get_tasks(&b, req->count, req->wait_ms); break;
+	case PROTO_GET_TASK:
+	case PROTO_GET_TASKS: /* the queue list as a string, then formatted back */
+		if (req->queue && req->queue_len < sizeof qs) {
+			memcpy(qs, req->queue, req->queue_len);
+			qs[req->queue_len] = '\0';
+		}
+		r = req->queue && (req->queue_len >= sizeof qs ||
+				   memchr(req->queue, '\0', req->queue_len)) ? -EINVAL
+		    : req->cmd == PROTO_GET_TASK ? proto_format_get_task(&b, req->wait_ms, qs)
+						 : proto_format_get_tasks(&b, req->count, req->wait_ms, qs);
+		break;
 	case PROTO_RESULT: r = proto_format_result(&b, req->id, req->text, req->text_len); break;
 	case PROTO_FAIL: r = proto_format_fail(&b, req->id, req->text, req->text_len); break;
 	case PROTO_RETRY: r = proto_format_retry(&b, req->id, req->text, req->text_len); break;
@@ -117,6 +134,10 @@ static void check_request(const struct proto_limits *lim, const char *buf, size_
 		CHECK(again.wait_ms == req->wait_ms && again.prio == req->prio);
 		CHECK(again.text_len == req->text_len);
 		CHECK(req->text_len == 0 || memcmp(again.text, req->text, req->text_len) == 0);
+		if (req->cmd == PROTO_GET_TASK || req->cmd == PROTO_GET_TASKS)
+			CHECK(again.queue_len == req->queue_len &&
+			      (!req->queue_len ||
+			       memcmp(again.queue, req->queue, req->queue_len) == 0));
 	}
 	buf_free(&b);
 }

@@ -149,6 +149,8 @@ static void test_every_bad_line_names_its_file_and_line(void **state)
 		{"\n[queue a]\ncapacity = 0\n", ":3: ", "--capacity"},
 		{"[queue a]\nworkers = many\n", ":2: ", "--workers"},
 		{"[queue a]\n[queue b]\n\n[queue a]\n", ":4: ", "declared twice (first at line 1)"},
+		{"[queue q182]\n\n[queue q258]\n", ":3: ",
+		 "queue \"q258\" would share its task ids with queue \"q182\" (line 1)"},
 		{"[tube a]\n", ":1: ", "expected [queue NAME]"},
 		{"[queue a b]\n", ":1: ", "expected [queue NAME]"},
 		{"[queue a.b]\n", ":1: ", "queue name \"a.b\""},

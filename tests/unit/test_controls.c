@@ -575,6 +575,52 @@ static void test_cancel_ask_and_serve(void **state)
 	assert_int_equal(s.cancels, 1);
 }
 
+/* Check that a queue's ids start at its first_id (forqd's per-queue base):
+ * pushes, a delayed push, lookup and cancel all take the big ids; an
+ * attacher (a recovering forqd) keeps the counter; the bases are 1 for
+ * "default" and distinct, stable and below 2^53 for other names; a first_id
+ * of 0 or past 2^53 is refused. */
+static void test_first_id_per_queue(void **state)
+{
+	(void)state;
+	uint64_t base = forq_admin_queue_first_id("emails");
+	assert_int_equal(forq_admin_queue_first_id(FORQ_QUEUE_DEFAULT), 1);
+	assert_int_equal(base, 4867ull * FORQ_QUEUE_ID_SPAN + 1); /* stable: FNV-1a */
+	assert_int_not_equal(forq_admin_queue_first_id("jsonq"), base);
+	assert_int_equal(forq_admin_queue_first_id("q182"), forq_admin_queue_first_id("q258"));
+	assert_int_equal(forq_admin_queue_first_id("a.b"), 0);
+	assert_int_equal(forq_admin_queue_first_id(NULL), 0);
+	assert_true((FORQ_QUEUE_ID_RANGES - 1) * FORQ_QUEUE_ID_SPAN + FORQ_QUEUE_ID_SPAN <=
+		    FORQ_ID_SAFE_MAX);
+
+	struct forq_options o = qfx_options(64, 64);
+	o.first_id = base;
+	struct qfx *f = qfx_create("firstid", &o);
+	uint64_t id, id2, id3;
+	assert_int_equal(forq_push(f->q, FORQ_NORMAL, "a", 1, 0, &id), 0);
+	assert_int_equal(id, base);
+	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "b", 1, 60000, &id2), 0);
+	assert_int_equal(id2, base + 1);
+	assert_int_equal(forq_admin_cancel(f->q, id2, NULL, NULL), 0);
+	assert_int_equal(forq_result_lookup(f->q, id2, NULL, 0, NULL), FORQ_RESULT_CANCELLED);
+	assert_int_equal(forq_admin_cancel(f->q, id2, NULL, NULL), -ENOENT);
+
+	struct forq *again;
+	char err[256];
+	assert_int_equal(forq_open(&again, f->name, err, sizeof err), 0);
+	assert_int_equal(forq_push(again, FORQ_NORMAL, "c", 1, 0, &id3), 0);
+	assert_int_equal(id3, base + 2);
+	forq_close(again);
+	qfx_destroy((void **)&f);
+
+	struct forq *q = NULL;
+	o.first_id = 0;
+	assert_int_equal(forq_create(&q, "/forq-test-firstid-bad", &o, err, sizeof err), -EINVAL);
+	o.first_id = FORQ_ID_SAFE_MAX;
+	assert_int_equal(forq_create(&q, "/forq-test-firstid-bad", &o, err, sizeof err), -EINVAL);
+	assert_null(q);
+}
+
 /* Check the cancel of a task a consumer runs, as forqd does it: the holder's
  * pid is found, the consumer dies, its entry is marked before repair, and
  * repair reports that task cancelled (no crash counted) and gives back the
@@ -638,6 +684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_then_purge_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canceller_killed_mid_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ask_and_serve, setup, teardown),
+		cmocka_unit_test(test_first_id_per_queue),
 		cmocka_unit_test_setup_teardown(test_cancel_held_by_a_dead_consumer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,6 +148,72 @@ static void test_proto_parse_put_key(void **state)
 	assert_true(req.window_ms == 0);
 }
 
+/* Check the queue options: GET_TASK(S)'s queue= list before or after WAIT,
+ * PUT's queue= among its options, STATS's optional name; without them no
+ * queue (the default); proto_queue_next walks a list and refuses empty
+ * names. */
+static void test_proto_parse_queues(void **state)
+{
+	(void)state;
+	static const char in[] = "GET_TASK queue=a,bb WAIT 5\r\n"
+				 "GET_TASKS 3 WAIT 7 queue=emails\r\n"
+				 "GET_TASKS 3\r\n"
+				 "PUT high queue=emails delay=5 2\r\nab\r\n"
+				 "STATS emails\r\nSTATS\r\n";
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used, at = 0;
+	struct proto_limits lim = {.max_line = 256, .max_payload = 16};
+	assert_int_equal(proto_parser_init(&p, &lim), 0);
+#define NEXT()                                                                            \
+	do {                                                                              \
+		assert_int_equal(proto_parse(&p, in + at, strlen(in) - at, &req, &used),    \
+				 PROTO_PARSED);                                           \
+		at += used;                                                               \
+	} while (0)
+	NEXT();
+	assert_int_equal(req.cmd, PROTO_GET_TASK);
+	assert_int_equal(req.wait_ms, 5);
+	assert_int_equal(req.queue_len, 4);
+	assert_memory_equal(req.queue, "a,bb", 4);
+	const char *it = req.queue, *name;
+	size_t n;
+	assert_int_equal(proto_queue_next(&it, req.queue + req.queue_len, &name, &n), 1);
+	assert_true(n == 1 && name[0] == 'a');
+	assert_int_equal(proto_queue_next(&it, req.queue + req.queue_len, &name, &n), 1);
+	assert_true(n == 2 && memcmp(name, "bb", 2) == 0);
+	assert_int_equal(proto_queue_next(&it, req.queue + req.queue_len, &name, &n), 0);
+	NEXT();
+	assert_true(req.cmd == PROTO_GET_TASKS && req.count == 3 && req.wait_ms == 7);
+	assert_int_equal(req.queue_len, 6);
+	assert_memory_equal(req.queue, "emails", 6);
+	NEXT();
+	assert_true(req.cmd == PROTO_GET_TASKS && req.wait_ms == -1);
+	assert_null(req.queue);
+	assert_int_equal(req.queue_len, 0);
+	NEXT();
+	assert_true(req.cmd == PROTO_PUT && req.prio == FORQ_HIGH && req.delay_ms == 5);
+	assert_int_equal(req.queue_len, 6);
+	assert_memory_equal(req.queue, "emails", 6);
+	assert_int_equal(req.text_len, 2);
+	NEXT();
+	assert_int_equal(req.cmd, PROTO_STATS);
+	assert_int_equal(req.queue_len, 6);
+	NEXT();
+	assert_int_equal(req.cmd, PROTO_STATS);
+	assert_null(req.queue);
+	assert_int_equal(at, strlen(in));
+#undef NEXT
+	static const char *const bad[] = {",a", "a,", "a,,b", ""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *b = bad[i], *end = b + strlen(b);
+		int r;
+		while ((r = proto_queue_next(&b, end, &name, &n)) > 0)
+			;
+		assert_int_equal(r, bad[i][0] ? -1 : 0);
+	}
+}
+
 /* Check that each malformed line gives its ERR word, drops exactly that line,
  * and that the next command on the connection still parses. */
 static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **state)
@@ -192,7 +258,16 @@ static void test_proto_parse_bad_requests_give_err_word_and_skip_line(void **sta
 		{"TOUCH 1 2\r\n", "bad-args"},
 		{"TOUCH 18446744073709551616\r\n", "bad-id"},
 		{"PING now\r\n", "bad-args"},
-		{"STATS all\r\n", "bad-args"},
+		{"STATS all of them\r\n", "bad-args"},
+		{"GET_TASK queue=\r\n", "bad-args"},
+		{"GET_TASK queue=a,,b\r\n", "bad-args"},
+		{"GET_TASK queue=a, WAIT 5\r\n", "bad-args"},
+		{"GET_TASK queue=a queue=b\r\n", "bad-args"},
+		{"GET_TASK queue=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\r\n", "bad-args"}, /* 17 */
+		{"GET_TASKS 2 queue=a WAIT x\r\n", "bad-wait"},
+		{"GET_TASKS queue=a 2\r\n", "bad-count"},
+		{"PUT queue= 3\r\n", "bad-args"},
+		{"PUT queue=a queue=b 3\r\n", "bad-args"},
 		{"EXIT 0\r\n", "bad-args"},
 		{"PUT\r\n", "bad-args"},
 		{"PUT high 3 4\r\n", "bad-args"},
@@ -589,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_proto_parse_good_requests_fill_fields),
 		cmocka_unit_test(test_proto_parse_put_delay),
 		cmocka_unit_test(test_proto_parse_put_key),
+		cmocka_unit_test(test_proto_parse_queues),
 		cmocka_unit_test(test_proto_parse_bad_requests_give_err_word_and_skip_line),
 		cmocka_unit_test(test_proto_parse_incomplete_input_asks_for_more),
 		cmocka_unit_test(test_proto_parse_pipelined_commands_in_one_buffer),

@@ -48,10 +48,12 @@ static void test_proto_format_exact_text(void **state)
 	EXPECT(proto_format_pong(&b), "PONG\r\n");
 	EXPECT(proto_format_bye(&b), "BYE\r\n");
 	EXPECT(proto_format_stats(&b, S("{\"pending\":3}")), "{\"pending\":3}\r\n");
-	EXPECT(proto_format_get_task(&b, -1), "GET_TASK\r\n");
-	EXPECT(proto_format_get_task(&b, 250), "GET_TASK WAIT 250\r\n");
-	EXPECT(proto_format_get_tasks(&b, 8, -1), "GET_TASKS 8\r\n");
-	EXPECT(proto_format_get_tasks(&b, 8, 0), "GET_TASKS 8 WAIT 0\r\n");
+	EXPECT(proto_format_get_task(&b, -1, NULL), "GET_TASK\r\n");
+	EXPECT(proto_format_get_task(&b, 250, ""), "GET_TASK WAIT 250\r\n");
+	EXPECT(proto_format_get_tasks(&b, 8, -1, NULL), "GET_TASKS 8\r\n");
+	EXPECT(proto_format_get_tasks(&b, 8, 0, NULL), "GET_TASKS 8 WAIT 0\r\n");
+	EXPECT(proto_format_get_tasks(&b, 8, 0, "a,b"), "GET_TASKS 8 WAIT 0 queue=a,b\r\n");
+	EXPECT(proto_format_get_task(&b, -1, "emails"), "GET_TASK queue=emails\r\n");
 	EXPECT(proto_format_result(&b, 5, S("42 apples")), "RESULT 5 42 apples\r\n");
 	EXPECT(proto_format_result(&b, 5, S("")), "RESULT 5 \r\n");
 	EXPECT(proto_format_fail(&b, 6, S("bad json")), "FAIL 6 bad json\r\n");
@@ -87,7 +89,9 @@ static void test_proto_format_refusals_change_nothing(void **state)
 	assert_int_equal(proto_format_retry(&b, 1, S("a\nb")), -EINVAL);
 	assert_int_equal(proto_format_auth(&b, S("")), -EINVAL);
 	assert_int_equal(proto_format_auth(&b, S("tok\r\n")), -EINVAL);
-	assert_int_equal(proto_format_get_tasks(&b, 0, -1), -EINVAL);
+	assert_int_equal(proto_format_get_tasks(&b, 0, -1, NULL), -EINVAL);
+	assert_int_equal(proto_format_get_tasks(&b, 2, 5, "a b"), -EINVAL);
+	assert_int_equal(proto_format_get_task(&b, -1, "a\r\n"), -EINVAL);
 	assert_int_equal(proto_format_put(&b, (enum forq_prio)3, "x", 1), -EINVAL);
 	assert_int_equal(proto_format_simple(&b, PROTO_PUT), -EINVAL);
 	assert_int_equal(b.len, 4);
@@ -103,8 +107,8 @@ static void test_proto_format_requests_round_trip_through_parser(void **state)
 	struct proto_req r[9];
 	size_t used, off = 0;
 	(void)state;
-	assert_int_equal(proto_format_get_task(&b, 100), 0);
-	assert_int_equal(proto_format_get_tasks(&b, 4, -1), 0);
+	assert_int_equal(proto_format_get_task(&b, 100, NULL), 0);
+	assert_int_equal(proto_format_get_tasks(&b, 4, -1, NULL), 0);
 	assert_int_equal(proto_format_result(&b, 11, S("v a l")), 0);
 	assert_int_equal(proto_format_fail(&b, 12, S("oops")), 0);
 	assert_int_equal(proto_format_put(&b, FORQ_LOW, "\r\n\r\n", 4), 0);

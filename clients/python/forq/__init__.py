@@ -31,6 +31,7 @@ from .errors import (
     QueueFull,
     Retry,
     ServerError,
+    UnknownQueue,
 )
 from .serve import serve
 from .worker import Worker
@@ -52,4 +53,5 @@ __all__ = [
     "PayloadTooLarge",
     "NotFound",
     "ServerError",
+    "UnknownQueue",
 ]

@@ -3,6 +3,7 @@ connection, reply parsing.  Blocking sockets; no threads of its own."""
 
 import select
 import socket
+import struct
 from urllib.parse import urlsplit
 
 from .errors import ConnectionFailed, ProtocolError, from_err_word
@@ -98,6 +99,34 @@ def put_options(delay, key, key_window):
     return opts
 
 
+QUEUES_MAX = 16  # names in one GET_TASKS queue= list (PROTO_QUEUES_MAX)
+
+
+def queue_word(queue):
+    """A queue name as forqd takes it (1 to 32 letters, digits, '_' or '-');
+    None stays None (forqd's default queue)."""
+    if queue is None:
+        return None
+    if not isinstance(queue, str) or not 1 <= len(queue) <= 32 or any(
+        not (c.isascii() and (c.isalnum() or c in "_-")) for c in queue
+    ):
+        raise ValueError("a queue name is 1 to 32 letters, digits, '_' or '-', not %r" % (queue,))
+    return queue
+
+
+def queue_list(queues):
+    """A worker's queues (a name or a list of names) as GET_TASKS's
+    "A,B" text; None for forqd's default queue."""
+    if queues is None:
+        return None
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    names = [queue_word(q) for q in queues]
+    if not 1 <= len(names) <= QUEUES_MAX:
+        raise ValueError("a worker serves 1 to %d queues, not %d" % (QUEUES_MAX, len(names)))
+    return ",".join(names)
+
+
 def priority_word(priority):
     if priority is None:
         return "normal"
@@ -149,6 +178,7 @@ class Conn:
                 "cannot connect to forqd at %s: %s" % (addr.hostport(), e.strerror or e)
             ) from e
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
         self.buf = bytearray()
         self.pos = 0
 
@@ -173,19 +203,40 @@ class Conn:
 
     def settimeout(self, t):
         self.sock.settimeout(t)
+        self.timeout = t
+
+    def blocking(self, timeout):
+        """Makes the socket blocking with the kernel's timeouts (SO_RCVTIMEO,
+        SO_SNDTIMEO) instead of Python's, which polls before every send and
+        receive: a worker's round trip is then two syscalls, not four.  A
+        system without them, or a timeout that is not above 0 (0 would mean
+        none to the kernel), keeps Python's timeout."""
+        if timeout is None or not timeout > 0:
+            return
+        sec = int(timeout)
+        tv = struct.pack("ll", sec, max(int((timeout - sec) * 1e6), 0 if sec else 1))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        except (OSError, AttributeError):
+            return
+        self.timeout = timeout
+        self.sock.settimeout(None)
 
     def send(self, data):
         try:
             self.sock.sendall(data)
+        except BlockingIOError as e:  # SO_SNDTIMEO (blocking())
+            raise ConnectionFailed("forqd at %s took nothing for %ss" % (self.addr.hostport(), self.timeout)) from e
         except OSError as e:
             raise ConnectionFailed("lost forqd at %s: %s" % (self.addr.hostport(), e)) from e
 
     def _more(self):
         try:
             chunk = self.sock.recv(RECV_SIZE)
-        except socket.timeout as e:
+        except (socket.timeout, BlockingIOError) as e:  # the latter: SO_RCVTIMEO (blocking())
             raise ConnectionFailed(
-                "no reply from forqd at %s within %ss" % (self.addr.hostport(), self.sock.gettimeout())
+                "no reply from forqd at %s within %ss" % (self.addr.hostport(), self.timeout)
             ) from e
         except OSError as e:
             raise ConnectionFailed("lost forqd at %s: %s" % (self.addr.hostport(), e)) from e
@@ -272,8 +323,38 @@ class Conn:
         """Reads "TASKS k" and its k TASK blocks for a worker's hot loop:
         [(id, payload)], the id as the bytes of its digits (to be sent back
         as they are).  What has arrived is copied out as one bytes object and
-        split there: no copy or decode per task beyond the payload's."""
+        split there: no copy or decode per task beyond the payload's.
+
+        The usual case, the whole batch here and no payload holding "\r\n",
+        is one split at every "\r\n" and a check of each block: header
+        "TASK <id> <attempt> <bytes>" and a payload of exactly <bytes>.  A
+        payload that holds "\r\n" comes out of the split shorter than its
+        length says, so the check fails there and the exact parse below
+        reads the batch instead."""
         k = self._tasks_count()
+        if not k:
+            return []
+        data = bytes(self.buf[self.pos :])
+        parts = data.split(b"\r\n", 2 * k)
+        if len(parts) > 2 * k:
+            ps = parts[1 : 2 * k : 2]
+            ids = []
+            append = ids.append
+            try:
+                for h, payload in zip(parts[0 : 2 * k : 2], ps):
+                    word, tid, _attempt, n = h.split(b" ")
+                    if word != b"TASK" or int(n) != len(payload):
+                        break
+                    append(tid)
+            except ValueError:
+                pass
+            if len(ids) == k:
+                self.pos += len(data) - len(parts[-1])
+                return list(zip(ids, ps))
+        return self._task_batch(k)
+
+    def _task_batch(self, k):
+        """task_batch's exact parse, block by block, reading as needed."""
         out = []
         append = out.append
         while True:

@@ -20,6 +20,7 @@ from .errors import (
     ProtocolError,
     QueueFull,
     ServerError,
+    UnknownQueue,
 )
 
 PUT_CHUNK_TASKS = 512          # PUTs per write
@@ -88,7 +89,8 @@ class Client:
 
     # ---- the API ----
 
-    def push(self, payload, priority=None, *, timeout=0.0, delay=None, key=None, key_window=None):
+    def push(self, payload, priority=None, *, timeout=0.0, delay=None, key=None, key_window=None,
+             queue=None):
         """Enqueues one task; returns its id.
 
         payload: bytes, str (UTF-8) or any JSON value (its compact JSON text).
@@ -97,25 +99,29 @@ class Client:
         delay: seconds before it may start.  key: a unique key (str, 1 to 94
         bytes, no blanks): while a task holding it is pending, scheduled or
         running (or ended less than key_window seconds ago), that task's id
-        is returned and nothing is pushed."""
+        is returned and nothing is pushed.  queue: the named queue (None:
+        forqd's default one); one forqd serves none of that name: UnknownQueue."""
         try:
             return self.push_many([payload], priority, timeout=timeout, delay=delay, _key=key,
-                                  _key_window=key_window)[0]
+                                  _key_window=key_window, queue=queue)[0]
         except (QueueFull, Draining, PayloadTooLarge) as e:
             e.ids = None
             raise
 
     def push_many(self, payloads, priority=None, *, timeout=0.0, delay=None, _key=None,
-                  _key_window=None):
+                  _key_window=None, queue=None):
         """Enqueues many tasks, pipelined; returns their ids in order.
 
         When some are refused the exception (QueueFull, Draining,
         PayloadTooLarge) has ``ids``: the id of each payload that was taken,
         None for the others.  With a timeout, refusals for a full lane are
         tried again (those tasks then get later ids) until it runs out.
-        delay: seconds before each may start (None: at once)."""
+        delay: seconds before each may start (None: at once).  queue: the
+        named queue (None: the default one; unknown: UnknownQueue, nothing
+        pushed)."""
         prio = _wire.priority_word(priority)
         opts = _wire.put_options(delay, _key, _key_window)
+        queue = _wire.queue_word(queue)
         blobs = [_wire.payload_bytes(p) for p in payloads]
         ids = [None] * len(blobs)
         todo = list(range(len(blobs)))
@@ -124,9 +130,9 @@ class Client:
         while True:
             with self._lock:
                 if self.addr.scheme == "tcp":
-                    errs = self._tcp_put(prio, blobs, todo, ids, opts)
+                    errs = self._tcp_put(prio, blobs, todo, ids, opts, queue)
                 else:
-                    errs = self._http_put(prio, blobs, todo, ids, opts)
+                    errs = self._http_put(prio, blobs, todo, ids, opts, queue)
             if not errs:
                 return ids
             full_only = all(isinstance(e, QueueFull) for e in errs.values())
@@ -166,16 +172,23 @@ class Client:
         d.setdefault("error", None)
         return d
 
-    def stats(self):
+    def stats(self, queue=None):
         """The queue's figures as a dict with the TCP ``STATS`` fields
         (service/PROTOCOL.md): pending, pending_high/normal/low, in_progress,
         retry_waiting, dead_letters, enqueued, done, failed, dead, retried,
         capacity, max_payload, accepting, ...  Over HTTP these names are
-        filled from ``/stats`` and its other fields are kept as they are."""
+        filled from ``/stats`` and its other fields are kept as they are.
+        queue: a named queue's (TCP only; None: the default queue)."""
+        queue = _wire.queue_word(queue)
         with self._lock:
             if self.addr.scheme == "tcp":
-                line = self._tcp_request(b"STATS\r\n", lambda c: c.line())
+                req = b"STATS %s\r\n" % queue.encode() if queue else b"STATS\r\n"
+                line = self._tcp_request(req, lambda c: c.line())
+                if line[:1] != b"{":
+                    raise _wire.unexpected(line, "a JSON object")
                 return _wire.json_line(line)
+            if queue is not None:
+                raise ValueError("stats(queue=...) needs a TCP address")
             return _flatten_http_stats(self._http_request("GET", "/stats"))
 
     def ping(self):
@@ -228,7 +241,7 @@ class Client:
             raise
         return self._tcp_request(data, read, retry=False)
 
-    def _tcp_put(self, prio, blobs, todo, ids, opts):
+    def _tcp_put(self, prio, blobs, todo, ids, opts, queue=None):
         """PUTs blobs[i] for i in todo, pipelined in chunks with a window of
         chunks in flight (forqd stops reading a client whose unread replies
         pass 1 MiB, so writing all before reading could deadlock).  Fills
@@ -239,12 +252,15 @@ class Client:
         if self._conn is not None and self._conn.stale():
             self._drop()
         conn = self._connect()
+        if queue is not None:
+            opts = opts + [("queue", queue)]
         head = prio.encode() + b"".join(b" %s=%s" % (k.encode(), v.encode()) for k, v in opts)
         inflight = []  # lists of indexes whose replies are still to read
+        unknown = None
         i = 0
         try:
-            while i < len(todo) or inflight:
-                if i < len(todo) and len(inflight) < PUT_WINDOW:
+            while (i < len(todo) and unknown is None) or inflight:
+                if i < len(todo) and unknown is None and len(inflight) < PUT_WINDOW:
                     parts, chunk, size = [], [], 0
                     while i < len(todo) and len(chunk) < PUT_CHUNK_TASKS and size < PUT_CHUNK_BYTES:
                         k = todo[i]
@@ -265,12 +281,17 @@ class Client:
                         except ValueError:
                             pass
                     err = _wire.err_of(line)
+                    if isinstance(err, UnknownQueue):
+                        unknown = err  # every PUT of the batch says so: read them all
+                        continue
                     if err is None or not isinstance(err, (QueueFull, Draining, PayloadTooLarge)):
                         raise _wire.unexpected(line, "OK <id>")
                     errs[k] = err
         except (ForqError, OSError):
             self._drop()
             raise
+        if unknown is not None:
+            raise unknown
         return errs
 
     def _tcp_get(self, task_id):
@@ -361,7 +382,7 @@ class Client:
             raise ServerError(msg, s)
         raise ProtocolError(msg, s)
 
-    def _http_put(self, prio, blobs, todo, ids, opts):
+    def _http_put(self, prio, blobs, todo, ids, opts, queue=None):
         errs = {}
         per_post = HTTP_CHUNK_TASKS
         if len(todo) > 1:
@@ -393,8 +414,11 @@ class Client:
                 chunk.append(k)
                 i += 1
             body = json.dumps(items, ensure_ascii=False).encode("utf-8")
+            path = "/queues/%s/tasks" % queue if queue is not None else "/tasks"
             try:
-                doc = self._http_request("POST", "/tasks", body, ok=(200, 202))
+                doc = self._http_request("POST", path, body, ok=(200, 202))
+            except NotFound as e:
+                raise UnknownQueue(e.args[0], e.args[1] if len(e.args) > 1 else 404) from None
             except (QueueFull, Draining, PayloadTooLarge) as e:
                 # A POST of at most 256 tasks of one priority is all or nothing.
                 for k in chunk:

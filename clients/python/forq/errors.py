@@ -53,6 +53,11 @@ class NotFound(ForqError, LookupError):
     """``get(id)``: forqd does not know the id (never given, or forgotten)."""
 
 
+class UnknownQueue(ForqError, LookupError):
+    """forqd serves no queue of that name (``ERR unknown-queue``, HTTP 404
+    on ``/queues/{name}/...``)."""
+
+
 class ServerError(ForqError):
     """forqd failed (``ERR internal``, HTTP 5xx other than 503)."""
 
@@ -80,6 +85,7 @@ _BY_WORD = {
     "internal": ServerError,
     "too-many-connections": ConnectionFailed,
     "too-many-errors": ProtocolError,
+    "unknown-queue": UnknownQueue,
 }
 
 _TEXT = {
@@ -89,6 +95,7 @@ _TEXT = {
     "payload-too-large": "payload over the queue's max payload",
     "internal": "forqd failed (see its log)",
     "too-many-connections": "forqd holds --tcp-max-conns connections already",
+    "unknown-queue": "forqd serves no queue of that name",
 }
 
 

@@ -3,9 +3,11 @@
 One connection.  Each round trip carries the results of the batch just run
 and the request for the next one (``GET_TASKS n WAIT ms``); replies come back
 in request order, so the worker keeps a FIFO of the replies it expects.
-A heartbeat thread sends ``TOUCH`` for the tasks still held while a batch
-runs longer than a third of forqd's lease timeout; writes to the socket are
-serialized by a lock, and only the main loop reads.
+A ticker thread pokes the hot loop when a batch has run FLUSH_EVERY (its
+results so far go out) and sends ``TOUCH`` for the tasks still held every
+third of forqd's lease timeout; writes to the socket are serialized by a
+lock, and only the main loop reads.  The hot loop itself looks at one
+attribute per task (``_poke``): no clock, no counter, no shared state.
 """
 
 import logging
@@ -45,10 +47,14 @@ class _Results:
 
     def __init__(self):
         self.parts = []
+        self.taken = 0  # results taken out since the counter was last reset
 
     def _take(self):
-        data = b"".join(self.parts)
-        self.parts.clear()  # in place: the hot loop holds this list
+        parts = self.parts
+        data = b"".join(parts)
+        n = len(parts)
+        parts.clear()    # in place: the hot loop holds this list
+        self.taken += n  # after the clear: a reader of taken + len(parts) sees too few, never too many
         return data
 
 
@@ -115,7 +121,10 @@ class Worker:
     return after that many tasks.  ``reconnect``: on a lost connection, connect
     again with backoff (0.1 s doubling to 5 s) instead of raising.
     ``results``: "auto" (the framed form when forqd answers ``RESULTS 0``,
-    else one line per result), "line" or "framed".
+    else one line per result), "line" or "framed".  ``queues``: the named
+    queues to serve, a list or "a,b" (up to 16, taken from in turn; None:
+    forqd's default queue); a name forqd does not serve raises UnknownQueue
+    from ``run()``.
 
     ``run()`` returns the number of tasks run.  In the main thread it handles
     SIGTERM and SIGINT: the first finishes every task already leased, sends
@@ -125,7 +134,7 @@ class Worker:
     """
 
     def __init__(self, addr, fn, batch=64, token=None, *, wait_ms=1000, max_tasks=None,
-                 reconnect=True, results="auto", timeout=None):
+                 reconnect=True, results="auto", timeout=None, queues=None):
         self.addr = _wire.parse_addr(addr)
         if self.addr.scheme != "tcp":
             raise ValueError("forq.Worker speaks TCP: give host:port, not %s" % self.addr)
@@ -136,6 +145,8 @@ class Worker:
         if results not in ("auto", "line", "framed"):
             raise ValueError("results must be auto, line or framed")
         self.fn = fn
+        self.queues = _wire.queue_list(queues)
+        self._get_tail = b" queue=%s\r\n" % self.queues.encode() if self.queues else b"\r\n"
         self.batch = int(batch)
         self.token = token
         self.wait_ms = int(wait_ms)
@@ -154,8 +165,10 @@ class Worker:
         self._wake = threading.Event()
         self._wlock = threading.Lock()
         self._expect = deque()
-        self._held = ()
-        self._next = 0
+        self._poke = 0       # set by stop() and the ticker: the hot loop looks once per task
+        self._held = ()      # the batch running ([(id, payload)])
+        self._enc = None     # its results: taken + len(parts) of its tasks have ended
+        self._batch_t0 = None  # when the results of the batch running last went out
         self._conn = None
 
     # ---- control ----
@@ -164,6 +177,7 @@ class Worker:
         """Asks run() to return: after the tasks leased (now=False) or after
         the task running (now=True)."""
         self._stop = max(self._stop, 2 if now else 1)
+        self._poke = 1
         self._wake.set()
 
     def _on_signal(self, signum, frame):
@@ -220,7 +234,7 @@ class Worker:
         conn = _wire.Conn(self.addr, self.timeout)
         self._conn = conn
         self._expect.clear()
-        self._held, self._next = (), 0
+        self._held, self._enc, self._batch_t0 = (), None, None
         hb_stop = threading.Event()
         hb = None
         try:
@@ -228,10 +242,10 @@ class Worker:
             self.connects += 1
             log.info("forq worker: connected to %s (%s results)", self.addr,
                      "framed" if enc.framed else "line")
-            if lease_ms:
-                hb = threading.Thread(target=self._heartbeat, args=(hb_stop, lease_ms / 3000.0),
-                                      name="forq-touch", daemon=True)
-                hb.start()
+            conn.blocking(self.timeout)  # the hot path: one syscall a send or a receive
+            hb = threading.Thread(target=self._ticker, args=(hb_stop, lease_ms / 3000.0),
+                                  name="forq-ticker", daemon=True)
+            hb.start()
             self._work(conn, enc, hb_stop, hb)
         finally:
             hb_stop.set()
@@ -276,7 +290,7 @@ class Worker:
         return max(1, min(self.batch, self.max_tasks - self.tasks_run))
 
     def _get(self):
-        return b"GET_TASKS %d WAIT %d\r\n" % (self._want(), self.wait_ms)
+        return b"GET_TASKS %d WAIT %d%s" % (self._want(), self.wait_ms, self._get_tail)
 
     def _work(self, conn, enc, hb_stop, hb):
         self._send(self._get(), ((_E_TASKS,),))
@@ -298,22 +312,29 @@ class Worker:
 
     def _run_batch(self, enc, tasks):
         """Runs fn on each (id, payload) of tasks, adding the results to
-        enc; what ran is sent at least every FLUSH_EVERY seconds.  The hot
-        loop: a framed DONE result is one %-format and one append, the
-        counters are summed once per batch."""
+        enc.  The hot loop: a framed DONE result is one %-format and one
+        append; the one look at shared state is ``_poke`` (a stop, or the
+        ticker's word that the results so far are due: FLUSH_EVERY).  What
+        ran is counted once per batch, from the results added."""
         fn = self.fn
         parts = enc.parts
         add = enc.add
         frame = enc.DONE_FRAME if enc.framed else None
-        clock = time.monotonic
+        failed = retried = 0
+        enc.taken = 0
+        self._enc = enc
         self._held = tasks
-        self._next = 0
-        last = clock()
-        ran = failed = retried = 0
+        self._batch_t0 = time.monotonic()
         try:
             for tid, payload in tasks:
-                if self._stop >= 2:
-                    break
+                if self._poke:
+                    self._poke = 0  # first: a stop that comes after is seen at the next task
+                    if self._stop >= 2:
+                        break
+                    data, exp = enc.take()
+                    if data:
+                        self._send(data, exp)
+                    self._batch_t0 = time.monotonic()
                 try:
                     r = fn(payload)
                     if r.__class__ is str:
@@ -332,19 +353,12 @@ class Worker:
                         parts.append(frame % (tid, len(r), r))
                     else:
                         add(tid, DONE, r)
-                ran += 1
-                self._next = ran
-                now = clock()
-                if now - last >= FLUSH_EVERY:
-                    data, exp = enc.take()
-                    if data:
-                        self._send(data, exp)
-                    last = now
         finally:
+            self._held, self._batch_t0 = (), None
+            ran = enc.taken + len(parts)
             self.done += ran - failed - retried
             self.failed += failed
             self.retried += retried
-            self._held, self._next = (), 0
 
     def _replies(self, conn, until_tasks):
         """Reads replies in FIFO order: until a TASKS batch (returned as a list
@@ -384,16 +398,37 @@ class Worker:
             return
         raise from_err_word(word)
 
-    # ---- heartbeat ----
+    # ---- ticker: flushes and TOUCHes while a batch runs ----
 
-    def _heartbeat(self, stop, interval):
-        while not stop.wait(interval):
-            ids, i = self._held, self._next
-            rest = ids[i:]
-            if not rest:
-                continue
-            data = b"".join(b"TOUCH %s\r\n" % t[0] for t in rest)
-            try:
-                self._send(data, ((_E_SIMPLE, len(rest), "touch"),))
-            except (ConnectionFailed, ForqError, AttributeError):
-                return
+    def _ticker(self, stop, touch_every):
+        """Every FLUSH_EVERY: pokes the hot loop when the batch running has
+        held its results that long.  Every touch_every seconds (a third of
+        the lease timeout; 0: forqd gave none, no TOUCH): _touch_held."""
+        next_touch = time.monotonic() + touch_every
+        while not stop.wait(FLUSH_EVERY):
+            t0 = self._batch_t0
+            now = time.monotonic()
+            if t0 is not None and now - t0 >= FLUSH_EVERY:
+                self._poke = 1
+            if touch_every and now >= next_touch:
+                next_touch = now + touch_every
+                if not self._touch_held():
+                    return
+
+    def _touch_held(self):
+        """Sends TOUCH for the tasks of the batch running that have not
+        ended (their results added, sent or not); False when the
+        connection is gone.  (Read without a lock: a count that is one
+        short touches one task more, which forqd takes.)"""
+        tasks, enc = self._held, self._enc
+        if not tasks or enc is None:
+            return True
+        rest = tasks[enc.taken + len(enc.parts):]
+        if not rest:
+            return True
+        data = b"".join(b"TOUCH %s\r\n" % t[0] for t in rest)
+        try:
+            self._send(data, ((_E_SIMPLE, len(rest), "touch"),))
+        except (ConnectionFailed, ForqError, AttributeError):
+            return False
+        return True

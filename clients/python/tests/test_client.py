@@ -282,3 +282,36 @@ def test_http_keepalive_closed_by_forqd_is_reopened(forqd):
         c._http.sock.shutdown(socket.SHUT_RDWR)  # as forqd's idle timeout would close it
         b = c.push("b")
         assert b == a + 1 and c.stats()["pending"] == 2
+
+
+def named_queues_forqd(forqd_factory, tmp_path):
+    """A forqd serving the queues default and mail (no local consumers)."""
+    conf = tmp_path / "queues.conf"
+    conf.write_text("[queue default]\n\n[queue mail]\n")
+    return forqd_factory(config=str(conf))
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "http"])
+def test_push_to_named_queue(forqd_factory, tmp_path, scheme):
+    """push/push_many(queue=) reach that queue, ids unique across queues; an
+    unknown queue raises UnknownQueue and pushes nothing."""
+    f = named_queues_forqd(forqd_factory, tmp_path)
+    addr = f.tcp if scheme == "tcp" else f.http
+    with forq.Client(addr, http=f.http) as c:
+        a = c.push(b"1+1")
+        m = c.push(b"2+2", queue="mail")
+        ms = c.push_many([b"3+3", b"4+4"], queue="mail", delay=0)
+        assert a < 10**12 <= m and ms == [m + 1, m + 2]
+        with pytest.raises(forq.UnknownQueue):
+            c.push(b"x", queue="nope")
+        with pytest.raises(forq.UnknownQueue):
+            c.push_many([b"x", b"y"], queue="nope")
+        with pytest.raises(ValueError):
+            c.push(b"x", queue="a b")
+    with forq.Client(f.tcp) as c:
+        assert c.stats("mail")["pending"] == 3 and c.stats("mail")["enqueued"] == 3
+        assert c.stats()["pending"] == 1 and c.stats("default")["enqueued"] == 1
+        with pytest.raises(forq.UnknownQueue):
+            c.stats("nope")
+        assert c.ping()  # the connection goes on after ERR unknown-queue
+    assert f.stop() == 0

@@ -101,7 +101,7 @@ def test_without_touch_the_lease_expires(forqd_factory, monkeypatch):
     """The test of the test above: with the heartbeat off, forqd takes the
     task back after --lease-timeout and the late result is refused."""
     f = forqd_factory(lease_timeout=1)
-    monkeypatch.setattr(worker_mod.Worker, "_heartbeat", lambda self, stop, interval: None)
+    monkeypatch.setattr(worker_mod.Worker, "_touch_held", lambda self: True)
     c = forq.Client(f.tcp)
     c.push("long")
     w = forq.Worker(f.tcp, lambda p: time.sleep(2.5) or b"late", max_tasks=1)
@@ -355,3 +355,27 @@ def test_line_results_when_forqd_does_not():
     assert b"RESULT 1 A B\x00\r\n" in fake.lines and b"FAIL 2 ValueError: bad input\r\n" in fake.lines
     with pytest.raises(forq.ProtocolError):
         forq.Worker(FakeForqd(framed=False).addr, handler, results="framed").run()
+
+
+def test_worker_serves_named_queues(forqd_factory, tmp_path):
+    """Worker(queues=) takes from both queues (a result line names each
+    task's queue); a queue forqd does not serve raises UnknownQueue."""
+    conf = tmp_path / "queues.conf"
+    conf.write_text("[queue default]\n\n[queue mail]\n\n[queue other]\n")
+    f = forqd_factory(config=str(conf))
+    c = forq.Client(f.tcp)
+    mail = c.push_many(["m%d" % i for i in range(50)], queue="mail")
+    other = c.push_many(["o%d" % i for i in range(50)], queue="other")
+    plain = c.push("d")
+    w = forq.Worker(f.tcp, handler, batch=8, queues="mail,other", max_tasks=100, wait_ms=200)
+    assert w.run() == 100
+    res = f.wait_results(100)
+    for q, ids, p in (("mail", mail, "M"), ("other", other, "O")):
+        for i, tid in enumerate(ids):
+            assert res[tid]["queue"] == q and res[tid]["result"] == "%s%d" % (p, i)
+    assert plain not in res and c.stats()["pending"] == 1  # default: not asked for
+    with pytest.raises(forq.UnknownQueue):
+        forq.Worker(f.tcp, handler, queues=["mail", "nope"], wait_ms=100).run()
+    with pytest.raises(ValueError):
+        forq.Worker(f.tcp, handler, queues=[])
+    assert f.stop() == 0
