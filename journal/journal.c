@@ -59,7 +59,7 @@ struct journal {
 
 	/* The writer's own. */
 	struct buf out;           /* records not yet written */
-	struct idvec acc_id, acc_off, fin_out; /* what out holds */
+	struct idvec acc_id, fin_out; /* what out holds */
 	struct forq_journal_mark marks[FORQ_JOURNAL_RINGS];
 	int marked[FORQ_JOURNAL_RINGS];
 	uint64_t tasks_out;
@@ -77,18 +77,15 @@ struct journal {
 static void on_task(void *ctx, const struct forq_task_info *t, const void *payload)
 {
 	struct journal *j = ctx;
-	uint64_t off = j->out.len;
-	if (jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len) == 0 &&
-	    idvec_push(&j->acc_id, t->id) == 0)
-		idvec_push(&j->acc_off, off);
+	if (jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len) == 0)
+		idvec_push(&j->acc_id, t->id);
 }
 
 static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
 {
 	struct journal *j = ctx;
-	uint64_t off = j->out.len;
-	if (buf_append(&j->out, rec, len) == 0 && idvec_push(&j->acc_id, id) == 0)
-		idvec_push(&j->acc_off, off);
+	if (buf_append(&j->out, rec, len) == 0)
+		idvec_push(&j->acc_id, id);
 }
 
 /* Fills out with what the rings hold beyond their marks, the live tasks
@@ -96,7 +93,7 @@ static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
  * can go), and the finished ids reported so far. */
 static void fill(struct journal *j)
 {
-	j->acc_id.n = j->acc_off.n = j->fin_out.n = 0;
+	j->acc_id.n = j->fin_out.n = 0;
 	j->tasks_out = 0;
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++) {
 		int n = forq_admin_journal_scan(j->q, r, SCAN_BYTES, on_task, j, &j->marks[r]);
@@ -168,14 +165,14 @@ static int write_out(struct journal *j)
 
 /* After a write: marks moved, consumers and waiting producers woken, the
  * live map told, and emptied segments removed once on disk. */
-static void after_write(struct journal *j, uint64_t base, int synced)
+static void after_write(struct journal *j, int synced)
 {
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++)
 		if (j->marked[r])
 			forq_admin_journal_publish(j->q, r, &j->marks[r]);
 	forq_admin_journal_wake(j->q, j->tasks_out);
 	for (size_t i = 0; i < j->acc_id.n; i++)
-		segset_accepted(&j->s, j->acc_id.v[i], base + j->acc_off.v[i]);
+		segset_accepted(&j->s, j->acc_id.v[i]);
 	for (size_t i = 0; i < j->fin_out.n; i++)
 		segset_finished(&j->s, j->fin_out.v[i]);
 	if (synced)
@@ -236,7 +233,6 @@ static int round_once(struct journal *j)
 		fill(j);
 	if (!j->out.len)
 		return 0;
-	uint64_t base = j->s.segs[j->s.nsegs - 1].bytes;
 	int e = write_out(j);
 	if (e) {
 		atomic_fetch_add(&j->write_errors, 1);
@@ -252,11 +248,7 @@ static int round_once(struct journal *j)
 			  j->failing);
 		j->failing = 0;
 	}
-	/* The segment may have rotated: offsets count from where out went. */
-	struct seg *cur = &j->s.segs[j->s.nsegs - 1];
-	if (cur->bytes != base)
-		base = cur->bytes;
-	cur->bytes += j->out.len;
+	j->s.segs[j->s.nsegs - 1].bytes += j->out.len; /* where out went (it may have rotated) */
 	atomic_fetch_add(&j->bytes, j->out.len);
 	j->dirty = !synced_now(j);
 	int synced = j->c.fsync_ms == JOURNAL_SYNC_ALWAYS;
@@ -265,7 +257,7 @@ static int round_once(struct journal *j)
 		if (clock_mono_ns() - j->synced_ns >= (uint64_t)j->c.fsync_ms * 1000000u)
 			synced = do_sync(j) == 0;
 	}
-	after_write(j, base, synced);
+	after_write(j, synced);
 	buf_reset(&j->out);
 	return 1;
 }
@@ -479,7 +471,6 @@ void journal_close(struct journal *j, int end_gate)
 	free(j->fin.v);
 	free(j->fin_out.v);
 	free(j->acc_id.v);
-	free(j->acc_off.v);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }
