@@ -218,6 +218,7 @@ static void maintain(struct journal *j)
 	j->maintained_ns = now;
 	if (segset_copy_candidate(&j->s))
 		j->copy_due = 1;
+	segset_looked(&j->s);
 	if (segset_gc_ready(&j->s) && (!j->dirty || do_sync(j) == 0)) {
 		segset_gc(&j->s);
 		atomic_store(&j->segments, j->s.nsegs);

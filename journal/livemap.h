@@ -35,6 +35,7 @@ struct seg {
 	uint64_t live;     /* tasks whose latest ACCEPT is here */
 	uint64_t accepted; /* ACCEPT records written here */
 	uint64_t bytes;    /* file size */
+	uint64_t looked;   /* live at the last segset_looked */
 	uint64_t base;     /* id of bit 0 of bits */
 	uint64_t *bits;    /* live ids from base up, nwords of them (NULL: none yet) */
 	size_t nwords;

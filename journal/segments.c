@@ -404,10 +404,18 @@ int segset_rotate(struct segset *s)
 
 uint64_t segset_copy_candidate(const struct segset *s)
 {
-	for (size_t i = 0; i + 1 < s->nsegs; i++)
-		if (s->segs[i].live && s->segs[i].live * 4 <= s->segs[i].accepted)
-			return s->segs[i].seq;
+	for (size_t i = 0; i + 1 < s->nsegs; i++) {
+		const struct seg *g = &s->segs[i];
+		if (g->live && g->live * 4 <= g->accepted && (i + 2 < s->nsegs || g->live == g->looked))
+			return g->seq;
+	}
 	return 0;
+}
+
+void segset_looked(struct segset *s)
+{
+	for (size_t i = 0; i < s->nsegs; i++)
+		s->segs[i].looked = s->segs[i].live;
 }
 
 int segset_copy_live(struct segset *s, uint64_t seq,

@@ -54,8 +54,13 @@ uint64_t segset_where(const struct segset *s, uint64_t id);
 /* A segment before the current one worth copying forward: something live
  * in it, but at most a quarter of what it took (so a copy costs at most a
  * quarter of a segment, and the journal's size follows what is pending,
- * not what passed). 0 if none. */
+ * not what passed), and either a whole segment after it or nothing of it
+ * finished since the last segset_looked (tasks still draining from the
+ * newest old segment are left to finish: copying them costs a read of the
+ * whole file). 0 if none. */
 uint64_t segset_copy_candidate(const struct segset *s);
+/* Notes each segment's live count, for segset_copy_candidate. */
+void segset_looked(struct segset *s);
 /* Calls emit with each ACCEPT record of segment seq that is still its
  * task's latest (its bytes as they are). 0 or -errno. */
 int segset_copy_live(struct segset *s, uint64_t seq,
