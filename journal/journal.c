@@ -252,14 +252,19 @@ static int round_once(struct journal *j)
 	j->s.segs[j->s.nsegs - 1].bytes += j->out.len; /* where out went (it may have rotated) */
 	atomic_fetch_add(&j->bytes, j->out.len);
 	j->dirty = !synced_now(j);
-	int synced = j->c.fsync_ms == JOURNAL_SYNC_ALWAYS;
+	int synced = synced_now(j), sync_due = 0;
 	if (!synced && j->c.fsync_ms >= 0) {
 		j->unsynced = 1;
-		if (clock_mono_ns() - j->synced_ns >= (uint64_t)j->c.fsync_ms * 1000000u)
-			synced = do_sync(j) == 0;
+		sync_due = clock_mono_ns() - j->synced_ns >= (uint64_t)j->c.fsync_ms * 1000000u;
 	}
+	/* MS mode: consumers need the write, not the sync, so the marks move
+	 * first; what the sync makes safe to remove goes after it. */
 	after_write(j, synced);
 	buf_reset(&j->out);
+	if (sync_due && do_sync(j) == 0) {
+		segset_gc(&j->s);
+		atomic_store(&j->segments, j->s.nsegs);
+	}
 	return 1;
 }
 
