@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # globals for the caller, tmp from it
 # compare_lib.sh — what bench/compare.sh and bench/journal_compare.sh share
 # (sourced): progress lines, a JSON field without jq, the median, and
 # servers started on a free loopback port and stopped on every exit path.

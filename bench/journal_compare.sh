@@ -8,8 +8,8 @@
 #
 # BIN_DIR holds forq and forqd (cli/ and service/ of a build, or both in
 # one folder) and bench/'s clients; default build. DIR: where the journals,
-# the AOF and the binlog go (default: a temp dir under the current
-# directory, so on the disk you run it from). Rows:
+# the AOF and the binlog go, in a temp dir of their own (default $TMPDIR or
+# /tmp; the table names its device and file system). Rows:
 #   forq --fsync always, each batch of 64 waiting (--sync-every 0) and
 #   pipelined (forq_push_batch_async, a forq_sync per 4096 tasks);
 #   forq --fsync 5, the same two (pushes never wait for the disk there);
@@ -64,7 +64,7 @@ else
 	n_fast=2000000 n_slow=200000 n_crawl=10000 limit=120
 fi
 
-tmp=$(mktemp -d "${dir:-$PWD}/forq-jcompare.XXXXXX") || exit 2
+tmp=$(mktemp -d "${dir:-${TMPDIR:-/tmp}}/forq-jcompare.XXXXXX") || exit 2
 server_pids=()
 cleanup() {
 	stop_servers
@@ -76,49 +76,106 @@ trap 'exit 130' INT TERM
 . "$here/compare_lib.sh"
 
 rows=() failed=0
-declare -A tps lat
+declare -A tps lat vals lats checks
 
-# run_case KEY LABEL CHECK CMD...: CMD $runs times (each with a fresh data
-# dir $tmp/data, made before), median tasks/s; CHECK is "forq" (done ==
-# tasks in its JSON) or "ok" ("ok": true). forq's latencies: the median run's.
-run_case() {
-	local key=$1 label=$2 check=$3 i out rc v vals=() lats=()
-	shift 3
-	rows+=("$key|$label")
+# add_case KEY CHECK LABEL: a row, run by the function run_KEY (one run,
+# its JSON on stdout, in a fresh data dir $tmp/data); CHECK is "forq"
+# (done == tasks in its JSON) or "ok" ("ok": true).
+add_case() {
+	rows+=("$1|$3")
+	checks[$1]=$2
+}
+
+# One run of every case, then the next: cases alternate, so that a busy
+# moment or the disk's write-back of an earlier run falls on all of them.
+run_all() {
+	local i r key out rc v bad
 	for ((i = 1; i <= runs; i++)); do
-		rm -rf "$tmp/data" && mkdir -p "$tmp/data"
-		[ -n "${before_run:-}" ] && $before_run
-		out=$(timeout -k 5 $((limit + 15)) "$@" 2>"$tmp/err")
-		rc=$?
-		[ -n "${after_run:-}" ] && $after_run
-		v=$(field tasks_per_s "$out")
-		if [ "$check" = forq ]; then
-			[ "$(field done "$out")" = "$(field tasks "$out")" ] || bad=1
-		elif ! grep -q '"ok"[[:space:]]*:[[:space:]]*true' <<<"$out"; then
-			bad=1
-		fi
-		[ "$rc" -eq 0 ] && [ "${bad:-0}" = 1 ] && rc=1
-		bad=0
-		if [ "$rc" -ne 0 ] || [ -z "$v" ]; then
-			log "  $key run $i: FAILED (exit $rc) ${out:-no output}"
-			sed 's/^/    /' "$tmp/err" >&2
-			tps[$key]=FAIL failed=1
-			return
-		fi
-		log "  $key run $i: $v tasks/s"
-		vals+=("$v")
-		lats+=("$v $(field durable_p50_us "$out") $(field durable_p99_us "$out")")
+		for r in "${rows[@]}"; do
+			key=${r%%|*}
+			[ "${tps[$key]:-}" = FAIL ] && continue
+			rm -rf "$tmp/data" && mkdir -p "$tmp/data"
+			out=$("run_$key" 2>"$tmp/err")
+			rc=$? bad=0
+			v=$(field tasks_per_s "$out")
+			if [ "${checks[$key]}" = forq ]; then
+				[ "$(field "done" "$out")" = "$(field tasks "$out")" ] || bad=1
+			elif ! grep -q '"ok"[[:space:]]*:[[:space:]]*true' <<<"$out"; then
+				bad=1
+			fi
+			if [ "$rc" -ne 0 ] || [ "$bad" = 1 ] || [ -z "$v" ]; then
+				log "  $key run $i: FAILED (exit $rc) ${out:-no output}"
+				sed 's/^/    /' "$tmp/err" >&2
+				tps[$key]=FAIL failed=1
+				continue
+			fi
+			log "  $key run $i: $v tasks/s"
+			vals[$key]+="$v "
+			lats[$key]+="$v,$(field durable_p50_us "$out"),$(field durable_p99_us "$out") "
+		done
 	done
-	tps[$key]=$(median "${vals[@]}")
-	# The latencies of the run whose rate is the median (the lower middle).
-	lat[$key]=$(printf '%s\n' "${lats[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p" | cut -d' ' -f2-)
+	for r in "${rows[@]}"; do
+		key=${r%%|*}
+		[ "${tps[$key]:-}" = FAIL ] && continue
+		# shellcheck disable=SC2086 # one value a word
+		tps[$key]=$(median ${vals[$key]})
+		# The latencies of the run whose rate is the median (the lower middle).
+		lat[$key]=$(tr ' ' '\n' <<<"${lats[$key]}" | grep . | sort -g -t, -k1 |
+			sed -n "$(((runs + 1) / 2))p" | cut -d, -f2-)
+	done
 }
 
-forq_case() { # KEY LABEL FSYNC SYNC_EVERY TASKS
-	run_case "$1" "$2" forq "$forq" bench --forqd "$forqd" --tasks "$5" --workers 1 --batch 64 \
-		--payload-bytes 8 --handler noop --json --quiet --journal "$tmp/data" --fsync "$3" \
-		--sync-every "$4"
+forq_run() { # FSYNC SYNC_EVERY TASKS
+	timeout -k 5 $((limit + 15)) "$forq" bench --forqd "$forqd" --tasks "$3" --workers 1 --batch 64 --payload-bytes 8 \
+		--handler noop --json --quiet --journal "$tmp/data" --fsync "$1" --sync-every "$2"
 }
+run_forq-always() { forq_run always 0 "$n_slow"; }
+run_forq-always-pipe() { forq_run always 4096 "$n_fast"; }
+run_forq-5() { forq_run 5 0 "$n_fast"; }
+run_forq-5-pipe() { forq_run 5 4096 "$n_fast"; }
+add_case forq-always forq "forq \`--fsync always\`, each batch of 64 waits (\`--sync-every 0\`)"
+add_case forq-always-pipe forq "forq \`--fsync always\`, pipelined: \`forq_push_batch_async\`, a \`forq_sync\` per 4096 tasks"
+add_case forq-5 forq "forq \`--fsync 5\`, \`forq_push_batch\` (\`--sync-every 0\`; no push waits for the disk in this mode)"
+add_case forq-5-pipe forq "forq \`--fsync 5\`, \`forq_push_batch_async\` + \`forq_sync\` per 4096 tasks (the same calls, which do not wait in this mode)"
+
+# server_run CLIENT TASKS SERVER-CMD...: the server up, the client against
+# it, the server down (all in the run's subshell).
+server_run() {
+	local client=$1 n=$2 rc
+	shift 2
+	start_server "$@" >&2 || return 1
+	timeout -k 5 $((limit + 15)) "$client" --tasks "$n" --port "$srv_port" --batch 64 \
+		--consumers 1 --timeout "$limit"
+	rc=$?
+	stop_servers
+	return $rc
+}
+if command -v redis-server >/dev/null && redis_client=$(find_bin bench_redis_client); then
+	ver=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
+	redis_run() {
+		server_run "$redis_client" "$n_slow" redis-server --bind 127.0.0.1 --port @PORT@ \
+			--save '' --appendonly yes --appendfsync "$1" --dir "$tmp/data" --daemonize no
+	}
+	run_redis-always() { redis_run always; }
+	run_redis-everysec() { redis_run everysec; }
+	add_case redis-always ok "Redis $ver \`appendonly yes\`, \`appendfsync always\`: 64 LPUSHes a write (replies read before the next 64), RPOP 64"
+	add_case redis-everysec ok "Redis $ver \`appendonly yes\`, \`appendfsync everysec\`: the same"
+else
+	log "  redis-server or bench_redis_client missing: Redis rows skipped"
+fi
+if command -v beanstalkd >/dev/null && bs_client=$(find_bin bench_beanstalk_client); then
+	ver=$(beanstalkd -v 2>&1 | awk '{ print $2; exit }')
+	run_beanstalkd() {
+		server_run "$bs_client" "$n_slow" beanstalkd -l 127.0.0.1 -p @PORT@ -b "$tmp/data"
+	}
+	run_beanstalkd-f0() {
+		server_run "$bs_client" "$n_crawl" beanstalkd -l 127.0.0.1 -p @PORT@ -b "$tmp/data" -f0
+	}
+	add_case beanstalkd ok "beanstalkd $ver \`-b DIR\` (an fsync at most every 50 ms): 64 puts a write, reserve + delete"
+	add_case beanstalkd-f0 ok "beanstalkd $ver \`-b DIR -f0\` (an fsync per write): the same"
+else
+	log "  beanstalkd or bench_beanstalk_client missing: beanstalkd rows skipped"
+fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n1)
 disk=$(df -P "$tmp" | awk 'NR == 2 { print $1 }')
@@ -126,49 +183,7 @@ fs=$(df -PT "$tmp" 2>/dev/null | awk 'NR == 2 { print $2 }')
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s)
 log "machine: ${cpu:-$(uname -m)}, $(nproc) CPUs, $(uname -sr); data on $disk ($fs); load $load"
-
-forq_case forq-always "forq \`--fsync always\`, each batch of 64 waits" always 0 "$n_slow"
-forq_case forq-always-pipe "forq \`--fsync always\`, pipelined (a \`forq_sync\` per 4096 tasks)" \
-	always 4096 "$n_fast"
-forq_case forq-5 "forq \`--fsync 5\`, each batch of 64 pushed (pushes never wait)" 5 0 "$n_fast"
-forq_case forq-5-pipe "forq \`--fsync 5\`, pipelined (a \`forq_sync\` per 4096 tasks)" 5 4096 "$n_fast"
-
-redis_up() {
-	start_server redis-server --bind 127.0.0.1 --port @PORT@ --save '' --appendonly yes \
-		--appendfsync "$redis_fsync" --dir "$tmp/data" --daemonize no &&
-		echo "$srv_port" >"$tmp/port"
-}
-if command -v redis-server >/dev/null && [ -x "$(find_bin bench_redis_client)" ]; then
-	ver=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
-	for redis_fsync in always everysec; do
-		before_run=redis_up after_run=stop_servers
-		run_case "redis-$redis_fsync" "Redis $ver \`appendfsync $redis_fsync\`, LPUSH 64 per write + RPOP 64" ok \
-			bash -c '"$0" --tasks "$1" --port "$(cat "$2")" --batch 64 --consumers 1 --timeout "$3"' \
-			"$(find_bin bench_redis_client)" "$n_slow" "$tmp/port" "$limit"
-	done
-else
-	log "  redis-server or bench_redis_client missing: Redis rows skipped"
-fi
-
-beanstalk_up() {
-	# shellcheck disable=SC2086 # no flag, or one
-	start_server beanstalkd -l 127.0.0.1 -p @PORT@ -b "$tmp/data" $bs_flags &&
-		echo "$srv_port" >"$tmp/port"
-}
-if command -v beanstalkd >/dev/null && [ -x "$(find_bin bench_beanstalk_client)" ]; then
-	ver=$(beanstalkd -v 2>&1 | awk '{ print $2; exit }')
-	for bs_flags in "" -f0; do
-		n=$n_slow
-		[ "$bs_flags" = -f0 ] && n=$n_crawl
-		before_run=beanstalk_up after_run=stop_servers
-		run_case "beanstalkd${bs_flags}" "beanstalkd $ver \`-b DIR${bs_flags:+ $bs_flags}\`, 64 puts per write, reserve + delete" ok \
-			bash -c '"$0" --tasks "$1" --port "$(cat "$2")" --batch 64 --consumers 1 --timeout "$3"' \
-			"$(find_bin bench_beanstalk_client)" "$n" "$tmp/port" "$limit"
-	done
-else
-	log "  beanstalkd or bench_beanstalk_client missing: beanstalkd rows skipped"
-fi
-before_run="" after_run=""
+run_all
 
 log "done in $(($(date +%s) - start)) s"
 echo "Machine: ${cpu:-$(uname -m)}, $(nproc) CPUs ($(uname -sr)); data on $disk ($fs);" \
@@ -183,8 +198,8 @@ for r in "${rows[@]}"; do
 	*) cellv=$(awk -v v="$v" 'BEGIN { if (v >= 1e6) printf "%.2f M/s", v / 1e6; else printf "%.1f k/s", v / 1e3 }') ;;
 	esac
 	l=${lat[$key]:-}
-	if [ -n "${l// /}" ]; then
-		l=$(awk -v a="${l% *}" -v b="${l#* }" 'BEGIN { printf "%.2f / %.2f ms", a / 1e3, b / 1e3 }')
+	if [ -n "${l//,/}" ]; then
+		l=$(awk -v a="${l%,*}" -v b="${l#*,}" 'BEGIN { printf "%.2f / %.2f ms", a / 1e3, b / 1e3 }')
 	else
 		l="—"
 	fi
