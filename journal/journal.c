@@ -310,6 +310,33 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* At a clean stop: the live tasks of every older segment go into a new one,
+ * synced, and the older ones are removed, so that the next start reads one
+ * segment of what is pending. Best effort: after an error the segments
+ * stay as they are (whole, as after any stop). */
+static void checkpoint(struct journal *j)
+{
+	struct segset *s = &j->s;
+	uint64_t before = s->nsegs;
+	buf_reset(&j->out);
+	if (j->failing || s->fd < 0 || segset_rotate(s))
+		return;
+	j->acc_id.n = j->fin_out.n = 0;
+	for (size_t i = 0; i + 1 < s->nsegs; i++)
+		if (s->segs[i].live && segset_copy_live(s, s->segs[i].seq, on_copy, j))
+			goto out;
+	if (j->out.len && (write_out(j) || (!synced_now(j) && do_sync(j))))
+		goto out;
+	s->segs[s->nsegs - 1].bytes += j->out.len;
+	for (size_t i = 0; i < j->acc_id.n; i++)
+		segset_accepted(s, j->acc_id.v[i]);
+	int gone = segset_gc(s);
+	log_event(LOG_INFO, "journal_checkpoint", "dir=%s segments_before=%llu removed=%d live=%llu",
+		  j->c.dir, (unsigned long long)before, gone, (unsigned long long)s->live.n);
+out:
+	buf_reset(&j->out);
+}
+
 /* ---- finished ids: consumers' pipe ---- */
 
 int journal_report(int fd, const uint64_t *ids, size_t n)
@@ -463,6 +490,7 @@ void journal_close(struct journal *j, int end_gate)
 		atomic_store(&j->stop, 1);
 		forq_admin_work_kick(j->q);
 		pthread_join(j->writer, NULL);
+		checkpoint(j);
 	}
 	if (end_gate && j->mq)
 		forq_admin_journal_end(j->mq);
