@@ -56,19 +56,9 @@ else
 	n_ring=20000000 n_sys=2000000 n_srv=200000 limit=120
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/forq-compare.XXXXXX") || exit 2
-server_pids=()
-cleanup() {
-	for p in "${server_pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=bench/compare_lib.sh
 . "$here/compare_lib.sh"
+compare_setup compare "${TMPDIR:-/tmp}"
 
 declare -A result # "key|consumers" -> median tasks/s, "FAIL" or "skip"
 keys=() labels=() units=() notes=()

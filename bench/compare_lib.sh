@@ -2,7 +2,7 @@
 # compare_lib.sh — what bench/compare.sh and bench/journal_compare.sh share
 # (sourced): progress lines, a JSON field without jq, the median, and
 # servers started on a free loopback port and stopped on every exit path.
-# The caller sets tmp (a temp dir) and server_pids=() and traps cleanup.
+# The caller calls compare_setup first.
 
 log() { echo "$*" >&2; }
 
@@ -49,3 +49,12 @@ stop_servers() {
 	server_pids=()
 }
 
+
+# compare_setup NAME BASE: a temp dir $tmp under BASE; on every exit the
+# servers started are stopped and it is removed.
+compare_setup() {
+	tmp=$(mktemp -d "$2/forq-$1.XXXXXX") || exit 2
+	server_pids=()
+	trap 'stop_servers; rm -rf "$tmp"' EXIT
+	trap 'exit 130' INT TERM
+}

@@ -64,16 +64,9 @@ else
 	n_fast=2000000 n_slow=200000 n_crawl=10000 limit=120
 fi
 
-tmp=$(mktemp -d "${dir:-${TMPDIR:-/tmp}}/forq-jcompare.XXXXXX") || exit 2
-server_pids=()
-cleanup() {
-	stop_servers
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 # shellcheck source=bench/compare_lib.sh
 . "$here/compare_lib.sh"
+compare_setup jcompare "${dir:-${TMPDIR:-/tmp}}"
 
 rows=() failed=0
 declare -A tps lat vals lats checks

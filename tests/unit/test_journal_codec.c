@@ -290,15 +290,21 @@ static void test_segments_refused(void **state)
 	buf_free(&c);
 }
 
+/* A segset on an empty dir. */
+static void open_empty(struct segset *s)
+{
+	char err[256];
+	clear_dir();
+	assert_int_equal(segset_open(s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
+}
+
 /* Segments whose tasks all finished are removed once the current one
  * holds what moved on; the live map follows ids across segments. */
 static void test_segments_gc(void **state)
 {
 	(void)state;
-	clear_dir();
 	struct segset s;
-	char err[256];
-	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
+	open_empty(&s);
 	for (uint64_t id = 1; id <= 3; id++)
 		segset_accepted(&s, id);
 	assert_int_equal(segset_rotate(&s), 0);
@@ -353,10 +359,8 @@ static void test_segments_gc(void **state)
 static void test_livemap_model(void **state)
 {
 	(void)state;
-	clear_dir();
 	struct segset s;
-	char err[256];
-	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
+	open_empty(&s);
 	enum { N = 200000 };
 	static uint64_t where[N + 1]; /* seq of the latest ACCEPT, 0: not live */
 	memset(where, 0, sizeof where);

@@ -76,6 +76,18 @@ static int teardown(void **state)
 
 static struct forq_msg msgs[64];
 
+/* forqd's journal of f's queue in dir, --fsync fsync_ms. */
+static struct journal *open_journal(struct qfx *f, int fsync_ms, uint64_t segment_bytes)
+{
+	struct journal *j;
+	char err[256];
+	struct journal_config c = {.dir = dir, .fsync_ms = fsync_ms,
+				   .segment_bytes = segment_bytes, .queue_name = f->name,
+				   .max_payload = 64};
+	assert_int_equal(journal_open(&j, f->q, &c, 0, err, sizeof err), 0);
+	return j;
+}
+
 /* No journal writing (the gate on, no writer): an async push returns at
  * once and stays unjournaled; forq_sync times out, then says -ESHUTDOWN
  * once the journal is gone; a queue not journaled syncs at once. */
@@ -103,12 +115,7 @@ static void test_sync_without_writer(void **state)
 static void test_sync_journaled(void **state)
 {
 	struct qfx *f = *state;
-	struct journal *j;
-	char err[256];
-	struct journal_config c = {.dir = dir, .fsync_ms = JOURNAL_SYNC_ALWAYS,
-				   .segment_bytes = 1 << 20, .queue_name = f->name,
-				   .max_payload = 64};
-	assert_int_equal(journal_open(&j, f->q, &c, 0, err, sizeof err), 0);
+	struct journal *j = open_journal(f, JOURNAL_SYNC_ALWAYS, 1 << 20);
 	uint64_t ids[64], first = 0;
 	for (int b = 0; b < 40; b++) {
 		assert_int_equal(forq_push_batch_async(f->q, FORQ_NORMAL, msgs, 64, 1000, ids), 0);
@@ -149,11 +156,8 @@ static size_t segment_files(void)
 static void test_checkpoint(void **state)
 {
 	struct qfx *f = *state;
-	struct journal *j;
+	struct journal *j = open_journal(f, 5, 16 << 10);
 	char err[256];
-	struct journal_config c = {.dir = dir, .fsync_ms = 5, .segment_bytes = 16 << 10,
-				   .queue_name = f->name, .max_payload = 64};
-	assert_int_equal(journal_open(&j, f->q, &c, 0, err, sizeof err), 0);
 	static uint8_t pending[16384];
 	memset(pending, 0, sizeof pending);
 	for (int round = 0; round < 10; round++) {
