@@ -163,6 +163,18 @@ static int write_out(struct journal *j)
 	return 0;
 }
 
+/* Calls fn with each run of consecutive ids in v, in order (ids come
+ * mostly in runs: the live map takes a run a few words at a time). */
+static void for_runs(const struct idvec *v, void (*fn)(struct segset *, uint64_t, uint64_t),
+		     struct segset *s)
+{
+	for (size_t i = 0, k; i < v->n; i = k) {
+		for (k = i + 1; k < v->n && v->v[k] == v->v[k - 1] + 1; k++)
+			;
+		fn(s, v->v[i], k - i);
+	}
+}
+
 /* After a write: marks moved, consumers and waiting producers woken, the
  * live map told, and emptied segments removed once on disk. */
 static void after_write(struct journal *j, int synced)
@@ -171,10 +183,8 @@ static void after_write(struct journal *j, int synced)
 		if (j->marked[r])
 			forq_admin_journal_publish(j->q, r, &j->marks[r]);
 	forq_admin_journal_wake(j->q, j->tasks_out);
-	for (size_t i = 0; i < j->acc_id.n; i++)
-		segset_accepted(&j->s, j->acc_id.v[i]);
-	for (size_t i = 0; i < j->fin_out.n; i++)
-		segset_finished(&j->s, j->fin_out.v[i]);
+	for_runs(&j->acc_id, segset_accepted_run, &j->s);
+	for_runs(&j->fin_out, segset_finished_run, &j->s);
 	if (synced)
 		segset_gc(&j->s);
 	atomic_store(&j->segments, j->s.nsegs);
@@ -328,8 +338,7 @@ static void checkpoint(struct journal *j)
 	if (j->out.len && (write_out(j) || (!synced_now(j) && do_sync(j))))
 		goto out;
 	s->segs[s->nsegs - 1].bytes += j->out.len;
-	for (size_t i = 0; i < j->acc_id.n; i++)
-		segset_accepted(s, j->acc_id.v[i]);
+	for_runs(&j->acc_id, segset_accepted_run, s);
 	int gone = segset_gc(s);
 	log_event(LOG_INFO, "journal_checkpoint", "dir=%s segments_before=%llu removed=%d live=%llu",
 		  j->c.dir, (unsigned long long)before, gone, (unsigned long long)s->live.n);

@@ -118,9 +118,10 @@ static int bit_get(const struct seg *g, uint64_t id)
 	       (g->bits[k >> 6] >> (k & 63) & 1);
 }
 
-/* Sets id's bit in g, the bitmap grown (or begun at id) as needed.
- * 0, or -1 when id does not fit (below base, too far, no memory). */
-static int bit_set(struct seg *g, uint64_t id)
+/* Grows g's bitmap (or begins it at id) so that it holds id, with `more`
+ * ACCEPTs about to be counted. 0, or -1 when id does not fit (below base,
+ * too far, no memory). */
+static int bits_hold(struct seg *g, uint64_t id, uint64_t more)
 {
 	if (!g->bits)
 		g->base = id;
@@ -128,7 +129,7 @@ static int bit_set(struct seg *g, uint64_t id)
 		return -1;
 	uint64_t k = id - g->base;
 	if (k >= (uint64_t)g->nwords * 64) {
-		if (k > 4 * (g->accepted + 1) + SPAN_SLACK)
+		if (k > 4 * (g->accepted + more + 1) + SPAN_SLACK)
 			return -1;
 		size_t want = g->nwords ? g->nwords * 2 : FIRST_WORDS;
 		while ((uint64_t)want * 64 <= k)
@@ -140,8 +141,22 @@ static int bit_set(struct seg *g, uint64_t id)
 		g->bits = b;
 		g->nwords = want;
 	}
+	return 0;
+}
+
+static int bit_set(struct seg *g, uint64_t id)
+{
+	if (bits_hold(g, id, 0))
+		return -1;
+	uint64_t k = id - g->base;
 	g->bits[k >> 6] |= 1ull << (k & 63);
 	return 0;
+}
+
+/* The bits of [k, k + len) within one word (len 1 .. 64 - k % 64). */
+static uint64_t word_mask(uint64_t k, uint64_t len)
+{
+	return (len == 64 ? ~0ull : (1ull << len) - 1) << (k & 63);
 }
 
 static struct seg *by_seq(struct seg *segs, size_t n, uint64_t seq)
@@ -203,9 +218,65 @@ void live_accept(struct livemap *m, struct seg *segs, size_t n, uint64_t id)
 	place(m, cur, id, fresh);
 }
 
+void live_accept_run(struct livemap *m, struct seg *segs, size_t n, uint64_t first,
+		     uint64_t count)
+{
+	struct seg *cur = &segs[n - 1];
+	for (; count && (first <= m->max_id || !cur->bits); first++, count--)
+		live_accept(m, segs, n, first);
+	/* New ids above the bitmap's base: whole words at a time. */
+	if (!count || first < cur->base || bits_hold(cur, first + count - 1, count)) {
+		for (; count; first++, count--)
+			live_accept(m, segs, n, first);
+		return;
+	}
+	for (uint64_t k = first - cur->base, end = k + count; k < end;) {
+		uint64_t len = 64 - (k & 63) < end - k ? 64 - (k & 63) : end - k;
+		cur->bits[k >> 6] |= word_mask(k, len);
+		k += len;
+	}
+	cur->accepted += count;
+	cur->live += count;
+	m->n += count;
+	m->max_id = first + count - 1;
+}
+
 void live_finish(struct livemap *m, struct seg *segs, size_t n, uint64_t id)
 {
 	take(m, segs, n, id);
+}
+
+void live_finish_run(struct livemap *m, struct seg *segs, size_t n, uint64_t first,
+		     uint64_t count)
+{
+	while (count && first <= m->max_id) {
+		/* The newest segment whose bitmap spans first. */
+		struct seg *g = NULL;
+		for (size_t i = n; i-- > 0 && !g;)
+			if (segs[i].bits && first >= segs[i].base &&
+			    first - segs[i].base < (uint64_t)segs[i].nwords * 64)
+				g = &segs[i];
+		if (!g) {
+			take(m, segs, n, first++);
+			count--;
+			continue;
+		}
+		uint64_t k = first - g->base, span = (uint64_t)g->nwords * 64 - k;
+		span = span < count ? span : count;
+		for (uint64_t end = k + span; k < end;) {
+			uint64_t len = 64 - (k & 63) < end - k ? 64 - (k & 63) : end - k;
+			uint64_t mask = word_mask(k, len), was = g->bits[k >> 6] & mask;
+			g->bits[k >> 6] &= ~mask;
+			g->live -= (uint64_t)__builtin_popcountll(was);
+			m->n -= (uint64_t)__builtin_popcountll(was);
+			/* Not live here: live elsewhere (a retry), or not at all. */
+			for (uint64_t miss = mask & ~was; miss; miss &= miss - 1)
+				take(m, segs, n, g->base + (k & ~63ull) + (uint64_t)__builtin_ctzll(miss));
+			k += len;
+		}
+		first += span;
+		count -= span;
+	}
 }
 
 int live_in(const struct livemap *m, const struct seg *g, uint64_t id)

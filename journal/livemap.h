@@ -50,8 +50,15 @@ struct livemap {
 /* id's latest ACCEPT is in segs[n-1] (the current segment) now. Never
  * fails: out of memory, that segment is kept (counted live for good). */
 void live_accept(struct livemap *m, struct seg *segs, size_t n, uint64_t id);
+/* The same for ids first .. first + count - 1 (new ones: a few word
+ * stores). */
+void live_accept_run(struct livemap *m, struct seg *segs, size_t n, uint64_t first,
+		     uint64_t count);
 /* id finished: out of the map, its segment's live count down. */
 void live_finish(struct livemap *m, struct seg *segs, size_t n, uint64_t id);
+/* The same for a run of ids (a bitmap's words at a time). */
+void live_finish_run(struct livemap *m, struct seg *segs, size_t n, uint64_t first,
+		     uint64_t count);
 /* 1 when id's latest ACCEPT is in g. */
 int live_in(const struct livemap *m, const struct seg *g, uint64_t id);
 /* Seq of the segment with id's latest ACCEPT, 0 if id is not live. */

@@ -41,6 +41,18 @@ void segset_finished(struct segset *s, uint64_t id)
 	live_finish(&s->live, s->segs, s->nsegs, id);
 }
 
+void segset_accepted_run(struct segset *s, uint64_t first, uint64_t count)
+{
+	live_accept_run(&s->live, s->segs, s->nsegs, first, count);
+	if (count && first + count - 1 > s->max_id)
+		s->max_id = first + count - 1;
+}
+
+void segset_finished_run(struct segset *s, uint64_t first, uint64_t count)
+{
+	live_finish_run(&s->live, s->segs, s->nsegs, first, count);
+}
+
 uint64_t segset_where(const struct segset *s, uint64_t id)
 {
 	return live_where(&s->live, s->segs, s->nsegs, id);

@@ -49,6 +49,9 @@ int segset_rotate(struct segset *s);
 /* The latest ACCEPT of id is in the current segment now. */
 void segset_accepted(struct segset *s, uint64_t id);
 void segset_finished(struct segset *s, uint64_t id);
+/* The same for ids first .. first + count - 1. */
+void segset_accepted_run(struct segset *s, uint64_t first, uint64_t count);
+void segset_finished_run(struct segset *s, uint64_t first, uint64_t count);
 /* The seq of the segment with id's latest ACCEPT, 0 if id is not live. */
 uint64_t segset_where(const struct segset *s, uint64_t id);
 /* A segment before the current one worth copying forward: something live

@@ -354,8 +354,9 @@ static void test_segments_gc(void **state)
 	segset_close(&s);
 }
 
-/* The live map against an exact model: ids accepted in order, retried out
- * of order, finished twice or never, over rotations and removals. */
+/* The live map against an exact model: ids accepted in order (one by one
+ * and in runs), retried out of order, finished twice or never (one by one
+ * and in runs), over rotations and removals. */
 static void test_livemap_model(void **state)
 {
 	(void)state;
@@ -378,6 +379,21 @@ static void test_livemap_model(void **state)
 		case 1: /* a finish of anything: live, done, never seen */
 			segset_finished(&s, pick);
 			where[pick] = 0;
+			break;
+		case 3: { /* a run of finishes, as consumers report them */
+			uint64_t k = 1 + (rnd >> 20) % 200;
+			k = pick + k > N ? N - pick : k;
+			segset_finished_run(&s, pick, k);
+			memset(where + pick, 0, k * sizeof *where);
+			break;
+		}
+		case 4: /* a run of new ids, as a ring's scan gives them */
+			if (next + 300 > N)
+				break;
+			for (uint64_t k = 0, len = 1 + (rnd >> 24) % 300; k < len; k++)
+				where[next + k] = cur;
+			segset_accepted_run(&s, next, 1 + (rnd >> 24) % 300);
+			next += 1 + (rnd >> 24) % 300;
 			break;
 		case 2:
 			if ((rnd >> 40) % 256 == 0) {
