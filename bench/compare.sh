@@ -56,30 +56,13 @@ else
 	n_ring=20000000 n_sys=2000000 n_srv=200000 limit=120
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/forq-compare.XXXXXX") || exit 2
-server_pids=()
-cleanup() {
-	for p in "${server_pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/compare_lib.sh
+. "$here/compare_lib.sh"
+compare_setup compare "${TMPDIR:-/tmp}"
 
 declare -A result # "key|consumers" -> median tasks/s, "FAIL" or "skip"
 keys=() labels=() units=() notes=()
 failed=0
-
-log() { echo "$*" >&2; }
-
-# JSON field from one line, without jq: number after "name":
-field() { sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\([-0-9.eE+]*\).*/\1/p" <<<"$2" | head -n1; }
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-		END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 add_row() { # key label unit(M|k)
 	keys+=("$1") labels+=("$2") units+=("$3")
@@ -118,41 +101,6 @@ run_design() {
 		run_case "$key" "$c" "$exe" --consumers "$c" --timeout "$limit" "$@"
 	done
 	[ -x "$exe" ] || notes+=("$key: $exe not built, skipped")
-}
-
-# Starts a server on a random free loopback port: start_server CMD... with
-# @PORT@ in CMD replaced; sets srv_port. Retries on a port that is taken.
-srv_port=""
-start_server() {
-	local try port pid i a args
-	for try in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 40000))
-		args=()
-		for a in "$@"; do args+=("${a//@PORT@/$port}"); done
-		"${args[@]}" >"$tmp/server.log" 2>&1 &
-		pid=$!
-		for i in $(seq 1 50); do # up to 5 s
-			kill -0 "$pid" 2>/dev/null || break
-			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				server_pids+=("$pid")
-				srv_port=$port
-				return 0
-			fi
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	log "  could not start: $* ($(tail -n1 "$tmp/server.log"))"
-	return 1
-}
-
-stop_servers() {
-	local p
-	for p in "${server_pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	server_pids=()
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n1)

@@ -3,7 +3,6 @@
 #include "bench.h"
 
 #include <dirent.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "forq_admin.h"
+#include "bench_durable.h"
 #include "clock.h"
 #include "cpu.h"
 #include "errmsg.h"
@@ -33,6 +33,8 @@
 #define POLL_NS 100000             /* 100 us between looks at the done count */
 #define PROGRESS_NS 1000000000ull
 #define PROGRESS_EVERY 16          /* batches between clock reads in the push loop */
+#define SYNC_WAIT_MS 1000          /* a forq_sync: re-check forqd this often */
+#define DLAT_BATCHES (1u << 20)    /* batches timed push to journaled, at most */
 #define TEXT_PAYLOAD "1+2"
 #define JSON_PAYLOAD "{\"op\":\"sum\",\"args\":[1,2]}"
 
@@ -50,6 +52,7 @@ struct bench {
 	uint64_t t_first_push, next_progress, last_progress_done, last_progress_ns;
 	uint64_t last_done, last_change_ns;
 	uint64_t cpu0;             /* all_cpu_ns at the first push */
+	struct dlat dl;            /* with a journal: push to journaled */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -527,16 +530,47 @@ static int push_each(struct bench *b, struct forq *q, size_t k, uint64_t first)
 	return 0;
 }
 
+/* With a journal: what the producer sees journaled now, of `sent`. */
+static void journal_seen(struct bench *b, uint64_t sent)
+{
+	uint64_t backlog = 0;
+	for (uint32_t k = 0; k < b->nq; k++)
+		backlog += forq_admin_journal_backlog(b->qs[k]);
+	dlat_seen(&b->dl, sent > backlog ? sent - backlog : 0, clock_mono_ns());
+}
+
+/* --sync-every: waits until every queue has what was pushed on disk. */
+static int sync_all(struct bench *b, char *err, size_t errlen)
+{
+	for (uint32_t k = 0; k < b->nq; k++) {
+		int r;
+		uint64_t t0 = clock_mono_ns();
+		while ((r = forq_sync(b->qs[k], SYNC_WAIT_MS)) == -ETIMEDOUT) {
+			if (forqd_gone(b))
+				return fail(err, errlen, "forqd exited while a sync waited");
+			if (clock_mono_ns() - t0 > STALL_TIMEOUT_NS)
+				return fail(err, errlen, "the journal took nothing for %llu s",
+					    STALL_TIMEOUT_NS / 1000000000u);
+		}
+		if (r)
+			return fail(err, errlen, "forq_sync: %s", strerror(-r));
+	}
+	b->r->syncs++;
+	return 0;
+}
+
 /* Hot path: one forq_push_batch per batch from the pre-built messages; per
  * task at most one 8-byte store (the integer payload), no allocation, no
- * syscall unless the queue is full or a rate is set. */
+ * syscall unless the queue is full or a rate is set. With a journal, per
+ * batch a clock read and a look at the journal's backlog too. */
 static int push_all(struct bench *b, char *err, size_t errlen)
 {
 	const struct bench_config *c = b->c;
 	const uint64_t n = c->tasks, per = c->batch;
 	const int ints = c->payload_bytes == 8;
 	const double ns_per_task = c->rate > 0 ? 1e9 / c->rate : 0;
-	uint64_t sent = 0, batches = 0;
+	const int pipelined = c->journal && c->sync_every && c->push_kind == BENCH_PUSH_PLAIN;
+	uint64_t sent = 0, batches = 0, synced = 0;
 	b->cpu0 = all_cpu_ns(b->pid);
 	b->t_first_push = clock_mono_ns();
 	b->last_progress_ns = b->last_change_ns = b->t_first_push;
@@ -560,10 +594,12 @@ static int push_all(struct bench *b, char *err, size_t errlen)
 					cpu_relax();
 		}
 		struct forq *q = b->qs[batches % b->nq]; /* round robin, a batch each */
-		int r = c->push_kind == BENCH_PUSH_PLAIN
-				? forq_push_batch(q, (enum forq_prio)c->prio, b->msgs, k, PUSH_WAIT_MS,
-						  NULL)
-				: push_each(b, q, k, sent);
+		uint64_t t_push = c->journal ? clock_mono_ns() : 0;
+		int r = c->push_kind != BENCH_PUSH_PLAIN ? push_each(b, q, k, sent)
+			: pipelined ? forq_push_batch_async(q, (enum forq_prio)c->prio, b->msgs, k,
+							   PUSH_WAIT_MS, NULL)
+				    : forq_push_batch(q, (enum forq_prio)c->prio, b->msgs, k,
+						      PUSH_WAIT_MS, NULL);
 		if (r == -EAGAIN) {
 			/* Full for PUSH_WAIT_MS: fine while consumers make progress. */
 			uint64_t now = clock_mono_ns();
@@ -578,6 +614,15 @@ static int push_all(struct bench *b, char *err, size_t errlen)
 		if (r)
 			return fail(err, errlen, "push failed: %s", strerror(-r));
 		sent += k;
+		if (c->journal) {
+			dlat_pushed(&b->dl, t_push, sent);
+			if (pipelined && (sent - synced >= c->sync_every || sent == n)) {
+				if ((r = sync_all(b, err, errlen)))
+					return r;
+				synced = sent;
+			}
+			journal_seen(b, sent);
+		}
 		if (++batches % PROGRESS_EVERY == 0)
 			progress(b, clock_mono_ns(), sent);
 	}
@@ -639,6 +684,8 @@ static void read_figures(struct bench *b)
 		r->private_kib += private_kib(t.pid[i]);
 	}
 	r->self_rss_kib = vm_hwm_kib(getpid());
+	r->durable_p50_us = dlat_quantile_us(&b->dl, 0.50);
+	r->durable_p99_us = dlat_quantile_us(&b->dl, 0.99);
 }
 
 int bench_run(const struct bench_config *c, struct bench_report *r, char *err, size_t errlen)
@@ -660,6 +707,11 @@ int bench_run(const struct bench_config *c, struct bench_report *r, char *err, s
 		goto out;
 	}
 	build_payloads(&b);
+	if (c->journal && dlat_init(&b.dl, c->tasks / c->batch + 1 < DLAT_BATCHES
+						   ? (size_t)(c->tasks / c->batch + 1) : DLAT_BATCHES)) {
+		ret = fail(err, errlen, "out of memory");
+		goto out;
+	}
 	if (find_forqd(c->forqd, r->forqd_path, sizeof r->forqd_path, err, errlen) ||
 	    spawn_forqd(&b, err, errlen)) {
 		ret = BENCH_ERR_START;
@@ -703,5 +755,6 @@ out:
 		unlink(b.conf);
 	free(b.payloads);
 	free(b.msgs);
+	dlat_free(&b.dl);
 	return ret;
 }

@@ -6,7 +6,8 @@
  * libforq in batches (round robin over the queues) as fast as it can (or at
  * a given rate), waits until every one has finished, reads
  * the queue's histograms, stops forqd with SIGTERM and checks that it exited
- * 0 and removed its queue. While it runs it prints one progress line a second
+ * 0 and removed its queue. With a journal it times each batch from its push
+ * until the producer sees it journaled (bench_durable.h). While it runs it prints one progress line a second
  * on stderr (the only output here: the caller prints the report).
  */
 #ifndef FORQ_BENCH_H
@@ -34,6 +35,9 @@ struct bench_config {
 	const char *journal;      /* forqd --journal DIR, NULL: none */
 	const char *fsync;        /* forqd --fsync */
 	uint32_t queues;          /* named queues (1 .. BENCH_QUEUES_MAX); 1: the default one */
+	uint32_t sync_every;      /* with journal: push without waiting for the disk
+				   * (forq_push_batch_async) and forq_sync once per this
+				   * many tasks; 0: each batch waits (forq_push_batch) */
 };
 
 #define BENCH_QUEUES_MAX 16
@@ -53,6 +57,8 @@ struct bench_report {
 	uint64_t self_rss_kib;    /* VmHWM of this process (the producer) */
 	uint64_t shm_bytes;       /* size of the queue objects */
 	uint64_t full_waits;      /* pushes that found the queue full */
+	double durable_p50_us, durable_p99_us; /* with journal: push to journaled, per batch */
+	uint64_t syncs;           /* forq_sync calls (sync_every) */
 	char forqd_path[4096];    /* the binary that ran */
 };
 

@@ -7,10 +7,11 @@
  * consumer pops there and no producer writes there), appends it, and moves
  * durable on with one release store per ring. Producers that want their
  * push on disk (FORQ_F_JOURNAL_SYNC) wait on durable_seq until durable
- * covers the tail they saw after their push. Nothing here changes a ring's
- * head or tail, so a process killed anywhere leaves the rings as ring.c's
- * repair expects; a journal thread killed between its write and its store
- * writes the records again (replay keeps one per id). */
+ * covers the tail they saw after their push; forq_push_batch_async notes
+ * that tail instead, and forq_sync waits for it later. Nothing here
+ * changes a ring's head or tail, so a process killed anywhere leaves the
+ * rings as ring.c's repair expects; a journal thread killed between its
+ * write and its store writes the records again (replay keeps one per id). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -35,17 +36,43 @@ static int covered(struct forq *q, void *arg)
 	       !(atomic_load(&q->h->flags) & FORQ_F_JOURNAL_SYNC);
 }
 
+/* Waits until a->r's durable mark reaches a->target. */
+static int wait_covered(struct forq *q, struct durable_arg *a, uint64_t deadline)
+{
+	while (!covered(q, a))
+		if (forq__sleep_on(q, &q->h->durable_seq, &q->h->durable_sleepers, covered, a,
+				   deadline))
+			return -ETIMEDOUT;
+	if (atomic_load_explicit(&a->r->durable, memory_order_acquire) < a->target)
+		return -ESHUTDOWN; /* the journal stopped first */
+	return 0;
+}
+
 int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms)
 {
 	/* The tail now is at or past the end of our push. */
 	struct durable_arg a = {r, atomic_load_explicit(&r->tail, memory_order_acquire)};
-	uint64_t deadline = forq__deadline_of(timeout_ms ? timeout_ms : DURABLE_WAIT_MS);
-	while (!covered(q, &a))
-		if (forq__sleep_on(q, &q->h->durable_seq, &q->h->durable_sleepers, covered, &a,
-				   deadline))
-			return -ETIMEDOUT;
-	if (atomic_load_explicit(&r->durable, memory_order_acquire) < a.target)
-		return -ESHUTDOWN; /* the journal stopped first */
+	return wait_covered(q, &a, forq__deadline_of(timeout_ms ? timeout_ms : DURABLE_WAIT_MS));
+}
+
+void forq__durable_note(struct forq *q, int ring)
+{
+	q->durable_target[ring] = atomic_load_explicit(&forq__ring(q, ring)->tail,
+						       memory_order_acquire);
+}
+
+int forq_sync(struct forq *q, int timeout_ms)
+{
+	uint64_t deadline = forq__deadline_of(timeout_ms);
+	for (int i = 0; i < FORQ_NRINGS; i++) {
+		if (!q->durable_target[i])
+			continue;
+		struct durable_arg a = {forq__ring(q, i), q->durable_target[i]};
+		int r = wait_covered(q, &a, deadline);
+		if (r)
+			return r;
+		q->durable_target[i] = 0;
+	}
 	return 0;
 }
 

@@ -26,6 +26,7 @@ struct forq {
 	uint32_t batch_open;    /* entries not yet finished */
 	uint32_t lease_hint;    /* where to look for a free lease entry */
 	uint32_t sparse;        /* h->sparse, read once at attach */
+	uint64_t durable_target[FORQ_NRINGS]; /* ring tail after our last unsynced push, 0: none */
 	char name[NAME_MAX + 1];
 };
 
@@ -186,6 +187,8 @@ static inline int forq__ring_idle(struct forq *q, struct forq_ring *r)
  * (FORQ_F_JOURNAL_SYNC): waits until the journal covers it. 0, -ETIMEDOUT
  * or -ESHUTDOWN (the journal stopped). */
 int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms);
+/* After a push not waited for: forq_sync waits for ring's tail as it is now. */
+void forq__durable_note(struct forq *q, int ring);
 /* backing.c: memory that follows what is queued, in a sparse queue. */
 #define FORQ_PAGE 4096u
 #define FORQ_PAGE_UP(n) (((uint64_t)(n) + FORQ_PAGE - 1) & ~(uint64_t)(FORQ_PAGE - 1))

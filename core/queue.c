@@ -59,8 +59,8 @@ static int ring_has_room(struct forq_ring *r, size_t n)
 	return used + n <= r->cap_tasks;
 }
 
-int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
-		     size_t n, int timeout_ms, uint64_t *ids)
+static int push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
+		      size_t n, int timeout_ms, uint64_t *ids, int wait_durable)
 {
 	int r = check_push(q, prio, msgs, n);
 	if (r)
@@ -107,9 +107,24 @@ int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, cons
 	if (ids)
 		for (size_t i = 0; i < n; i++)
 			ids[i] = tmpl.id + i;
-	if (atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_JOURNAL_SYNC)
-		return forq__durable_wait(q, ring, timeout_ms);
+	if (atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_JOURNAL_SYNC) {
+		if (wait_durable)
+			return forq__durable_wait(q, ring, timeout_ms);
+		forq__durable_note(q, FORQ_RING_MAIN(prio));
+	}
 	return 0;
+}
+
+int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
+		     size_t n, int timeout_ms, uint64_t *ids)
+{
+	return push_lines(q, prio, msgs, lines, n, timeout_ms, ids, 1);
+}
+
+int forq_push_batch_async(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs,
+			  size_t n, int timeout_ms, uint64_t *ids)
+{
+	return push_lines(q, (int)prio, msgs, NULL, n, timeout_ms, ids, 0);
 }
 
 int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs, size_t n,

@@ -59,7 +59,7 @@ struct journal {
 
 	/* The writer's own. */
 	struct buf out;           /* records not yet written */
-	struct idvec acc_id, acc_off, fin_out; /* what out holds */
+	struct idvec acc_id, fin_out; /* what out holds */
 	struct forq_journal_mark marks[FORQ_JOURNAL_RINGS];
 	int marked[FORQ_JOURNAL_RINGS];
 	uint64_t tasks_out;
@@ -77,18 +77,15 @@ struct journal {
 static void on_task(void *ctx, const struct forq_task_info *t, const void *payload)
 {
 	struct journal *j = ctx;
-	uint64_t off = j->out.len;
-	if (jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len) == 0 &&
-	    idvec_push(&j->acc_id, t->id) == 0)
-		idvec_push(&j->acc_off, off);
+	if (jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len) == 0)
+		idvec_push(&j->acc_id, t->id);
 }
 
 static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
 {
 	struct journal *j = ctx;
-	uint64_t off = j->out.len;
-	if (buf_append(&j->out, rec, len) == 0 && idvec_push(&j->acc_id, id) == 0)
-		idvec_push(&j->acc_off, off);
+	if (buf_append(&j->out, rec, len) == 0)
+		idvec_push(&j->acc_id, id);
 }
 
 /* Fills out with what the rings hold beyond their marks, the live tasks
@@ -96,7 +93,7 @@ static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
  * can go), and the finished ids reported so far. */
 static void fill(struct journal *j)
 {
-	j->acc_id.n = j->acc_off.n = j->fin_out.n = 0;
+	j->acc_id.n = j->fin_out.n = 0;
 	j->tasks_out = 0;
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++) {
 		int n = forq_admin_journal_scan(j->q, r, SCAN_BYTES, on_task, j, &j->marks[r]);
@@ -166,18 +163,28 @@ static int write_out(struct journal *j)
 	return 0;
 }
 
+/* Calls fn with each run of consecutive ids in v, in order (ids come
+ * mostly in runs: the live map takes a run a few words at a time). */
+static void for_runs(const struct idvec *v, void (*fn)(struct segset *, uint64_t, uint64_t),
+		     struct segset *s)
+{
+	for (size_t i = 0, k; i < v->n; i = k) {
+		for (k = i + 1; k < v->n && v->v[k] == v->v[k - 1] + 1; k++)
+			;
+		fn(s, v->v[i], k - i);
+	}
+}
+
 /* After a write: marks moved, consumers and waiting producers woken, the
  * live map told, and emptied segments removed once on disk. */
-static void after_write(struct journal *j, uint64_t base, int synced)
+static void after_write(struct journal *j, int synced)
 {
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++)
 		if (j->marked[r])
 			forq_admin_journal_publish(j->q, r, &j->marks[r]);
 	forq_admin_journal_wake(j->q, j->tasks_out);
-	for (size_t i = 0; i < j->acc_id.n; i++)
-		segset_accepted(&j->s, j->acc_id.v[i], base + j->acc_off.v[i]);
-	for (size_t i = 0; i < j->fin_out.n; i++)
-		segset_finished(&j->s, j->fin_out.v[i]);
+	for_runs(&j->acc_id, segset_accepted_run, &j->s);
+	for_runs(&j->fin_out, segset_finished_run, &j->s);
 	if (synced)
 		segset_gc(&j->s);
 	atomic_store(&j->segments, j->s.nsegs);
@@ -221,6 +228,7 @@ static void maintain(struct journal *j)
 	j->maintained_ns = now;
 	if (segset_copy_candidate(&j->s))
 		j->copy_due = 1;
+	segset_looked(&j->s);
 	if (segset_gc_ready(&j->s) && (!j->dirty || do_sync(j) == 0)) {
 		segset_gc(&j->s);
 		atomic_store(&j->segments, j->s.nsegs);
@@ -236,7 +244,6 @@ static int round_once(struct journal *j)
 		fill(j);
 	if (!j->out.len)
 		return 0;
-	uint64_t base = j->s.segs[j->s.nsegs - 1].bytes;
 	int e = write_out(j);
 	if (e) {
 		atomic_fetch_add(&j->write_errors, 1);
@@ -252,21 +259,22 @@ static int round_once(struct journal *j)
 			  j->failing);
 		j->failing = 0;
 	}
-	/* The segment may have rotated: offsets count from where out went. */
-	struct seg *cur = &j->s.segs[j->s.nsegs - 1];
-	if (cur->bytes != base)
-		base = cur->bytes;
-	cur->bytes += j->out.len;
+	j->s.segs[j->s.nsegs - 1].bytes += j->out.len; /* where out went (it may have rotated) */
 	atomic_fetch_add(&j->bytes, j->out.len);
 	j->dirty = !synced_now(j);
-	int synced = j->c.fsync_ms == JOURNAL_SYNC_ALWAYS;
+	int synced = synced_now(j), sync_due = 0;
 	if (!synced && j->c.fsync_ms >= 0) {
 		j->unsynced = 1;
-		if (clock_mono_ns() - j->synced_ns >= (uint64_t)j->c.fsync_ms * 1000000u)
-			synced = do_sync(j) == 0;
+		sync_due = clock_mono_ns() - j->synced_ns >= (uint64_t)j->c.fsync_ms * 1000000u;
 	}
-	after_write(j, base, synced);
+	/* MS mode: consumers need the write, not the sync, so the marks move
+	 * first; what the sync makes safe to remove goes after it. */
+	after_write(j, synced);
 	buf_reset(&j->out);
+	if (sync_due && do_sync(j) == 0) {
+		segset_gc(&j->s);
+		atomic_store(&j->segments, j->s.nsegs);
+	}
 	return 1;
 }
 
@@ -310,6 +318,32 @@ static void *writer_main(void *arg)
 	if (j->s.fd >= 0 && do_sync(j) == 0)
 		segset_gc(&j->s);
 	return NULL;
+}
+
+/* At a clean stop: the live tasks of every older segment go into a new one,
+ * synced, and the older ones are removed, so that the next start reads one
+ * segment of what is pending. Best effort: after an error the segments
+ * stay as they are (whole, as after any stop). */
+static void checkpoint(struct journal *j)
+{
+	struct segset *s = &j->s;
+	uint64_t before = s->nsegs;
+	buf_reset(&j->out);
+	if (j->failing || s->fd < 0 || segset_rotate(s))
+		return;
+	j->acc_id.n = j->fin_out.n = 0;
+	for (size_t i = 0; i + 1 < s->nsegs; i++)
+		if (s->segs[i].live && segset_copy_live(s, s->segs[i].seq, on_copy, j))
+			goto out;
+	if (j->out.len && (write_out(j) || (!synced_now(j) && do_sync(j))))
+		goto out;
+	s->segs[s->nsegs - 1].bytes += j->out.len;
+	for_runs(&j->acc_id, segset_accepted_run, s);
+	int gone = segset_gc(s);
+	log_event(LOG_INFO, "journal_checkpoint", "dir=%s segments_before=%llu removed=%d live=%llu",
+		  j->c.dir, (unsigned long long)before, gone, (unsigned long long)s->live.n);
+out:
+	buf_reset(&j->out);
 }
 
 /* ---- finished ids: consumers' pipe ---- */
@@ -437,6 +471,7 @@ void journal_close(struct journal *j, int end_gate)
 		atomic_store(&j->stop, 1);
 		forq_admin_work_kick(j->q);
 		pthread_join(j->writer, NULL);
+		checkpoint(j);
 	}
 	if (end_gate && j->mq)
 		forq_admin_journal_end(j->mq);
@@ -451,7 +486,6 @@ void journal_close(struct journal *j, int end_gate)
 	free(j->fin.v);
 	free(j->fin_out.v);
 	free(j->acc_id.v);
-	free(j->acc_off.v);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

@@ -13,98 +13,6 @@
 
 #include "log.h"
 
-/* ---- the live map: open addressing, linear probing, tombstones ---- */
-
-#define TOMB UINT64_MAX /* a deleted slot: probes go on past it (no id is this) */
-
-/* Ids come and finish mostly in order: runs of 8 neighbours share a cache
- * line (the map's cost is its cache misses), and the runs are scattered so
- * that linear probing never meets one long cluster. */
-static size_t slot_of(const struct idmap *m, uint64_t id)
-{
-	uint64_t run = ((id >> 3) * 0x9e3779b97f4a7c15ull) >> 17;
-	return (size_t)((run << 3) | (id & 7)) & (m->cap - 1);
-}
-
-/* Rebuilds without tombstones, twice as large when the live half fills it. */
-static int idmap_rehash(struct idmap *m)
-{
-	size_t cap = !m->cap ? 1024 : (m->n + 1) * 4 > m->cap ? m->cap * 2 : m->cap;
-	struct idmap n = {calloc(cap, sizeof *n.ids), calloc(cap, sizeof *n.val), cap, 0, 0};
-	if (!n.ids || !n.val) {
-		free(n.ids);
-		free(n.val);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->ids[i] && m->ids[i] != TOMB)
-			idmap_put(&n, m->ids[i], m->val[i], NULL);
-	idmap_free(m);
-	*m = n;
-	return 0;
-}
-
-int idmap_put(struct idmap *m, uint64_t id, uint64_t val, uint64_t *old)
-{
-	if ((m->used + 1) * 2 > m->cap && idmap_rehash(m))
-		return -ENOMEM;
-	size_t i = slot_of(m, id), free_at = SIZE_MAX;
-	for (; m->ids[i] && m->ids[i] != id; i = (i + 1) & (m->cap - 1))
-		if (m->ids[i] == TOMB && free_at == SIZE_MAX)
-			free_at = i;
-	if (m->ids[i] == id) {
-		if (old)
-			*old = m->val[i];
-		m->val[i] = val;
-		return 1;
-	}
-	if (free_at != SIZE_MAX)
-		i = free_at; /* a tombstone reused: used stays */
-	else
-		m->used++;
-	m->ids[i] = id;
-	m->val[i] = val;
-	m->n++;
-	return 0;
-}
-
-static size_t idmap_find(const struct idmap *m, uint64_t id)
-{
-	if (!m->cap)
-		return SIZE_MAX;
-	for (size_t i = slot_of(m, id); m->ids[i]; i = (i + 1) & (m->cap - 1))
-		if (m->ids[i] == id)
-			return i;
-	return SIZE_MAX;
-}
-
-int idmap_get(const struct idmap *m, uint64_t id, uint64_t *val)
-{
-	size_t i = idmap_find(m, id);
-	if (i == SIZE_MAX)
-		return 0;
-	*val = m->val[i];
-	return 1;
-}
-
-int idmap_del(struct idmap *m, uint64_t id, uint64_t *old)
-{
-	size_t i = idmap_find(m, id);
-	if (i == SIZE_MAX)
-		return 0;
-	*old = m->val[i];
-	m->ids[i] = TOMB;
-	m->n--;
-	return 1;
-}
-
-void idmap_free(struct idmap *m)
-{
-	free(m->ids);
-	free(m->val);
-	memset(m, 0, sizeof *m);
-}
-
 /* ---- segments ---- */
 
 static struct seg *seg_find(struct segset *s, uint64_t seq)
@@ -121,33 +29,79 @@ static void seg_path(const struct segset *s, uint64_t seq, char *out, size_t cap
 	(void)s;
 }
 
-static void live_drop(struct segset *s, uint64_t old)
+void segset_accepted(struct segset *s, uint64_t id)
 {
-	struct seg *g = seg_find(s, old >> 32);
-	if (g && g->live)
-		g->live--;
-}
-
-void segset_accepted(struct segset *s, uint64_t id, uint64_t off)
-{
-	struct seg *cur = &s->segs[s->nsegs - 1];
-	uint64_t old;
-	int had = idmap_put(&s->live, id, cur->seq << 32 | (off & 0xffffffffu), &old);
-	if (had < 0)
-		return; /* out of memory: the segment is kept longer, nothing lost */
-	if (had)
-		live_drop(s, old);
-	cur->live++;
-	cur->accepted++;
+	live_accept(&s->live, s->segs, s->nsegs, id);
 	if (id > s->max_id)
 		s->max_id = id;
 }
 
 void segset_finished(struct segset *s, uint64_t id)
 {
+	live_finish(&s->live, s->segs, s->nsegs, id);
+}
+
+void segset_accepted_run(struct segset *s, uint64_t first, uint64_t count)
+{
+	live_accept_run(&s->live, s->segs, s->nsegs, first, count);
+	if (count && first + count - 1 > s->max_id)
+		s->max_id = first + count - 1;
+}
+
+void segset_finished_run(struct segset *s, uint64_t first, uint64_t count)
+{
+	live_finish_run(&s->live, s->segs, s->nsegs, first, count);
+}
+
+uint64_t segset_where(const struct segset *s, uint64_t id)
+{
+	return live_where(&s->live, s->segs, s->nsegs, id);
+}
+
+/* ---- reading the journal at open: an exact map id -> (seq, offset of
+ * its latest ACCEPT), which the live map is then built from ---- */
+
+static void scan_accepted(struct segset *s, struct idmap *scan, uint64_t id, uint64_t off)
+{
+	struct seg *cur = &s->segs[s->nsegs - 1];
+	idmap_put(scan, id, cur->seq << 32 | (off & 0xffffffffu), NULL);
+	cur->accepted++;
+	if (id > s->max_id)
+		s->max_id = id;
+}
+
+static void scan_finished(struct idmap *scan, uint64_t id)
+{
 	uint64_t old;
-	if (idmap_del(&s->live, id, &old))
-		live_drop(s, old);
+	idmap_del(scan, id, &old);
+}
+
+struct live_pair {
+	uint64_t id, at; /* seq << 32 | offset */
+};
+
+static void pair_out(void *ctx, uint64_t id, uint64_t at)
+{
+	struct live_pair **p = ctx;
+	*(*p)++ = (struct live_pair){id, at};
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct live_pair *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The scan's live tasks by id. */
+static int scan_pairs(const struct idmap *scan, struct live_pair **out)
+{
+	struct live_pair *p = malloc((scan->n ? scan->n : 1) * sizeof *p), *end = p;
+	if (!p)
+		return -ENOMEM;
+	idmap_each(scan, pair_out, &end);
+	qsort(p, scan->n, sizeof *p, cmp_pair);
+	*out = p;
+	return 0;
 }
 
 static int seg_add(struct segset *s, uint64_t seq, uint64_t bytes)
@@ -230,8 +184,8 @@ static int read_all(int dirfd, const char *file, uint8_t **data, size_t *len)
 }
 
 /* Reads one segment into the live map. Returns 0 or -errno (err set). */
-static int scan_segment(struct segset *s, uint64_t seq, const uint8_t *p, size_t n, int last,
-			char *err, size_t errlen)
+static int scan_segment(struct segset *s, struct idmap *scan, uint64_t seq, const uint8_t *p,
+			size_t n, int last, char *err, size_t errlen)
 {
 	char file[64];
 	seg_path(s, seq, file, sizeof file);
@@ -290,14 +244,14 @@ static int scan_segment(struct segset *s, uint64_t seq, const uint8_t *p, size_t
 			break;
 		}
 		if (r.type == JREC_ACCEPT) {
-			segset_accepted(s, r.id, off);
+			scan_accepted(s, scan, r.id, off);
 		} else {
 			for (uint32_t i = 0; i < r.nranges; i++) {
 				uint64_t first;
 				uint32_t count;
 				jrec_range(&r, i, &first, &count);
 				for (uint64_t id = first; id - first < count; id++)
-					segset_finished(s, id);
+					scan_finished(scan, id);
 			}
 		}
 		off += (size_t)k;
@@ -305,27 +259,36 @@ static int scan_segment(struct segset *s, uint64_t seq, const uint8_t *p, size_t
 	return 0;
 }
 
-static int cmp_replay(const void *a, const void *b)
+static size_t seg_index(const struct segset *s, uint64_t seq)
 {
-	const struct replay_task *x = a, *y = b;
-	return x->id < y->id ? -1 : x->id > y->id;
+	size_t i = 0;
+	while (i < s->nsegs && s->segs[i].seq != seq)
+		i++;
+	return i;
+}
+
+/* The live map from the scan's (ids in order: each segment's bitmap
+ * starts at its lowest live id). */
+static void load_live(struct segset *s, const struct live_pair *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t si = seg_index(s, p[i].at >> 32);
+		if (si < s->nsegs)
+			live_load(&s->live, &s->segs[si], p[i].id);
+	}
 }
 
 /* The live tasks, from the segments' bytes (datas[i] is segs[i]'s). */
-static int collect(struct segset *s, uint8_t **datas, struct replay_task **out, size_t *nout,
-		   char *err, size_t errlen)
+static int collect(struct segset *s, const struct live_pair *p, size_t n, uint8_t **datas,
+		   struct replay_task **out, size_t *nout, char *err, size_t errlen)
 {
-	struct replay_task *t = calloc(s->live.n ? s->live.n : 1, sizeof *t);
+	struct replay_task *t = calloc(n ? n : 1, sizeof *t);
 	if (!t)
 		return -ENOMEM;
 	size_t k = 0;
-	for (size_t i = 0; i < s->live.cap; i++) {
-		if (!s->live.ids[i] || s->live.ids[i] == TOMB)
-			continue;
-		uint64_t v = s->live.val[i];
-		size_t si = 0;
-		while (si < s->nsegs && s->segs[si].seq != v >> 32)
-			si++;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = p[i].at;
+		size_t si = seg_index(s, v >> 32);
 		struct jrec r;
 		jrec_decode(datas[si] + (v & 0xffffffffu), s->segs[si].bytes - (v & 0xffffffffu), &r);
 		if (r.len > s->max_payload || r.prio < 0 || r.prio > 2) {
@@ -346,7 +309,6 @@ static int collect(struct segset *s, uint8_t **datas, struct replay_task **out, 
 		memcpy(t[k].payload, r.payload, r.len);
 		k++;
 	}
-	qsort(t, k, sizeof *t, cmp_replay);
 	*out = t;
 	*nout = k;
 	return 0;
@@ -406,6 +368,8 @@ int segset_open(struct segset *s, const char *dir, const char *name, uint32_t ma
 	}
 	uint64_t *seqs = NULL;
 	size_t n = 0;
+	struct idmap scan = {0};
+	struct live_pair *pairs = NULL;
 	int e = list_segments(s, &seqs, &n);
 	uint8_t **datas = calloc(n ? n : 1, sizeof *datas);
 	if (!e && !datas)
@@ -419,14 +383,21 @@ int segset_open(struct segset *s, const char *dir, const char *name, uint32_t ma
 			break;
 		}
 		size_t before = s->nsegs;
-		e = scan_segment(s, seqs[i], datas[before], len, i + 1 == n, err, errlen);
+		e = scan_segment(s, &scan, seqs[i], datas[before], len, i + 1 == n, err, errlen);
 		if (!e && s->nsegs == before) { /* an empty last segment, removed */
 			free(datas[before]);
 			datas[before] = NULL;
 		}
 	}
+	size_t npairs = scan.n;
+	if (!e)
+		e = scan_pairs(&scan, &pairs);
+	idmap_free(&scan);
+	if (!e)
+		load_live(s, pairs, npairs);
 	if (!e && out)
-		e = collect(s, datas, out, nout, err, errlen);
+		e = collect(s, pairs, npairs, datas, out, nout, err, errlen);
+	free(pairs);
 	for (size_t i = 0; datas && i < n; i++)
 		free(datas[i]);
 	free(datas);
@@ -445,10 +416,18 @@ int segset_rotate(struct segset *s)
 
 uint64_t segset_copy_candidate(const struct segset *s)
 {
-	for (size_t i = 0; i + 1 < s->nsegs; i++)
-		if (s->segs[i].live && s->segs[i].live * 4 <= s->segs[i].accepted)
-			return s->segs[i].seq;
+	for (size_t i = 0; i + 1 < s->nsegs; i++) {
+		const struct seg *g = &s->segs[i];
+		if (g->live && g->live * 4 <= g->accepted && (i + 2 < s->nsegs || g->live == g->looked))
+			return g->seq;
+	}
 	return 0;
+}
+
+void segset_looked(struct segset *s)
+{
+	for (size_t i = 0; i < s->nsegs; i++)
+		s->segs[i].looked = s->segs[i].live;
 }
 
 int segset_copy_live(struct segset *s, uint64_t seq,
@@ -461,17 +440,25 @@ int segset_copy_live(struct segset *s, uint64_t seq,
 	int e = read_all(s->dirfd, file, &p, &n);
 	if (e)
 		return e;
-	size_t off = JREC_HDR_SIZE;
+	/* The last ACCEPT of each id live here (a retry may have put two). */
+	struct idmap last = {0};
+	const struct seg *g = seg_find(s, seq);
 	long k;
 	struct jrec r;
-	while (off < n && (k = jrec_decode(p + off, n - off, &r)) > 0) {
-		uint64_t v;
-		if (r.type == JREC_ACCEPT && idmap_get(&s->live, r.id, &v) && v == (seq << 32 | off))
+	for (size_t off = JREC_HDR_SIZE; off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
+	     off += (size_t)k)
+		if (r.type == JREC_ACCEPT && g && live_in(&s->live, g, r.id) &&
+		    idmap_put(&last, r.id, off, NULL) < 0)
+			e = -ENOMEM;
+	for (size_t off = JREC_HDR_SIZE; !e && off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
+	     off += (size_t)k) {
+		uint64_t at;
+		if (r.type == JREC_ACCEPT && idmap_get(&last, r.id, &at) && at == off)
 			emit(ctx, r.id, p + off, (size_t)k);
-		off += (size_t)k;
 	}
+	idmap_free(&last);
 	free(p);
-	return 0;
+	return e;
 }
 
 int segset_gc_ready(const struct segset *s)
@@ -490,6 +477,7 @@ int segset_gc(struct segset *s)
 		char file[64];
 		seg_path(s, s->segs[i].seq, file, sizeof file);
 		if (i + 1 < s->nsegs && s->segs[i].live == 0 && unlinkat(s->dirfd, file, 0) == 0) {
+			live_seg_free(&s->segs[i]);
 			gone++;
 			continue;
 		}
@@ -509,7 +497,9 @@ void segset_close(struct segset *s)
 	}
 	if (s->dirfd >= 0)
 		close(s->dirfd);
-	idmap_free(&s->live);
+	for (size_t i = 0; i < s->nsegs; i++)
+		live_seg_free(&s->segs[i]);
+	live_free(&s->live);
 	free(s->segs);
 	free(s->dir);
 	memset(s, 0, sizeof *s);

@@ -1,34 +1,16 @@
 /* segments.h — the journal's files and what is live in them (private to
  * journal/). A segment is DIR/journal-<seq>.log; the live map says, for
  * every task accepted and not finished, which segment holds its latest
- * ACCEPT record, so that a segment whose tasks have all finished (or moved
- * on) can be removed. */
+ * ACCEPT record (livemap.h), so that a segment whose tasks have all
+ * finished (or moved on) can be removed. */
 #ifndef FORQ_JOURNAL_SEGMENTS_H
 #define FORQ_JOURNAL_SEGMENTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "livemap.h"
 #include "record.h"
-
-/* id -> (segment seq, offset of its ACCEPT record in that segment). */
-struct idmap {
-	uint64_t *ids; /* 0: free, UINT64_MAX: deleted */
-	uint64_t *val; /* seq << 32 | offset */
-	size_t cap, n; /* n: live */
-	size_t used;   /* live and deleted */
-};
-int idmap_put(struct idmap *m, uint64_t id, uint64_t val, uint64_t *old);
-int idmap_get(const struct idmap *m, uint64_t id, uint64_t *val);
-int idmap_del(struct idmap *m, uint64_t id, uint64_t *old);
-void idmap_free(struct idmap *m);
-
-struct seg {
-	uint64_t seq;
-	uint64_t live;  /* tasks whose latest ACCEPT is here */
-	uint64_t accepted; /* ACCEPT records written here */
-	uint64_t bytes; /* file size */
-};
 
 /* A task to queue again, read from the journal at start. */
 struct replay_task {
@@ -46,7 +28,7 @@ struct segset {
 	uint32_t max_payload;
 	struct seg *segs; /* oldest first; the last is written */
 	size_t nsegs, cap;
-	struct idmap live;
+	struct livemap live;
 	uint64_t max_id;  /* highest id seen or floor - 1 */
 	int fd;           /* the last segment, open for append */
 	uint64_t cut_bytes; /* cut from a torn tail at open */
@@ -64,14 +46,24 @@ int segset_open(struct segset *s, const char *dir, const char *name, uint32_t ma
 		uint64_t prealloc, struct replay_task **out, size_t *nout, char *err, size_t errlen);
 /* Starts a new segment after the current one (fsyncing the old). 0/-errno. */
 int segset_rotate(struct segset *s);
-/* The latest ACCEPT of id is at (current segment, off). */
-void segset_accepted(struct segset *s, uint64_t id, uint64_t off);
+/* The latest ACCEPT of id is in the current segment now. */
+void segset_accepted(struct segset *s, uint64_t id);
 void segset_finished(struct segset *s, uint64_t id);
+/* The same for ids first .. first + count - 1. */
+void segset_accepted_run(struct segset *s, uint64_t first, uint64_t count);
+void segset_finished_run(struct segset *s, uint64_t first, uint64_t count);
+/* The seq of the segment with id's latest ACCEPT, 0 if id is not live. */
+uint64_t segset_where(const struct segset *s, uint64_t id);
 /* A segment before the current one worth copying forward: something live
  * in it, but at most a quarter of what it took (so a copy costs at most a
  * quarter of a segment, and the journal's size follows what is pending,
- * not what passed). 0 if none. */
+ * not what passed), and either a whole segment after it or nothing of it
+ * finished since the last segset_looked (tasks still draining from the
+ * newest old segment are left to finish: copying them costs a read of the
+ * whole file). 0 if none. */
 uint64_t segset_copy_candidate(const struct segset *s);
+/* Notes each segment's live count, for segset_copy_candidate. */
+void segset_looked(struct segset *s);
 /* Calls emit with each ACCEPT record of segment seq that is still its
  * task's latest (its bytes as they are). 0 or -errno. */
 int segset_copy_live(struct segset *s, uint64_t seq,

@@ -310,12 +310,18 @@ static int write_result(struct results_sink *sink, const struct consumer_config 
 	return result_format(results_sink_buf(sink), &r);
 }
 
-/* Finished ids of the batch, told to forqd's journal once their results
- * are written (a consumer killed in between leaves them to run again after
- * a reboot, never lost). */
+/* Finished ids, told to forqd (its journal, or its NATS bridge) once their
+ * results are written (a consumer killed in between leaves them to run
+ * again after a reboot or a redelivery, never lost). Several batches go in one message: each is a pipe write here and a
+ * wakeup of forqd's reader, and a finish only lets a segment go sooner, so
+ * they wait for a few batches, FINISHED_HOLD_NS, or an empty queue. */
+#define FINISHED_HOLD 448 /* ids: 7 batches of 64, one message (IDPIPE_MAX) */
+#define FINISHED_HOLD_NS (20ull * 1000000u)
+
 struct finished {
 	uint64_t *ids;
-	size_t n;
+	size_t n, cap;
+	uint64_t first_ns; /* when the oldest held id came */
 };
 
 static void finished_add(struct finished *f, uint64_t id)
@@ -324,11 +330,20 @@ static void finished_add(struct finished *f, uint64_t id)
 		f->ids[f->n++] = id;
 }
 
-static void finished_report(struct finished *f, int fd)
+/* Tells the journal what is held, unless (without force) there is room
+ * for another batch of `more` and the oldest is recent. */
+static void finished_report(struct finished *f, int fd, size_t more, int force)
 {
-	if (fd > 0 && f->n)
-		idpipe_write(fd, f->ids, f->n);
+	if (fd <= 0 || !f->n)
+		return;
+	uint64_t now = clock_mono_ns();
+	if (!f->first_ns)
+		f->first_ns = now;
+	if (!force && f->n + more <= f->cap && now - f->first_ns < FINISHED_HOLD_NS)
+		return;
+	idpipe_write(fd, f->ids, f->n);
 	f->n = 0;
+	f->first_ns = 0;
 }
 
 /* Runs a popped batch task after task (every kind but proc:), timing each
@@ -503,7 +518,9 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	struct forq_task *tasks = calloc(c->batch, sizeof *tasks);
 	struct handler_task *ht = persistent ? calloc(c->batch, sizeof *ht) : NULL;
 	int code = CONSUMER_EXIT_OK;
-	struct finished fin = {c->journal_fd > 0 ? calloc(c->batch, sizeof *fin.ids) : NULL, 0};
+	size_t fin_cap = c->batch > FINISHED_HOLD ? c->batch : FINISHED_HOLD;
+	struct finished fin = {c->journal_fd > 0 ? calloc(fin_cap, sizeof *fin.ids) : NULL, 0,
+			       fin_cap, 0};
 	if (!tasks || (persistent && !ht) || (c->journal_fd > 0 && !fin.ids))
 		_exit(CONSUMER_EXIT_HANDLER);
 	/* noop: no clock reads, full batches. Others are timed per task, and
@@ -522,14 +539,19 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 			/* No child (it is in its restart delay): take no tasks. */
 			int ms = handler_prepare(h);
 			if (ms > 0) {
+				finished_report(&fin, c->journal_fd, 0, 1);
 				if (sleep_unless_stopped(q, ms < POP_WAIT_MS ? ms : POP_WAIT_MS))
 					break;
 				continue;
 			}
 		}
-		int n = forq_pop_batch(q, tasks, want, POP_WAIT_MS);
-		if (n == -ETIMEDOUT)
+		/* Finishes held: a look without waiting first, and if the
+		 * queue is empty they go before the wait. */
+		int n = forq_pop_batch(q, tasks, want, fin.n ? 0 : POP_WAIT_MS);
+		if (n == -ETIMEDOUT) {
+			finished_report(&fin, c->journal_fd, 0, 1);
 			continue;
+		}
 		if (n < 0)
 			break; /* -ESHUTDOWN: forqd asked us to stop */
 		if (persistent) {
@@ -548,10 +570,11 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 		if (have_sink)
 			write_results(q, &sink, worker);
 		FORQ_FAILPOINT("consumer.flushed");
-		finished_report(&fin, c->journal_fd);
+		finished_report(&fin, c->journal_fd, c->batch, 0);
 		if (forq_admin_flags(q) & FORQ_F_STOP)
 			break;
 	}
+	finished_report(&fin, c->journal_fd, 0, 1);
 	if (watching)
 		watch_stop(&w, watch_th);
 	/* Results are written; anything not started goes back to the queue.

@@ -155,6 +155,20 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs, size_t n,
 		    int timeout_ms, uint64_t *ids);
 
+/* Pipelined durable pushes. forq_push_batch_async is forq_push_batch that
+ * returns once the tasks are queued, without waiting for forqd's journal
+ * (--fsync always), so that a producer keeps pushing while the disk syncs;
+ * forq_sync then waits until everything this handle pushed (async or not)
+ * is on disk, up to timeout_ms (-1: forever, 0: only look). forq_sync
+ * returns 0 (at once on a queue not journaled with --fsync always),
+ * -ETIMEDOUT (the tasks stay queued and are journaled later: call it
+ * again), or -ESHUTDOWN (the journal stopped first: they stay queued, not
+ * known to be on disk). Tasks are never lost by not waiting; what an
+ * unsynced push risks is only a reboot before its sync. */
+int forq_push_batch_async(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs,
+			  size_t n, int timeout_ms, uint64_t *ids);
+int forq_sync(struct forq *q, int timeout_ms);
+
 /* Pops up to max tasks, highest priority first, waiting up to timeout_ms for
  * the first one. Returns how many (>= 1). Tasks of the previous pop must all be
  * finished with forq_task_finish first (else -EBUSY). */

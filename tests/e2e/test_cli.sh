@@ -370,6 +370,30 @@ sys.exit(not (b['queues'] == 3 and b['done'] == 90000 and b['tasks_per_s'] > 0))
 }
 part bench_queues "forq bench --queues 3: named queues, round robin, cleaned up"
 
+# --- forq bench --journal --fsync always: pipelined (a sync per 4096 tasks)
+# and per batch, every task done, push-to-journaled percentiles in order ---
+bench_journal() {
+	local se
+	for se in 4096 0; do
+		timeout 120 "$FORQ" bench --tasks 40000 --workers 1 --handler noop --json --quiet \
+			--journal "$TMP/bench_journal" --fsync always --sync-every $se \
+			>"$TMP/benchj.json" 2>"$TMP/benchj.err"
+		RC=$?
+		check "forq bench --journal --sync-every $se exits 0 (got $RC: $(tail -n 2 "$TMP/benchj.err"))" \
+			[ "$RC" -eq 0 ]
+		check "... all 40000 done; durable p50 <= p99; syncs as asked" python3 -c "
+import json, sys
+b = json.load(open('$TMP/benchj.json'))
+syncs = 40000 // 4096 + 1 if $se else 0
+sys.exit(not (b['done'] == 40000 and b['sync_every'] == $se and b['syncs'] == syncs and
+	      0 < b['durable_p50_us'] <= b['durable_p99_us'] < 60e6))"
+	done
+	"$FORQ" bench --tasks 10 --journal "$TMP/bench_journal" --sync-every -1 >/dev/null 2>"$TMP/benchj.err"
+	RC=$?
+	check "--sync-every -1 is refused (exit 2: $(cat "$TMP/benchj.err"))" [ "$RC" -eq 2 ]
+}
+part bench_journal "forq bench --journal --fsync always --sync-every 4096 and 0" bench_journal
+
 # --- forq bench without --quiet: a progress line a second, then the summary ---
 # 250,000 tasks at --rate 100000 take 2.5 s to push: at least two progress
 # lines on stderr while it runs, then the text summary on stdout.

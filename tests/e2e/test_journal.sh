@@ -193,6 +193,10 @@ bounded() {
 	check "the old task is still pending (retry table)" \
 		bash -c "curl -s 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_retry_waiting{queue=\"default\"} 1'"
 	stop_forqd "$FORQD_PID" 5
+	# A clean stop writes a checkpoint: one segment of what is live.
+	check "the clean stop logged a checkpoint" grep -q 'event=journal_checkpoint' "$FORQD_LOG"
+	check "... and left one segment ($(ls "$d/j" | grep -c journal-))" \
+		[ "$(ls "$d/j" | grep -c journal-)" -eq 1 ]
 }
 part bounded "one task pending for an hour: segments are removed, its record moves on" bounded
 

@@ -290,52 +290,143 @@ static void test_segments_refused(void **state)
 	buf_free(&c);
 }
 
+/* A segset on an empty dir. */
+static void open_empty(struct segset *s)
+{
+	char err[256];
+	clear_dir();
+	assert_int_equal(segset_open(s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
+}
+
 /* Segments whose tasks all finished are removed once the current one
  * holds what moved on; the live map follows ids across segments. */
 static void test_segments_gc(void **state)
 {
 	(void)state;
-	clear_dir();
 	struct segset s;
-	char err[256];
-	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, NULL, NULL, err, sizeof err), 0);
+	open_empty(&s);
 	for (uint64_t id = 1; id <= 3; id++)
-		segset_accepted(&s, id, 100 * id);
+		segset_accepted(&s, id);
 	assert_int_equal(segset_rotate(&s), 0);
-	segset_accepted(&s, 4, 10);
-	segset_accepted(&s, 2, 20); /* a retry: its latest record is here now */
+	segset_accepted(&s, 4);
+	segset_accepted(&s, 2); /* a retry: its latest record is here now */
 	assert_int_equal(s.nsegs, 2);
 	assert_int_equal(s.segs[0].live, 2);
+	assert_int_equal(segset_where(&s, 2), s.segs[1].seq);
 	segset_finished(&s, 1);
+	segset_finished(&s, 1); /* twice, or unknown: nothing changes */
+	segset_finished(&s, 99);
+	assert_int_equal(s.segs[0].live, 1);
 	assert_int_equal(segset_gc(&s), 0);
 	segset_finished(&s, 3);
 	assert_int_equal(segset_gc(&s), 1); /* 2 lives on in the second */
 	assert_int_equal(s.nsegs, 1);
 	assert_int_equal(s.segs[0].live, 2);
 	assert_int_equal(s.live.n, 2);
-	/* The map survives growth and deletes. */
+	/* The map survives growth and finishes. */
 	for (uint64_t id = 1000; id < 30000; id++)
-		segset_accepted(&s, id, id);
+		segset_accepted(&s, id);
 	for (uint64_t id = 1000; id < 30000; id += 2)
 		segset_finished(&s, id);
-	uint64_t v;
 	for (uint64_t id = 1000; id < 30000; id++)
-		assert_int_equal(idmap_get(&s.live, id, &v), (int)(id & 1));
+		assert_int_equal(segset_where(&s, id), (id & 1) ? s.segs[0].seq : 0);
 	for (uint64_t id = 1000; id < 30000; id += 2)
 		segset_finished(&s, id + 1);
-	/* A sliding window, as a busy queue makes it: deleted slots are reused
-	 * or swept, the table does not grow with what passed. */
-	size_t n0 = s.live.n, cap0 = s.live.cap;
+	/* A sliding window, as a busy queue makes it, over rotations: what
+	 * passed goes with its segments, the map does not grow with it. */
+	size_t n0 = s.live.n;
 	for (uint64_t id = 100000; id < 400000; id++) {
-		segset_accepted(&s, id, id);
+		segset_accepted(&s, id);
 		if (id >= 100100)
 			segset_finished(&s, id - 100);
+		if (id % 50000 == 0) {
+			assert_int_equal(segset_rotate(&s), 0);
+			segset_gc(&s);
+		}
 	}
 	assert_int_equal(s.live.n, n0 + 100);
-	assert_int_equal(s.live.cap, cap0);
+	assert_true(s.nsegs <= 3); /* 2 and 4 keep the first */
+	for (size_t i = 0; i < s.nsegs; i++)
+		assert_true(s.segs[i].nwords * 64 <= 4 * 65536);
 	for (uint64_t id = 399900; id < 400000; id++)
-		assert_int_equal(idmap_get(&s.live, id, &v), 1);
-	assert_int_equal(idmap_get(&s.live, 399899, &v), 0);
+		assert_int_equal(segset_where(&s, id), s.segs[s.nsegs - 1].seq);
+	assert_int_equal(segset_where(&s, 399899), 0);
+	segset_close(&s);
+}
+
+/* The live map against an exact model: ids accepted in order (one by one
+ * and in runs), retried out of order, finished twice or never (one by one
+ * and in runs), over rotations and removals. */
+static void test_livemap_model(void **state)
+{
+	(void)state;
+	struct segset s;
+	open_empty(&s);
+	enum { N = 200000 };
+	static uint64_t where[N + 1]; /* seq of the latest ACCEPT, 0: not live */
+	memset(where, 0, sizeof where);
+	uint64_t next = 1, rnd = 88172645463325252ull;
+	for (int step = 0; step < 600000; step++) {
+		rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+		uint64_t cur = s.segs[s.nsegs - 1].seq, pick = 1 + rnd % (next < 2 ? 1 : next - 1);
+		switch ((rnd >> 32) % 16) {
+		case 0: /* a retry or copy-forward: an old live id again */
+			if (where[pick]) {
+				segset_accepted(&s, pick);
+				where[pick] = cur;
+			}
+			break;
+		case 1: /* a finish of anything: live, done, never seen */
+			segset_finished(&s, pick);
+			where[pick] = 0;
+			break;
+		case 3: { /* a run of finishes, as consumers report them */
+			uint64_t k = 1 + (rnd >> 20) % 200;
+			k = pick + k > N ? N - pick : k;
+			segset_finished_run(&s, pick, k);
+			memset(where + pick, 0, k * sizeof *where);
+			break;
+		}
+		case 4: /* a run of new ids, as a ring's scan gives them */
+			if (next + 300 > N)
+				break;
+			for (uint64_t k = 0, len = 1 + (rnd >> 24) % 300; k < len; k++)
+				where[next + k] = cur;
+			segset_accepted_run(&s, next, 1 + (rnd >> 24) % 300);
+			next += 1 + (rnd >> 24) % 300;
+			break;
+		case 2:
+			if ((rnd >> 40) % 256 == 0) {
+				assert_int_equal(segset_rotate(&s), 0);
+				segset_gc(&s);
+			}
+			break;
+		default: /* new ids, now and then two rings out of order */
+			if (next + 2 > N)
+				break;
+			segset_accepted(&s, next + 1);
+			segset_accepted(&s, next);
+			where[next] = where[next + 1] = cur;
+			next += 2;
+			for (uint64_t id = next > 300 ? next - 300 : 1; id + 290 < next; id++)
+				if ((rnd >> (id % 50)) & 1 && where[id]) {
+					segset_finished(&s, id);
+					where[id] = 0;
+				}
+		}
+	}
+	uint64_t live = 0;
+	for (uint64_t id = 1; id <= N; id++) {
+		assert_int_equal(segset_where(&s, id), where[id]);
+		live += where[id] != 0;
+	}
+	assert_int_equal(s.live.n, live);
+	for (size_t i = 0; i < s.nsegs; i++) {
+		uint64_t here = 0;
+		for (uint64_t id = 1; id <= N; id++)
+			here += where[id] == s.segs[i].seq;
+		assert_int_equal(s.segs[i].live, here);
+	}
 	segset_close(&s);
 }
 
@@ -364,7 +455,10 @@ static void test_segments_copy_forward(void **state)
 	assert_int_equal(segset_copy_candidate(&s), 0); /* all ten live */
 	for (uint64_t id = 100; id < 108; id++)
 		segset_finished(&s, id);
-	assert_int_equal(segset_copy_candidate(&s), 1);
+	/* The newest old segment: left alone while its tasks still finish. */
+	assert_int_equal(segset_copy_candidate(&s), 0);
+	segset_looked(&s);
+	assert_int_equal(segset_copy_candidate(&s), 1); /* none finished since */
 	uint64_t seen[16] = {0};
 	assert_int_equal(segset_copy_live(&s, 1, on_emit, seen), 0);
 	assert_int_equal(seen[0], 2);
@@ -387,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_segments_torn_tail),
 		cmocka_unit_test(test_segments_refused),
 		cmocka_unit_test(test_segments_gc),
+		cmocka_unit_test(test_livemap_model),
 		cmocka_unit_test(test_segments_copy_forward),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

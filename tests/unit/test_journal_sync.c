@@ -1,0 +1,213 @@
+/* test_journal_sync.c — the journal against a real queue: pipelined
+ * durable pushes (forq_push_batch_async returns before the journal has the
+ * tasks, forq_sync waits until it does: the segment files hold every pushed
+ * id; it says when it cannot: -ETIMEDOUT, -ESHUTDOWN), and the checkpoint
+ * at a clean close (one segment of what is pending is left). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "forq_admin.h"
+#include "journal.h"
+#include "log.h"
+#include "queue_fixture.h"
+#include "record.h"
+#include "segments.h"
+
+static char dir[128];
+
+/* ACCEPT records in the journal's files now (read-only, while it runs),
+ * as a count and a bitmap of ids below 4096. */
+static size_t accepted_on_disk(uint8_t *seen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "journal-", 8) != 0)
+			continue;
+		char path[512];
+		snprintf(path, sizeof path, "%s/%.64s", dir, e->d_name);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		static uint8_t buf[1 << 22];
+		size_t len = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		struct jrec r;
+		long k;
+		for (size_t off = JREC_HDR_SIZE; off < len && (k = jrec_decode(buf + off, len - off, &r)) > 0;
+		     off += (size_t)k)
+			if (r.type == JREC_ACCEPT) {
+				n++;
+				if (r.id < 4096)
+					seen[r.id] = 1;
+			}
+	}
+	closedir(d);
+	return n;
+}
+
+static int setup(void **state)
+{
+	struct forq_options o = qfx_options(16384, 64);
+	*state = qfx_create("jsync", &o);
+	snprintf(dir, sizeof dir, "/tmp/forq-test-jsync.%d", (int)getpid());
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd)) {
+	}
+	return qfx_destroy(state);
+}
+
+static struct forq_msg msgs[64];
+
+/* forqd's journal of f's queue in dir, --fsync fsync_ms. */
+static struct journal *open_journal(struct qfx *f, int fsync_ms, uint64_t segment_bytes)
+{
+	struct journal *j;
+	char err[256];
+	struct journal_config c = {.dir = dir, .fsync_ms = fsync_ms,
+				   .segment_bytes = segment_bytes, .queue_name = f->name,
+				   .max_payload = 64};
+	assert_int_equal(journal_open(&j, f->q, &c, 0, err, sizeof err), 0);
+	return j;
+}
+
+/* No journal writing (the gate on, no writer): an async push returns at
+ * once and stays unjournaled; forq_sync times out, then says -ESHUTDOWN
+ * once the journal is gone; a queue not journaled syncs at once. */
+static void test_sync_without_writer(void **state)
+{
+	struct qfx *f = *state;
+	assert_int_equal(forq_sync(f->q, 0), 0); /* nothing pushed */
+	forq_admin_journal_begin(f->q, 1);
+	assert_int_equal(forq_push_batch_async(f->q, FORQ_NORMAL, msgs, 64, 0, NULL), 0);
+	assert_int_equal(forq_admin_journal_backlog(f->q), 64);
+	assert_int_equal(forq_sync(f->q, 0), -ETIMEDOUT);
+	assert_int_equal(forq_sync(f->q, 30), -ETIMEDOUT);
+	forq_admin_journal_end(f->q);
+	assert_int_equal(forq_sync(f->q, 1000), -ESHUTDOWN);
+	/* Not journaled now: pushes are not noted, a sync has nothing to do
+	 * (the earlier target is kept until covered). */
+	struct forq_task t[64];
+	assert_int_equal(forq_pop_batch(f->q, t, 64, 0), 64);
+	for (int i = 0; i < 64; i++)
+		forq_task_finish(f->q, &t[i], FORQ_RESULT_DONE, NULL, 0, 0);
+}
+
+/* With forqd's journal in --fsync always: 40 batches pushed without
+ * waiting, one forq_sync, and every id is in the files. */
+static void test_sync_journaled(void **state)
+{
+	struct qfx *f = *state;
+	struct journal *j = open_journal(f, JOURNAL_SYNC_ALWAYS, 1 << 20);
+	uint64_t ids[64], first = 0;
+	for (int b = 0; b < 40; b++) {
+		assert_int_equal(forq_push_batch_async(f->q, FORQ_NORMAL, msgs, 64, 1000, ids), 0);
+		if (!first)
+			first = ids[0];
+		if (b == 20) /* half way, a sync of what is pushed so far */
+			assert_int_equal(forq_sync(f->q, 5000), 0);
+	}
+	assert_int_equal(forq_sync(f->q, 5000), 0);
+	assert_int_equal(forq_admin_journal_backlog(f->q), 0);
+	static uint8_t seen[4096];
+	assert_int_equal(accepted_on_disk(seen), 40 * 64);
+	for (uint64_t id = first; id < first + 40 * 64; id++)
+		assert_true(id < 4096 && seen[id]);
+	struct journal_stats st;
+	journal_stats_read(j, &st);
+	assert_true(st.fsyncs >= 1);
+	assert_int_equal(forq_sync(f->q, 0), 0); /* nothing new since */
+	journal_close(j, 1);
+}
+
+static size_t segment_files(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, "journal-", 8) == 0;
+	closedir(d);
+	return n;
+}
+
+/* 10 rounds of 1000 tasks through 16 KiB segments, 500 of each finished
+ * (half live: not worth a copy-forward while running): at close the live
+ * 5000 are copied into one new segment and every other segment goes; a
+ * replay of it gives exactly those 5000. */
+static void test_checkpoint(void **state)
+{
+	struct qfx *f = *state;
+	struct journal *j = open_journal(f, 5, 16 << 10);
+	char err[256];
+	static uint8_t pending[16384];
+	memset(pending, 0, sizeof pending);
+	for (int round = 0; round < 10; round++) {
+		uint64_t ids[64];
+		for (int b = 0; b < 1000; b += 50) {
+			assert_int_equal(forq_push_batch_async(f->q, FORQ_NORMAL, msgs, 50, 1000, ids), 0);
+			for (int i = 0; i < 50; i++)
+				pending[ids[i]] = 1;
+		}
+		/* Consumers take only what is journaled: wait for the writer. */
+		for (int tries = 0; forq_admin_journal_backlog(f->q) && tries < 500; tries++)
+			usleep(2000);
+		assert_int_equal(forq_admin_journal_backlog(f->q), 0);
+		for (int done = 0; done < 500;) {
+			struct forq_task t[64];
+			int want = 500 - done < 64 ? 500 - done : 64;
+			int n = forq_pop_batch(f->q, t, (size_t)want, 1000);
+			assert_true(n > 0);
+			for (int i = 0; i < n; i++) {
+				forq_task_finish(f->q, &t[i], FORQ_RESULT_DONE, NULL, 0, 0);
+				ids[i] = t[i].id;
+				pending[t[i].id] = 0;
+			}
+			journal_finished(j, ids, (size_t)n);
+			done += n;
+		}
+	}
+	assert_true(segment_files() > 4); /* 10,000 records of 28 bytes in 16 KiB */
+	journal_close(j, 1);
+	assert_int_equal(segment_files(), 1);
+	struct segset s;
+	struct replay_task *t;
+	size_t n;
+	assert_int_equal(segset_open(&s, dir, f->name, 64, 0, &t, &n, err, sizeof err), 0);
+	assert_int_equal(n, 5000);
+	for (size_t i = 0; i < n; i++)
+		assert_true(t[i].id < sizeof pending && pending[t[i].id]);
+	replay_free(t, n);
+	segset_close(&s);
+}
+
+int main(void)
+{
+	log_set_level(LOG_ERROR);
+	for (size_t i = 0; i < 64; i++)
+		msgs[i] = (struct forq_msg){"task", 4};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sync_without_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_journaled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
