@@ -291,7 +291,7 @@ handler = exec:read t; echo "mail \$t"
 
 [queue local]
 CONF
-	start_forqd nq --config "$TMP/nq.conf" || { bad "forqd starts with three queues, two upstream"; return; }
+	FORQD_START_TIMEOUT=30 start_forqd nq --config "$TMP/nq.conf" || { bad "forqd starts with three queues, two upstream"; return; }
 	local pid=$FORQD_PID port=$HTTP_PORT r
 	check "each upstream queue connects to its own stream (log)" bash -c \
 		"grep -q 'event=upstream_connected queue=default stream=NQ ' '$FORQD_LOG' &&
@@ -356,6 +356,7 @@ part poison "a task that always fails ends dead through Term"
 part dedup "--key is the Nats-Msg-Id: one message, one task"
 part http_push "POST /tasks publishes to the stream"
 part refused "a stream or consumer with other settings is refused, not changed"
-part nats_node_dies "kill -9 of the NATS node forqd is connected to: it reconnects, nothing is lost"
+# Before the node kill below: it leaves the cluster one node short.
 part named_queues "named queues: each its own upstream stream, or none; bad combinations refused"
+part nats_node_dies "kill -9 of the NATS node forqd is connected to: it reconnects, nothing is lost"
 finish
