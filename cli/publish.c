@@ -130,6 +130,7 @@ int cmd_push_upstream(const struct command *cmd, struct opts *o, int argc, char 
 out:
 	fflush(stdout);
 	upstream_close(u, 5000);
+	upstream_shutdown();
 	if (token) {
 		explicit_bzero(token, strlen(token));
 		free(token);

@@ -739,6 +739,7 @@ out_queue:
 		upstream_close(s->up, 2000); /* the last acks and naks go out */
 		s->up = NULL;
 	}
+	upstream_shutdown();
 	free(d.sv);
 out_results:
 	if (d.have_sink) {

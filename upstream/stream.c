@@ -19,6 +19,7 @@
 #define CLOSE_WAIT_MS 5000     /* libnats' threads to end */
 
 struct upstream {
+	struct upstream *next_closed; /* upstream_shutdown's list */
 	struct upstream_config c;
 	char stream[UPSTREAM_NAME_MAX + 1];
 	char subject[UPSTREAM_NAME_MAX + 8];
@@ -272,6 +273,9 @@ int upstream_open(struct upstream **up, const struct upstream_config *c, char *e
 	return 0;
 }
 
+/* Closed upstreams, freed by upstream_shutdown (main thread only). */
+static struct upstream *closed;
+
 void upstream_close(struct upstream *u, int timeout_ms)
 {
 	if (!u)
@@ -286,11 +290,26 @@ void upstream_close(struct upstream *u, int timeout_ms)
 	}
 	natsOptions_Destroy(u->opts);
 	free(u->urls);
-	/* libnats' own threads and memory (one upstream a process): its
-	 * callback thread still runs the connection's last events, which read
-	 * u, so u goes only once they are done. */
-	if (nats_CloseAndWait(CLOSE_WAIT_MS) == NATS_OK)
+	/* libnats' callback thread may still run the connection's last events,
+	 * which read u: u goes in upstream_shutdown, once they are done. */
+	u->next_closed = closed;
+	closed = u;
+}
+
+void upstream_shutdown(void)
+{
+	if (!closed)
+		return;
+	/* libnats' own threads and memory go once, after every connection of
+	 * the process: closing the library under a live one would break it.
+	 * Not done in time: the closed upstreams stay (freed at exit). */
+	if (nats_CloseAndWait(CLOSE_WAIT_MS) != NATS_OK)
+		return;
+	while (closed) {
+		struct upstream *u = closed;
+		closed = u->next_closed;
 		free(u);
+	}
 }
 
 struct upstream_counters *upstream_counters(struct upstream *u)

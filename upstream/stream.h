@@ -46,8 +46,12 @@ struct upstream_counters {
  * disagrees; -EHOSTUNREACH: no server answered; -EIO: other. */
 int upstream_open(struct upstream **up, const struct upstream_config *c, char *err,
 		  size_t errlen);
-/* Flushes what is buffered (acks, naks) for up to timeout_ms, closes. */
+/* Flushes what is buffered (acks, naks) for up to timeout_ms, closes; u is
+ * freed by upstream_shutdown. */
 void upstream_close(struct upstream *u, int timeout_ms);
+/* Once every upstream of the process is closed: libnats' threads and
+ * memory go, and the closed upstreams with them. */
+void upstream_shutdown(void);
 
 struct upstream_counters *upstream_counters(struct upstream *u);
 int upstream_connected(struct upstream *u);

@@ -192,7 +192,11 @@ bounded() {
 		[ "$(grep -c journal- "$d/ls")" -le 3 ]
 	check "the old task is still pending (retry table)" \
 		bash -c "curl -s 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_retry_waiting{queue=\"default\"} 1'"
-	stop_forqd "$FORQD_PID" 5
+	# 60 s: a bound that catches a hang. Under ASan (GCC 12) a consumer forked
+	# while another forqd thread held an allocator lock can hang in free()
+	# (the sanitizer allocator is not fork-safe); forqd kills it after its 5 s
+	# stop grace, and the checkpoint follows.
+	stop_forqd "$FORQD_PID" 60
 	# A clean stop writes a checkpoint: one segment of what is live.
 	check "the clean stop logged a checkpoint" grep -q 'event=journal_checkpoint' "$FORQD_LOG"
 	check "... and left one segment ($(ls "$d/j" | grep -c journal-))" \
