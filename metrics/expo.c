@@ -202,7 +202,8 @@ static const struct qfamily queue_families[] = {
 	{V_U64, "counter", "forq_tasks_purged_total", Q(purged),
 	 "Tasks dropped unrun by a purge of the queue (each has a purged result record)."},
 	{V_U64, "counter", "forq_tasks_cancelled_total", Q(cancelled),
-	 "Queued tasks cancelled unrun (each has a cancelled result record)."},
+	 "Tasks cancelled: queued ones never run, running ones stopped (each has a cancelled "
+	 "result record)."},
 	{V_U64, "counter", "forq_queue_full_waits_total", Q(full_waits),
 	 "Pushes that found the queue full and had to wait."},
 	{V_NUM, "gauge", "forq_queue_rate_limit", Q(rate_limit),
