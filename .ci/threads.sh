@@ -8,10 +8,10 @@
 # producer thread beside the main loop) under load from every side at once:
 # scrapes of /metrics and /stats, POST /tasks, GET /tasks/{id}, a remote
 # worker over TCP and the tasks file, then POST /shutdown. Any report fails.
-# valgrind: every unit test, then forqd with 2 consumers (forked children are
-# traced too) on 2,000 tasks with HTTP and TCP on: any error or definite leak
-# fails. Consumers run in other processes, which neither tool follows into
-# the shared memory: the chaos and failpoint tests cover that side.
+# valgrind: every unit test, then forqd with 2 consumers (forqd execs itself
+# for each: --trace-children) on 2,000 tasks with HTTP and TCP on: any error
+# or definite leak fails. Neither tool follows the consumers into the shared
+# memory they share with forqd: the chaos and failpoint tests cover that side.
 set -eu
 cd "$(dirname "$0")/.."
 tsan=${1:-build-tsan}
@@ -34,10 +34,9 @@ echo "test_http: no race"
 
 awk 'BEGIN { for (i = 1; i <= 20000; i++) print i "*2" }' >"$tmp/tasks.txt"
 export TSAN_OPTIONS="halt_on_error=0 exitcode=66"
-# --batch 1: the consumer then starts no batch-watch thread. TSan cannot
-# follow a thread started in a child forked from a threaded process (it
-# kills it), and consumers are other processes it does not watch anyway.
-"$tsan/service/forqd" --shm-name "/forq-tsan-$$" --workers 1 --batch 1 --tasks "$tmp/tasks.txt" \
+# Consumers are exec'd TSan programs of their own: their batch-watch
+# thread is checked too.
+"$tsan/service/forqd" --shm-name "/forq-tsan-$$" --workers 1 --tasks "$tmp/tasks.txt" \
 	--http 127.0.0.1:0 --tcp 127.0.0.1:0 --results /dev/null 2>"$tmp/forqd.log" &
 pid=$!
 for _ in $(seq 100); do
@@ -76,7 +75,7 @@ for t in "$build"/tests/test_*; do
 	echo "$(basename "$t"): clean"
 done
 awk 'BEGIN { for (i = 1; i <= 2000; i++) print i "*2" }' >"$tmp/small.txt"
-$vg "$build/service/forqd" --shm-name "/forq-vg-$$" --workers 2 --tasks "$tmp/small.txt" \
+$vg --trace-children=yes "$build/service/forqd" --shm-name "/forq-vg-$$" --workers 2 --tasks "$tmp/small.txt" \
 	--exit-when-done --http 127.0.0.1:0 --tcp 127.0.0.1:0 --results "$tmp/vg.jsonl" \
 	2>"$tmp/vgf.log" || { grep -v "level=" "$tmp/vgf.log" | head -60; echo "valgrind: forqd failed"; exit 1; }
 [ "$(wc -l <"$tmp/vg.jsonl")" -eq 2000 ] || { echo "valgrind: forqd wrote $(wc -l <"$tmp/vg.jsonl") results, not 2000"; exit 1; }

@@ -15,6 +15,11 @@ void log_set_level(enum log_level l)
 	min_level = l;
 }
 
+enum log_level log_get_level(void)
+{
+	return min_level;
+}
+
 int log_level_parse(const char *s)
 {
 	for (int i = 0; i < 4; i++)

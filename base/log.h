@@ -9,6 +9,7 @@
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level l);
+enum log_level log_get_level(void);
 int log_level_parse(const char *s); /* "debug".."error" -> level, else -1 */
 const char *log_level_name(int l);  /* level -> "debug".."error", else NULL */
 int log_enabled(enum log_level l);

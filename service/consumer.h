@@ -1,5 +1,6 @@
 /* consumer.h — a consumer process: take a batch, run the handler on each
- * task, write the final results, repeat. forqd forks one per worker.
+ * task, write the final results, repeat. forqd forks and execs one per
+ * worker (consumer_exec.h).
  *
  *   - Batches follow the handler's measured run time (about 10 ms of work a
  *     pop, --batch at most; the first pop takes one task), and a batch that
@@ -53,10 +54,12 @@ enum consumer_exit {
 	CONSUMER_EXIT_HANDLER = 66, /* handler could not be set up */
 	CONSUMER_EXIT_RESULTS = 67, /* the results output is gone for good (EPIPE) */
 	CONSUMER_EXIT_UNWRITTEN = 68, /* stopped while its results could not be written */
+	CONSUMER_EXIT_EXEC = 69,    /* forqd's binary could not be executed */
 };
 
-/* Runs consumer `worker` in a child of forqd `parent` (call right after
- * fork); exits the process, never returns. */
+/* Runs consumer `worker` in a child of forqd `parent`, q attached bare
+ * (consumer_process_main in consumer_exec.h calls it); exits the process,
+ * never returns. */
 _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_config *c,
 			     pid_t parent);
 

@@ -33,6 +33,7 @@
 #include "forq_admin.h"
 #include "clock.h"
 #include "config.h"
+#include "consumer_exec.h"
 #include "forq.h"
 #include "forqd.h"
 #include "handler.h"
@@ -620,6 +621,8 @@ int main(int argc, char **argv)
 	char err[512];
 	int code = 1, r;
 
+	if (argc > 1 && !strcmp(argv[1], CONSUMER_PROCESS_FLAG))
+		return consumer_process_main(argc, argv);
 	r = config_parse(&d.c, argc, argv, err, sizeof err);
 	if (r > 0)
 		return 0;

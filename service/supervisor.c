@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "consumer_exec.h"
 #include "log.h"
 #include "results.h"
 
@@ -53,17 +54,14 @@ static void publish(struct supervisor *s, int i, uint32_t state)
 static int spawn(struct supervisor *s, int i)
 {
 	sigset_t all, old;
-	pid_t parent = getpid();
-	/* Signals stay blocked across fork so the child can set its own up
-	 * before any arrives. */
+	/* Signals stay blocked across fork and exec so the child can set its
+	 * own up before any arrives. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
-	if (pid == 0)
-		consumer_main(s->q, i, &s->cc, parent);
-	int e = errno;
+	pid_t pid = consumer_spawn(s->q, i, &s->cc);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
+		int e = (int)-pid;
 		log_event(LOG_ERROR, "fork_failed", "worker=%d error=\"%s\"", i, strerror(e));
 		s->w[i].next_start_ns = clock_mono_ns() + (uint64_t)s->backoff_ms * 1000000u;
 		publish(s, i, FORQ_WORKER_BACKOFF);

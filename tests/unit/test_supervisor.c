@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "forq_admin.h"
 #include "log.h"
+#include "consumer_exec.h"
 #include "supervisor.h"
 
 #define WORKERS 2
@@ -200,8 +201,11 @@ static void test_supervisor_stops_and_restarts_no_more(void **state)
 		assert_int_equal(w[i].state, FORQ_WORKER_STOPPED);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* The supervisor execs this binary for each consumer. */
+	if (argc > 1 && !strcmp(argv[1], CONSUMER_PROCESS_FLAG))
+		return consumer_process_main(argc, argv);
 	log_set_level(LOG_ERROR); /* the supervisor's log lines are not under test */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_supervisor_starts_every_worker, setup, teardown),
