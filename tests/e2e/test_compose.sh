@@ -304,8 +304,9 @@ fi
 
 # ---- 4. the stack ----------------------------------------------------------------
 compose_ok=1
+t0=$SECONDS
 if timeout 300 "${compose[@]}" up -d >"$TMP/up.log" 2>&1; then
-	ok "compose up -d: nats, forqd, forqd-b, prometheus$([ -n "$with_grafana" ] && echo ", grafana")"
+	ok "compose up -d: nats, forqd, forqd-b, prometheus$([ -n "$with_grafana" ] && echo ", grafana") ($((SECONDS - t0)) s)"
 else
 	bad "compose up -d"
 	show "$TMP/up.log"
@@ -335,7 +336,7 @@ is_healthy() { [ "$(state "${1:-forqd}" '{{.State.Health.Status}}')" = healthy ]
 
 for svc in nats forqd forqd-b; do
 	if poll 90 1 is_healthy $svc; then
-		ok "$svc is healthy (its HEALTHCHECK)"
+		ok "$svc is healthy (its HEALTHCHECK; $((SECONDS - t0)) s after up)"
 	else
 		bad "$svc is healthy (its HEALTHCHECK): $(state $svc '{{.State.Status}} {{.State.Health.Status}}')"
 		forqd_logs $svc | show /dev/stdin
@@ -447,17 +448,34 @@ poll 60 1 enough_samples || echo "note: fewer than 5 samples of forqd after 60 s
 # Both hosts, as the dashboard's instance variable's "All" (a regex).
 dash_instances='forqd:8080|forqd-b:8080'
 /usr/bin/python3 tests/e2e/check_dashboard.py live --prom "$prom" --job forqd --instance "$dash_instances" \
-	>"$TMP/dash.txt" 2>&1
+	--queues default,shared >"$TMP/dash.txt" 2>&1
 if grep -q '^not ok' "$TMP/dash.txt"; then
 	# One more try after a scrape: a window can miss a sample at the edge.
 	echo "note: a second run of the dashboard's queries after a scrape; the first one said:"
 	grep '^not ok' "$TMP/dash.txt" | sed 's/^/    /'
 	sleep 6
 	/usr/bin/python3 tests/e2e/check_dashboard.py live --prom "$prom" --job forqd --instance "$dash_instances" \
-		>"$TMP/dash.txt" 2>&1
+		--queues default,shared >"$TMP/dash.txt" 2>&1
 fi
 echo "dashboards/forq.json against this Prometheus:"
 run_checks "$TMP/dash.txt"
+# Both hosts on the dashboard: its instance variable starts at All, and
+# "Throughput by instance" draws each host's queues.
+cat >"$TMP/hosts.py" <<'EOF'
+import json, sys, urllib.parse, urllib.request
+d = json.load(open("dashboards/forq.json"))
+inst = [v for v in d["templating"]["list"] if v["name"] == "instance"][0]
+p = [p for p in d["panels"] if p["title"] == "Throughput by instance"][0]
+expr = p["targets"][0]["expr"].replace("$job", "forqd").replace("$instance", inst["allValue"])
+expr = expr.replace("$queue", ".*")
+q = urllib.parse.urlencode({"query": expr})
+r = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/query?" + q, timeout=5))
+print(",".join(inst.get("current", {}).get("value", [])),
+      *sorted({(s["metric"]["instance"] + "/" + s["metric"]["queue"]) for s in r["data"]["result"]}))
+EOF
+hosts=$(/usr/bin/python3 "$TMP/hosts.py" "$prom" 2>&1)
+check "the dashboard starts at instance All and \"Throughput by instance\" shows both hosts' queues ($hosts)" \
+	[ "$hosts" = '$__all forqd-b:8080/default forqd-b:8080/shared forqd:8080/default forqd:8080/shared' ]
 
 # The demo shows a healthy service: its failures well below the alert's 10%.
 ratio=$(query '(sum(rate(forq_tasks_failed_total{job="forqd"}[1m])) + sum(rate(forq_tasks_dead_total{job="forqd"}[1m])))
