@@ -488,7 +488,7 @@ static int check_upstream(struct forqd_config *c, char *err, size_t errlen)
 {
 	int any = 0;
 	for (size_t i = 0; i < c->n_queues; i++) {
-		const struct forqd_config *q = &c->queues[i];
+		struct forqd_config *q = &c->queues[i];
 		if (!q->upstream)
 			continue;
 		any = 1;
@@ -497,12 +497,10 @@ static int check_upstream(struct forqd_config *c, char *err, size_t errlen)
 				 "stream holds the tasks)");
 			return -1;
 		}
-		if (q->journal) {
-			snprintf(err, errlen, "%s:%d: queue \"%s\": upstream and journal cannot be used "
-				 "together (the stream holds the tasks)", c->config, q->config_line,
-				 q->name);
-			return -1;
-		}
+		/* A config file's journal is its local queues': the stream holds
+		 * this one's tasks (redelivered after a crash), so a journal of
+		 * them would only run them twice. */
+		q->journal = NULL;
 		for (size_t k = 0; k < i; k++)
 			if (c->queues[k].upstream && !strcmp(c->queues[k].upstream, q->upstream) &&
 			    !strcmp(c->queues[k].upstream_stream, q->upstream_stream)) {

@@ -53,16 +53,37 @@ compose() {
 			grep -q "GF_AUTH_ANONYMOUS_ENABLED: .true" "$1/c.yml"' _ "$tmp"
 	# POST /shutdown ends forqd with exit 0: a policy that restarts on exit 0
 	# (unless-stopped, always) would undo it. A crash must still restart it.
-	check "compose.yaml: forqd restarts on failure only (a remote shutdown stays down)" \
-		bash -c 'sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -qx "    restart: on-failure"' _ "$tmp"
-	# The ring must outlive forqd's container: forqd uses the /dev/shm of a
-	# holder container (ipc: service:...) that is shareable and big enough
-	# for the 48 MiB ring with headroom.
-	check "compose.yaml: forqd's /dev/shm is forq-shm's (shareable, shm_size 256m)" \
-		bash -c 'sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -qx "    ipc: service:forq-shm" &&
-			sed -n "/^  forq-shm:/,/^  [a-z]/p" "$1/c.yml" > "$1/shm.yml" &&
-			grep -qx "    ipc: shareable" "$1/shm.yml" && grep -qx "    shm_size: 256m" "$1/shm.yml" &&
-			! sed -n "/^  forqd:/,/^  [a-z]/p" "$1/c.yml" | grep -q "shm_size"' _ "$tmp"
+	check "compose.yaml: both forqd hosts restart on failure only (a remote shutdown stays down)" \
+		bash -c 'for h in forqd forqd-b; do sed -n "/^  $h:/,/^  [a-z]/p" "$1/c.yml" |
+			grep -qx "    restart: on-failure" || { echo "$h"; exit 1; }; done' _ "$tmp"
+	# Each host's queue "default" outlives its container through the journal
+	# in its own volume (its /dev/shm is its own and goes with it): the
+	# journal flags, a volume at /var/lib/forq, room for both rings, and the
+	# file that declares the queues.
+	check "compose.yaml: each forqd host journals (--fsync always) in its own volume, shm_size 256m, docker/forqd.conf" \
+		bash -c 'for h in forqd forqd-b; do sed -n "/^  $h:/,/^  [a-z]/p" "$1/c.yml" >"$1/h.yml"
+			grep -qx "    - --journal" "$1/h.yml" && grep -qx "    - /var/lib/forq/journal" "$1/h.yml" &&
+			grep -qx "    - --fsync" "$1/h.yml" && grep -qx "    - always" "$1/h.yml" &&
+			grep -qx "    shm_size: 256m" "$1/h.yml" && ! grep -q "ipc:" "$1/h.yml" &&
+			grep -qE "^    - /etc/forq/forqd.conf$" "$1/h.yml" &&
+			grep -qE "docker/forqd.conf:/etc/forq/forqd.conf:ro$" "$1/h.yml" &&
+			grep -qE "^    - forq-data(-b)?:/var/lib/forq(:rw)?$" "$1/h.yml" || { echo "$h"; exit 1; }
+			done
+			[ "$(grep -cE "^    - forq-data(-b)?:/var/lib/forq(:rw)?$" "$1/c.yml")" = 2 ] &&
+			grep -q "^  forq-data-b:" "$1/c.yml"' _ "$tmp"
+	check "compose.yaml: nats runs JetStream in its volume as user nats, healthy before the hosts start" \
+		bash -c 'sed -n "/^  nats:/,/^  [a-z]/p" "$1/c.yml" >"$1/n.yml"
+			grep -qx -- "    - --jetstream" "$1/n.yml" && grep -qx "    user: nats" "$1/n.yml" &&
+			grep -qE "^    - nats-data:/var/lib/nats(:rw)?$" "$1/n.yml" && grep -q "healthz" "$1/n.yml" &&
+			! grep -q "^    ports:" "$1/n.yml" &&
+			for h in forqd forqd-b; do sed -n "/^  $h:/,/^  [a-z]/p" "$1/c.yml" |
+				grep -A2 "^      nats:" | grep -q "condition: service_healthy" || exit 1; done' _ "$tmp"
+	check "docker/forqd.conf: the queue default local, the queue shared on nats://nats:4222" \
+		bash -c 'f=docker/forqd.conf; grep -qx "\[queue default\]" $f && grep -qx "\[queue shared\]" $f &&
+			sed -n "/^\[queue shared\]/,\$p" $f | grep -qx "upstream = nats://nats:4222" &&
+			! sed -n "/^\[queue default\]/,/^\[/p" $f | grep -q "^upstream"'
+	check "prometheus.yml scrapes both forqd hosts" \
+		grep -qF 'targets: ["forqd:8080", "forqd-b:8080"]' dashboards/prometheus.yml
 	check "compose.yaml, .env.example, entrypoint: the token command for compose v1 and v2" \
 		bash -c 'for f in compose.yaml .env.example docker/entrypoint.sh; do
 			grep -qF "docker compose exec -T forqd cat /var/lib/forq/admin-token" $f &&
@@ -79,12 +100,12 @@ part compose "compose.yaml: valid, no .env needed, what it mounts exists"
 
 # ---- Dockerfile ------------------------------------------------------------
 dockerfile() {
-	check "Dockerfile: multi-stage bookworm build, slim runtime, non-root, healthcheck" \
+	check "Dockerfile: multi-stage bookworm build, slim runtime with nats-server, non-root, healthcheck" \
 		bash -c 'f=docker/Dockerfile
 			grep -qE "^FROM debian:bookworm AS build" $f &&
 			grep -qE "^FROM debian:bookworm-slim" $f &&
 			grep -qE "^RUN PREFIX=[^ ]+ bash \.ci/build\.sh" $f &&
-			grep -qE "^USER [1-9]" $f &&
+			grep -qE "^USER [1-9]" $f && grep -q "nats-server" $f &&
 			grep -qE "^EXPOSE 8080 7070" $f &&
 			grep -qE "^STOPSIGNAL SIGTERM" $f &&
 			grep -qE "^HEALTHCHECK .*" $f && grep -q "/healthz" $f &&

@@ -338,12 +338,12 @@ CONF
 	check "two queues on one stream: exit 2 (got $r)" [ "$r" -eq 2 ]
 	check "... the file, the line and both queues named" \
 		grep -q "same.conf:4: queues \"a\" and \"b\" both take the stream SAME" "$TMP/same.log"
-	printf 'journal = %s\n[queue a]\nupstream = %s\n' "$TMP/j" "$URLS" >"$TMP/journal.conf"
-	"$FORQD" --config "$TMP/journal.conf" --http off >"$TMP/journal.log" 2>&1
+	# A config file's journal is its local queues' (a queue with upstream is
+	# not journaled); on the command line the one queue cannot have both.
+	"$FORQD" --upstream "$URLS" --journal "$TMP/j" --http off >"$TMP/journal.log" 2>&1
 	r=$?
-	check "a queue with upstream under a journal: exit 2 (got $r)" [ "$r" -eq 2 ]
-	check "... said so" grep -q 'journal.conf:2: queue "a": upstream and journal cannot be used together' \
-		"$TMP/journal.log"
+	check "--upstream with --journal: exit 2 (got $r)" [ "$r" -eq 2 ]
+	check "... said so" grep -q -- '--upstream and --journal cannot be used together' "$TMP/journal.log"
 	"$FORQ" push --upstream "$URLS" --queue emails x >/dev/null 2>"$TMP/pq.err"
 	r=$?
 	check "forq push --upstream --queue: exit 2 (got $r)" [ "$r" -eq 2 ]

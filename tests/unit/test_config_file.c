@@ -225,10 +225,13 @@ static void test_upstream_per_queue(void **state)
 	/* One stream name on two NATS clusters is two streams. */
 	assert_int_equal(parse(x, "[queue a]\nupstream = nats://h:1\nupstream-stream = S\n"
 				  "[queue b]\nupstream = nats://g:2\nupstream-stream = S\n", NULL), 0);
+	/* A journal is the local queues': one fed by a stream is not journaled. */
 	assert_int_equal(parse(x, "journal = /tmp/j\n[queue a]\n[queue b]\nupstream = nats://h:1\n",
-			       NULL), -1);
-	assert_non_null(strstr(x->err, ":3: queue \"b\": upstream and journal cannot be used"));
-	assert_null(x->c.queues);
+			       NULL), 0);
+	assert_string_equal(queue(&x->c, "a")->journal, "/tmp/j/a");
+	assert_null(queue(&x->c, "b")->journal);
+	assert_int_equal(parse(x, "journal = /tmp/j\nupstream = nats://h:1\n[queue a]\n", NULL), 0);
+	assert_null(queue(&x->c, "a")->journal);
 	assert_int_equal(parse(x, "[queue a]\nupstream-replicas = 3\n", NULL), -1);
 	assert_non_null(strstr(x->err, "set it in the global section"));
 }
