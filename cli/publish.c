@@ -21,14 +21,14 @@ struct acks {
 	atomic_uint_fast64_t ok, failed;
 };
 
-static void on_acked(void *ctx, uint64_t seq, const char *why)
+static void on_acked(void *ctx, const struct upstream_ack *k)
 {
 	struct acks *a = ctx;
-	if (seq) {
-		printf("%" PRIu64 "\n", seq);
+	if (k->seq) {
+		printf("%" PRIu64 "\n", k->seq);
 		atomic_fetch_add(&a->ok, 1);
 	} else {
-		fprintf(stderr, "forq push: a task was not published: %s\n", why);
+		fprintf(stderr, "forq push: a task was not published: %s\n", k->why);
 		atomic_fetch_add(&a->failed, 1);
 	}
 }
