@@ -106,7 +106,8 @@ int bridge_setup(struct bridge **b, struct upstream *up, const struct forqd_conf
 	hold = hold > q->capacity ? q->capacity : hold;
 	struct bridge_config bc = {.shm_name = q->shm_name, .hold = (uint32_t)hold,
 				   .ack_wait_ms = (int64_t)q->lease_timeout_s * 1000,
-				   .nak_delay_ms = q->backoff_ms};
+				   .nak_delay_ms = q->backoff_ms,
+				   .results_queue = q->upstream_results ? q->name : NULL};
 	int r = bridge_start(b, up, &bc, err, sizeof err);
 	if (r)
 		log_event(LOG_ERROR, "setup_failed", "queue=%s errno=%d error=\"bridge: %s\"", q->name,

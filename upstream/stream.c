@@ -395,6 +395,11 @@ jsCtx *upstream_js(struct upstream *u)
 	return u->js;
 }
 
+natsConnection *upstream_conn(struct upstream *u)
+{
+	return u->nc;
+}
+
 const char *upstream_stream_name(const struct upstream *u)
 {
 	return u->stream;
