@@ -112,9 +112,9 @@ void upstream_watch_stop(struct upstream_watch *w)
 {
 	if (!w)
 		return;
-	if (w->sub) {
-		natsSubscription_Unsubscribe(w->sub);
-		natsSubscription_Destroy(w->sub);
-	}
+	/* Drained: no callback runs once the wait is over (w goes next). */
+	if (w->sub && natsSubscription_Drain(w->sub) == NATS_OK)
+		natsSubscription_WaitForDrainCompletion(w->sub, 5000);
+	natsSubscription_Destroy(w->sub);
 	free(w);
 }
