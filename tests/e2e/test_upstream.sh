@@ -20,7 +20,8 @@
 #               forqd reconnects to another, every task ends done
 #   named_queues  forqd --config with three queues: two each on its own
 #               stream (one named, one STREAM-NAME), one local; results and
-#               forq_upstream_* per queue; two queues on one stream, or an
+#               forq_upstream_* per queue; TCP PUT queue= publishes to that
+#               queue's stream; two queues on one stream, or an
 #               upstream queue under a journal, refused at start (exit 2)
 #   tcp_put     TCP PUT on an upstream forqd publishes (OK <stream sequence>,
 #               in order with the other replies; key= is the Nats-Msg-Id) and
@@ -411,7 +412,6 @@ named_queues() {
 	cat >"$TMP/nq.conf" <<CONF
 results = $R
 workers = 1
-tcp = off
 
 [queue default]
 upstream = $URLS
@@ -453,6 +453,13 @@ CONF
 	if command -v promtool >/dev/null 2>&1; then
 		check "promtool check metrics passes" bash -c "promtool check metrics <'$TMP/nq.metrics'"
 	fi
+	r=$(printf 'PUT queue=emails 3\r\nabc\r\nPUT queue=local 3\r\n2*2\r\n' |
+		tcp_talk "$TCP_PORT" 2 | tr '\n' '|')
+	check "TCP PUT queue=emails publishes to its stream (sequence 3), queue=local pushes ($r)" \
+		grep -Eq '^OK 3[|]OK [0-9]+[|]$' <<<"$r"
+	check "... and both run in their queues" wait_for 30 bash -c \
+		"grep -q '\"task\":\"abc\",\"status\":\"done\",\"result\":\"mail abc\".*\"queue\":\"emails\"' '$R' &&
+		 grep -q '\"task\":\"2\*2\",\"status\":\"done\".*\"queue\":\"local\"' '$R'"
 	check "both streams end empty" wait_for 30 nq_streams_empty
 	stop_forqd "$pid"
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
