@@ -65,9 +65,10 @@ void upstream_result_publish(struct upstream *u, struct forq *q, const char *que
 	put_str(&b, "stream", name, strlen(name));
 	int r = buf_putc(&b, '}');
 	upstream_results_subject(name, subject, sizeof subject);
-	/* A buf that ran out of memory holds a cut line: not sent. */
-	if (r || natsConnection_Publish(upstream_conn(u), subject, b.data, (int)b.len) != NATS_OK)
-		atomic_fetch_add(&upstream_counters(u)->publish_errors, 1);
+	/* At most once: a line that cannot go (out of memory, a cut line; the
+	 * connection closed) is dropped, as one nobody listens to is. */
+	if (!r)
+		natsConnection_Publish(upstream_conn(u), subject, b.data, (int)b.len);
 	buf_free(&b);
 }
 
