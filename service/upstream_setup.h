@@ -33,7 +33,8 @@ size_t pub_relay_take(struct pub_relay *r, struct pub_answer *out, size_t max);
 void pub_relay_free(struct pub_relay *r);
 
 /* tcp_queue.publish of a queue on stream ctx (a struct upstream *): -ECOMM
- * while it is out of reach (logged with its other failures). */
+ * while it is out of reach (its disconnection is logged) or when the
+ * publish could not go (logged). */
 int upstream_tcp_publish(void *ctx, const void *data, size_t len, const char *key,
 			 size_t key_len, uint64_t ref);
 

@@ -272,7 +272,7 @@ static void do_publish(struct tcp_server *s, struct conn *c, struct tcp_q *tq,
 		c->pub_count = 1;
 	uint64_t ref = (uint64_t)c->id << 32 | c->pub_count;
 	if (tq->publish(tq->publish_ctx, req->text, req->text_len, req->key, req->key_len, ref)) {
-		reply_err(c, PROTO_E_NOT_PUBLISHED);
+		reply_err(c, PROTO_E_NOT_PUBLISHED); /* logged by the hook */
 		return;
 	}
 	c->pub_ref = ref;
@@ -284,12 +284,15 @@ void commands_published(struct conn *c, uint64_t seq, int dup, uint64_t now)
 	struct tcp_server *s = c->s;
 	size_t out0 = c->out.len;
 	c->pub_ref = 0;
+	c->last_io_ns = now; /* its wait counts as activity */
 	loop_timer_stop(s->loop, &c->timer);
-	if (seq)
+	if (seq) {
 		conn_sent(c, dup ? proto_format_ok_duplicate(&c->out, seq)
 				 : proto_format_ok_id(&c->out, seq));
-	else
+	} else {
+		log_event(LOG_WARN, "tcp_put_not_published", "peer=%s", c->peer);
 		reply_err(c, PROTO_E_NOT_PUBLISHED);
+	}
 	count(&s->m_cmd_out[PROTO_PUT], (uint64_t)(c->out.len - out0));
 	if (c->state != CONN_DEAD)
 		commands_settle(c, now);

@@ -181,8 +181,8 @@ void conn_update_events(struct conn *c)
 	uint32_t ev = 0;
 	switch (c->state) {
 	case CONN_ACTIVE:
-		/* Level-triggered: once seen, stop asking; while a publish is
-		 * answered, its EOF waits unread behind the requests before it. */
+		/* Level-triggered: once seen, stop asking. A PUT waiting for
+		 * its publish reads nothing, its peer's EOF included. */
 		ev = c->eof || c->pub_ref ? 0 : EPOLLRDHUP;
 		if (!conn_waiting(c) && !c->eof && conn_out_pending(c) < OUT_HIGH)
 			ev |= EPOLLIN;

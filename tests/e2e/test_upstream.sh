@@ -29,6 +29,8 @@
 #               ERR and publishes nothing
 #   tcp_many    100 TCP clients PUT 20 tasks each at once, pipelined: every
 #               PUT is answered OK with its own sequence, every task runs
+#   tcp_unreachable  a PUT while the stream is out of reach (its own one-node
+#               NATS killed) gets ERR not-published, the connection goes on
 #   results_subject  forqd --upstream-results: forq push --upstream --wait
 #               prints each task's result line from forq.results.STREAM (exit
 #               1 when one failed); without a forqd, it gives up after --wait
@@ -405,6 +407,33 @@ results_subject() {
 	check "--wait without --upstream: exit 2 (got $r)" [ "$r" -eq 2 ]
 }
 
+# A stream out of reach: its own one-node NATS, killed under a running forqd.
+tcp_unreachable() {
+	local np pid out
+	np=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$TMP/solo"
+	nats-server -js -sd "$TMP/solo" -a 127.0.0.1 -p "$np" >"$TMP/solo.log" 2>&1 &
+	local solo=$!
+	PIDS+=("$solo")
+	wait_for 30 bash -c "'$FORQ' push --upstream nats://127.0.0.1:$np --upstream-stream SU 1*2 >/dev/null 2>&1" ||
+		{ bad "a one-node NATS starts"; return; }
+	start_forqd tu --upstream "nats://127.0.0.1:$np" --upstream-stream SU --workers 1 \
+		--results "$TMP/tu.jsonl" || { bad "forqd starts"; return; }
+	pid=$FORQD_PID
+	out=$(printf 'PUT 3\r\n2*2\r\n' | tcp_talk "$TCP_PORT" 1)
+	check "PUT while the stream is in reach: OK 2 ($out)" [ "$out" = "OK 2" ]
+	kill -9 "$solo"
+	wait "$solo" 2>/dev/null
+	check "forqd sees the stream out of reach" wait_for 30 bash -c \
+		"curl -sf 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_upstream_connected[{]queue=\"default\"[}] 0$'"
+	out=$(printf 'PUT 3\r\n3*2\r\nPING\r\n' | tcp_talk "$TCP_PORT" 2 | tr '\n' '|')
+	check "PUT now: ERR not-published, and the connection goes on ($out)" \
+		[ "$out" = "ERR not-published|PONG|" ]
+	check "... no local task either" bash -c "! grep -q '\"task\":\"3\*2\"' '$TMP/tu.jsonl'"
+	stop_forqd "$pid"
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 # Named queues (forqd --config): each [queue NAME] may have its own upstream;
 # a named queue's stream is STREAM-NAME unless its section names one.
 named_queues() {
@@ -500,5 +529,6 @@ part named_queues "named queues: each its own upstream stream, or none; bad comb
 part tcp_put "TCP PUT publishes to the stream; bad PUTs get ERR"
 part tcp_many "100 concurrent TCP producers are all answered"
 part results_subject "--upstream-results: forq push --upstream --wait gets the results"
+part tcp_unreachable "TCP PUT while the stream is out of reach: ERR not-published"
 part nats_node_dies "kill -9 of the NATS node forqd is connected to: it reconnects, nothing is lost"
 finish
