@@ -30,6 +30,7 @@ struct opts {
 	const char *upstream, *upstream_stream; /* push: publish to a NATS stream */
 	int upstream_replicas;
 	const char *upstream_token_file, *upstream_creds_file;
+	int wait_s;         /* push --upstream --wait: for the results, this long */
 	struct bench_config bench; /* bench.prio is copied from prio */
 };
 

@@ -25,7 +25,7 @@ enum flag_row {
 	F_SHM, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT, F_KEY, F_KEY_WINDOW, F_JSON,
 	F_ALL, F_TASKS, F_WORKERS, F_BATCH, F_PAYLOAD, F_HANDLER, F_RATE, F_PUSH_KIND, F_FORQD,
 	F_QUIET, F_QUEUE, F_QUEUES, F_JOURNAL, F_FSYNC, F_UPSTREAM, F_UPSTREAM_STREAM,
-	F_UPSTREAM_REPLICAS, F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE, F_SYNC_EVERY, F_HELP, NFLAGS
+	F_UPSTREAM_REPLICAS, F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE, F_WAIT, F_SYNC_EVERY, F_HELP, NFLAGS
 };
 
 static const char *prio_name(int i)
@@ -129,6 +129,10 @@ static const struct flag_spec flags[NFLAGS] = {
 	[F_UPSTREAM_CREDS_FILE] = {.name = "upstream-creds-file", .arg = "FILE", .type = FLAG_STR,
 				   .off = O(upstream_creds_file),
 				   .help = "with --upstream: NATS creds file (or env FORQ_NATS_CREDS)"},
+	[F_WAIT] = {.name = "wait", .arg = "SEC", .type = FLAG_INT, .off = O(wait_s), .lo = 0,
+		    .hi = 86400, .def = 0, .zero = "no wait",
+		    .help = "with --upstream: wait up to SEC s for each task's result on "
+			    "forq.results.STREAM (forqd --upstream-results) and print it"},
 	[F_SYNC_EVERY] = {.name = "sync-every", .arg = "N", .type = FLAG_U32,
 			  .off = O(bench.sync_every), .lo = 0, .hi = 1 << 30, .def = 4096,
 			  .help = "with --journal: push batches without waiting for the disk "
@@ -338,7 +342,7 @@ static int cmd_bench(const struct command *cmd, struct opts *o, int argc, char *
 static const int push_flags[] = {F_SHM, F_QUEUE, F_PRIORITY, F_TIMEOUT, F_FILE, F_FORMAT, F_DELAY, F_AT,
 				 F_KEY, F_KEY_WINDOW, F_UPSTREAM, F_UPSTREAM_STREAM,
 				 F_UPSTREAM_REPLICAS, F_UPSTREAM_TOKEN_FILE, F_UPSTREAM_CREDS_FILE,
-				 F_HELP};
+				 F_WAIT, F_HELP};
 static const int stats_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
 static const int dead_flags[] = {F_SHM, F_QUEUE, F_JSON, F_HELP};
 static const int retry_flags[] = {F_SHM, F_QUEUE, F_ALL, F_HELP};

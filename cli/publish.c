@@ -1,36 +1,163 @@
 /* publish.c — `forq push --upstream`: tasks published to a NATS JetStream
  * stream (upstream/stream.h) instead of pushed into a local queue. Each
  * task's stream sequence is printed on its own line once JetStream
- * acknowledged it (in the order the acks came); --key is the message id. */
+ * acknowledged it (in the order the acks came); --key is the message id.
+ * With --wait, the results subject (upstream/results_subject.h) is watched
+ * from before the first publish, and each task's result line is printed
+ * once every task has one (in the order of their sequences). */
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "forq.h"
 #include "parse.h"
+#include "results_subject.h"
 #include "stream.h"
 #include "tasks_file.h"
 
 #define PUBLISH_MAX_PAYLOAD 65536 /* a --file line's limit here; forqd's --max-payload rules */
 #define PUBLISH_WAIT_MS 60000     /* for the last acknowledgements */
 
-struct acks {
-	atomic_uint_fast64_t ok, failed;
+/* One result line heard on the results subject. */
+struct heard {
+	uint64_t seq;
+	char *line;
+	int done;  /* its status is done */
 };
 
-static void on_acked(void *ctx, uint64_t seq, const char *why)
+struct acks {
+	atomic_uint_fast64_t ok, failed;
+	/* --wait: the sequences published, and the result lines heard (any
+	 * producer's), under lock; cond: a line came. */
+	int wait;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t *seqs;
+	size_t nseqs, seqs_cap;
+	struct heard *heard;
+	size_t nheard, heard_cap;
+};
+
+static void note_seq(struct acks *a, uint64_t seq)
+{
+	if (!a->wait)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (a->nseqs == a->seqs_cap) {
+		size_t cap = a->seqs_cap ? 2 * a->seqs_cap : 64;
+		uint64_t *s = realloc(a->seqs, cap * sizeof *s);
+		if (s) {
+			a->seqs = s;
+			a->seqs_cap = cap;
+		}
+	}
+	if (a->nseqs < a->seqs_cap)
+		a->seqs[a->nseqs++] = seq;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void on_acked(void *ctx, const struct upstream_ack *k)
 {
 	struct acks *a = ctx;
-	if (seq) {
-		printf("%" PRIu64 "\n", seq);
+	if (k->seq) {
+		printf("%" PRIu64 "\n", k->seq);
+		note_seq(a, k->seq);
 		atomic_fetch_add(&a->ok, 1);
 	} else {
-		fprintf(stderr, "forq push: a task was not published: %s\n", why);
+		fprintf(stderr, "forq push: a task was not published: %s\n", k->why);
 		atomic_fetch_add(&a->failed, 1);
 	}
+}
+
+/* A line on the results subject (a libnats thread): kept by its seq. */
+static void on_result(void *ctx, const char *line, size_t len)
+{
+	struct acks *a = ctx;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const cJSON *seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	char *copy = cJSON_IsNumber(seq) ? strndup(line, len) : NULL;
+	pthread_mutex_lock(&a->lock);
+	if (copy && a->nheard == a->heard_cap) {
+		size_t cap = a->heard_cap ? 2 * a->heard_cap : 64;
+		struct heard *h = realloc(a->heard, cap * sizeof *h);
+		if (h) {
+			a->heard = h;
+			a->heard_cap = cap;
+		}
+	}
+	if (copy && a->nheard < a->heard_cap) {
+		a->heard[a->nheard++] = (struct heard){
+			(uint64_t)seq->valuedouble, copy,
+			cJSON_IsString(st) && !strcmp(st->valuestring, "done")};
+		copy = NULL;
+		pthread_cond_signal(&a->cond);
+	}
+	pthread_mutex_unlock(&a->lock);
+	free(copy);
+	cJSON_Delete(j);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Waits (lock held) until each of a->seqs has a result line, or until
+ * the deadline; line[i] gets seqs[i]'s (sorted seqs). Returns how many. */
+static size_t match_results(struct acks *a, const struct heard **line, const struct timespec *until)
+{
+	size_t found = 0, looked = 0;
+	qsort(a->seqs, a->nseqs, sizeof *a->seqs, cmp_u64);
+	for (;;) {
+		for (; looked < a->nheard; looked++) {
+			const uint64_t *p = bsearch(&a->heard[looked].seq, a->seqs, a->nseqs,
+						    sizeof *a->seqs, cmp_u64);
+			size_t i = p ? (size_t)(p - a->seqs) : 0;
+			if (p && !line[i]) {
+				line[i] = &a->heard[looked];
+				found++;
+			}
+		}
+		if (found == a->nseqs ||
+		    pthread_cond_timedwait(&a->cond, &a->lock, until) == ETIMEDOUT)
+			break;
+	}
+	return found;
+}
+
+/* --wait: prints the result line of every sequence published (the lines
+ * come in any order; printed in the sequences' order). */
+static int print_results(const struct command *cmd, struct acks *a, int wait_s)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_s;
+	pthread_mutex_lock(&a->lock);
+	const struct heard **line = calloc(a->nseqs ? a->nseqs : 1, sizeof *line);
+	size_t found = line ? match_results(a, line, &until) : 0, bad = 0;
+	for (size_t i = 0; line && i < a->nseqs; i++)
+		if (line[i]) {
+			printf("%s\n", line[i]->line);
+			bad += !line[i]->done;
+		}
+	size_t n = a->nseqs;
+	pthread_mutex_unlock(&a->lock);
+	free(line);
+	if (found < n)
+		return failure(cmd, EXIT_FAILED, "no result for %zu of %zu tasks within %d s "
+			       "(results are published once, at most: is forqd --upstream-results "
+			       "on?)", n - found, n, wait_s);
+	if (bad)
+		return failure(cmd, EXIT_FAILED, "%zu of %zu tasks did not end done", bad, n);
+	return EXIT_OK;
 }
 
 static int publish_file(const struct command *cmd, struct upstream *u, const struct opts *o)
@@ -60,7 +187,7 @@ static int publish_file(const struct command *cmd, struct upstream *u, const str
 }
 
 static int publish_key(const struct command *cmd, struct upstream *u, const struct opts *o,
-		       const char *payload)
+		       const char *payload, struct acks *acks)
 {
 	char err[512];
 	uint64_t seq = 0;
@@ -69,6 +196,8 @@ static int publish_key(const struct command *cmd, struct upstream *u, const stru
 			     sizeof err))
 		return failure(cmd, EXIT_FAILED, "%s", err);
 	printf("%" PRIu64 "\n", seq);
+	if (!dup) /* a duplicate runs no task: no result comes */
+		note_seq(acks, seq);
 	if (dup)
 		fprintf(stderr, "forq push: the stream holds key %s already (sequence %" PRIu64
 			"): nothing published\n", o->key, seq);
@@ -97,7 +226,9 @@ int cmd_push_upstream(const struct command *cmd, struct opts *o, int argc, char 
 	}
 	const char *creds = o->upstream_creds_file ? o->upstream_creds_file
 						   : getenv("FORQ_NATS_CREDS");
-	struct acks acks = {0};
+	struct acks acks = {.wait = o->wait_s > 0, .lock = PTHREAD_MUTEX_INITIALIZER,
+			    .cond = PTHREAD_COND_INITIALIZER};
+	struct upstream_watch *watch = NULL;
 	struct upstream_config uc = {.urls = o->upstream, .stream = o->upstream_stream,
 				     .replicas = o->upstream_replicas, .token = token,
 				     .creds_file = creds && *creds ? creds : NULL,
@@ -109,9 +240,13 @@ int cmd_push_upstream(const struct command *cmd, struct opts *o, int argc, char 
 		code = failure(cmd, EXIT_QUEUE, "%s", why);
 		goto out;
 	}
-	if (o->key) {
-		code = publish_key(cmd, u, o, argv[0]);
+	if (acks.wait && upstream_watch_results(&watch, u, on_result, &acks, why, sizeof why)) {
+		code = failure(cmd, EXIT_FAILED, "%s", why);
 		goto out;
+	}
+	if (o->key) {
+		code = publish_key(cmd, u, o, argv[0], &acks);
+		goto wait;
 	}
 	if (o->file) {
 		code = publish_file(cmd, u, o);
@@ -127,13 +262,22 @@ int cmd_push_upstream(const struct command *cmd, struct opts *o, int argc, char 
 		code = failure(cmd, EXIT_FAILED, "%" PRIu64 " tasks not published, %" PRIu64
 			       " published", (uint64_t)atomic_load(&acks.failed),
 			       (uint64_t)atomic_load(&acks.ok));
+wait:
+	fflush(stdout);
+	if (acks.wait && !code)
+		code = print_results(cmd, &acks, o->wait_s);
 out:
 	fflush(stdout);
+	upstream_watch_stop(watch);
 	upstream_close(u, 5000);
 	upstream_shutdown();
 	if (token) {
 		explicit_bzero(token, strlen(token));
 		free(token);
 	}
+	for (size_t i = 0; i < acks.nheard; i++)
+		free(acks.heard[i].line);
+	free(acks.heard);
+	free(acks.seqs);
 	return code;
 }

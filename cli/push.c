@@ -184,7 +184,7 @@ static int push_unique(const struct command *cmd, struct forq *q, const struct o
 int cmd_push(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
 	if (!o->upstream && (o->upstream_token_file || o->upstream_creds_file ||
-			     o->upstream_replicas))
+			     o->upstream_replicas || o->wait_s))
 		return usage_error(cmd, "the NATS flags go with --upstream URLS");
 	if (o->upstream && strcmp(o->queue, FORQ_QUEUE_DEFAULT))
 		return usage_error(cmd, "--queue names a local queue; with --upstream name the "

@@ -102,6 +102,9 @@ static const struct flag_spec flags[] = {
 	{.name = "upstream-replicas", .arg = "N", .type = FLAG_INT, .off = C(upstream_replicas),
 	 .lo = 0, .hi = 5, .def = 0, .zero = "the stream's; 1 if new",
 	 .help = "with --upstream: the stream's replicas (an existing one must have as many)"},
+	{.name = "upstream-results", .type = FLAG_ON, .off = C(upstream_results),
+	 .help = "with --upstream: publish each final result to forq.results.STREAM (core "
+		 "NATS, at most once)"},
 	{.name = "upstream-token-file", .arg = "FILE", .type = FLAG_STR,
 	 .off = C(upstream_token_file),
 	 .help = "with --upstream: NATS token from FILE (or env FORQ_NATS_TOKEN)"},
@@ -141,7 +144,7 @@ static const char *const queue_keys[] = {
 	"workers", "handler", "tasks", "demo", "task-timeout", "stall-timeout", "capacity",
 	"max-payload", "batch", "max-attempts", "retry-backoff", "recent", "dead-max",
 	"waiting-max", "keys-max", "rate", "rate-burst", "restart-backoff", "restart-backoff-max",
-	"upstream", "upstream-stream",
+	"upstream", "upstream-stream", "upstream-results",
 };
 
 int config_key_per_queue(const char *key)
@@ -486,9 +489,10 @@ oom:
  * service's. */
 static int check_upstream(struct forqd_config *c, char *err, size_t errlen)
 {
-	int any = 0;
+	int any = 0, results = 0;
 	for (size_t i = 0; i < c->n_queues; i++) {
 		struct forqd_config *q = &c->queues[i];
+		results |= q->upstream_results;
 		if (!q->upstream)
 			continue;
 		any = 1;
@@ -514,9 +518,10 @@ static int check_upstream(struct forqd_config *c, char *err, size_t errlen)
 	if (read_token(c->upstream_token_file, "--upstream-token-file", "FORQ_NATS_TOKEN",
 		       &c->upstream_token, err, errlen))
 		return -1;
-	if (!any && (c->upstream_token_file || c->upstream_creds_file || c->upstream_replicas)) {
-		snprintf(err, errlen, "--upstream-replicas, --upstream-token-file and "
-			 "--upstream-creds-file need --upstream URLS");
+	if (!any && (c->upstream_token_file || c->upstream_creds_file || c->upstream_replicas ||
+		     results)) {
+		snprintf(err, errlen, "--upstream-replicas, --upstream-results, "
+			 "--upstream-token-file and --upstream-creds-file need --upstream URLS");
 		return -1;
 	}
 	if (!c->upstream_creds_file && getenv("FORQ_NATS_CREDS") && *getenv("FORQ_NATS_CREDS"))

@@ -49,6 +49,7 @@ struct forqd_config {
 	const char *upstream;     /* NATS URLs, NULL: no upstream stream */
 	const char *upstream_stream;
 	int upstream_replicas;    /* 0: the stream's own */
+	int upstream_results;     /* final results to forq.results.STREAM */
 	const char *upstream_token_file;
 	char *upstream_token;     /* from FORQ_NATS_TOKEN or the file; owned */
 	const char *upstream_creds_file; /* or FORQ_NATS_CREDS */

@@ -403,7 +403,13 @@ static void on_wake(void *ctx, uint32_t events)
 	(void)events;
 	while ((n = read(d->wake[0], buf, sizeof buf)) > 0)
 		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == 'n')
+			struct pub_answer a[64];
+			size_t k;
+			if (buf[i] == 'p')
+				while ((k = pub_relay_take(&d->relay, a, 64)) > 0)
+					for (size_t j = 0; j < k && d->tcp; j++)
+						tcp_published(d->tcp, a[j].ref, a[j].seq, a[j].dup);
+			else if (buf[i] == 'n')
 				begin_stop(d, "POST /shutdown?mode=now");
 			else
 				begin_drain(d, "POST /shutdown");
@@ -498,6 +504,7 @@ static int start_tcp(struct forqd *d)
 		qs[n++] = (struct tcp_queue){
 			.name = s->c->name, .q = s->q, .max_payload = s->c->max_payload,
 			.batch_max = s->c->batch,
+			.publish = s->up ? upstream_tcp_publish : NULL, .publish_ctx = s->up,
 			.res = {.final = on_final, .add = on_answer, .flush = flush_results,
 				.cancel_running = cancel_running, .ctx = s}};
 	}
@@ -653,6 +660,7 @@ int main(int argc, char **argv)
 		log_event(LOG_ERROR, "setup_failed", "error=\"%s\"", strerror(errno));
 		goto out;
 	}
+	pub_relay_init(&d.relay, d.wake[1], 'p');
 	raise_fd_limit();
 
 	/* Each step below is undone in the reverse order, from its label down:
@@ -673,7 +681,7 @@ int main(int argc, char **argv)
 		s->c = &d.c.queues[i];
 		if (!strcmp(s->c->name, FORQ_QUEUE_DEFAULT))
 			d.main = s;
-		if (upstream_setup(&s->up, &d.c, s->c) || open_queue(s) || open_journal(s)) {
+		if (upstream_setup(&s->up, &d.c, s->c, &d.relay) || open_queue(s) || open_journal(s)) {
 			code = EXIT_QUEUE;
 			goto out_queue;
 		}
@@ -743,6 +751,7 @@ out_queue:
 		s->up = NULL;
 	}
 	upstream_shutdown();
+	pub_relay_free(&d.relay);
 	free(d.sv);
 out_results:
 	if (d.have_sink) {

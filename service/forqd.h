@@ -14,6 +14,7 @@
 #include "queuectl.h"
 #include "results.h"
 #include "stall.h"
+#include "upstream_setup.h"
 
 enum phase { RUNNING, DRAINING, STOPPING };
 
@@ -59,7 +60,9 @@ struct forqd {
 	int results_fd;
 	int have_sink;
 	int sfd;                  /* signalfd */
-	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now */
+	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now;
+				   * 'p': publishes answered (relay) */
+	struct pub_relay relay;   /* JetStream's answers to TCP PUTs */
 	enum phase phase;
 	int idle;                 /* every queue idle: housekeeping slows */
 	int results_gone;         /* the results output takes no more writes (EPIPE) */

@@ -258,7 +258,48 @@ static void do_touch(struct tcp_server *s, struct conn *c, const struct proto_re
 	conn_sent(c, proto_format_ok(&c->out));
 }
 
-static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+/* PUT to a queue backed by a stream: handed to its publisher, and answered
+ * when JetStream acknowledges it (commands_published) or the wait is over;
+ * c reads nothing meanwhile. The stream has no delays or priorities. */
+static void do_publish(struct tcp_server *s, struct conn *c, struct tcp_q *tq,
+		       const struct proto_req *req, uint64_t now)
+{
+	if (req->delay_ms || req->prio != FORQ_NORMAL) {
+		reply_err(c, PROTO_E_NOT_SUPPORTED);
+		return;
+	}
+	if (!++c->pub_count)
+		c->pub_count = 1;
+	uint64_t ref = (uint64_t)c->id << 32 | c->pub_count;
+	if (tq->publish(tq->publish_ctx, req->text, req->text_len, req->key, req->key_len, ref)) {
+		reply_err(c, PROTO_E_NOT_PUBLISHED); /* logged by the hook */
+		return;
+	}
+	c->pub_ref = ref;
+	loop_timer_set(s->loop, &c->timer, now + TCP_PUBLISH_WAIT_MS * MS);
+}
+
+void commands_published(struct conn *c, uint64_t seq, int dup, uint64_t now)
+{
+	struct tcp_server *s = c->s;
+	size_t out0 = c->out.len;
+	c->pub_ref = 0;
+	c->last_io_ns = now; /* its wait counts as activity */
+	loop_timer_stop(s->loop, &c->timer);
+	if (seq) {
+		conn_sent(c, dup ? proto_format_ok_duplicate(&c->out, seq)
+				 : proto_format_ok_id(&c->out, seq));
+	} else {
+		log_event(LOG_WARN, "tcp_put_not_published", "peer=%s", c->peer);
+		reply_err(c, PROTO_E_NOT_PUBLISHED);
+	}
+	count(&s->m_cmd_out[PROTO_PUT], (uint64_t)(c->out.len - out0));
+	if (c->state != CONN_DEAD)
+		commands_settle(c, now);
+}
+
+static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req *req,
+		   uint64_t now)
 {
 	uint64_t id;
 	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
@@ -270,6 +311,10 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 	}
 	if (req->text_len > tq->max_payload) { /* the parser knows only the largest queue's */
 		reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE);
+		return;
+	}
+	if (tq->publish) {
+		do_publish(s, c, tq, req, now);
 		return;
 	}
 	/* timeout 0: the loop never waits for room. */
@@ -437,7 +482,7 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_RETRY: do_finish(s, c, req, now); break;
 	case PROTO_RESULTS: do_results(c, req); break;
 	case PROTO_TOUCH: do_touch(s, c, req, now); break;
-	case PROTO_PUT: do_put(s, c, req); break;
+	case PROTO_PUT: do_put(s, c, req, now); break;
 	case PROTO_PING: conn_sent(c, proto_format_pong(&c->out)); break;
 	case PROTO_STATS: do_stats(s, c, req); break;
 	case PROTO_INFO: do_info(s, c); break;
@@ -472,7 +517,7 @@ static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
 {
 	struct proto_req req;
 	size_t used;
-	while (c->state == CONN_ACTIVE && !c->parked && conn_out_pending(c) < OUT_HIGH &&
+	while (c->state == CONN_ACTIVE && !conn_waiting(c) && conn_out_pending(c) < OUT_HIGH &&
 	       c->in_off < c->in_len) {
 		int rc = proto_parse(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &req, &used);
 		c->in_off += used; /* req.text stays valid: nothing moves until we return */
@@ -513,7 +558,7 @@ static void process_input(struct tcp_server *s, struct conn *c, uint64_t now)
 	commands_settle_results(s); /* before any reply is sent */
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;
-	if (c->eof && c->state == CONN_ACTIVE && !c->parked && conn_out_pending(c) < OUT_HIGH)
+	if (c->eof && c->state == CONN_ACTIVE && !conn_waiting(c) && conn_out_pending(c) < OUT_HIGH)
 		conn_begin_close(c, "worker connection closed", now); /* nothing more can come */
 }
 

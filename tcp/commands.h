@@ -26,6 +26,10 @@ void commands_serve_parked(struct tcp_server *s, uint64_t now);
 /* c's WAIT is over with nothing found: NONE (or TASKS 0). */
 void commands_park_timeout(struct conn *c, uint64_t now);
 
+/* c's PUT to a stream is answered: OK seq (dup: OK seq duplicate), or with
+ * seq 0 ERR not-published; c reads its next requests. */
+void commands_published(struct conn *c, uint64_t seq, int dup, uint64_t now);
+
 /* Cancels task id of queue tq if a connection holds its lease (tcp_cancel):
  * 0, or -EBUSY when none does. */
 int commands_cancel_leased(struct tcp_q *tq, uint64_t id);

@@ -170,6 +170,7 @@ void conn_begin_close(struct conn *c, const char *why, uint64_t now)
 	if (c->state != CONN_ACTIVE)
 		return;
 	conn_unpark(c, now);
+	c->pub_ref = 0; /* its ack, if it comes, finds no one */
 	conn_release_leases(c, why);
 	c->state = CONN_FLUSH;
 	loop_timer_set(c->s->loop, &c->timer, now + CLOSE_GRACE_MS * MS);
@@ -180,8 +181,10 @@ void conn_update_events(struct conn *c)
 	uint32_t ev = 0;
 	switch (c->state) {
 	case CONN_ACTIVE:
-		ev = c->eof ? 0 : EPOLLRDHUP; /* level-triggered: once seen, stop asking */
-		if (!c->parked && !c->eof && conn_out_pending(c) < OUT_HIGH)
+		/* Level-triggered: once seen, stop asking. A PUT waiting for
+		 * its publish reads nothing, its peer's EOF included. */
+		ev = c->eof || c->pub_ref ? 0 : EPOLLRDHUP;
+		if (!conn_waiting(c) && !c->eof && conn_out_pending(c) < OUT_HIGH)
 			ev |= EPOLLIN;
 		if (conn_out_pending(c))
 			ev |= EPOLLOUT;

@@ -40,7 +40,7 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"queue-full",      "draining",   "internal",      "unauthorized",
 	"too-many-errors", "too-many-connections", "unknown-queue", "forbidden",
 	"not-queued",      "running",    "bad-delay",     "bad-key",
-	"not-durable",
+	"not-durable",     "not-supported", "not-published",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};

@@ -155,7 +155,11 @@ enum proto_err {
 	PROTO_E_BAD_KEY = -24,               /* bad-key: PUT key= empty or over 94 bytes,
 					      * window= without key= or not 0..a year */
 	PROTO_E_NOT_DURABLE = -25,           /* not-durable: PUT's task not on disk in time */
-	PROTO_E_COUNT = 25
+	PROTO_E_NOT_SUPPORTED = -26,         /* not-supported: PUT delay= or a priority other
+					      * than normal to a queue backed by a stream */
+	PROTO_E_NOT_PUBLISHED = -27,         /* not-published: the stream did not acknowledge
+					      * the PUT's task (it may still hold it) */
+	PROTO_E_COUNT = 27
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,

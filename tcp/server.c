@@ -79,7 +79,7 @@ static void on_readable(struct conn *c, uint64_t now)
 		conn_linger_read(c);
 		return;
 	}
-	while (c->state == CONN_ACTIVE && !c->parked && !c->eof &&
+	while (c->state == CONN_ACTIVE && !conn_waiting(c) && !c->eof &&
 	       conn_out_pending(c) < OUT_HIGH && budget > 0) {
 		long n = conn_recv(c, budget, now, &more);
 		if (n < 0)
@@ -103,7 +103,8 @@ static void on_conn_event(void *ctx, uint32_t ev)
 	} else {
 		if (ev & EPOLLOUT)
 			conn_flush(c, now);
-		if (c->state != CONN_DEAD && c->parked && (ev & (EPOLLRDHUP | EPOLLHUP)))
+		if (c->state != CONN_DEAD && ((c->parked && (ev & (EPOLLRDHUP | EPOLLHUP))) ||
+					      (c->pub_ref && (ev & EPOLLHUP))))
 			conn_mark_dead(c); /* gone while waiting: hand it nothing */
 		if (c->state != CONN_DEAD && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
 			on_readable(c, now);
@@ -113,13 +114,16 @@ static void on_conn_event(void *ctx, uint32_t ev)
 	after_event(s, now);
 }
 
-/* A parked GET's WAIT is over, or a closing connection's grace. */
+/* A parked GET's WAIT is over, a PUT's publish went unanswered, or a
+ * closing connection's grace is. */
 static void on_conn_timer(void *ctx, uint64_t now)
 {
 	struct conn *c = ctx;
 	struct tcp_server *s = c->s;
 	if (c->parked)
 		commands_park_timeout(c, now);
+	else if (c->pub_ref)
+		commands_published(c, 0, 0, now);
 	else if (c->state == CONN_FLUSH || c->state == CONN_LINGER)
 		conn_mark_dead(c);
 	after_event(s, now);
@@ -133,7 +137,7 @@ static void on_idle_timer(void *ctx, uint64_t now)
 	uint64_t next = UINT64_MAX;
 	for (uint32_t i = 0; i < s->max_conns && s->nconns; i++) {
 		struct conn *c = s->conns[i];
-		if (!c || c->state != CONN_ACTIVE || c->parked)
+		if (!c || c->state != CONN_ACTIVE || conn_waiting(c))
 			continue;
 		uint64_t due = c->last_io_ns + s->idle_ns;
 		if (due <= now) {
@@ -266,6 +270,16 @@ uint16_t tcp_port(const struct tcp_server *s)
 	return s->port;
 }
 
+void tcp_published(struct tcp_server *s, uint64_t ref, uint64_t seq, int dup)
+{
+	uint64_t now = clock_mono_ns();
+	struct conn *c = conn_by_id(s, (uint32_t)(ref >> 32));
+	if (!c || c->state == CONN_DEAD || c->pub_ref != ref)
+		return; /* gone, or answered not-published at the end of its wait */
+	commands_published(c, seq, dup, now);
+	after_event(s, now);
+}
+
 void tcp_draining(struct tcp_server *s)
 {
 	s->draining = 1;
@@ -320,7 +334,8 @@ static int add_queues(struct tcp_server *s, const struct tcp_queue *qs, size_t n
 		struct tcp_q *tq = &s->qs[i];
 		struct forq_limits h;
 		forq_admin_limits(qs[i].q, &h);
-		*tq = (struct tcp_q){.s = s, .name = qs[i].name, .q = qs[i].q, .res = qs[i].res};
+		*tq = (struct tcp_q){.s = s, .name = qs[i].name, .q = qs[i].q, .res = qs[i].res,
+				     .publish = qs[i].publish, .publish_ctx = qs[i].publish_ctx};
 		tq->batch_max = qs[i].batch_max && qs[i].batch_max < h.batch_max ? qs[i].batch_max
 										 : h.batch_max;
 		tq->max_payload = qs[i].max_payload && qs[i].max_payload < h.max_payload

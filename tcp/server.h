@@ -77,6 +77,14 @@ struct tcp_queue {
 	uint32_t max_payload;    /* 0: the queue's own */
 	uint32_t batch_max;      /* most tasks one GET_TASKS takes from it; 0: the
 				  * queue's own */
+	/* A queue backed by a stream (forqd --upstream): PUT hands its task to
+	 * publish (key: NULL or its key=) instead of pushing it. 0: sent, and
+	 * tcp_published will say how it went, under ref; -ECOMM or -EAGAIN:
+	 * not sent. The connection reads no more requests until then (replies
+	 * stay in order; other connections go on). NULL: a local queue. */
+	int (*publish)(void *ctx, const void *data, size_t len, const char *key, size_t key_len,
+		       uint64_t ref);
+	void *publish_ctx;
 };
 
 /* Binds, listens and registers the socket in loop. qs[0..n) (copied; the
@@ -90,6 +98,11 @@ unsigned tcp_parked(const struct tcp_server *s);
 /* Tasks may have arrived (the queue's work word moved): serves parked GETs. */
 void tcp_work_arrived(struct tcp_server *s);
 void tcp_draining(struct tcp_server *s);      /* PUT refused from now on */
+/* The answer to tcp_queue.publish's ref: seq the stream sequence (0: not
+ * published), dup its key was held. A ref whose connection is gone or gave
+ * up waiting (TCP_PUBLISH_WAIT_MS) is ignored. Main thread. */
+#define TCP_PUBLISH_WAIT_MS 15000
+void tcp_published(struct tcp_server *s, uint64_t ref, uint64_t seq, int dup);
 /* Cancels task id of the queue named queue if a remote worker holds it: its
  * lease is gone (a late RESULT gets ERR not-leased) and the queue's final
  * callback gets its cancelled result. 0, or -EBUSY when no connection of

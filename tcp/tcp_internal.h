@@ -60,6 +60,10 @@ struct conn {
 	/* Parked: the end of the WAIT. FLUSH/LINGER: when to hang up whatever
 	 * happens. Otherwise idle. */
 	struct loop_timer timer;
+	/* A PUT published to a stream, waiting for JetStream's ack (its timer
+	 * holds the end of the wait); 0: none. ((uint64_t)id << 32) | a count. */
+	uint64_t pub_ref;
+	uint32_t pub_count;
 	uint32_t nleases;       /* leases it holds (in s->leases): how many to give back */
 	uint32_t batch_applied, batch_refused; /* the RESULTS batch being read, so far */
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -73,6 +77,9 @@ struct tcp_q {
 	struct tcp_results res;
 	struct leases leases;
 	uint32_t max_payload, batch_max;
+	int (*publish)(void *ctx, const void *data, size_t len, const char *key, size_t key_len,
+		       uint64_t ref);
+	void *publish_ctx;
 	int dry;       /* a round of parked GETs found it empty */
 	int unflushed; /* results added since its last flush */
 };
@@ -124,6 +131,12 @@ struct tcp_server {
 	_Atomic uint64_t m_cmd_in[TCP_COUNTED_CMDS];  /* request bytes by command */
 	_Atomic uint64_t m_cmd_out[TCP_COUNTED_CMDS]; /* reply bytes by command */
 };
+
+/* A parked GET or a PUT waiting for its publish: no request is read. */
+static inline int conn_waiting(const struct conn *c)
+{
+	return c->parked || c->pub_ref;
+}
 
 /* Leases held now, over every queue. */
 static inline uint32_t server_leases(const struct tcp_server *s)

@@ -120,6 +120,8 @@ static void ended(void *ctx, const uint64_t *ids, size_t n)
 			continue; /* not fetched by the bridge (a local push) */
 		natsMsg *m = b->v[e - 1].msg;
 		int st = forq_result_lookup(b->q, ids[i], NULL, 0, NULL);
+		if (b->c.results_queue)
+			upstream_result_publish(b->up, b->q, b->c.results_queue, ids[i], m);
 		if (st == FORQ_RESULT_DONE || st == 0) /* 0: forgotten already, but it ended */
 			count(&b->n->acked, natsMsg_Ack(m, NULL));
 		else

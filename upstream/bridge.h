@@ -31,6 +31,8 @@ struct bridge_config {
 	uint32_t hold;          /* tasks held at most (fetched, not yet ended) */
 	int64_t ack_wait_ms;    /* the consumer's AckWait: InProgress every third */
 	uint32_t nak_delay_ms;  /* a task the queue cannot take now comes back this late */
+	const char *results_queue; /* --upstream-results: results published naming this
+				    * queue (results_subject.h); NULL: none */
 };
 
 /* Subscribes to the durable consumer (upstream_open made sure it exists)

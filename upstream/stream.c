@@ -3,6 +3,7 @@
 #include "upstream_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,16 @@
 #define RECONNECT_MAX_MS 5000
 #define PUBLISH_WAIT_MS 10000
 #define CLOSE_WAIT_MS 5000     /* libnats' threads to end */
+#define ASYNC_MAX 4096         /* asynchronous publishes in flight (libnats' MaxPending) */
+#define REFS_CAP (2 * ASYNC_MAX) /* the reference table's slots: at most half full */
+
+/* An asynchronous publish's reference (upstream_publish_ref), by the
+ * message libnats hands back to the ack handler: libnats has no closure of
+ * its own per message. */
+struct ref_slot {
+	natsMsg *m;   /* NULL: free */
+	uint64_t ref;
+};
 
 struct upstream {
 	struct upstream *next_closed; /* upstream_shutdown's list */
@@ -29,6 +40,9 @@ struct upstream {
 	char **urls;
 	struct upstream_counters n;
 	atomic_int closing;      /* the disconnection is ours: not logged */
+	pthread_mutex_t refs_lock;
+	struct ref_slot *refs;   /* REFS_CAP, open addressing; NULL until the first */
+	size_t nrefs;
 };
 
 void upstream_status_text(natsStatus s, char *out, size_t cap)
@@ -81,18 +95,69 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *ctx)
 	return ms < RECONNECT_MAX_MS ? ms : RECONNECT_MAX_MS;
 }
 
+/* ---- references of asynchronous publishes (refs_lock held) ---- */
+
+static size_t ref_home(const natsMsg *m)
+{
+	return (size_t)(((uintptr_t)m >> 4) * 0x9E3779B97F4A7C15ull) & (REFS_CAP - 1);
+}
+
+static int ref_put(struct upstream *u, natsMsg *m, uint64_t ref)
+{
+	if (!u->refs && !(u->refs = calloc(REFS_CAP, sizeof *u->refs)))
+		return -ENOMEM;
+	if (u->nrefs >= REFS_CAP / 2)
+		return -EAGAIN;
+	size_t i = ref_home(m);
+	while (u->refs[i].m)
+		i = (i + 1) & (REFS_CAP - 1);
+	u->refs[i] = (struct ref_slot){m, ref};
+	u->nrefs++;
+	return 0;
+}
+
+/* Removes m's reference and returns it (0: none). Linear probing's
+ * deletion: the entries after the hole that belong before it move back. */
+static uint64_t ref_take(struct upstream *u, const natsMsg *m)
+{
+	if (!u->refs || !u->nrefs)
+		return 0;
+	size_t i = ref_home(m);
+	while (u->refs[i].m && u->refs[i].m != m)
+		i = (i + 1) & (REFS_CAP - 1);
+	if (!u->refs[i].m)
+		return 0;
+	uint64_t ref = u->refs[i].ref;
+	u->nrefs--;
+	for (size_t j = (i + 1) & (REFS_CAP - 1); u->refs[j].m; j = (j + 1) & (REFS_CAP - 1)) {
+		size_t h = ref_home(u->refs[j].m);
+		/* j's entry stays unless its home lies cyclically in (i, j]. */
+		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+			continue;
+		u->refs[i] = u->refs[j];
+		i = j;
+	}
+	u->refs[i].m = NULL;
+	return ref;
+}
+
 static void on_publish_acked(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *ctx)
 {
 	struct upstream *u = ctx;
 	(void)js;
 	if (!pa)
 		atomic_fetch_add(&u->n.publish_errors, 1);
+	pthread_mutex_lock(&u->refs_lock);
+	uint64_t ref = ref_take(u, msg);
+	pthread_mutex_unlock(&u->refs_lock);
 	if (u->c.acked) {
 		char why[200] = "";
 		if (!pa && pae)
 			snprintf(why, sizeof why, "%s", pae->ErrText ? pae->ErrText
 							: natsStatus_GetText(pae->Err));
-		u->c.acked(u->c.acked_ctx, pa ? pa->Sequence : 0, why);
+		struct upstream_ack a = {.ref = ref, .seq = pa ? pa->Sequence : 0,
+					 .duplicate = pa && pa->Duplicate, .why = why};
+		u->c.acked(u->c.acked_ctx, &a);
 	}
 	natsMsg_Destroy(msg);
 }
@@ -158,7 +223,7 @@ static int connect_nats(struct upstream *u, char *err, size_t errlen)
 	jo.Wait = API_WAIT_MS;
 	jo.PublishAsync.AckHandler = on_publish_acked;
 	jo.PublishAsync.AckHandlerClosure = u;
-	jo.PublishAsync.MaxPending = 4096;
+	jo.PublishAsync.MaxPending = ASYNC_MAX;
 	jo.PublishAsync.StallWait = PUBLISH_WAIT_MS; /* a loaded cluster: wait, not fail */
 	if ((s = natsConnection_JetStream(&u->js, u->nc, &jo)) != NATS_OK)
 		return nats_failed(s, 0, err, errlen, "JetStream");
@@ -257,6 +322,7 @@ int upstream_open(struct upstream **up, const struct upstream_config *c, char *e
 	if (!u)
 		return -ENOMEM;
 	u->c = *c;
+	pthread_mutex_init(&u->refs_lock, NULL);
 	snprintf(u->stream, sizeof u->stream, "%s", c->stream);
 	upstream_subject(u->stream, u->subject, sizeof u->subject);
 	struct upstream_want w = {.stream = u->stream, .subject = u->subject,
@@ -308,6 +374,8 @@ void upstream_shutdown(void)
 	while (closed) {
 		struct upstream *u = closed;
 		closed = u->next_closed;
+		pthread_mutex_destroy(&u->refs_lock);
+		free(u->refs);
 		free(u);
 	}
 }
@@ -327,6 +395,11 @@ jsCtx *upstream_js(struct upstream *u)
 	return u->js;
 }
 
+natsConnection *upstream_conn(struct upstream *u)
+{
+	return u->nc;
+}
+
 const char *upstream_stream_name(const struct upstream *u)
 {
 	return u->stream;
@@ -339,22 +412,32 @@ const char *upstream_task_subject(const struct upstream *u)
 
 /* ---- publishing ---- */
 
+/* po with key (NULL: none) as its message id, in id. */
+static int pub_options(jsPubOptions *po, char id[UPSTREAM_KEY_MAX + 1], const char *key,
+		       size_t key_len, char *err, size_t errlen)
+{
+	jsPubOptions_Init(po);
+	po->MaxWait = PUBLISH_WAIT_MS;
+	if (!key)
+		return 0;
+	if (key_len == 0 || key_len > UPSTREAM_KEY_MAX) {
+		errmsg_set(err, errlen, "a key is 1 to %d bytes", UPSTREAM_KEY_MAX);
+		return -EINVAL;
+	}
+	memcpy(id, key, key_len);
+	id[key_len] = 0;
+	po->MsgId = id;
+	return 0;
+}
+
 int upstream_publish(struct upstream *u, const void *data, size_t len, const char *key,
 		     size_t key_len, uint64_t *seq, int *dup, char *err, size_t errlen)
 {
 	char id[UPSTREAM_KEY_MAX + 1];
 	jsPubOptions po;
-	jsPubOptions_Init(&po);
-	po.MaxWait = PUBLISH_WAIT_MS;
-	if (key) {
-		if (key_len == 0 || key_len > UPSTREAM_KEY_MAX) {
-			errmsg_set(err, errlen, "a key is 1 to %d bytes", UPSTREAM_KEY_MAX);
-			return -EINVAL;
-		}
-		memcpy(id, key, key_len);
-		id[key_len] = 0;
-		po.MsgId = id;
-	}
+	int r;
+	if ((r = pub_options(&po, id, key, key_len, err, errlen)))
+		return r;
 	jsPubAck *pa = NULL;
 	jsErrCode jerr = 0;
 	natsStatus s = js_Publish(&pa, u->js, u->subject, data, (int)len, &po, &jerr);
@@ -377,6 +460,38 @@ int upstream_publish_async(struct upstream *u, const void *data, size_t len, cha
 	natsStatus s = js_PublishAsync(u->js, u->subject, data, (int)len, NULL);
 	if (s == NATS_OK)
 		return 0;
+	atomic_fetch_add(&u->n.publish_errors, 1);
+	return nats_failed(s, 0, err, errlen, "publish");
+}
+
+int upstream_publish_ref(struct upstream *u, const void *data, size_t len, const char *key,
+			 size_t key_len, uint64_t ref, char *err, size_t errlen)
+{
+	char id[UPSTREAM_KEY_MAX + 1];
+	jsPubOptions po;
+	natsMsg *m = NULL;
+	int r;
+	if ((r = pub_options(&po, id, key, key_len, err, errlen)))
+		return r;
+	natsStatus s = natsMsg_Create(&m, u->subject, NULL, data, (int)len);
+	if (s != NATS_OK)
+		return nats_failed(s, 0, err, errlen, "publish");
+	pthread_mutex_lock(&u->refs_lock);
+	r = ref_put(u, m, ref); /* before: the ack may come before the call returns */
+	pthread_mutex_unlock(&u->refs_lock);
+	if (r) {
+		errmsg_set(err, errlen, "%s", r == -EAGAIN ? "too many publishes in flight"
+							 : "out of memory");
+		natsMsg_Destroy(m);
+		return -EAGAIN;
+	}
+	natsMsg *sent = m;
+	if ((s = js_PublishMsgAsync(u->js, &sent, &po)) == NATS_OK)
+		return 0; /* sent is NULL now: libnats owns m */
+	pthread_mutex_lock(&u->refs_lock);
+	ref_take(u, m);
+	pthread_mutex_unlock(&u->refs_lock);
+	natsMsg_Destroy(sent);
 	atomic_fetch_add(&u->n.publish_errors, 1);
 	return nats_failed(s, 0, err, errlen, "publish");
 }

@@ -18,6 +18,14 @@
 
 struct upstream;
 
+/* JetStream's answer to one asynchronous publish. */
+struct upstream_ack {
+	uint64_t ref;       /* upstream_publish_ref's; 0 for upstream_publish_async */
+	uint64_t seq;       /* the stream sequence; 0: not published (why says why) */
+	int duplicate;      /* its key (Nats-Msg-Id) was in the duplicate window */
+	const char *why;
+};
+
 struct upstream_config {
 	const char *urls;        /* "nats://HOST:PORT[,nats://HOST:PORT...]" */
 	const char *stream;      /* stream name; its subject is forq.NAME */
@@ -28,9 +36,9 @@ struct upstream_config {
 				  * caller: never a flag value), or NULL */
 	const char *creds_file;  /* NATS creds file, or NULL; not both */
 	const char *client_name; /* shown by the server (forqd, forq push) */
-	/* Asynchronous publishes (upstream_publish_async): called on a libnats
-	 * thread for each, with the stream sequence (0 when it failed). */
-	void (*acked)(void *ctx, uint64_t seq, const char *why);
+	/* Asynchronous publishes (upstream_publish_async, _ref): called on a
+	 * libnats thread for each JetStream answered (struct upstream_ack). */
+	void (*acked)(void *ctx, const struct upstream_ack *a);
 	void *acked_ctx;
 };
 
@@ -66,6 +74,13 @@ int upstream_publish(struct upstream *u, const void *data, size_t len, const cha
 /* Publishes without waiting (config.acked hears of each). 0 or -EIO. */
 int upstream_publish_async(struct upstream *u, const void *data, size_t len, char *err,
 			   size_t errlen);
+/* Publishes without waiting, with key as upstream_publish's (NULL: none):
+ * config.acked gets ref back with JetStream's answer. libnats gives no
+ * answer of its own to a publish that was lost with a connection: a caller
+ * that waits for ref needs its own time limit. Thread-safe. 0, -EINVAL (key
+ * too long), -EAGAIN (4096 in flight) or -EIO. */
+int upstream_publish_ref(struct upstream *u, const void *data, size_t len, const char *key,
+			 size_t key_len, uint64_t ref, char *err, size_t errlen);
 /* Waits until every asynchronous publish is answered: 0, or -ETIMEDOUT. */
 int upstream_publish_wait(struct upstream *u, int timeout_ms);
 

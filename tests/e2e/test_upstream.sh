@@ -20,8 +20,20 @@
 #               forqd reconnects to another, every task ends done
 #   named_queues  forqd --config with three queues: two each on its own
 #               stream (one named, one STREAM-NAME), one local; results and
-#               forq_upstream_* per queue; two queues on one stream, or an
+#               forq_upstream_* per queue; TCP PUT queue= publishes to that
+#               queue's stream; two queues on one stream, or an
 #               upstream queue under a journal, refused at start (exit 2)
+#   tcp_put     TCP PUT on an upstream forqd publishes (OK <stream sequence>,
+#               in order with the other replies; key= is the Nats-Msg-Id) and
+#               the task runs on the host; a delay, a priority or garbage gets
+#               ERR and publishes nothing
+#   tcp_many    100 TCP clients PUT 20 tasks each at once, pipelined: every
+#               PUT is answered OK with its own sequence, every task runs
+#   tcp_unreachable  a PUT while the stream is out of reach (its own one-node
+#               NATS killed) gets ERR not-published, the connection goes on
+#   results_subject  forqd --upstream-results: forq push --upstream --wait
+#               prints each task's result line from forq.results.STREAM (exit
+#               1 when one failed); without a forqd, it gives up after --wait
 # Skips (77) without nats-server.
 . "$(dirname "$0")/lib.sh"
 
@@ -272,6 +284,156 @@ nats_node_dies() {
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
 
+# tcp_talk PORT REPLIES: sends stdin to 127.0.0.1:PORT, prints the first
+# REPLIES reply lines (line ends dropped) or what came within 20 s.
+tcp_talk() {
+	[ -f "$TMP/tcp_talk.py" ] || cat >"$TMP/tcp_talk.py" <<'EOF'
+import socket, sys, time
+port, want = int(sys.argv[1]), int(sys.argv[2])
+data = sys.stdin.buffer.read()
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+s.sendall(data)
+buf, end = b"", time.time() + 20
+while buf.count(b"\n") < want and time.time() < end:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        break
+    if not d:
+        break
+    buf += d
+sys.stdout.write("\n".join(l.decode() for l in buf.split(b"\r\n")[:want]) + "\n")
+EOF
+	$PY "$TMP/tcp_talk.py" "$1" "$2"
+}
+
+tcp_put() {
+	start_forqd tp --upstream "$URLS" --upstream-stream S7 --workers 1 \
+		--results "$TMP/tp.jsonl" || { bad "forqd starts"; return; }
+	local pid=$FORQD_PID port=$HTTP_PORT out
+	out=$(printf 'PUT 3\r\n6*2\r\nPING\r\nPUT key=k9 3\r\n7*2\r\nPUT key=k9 3\r\n7*2\r\n' |
+		tcp_talk "$TCP_PORT" 4 | tr '\n' '|')
+	check "PUT, PING, PUT key=, the same key: OK 1, PONG, OK 2, OK 2 duplicate ($out)" \
+		[ "$out" = "OK 1|PONG|OK 2|OK 2 duplicate|" ]
+	check "both tasks run on the host" wait_for 30 bash -c \
+		"grep -q '\"task\":\"6\*2\",\"status\":\"done\",\"result\":\"12\"' '$TMP/tp.jsonl' &&
+		 grep -q '\"task\":\"7\*2\",\"status\":\"done\",\"result\":\"14\"' '$TMP/tp.jsonl'"
+	check "... fetched from the stream (forq_upstream_fetched_total 2)" wait_for 10 bash -c \
+		"curl -sf 127.0.0.1:$port/metrics | grep -q '^forq_upstream_fetched_total[{]queue=\"default\"[}] 2$'"
+	# (the payload of a PUT over --max-payload, 1024, is read and dropped)
+	out=$(printf 'PUT high 3\r\n1*2\r\nPUT delay=100 3\r\n1*2\r\nPUT low 3\r\n1*2\r\nPUT bogus 3\r\nPUT 2000\r\n%s\r\nPING\r\n' \
+		"$(head -c 2000 /dev/zero | tr '\0' x)" | tcp_talk "$TCP_PORT" 6 | tr '\n' '|')
+	check "a priority, a delay, garbage, too large: ERR each, then PONG ($out)" \
+		[ "$out" = "ERR not-supported|ERR not-supported|ERR not-supported|ERR bad-priority|ERR payload-too-large|PONG|" ]
+	sleep 1
+	check "nothing more was published or run" bash -c \
+		"[ \$(cat '$TMP/tp.jsonl' | wc -l) -eq 2 ] &&
+		 curl -sf 127.0.0.1:$port/metrics | grep -q '^forq_upstream_fetched_total[{]queue=\"default\"[}] 2$'"
+	check "the stream ends empty" wait_for 30 stream_empty S7
+	stop_forqd "$pid"
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+tcp_many() {
+	start_forqd tm --upstream "$URLS" --upstream-stream S8 --workers 2 \
+		--results "$TMP/tm.jsonl" || { bad "forqd starts"; return; }
+	local pid=$FORQD_PID
+	$PY - "$TCP_PORT" >"$TMP/tm.out" 2>&1 <<'EOF'
+import socket, sys, threading
+port, clients, each = int(sys.argv[1]), 100, 20
+seqs, bad = [], []
+lock = threading.Lock()
+def client(c):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        s.sendall(b"".join(b"PUT %d\r\n%d+%d\r\n" % (len(b"%d+%d" % (c, k)), c, k)
+                           for k in range(each)) + b"PING\r\n")
+        buf = b""
+        while buf.count(b"\n") < each + 1:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        lines = buf.split(b"\r\n")[:each + 1]
+        with lock:
+            if lines[-1] != b"PONG" or not all(l.startswith(b"OK ") for l in lines[:-1]):
+                bad.append((c, lines[:3], lines[-1]))
+            seqs.extend(int(l.split()[1]) for l in lines[:-1] if l.startswith(b"OK "))
+    except OSError as e:
+        with lock:
+            bad.append((c, str(e)))
+ts = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("answered", len(seqs), "distinct", len(set(seqs)), "bad", bad[:3])
+sys.exit(0 if not bad and len(set(seqs)) == clients * each else 1)
+EOF
+	local r=$?
+	check "2000 PUTs from 100 clients: each OK with its own sequence, in order ($(cat "$TMP/tm.out"))" \
+		[ "$r" -eq 0 ]
+	check "all 2000 run" wait_for 120 bash -c "[ \$(grep -c '\"status\":\"done\"' '$TMP/tm.jsonl') -ge 2000 ]"
+	check "the stream ends empty" wait_for 60 stream_empty S8
+	stop_forqd "$pid"
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+results_subject() {
+	start_forqd rs --upstream "$URLS" --upstream-stream S9 --upstream-results --tcp off \
+		--workers 1 --results "$TMP/rs.jsonl" || { bad "forqd starts"; return; }
+	local pid=$FORQD_PID r
+	"$FORQ" push --upstream "$URLS" --upstream-stream S9 --wait 60 '2*21' '3*3' \
+		>"$TMP/rs.out" 2>"$TMP/rs.err"
+	r=$?
+	check "forq push --wait: exit 0 when every task is done (got $r)" [ "$r" -eq 0 ]
+	check "... prints both sequences, then both result lines with them" bash -c \
+		"[ \$(grep -c '^[0-9][0-9]*$' '$TMP/rs.out') -eq 2 ] &&
+		 grep -q '^{\"seq\":[0-9]*,\"id\":[0-9]*,\"task\":\"2\*21\",\"status\":\"done\",\"result\":\"42\",\"attempts\":1,\"queue\":\"default\",\"stream\":\"S9\"}$' '$TMP/rs.out' &&
+		 grep -q '\"task\":\"3\*3\",\"status\":\"done\",\"result\":\"9\"' '$TMP/rs.out'"
+	"$FORQ" push --upstream "$URLS" --upstream-stream S9 --wait 60 '1+1' 'oops+' \
+		>"$TMP/rs2.out" 2>"$TMP/rs2.err"
+	r=$?
+	check "a failed task: exit 1 (got $r), said on stderr" bash -c \
+		"[ $r -eq 1 ] && grep -q '1 of 2 tasks did not end done' '$TMP/rs2.err'"
+	check "... its line has status failed and the error" \
+		grep -q '"task":"oops+","status":"failed","error":"' "$TMP/rs2.out"
+	check "the host's results file has every task too" bash -c "[ \$(cat '$TMP/rs.jsonl' | wc -l) -eq 4 ]"
+	stop_forqd "$pid"
+	"$FORQ" push --upstream "$URLS" --upstream-stream S9 --wait 2 '5*5' >"$TMP/rs3.out" 2>"$TMP/rs3.err"
+	r=$?
+	check "no forqd to run it: --wait 2 gives up, exit 1 (got $r)" bash -c \
+		"[ $r -eq 1 ] && grep -q 'no result for 1 of 1 tasks within 2 s' '$TMP/rs3.err'"
+	"$FORQ" push --wait 5 x >/dev/null 2>"$TMP/rs4.err"
+	r=$?
+	check "--wait without --upstream: exit 2 (got $r)" [ "$r" -eq 2 ]
+}
+
+# A stream out of reach: its own one-node NATS, killed under a running forqd.
+tcp_unreachable() {
+	local np pid out
+	np=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$TMP/solo"
+	nats-server -js -sd "$TMP/solo" -a 127.0.0.1 -p "$np" >"$TMP/solo.log" 2>&1 &
+	local solo=$!
+	PIDS+=("$solo")
+	wait_for 30 bash -c "'$FORQ' push --upstream nats://127.0.0.1:$np --upstream-stream SU 1*2 >/dev/null 2>&1" ||
+		{ bad "a one-node NATS starts"; return; }
+	start_forqd tu --upstream "nats://127.0.0.1:$np" --upstream-stream SU --workers 1 \
+		--results "$TMP/tu.jsonl" || { bad "forqd starts"; return; }
+	pid=$FORQD_PID
+	out=$(printf 'PUT 3\r\n2*2\r\n' | tcp_talk "$TCP_PORT" 1)
+	check "PUT while the stream is in reach: OK 2 ($out)" [ "$out" = "OK 2" ]
+	kill -9 "$solo"
+	wait "$solo" 2>/dev/null
+	check "forqd sees the stream out of reach" wait_for 30 bash -c \
+		"curl -sf 127.0.0.1:$HTTP_PORT/metrics | grep -q '^forq_upstream_connected[{]queue=\"default\"[}] 0$'"
+	out=$(printf 'PUT 3\r\n3*2\r\nPING\r\n' | tcp_talk "$TCP_PORT" 2 | tr '\n' '|')
+	check "PUT now: ERR not-published, and the connection goes on ($out)" \
+		[ "$out" = "ERR not-published|PONG|" ]
+	check "... no local task either" bash -c "! grep -q '\"task\":\"3\*2\"' '$TMP/tu.jsonl'"
+	stop_forqd "$pid"
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
 # Named queues (forqd --config): each [queue NAME] may have its own upstream;
 # a named queue's stream is STREAM-NAME unless its section names one.
 named_queues() {
@@ -279,7 +441,6 @@ named_queues() {
 	cat >"$TMP/nq.conf" <<CONF
 results = $R
 workers = 1
-tcp = off
 
 [queue default]
 upstream = $URLS
@@ -321,6 +482,13 @@ CONF
 	if command -v promtool >/dev/null 2>&1; then
 		check "promtool check metrics passes" bash -c "promtool check metrics <'$TMP/nq.metrics'"
 	fi
+	r=$(printf 'PUT queue=emails 3\r\nabc\r\nPUT queue=local 3\r\n2*2\r\n' |
+		tcp_talk "$TCP_PORT" 2 | tr '\n' '|')
+	check "TCP PUT queue=emails publishes to its stream (sequence 3), queue=local pushes ($r)" \
+		grep -Eq '^OK 3[|]OK [0-9]+[|]$' <<<"$r"
+	check "... and both run in their queues" wait_for 30 bash -c \
+		"grep -q '\"task\":\"abc\",\"status\":\"done\",\"result\":\"mail abc\".*\"queue\":\"emails\"' '$R' &&
+		 grep -q '\"task\":\"2\*2\",\"status\":\"done\".*\"queue\":\"local\"' '$R'"
 	check "both streams end empty" wait_for 30 nq_streams_empty
 	stop_forqd "$pid"
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
@@ -358,5 +526,9 @@ part http_push "POST /tasks publishes to the stream"
 part refused "a stream or consumer with other settings is refused, not changed"
 # Before the node kill below: it leaves the cluster one node short.
 part named_queues "named queues: each its own upstream stream, or none; bad combinations refused"
+part tcp_put "TCP PUT publishes to the stream; bad PUTs get ERR"
+part tcp_many "100 concurrent TCP producers are all answered"
+part results_subject "--upstream-results: forq push --upstream --wait gets the results"
+part tcp_unreachable "TCP PUT while the stream is out of reach: ERR not-published"
 part nats_node_dies "kill -9 of the NATS node forqd is connected to: it reconnects, nothing is lost"
 finish

@@ -164,6 +164,7 @@ static void test_config_defaults_equal_the_table(void **state)
 		{"no-recover", ""}, {"keep-shm", "off"}, {"journal", "none"},
 		{"fsync", "always"}, {"journal-segment", "64"}, {"upstream", "none"},
 		{"upstream-stream", "forq"}, {"upstream-replicas", "0 (the stream's; 1 if new)"},
+		{"upstream-results", "off"},
 		{"upstream-token-file", "none"}, {"upstream-creds-file", "none"}, {"http", "127.0.0.1:8080"},
 		{"tcp", "127.0.0.1:7070"}, {"lease-timeout", "30"}, {"tcp-idle-timeout", "300"},
 		{"tcp-max-conns", "10000"}, {"admin-token-file", "none"},

@@ -192,7 +192,7 @@ static void test_tasks_need_a_default_queue_or_a_section(void **state)
 	assert_string_equal(queue(&x->c, "a")->tasks, "t.txt");
 }
 
-/* Check that upstream and upstream-stream are a queue's keys: a named
+/* Check that upstream, upstream-stream and upstream-results are a queue's keys: a named
  * queue's stream is STREAM-NAME unless its section names one, the default
  * queue keeps STREAM, and a queue without upstream has none; two queues on
  * one stream, or an upstream queue under a journal, are refused. */
@@ -218,6 +218,13 @@ static void test_upstream_per_queue(void **state)
 			 0);
 	assert_int_equal(x->c.upstream_replicas, 3);
 	assert_int_equal(parse(x, "upstream-replicas = 3\n[queue a]\n", NULL), -1);
+	assert_non_null(strstr(x->err, "need --upstream URLS"));
+	/* upstream-results is a queue's: on for one queue, off for another. */
+	assert_int_equal(parse(x, "[queue a]\nupstream = nats://h:1\nupstream-results = true\n"
+				  "[queue b]\nupstream = nats://h:1\n", NULL), 0);
+	assert_int_equal(queue(&x->c, "a")->upstream_results, 1);
+	assert_int_equal(queue(&x->c, "b")->upstream_results, 0);
+	assert_int_equal(parse(x, "upstream-results = yes\n[queue a]\n", NULL), -1);
 	assert_non_null(strstr(x->err, "need --upstream URLS"));
 	assert_int_equal(parse(x, "[queue a]\nupstream = nats://h:1\nupstream-stream = S\n"
 				  "[queue b]\nupstream = nats://h:1\nupstream-stream = S\n", NULL), -1);
