@@ -53,7 +53,7 @@ struct journal_stats {
  * with err set. */
 int journal_open(struct journal **jp, struct forq *q, const struct journal_config *c, int replay,
 		 char *err, size_t errlen);
-/* The pipe's write end for consumers (inherited across fork). */
+/* The pipe's write end for consumers (kept across their exec). */
 int journal_finish_fd(const struct journal *j);
 /* The same from forqd's own threads. */
 void journal_finished(struct journal *j, const uint64_t *ids, size_t n);
