@@ -189,6 +189,12 @@ static inline int forq__ring_idle(struct forq *q, struct forq_ring *r)
 int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms);
 /* After a push not waited for: forq_sync waits for ring's tail as it is now. */
 void forq__durable_note(struct forq *q, int ring);
+/* After a push of one task to ring (index), or of a delayed task whose
+ * journal sequence is seq (0: none): in a queue whose producers wait for
+ * the journal, waits until it is written (5 s at most). 0, -ETIMEDOUT or
+ * -ESHUTDOWN. */
+int forq__ring_wait(struct forq *q, int ring);
+int forq__sched_wait(struct forq *q, uint64_t seq);
 /* backing.c: memory that follows what is queued, in a sparse queue. */
 #define FORQ_PAGE 4096u
 #define FORQ_PAGE_UP(n) (((uint64_t)(n) + FORQ_PAGE - 1) & ~(uint64_t)(FORQ_PAGE - 1))
@@ -247,6 +253,9 @@ int forq__requeue(struct forq *q, const struct forq_rec *rec);
 
 /* Retry and dead-letter tables (aux.c), under aux_lock. */
 int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns);
+/* A delayed task (FORQ_REC_DELAYED) into the waiting table: *seq gets its
+ * journal sequence (0 when the queue is not journaled). */
+int forq__delayed_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns, uint64_t *seq);
 int forq__dead_add(struct forq *q, const struct forq_rec *rec, const char *error, size_t len);
 void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, const char *text,
 		      size_t len, uint64_t run_ns);
@@ -286,10 +295,11 @@ int forq__free_last_batch(struct forq *q);
  * -EINVAL, -EMSGSIZE, -EPERM (no process record), -ESHUTDOWN; else 0. */
 int forq__check_one_push(struct forq *q, int prio, const void *payload, size_t len,
 			 uint64_t delay_ms);
-/* Puts a new task (tmpl's id, priority and flags; payload) in the waiting
- * table for delay_ms: 0 or -EAGAIN when the table is full. */
+/* Puts a new task (tmpl's id, priority, attempts and flags; payload) in
+ * the waiting table for delay_ms: 0 or -EAGAIN when the table is full;
+ * *seq as forq__delayed_add's (seq may be NULL). */
 int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
-			   size_t len, uint64_t delay_ms);
+			   size_t len, uint64_t delay_ms, uint64_t *seq);
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
 		     size_t n, int timeout_ms, uint64_t *ids);
 
@@ -300,6 +310,18 @@ void forq__proc_release(struct forq *q);
  * name (the state and the numeric fields follow), NULL if unreadable. */
 const char *forq__proc_stat(int pid, char *buf, size_t cap);
 uint64_t forq__proc_start_ticks(int pid);
+
+/* keys.c: pushes rec under key (keys_lock held across the push), to its
+ * lane or after delay_ms (*seq as forq__delayed_add's); a rec without an
+ * id gets the next one. *holder: the id of the live task that holds the
+ * key (nothing pushed), else 0. 0, -EAGAIN (a full lane, waiting table or
+ * key table) or another push error. */
+int forq__push_keyed(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
+		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
+		     uint64_t *seq, uint64_t *holder);
+/* A keyed record's key (FORQ_KEY_MAX bytes room) and window: its length,
+ * 0 when rec holds none (or its slot is another task's now). No lock. */
+uint32_t forq__key_of(struct forq *q, const struct forq_rec *rec, char *key, uint64_t *window_ns);
 
 static inline struct forq_key *forq__key_slot(struct forq *q, uint32_t i)
 {

@@ -39,12 +39,12 @@ static int held(const struct forq_key *e, uint64_t now)
 }
 
 /* Pushes rec (its id set) with payload (keys_lock held): to its lane now,
- * or to the waiting table after delay_ms. */
+ * or to the waiting table after delay_ms (*seq: its journal sequence). */
 static int push_keyed(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
-		      uint64_t delay_ms)
+		      uint64_t delay_ms, uint64_t *seq)
 {
 	if (delay_ms)
-		return forq__push_delayed_rec(q, rec, payload, len, delay_ms);
+		return forq__push_delayed_rec(q, rec, payload, len, delay_ms, seq);
 	struct forq_msg m = {payload, (uint32_t)len};
 	int r = forq__ring_push(q, FORQ_RING_MAIN(rec->prio), 1, &m, rec, NULL, NULL);
 	if (r == 0) {
@@ -54,19 +54,18 @@ static int push_keyed(struct forq *q, struct forq_rec *rec, const void *payload,
 	return r;
 }
 
-int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
+int forq__push_keyed(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
 		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
-		     uint64_t *id, int *dup)
+		     uint64_t *seq, uint64_t *holder)
 {
 	struct forq_hdr *h = q->h;
-	if (!key || key_len == 0 || key_len > FORQ_KEY_MAX || window_ms > FORQ_DELAY_MAX_MS)
-		return -EINVAL;
-	int r = forq__check_one_push(q, (int)prio, payload, len, delay_ms);
-	if (r || (r = forq__lock(q, &h->keys_lock, NULL, NULL)))
+	int r = forq__lock(q, &h->keys_lock, NULL, NULL);
+	if (r)
 		return r;
 	uint64_t hash = key_hash(key, key_len), now = clock_mono_ns();
 	struct forq_key *free_slot = NULL;
 	uint32_t mask = h->keys_max - 1, i = (uint32_t)hash & mask;
+	*holder = 0;
 	r = -EAGAIN; /* no slot within reach: the table is too full */
 	for (int k = 0; k < KEY_PROBES && k <= (int)mask; k++, i = (i + 1) & mask) {
 		struct forq_key *e = forq__key_slot(q, i);
@@ -74,8 +73,7 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 		int same = used && e->hash == hash && e->len == key_len &&
 			   memcmp(e->key, key, key_len) == 0;
 		if (same && held(e, now)) {
-			*id = atomic_load(&e->id);
-			*dup = 1;
+			*holder = atomic_load(&e->id);
 			r = 0;
 			goto out;
 		}
@@ -87,9 +85,10 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 	if (!free_slot)
 		goto out;
 	uint32_t slot = (uint32_t)(free_slot - forq__key_slot(q, 0));
-	struct forq_rec rec = {.prio = (uint8_t)prio, .enq_ns = now, .flags = FORQ_REC_KEYED,
-			       .line = slot + 1};
-	rec.id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
+	rec->flags |= FORQ_REC_KEYED;
+	rec->line = slot + 1;
+	if (!rec->id)
+		rec->id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
 	/* The slot names the task before anyone can take it (its end may come
 	 * at once), free (done_ns 1) until the push has worked. */
 	atomic_store(&free_slot->done_ns, 1);
@@ -97,14 +96,57 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 	free_slot->len = (uint16_t)key_len;
 	memcpy(free_slot->key, key, key_len);
 	free_slot->window_ns = window_ms * 1000000u;
-	atomic_store(&free_slot->id, rec.id);
-	if ((r = push_keyed(q, &rec, payload, len, delay_ms)))
+	atomic_store(&free_slot->id, rec->id);
+	if ((r = push_keyed(q, rec, payload, len, delay_ms, seq)))
 		goto out;
 	uint64_t writing = 1;
 	atomic_compare_exchange_strong(&free_slot->done_ns, &writing, 0); /* unless it ended */
-	*id = rec.id;
-	*dup = 0;
 out:
 	forq__unlock(&h->keys_lock);
 	return r;
+}
+
+int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, size_t len,
+		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
+		     uint64_t *id, int *dup)
+{
+	if (!key || key_len == 0 || key_len > FORQ_KEY_MAX || window_ms > FORQ_DELAY_MAX_MS)
+		return -EINVAL;
+	int r = forq__check_one_push(q, (int)prio, payload, len, delay_ms);
+	if (r)
+		return r;
+	struct forq_rec rec = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
+	uint64_t seq = 0, holder;
+	if ((r = forq__push_keyed(q, &rec, payload, len, key, key_len, window_ms, delay_ms, &seq,
+				  &holder)))
+		return r;
+	*dup = holder != 0;
+	*id = holder ? holder : rec.id;
+	if (holder)
+		return 0;
+	/* With --fsync always, on disk before the id is given (the key's lock
+	 * is not held for the wait). */
+	return delay_ms ? forq__sched_wait(q, seq)
+			: forq__ring_wait(q, FORQ_RING_MAIN(rec.prio));
+}
+
+uint32_t forq__key_of(struct forq *q, const struct forq_rec *rec, char *key, uint64_t *window_ns)
+{
+	uint32_t slot = rec->line - 1;
+	if (!(rec->flags & FORQ_REC_KEYED) || slot >= q->h->keys_max)
+		return 0;
+	struct forq_key *e = forq__key_slot(q, slot);
+	if (atomic_load(&e->id) != rec->id)
+		return 0;
+	uint64_t hash = e->hash;
+	uint32_t len = e->len;
+	*window_ns = e->window_ns;
+	if (len == 0 || len > FORQ_KEY_MAX)
+		return 0;
+	memcpy(key, e->key, len);
+	/* A slot taken again meanwhile (its task ended) shows in its id or in
+	 * a hash that does not match what was read. */
+	if (atomic_load(&e->id) != rec->id || key_hash(key, len) != hash)
+		return 0;
+	return len;
 }
