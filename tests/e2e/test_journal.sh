@@ -160,11 +160,13 @@ note_id() {
 	echo "$2 $3 $4" >>"$1/ids"
 }
 
-# once_and_not_early IDS RESULTS: every id in IDS has exactly one result
-# (unfinished ones aside), done, whose handler's start time (its result, in
-# unix ms) is no sooner than the id's due time (less 100 ms of rounding).
+# once_and_not_early IDS RESULTS START_MS: every id in IDS has exactly one
+# result (unfinished ones aside), done, whose handler's start time (its
+# result, in unix ms) is no sooner than the id's due time (less 100 ms of
+# rounding), and no later than 5 s after that or after START_MS (forqd's
+# start), whichever is later.
 once_and_not_early() {
-	$PY - "$1" "$2" <<'PY'
+	$PY - "$1" "$2" "$3" <<'PY'
 import json, sys
 due = {}
 for l in open(sys.argv[1]):
@@ -178,11 +180,14 @@ for l in open(sys.argv[2]):
 missing = [i for i in due if i not in res]
 twice = [i for i, rs in res.items() if len(rs) > 1]
 stray = [i for i in res if i not in due]
+start = int(sys.argv[3])
 early = [(i, int(rs[0]["result"]) - due[i]) for i, rs in res.items()
          if i in due and (rs[0]["status"] != "done" or int(rs[0]["result"]) < due[i] - 100)]
+late = [(i, int(rs[0]["result"]) - max(due[i], start)) for i, rs in res.items()
+        if i in due and not early and int(rs[0]["result"]) > max(due[i], start) + 5000]
 print("ids", len(due), "missing", missing, "run twice", twice, "never pushed", stray,
-      "early or failed (id, ms before due)", early)
-sys.exit(1 if missing or twice or stray or early else 0)
+      "early or failed (id, ms from due)", early, "late (id, ms after due or start)", late)
+sys.exit(1 if missing or twice or stray or early or late else 0)
 PY
 }
 
@@ -231,6 +236,8 @@ delayed_keys() {
 	rm -f "/dev/shm$shm"
 	local n
 	n=$(wc -l <"$d/ids")
+	local t1
+	t1=$(date +%s%3N)
 	start_forqd delayed/b --shm-name "$shm" --journal "$d/j" --fsync always --workers 2 \
 		--handler 'exec:date +%s%3N' --results "$d/r.jsonl" ||
 		{ bad "forqd starts on the journal"; return; }
@@ -248,9 +255,12 @@ delayed_keys() {
 	out=$(tcp_put "$d" "PUT key=k4" "keyed tcp")
 	check "  ... a key never pushed is free ($out)" grep -Eq '^OK [0-9]+$' <<<"$out"
 	note_id "$d" "${out#OK }" "$t0" keyed
-	wait_for 40 once_and_not_early "$d/ids" "$d/r.jsonl" >/dev/null
-	check "every delayed and keyed task ran once, none before it was due" \
-		once_and_not_early "$d/ids" "$d/r.jsonl"
+	wait_for 40 once_and_not_early "$d/ids" "$d/r.jsonl" "$t1" >/dev/null
+	check "every delayed and keyed task ran once, none before it was due, none 5 s late" \
+		once_and_not_early "$d/ids" "$d/r.jsonl" "$t1"
+	out=$(tcp_put "$d" "PUT key=k1" "keyed cli")
+	check "k1's task has run since the restart: its 1 h window still holds the key ($out)" \
+		[ "$out" = "OK $k1 duplicate" ]
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
