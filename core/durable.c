@@ -327,38 +327,6 @@ int forq_admin_push_recovered(struct forq *q, const struct forq_task_info *t, co
 	return r;
 }
 
-int forq_admin_push_recovered_task(struct forq *q, const struct forq_journal_task *jt,
-				   const void *payload)
-{
-	const struct forq_task_info *t = &jt->t;
-	uint64_t delay_ms = 0;
-	if (jt->due_unix_ms) {
-		uint64_t now_ms = (uint64_t)clock_real_ns() / 1000000u;
-		delay_ms = jt->due_unix_ms > now_ms ? jt->due_unix_ms - now_ms : 0;
-		delay_ms = delay_ms < FORQ_DELAY_MAX_MS ? delay_ms : FORQ_DELAY_MAX_MS;
-	}
-	if (!jt->key_len && !delay_ms)
-		return forq_admin_push_recovered(q, t, payload);
-	if ((unsigned)t->prio >= FORQ_NPRIO || t->len > q->h->max_payload || t->id == 0 ||
-	    t->attempts > UINT16_MAX || jt->key_len > FORQ_KEY_MAX || !q->me)
-		return -EINVAL;
-	struct forq_rec rec = {.prio = (uint8_t)t->prio, .attempts = (uint16_t)t->attempts,
-			       .id = t->id, .enq_ns = clock_mono_ns(), .line = t->line};
-	uint64_t holder = 0, window_ms = jt->window_ms;
-	int r = 0;
-	if (jt->key_len)
-		r = forq__push_keyed(q, &rec, payload, t->len, jt->key, jt->key_len,
-				     window_ms < FORQ_DELAY_MAX_MS ? window_ms : FORQ_DELAY_MAX_MS,
-				     delay_ms, NULL, &holder);
-	/* No key, or one a live task holds already: queued without it. */
-	if (!r && (!jt->key_len || holder))
-		r = delay_ms ? forq__push_delayed_rec(q, &rec, payload, t->len, delay_ms, NULL)
-			     : forq_admin_push_recovered(q, t, payload);
-	if (r == 0)
-		forq_admin_next_id_at_least(q, t->id + 1);
-	return r;
-}
-
 void forq_admin_next_id_at_least(struct forq *q, uint64_t id)
 {
 	uint64_t next = atomic_load(&q->h->next_id);

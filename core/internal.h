@@ -311,21 +311,42 @@ void forq__proc_release(struct forq *q);
 const char *forq__proc_stat(int pid, char *buf, size_t cap);
 uint64_t forq__proc_start_ticks(int pid);
 
-/* keys.c: pushes rec under key (keys_lock held across the push), to its
- * lane or after delay_ms (*seq as forq__delayed_add's); a rec without an
- * id gets the next one. *holder: the id of the live task that holds the
- * key (nothing pushed), else 0. 0, -EAGAIN (a full lane, waiting table or
- * key table) or another push error. */
-int forq__push_keyed(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
-		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
-		     uint64_t *seq, uint64_t *holder);
-/* A keyed record's key (FORQ_KEY_MAX bytes room) and window: its length,
- * 0 when rec holds none (or its slot is another task's now). No lock. */
-uint32_t forq__key_of(struct forq *q, const struct forq_rec *rec, char *key, uint64_t *window_ns);
-
 static inline struct forq_key *forq__key_slot(struct forq *q, uint32_t i)
 {
 	return (struct forq_key *)(q->base + q->h->keys_off) + i;
+}
+
+/* A key's hash: FNV-1a, 64 bits. */
+static inline uint64_t forq__key_hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+	return h;
+}
+
+/* A keyed record's key (FORQ_KEY_MAX bytes of room) and window: its
+ * length, 0 when rec holds none (or its slot is another task's now: a
+ * slot taken again meanwhile shows in its id or in a hash that does not
+ * match what was read). No lock (the journal's writer). */
+static inline uint32_t forq__key_of(struct forq *q, const struct forq_rec *rec, char *key,
+				    uint64_t *window_ns)
+{
+	uint32_t slot = rec->line - 1;
+	if (!(rec->flags & FORQ_REC_KEYED) || slot >= q->h->keys_max)
+		return 0;
+	struct forq_key *e = forq__key_slot(q, slot);
+	if (atomic_load(&e->id) != rec->id)
+		return 0;
+	uint64_t hash = e->hash;
+	uint32_t len = e->len;
+	*window_ns = e->window_ns;
+	if (len == 0 || len > FORQ_KEY_MAX)
+		return 0;
+	memcpy(key, e->key, len);
+	if (atomic_load(&e->id) != rec->id || forq__key_hash(key, len) != hash)
+		return 0;
+	return len;
 }
 
 /* A keyed task's final result is recorded (forq__recent_put): its key's

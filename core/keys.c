@@ -9,6 +9,9 @@
  * `line` = slot + 1), and whoever records its final result marks the slot
  * ended (forq__key_release, from forq__recent_put): no scan, no lock.
  *
+ * A task replayed from forqd's journal takes its key again
+ * (forq_admin_push_recovered_task, with a delayed one's rest of delay).
+ *
  * Crash safety: the task is pushed before its slot names it, so a producer
  * killed in between leaves a task without a key (a duplicate may follow),
  * never a key without a task; a slot being written is marked free first.
@@ -22,15 +25,6 @@
 #define KEY_PROBES 64
 
 _Static_assert(sizeof(((struct forq_key *)0)->key) == FORQ_KEY_MAX, "FORQ_KEY_MAX is the slot");
-
-/* FNV-1a, 64 bits. */
-static uint64_t key_hash(const char *k, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
-	return h;
-}
 
 static int held(const struct forq_key *e, uint64_t now)
 {
@@ -54,15 +48,20 @@ static int push_keyed(struct forq *q, struct forq_rec *rec, const void *payload,
 	return r;
 }
 
-int forq__push_keyed(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
-		     const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
-		     uint64_t *seq, uint64_t *holder)
+/* Pushes rec under key (keys_lock held across the push), to its lane or
+ * after delay_ms (*seq as forq__delayed_add's); a rec without an id gets
+ * the next one. *holder: the id of the live task that holds the key
+ * (nothing pushed), else 0. 0, -EAGAIN (a full lane, waiting table or key
+ * table) or another push error. */
+static int push_under_key(struct forq *q, struct forq_rec *rec, const void *payload, size_t len,
+			  const char *key, size_t key_len, uint64_t window_ms, uint64_t delay_ms,
+			  uint64_t *seq, uint64_t *holder)
 {
 	struct forq_hdr *h = q->h;
 	int r = forq__lock(q, &h->keys_lock, NULL, NULL);
 	if (r)
 		return r;
-	uint64_t hash = key_hash(key, key_len), now = clock_mono_ns();
+	uint64_t hash = forq__key_hash(key, key_len), now = clock_mono_ns();
 	struct forq_key *free_slot = NULL;
 	uint32_t mask = h->keys_max - 1, i = (uint32_t)hash & mask;
 	*holder = 0;
@@ -117,8 +116,8 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 		return r;
 	struct forq_rec rec = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
 	uint64_t seq = 0, holder;
-	if ((r = forq__push_keyed(q, &rec, payload, len, key, key_len, window_ms, delay_ms, &seq,
-				  &holder)))
+	if ((r = push_under_key(q, &rec, payload, len, key, key_len, window_ms, delay_ms, &seq,
+				&holder)))
 		return r;
 	*dup = holder != 0;
 	*id = holder ? holder : rec.id;
@@ -130,23 +129,34 @@ int forq_push_unique(struct forq *q, enum forq_prio prio, const void *payload, s
 			: forq__ring_wait(q, FORQ_RING_MAIN(rec.prio));
 }
 
-uint32_t forq__key_of(struct forq *q, const struct forq_rec *rec, char *key, uint64_t *window_ns)
+int forq_admin_push_recovered_task(struct forq *q, const struct forq_journal_task *jt,
+				   const void *payload)
 {
-	uint32_t slot = rec->line - 1;
-	if (!(rec->flags & FORQ_REC_KEYED) || slot >= q->h->keys_max)
-		return 0;
-	struct forq_key *e = forq__key_slot(q, slot);
-	if (atomic_load(&e->id) != rec->id)
-		return 0;
-	uint64_t hash = e->hash;
-	uint32_t len = e->len;
-	*window_ns = e->window_ns;
-	if (len == 0 || len > FORQ_KEY_MAX)
-		return 0;
-	memcpy(key, e->key, len);
-	/* A slot taken again meanwhile (its task ended) shows in its id or in
-	 * a hash that does not match what was read. */
-	if (atomic_load(&e->id) != rec->id || key_hash(key, len) != hash)
-		return 0;
-	return len;
+	const struct forq_task_info *t = &jt->t;
+	uint64_t delay_ms = 0;
+	if (jt->due_unix_ms) {
+		uint64_t now_ms = (uint64_t)clock_real_ns() / 1000000u;
+		delay_ms = jt->due_unix_ms > now_ms ? jt->due_unix_ms - now_ms : 0;
+		delay_ms = delay_ms < FORQ_DELAY_MAX_MS ? delay_ms : FORQ_DELAY_MAX_MS;
+	}
+	if (!jt->key_len && !delay_ms)
+		return forq_admin_push_recovered(q, t, payload);
+	if ((unsigned)t->prio >= FORQ_NPRIO || t->len > q->h->max_payload || t->id == 0 ||
+	    t->attempts > UINT16_MAX || jt->key_len > FORQ_KEY_MAX || !q->me)
+		return -EINVAL;
+	struct forq_rec rec = {.prio = (uint8_t)t->prio, .attempts = (uint16_t)t->attempts,
+			       .id = t->id, .enq_ns = clock_mono_ns(), .line = t->line};
+	uint64_t holder = 0, window_ms = jt->window_ms;
+	int r = 0;
+	if (jt->key_len)
+		r = push_under_key(q, &rec, payload, t->len, jt->key, jt->key_len,
+				   window_ms < FORQ_DELAY_MAX_MS ? window_ms : FORQ_DELAY_MAX_MS,
+				   delay_ms, NULL, &holder);
+	/* No key, or one a live task holds already: queued without it. */
+	if (!r && (!jt->key_len || holder))
+		r = delay_ms ? forq__push_delayed_rec(q, &rec, payload, t->len, delay_ms, NULL)
+			     : forq_admin_push_recovered(q, t, payload);
+	if (r == 0)
+		forq_admin_next_id_at_least(q, t->id + 1);
+	return r;
 }

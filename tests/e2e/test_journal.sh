@@ -69,6 +69,17 @@ sys.exit(1 if stray or wrong or len(missing) > int(sys.argv[3]) else 0)
 PY
 }
 
+# power_cut PID SHM: what a reboot does to forqd PID and its queue: it and
+# its consumers SIGKILLed, the shared-memory object gone.
+power_cut() {
+	local kids
+	kids=$(pgrep -P "$1" | tr '\n' ' ')
+	kill -9 "$1" $kids 2>/dev/null
+	wait "$1" 2>/dev/null
+	check "forqd and its consumers are gone" wait_for 10 all_ended <(echo "$1 $kids")
+	rm -f "/dev/shm$2"
+}
+
 # reboot NAME [SPOIL]: (FSYNC=mode, default always) pushes, kills forqd and its consumers, removes the
 # queue's shm object, runs SPOIL on the journal dir, starts forqd on the
 # journal and waits for every result.
@@ -82,12 +93,7 @@ reboot() {
 	curl -sf "127.0.0.1:$HTTP_PORT/metrics" >"$d/metrics"
 	check "/metrics counts journal bytes and fsyncs" \
 		grep -Eq '^forq_journal_fsyncs_total\{queue="default"\} [1-9]' "$d/metrics"
-	local kids
-	kids=$(pgrep -P "$pid" | tr '\n' ' ')
-	kill -9 "$pid" $kids 2>/dev/null
-	wait "$pid" 2>/dev/null
-	check "forqd and its consumers are gone" wait_for 10 all_ended <(echo "$pid $kids")
-	rm -f "/dev/shm$shm"
+	power_cut "$pid" "$shm"
 	local before
 	before=$(grep -c . "$d/r.jsonl" 2>/dev/null || echo 0)
 	check "most tasks were still queued at the kill ($before of $(wc -l <"$d/ids") done)" \
@@ -228,15 +234,9 @@ delayed_keys() {
 	check "keyed pushes give ids ($k1, $k2, $k3)" \
 		note_id "$d" "$k1" "$t0" keyed && note_id "$d" "$k2" "$t0" keyed &&
 		note_id "$d" "$k3" $((t0 + 8000)) keyed
-	local kids
-	kids=$(pgrep -P "$pid" | tr '\n' ' ')
-	kill -9 "$pid" $kids 2>/dev/null
-	wait "$pid" 2>/dev/null
-	check "forqd is gone" wait_for 10 all_ended <(echo "$pid $kids")
-	rm -f "/dev/shm$shm"
-	local n
+	power_cut "$pid" "$shm"
+	local n t1
 	n=$(wc -l <"$d/ids")
-	local t1
 	t1=$(date +%s%3N)
 	start_forqd delayed/b --shm-name "$shm" --journal "$d/j" --fsync always --workers 2 \
 		--handler 'exec:date +%s%3N' --results "$d/r.jsonl" ||
