@@ -310,7 +310,8 @@ static int collect(struct segset *s, const struct live_pair *p, size_t n, uint8_
 		}
 		memcpy(t[k].payload, r.payload, r.len);
 		/* The key after the payload, in the same allocation. */
-		memcpy(t[k].payload + r.len, r.key, r.key_len);
+		if (r.key_len)
+			memcpy(t[k].payload + r.len, r.key, r.key_len);
 		t[k].key = (char *)t[k].payload + r.len;
 		k++;
 	}
