@@ -471,6 +471,8 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 	j->synced_ns = clock_mono_ns();
 	atomic_store(&j->segments, j->s.nsegs);
 	atomic_store(&j->live, j->s.live.n);
+	size_t nsegs = j->s.nsegs, live = j->s.live.n;
+	uint64_t cut = j->s.cut_bytes;
 	if ((e = -pthread_create(&j->reader, NULL, reader_main, j)) == 0)
 		j->have_reader = 1;
 	if (!e && (e = -pthread_create(&j->writer, NULL, writer_main, j)) == 0)
@@ -480,9 +482,10 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 		journal_close(j, 1);
 		return e;
 	}
+	/* What the scan found, not the segment set the writer now owns. */
 	log_event(LOG_INFO, "journal_opened",
 		  "dir=%s segments=%zu live=%zu replay=%zu cut_bytes=%llu fsync=%s", c->dir,
-		  j->s.nsegs, j->s.live.n, j->nreplay, (unsigned long long)j->s.cut_bytes,
+		  nsegs, live, j->nreplay, (unsigned long long)cut,
 		  c->fsync_ms == JOURNAL_SYNC_ALWAYS ? "always"
 		  : c->fsync_ms == JOURNAL_SYNC_OFF ? "off" : "ms");
 	*jp = j;
