@@ -11,7 +11,13 @@
  * that tail instead, and forq_sync waits for it later. Nothing here
  * changes a ring's head or tail, so a process killed anywhere leaves the
  * rings as ring.c's repair expects; a journal thread killed between its
- * write and its store writes the records again (replay keeps one per id). */
+ * write and its store writes the records again (replay keeps one per id).
+ *
+ * Delayed tasks wait in the waiting table, not a ring: each takes the next
+ * sched_seq as it goes in (retry.c), the journal thread writes those above
+ * sched_journaled (under the table's lock, with their due time on the wall
+ * clock) and then moves that mark; a due one goes to its lane only once
+ * the mark covers it, and its producer waits on the same futex word. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -29,23 +35,45 @@ struct durable_arg {
 	uint64_t target;
 };
 
-static int covered(struct forq *q, void *arg)
+static int ring_reached(struct forq *q, const void *arg)
 {
-	struct durable_arg *a = arg;
-	return atomic_load_explicit(&a->r->durable, memory_order_acquire) >= a->target ||
-	       !(atomic_load(&q->h->flags) & FORQ_F_JOURNAL_SYNC);
+	const struct durable_arg *a = arg;
+	(void)q;
+	return atomic_load_explicit(&a->r->durable, memory_order_acquire) >= a->target;
 }
 
-/* Waits until a->r's durable mark reaches a->target. */
+static int sched_reached(struct forq *q, const void *arg)
+{
+	return atomic_load_explicit(&q->h->sched_journaled, memory_order_acquire) >=
+	       *(const uint64_t *)arg;
+}
+
+struct journal_wait {
+	int (*reached)(struct forq *, const void *);
+	const void *arg;
+};
+
+static int reached_or_off(struct forq *q, void *arg)
+{
+	struct journal_wait *w = arg;
+	return w->reached(q, w->arg) || !(atomic_load(&q->h->flags) & FORQ_F_JOURNAL_SYNC);
+}
+
+/* Waits until reached(q, arg): the journal has written what we pushed. */
+static int wait_journal(struct forq *q, int (*reached)(struct forq *, const void *),
+			const void *arg, uint64_t deadline)
+{
+	struct journal_wait w = {reached, arg};
+	while (!reached_or_off(q, &w))
+		if (forq__sleep_on(q, &q->h->durable_seq, &q->h->durable_sleepers, reached_or_off,
+				   &w, deadline))
+			return -ETIMEDOUT;
+	return reached(q, arg) ? 0 : -ESHUTDOWN; /* else the journal stopped first */
+}
+
 static int wait_covered(struct forq *q, struct durable_arg *a, uint64_t deadline)
 {
-	while (!covered(q, a))
-		if (forq__sleep_on(q, &q->h->durable_seq, &q->h->durable_sleepers, covered, a,
-				   deadline))
-			return -ETIMEDOUT;
-	if (atomic_load_explicit(&a->r->durable, memory_order_acquire) < a->target)
-		return -ESHUTDOWN; /* the journal stopped first */
-	return 0;
+	return wait_journal(q, ring_reached, a, deadline);
 }
 
 int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms)
@@ -53,6 +81,23 @@ int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms)
 	/* The tail now is at or past the end of our push. */
 	struct durable_arg a = {r, atomic_load_explicit(&r->tail, memory_order_acquire)};
 	return wait_covered(q, &a, forq__deadline_of(timeout_ms ? timeout_ms : DURABLE_WAIT_MS));
+}
+
+static int sync_wanted(struct forq *q)
+{
+	return atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_JOURNAL_SYNC;
+}
+
+int forq__ring_wait(struct forq *q, int ring)
+{
+	return sync_wanted(q) ? forq__durable_wait(q, forq__ring(q, ring), 0) : 0;
+}
+
+int forq__sched_wait(struct forq *q, uint64_t seq)
+{
+	if (!seq || !sync_wanted(q))
+		return 0;
+	return wait_journal(q, sched_reached, &seq, forq__deadline_of(DURABLE_WAIT_MS));
 }
 
 void forq__durable_note(struct forq *q, int ring)
@@ -76,8 +121,28 @@ int forq_sync(struct forq *q, int timeout_ms)
 	return 0;
 }
 
+/* A queue not journaled before: its delayed tasks get sequences now, so
+ * that the journal writes them too. */
+static void sched_number(struct forq *q)
+{
+	struct forq_hdr *h = q->h;
+	if (forq__aux_lock(q))
+		return;
+	for (uint32_t i = 0; i < h->retry_max; i++) {
+		struct forq_entry *e = forq__retry_entry(q, i);
+		if (e->rec.state == FORQ_ENTRY_WAITING && (e->rec.flags & FORQ_REC_DELAYED))
+			e->aux = atomic_fetch_add(&h->sched_seq, 1) + 1;
+	}
+	forq__unlock(&h->aux_lock);
+}
+
 void forq_admin_journal_begin(struct forq *q, int sync)
 {
+	if (!(atomic_load(&q->h->flags) & FORQ_F_JOURNAL)) {
+		if (atomic_load(&q->h->sched_journaled) > atomic_load(&q->h->sched_seq))
+			atomic_store(&q->h->sched_journaled, 0); /* not trusted */
+		sched_number(q);
+	}
 	for (int i = 0; i < FORQ_NRINGS; i++) {
 		struct forq_ring *r = forq__ring(q, i);
 		uint64_t d = atomic_load(&r->durable), h = atomic_load(&r->head);
@@ -98,6 +163,60 @@ void forq_admin_journal_end(struct forq *q)
 {
 	atomic_fetch_and(&q->h->flags, ~(uint32_t)(FORQ_F_JOURNAL | FORQ_F_JOURNAL_SYNC));
 	forq_admin_journal_wake(q, INT_MAX); /* consumers may take to the tail now */
+}
+
+/* What the journal writes of rec: its fields and its key, if it holds one. */
+static void journal_task_of(struct forq *q, const struct forq_rec *rec, struct forq_journal_task *t)
+{
+	t->t = (struct forq_task_info){.id = rec->id, .len = rec->len, .line = forq__rec_line(rec),
+				       .attempts = rec->attempts, .prio = rec->prio};
+	uint64_t window_ns = 0;
+	t->key_len = forq__key_of(q, rec, t->key, &window_ns);
+	t->window_ms = window_ns / 1000000u;
+	t->due_unix_ms = 0;
+}
+
+int forq_admin_journal_sched_scan(struct forq *q, forq_journal_fn fn, void *ctx, uint64_t *upto)
+{
+	struct forq_hdr *h = q->h;
+	uint64_t from = atomic_load(&h->sched_journaled);
+	*upto = from;
+	if (atomic_load(&h->sched_seq) <= from)
+		return 0;
+	int r = forq__aux_lock(q), n = 0;
+	if (r)
+		return r;
+	/* Every entry numbered up to hi is in the table now or has gone
+	 * (cancelled, purged): none goes to its lane unwritten. */
+	uint64_t hi = atomic_load(&h->sched_seq);
+	uint64_t mono = clock_mono_ns();
+	int64_t real = clock_real_ns();
+	for (uint32_t i = 0; i < h->retry_max; i++) {
+		struct forq_entry *e = forq__retry_entry(q, i);
+		if (e->rec.state != FORQ_ENTRY_WAITING || !(e->rec.flags & FORQ_REC_DELAYED) ||
+		    e->aux <= from || e->aux > hi || e->rec.len > h->max_payload)
+			continue;
+		struct forq_journal_task t;
+		journal_task_of(q, &e->rec, &t);
+		uint64_t left = e->due_ns > mono ? e->due_ns - mono : 0;
+		t.due_unix_ms = ((uint64_t)(real > 0 ? real : 0) + left) / 1000000u;
+		if (!t.due_unix_ms)
+			t.due_unix_ms = 1;
+		fn(ctx, &t, &e->rec + 1);
+		n++;
+	}
+	forq__unlock(&h->aux_lock);
+	*upto = hi;
+	return n;
+}
+
+void forq_admin_journal_sched_publish(struct forq *q, uint64_t upto)
+{
+	uint64_t at = atomic_load(&q->h->sched_journaled);
+	while (at < upto &&
+	       !atomic_compare_exchange_weak_explicit(&q->h->sched_journaled, &at, upto,
+						      memory_order_release, memory_order_relaxed))
+		;
 }
 
 int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
@@ -132,9 +251,8 @@ int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
 		 * (its cancelled result ends it); a keyed task's `line` is its
 		 * key slot, which a replay must not take for a tasks-file line. */
 		if (!(src->flags & FORQ_REC_CANCELLED)) {
-			struct forq_task_info t = {.id = src->id, .len = src->len,
-						   .line = forq__rec_line(src),
-						   .attempts = src->attempts, .prio = src->prio};
+			struct forq_journal_task t;
+			journal_task_of(q, src, &t);
 			fn(ctx, &t, src + 1);
 		}
 		pos += sz;
@@ -174,7 +292,8 @@ uint64_t forq_admin_journal_backlog(struct forq *q)
 		uint64_t t = atomic_load(&r->tail_count), d = atomic_load(&r->durable_count);
 		n += t > d ? t - d : 0;
 	}
-	return n;
+	uint64_t seq = atomic_load(&q->h->sched_seq), done = atomic_load(&q->h->sched_journaled);
+	return n + (seq > done ? seq - done : 0);
 }
 
 int forq_admin_push_recovered(struct forq *q, const struct forq_task_info *t, const void *payload)

@@ -189,6 +189,12 @@ static inline int forq__ring_idle(struct forq *q, struct forq_ring *r)
 int forq__durable_wait(struct forq *q, struct forq_ring *r, int timeout_ms);
 /* After a push not waited for: forq_sync waits for ring's tail as it is now. */
 void forq__durable_note(struct forq *q, int ring);
+/* After a push of one task to ring (index), or of a delayed task whose
+ * journal sequence is seq (0: none): in a queue whose producers wait for
+ * the journal, waits until it is written (5 s at most). 0, -ETIMEDOUT or
+ * -ESHUTDOWN. */
+int forq__ring_wait(struct forq *q, int ring);
+int forq__sched_wait(struct forq *q, uint64_t seq);
 /* backing.c: memory that follows what is queued, in a sparse queue. */
 #define FORQ_PAGE 4096u
 #define FORQ_PAGE_UP(n) (((uint64_t)(n) + FORQ_PAGE - 1) & ~(uint64_t)(FORQ_PAGE - 1))
@@ -247,6 +253,9 @@ int forq__requeue(struct forq *q, const struct forq_rec *rec);
 
 /* Retry and dead-letter tables (aux.c), under aux_lock. */
 int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns);
+/* A delayed task (FORQ_REC_DELAYED) into the waiting table: *seq gets its
+ * journal sequence (0 when the queue is not journaled). */
+int forq__delayed_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns, uint64_t *seq);
 int forq__dead_add(struct forq *q, const struct forq_rec *rec, const char *error, size_t len);
 void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, const char *text,
 		      size_t len, uint64_t run_ns);
@@ -286,10 +295,11 @@ int forq__free_last_batch(struct forq *q);
  * -EINVAL, -EMSGSIZE, -EPERM (no process record), -ESHUTDOWN; else 0. */
 int forq__check_one_push(struct forq *q, int prio, const void *payload, size_t len,
 			 uint64_t delay_ms);
-/* Puts a new task (tmpl's id, priority and flags; payload) in the waiting
- * table for delay_ms: 0 or -EAGAIN when the table is full. */
+/* Puts a new task (tmpl's id, priority, attempts and flags; payload) in
+ * the waiting table for delay_ms: 0 or -EAGAIN when the table is full;
+ * *seq as forq__delayed_add's (seq may be NULL). */
 int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
-			   size_t len, uint64_t delay_ms);
+			   size_t len, uint64_t delay_ms, uint64_t *seq);
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
 		     size_t n, int timeout_ms, uint64_t *ids);
 
@@ -304,6 +314,39 @@ uint64_t forq__proc_start_ticks(int pid);
 static inline struct forq_key *forq__key_slot(struct forq *q, uint32_t i)
 {
 	return (struct forq_key *)(q->base + q->h->keys_off) + i;
+}
+
+/* A key's hash: FNV-1a, 64 bits. */
+static inline uint64_t forq__key_hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+	return h;
+}
+
+/* A keyed record's key (FORQ_KEY_MAX bytes of room) and window: its
+ * length, 0 when rec holds none (or its slot is another task's now: a
+ * slot taken again meanwhile shows in its id or in a hash that does not
+ * match what was read). No lock (the journal's writer). */
+static inline uint32_t forq__key_of(struct forq *q, const struct forq_rec *rec, char *key,
+				    uint64_t *window_ns)
+{
+	uint32_t slot = rec->line - 1;
+	if (!(rec->flags & FORQ_REC_KEYED) || slot >= q->h->keys_max)
+		return 0;
+	struct forq_key *e = forq__key_slot(q, slot);
+	if (atomic_load(&e->id) != rec->id)
+		return 0;
+	uint64_t hash = e->hash;
+	uint32_t len = e->len;
+	*window_ns = e->window_ns;
+	if (len == 0 || len > FORQ_KEY_MAX)
+		return 0;
+	memcpy(key, e->key, len);
+	if (atomic_load(&e->id) != rec->id || forq__key_hash(key, len) != hash)
+		return 0;
+	return len;
 }
 
 /* A keyed task's final result is recorded (forq__recent_put): its key's

@@ -30,7 +30,7 @@
 #include "forq_admin.h" /* FORQ_NPRIO, FORQ_HIST_BUCKETS, flags and worker states */
 
 #define FORQ_MAGIC 0x3151524f46ULL /* "FORQ1" little-endian */
-#define FORQ_LAYOUT_VERSION 11u
+#define FORQ_LAYOUT_VERSION 12u
 #define FORQ_CACHELINE 64
 /* What a watching forqd adds to work_sleepers: pushers that see it wake the
  * watch besides the consumers they wake (a process of an older build wakes
@@ -98,7 +98,8 @@ struct forq_entry {
 	uint64_t due_ns;    /* retry: when it may run again; lease: deadline;
 			     * dead: when it died (CLOCK_REALTIME ns) */
 	uint64_t aux;       /* lease: when handed out (CLOCK_MONOTONIC ns);
-			     * dead: order of death */
+			     * dead: order of death; delayed task: its
+			     * sched_seq (0: none, the queue was not journaled) */
 	uint32_t owner;     /* lease: connection id; purged retry entry: purger */
 	uint32_t backed;    /* sparse queue: bytes reserved beyond its first page */
 	char error[40];     /* last error (dead letters), NUL-terminated */
@@ -291,6 +292,12 @@ struct forq_hdr {
 	/* Producers waiting for the journal to cover their push (--fsync always). */
 	alignas(FORQ_CACHELINE) _Atomic uint32_t durable_seq;
 	_Atomic uint32_t durable_sleepers;
+	/* Delayed tasks and the journal (durable.c): each gets the next
+	 * sched_seq (in its retry entry's `aux`) as it goes into the waiting
+	 * table of a journaled queue; the journal has written every one up to
+	 * sched_journaled, and none goes to its lane before it is written. */
+	_Atomic uint64_t sched_seq;
+	_Atomic uint64_t sched_journaled;
 
 	alignas(FORQ_CACHELINE) pthread_mutex_t proc_lock;  /* attach / detach */
 	alignas(FORQ_CACHELINE) pthread_mutex_t aux_lock;   /* leases, retry, dead tables */

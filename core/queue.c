@@ -157,7 +157,7 @@ int forq__check_one_push(struct forq *q, int prio, const void *payload, size_t l
 }
 
 int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const void *payload,
-			   size_t len, uint64_t delay_ms)
+			   size_t len, uint64_t delay_ms, uint64_t *seq)
 {
 	struct forq_rec *rec = malloc(sizeof *rec + len + 1);
 	if (!rec)
@@ -167,7 +167,7 @@ int forq__push_delayed_rec(struct forq *q, const struct forq_rec *tmpl, const vo
 	rec->flags |= FORQ_REC_DELAYED;
 	if (len)
 		memcpy(rec + 1, payload, len);
-	int r = forq__retry_add(q, rec, rec->enq_ns + delay_ms * 1000000u);
+	int r = forq__delayed_add(q, rec, rec->enq_ns + delay_ms * 1000000u, seq);
 	if (r == 0) {
 		forq__add(&q->me->c.enqueued[forq__lane(rec->prio)], 1);
 		/* An idle forqd watches the work word: it wakes, and then looks
@@ -189,10 +189,13 @@ int forq_push_delayed(struct forq *q, enum forq_prio prio, const void *payload, 
 		return r;
 	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
 	tmpl.id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
-	r = forq__push_delayed_rec(q, &tmpl, payload, len, delay_ms);
-	if (r == 0 && id)
+	uint64_t seq = 0;
+	r = forq__push_delayed_rec(q, &tmpl, payload, len, delay_ms, &seq);
+	if (r)
+		return r;
+	if (id)
 		*id = tmpl.id;
-	return r;
+	return forq__sched_wait(q, seq); /* --fsync always: on disk first */
 }
 
 static int has_work(struct forq *q)

@@ -23,8 +23,10 @@ int forq__requeue_now(struct forq *q, const struct forq_rec *rec)
 }
 
 /* Puts rec in the waiting table until due_ns: a retry's backoff, or a new
- * task's delay (FORQ_REC_DELAYED in rec's flags). -ENOSPC when it is full. */
-static int waiting_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns)
+ * task's delay (FORQ_REC_DELAYED in rec's flags; in a journaled queue it
+ * takes the next sched_seq, *seq, for the journal to write it by).
+ * -ENOSPC when it is full. */
+static int waiting_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns, uint64_t *seq)
 {
 	struct forq_hdr *h = q->h;
 	int r = forq__aux_lock(q);
@@ -44,6 +46,12 @@ static int waiting_add(struct forq *q, const struct forq_rec *rec, uint64_t due_
 				break; /* the caller queues it at once instead */
 			forq__copy_rec(e, rec);
 			e->due_ns = due_ns;
+			e->aux = 0;
+			if ((rec->flags & FORQ_REC_DELAYED) &&
+			    (atomic_load(&h->flags) & FORQ_F_JOURNAL))
+				e->aux = atomic_fetch_add(&h->sched_seq, 1) + 1;
+			if (seq)
+				*seq = e->aux;
 			FORQ_FAILPOINT("retry.add");
 			e->rec.state = FORQ_ENTRY_WAITING;
 			atomic_fetch_add(&h->retry_used, 1);
@@ -58,7 +66,20 @@ static int waiting_add(struct forq *q, const struct forq_rec *rec, uint64_t due_
 
 int forq__retry_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns)
 {
-	return waiting_add(q, rec, due_ns);
+	return waiting_add(q, rec, due_ns, NULL);
+}
+
+int forq__delayed_add(struct forq *q, const struct forq_rec *rec, uint64_t due_ns, uint64_t *seq)
+{
+	return waiting_add(q, rec, due_ns, seq);
+}
+
+/* A delayed task the journal has not written yet stays in the table
+ * (consumers never take a task the journal has not seen). */
+static int unjournaled(struct forq *q, const struct forq_entry *e)
+{
+	return e->aux > atomic_load(&q->h->sched_journaled) &&
+	       (atomic_load(&q->h->flags) & FORQ_F_JOURNAL);
 }
 
 int forq_admin_retry_due(struct forq *q, uint64_t now_ns)
@@ -74,6 +95,8 @@ int forq_admin_retry_due(struct forq *q, uint64_t now_ns)
 		if (e->rec.state != FORQ_ENTRY_WAITING || e->due_ns > now_ns)
 			continue;
 		int delayed = e->rec.flags & FORQ_REC_DELAYED;
+		if (delayed && unjournaled(q, e))
+			continue;
 		e->rec.flags &= (uint16_t)~FORQ_REC_DELAYED; /* its retries are retries */
 		if (forq__requeue_now(q, &e->rec) == 0) {
 			forq__entry_clear(q, e);

@@ -62,6 +62,7 @@ struct journal {
 	struct idvec acc_id, fin_out; /* what out holds */
 	struct forq_journal_mark marks[FORQ_JOURNAL_RINGS];
 	int marked[FORQ_JOURNAL_RINGS];
+	uint64_t sched_upto;      /* delayed tasks: the mark that covers what out holds */
 	uint64_t tasks_out;
 	int copy_due;             /* a segment rotated: look for one to copy forward */
 	uint64_t synced_ns;
@@ -74,10 +75,23 @@ struct journal {
 	_Atomic uint64_t bytes, fsyncs, write_errors, segments, live, replayed;
 };
 
-static void on_task(void *ctx, const struct forq_task_info *t, const void *payload)
+/* A task: an ACCEPT record, or a TASK record for one with a due time or a
+ * key (which must survive a reboot too). */
+static void on_task(void *ctx, const struct forq_journal_task *jt, const void *payload)
 {
 	struct journal *j = ctx;
-	if (jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len) == 0)
+	const struct forq_task_info *t = &jt->t;
+	int r;
+	if (jt->due_unix_ms || jt->key_len) {
+		struct jrec_task rt = {.id = t->id, .prio = t->prio, .attempts = t->attempts,
+				       .line = t->line, .due_ms = jt->due_unix_ms,
+				       .window_ms = jt->window_ms, .key = jt->key,
+				       .key_len = jt->key_len, .payload = payload, .len = t->len};
+		r = jrec_put_task(&j->out, &rt);
+	} else {
+		r = jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len);
+	}
+	if (r == 0)
 		idvec_push(&j->acc_id, t->id);
 }
 
@@ -88,13 +102,17 @@ static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
 		idvec_push(&j->acc_id, id);
 }
 
-/* Fills out with what the rings hold beyond their marks, the live tasks
+/* Fills out with the delayed tasks not yet written, what the rings hold
+ * beyond their marks (after the delayed ones: a due one goes to its lane
+ * once written, so its ring record always comes later), the live tasks
  * of one old segment that is mostly finished (copied forward, so that it
  * can go), and the finished ids reported so far. */
 static void fill(struct journal *j)
 {
 	j->acc_id.n = j->fin_out.n = 0;
 	j->tasks_out = 0;
+	if (forq_admin_journal_sched_scan(j->q, on_task, j, &j->sched_upto) < 0)
+		j->sched_upto = 0; /* its lock failed: next round */
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++) {
 		int n = forq_admin_journal_scan(j->q, r, SCAN_BYTES, on_task, j, &j->marks[r]);
 		j->marked[r] = n > 0;
@@ -182,6 +200,7 @@ static void after_write(struct journal *j, int synced)
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++)
 		if (j->marked[r])
 			forq_admin_journal_publish(j->q, r, &j->marks[r]);
+	forq_admin_journal_sched_publish(j->q, j->sched_upto);
 	forq_admin_journal_wake(j->q, j->tasks_out);
 	for_runs(&j->acc_id, segset_accepted_run, &j->s);
 	for_runs(&j->fin_out, segset_finished_run, &j->s);
@@ -195,9 +214,13 @@ static void push_replayed(struct journal *j)
 {
 	while (j->replay_next < j->nreplay) {
 		struct replay_task *t = &j->replay[j->replay_next];
-		struct forq_task_info ti = {.id = t->id, .len = t->len, .line = t->line,
-					    .attempts = t->attempts, .prio = t->prio};
-		int r = forq_admin_push_recovered(j->q, &ti, t->payload);
+		struct forq_journal_task jt = {
+			.t = {.id = t->id, .len = t->len, .line = t->line, .attempts = t->attempts,
+			      .prio = t->prio},
+			.due_unix_ms = t->due_ms, .window_ms = t->window_ms,
+			.key_len = t->key_len <= FORQ_KEY_MAX ? t->key_len : 0};
+		memcpy(jt.key, t->key, jt.key_len);
+		int r = forq_admin_push_recovered_task(j->q, &jt, t->payload);
 		if (r == -EAGAIN)
 			return; /* its lane is full: next round */
 		if (r)
@@ -242,8 +265,15 @@ static int round_once(struct journal *j)
 	push_replayed(j);
 	if (!j->out.len)
 		fill(j);
-	if (!j->out.len)
+	if (!j->out.len) {
+		/* Delayed tasks cancelled before they were written: the
+		 * mark moves past them all the same. */
+		if (j->sched_upto) {
+			forq_admin_journal_sched_publish(j->q, j->sched_upto);
+			forq_admin_journal_wake(j->q, 0);
+		}
 		return 0;
+	}
 	int e = write_out(j);
 	if (e) {
 		atomic_fetch_add(&j->write_errors, 1);
@@ -441,6 +471,8 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 	j->synced_ns = clock_mono_ns();
 	atomic_store(&j->segments, j->s.nsegs);
 	atomic_store(&j->live, j->s.live.n);
+	size_t nsegs = j->s.nsegs, live = j->s.live.n;
+	uint64_t cut = j->s.cut_bytes;
 	if ((e = -pthread_create(&j->reader, NULL, reader_main, j)) == 0)
 		j->have_reader = 1;
 	if (!e && (e = -pthread_create(&j->writer, NULL, writer_main, j)) == 0)
@@ -450,9 +482,10 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 		journal_close(j, 1);
 		return e;
 	}
+	/* What the scan found, not the segment set the writer now owns. */
 	log_event(LOG_INFO, "journal_opened",
 		  "dir=%s segments=%zu live=%zu replay=%zu cut_bytes=%llu fsync=%s", c->dir,
-		  j->s.nsegs, j->s.live.n, j->nreplay, (unsigned long long)j->s.cut_bytes,
+		  nsegs, live, j->nreplay, (unsigned long long)cut,
 		  c->fsync_ms == JOURNAL_SYNC_ALWAYS ? "always"
 		  : c->fsync_ms == JOURNAL_SYNC_OFF ? "off" : "ms");
 	*jp = j;

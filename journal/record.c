@@ -163,9 +163,10 @@ int jrec_hdr_decode(const uint8_t *p, size_t n, struct jrec_seg_hdr *h, char *er
 		snprintf(err, errlen, "not a forq journal segment (no FORQJRN1 header)");
 		return -1;
 	}
-	if (get32(p + 8) != JREC_FORMAT || get32(p + 12) != JREC_HDR_SIZE) {
-		snprintf(err, errlen, "journal format %u, this forqd reads format %u", get32(p + 8),
-			 JREC_FORMAT);
+	uint32_t format = get32(p + 8);
+	if (format < JREC_FORMAT_OLDEST || format > JREC_FORMAT || get32(p + 12) != JREC_HDR_SIZE) {
+		snprintf(err, errlen, "journal format %u, this forqd reads formats %u to %u", format,
+			 JREC_FORMAT_OLDEST, JREC_FORMAT);
 		return -1;
 	}
 	if (get32(p + JREC_HDR_SIZE - 8) != crc32c(0, p, JREC_HDR_SIZE - 8)) {
@@ -231,6 +232,35 @@ int jrec_put_accept(struct buf *b, uint64_t id, int prio, unsigned attempts, uin
 	return 0;
 }
 
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+int jrec_put_task(struct buf *b, const struct jrec_task *t)
+{
+	if (t->len > JREC_PAYLOAD_MAX || t->key_len > JREC_KEY_MAX || t->attempts > 0xffff)
+		return -EINVAL;
+	uint32_t body = JREC_TASK_FIXED + t->key_len + t->len;
+	uint8_t *p = rec_begin(b, body, JREC_TASK, t->prio, t->attempts);
+	if (!p)
+		return -ENOMEM;
+	uint8_t *q = p + JREC_HEAD;
+	put64(q, t->id);
+	put32(q + 8, t->line);
+	put16(q + 12, (uint16_t)t->key_len);
+	put16(q + 14, 0);
+	put64(q + 16, t->due_ms);
+	put64(q + 24, t->window_ms);
+	if (t->key_len)
+		memcpy(q + JREC_TASK_FIXED, t->key, t->key_len);
+	if (t->len)
+		memcpy(q + JREC_TASK_FIXED + t->key_len, t->payload, t->len);
+	rec_end(b, p, body);
+	return 0;
+}
+
 int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n)
 {
 	/* Ranges in the order the ids came: consumers report theirs in
@@ -272,6 +302,9 @@ long jrec_decode(const uint8_t *p, size_t n, struct jrec *out)
 	} else if (type == JREC_FINISH) {
 		if (body == 0 || body % JREC_RANGE || body / JREC_RANGE > JREC_RANGES_MAX)
 			return -1;
+	} else if (type == JREC_TASK) {
+		if (body < JREC_TASK_FIXED || body - JREC_TASK_FIXED > JREC_PAYLOAD_MAX + JREC_KEY_MAX)
+			return -1;
 	} else {
 		return -1;
 	}
@@ -279,16 +312,33 @@ long jrec_decode(const uint8_t *p, size_t n, struct jrec *out)
 		return 0;
 	if (get32(p + 8) != rec_crc(p, body))
 		return -1;
+	const uint8_t *q = p + JREC_HEAD;
+	uint32_t key_len = 0;
+	if (type == JREC_TASK) {
+		key_len = (uint32_t)q[12] | (uint32_t)q[13] << 8;
+		/* Lengths the checksum covers but no writer makes: not a record. */
+		if (q[14] || q[15] || key_len > JREC_KEY_MAX || key_len > body - JREC_TASK_FIXED ||
+		    body - JREC_TASK_FIXED - key_len > JREC_PAYLOAD_MAX)
+			return -1;
+	}
 	memset(out, 0, sizeof *out);
 	out->type = type;
 	out->prio = p[5];
 	out->attempts = (unsigned)p[6] | (unsigned)p[7] << 8;
-	const uint8_t *q = p + JREC_HEAD;
 	if (type == JREC_ACCEPT) {
 		out->id = get64(q);
 		out->line = get32(q + 8);
 		out->payload = q + JREC_ACCEPT_FIXED;
 		out->len = body - JREC_ACCEPT_FIXED;
+	} else if (type == JREC_TASK) {
+		out->id = get64(q);
+		out->line = get32(q + 8);
+		out->due_ms = get64(q + 16);
+		out->window_ms = get64(q + 24);
+		out->key = q + JREC_TASK_FIXED;
+		out->key_len = key_len;
+		out->payload = q + JREC_TASK_FIXED + key_len;
+		out->len = body - JREC_TASK_FIXED - key_len;
 	} else {
 		out->ranges = q;
 		out->nranges = body / JREC_RANGE;

@@ -243,7 +243,7 @@ static int scan_segment(struct segset *s, struct idmap *scan, uint64_t seq, cons
 			}
 			break;
 		}
-		if (r.type == JREC_ACCEPT) {
+		if (jrec_accepts(&r)) {
 			scan_accepted(s, scan, r.id, off);
 		} else {
 			for (uint32_t i = 0; i < r.nranges; i++) {
@@ -301,12 +301,18 @@ static int collect(struct segset *s, const struct live_pair *p, size_t n, uint8_
 		}
 		t[k] = (struct replay_task){.id = r.id, .len = r.len, .line = r.line,
 					    .attempts = r.attempts, .prio = r.prio,
-					    .payload = malloc(r.len ? r.len : 1)};
+					    .due_ms = r.due_ms, .window_ms = r.window_ms,
+					    .key_len = r.key_len,
+					    .payload = malloc(r.len + r.key_len + 1)};
 		if (!t[k].payload) {
 			replay_free(t, k);
 			return -ENOMEM;
 		}
 		memcpy(t[k].payload, r.payload, r.len);
+		/* The key after the payload, in the same allocation. */
+		if (r.key_len)
+			memcpy(t[k].payload + r.len, r.key, r.key_len);
+		t[k].key = (char *)t[k].payload + r.len;
 		k++;
 	}
 	*out = t;
@@ -447,13 +453,13 @@ int segset_copy_live(struct segset *s, uint64_t seq,
 	struct jrec r;
 	for (size_t off = JREC_HDR_SIZE; off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
 	     off += (size_t)k)
-		if (r.type == JREC_ACCEPT && g && live_in(&s->live, g, r.id) &&
+		if (jrec_accepts(&r) && g && live_in(&s->live, g, r.id) &&
 		    idmap_put(&last, r.id, off, NULL) < 0)
 			e = -ENOMEM;
 	for (size_t off = JREC_HDR_SIZE; !e && off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
 	     off += (size_t)k) {
 		uint64_t at;
-		if (r.type == JREC_ACCEPT && idmap_get(&last, r.id, &at) && at == off)
+		if (jrec_accepts(&r) && idmap_get(&last, r.id, &at) && at == off)
 			emit(ctx, r.id, p + off, (size_t)k);
 	}
 	idmap_free(&last);

@@ -1,7 +1,7 @@
 /* segments.h — the journal's files and what is live in them (private to
  * journal/). A segment is DIR/journal-<seq>.log; the live map says, for
  * every task accepted and not finished, which segment holds its latest
- * ACCEPT record (livemap.h), so that a segment whose tasks have all
+ * ACCEPT or TASK record (livemap.h), so that a segment whose tasks have all
  * finished (or moved on) can be removed. */
 #ifndef FORQ_JOURNAL_SEGMENTS_H
 #define FORQ_JOURNAL_SEGMENTS_H
@@ -18,7 +18,11 @@ struct replay_task {
 	uint32_t len, line;
 	unsigned attempts;
 	int prio;
-	uint8_t *payload; /* malloc'd */
+	uint64_t due_ms;    /* a delayed task: due then (unix ms), 0: not delayed */
+	uint64_t window_ms; /* a keyed task: its key's window */
+	const char *key;    /* key_len bytes (0: no key), inside payload's allocation */
+	uint32_t key_len;
+	uint8_t *payload;   /* malloc'd */
 };
 
 struct segset {
@@ -64,7 +68,7 @@ uint64_t segset_where(const struct segset *s, uint64_t id);
 uint64_t segset_copy_candidate(const struct segset *s);
 /* Notes each segment's live count, for segset_copy_candidate. */
 void segset_looked(struct segset *s);
-/* Calls emit with each ACCEPT record of segment seq that is still its
+/* Calls emit with each ACCEPT or TASK record of segment seq that is still its
  * task's latest (its bytes as they are). 0 or -errno. */
 int segset_copy_live(struct segset *s, uint64_t seq,
 		     void (*emit)(void *ctx, uint64_t id, const uint8_t *rec, size_t len), void *ctx);

@@ -362,7 +362,17 @@ struct forq_journal_mark {
 	uint64_t pos;   /* ring bytes journaled */
 	uint64_t count; /* tasks journaled */
 };
-typedef void (*forq_journal_fn)(void *ctx, const struct forq_task_info *t, const void *payload);
+/* A task as the journal writes it: a keyed one with its key and window, a
+ * delayed one with its due time as wall-clock unix ms (CLOCK_MONOTONIC
+ * does not survive a reboot). */
+struct forq_journal_task {
+	struct forq_task_info t;
+	uint64_t due_unix_ms; /* 0: not delayed */
+	uint64_t window_ms;   /* the key's window */
+	uint32_t key_len;     /* 0: no key */
+	char key[FORQ_KEY_MAX];
+};
+typedef void (*forq_journal_fn)(void *ctx, const struct forq_journal_task *t, const void *payload);
 /* Turns the gate on (each ring's mark at its head, or where a journal left
  * it), with or without producers waiting for the disk. */
 void forq_admin_journal_begin(struct forq *q, int sync);
@@ -375,13 +385,25 @@ int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
 			    forq_journal_fn fn, void *ctx, struct forq_journal_mark *m);
 /* Moves ring's mark to m (release): consumers may take what is before it. */
 void forq_admin_journal_publish(struct forq *q, int ring, const struct forq_journal_mark *m);
+/* Delayed tasks: calls fn for each one of the waiting table that the
+ * journal has not written (under the table's lock) and sets *upto to the
+ * mark that covers them; once they are written, publish it (release):
+ * until then they stay in the table when due, and producers that wait
+ * for the disk wait. Returns how many, or -errno. One caller at a time. */
+int forq_admin_journal_sched_scan(struct forq *q, forq_journal_fn fn, void *ctx, uint64_t *upto);
+void forq_admin_journal_sched_publish(struct forq *q, uint64_t upto);
 /* Wakes n consumers (0: none) and every producer waiting for the disk. */
 void forq_admin_journal_wake(struct forq *q, size_t n);
-/* Tasks published and not yet journaled. */
+/* Tasks published (and delayed tasks pushed) and not yet journaled. */
 uint64_t forq_admin_journal_backlog(struct forq *q);
 /* Pushes a task replayed from the journal, its id, priority and attempts
  * kept: 0, -EAGAIN when its lane is full now, -EINVAL. */
 int forq_admin_push_recovered(struct forq *q, const struct forq_task_info *t, const void *payload);
+/* The same for a task with a key (which it holds again, window kept, unless
+ * a live task holds it already) or a due time (waits in the waiting table
+ * for what is left of its delay; at once if that has passed). */
+int forq_admin_push_recovered_task(struct forq *q, const struct forq_journal_task *t,
+				   const void *payload);
 /* New ids start at id or later. */
 void forq_admin_next_id_at_least(struct forq *q, uint64_t id);
 

@@ -8,6 +8,7 @@
 # producer got back a result, and run nothing that was never accepted. The
 # same after a torn record is left at the journal's end (a crash mid-write),
 # and after a bit of its last record flipped (cut, logged, never a crash).
+# Delayed tasks and unique keys survive it too (part delayed_keys).
 . "$(dirname "$0")/lib.sh"
 need_binaries "$FORQD" "$FORQ"
 PY=/usr/bin/python3
@@ -68,6 +69,17 @@ sys.exit(1 if stray or wrong or len(missing) > int(sys.argv[3]) else 0)
 PY
 }
 
+# power_cut PID SHM: what a reboot does to forqd PID and its queue: it and
+# its consumers SIGKILLed, the shared-memory object gone.
+power_cut() {
+	local kids
+	kids=$(pgrep -P "$1" | tr '\n' ' ')
+	kill -9 "$1" $kids 2>/dev/null
+	wait "$1" 2>/dev/null
+	check "forqd and its consumers are gone" wait_for 10 all_ended <(echo "$1 $kids")
+	rm -f "/dev/shm$2"
+}
+
 # reboot NAME [SPOIL]: (FSYNC=mode, default always) pushes, kills forqd and its consumers, removes the
 # queue's shm object, runs SPOIL on the journal dir, starts forqd on the
 # journal and waits for every result.
@@ -81,12 +93,7 @@ reboot() {
 	curl -sf "127.0.0.1:$HTTP_PORT/metrics" >"$d/metrics"
 	check "/metrics counts journal bytes and fsyncs" \
 		grep -Eq '^forq_journal_fsyncs_total\{queue="default"\} [1-9]' "$d/metrics"
-	local kids
-	kids=$(pgrep -P "$pid" | tr '\n' ' ')
-	kill -9 "$pid" $kids 2>/dev/null
-	wait "$pid" 2>/dev/null
-	check "forqd and its consumers are gone" wait_for 10 all_ended <(echo "$pid $kids")
-	rm -f "/dev/shm$shm"
+	power_cut "$pid" "$shm"
 	local before
 	before=$(grep -c . "$d/r.jsonl" 2>/dev/null || echo 0)
 	check "most tasks were still queued at the kill ($before of $(wc -l <"$d/ids") done)" \
@@ -142,6 +149,123 @@ flipped() {
 		grep -q "event=journal_cut .*reason=corrupt" "$TMP/flipped/b.log"
 }
 part flipped "the same with a bit of the last record flipped (at most its task is lost)" flipped
+
+# tcp_put DIR LINE PAYLOAD: one PUT on a new connection; its answer line.
+tcp_put() {
+	local line
+	exec 4<>"/dev/tcp/127.0.0.1/$TCP_PORT" || return 1
+	printf '%s %d\r\n%s\r\n' "$2" "${#3}" "$3" >&4
+	read -r line <&4
+	exec 4>&-
+	echo "${line%$'\r'}"
+}
+
+# note_id DIR ID DUE_MS WHAT: a pushed task, due no sooner than DUE_MS.
+note_id() {
+	[[ $2 =~ ^[0-9]+$ ]] || { echo "no id: '$2'"; return 1; }
+	echo "$2 $3 $4" >>"$1/ids"
+}
+
+# once_and_not_early IDS RESULTS START_MS: every id in IDS has exactly one
+# result (unfinished ones aside), done, whose handler's start time (its
+# result, in unix ms) is no sooner than the id's due time (less 100 ms of
+# rounding), and no later than 5 s after that or after START_MS (forqd's
+# start), whichever is later.
+once_and_not_early() {
+	$PY - "$1" "$2" "$3" <<'PY'
+import json, sys
+due = {}
+for l in open(sys.argv[1]):
+    i, d, w = l.split()
+    due[int(i)] = int(d)
+res = {}
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    if r["status"] != "unfinished":
+        res.setdefault(r["id"], []).append(r)
+missing = [i for i in due if i not in res]
+twice = [i for i, rs in res.items() if len(rs) > 1]
+stray = [i for i in res if i not in due]
+start = int(sys.argv[3])
+early = [(i, int(rs[0]["result"]) - due[i]) for i, rs in res.items()
+         if i in due and (rs[0]["status"] != "done" or int(rs[0]["result"]) < due[i] - 100)]
+late = [(i, int(rs[0]["result"]) - max(due[i], start)) for i, rs in res.items()
+        if i in due and not early and int(rs[0]["result"]) > max(due[i], start) + 5000]
+print("ids", len(due), "missing", missing, "run twice", twice, "never pushed", stray,
+      "early or failed (id, ms from due)", early, "late (id, ms after due or start)", late)
+sys.exit(1 if missing or twice or stray or early or late else 0)
+PY
+}
+
+# Delayed tasks (due in about 1 s and 8 s) and keyed tasks (a 1 h window)
+# pushed through forq push, HTTP and TCP to a forqd with no consumers, so
+# that none runs before the kill; then the reboot (kill -9, shm removed).
+# On the journal alone: every delayed task runs once and not before it was
+# due (the handler prints when it starts), and every key is still held.
+delayed_keys() {
+	local d=$TMP/delayed t0 id out
+	mkdir -p "$d"
+	: >"$d/ids"
+	start_forqd delayed/a --journal "$d/j" --fsync always --workers 0 ||
+		{ bad "forqd starts with --journal"; return; }
+	local shm=$FORQD_SHM pid=$FORQD_PID
+	t0=$(date +%s%3N)
+	check "forq push --delay 8s and 1s give ids" \
+		note_id "$d" "$("$FORQ" push --shm-name "$shm" --delay 8s 'late cli')" $((t0 + 8000)) late &&
+		note_id "$d" "$("$FORQ" push --shm-name "$shm" --delay 1s 'soon cli')" $((t0 + 1000)) soon
+	out=$(curl -sf -X POST -d '[{"payload":"late http","delay":"8s"},{"payload":"soon http","delay":"1s"}]' \
+		"127.0.0.1:$HTTP_PORT/tasks")
+	check "HTTP with delays gives ids ($out)" \
+		note_id "$d" "$(sed -n 's/.*"ids":\[\([0-9]*\),.*/\1/p' <<<"$out")" $((t0 + 8000)) late &&
+		note_id "$d" "$(sed -n 's/.*"ids":\[[0-9]*,\([0-9]*\)\].*/\1/p' <<<"$out")" $((t0 + 1000)) soon
+	out=$(tcp_put "$d" "PUT delay=8000" "late tcp")
+	check "TCP PUT delay=8000: $out" note_id "$d" "${out#OK }" $((t0 + 8000)) late
+	out=$(tcp_put "$d" "PUT delay=1000" "soon tcp")
+	check "TCP PUT delay=1000: $out" note_id "$d" "${out#OK }" $((t0 + 1000)) soon
+	# Keys, held for an hour after their task ends: k1 pending, k2 pending
+	# (HTTP), k3 due in 8 s (TCP).
+	local k1 k2 k3
+	k1=$("$FORQ" push --shm-name "$shm" --key k1 --key-window 1h 'keyed cli')
+	out=$(curl -sf -X POST -d '{"payload":"keyed http","key":"k2","key_window":"1h"}' \
+		"127.0.0.1:$HTTP_PORT/tasks")
+	k2=$(sed -n 's/.*"ids":\[\([0-9]*\)\].*/\1/p' <<<"$out")
+	out=$(tcp_put "$d" "PUT delay=8000 key=k3 window=3600000" "keyed tcp")
+	k3=${out#OK }
+	check "keyed pushes give ids ($k1, $k2, $k3)" \
+		note_id "$d" "$k1" "$t0" keyed && note_id "$d" "$k2" "$t0" keyed &&
+		note_id "$d" "$k3" $((t0 + 8000)) keyed
+	power_cut "$pid" "$shm"
+	local n t1
+	n=$(wc -l <"$d/ids")
+	t1=$(date +%s%3N)
+	start_forqd delayed/b --shm-name "$shm" --journal "$d/j" --fsync always --workers 2 \
+		--handler 'exec:date +%s%3N' --results "$d/r.jsonl" ||
+		{ bad "forqd starts on the journal"; return; }
+	check "forqd replays all $n tasks" grep -q "event=journal_opened .*replay=$n " "$FORQD_LOG"
+	# The keys hold: k1 and k2 may have run already (their window holds
+	# them), k3 is still scheduled.
+	out=$("$FORQ" push --shm-name "$shm" --key k1 'keyed cli' 2>&1)
+	check "after the reboot, forq push --key k1 is a duplicate of $k1 ($out)" \
+		grep -q "task $k1 holds key k1 already" <<<"$out"
+	out=$(curl -s -X POST -d '{"payload":"keyed http","key":"k2"}' "127.0.0.1:$HTTP_PORT/tasks")
+	check "  ... HTTP key k2 a duplicate of $k2 ($out)" \
+		[ "$out" = "{\"ids\":[$k2],\"duplicate\":true}" ]
+	out=$(tcp_put "$d" "PUT key=k3" "keyed tcp")
+	check "  ... TCP PUT key=k3: OK $k3 duplicate ($out)" [ "$out" = "OK $k3 duplicate" ]
+	out=$(tcp_put "$d" "PUT key=k4" "keyed tcp")
+	check "  ... a key never pushed is free ($out)" grep -Eq '^OK [0-9]+$' <<<"$out"
+	note_id "$d" "${out#OK }" "$t0" keyed
+	wait_for 40 once_and_not_early "$d/ids" "$d/r.jsonl" "$t1" >/dev/null
+	check "every delayed and keyed task ran once, none before it was due, none 5 s late" \
+		once_and_not_early "$d/ids" "$d/r.jsonl" "$t1"
+	out=$(tcp_put "$d" "PUT key=k1" "keyed cli")
+	check "k1's task has run since the restart: its 1 h window still holds the key ($out)" \
+		[ "$out" = "OK $k1 duplicate" ]
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+part delayed_keys "delayed tasks and unique keys survive the reboot: run once, not early; keys held" \
+	delayed_keys
 
 bad_journal() {
 	local d=$TMP/other

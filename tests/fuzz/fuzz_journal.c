@@ -4,8 +4,9 @@
  * Input: a segment's bytes (a header, then records). Checked for every
  * input: the header decoder and the record decoder stay inside an
  * exact-size copy (ASan), a decoded record lies inside the bytes it came
- * from, an ACCEPT's payload and a FINISH's ranges inside that record, and a
- * record encoded again from what was decoded decodes to the same fields.
+ * from, an ACCEPT's payload, a TASK's key and payload (due time, window)
+ * and a FINISH's ranges inside that record, and a record encoded again
+ * from what was decoded decodes to the same fields.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ibase -Ijournal \
  *       tests/fuzz/fuzz_journal.c journal/record.c base/buf.c -o fuzz_journal
@@ -55,6 +56,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			CHECK(jrec_decode((uint8_t *)b.data, b.len, &r2) == (long)b.len);
 			CHECK(r2.id == r.id && r2.len == r.len && r2.attempts == r.attempts &&
 			      r2.prio == r.prio && r2.line == r.line &&
+			      memcmp(r2.payload, r.payload, r.len) == 0);
+		} else if (r.type == JREC_TASK) {
+			CHECK(r.key >= p + off + JREC_HEAD && r.key_len <= JREC_KEY_MAX);
+			CHECK(r.payload == r.key + r.key_len && r.payload + r.len == end);
+			struct jrec_task t = {.id = r.id, .prio = r.prio, .attempts = r.attempts,
+					      .line = r.line, .due_ms = r.due_ms,
+					      .window_ms = r.window_ms, .key = r.key,
+					      .key_len = r.key_len, .payload = r.payload, .len = r.len};
+			CHECK(jrec_put_task(&b, &t) == 0);
+			struct jrec r2;
+			CHECK(jrec_decode((uint8_t *)b.data, b.len, &r2) == (long)b.len);
+			CHECK(r2.type == JREC_TASK && r2.id == r.id && r2.len == r.len &&
+			      r2.attempts == r.attempts && r2.prio == r.prio && r2.line == r.line &&
+			      r2.due_ms == r.due_ms && r2.window_ms == r.window_ms &&
+			      r2.key_len == r.key_len && memcmp(r2.key, r.key, r.key_len) == 0 &&
 			      memcmp(r2.payload, r.payload, r.len) == 0);
 		} else {
 			CHECK(r.type == JREC_FINISH && r.nranges >= 1);

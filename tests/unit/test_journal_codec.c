@@ -1,6 +1,8 @@
 /* test_journal_codec.c — the journal's record codec and segment files: round
- * trips, a tail torn at every byte offset, a flipped bit, another queue's
- * journal refused, and a torn last segment cut back and logged. */
+ * trips (ACCEPT, TASK with a due time and a key, FINISH), a tail torn at
+ * every byte offset, a flipped bit, format 1 still read and an unknown one
+ * refused, another queue's journal refused, a torn last segment cut back
+ * and logged, and a replay that keeps a task's latest record. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -35,15 +37,41 @@ static void test_crc32c(void **state)
 					 crc32c_portable(0x1234, data + off, n));
 }
 
-/* Builds n ACCEPT records and a FINISH record; ends[i] is where record i ends. */
+/* Records 3, 5 and 7 are TASK records: 3 keyed, 5 delayed, 7 both. */
+static int is_task(int i)
+{
+	return i == 3 || i == 5 || i == 7;
+}
+
+static const char *key_of(int i)
+{
+	return i == 3 ? "k3" : i == 7 ? "user:seven" : "";
+}
+
+static uint64_t due_of(int i)
+{
+	return i == 5 || i == 7 ? 1764752400000ull + (uint64_t)i : 0;
+}
+
+/* Builds n ACCEPT or TASK records and a FINISH record; ends[i] is where
+ * record i ends. */
 static void build(struct buf *b, int n, size_t *ends)
 {
 	for (int i = 0; i < n; i++) {
 		char p[64];
 		int len = snprintf(p, sizeof p, "task %d %.*s", i, i % 7, "xxxxxxx");
-		assert_int_equal(jrec_put_accept(b, 100 + (uint64_t)i, i % 3, (unsigned)i, (uint32_t)i,
-						 p, (uint32_t)len),
-				 0);
+		if (is_task(i)) {
+			struct jrec_task t = {.id = 100 + (uint64_t)i, .prio = i % 3,
+					      .attempts = (unsigned)i, .line = (uint32_t)i,
+					      .due_ms = due_of(i), .window_ms = 1000u * (unsigned)i,
+					      .key = key_of(i), .key_len = (uint32_t)strlen(key_of(i)),
+					      .payload = p, .len = (uint32_t)len};
+			assert_int_equal(jrec_put_task(b, &t), 0);
+		} else {
+			assert_int_equal(jrec_put_accept(b, 100 + (uint64_t)i, i % 3, (unsigned)i,
+							 (uint32_t)i, p, (uint32_t)len),
+					 0);
+		}
 		ends[i] = b->len;
 	}
 	uint64_t ids[] = {100, 101, 102, 101, 105, 109, 110, 200, 50};
@@ -62,7 +90,12 @@ static void test_round_trip(void **state)
 		struct jrec r;
 		long k = jrec_decode((uint8_t *)b.data + off, b.len - off, &r);
 		assert_true(k > 0);
-		assert_int_equal(r.type, JREC_ACCEPT);
+		assert_int_equal(r.type, is_task(i) ? JREC_TASK : JREC_ACCEPT);
+		assert_true(jrec_accepts(&r));
+		assert_int_equal(r.due_ms, due_of(i));
+		assert_int_equal(r.key_len, strlen(key_of(i)));
+		assert_memory_equal(r.key ? (const char *)r.key : "", key_of(i), r.key_len);
+		assert_int_equal(r.window_ms, is_task(i) ? 1000u * (unsigned)i : 0);
 		assert_int_equal(r.id, 100 + (uint64_t)i);
 		assert_int_equal(r.prio, i % 3);
 		assert_int_equal(r.attempts, (unsigned)i);
@@ -169,11 +202,54 @@ static void test_header(void **state)
 	assert_int_equal(out.seq, 7);
 	assert_int_equal(out.id_floor, 1234);
 	assert_string_equal(out.name, "/q1");
+	/* Format 1 (no TASK records) is still read; a later one is refused. */
+	assert_int_equal(h[8], JREC_FORMAT);
+	h[8] = 1;
+	uint32_t crc = crc32c(0, h, JREC_HDR_SIZE - 8);
+	for (int i = 0; i < 4; i++)
+		h[JREC_HDR_SIZE - 8 + i] = (uint8_t)(crc >> (8 * i));
+	assert_int_equal(jrec_hdr_decode(h, sizeof h, &out, err, sizeof err), 0);
 	h[8] = 9; /* another format */
 	assert_int_equal(jrec_hdr_decode(h, sizeof h, &out, err, sizeof err), -1);
 	assert_non_null(strstr(err, "format 9"));
+	assert_non_null(strstr(err, "reads formats 1 to 2"));
 	assert_int_equal(jrec_hdr_decode((const uint8_t *)"garbage", 7, &out, err, sizeof err), -1);
 	assert_non_null(strstr(err, "not a forq journal"));
+}
+
+/* A TASK record's lengths must agree: a key longer than the body, a
+ * key over JREC_KEY_MAX or the reserved field set is not a record, even
+ * with a good checksum; too long a key is refused at encode. */
+static void test_task_bounds(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	char key[JREC_KEY_MAX + 1];
+	memset(key, 'k', sizeof key);
+	struct jrec_task t = {.id = 5, .key = key, .key_len = JREC_KEY_MAX + 1, .payload = "p",
+			      .len = 1};
+	assert_int_equal(jrec_put_task(&b, &t), -EINVAL);
+	t.key_len = 4;
+	assert_int_equal(jrec_put_task(&b, &t), 0);
+	struct jrec r;
+	assert_int_equal(jrec_decode((uint8_t *)b.data, b.len, &r), (long)b.len);
+	assert_int_equal(r.len, 1);
+	/* Each bad field, its checksum made good again. */
+	const struct {
+		size_t at;
+		uint8_t v;
+	} bad[] = {{JREC_HEAD + 12, 6}, {JREC_HEAD + 13, 1}, {JREC_HEAD + 14, 1}, {JREC_HEAD + 15, 1}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint8_t copy[128];
+		memcpy(copy, b.data, b.len);
+		copy[bad[i].at] = bad[i].v;
+		uint32_t body = (uint32_t)b.len - JREC_HEAD;
+		uint32_t crc = crc32c(crc32c(0, copy, 8), copy + JREC_HEAD, body);
+		for (int k = 0; k < 4; k++)
+			copy[8 + k] = (uint8_t)(crc >> (8 * k));
+		assert_int_equal(jrec_decode(copy, b.len, &r), -1);
+	}
+	buf_free(&b);
 }
 
 /* ---- segment files ---- */
@@ -250,8 +326,14 @@ static void test_segments_torn_tail(void **state)
 		if (whole == 11) {
 			uint64_t live[] = {103, 104, 106, 107, 108};
 			for (size_t i = 0; i < 5; i++) {
+				int k = (int)(live[i] - 100);
 				assert_int_equal(t[i].id, live[i]);
-				assert_int_equal(t[i].attempts, (unsigned)(live[i] - 100));
+				assert_int_equal(t[i].attempts, (unsigned)k);
+				/* TASK records give their due time, key and window back. */
+				assert_int_equal(t[i].due_ms, due_of(k));
+				assert_int_equal(t[i].key_len, strlen(key_of(k)));
+				assert_memory_equal(t[i].key, key_of(k), t[i].key_len);
+				assert_int_equal(t[i].window_ms, is_task(k) ? 1000u * (unsigned)k : 0);
 			}
 		}
 		/* New ids start past every id seen. */
@@ -260,6 +342,44 @@ static void test_segments_torn_tail(void **state)
 		replay_free(t, n);
 		segset_close(&s);
 	}
+	buf_free(&b);
+}
+
+/* A task written twice (a delayed one written again once due, in its lane)
+ * is replayed as its latest record says, once: task 1 delayed then in its
+ * lane (no due time), task 2 in its lane then delayed. */
+static void test_replay_latest(void **state)
+{
+	(void)state;
+	clear_dir();
+	struct buf b = BUF_INIT;
+	uint8_t h[JREC_HDR_SIZE];
+	struct jrec_seg_hdr sh = {.seq = 1, .id_floor = 1, .max_payload = 1024};
+	snprintf(sh.name, sizeof sh.name, "/q1");
+	jrec_hdr_encode(h, &sh);
+	buf_append(&b, h, sizeof h);
+	struct jrec_task t1 = {.id = 1, .due_ms = 99, .key = "a", .key_len = 1, .payload = "one",
+			       .len = 3};
+	struct jrec_task t2 = {.id = 2, .attempts = 2, .due_ms = 77, .payload = "two", .len = 3};
+	assert_int_equal(jrec_put_task(&b, &t1), 0);
+	assert_int_equal(jrec_put_accept(&b, 2, 1, 1, 0, "two", 3), 0);
+	assert_int_equal(jrec_put_accept(&b, 1, 1, 0, 0, "one", 3), 0);
+	assert_int_equal(jrec_put_task(&b, &t2), 0);
+	write_file("journal-00000000000000000001.log", b.data, b.len);
+	struct segset s;
+	struct replay_task *t = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	assert_int_equal(segset_open(&s, dir, "/q1", 1024, 0, &t, &n, err, sizeof err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(t[0].id, 1);
+	assert_int_equal(t[0].due_ms, 0);
+	assert_int_equal(t[0].key_len, 0);
+	assert_int_equal(t[1].id, 2);
+	assert_int_equal(t[1].due_ms, 77);
+	assert_int_equal(t[1].attempts, 2);
+	replay_free(t, n);
+	segset_close(&s);
 	buf_free(&b);
 }
 
@@ -478,6 +598,8 @@ int main(void)
 		cmocka_unit_test(test_torn_every_offset),
 		cmocka_unit_test(test_flipped_bit),
 		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_task_bounds),
+		cmocka_unit_test(test_replay_latest),
 		cmocka_unit_test(test_segments_torn_tail),
 		cmocka_unit_test(test_segments_refused),
 		cmocka_unit_test(test_segments_gc),

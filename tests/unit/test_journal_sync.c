@@ -1,8 +1,10 @@
 /* test_journal_sync.c — the journal against a real queue: pipelined
  * durable pushes (forq_push_batch_async returns before the journal has the
  * tasks, forq_sync waits until it does: the segment files hold every pushed
- * id; it says when it cannot: -ETIMEDOUT, -ESHUTDOWN), and the checkpoint
- * at a clean close (one segment of what is pending is left). */
+ * id; it says when it cannot: -ETIMEDOUT, -ESHUTDOWN), the checkpoint
+ * at a clean close (one segment of what is pending is left), and delayed
+ * and keyed tasks: written from the waiting table with their due time and
+ * key, held there when due until written, their producers woken. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +12,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -199,6 +203,152 @@ static void test_checkpoint(void **state)
 	segset_close(&s);
 }
 
+/* What a sched scan handed over. */
+struct seen_task {
+	int n;
+	struct forq_journal_task t[8];
+};
+
+static void take_task(void *ctx, const struct forq_journal_task *t, const void *payload)
+{
+	struct seen_task *s = ctx;
+	(void)payload;
+	if (s->n < 8)
+		s->t[s->n] = *t;
+	s->n++;
+}
+
+static uint64_t now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t now_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The gate on, no writer: a delayed task due at once stays in the waiting
+ * table until the journal has it; the scan gives it (and a keyed one with
+ * its key and window) with wall-clock due times; once published, due ones
+ * move to their lane. A cancelled one is passed over by the mark. */
+static void test_delayed_gate(void **state)
+{
+	struct qfx *f = *state;
+	forq_admin_journal_begin(f->q, 0);
+	uint64_t a, b, c, holder;
+	int dup;
+	uint64_t before = now_unix_ms();
+	assert_int_equal(forq_push_delayed(f->q, FORQ_HIGH, "soon", 4, 1, &a), 0);
+	assert_int_equal(forq_push_unique(f->q, FORQ_NORMAL, "late", 4, "key-1", 5, 60000, 3600000,
+					  &b, &dup), 0);
+	assert_int_equal(dup, 0);
+	assert_int_equal(forq_push_delayed(f->q, FORQ_LOW, "gone", 4, 3600000, &c), 0);
+	assert_int_equal(forq_admin_journal_backlog(f->q), 3);
+	usleep(5000);
+	assert_int_equal(forq_admin_retry_due(f->q, now_mono_ns()), 0); /* a is due, unwritten */
+	assert_int_equal(forq_admin_cancel(f->q, c, NULL, NULL), 0);
+	struct seen_task s = {0};
+	uint64_t upto;
+	assert_int_equal(forq_admin_journal_sched_scan(f->q, take_task, &s, &upto), 2);
+	assert_int_equal(upto, 3);
+	assert_int_equal(s.t[0].t.id, a);
+	assert_int_equal(s.t[0].key_len, 0);
+	assert_true(s.t[0].due_unix_ms >= before && s.t[0].due_unix_ms <= now_unix_ms());
+	assert_int_equal(s.t[1].t.id, b);
+	assert_int_equal(s.t[1].key_len, 5);
+	assert_memory_equal(s.t[1].key, "key-1", 5);
+	assert_int_equal(s.t[1].window_ms, 60000);
+	assert_true(s.t[1].due_unix_ms >= before + 3600000 &&
+		    s.t[1].due_unix_ms <= now_unix_ms() + 3600000);
+	forq_admin_journal_sched_publish(f->q, upto);
+	assert_int_equal(forq_admin_journal_backlog(f->q), 0);
+	s.n = 0;
+	assert_int_equal(forq_admin_journal_sched_scan(f->q, take_task, &s, &upto), 0);
+	assert_int_equal(forq_admin_retry_due(f->q, now_mono_ns()), 1);
+	/* In its lane now, a ring record: written by the ring's scan, with
+	 * no due time; b still holds its key. */
+	assert_int_equal(forq_push_unique(f->q, FORQ_NORMAL, "late", 4, "key-1", 5, 0, 0, &holder,
+					  &dup), 0);
+	assert_true(dup && holder == b);
+	forq_admin_journal_end(f->q);
+	assert_int_equal(forq_admin_retry_due(f->q, now_mono_ns()), 0);
+}
+
+static void *publisher(void *arg)
+{
+	struct forq *q = arg;
+	struct seen_task s = {0};
+	uint64_t upto = 0;
+	usleep(50000);
+	while (forq_admin_journal_sched_scan(q, take_task, &s, &upto) == 0 && !upto)
+		usleep(1000);
+	forq_admin_journal_sched_publish(q, upto);
+	forq_admin_journal_wake(q, 0);
+	return NULL;
+}
+
+/* With producers waiting for the disk: a delayed push returns once the
+ * journal's mark covers it (woken by the writer, 50 ms on). */
+static void test_delayed_waits(void **state)
+{
+	struct qfx *f = *state;
+	forq_admin_journal_begin(f->q, 1);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, publisher, f->q), 0);
+	uint64_t id, t0 = now_mono_ns();
+	assert_int_equal(forq_push_delayed(f->q, FORQ_NORMAL, "d", 1, 3600000, &id), 0);
+	uint64_t took = now_mono_ns() - t0;
+	pthread_join(th, NULL);
+	assert_true(took >= 40000000u && took < 4000000000u);
+	assert_int_equal(forq_admin_journal_backlog(f->q), 0);
+	forq_admin_journal_end(f->q);
+}
+
+/* forqd's journal, --fsync always: delayed and keyed pushes return with
+ * their TASK records on disk; a checkpoint keeps them; a replay reads the
+ * due time and the key back. */
+static void test_delayed_journaled(void **state)
+{
+	struct qfx *f = *state;
+	struct journal *j = open_journal(f, JOURNAL_SYNC_ALWAYS, 1 << 20);
+	uint64_t a, b, c;
+	int dup;
+	uint64_t before = now_unix_ms();
+	assert_int_equal(forq_push_delayed(f->q, FORQ_HIGH, "late", 4, 3600000, &a), 0);
+	assert_int_equal(forq_push_unique(f->q, FORQ_LOW, "keyed", 5, "k2", 2, 1000, 0, &b, &dup), 0);
+	assert_int_equal(forq_push_unique(f->q, FORQ_NORMAL, "both", 4, "k3", 2, 0, 7200000, &c,
+					  &dup), 0);
+	assert_int_equal(forq_admin_journal_backlog(f->q), 0);
+	journal_close(j, 1);
+	struct segset s;
+	struct replay_task *t;
+	size_t n;
+	char err[256];
+	assert_int_equal(segset_open(&s, dir, f->name, 64, 0, &t, &n, err, sizeof err), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(t[0].id, a);
+	assert_int_equal(t[0].prio, FORQ_HIGH);
+	assert_int_equal(t[0].key_len, 0);
+	assert_true(t[0].due_ms >= before + 3600000 && t[0].due_ms <= now_unix_ms() + 3600000);
+	assert_int_equal(t[1].id, b);
+	assert_int_equal(t[1].due_ms, 0);
+	assert_int_equal(t[1].key_len, 2);
+	assert_memory_equal(t[1].key, "k2", 2);
+	assert_int_equal(t[1].window_ms, 1000);
+	assert_int_equal(t[1].len, 5);
+	assert_memory_equal(t[1].payload, "keyed", 5);
+	assert_int_equal(t[2].id, c);
+	assert_true(t[2].due_ms >= before + 7200000);
+	assert_memory_equal(t[2].key, "k3", 2);
+	replay_free(t, n);
+	segset_close(&s);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -208,6 +358,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_without_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_journaled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delayed_gate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delayed_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delayed_journaled, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
