@@ -19,19 +19,24 @@
 # 3. The image is built by compose from docker/Dockerfile, with BuildKit when
 #    a client for it is at hand (compose v2's default builder).
 # 4. Checks: NATS and both forqd hosts (forqd, forqd-b) healthy, every
-#    process of theirs non-root; the journal in host a's volume; /metrics on
-#    the published port; both Prometheus targets UP; the alert rules loaded;
-#    every dashboard query returns data for both hosts (check_dashboard.py
-#    live); the demo's error ratio well under the alert's; a tokenless or
-#    wrong-token POST /shutdown from the host refused; the admin token read
-#    with README's command for the compose installed; the queue "default"'s
-#    pending tasks survive `docker kill` (its /dev/shm gone with the
-#    container: the journal brings them back) + `up -d` and a kill -9 of
-#    forqd inside, then all run, each id with its result (HTTP and the
-#    results file in the volume); tasks pushed to host a for the queue
-#    "shared" (NATS) all get results, some on each host; forqd stays down
-#    after POST /shutdown, logs no warning while it drains and checkpoints
-#    its journal; `down -v` leaves nothing behind.
+#    process of theirs and of their shared-memory holders (forq-shm,
+#    forq-shm-b) non-root; each host's rings in its holder's /dev/shm; the
+#    journal in host a's volume; /metrics on the published port; both
+#    Prometheus targets UP; the alert rules loaded; every dashboard query
+#    returns data for both hosts (check_dashboard.py live); the demo's error
+#    ratio well under the alert's; a tokenless or wrong-token POST /shutdown
+#    from the host refused; the admin token read with README's command for
+#    the compose installed; host a's queue "default" (a done task, a held
+#    key, a dead letter, a delayed task, a pause, 3000 pending) kept whole
+#    through `docker kill` of both forqd containers + `up -d` and a kill -9
+#    of forqd inside (re-attached to the rings in the holders); then
+#    `docker kill forqd forq-shm` + `up -d`: the 3000 tasks replayed from
+#    the journal, the rest gone as README says; then all run, each id with
+#    its result (HTTP and the results file in the volume); tasks pushed to
+#    host a for the queue "shared" (NATS) all get results, some on each
+#    host; forqd stays down after POST /shutdown, logs no warning while it
+#    drains, checkpoints its journal and removes its rings; `down -v` leaves
+#    nothing behind.
 #
 # Its own compose project (forq-e2e-PID), ports on 127.0.0.1 picked free,
 # every setting given in the environment (a developer's .env does not
@@ -611,7 +616,6 @@ tasks_with() { TASK_TOKEN=$TOKEN /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" "
 all_done() { n=$(tasks_with "done"); [ "${n%% *}" = "$ntasks" ]; }
 restarted() { [ "$(state forqd '{{.RestartCount}}')" -gt "$restarts" ]; }
 stopped() { [ "$(state forqd '{{.State.Running}}')" = false ]; }
-running() { [ "$(state "$1" '{{.State.Running}}')" = "$2" ]; }
 demo_runs() { [ "$(stats "done")" -gt 0 ] 2>/dev/null; }
 # results_of SERVICE FILE: that host's results file, out of its volume.
 results_of() { docker exec "$(cid "$1")" cat /var/lib/forq/results.jsonl >"$2" 2>/dev/null; }
@@ -627,8 +631,6 @@ up_d() {
 		forqd_logs | show /dev/stdin 10
 	fi
 }
-# admin PATH: POST PATH to host a with the admin token; prints the answer.
-admin() { curl -sS --max-time 10 -X POST -H "Authorization: Bearer $TOKEN" "$forqd_url$1" 2>&1; }
 
 # No consumers and no demo while the tasks sit in the queue: what is pending
 # stays countable; results go to a file in each host's volume. Both hosts
@@ -650,7 +652,7 @@ read -r id_done id_key id_dead id_later < <(docker exec "$(cid forqd)" sh -c '
 	p=$(forq push poison) &&
 	timeout 30 forq worker --handler "exec:exit 1" --max-tasks 3 --wait-ms 500 >/dev/null 2>&1
 	l=$(forq push --delay 1h "7*6") && echo "$d $k $p $l"' 2>"$TMP/inside.err")
-paused=$(admin /queues/default/pause)
+curl -sS --max-time 10 -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" "$forqd_url/queues/default/pause"
 memory_state() {
 	TASK_TOKEN=$TOKEN /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" - memory \
 		"${id_done:-0}" "${id_dead:-0}" "${id_later:-0}" "${id_key:-0}" 2>&1 | tail -n 1
