@@ -19,19 +19,24 @@
 # 3. The image is built by compose from docker/Dockerfile, with BuildKit when
 #    a client for it is at hand (compose v2's default builder).
 # 4. Checks: NATS and both forqd hosts (forqd, forqd-b) healthy, every
-#    process of theirs non-root; the journal in host a's volume; /metrics on
-#    the published port; both Prometheus targets UP; the alert rules loaded;
-#    every dashboard query returns data for both hosts (check_dashboard.py
-#    live); the demo's error ratio well under the alert's; a tokenless or
-#    wrong-token POST /shutdown from the host refused; the admin token read
-#    with README's command for the compose installed; the queue "default"'s
-#    pending tasks survive `docker kill` (its /dev/shm gone with the
-#    container: the journal brings them back) + `up -d` and a kill -9 of
-#    forqd inside, then all run, each id with its result (HTTP and the
-#    results file in the volume); tasks pushed to host a for the queue
-#    "shared" (NATS) all get results, some on each host; forqd stays down
-#    after POST /shutdown, logs no warning while it drains and checkpoints
-#    its journal; `down -v` leaves nothing behind.
+#    process of theirs and of their shared-memory holders (forq-shm,
+#    forq-shm-b) non-root; each host's rings in its holder's /dev/shm; the
+#    journal in host a's volume; /metrics on the published port; both
+#    Prometheus targets UP; the alert rules loaded; every dashboard query
+#    returns data for both hosts (check_dashboard.py live); the demo's error
+#    ratio well under the alert's; a tokenless or wrong-token POST /shutdown
+#    from the host refused; the admin token read with README's command for
+#    the compose installed; host a's queue "default" (a done task, a held
+#    key, a dead letter, a delayed task, a pause, 3000 pending) kept whole
+#    through `docker kill` of both forqd containers + `up -d` and a kill -9
+#    of forqd inside (re-attached to the rings in the holders); then
+#    `docker kill forqd forq-shm` + `up -d`: the 3000 tasks replayed from
+#    the journal, the rest gone as README says; then all run, each id with
+#    its result (HTTP and the results file in the volume); tasks pushed to
+#    host a for the queue "shared" (NATS) all get results, some on each
+#    host; forqd stays down after POST /shutdown, logs no warning while it
+#    drains, checkpoints its journal and removes its rings; `down -v` leaves
+#    nothing behind.
 #
 # Its own compose project (forq-e2e-PID), ports on 127.0.0.1 picked free,
 # every setting given in the environment (a developer's .env does not
@@ -306,7 +311,7 @@ fi
 compose_ok=1
 t0=$SECONDS
 if timeout 300 "${compose[@]}" up -d >"$TMP/up.log" 2>&1; then
-	ok "compose up -d: nats, forqd, forqd-b, prometheus$([ -n "$with_grafana" ] && echo ", grafana") ($((SECONDS - t0)) s)"
+	ok "compose up -d: nats, forq-shm, forq-shm-b, forqd, forqd-b, prometheus$([ -n "$with_grafana" ] && echo ", grafana") ($((SECONDS - t0)) s)"
 else
 	bad "compose up -d"
 	show "$TMP/up.log"
@@ -347,10 +352,17 @@ uids() {
 	docker exec "$(cid "$1")" sh -c 'for f in /proc/[0-9]*/status; do
 		awk "/^Uid:/ { print \$2 }" "$f" 2>/dev/null; done' 2>/dev/null | sort -u
 }
-for svc in nats forqd forqd-b; do
+for svc in nats forq-shm forq-shm-b forqd forqd-b; do
 	u=$(uids $svc | tr '\n' ' ')
 	check "$svc: every process runs as a non-root user (uids: $u)" \
 		bash -c '[ -n "$1" ] && ! grep -qw 0 <<<"$1"' _ "$u"
+done
+# rings HOLDER: the size of each ring in that holder's /dev/shm, "NAME:BYTES".
+rings() { docker exec "$(cid "$1")" sh -c 'cd /dev/shm && for f in forq*; do [ -e "$f" ] || continue; echo "$f:$(stat -c %s "$f")"; done' 2>/dev/null | tr '\n' ' '; }
+for h in forq-shm forq-shm-b; do
+	r=$(rings $h)
+	check "both rings of its host live in $h's /dev/shm (${r:-none}; shm_size 256m)" \
+		bash -c 'grep -qE "(^| )forq:[1-9]" <<<"$1" && grep -qE "(^| )forq\.shared:[1-9]" <<<"$1"' _ "$r"
 done
 forqd_logs >"$TMP/forqd.log"
 check "host a journals its queue default in its volume (event=journal_opened dir=/var/lib/forq/journal/default ... fsync=always)" \
@@ -522,17 +534,24 @@ if [ -n "$with_grafana" ]; then
 		bash -c 'curl -fsS "http://127.0.0.1:$1/api/search?query=forq" | grep -q "\"title\":\"forq\""' _ "$grafana_port"
 fi
 
-# ---- 5. the queue "default" outlives forqd's container: the journal --------------
+# ---- 5. the queue "default" outlives forqd's container: the holder, the journal ---
+# Two layers. forqd's container dies (docker kill, kill -9 inside, the
+# restart policy): the rings stay in its holder's /dev/shm and the next
+# forqd re-attaches, everything kept. The holder dies too (what an engine
+# restart or a reboot does): the journal in the volume brings back the
+# pending tasks, and what only shared memory held is gone.
+#
 # tasks.py URL IDS push N [QUEUE FIRST] pushes N tasks "i*3+1" (i from FIRST,
 # 0 by default) over POST /tasks (/queues/QUEUE/tasks) and keeps their ids;
 # tasks.py URL IDS check STATUS counts how many of them have STATUS (with
 # the right result when done), printing the first few that do not;
 # tasks.py - IDS results FILE: how many of them have a done line with the
-# right result in FILE (a results file). The host is not forqd's loopback:
-# task routes need a token (TASK_TOKEN, the admin token read with README's
+# right result in FILE (a results file); tasks.py URL - memory DONE DEAD
+# LATER KEY: memory_state's line. The host is not forqd's loopback: task
+# routes need a token (TASK_TOKEN, the admin token read with README's
 # command).
 cat >"$TMP/tasks.py" <<'EOF'
-import json, os, sys, urllib.request
+import json, os, sys, urllib.error, urllib.request
 url, ids_file, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 auth = {"Authorization": "Bearer " + os.environ["TASK_TOKEN"]} if os.environ.get("TASK_TOKEN") else {}
 if mode == "push":
@@ -546,6 +565,27 @@ if mode == "push":
             ids += json.load(r)["ids"]
     json.dump(ids, open(ids_file, "w"))
     print(len(ids))
+elif mode == "memory":
+    # What only shared memory holds, in one line (see memory_state).
+    def call(path, body=None):
+        req = urllib.request.Request(url + path, data=body, headers=auth,
+                                     method="POST" if body else "GET")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, {}
+    done, dead, later, key = sys.argv[4:8]
+    q = call("/stats")[1]["queues"]["default"]
+    out = [f"paused={str(q['paused']).lower()}", f"dead_letters={q['dead_letters']}",
+           f"scheduled={q['scheduled']}"]
+    for name, tid in (("done", done), ("dead", dead), ("later", later)):
+        code, t = call(f"/tasks/{tid}")
+        out.append(f"{name}={t.get('status', code)}" + (f":{t['result']}" if "result" in t else ""))
+    code, r = call("/tasks", json.dumps({"payload": "2*21", "key": "compose:k"}).encode())
+    held = r.get("duplicate") is True and r.get("ids") == [int(key)]
+    out.append("key=" + ("held" if held else f"free:{code}"))
+    print(" ".join(out))
 elif mode == "results":
     done = {}
     for line in open(sys.argv[4]):
@@ -579,6 +619,8 @@ stopped() { [ "$(state forqd '{{.State.Running}}')" = false ]; }
 demo_runs() { [ "$(stats "done")" -gt 0 ] 2>/dev/null; }
 # results_of SERVICE FILE: that host's results file, out of its volume.
 results_of() { docker exec "$(cid "$1")" cat /var/lib/forq/results.jsonl >"$2" 2>/dev/null; }
+# logs_since SERVICE T: what its container logged since T (date +%s.%N).
+logs_since() { docker logs --since "$2" "$(cid "$1")" 2>&1; }
 # up_d WHAT: `compose up -d`, then waits for forqd on its port; says why not.
 up_d() {
 	if ! timeout 120 "${compose[@]}" up -d >"$TMP/up.log" 2>&1; then
@@ -592,44 +634,99 @@ up_d() {
 
 # No consumers and no demo while the tasks sit in the queue: what is pending
 # stays countable; results go to a file in each host's volume. Both hosts
-# are recreated with these settings (each drains first).
+# are recreated with these settings (each drains first); their holders stay.
 export FORQ_WORKERS=0 FORQ_DEMO_RATE=0 FORQ_RESULTS=/var/lib/forq/results.jsonl
 up_d "FORQ_WORKERS=0 FORQ_DEMO_RATE=0 FORQ_RESULTS=/var/lib/forq/results.jsonl"
 # The failing-task loop went with the old container.
 poll 20 0.5 bash -c '! kill -0 "$1" 2>/dev/null' _ "$alert_pid" || kill "$alert_pid" 2>/dev/null
 wait "$alert_pid" 2>/dev/null
+
+# What only shared memory holds, made inside host a (loopback: no token): a
+# task done by a remote worker (its result for GET /tasks/{id}), a unique
+# key held 10 minutes after its task ended, a dead letter (a remote worker
+# whose handler fails all 3 deliveries), a task delayed by an hour; then the
+# queue paused.
+read -r id_done id_key id_dead id_later < <(docker exec "$(cid forqd)" sh -c '
+	d=$(forq push "6*7") && k=$(forq push --key compose:k --key-window 10m "2*21") &&
+	timeout 30 forq worker --handler arith --max-tasks 2 --wait-ms 200 >/dev/null 2>&1
+	p=$(forq push poison) &&
+	timeout 30 forq worker --handler "exec:exit 1" --max-tasks 3 --wait-ms 500 >/dev/null 2>&1
+	l=$(forq push --delay 1h "7*6") && echo "$d $k $p $l"' 2>"$TMP/inside.err")
+curl -sS --max-time 10 -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" "$forqd_url/queues/default/pause"
+memory_state() {
+	TASK_TOKEN=$TOKEN /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" - memory \
+		"${id_done:-0}" "${id_dead:-0}" "${id_later:-0}" "${id_key:-0}" 2>&1 | tail -n 1
+}
+kept="paused=true dead_letters=1 scheduled=1 done=done:42 dead=dead later=scheduled key=held"
+before=$(memory_state)
+check "host a's queue holds a done task, a held key, a dead letter, a delayed task, a pause ($before)" \
+	[ "$before" = "$kept" ]
+[ -n "$id_later" ] || show "$TMP/inside.err" 5
 pushed=$(TASK_TOKEN=$TOKEN /usr/bin/python3 "$TMP/tasks.py" "$forqd_url" "$TMP/ids.json" push $ntasks 2>&1)
 pending=$(stats pending.total)
-check "$ntasks tasks pushed over POST /tasks (--fsync always: each answer after its fdatasync) and pending (pushed: $pushed, pending: $pending)" \
+check "$ntasks tasks pushed over POST /tasks (--fsync always: each answer after its fdatasync) and pending, the queue paused (pushed: $pushed, pending: $pending)" \
 	[ "$pushed" = "$ntasks" -a "$pending" = "$ntasks" ]
 
-# docker kill: SIGKILL to the container, whose /dev/shm (the ring) goes with
-# it; only the journal in the forq-data volume holds the tasks now.
-docker kill "$(cid forqd)" >/dev/null 2>&1
+# docker kill of both forqd containers: their holders keep the rings.
+t=$(date +%s.%N)
+docker kill "$(cid forqd)" "$(cid forqd-b)" >/dev/null 2>&1
 sleep 2
-check "docker kill: forqd's container is down ($(state forqd '{{.State.Status}} exit {{.State.ExitCode}}'))" \
-	[ "$(state forqd '{{.State.Running}}')" = false ]
-up_d "after docker kill"
+check "docker kill forqd forqd-b: both down, their holders forq-shm and forq-shm-b still run ($(state forqd '{{.State.Status}} exit {{.State.ExitCode}}'))" \
+	bash -c '[ "$1 $2 $3 $4" = "false false true true" ]' _ "$(state forqd '{{.State.Running}}')" \
+	"$(state forqd-b '{{.State.Running}}')" "$(state forq-shm '{{.State.Running}}')" \
+	"$(state forq-shm-b '{{.State.Running}}')"
+up_d "after docker kill forqd forqd-b"
+logs_since forqd "$t" >"$TMP/start.log"
+check "compose up -d: forqd re-attached to its ring in forq-shm (event=queue_recovered name=/forq ... pending=$ntasks, no journal replay)" \
+	bash -c 'grep -q "event=queue_recovered name=/forq .*pending=$2 " "$1" &&
+		grep -q "event=journal_opened dir=/var/lib/forq/journal/default .*replay=0 " "$1"' _ "$TMP/start.log" "$ntasks"
+grep -q "event=queue_recovered name=/forq " "$TMP/start.log" || grep -E "event=(queue|journal)" "$TMP/start.log" | show /dev/stdin 4
 n=$(tasks_with pending)
-check "compose up -d after docker kill: forqd back, all $ntasks tasks still pending (${n%% *}; pending ${ntasks}: $(stats pending.total))" \
-	[ "${n%% *}" = $ntasks ]
-forqd_logs | grep -E "event=(queue_created|queue_recovered|journal_opened)" | tail -n 3 >"$TMP/forqd-start.log"
-check "the ring went with the container, the journal brought the tasks back (event=journal_opened ... replay=$ntasks, not queue_recovered)" \
-	bash -c 'grep -q "event=journal_opened dir=/var/lib/forq/journal/default .*replay=$2 " "$1" &&
-		! grep -q "event=queue_recovered .*queue=default" "$1"' _ "$TMP/forqd-start.log" "$ntasks"
-grep -q "replay=$ntasks " "$TMP/forqd-start.log" || show "$TMP/forqd-start.log" 3
+after=$(memory_state)
+check "... all $ntasks tasks still pending (${n%% *}) and everything else kept ($after)" \
+	[ "${n%% *}" = $ntasks -a "$after" = "$kept" ]
+poll 30 0.5 bash -c 'curl -fsS -o /dev/null --max-time 2 "$1/healthz"' _ "$forqd_b_url"
+check "forqd-b re-attached to both of its rings in forq-shm-b (queue_recovered name=/forq and name=/forq.shared)" \
+	bash -c 'l=$(docker logs --since "$1" "$2" 2>&1); grep -q "event=queue_recovered name=/forq " <<<"$l" &&
+		grep -q "event=queue_recovered name=/forq.shared " <<<"$l"' _ "$t" "$(cid forqd-b)"
 
 # kill -9 of forqd inside the container: tini exits 137, the restart policy
-# (on-failure) starts the container again, and forqd finds its tasks (in
-# the journal, or in the ring if the engine kept the container's /dev/shm).
+# (on-failure) starts the container again, and forqd re-attaches.
 restarts=$(state forqd '{{.RestartCount}}')
+t=$(date +%s.%N)
 docker exec "$(cid forqd)" sh -c 'kill -9 $(cat /proc/1/task/1/children)' 2>"$TMP/kill.err"
 poll 30 0.5 restarted && wait_ready
 pending=$(stats pending.total)
-check "kill -9 of forqd inside: restarted by the restart policy (restarts $restarts -> $(state forqd '{{.RestartCount}}')), $ntasks still pending ($pending)" \
-	[ "$pending" = "$ntasks" -a "$(state forqd '{{.RestartCount}}')" -gt "$restarts" ]
+after=$(memory_state)
+check "kill -9 of forqd inside: restarted by the restart policy (restarts $restarts -> $(state forqd '{{.RestartCount}}')), re-attached, $ntasks still pending ($pending), everything else kept ($after)" \
+	bash -c '[ "$1" = "$2" -a "$3" -gt "$4" -a "$5" = "$6" ] && grep -q "event=queue_recovered name=/forq " <<<"$7"' _ \
+	"$pending" "$ntasks" "$(state forqd '{{.RestartCount}}')" "$restarts" "$after" "$kept" "$(logs_since forqd "$t")"
 
-# Killed again, and back with consumers: every task runs, with its result.
+# docker kill of forqd and its holder: the rings go with the holder (its
+# /dev/shm is made anew when it starts), only the journal in the forq-data
+# volume holds the tasks now.
+t=$(date +%s.%N)
+docker kill "$(cid forqd)" "$(cid forq-shm)" >/dev/null 2>&1
+sleep 2
+check "docker kill forqd forq-shm (what an engine restart or a reboot does): both down ($(state forq-shm '{{.State.Status}} exit {{.State.ExitCode}}'))" \
+	bash -c '[ "$1 $2" = "false false" ]' _ "$(state forqd '{{.State.Running}}')" "$(state forq-shm '{{.State.Running}}')"
+up_d "after docker kill forqd forq-shm"
+n=$(tasks_with pending)
+check "compose up -d after docker kill forqd forq-shm: forqd back, all $ntasks tasks still pending (${n%% *}; pending ${ntasks}: $(stats pending.total))" \
+	[ "${n%% *}" = $ntasks ]
+logs_since forqd "$t" >"$TMP/start.log"
+check "the rings went with the holder, the journal brought the tasks back (event=journal_opened ... replay=$ntasks, not queue_recovered)" \
+	bash -c 'grep -q "event=journal_opened dir=/var/lib/forq/journal/default .*replay=$2 " "$1" &&
+		grep -q "event=queue_created name=/forq " "$1" && ! grep -q "event=queue_recovered" "$1"' _ "$TMP/start.log" "$ntasks"
+grep -q "replay=$ntasks " "$TMP/start.log" || grep -E "event=(queue|journal)" "$TMP/start.log" | show /dev/stdin 4
+# README's Journal section: the journal holds no pause, dead letters,
+# results, delayed tasks not yet due or unique keys.
+lost="paused=false dead_letters=0 scheduled=0 done=404 dead=404 later=404 key=free:202"
+after=$(memory_state)
+check "... and what only shared memory held is gone, as README says ($after)" [ "$after" = "$lost" ]
+
+# Killed again (the ring in forq-shm is kept), and back with consumers:
+# every task the journal brought back runs, with its result.
 docker kill "$(cid forqd)" >/dev/null 2>&1
 export FORQ_WORKERS=2 FORQ_DEMO_RATE=200
 up_d "after docker kill, with consumers and the demo"
@@ -706,6 +803,8 @@ else
 fi
 check "the clean exit checkpointed the journal (event=journal_checkpoint)" \
 	grep -q "event=journal_checkpoint" "$TMP/last.log"
+check "the clean exit removed both rings from forq-shm's /dev/shm (left: $(rings forq-shm))" \
+	bash -c '[ -z "$1" ] && [ "$2" = true ]' _ "$(rings forq-shm)" "$(state forq-shm '{{.State.Running}}')"
 
 # ---- 7. down -v leaves nothing behind ---------------------------------------------
 if timeout 120 "${compose[@]}" down -v >"$TMP/down.log" 2>&1; then

@@ -56,15 +56,30 @@ compose() {
 	check "compose.yaml: both forqd hosts restart on failure only (a remote shutdown stays down)" \
 		bash -c 'for h in forqd forqd-b; do sed -n "/^  $h:/,/^  [a-z]/p" "$1/c.yml" |
 			grep -qx "    restart: on-failure" || { echo "$h"; exit 1; }; done' _ "$tmp"
-	# Each host's queue "default" outlives its container through the journal
-	# in its own volume (its /dev/shm is its own and goes with it): the
-	# journal flags, a volume at /var/lib/forq, room for both rings, and the
-	# file that declares the queues.
-	check "compose.yaml: each forqd host journals (--fsync always) in its own volume, shm_size 256m, docker/forqd.conf" \
+	# Each host's rings live in its own holder's /dev/shm, so they outlive
+	# forqd's container: a holder per host, joined with ipc: service:, with
+	# room for both rings, running only sleep, no network, non-root, kept
+	# running; forqd starts after it.
+	check "compose.yaml: each forqd host's /dev/shm is its own holder's (forq-shm, forq-shm-b: ipc shareable, shm_size 256m, only sleep, no network, non-root, unless-stopped)" \
+		bash -c 'for p in forqd:forq-shm forqd-b:forq-shm-b; do h=${p%%:*} s=${p#*:}
+			sed -n "/^  $h:/,/^  [a-z]/p" "$1/c.yml" >"$1/h.yml"
+			sed -n "/^  $s:/,/^  [a-z]/p" "$1/c.yml" >"$1/s.yml"
+			grep -qx "    ipc: service:$s" "$1/h.yml" && ! grep -q "shm_size:" "$1/h.yml" &&
+			grep -A1 -x "      $s:" "$1/h.yml" | grep -qx "        condition: service_started" &&
+			grep -qx "    ipc: shareable" "$1/s.yml" && grep -qx "    shm_size: 256m" "$1/s.yml" &&
+			grep -qx "    - sleep" "$1/s.yml" && grep -qx "    - infinity" "$1/s.yml" &&
+			grep -qx "    network_mode: none" "$1/s.yml" && grep -qx "    read_only: true" "$1/s.yml" &&
+			grep -qxE "    user: .?[1-9][0-9]*:[1-9][0-9]*.?" "$1/s.yml" &&
+			grep -qx "    restart: unless-stopped" "$1/s.yml" &&
+			! grep -qE "^    (ports|volumes):" "$1/s.yml" || { echo "$h / $s"; exit 1; }
+			done' _ "$tmp"
+	# Each host's queue "default" also survives its holder (an engine
+	# restart, a reboot) through the journal in its own volume: the journal
+	# flags, a volume at /var/lib/forq, and the file that declares the queues.
+	check "compose.yaml: each forqd host journals (--fsync always) in its own volume, docker/forqd.conf" \
 		bash -c 'for h in forqd forqd-b; do sed -n "/^  $h:/,/^  [a-z]/p" "$1/c.yml" >"$1/h.yml"
 			grep -qx "    - --journal" "$1/h.yml" && grep -qx "    - /var/lib/forq/journal" "$1/h.yml" &&
 			grep -qx "    - --fsync" "$1/h.yml" && grep -qx "    - always" "$1/h.yml" &&
-			grep -qx "    shm_size: 256m" "$1/h.yml" && ! grep -q "ipc:" "$1/h.yml" &&
 			grep -qE "^    - /etc/forq/forqd.conf$" "$1/h.yml" &&
 			grep -qE "docker/forqd.conf:/etc/forq/forqd.conf:ro$" "$1/h.yml" &&
 			grep -qE "^    - forq-data(-b)?:/var/lib/forq(:rw)?$" "$1/h.yml" || { echo "$h"; exit 1; }
