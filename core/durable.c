@@ -90,14 +90,54 @@ static int sync_wanted(struct forq *q)
 
 int forq__ring_wait(struct forq *q, int ring)
 {
-	return sync_wanted(q) ? forq__durable_wait(q, forq__ring(q, ring), 0) : 0;
+	if (!sync_wanted(q))
+		return 0;
+	if (q->nowait) {
+		forq__durable_note(q, ring);
+		return 0;
+	}
+	return forq__durable_wait(q, forq__ring(q, ring), 0);
 }
 
 int forq__sched_wait(struct forq *q, uint64_t seq)
 {
 	if (!seq || !sync_wanted(q))
 		return 0;
+	if (q->nowait) {
+		q->sched_target = seq > q->sched_target ? seq : q->sched_target;
+		return 0;
+	}
 	return wait_journal(q, sched_reached, &seq, forq__deadline_of(DURABLE_WAIT_MS));
+}
+
+void forq_admin_push_nowait(struct forq *q)
+{
+	q->nowait = 1;
+}
+
+int forq_admin_durable_take(struct forq *q, struct forq_durable_ticket *t)
+{
+	int any = q->sched_target != 0;
+	t->sched = q->sched_target;
+	q->sched_target = 0;
+	for (int i = 0; i < FORQ_NRINGS; i++) {
+		any |= q->durable_target[i] != 0;
+		t->ring[i] = q->durable_target[i];
+		q->durable_target[i] = 0;
+	}
+	return any && sync_wanted(q);
+}
+
+int forq_admin_durable_reached(struct forq *q, const struct forq_durable_ticket *t)
+{
+	int reached = !t->sched || sched_reached(q, &t->sched);
+	for (int i = 0; i < FORQ_NRINGS && reached; i++) {
+		struct durable_arg a = {forq__ring(q, i), t->ring[i]};
+		reached = !t->ring[i] || ring_reached(q, &a);
+	}
+	if (reached)
+		return 1;
+	return sync_wanted(q) ? 0 : -ESHUTDOWN;
 }
 
 void forq__durable_note(struct forq *q, int ring)

@@ -108,7 +108,7 @@ static int push_lines(struct forq *q, int prio, const struct forq_msg *msgs, con
 		for (size_t i = 0; i < n; i++)
 			ids[i] = tmpl.id + i;
 	if (atomic_load_explicit(&q->h->flags, memory_order_relaxed) & FORQ_F_JOURNAL_SYNC) {
-		if (wait_durable)
+		if (wait_durable && !q->nowait)
 			return forq__durable_wait(q, ring, timeout_ms);
 		forq__durable_note(q, FORQ_RING_MAIN(prio));
 	}

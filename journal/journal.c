@@ -202,6 +202,8 @@ static void after_write(struct journal *j, int synced)
 			forq_admin_journal_publish(j->q, r, &j->marks[r]);
 	forq_admin_journal_sched_publish(j->q, j->sched_upto);
 	forq_admin_journal_wake(j->q, j->tasks_out);
+	if (j->c.on_durable && j->c.fsync_ms == JOURNAL_SYNC_ALWAYS)
+		j->c.on_durable(j->c.on_durable_ctx);
 	for_runs(&j->acc_id, segset_accepted_run, &j->s);
 	for_runs(&j->fin_out, segset_finished_run, &j->s);
 	if (synced)

@@ -36,6 +36,11 @@ struct journal_config {
 	uint64_t segment_bytes;  /* rotate past this size */
 	const char *queue_name;  /* written in each segment, checked at open */
 	uint32_t max_payload;
+	/* With JOURNAL_SYNC_ALWAYS: called on the writer thread after each
+	 * write that moved the durable marks (for waiters that cannot sleep on
+	 * the queue's futex: an event loop). NULL: none. */
+	void (*on_durable)(void *ctx);
+	void *on_durable_ctx;
 };
 
 struct journal_stats {

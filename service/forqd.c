@@ -132,6 +132,17 @@ static int open_queue(struct served *s)
 
 /* --journal: a new queue gets what the journal holds; a recovered one is
  * journaled from where it stands. */
+/* journal_config.on_durable, on a journal's writer thread: TCP PUTs
+ * waiting for the disk are answered by the loop. One byte in the pipe at a
+ * time. */
+static void on_durable(void *ctx)
+{
+	struct forqd *d = ctx;
+	char b = 'j';
+	if (!atomic_exchange(&d->durable_woken, 1) && write(d->wake[1], &b, 1) < 0)
+		atomic_store(&d->durable_woken, 0); /* full: bytes are pending anyway */
+}
+
 static int open_journal(struct served *s)
 {
 	struct forqd_config *c = s->c;
@@ -144,7 +155,8 @@ static int open_journal(struct served *s)
 		mkdir(s->d->c.journal, 0700); /* DIR of DIR/NAME; journal_open makes NAME */
 	struct journal_config jc = {.dir = c->journal, .fsync_ms = c->fsync_ms,
 				    .segment_bytes = (uint64_t)c->journal_segment_mib << 20,
-				    .queue_name = c->shm_name, .max_payload = c->max_payload};
+				    .queue_name = c->shm_name, .max_payload = c->max_payload,
+				    .on_durable = on_durable, .on_durable_ctx = s->d};
 	int r = journal_open(&s->journal, s->q, &jc, s->created, err, sizeof err);
 	if (r)
 		log_event(LOG_ERROR, "journal_refused", "dir=%s error=\"%s\"", c->journal,
@@ -409,7 +421,11 @@ static void on_wake(void *ctx, uint32_t events)
 				while ((k = pub_relay_take(&d->relay, a, 64)) > 0)
 					for (size_t j = 0; j < k && d->tcp; j++)
 						tcp_published(d->tcp, a[j].ref, a[j].seq, a[j].dup);
-			else if (buf[i] == 'n')
+			else if (buf[i] == 'j') {
+				atomic_store(&d->durable_woken, 0);
+				if (d->tcp)
+					tcp_durable(d->tcp);
+			} else if (buf[i] == 'n')
 				begin_stop(d, "POST /shutdown?mode=now");
 			else
 				begin_drain(d, "POST /shutdown");

@@ -61,8 +61,10 @@ struct forqd {
 	int have_sink;
 	int sfd;                  /* signalfd */
 	int wake[2];              /* /shutdown -> main loop: 'd' drain, 'n' now;
-				   * 'p': publishes answered (relay) */
+				   * 'p': publishes answered (relay); 'j': a
+				   * journal moved its durable marks */
 	struct pub_relay relay;   /* JetStream's answers to TCP PUTs */
+	atomic_int durable_woken; /* a 'j' is in the pipe, not yet read */
 	enum phase phase;
 	int idle;                 /* every queue idle: housekeeping slows */
 	int results_gone;         /* the results output takes no more writes (EPIPE) */

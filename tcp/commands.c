@@ -298,6 +298,26 @@ void commands_published(struct conn *c, uint64_t seq, int dup, uint64_t now)
 		commands_settle(c, now);
 }
 
+/* A local PUT's reply: r is its push's outcome. */
+static void reply_pushed(struct conn *c, const struct tcp_q *tq, int r, uint64_t id, int dup)
+{
+	switch (r) {
+	case 0:
+		conn_sent(c, dup ? proto_format_ok_duplicate(&c->out, id)
+				 : proto_format_ok_id(&c->out, id));
+		break;
+	case -EAGAIN: reply_err(c, PROTO_E_QUEUE_FULL); break;
+	case -ESHUTDOWN: reply_err(c, PROTO_E_DRAINING); break;
+	case -EMSGSIZE: reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE); break;
+	case -ETIMEDOUT: reply_err(c, PROTO_E_NOT_DURABLE); break;
+	default:
+		log_event(LOG_ERROR, "tcp_put_failed", "queue=%s error=\"%s\"", tq->name,
+			  strerror(-r));
+		reply_err(c, PROTO_E_INTERNAL);
+		break;
+	}
+}
+
 static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req *req,
 		   uint64_t now)
 {
@@ -327,21 +347,35 @@ static void do_put(struct tcp_server *s, struct conn *c, const struct proto_req 
 						    req->text_len, req->delay_ms, &id)
 				: forq_push(q, (enum forq_prio)req->prio, req->text, req->text_len, 0,
 					    &id);
-	switch (r) {
-	case 0:
-		conn_sent(c, dup ? proto_format_ok_duplicate(&c->out, id)
-				 : proto_format_ok_id(&c->out, id));
-		break;
-	case -EAGAIN: reply_err(c, PROTO_E_QUEUE_FULL); break;
-	case -ESHUTDOWN: reply_err(c, PROTO_E_DRAINING); break;
-	case -EMSGSIZE: reply_err(c, PROTO_E_PAYLOAD_TOO_LARGE); break;
-	case -ETIMEDOUT: reply_err(c, PROTO_E_NOT_DURABLE); break;
-	default:
-		log_event(LOG_ERROR, "tcp_put_failed", "queue=%s error=\"%s\"", tq->name,
-			  strerror(-r));
-		reply_err(c, PROTO_E_INTERNAL);
-		break;
+	/* --fsync always: the push did not wait (the loop never does); the
+	 * reply waits for the journal instead, and c reads nothing meanwhile
+	 * (replies stay in order; other connections go on, and their PUTs
+	 * join the same fdatasync). */
+	if (r == 0 && forq_admin_durable_take(q, &c->dur_t) &&
+	    (r = forq_admin_durable_reached(q, &c->dur_t)) == 0) {
+		c->dur_q = tq;
+		c->dur_id = id;
+		c->dur_dup = dup;
+		s->ndurable++;
+		loop_timer_set(s->loop, &c->timer, now + TCP_DURABLE_WAIT_MS * MS);
+		return;
 	}
+	reply_pushed(c, tq, r < 0 ? r : 0, id, dup);
+}
+
+void commands_durable(struct conn *c, int r, uint64_t now)
+{
+	struct tcp_server *s = c->s;
+	struct tcp_q *tq = c->dur_q;
+	size_t out0 = c->out.len;
+	c->dur_q = NULL;
+	s->ndurable--;
+	c->last_io_ns = now; /* its wait counts as activity */
+	loop_timer_stop(s->loop, &c->timer);
+	reply_pushed(c, tq, r, c->dur_id, c->dur_dup);
+	count(&s->m_cmd_out[PROTO_PUT], (uint64_t)(c->out.len - out0));
+	if (c->state != CONN_DEAD)
+		commands_settle(c, now);
 }
 
 /* STATS [queue]: the queue's figures (its leases among them) and the

@@ -29,6 +29,8 @@ void commands_park_timeout(struct conn *c, uint64_t now);
 /* c's PUT to a stream is answered: OK seq (dup: OK seq duplicate), or with
  * seq 0 ERR not-published; c reads its next requests. */
 void commands_published(struct conn *c, uint64_t seq, int dup, uint64_t now);
+/* c's PUT that waited for the disk: r 0 (on disk), -ETIMEDOUT or -ESHUTDOWN. */
+void commands_durable(struct conn *c, int r, uint64_t now);
 
 /* Cancels task id of queue tq if a connection holds its lease (tcp_cancel):
  * 0, or -EBUSY when none does. */

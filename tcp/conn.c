@@ -171,6 +171,10 @@ void conn_begin_close(struct conn *c, const char *why, uint64_t now)
 		return;
 	conn_unpark(c, now);
 	c->pub_ref = 0; /* its ack, if it comes, finds no one */
+	if (c->dur_q) {
+		c->dur_q = NULL; /* its task stays queued, as a task whose reply is lost */
+		c->s->ndurable--;
+	}
 	conn_release_leases(c, why);
 	c->state = CONN_FLUSH;
 	loop_timer_set(c->s->loop, &c->timer, now + CLOSE_GRACE_MS * MS);
@@ -183,7 +187,7 @@ void conn_update_events(struct conn *c)
 	case CONN_ACTIVE:
 		/* Level-triggered: once seen, stop asking. A PUT waiting for
 		 * its publish reads nothing, its peer's EOF included. */
-		ev = c->eof || c->pub_ref ? 0 : EPOLLRDHUP;
+		ev = c->eof || c->pub_ref || c->dur_q ? 0 : EPOLLRDHUP;
 		if (!conn_waiting(c) && !c->eof && conn_out_pending(c) < OUT_HIGH)
 			ev |= EPOLLIN;
 		if (conn_out_pending(c))

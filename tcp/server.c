@@ -104,7 +104,7 @@ static void on_conn_event(void *ctx, uint32_t ev)
 		if (ev & EPOLLOUT)
 			conn_flush(c, now);
 		if (c->state != CONN_DEAD && ((c->parked && (ev & (EPOLLRDHUP | EPOLLHUP))) ||
-					      (c->pub_ref && (ev & EPOLLHUP))))
+					      ((c->pub_ref || c->dur_q) && (ev & EPOLLHUP))))
 			conn_mark_dead(c); /* gone while waiting: hand it nothing */
 		if (c->state != CONN_DEAD && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
 			on_readable(c, now);
@@ -124,6 +124,8 @@ static void on_conn_timer(void *ctx, uint64_t now)
 		commands_park_timeout(c, now);
 	else if (c->pub_ref)
 		commands_published(c, 0, 0, now);
+	else if (c->dur_q)
+		commands_durable(c, -ETIMEDOUT, now);
 	else if (c->state == CONN_FLUSH || c->state == CONN_LINGER)
 		conn_mark_dead(c);
 	after_event(s, now);
@@ -280,6 +282,20 @@ void tcp_published(struct tcp_server *s, uint64_t ref, uint64_t seq, int dup)
 	after_event(s, now);
 }
 
+void tcp_durable(struct tcp_server *s)
+{
+	uint64_t now = clock_mono_ns();
+	for (uint32_t i = 0; i < s->max_conns && s->ndurable; i++) {
+		struct conn *c = s->conns[i];
+		if (!c || c->state == CONN_DEAD || !c->dur_q)
+			continue;
+		int r = forq_admin_durable_reached(c->dur_q->q, &c->dur_t);
+		if (r)
+			commands_durable(c, r < 0 ? r : 0, now);
+	}
+	after_event(s, now);
+}
+
 void tcp_draining(struct tcp_server *s)
 {
 	s->draining = 1;
@@ -343,6 +359,7 @@ static int add_queues(struct tcp_server *s, const struct tcp_queue *qs, size_t n
 					  : h.max_payload;
 		if (leases_init(&tq->leases, tq->q))
 			return -ENOMEM;
+		forq_admin_push_nowait(tq->q); /* the loop waits for no disk (tcp_durable) */
 		s->nq++;
 		if (tq->batch_max > s->batch_max)
 			s->batch_max = tq->batch_max;

@@ -72,7 +72,10 @@ struct tcp_queue {
 	const char *name;        /* what PUT queue=, GET_TASK(S) queue=, STATS,
 				  * PAUSE, RESUME, PURGE and CANCEL call it */
 	struct forq *q;          /* forqd's main handle (its record holds the
-				  * leases' counters) */
+				  * leases' counters), used on the loop only:
+				  * its pushes stop waiting for the journal
+				  * (forq_admin_push_nowait), tcp_durable
+				  * answers them */
 	struct tcp_results res;  /* where its results go */
 	uint32_t max_payload;    /* 0: the queue's own */
 	uint32_t batch_max;      /* most tasks one GET_TASKS takes from it; 0: the
@@ -98,10 +101,16 @@ unsigned tcp_parked(const struct tcp_server *s);
 /* Tasks may have arrived (the queue's work word moved): serves parked GETs. */
 void tcp_work_arrived(struct tcp_server *s);
 void tcp_draining(struct tcp_server *s);      /* PUT refused from now on */
+/* A journal moved its durable marks: answers the PUTs that waited for it.
+ * Main thread. */
+void tcp_durable(struct tcp_server *s);
 /* The answer to tcp_queue.publish's ref: seq the stream sequence (0: not
  * published), dup its key was held. A ref whose connection is gone or gave
  * up waiting (TCP_PUBLISH_WAIT_MS) is ignored. Main thread. */
 #define TCP_PUBLISH_WAIT_MS 15000
+/* How long a PUT waits for the disk (--fsync always) before ERR not-durable
+ * (its task stays queued), as forq_push's own wait. */
+#define TCP_DURABLE_WAIT_MS 5000
 void tcp_published(struct tcp_server *s, uint64_t ref, uint64_t seq, int dup);
 /* Cancels task id of the queue named queue if a remote worker holds it: its
  * lease is gone (a late RESULT gets ERR not-leased) and the queue's final

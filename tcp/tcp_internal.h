@@ -64,6 +64,13 @@ struct conn {
 	 * holds the end of the wait); 0: none. ((uint64_t)id << 32) | a count. */
 	uint64_t pub_ref;
 	uint32_t pub_count;
+	/* A PUT to a queue journaled with --fsync always, pushed and waiting
+	 * for the journal to have it on disk (tcp_durable), its reply OK then;
+	 * its timer ends the wait (ERR not-durable). NULL: none. */
+	struct tcp_q *dur_q;
+	struct forq_durable_ticket dur_t;
+	uint64_t dur_id;
+	int dur_dup;
 	uint32_t nleases;       /* leases it holds (in s->leases): how many to give back */
 	uint32_t batch_applied, batch_refused; /* the RESULTS batch being read, so far */
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -118,6 +125,7 @@ struct tcp_server {
 	uint32_t ndead;
 	struct conn *park_head, *park_tail; /* parked GETs, oldest first */
 	uint32_t nparked;
+	uint32_t ndurable;       /* connections with a PUT waiting for the disk */
 	int lease_came_free;    /* an entry freed in a full lease table: parked
 				 * GETs may be served (no push will say so) */
 
@@ -132,10 +140,11 @@ struct tcp_server {
 	_Atomic uint64_t m_cmd_out[TCP_COUNTED_CMDS]; /* reply bytes by command */
 };
 
-/* A parked GET or a PUT waiting for its publish: no request is read. */
+/* A parked GET, or a PUT waiting for its publish or the disk: no request
+ * is read. */
 static inline int conn_waiting(const struct conn *c)
 {
-	return c->parked || c->pub_ref;
+	return c->parked || c->pub_ref || c->dur_q;
 }
 
 /* Leases held now, over every queue. */

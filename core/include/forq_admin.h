@@ -394,6 +394,21 @@ int forq_admin_journal_sched_scan(struct forq *q, forq_journal_fn fn, void *ctx,
 void forq_admin_journal_sched_publish(struct forq *q, uint64_t upto);
 /* Wakes n consumers (0: none) and every producer waiting for the disk. */
 void forq_admin_journal_wake(struct forq *q, size_t n);
+/* For an event loop that must not wait for the disk (forqd's TCP server):
+ * pushes on q (this handle) return without waiting for the journal, even
+ * with sync; forq_admin_durable_take then gives what the pushes since the
+ * last take wait for, and forq_admin_durable_reached says, without
+ * waiting, whether it is on disk. */
+struct forq_durable_ticket {
+	uint64_t ring[FORQ_JOURNAL_RINGS]; /* tail after the push, 0: none */
+	uint64_t sched;                    /* a delayed task's sequence, 0: none */
+};
+void forq_admin_push_nowait(struct forq *q);
+/* 1 and *t when there is something to wait for (sync is on), else 0. */
+int forq_admin_durable_take(struct forq *q, struct forq_durable_ticket *t);
+/* 1: on disk; 0: not yet; -ESHUTDOWN: the journal stopped first (the tasks
+ * stay queued, not known to be on disk). */
+int forq_admin_durable_reached(struct forq *q, const struct forq_durable_ticket *t);
 /* Tasks published (and delayed tasks pushed) and not yet journaled. */
 uint64_t forq_admin_journal_backlog(struct forq *q);
 /* Pushes a task replayed from the journal, its id, priority and attempts

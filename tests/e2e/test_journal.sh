@@ -160,6 +160,16 @@ tcp_put() {
 	echo "${line%$'\r'}"
 }
 
+# ping_ms: a PING on a new connection to TCP_PORT; ms until its PONG (-1: none).
+ping_ms() {
+	local line t0=$(date +%s%N)
+	exec 5<>"/dev/tcp/127.0.0.1/$TCP_PORT" || { echo -1; return; }
+	printf 'PING\r\n' >&5
+	read -r line <&5
+	exec 5>&-
+	[ "${line%$'\r'}" = PONG ] && echo $((($(date +%s%N) - t0) / 1000000)) || echo -1
+}
+
 # note_id DIR ID DUE_MS WHAT: a pushed task, due no sooner than DUE_MS.
 note_id() {
 	[[ $2 =~ ^[0-9]+$ ]] || { echo "no id: '$2'"; return 1; }
@@ -345,7 +355,7 @@ disk_full() {
 	for i in $(seq 1 3000); do echo "$i + 1 $pad"; done >"$d/tasks.txt"
 	unshare -m sh -c 'mount -t tmpfs -o size=4m tmpfs "$1" && head -c 3500k /dev/zero >"$1/filler" &&
 		shift && exec "$@"' sh "$d/j" "$FORQD" --shm-name /forq-e2e-jfull-$$ --journal "$d/j" \
-		--journal-segment 1 --workers 1 --handler noop --http 127.0.0.1:0 --tcp off \
+		--journal-segment 1 --workers 1 --handler noop --http 127.0.0.1:0 --tcp 127.0.0.1:0 \
 		--results "$d/r.jsonl" >"$d/forqd.log" 2>&1 &
 	local pid=$! http rc=0
 	PIDS+=("$pid")
@@ -361,6 +371,19 @@ disk_full() {
 		grep -q "event=journal_write_failed .*errno=28" "$d/forqd.log"
 	check "/metrics counts it" bash -c \
 		"curl -s 127.0.0.1:$http/metrics | grep -Eq '^forq_journal_write_errors_total\{queue=\"default\"\} [1-9]'"
+	# A TCP PUT waits for the disk without holding forqd's loop: another
+	# client is answered meanwhile, and the PUT gets ERR not-durable after
+	# its 5 s (its task stays queued).
+	TCP_PORT=$(log_port "$d/forqd.log" tcp_listening)
+	tcp_put "$d" PUT "1 + 1" >"$d/put.out" &
+	local put=$! ms
+	sleep 1
+	ms=$(ping_ms)
+	check "while a PUT waits for the full disk, PING is answered at once ($ms ms)" \
+		[ "$ms" -ge 0 -a "$ms" -lt 3000 ]
+	wait "$put"
+	check "  ... and the PUT gets ERR not-durable ($(cat "$d/put.out"))" \
+		grep -q "^ERR not-durable" "$d/put.out"
 	nsenter -t "$pid" -m rm -f "$d/j/filler"
 	check "writes resume once there is room" \
 		wait_for 10 grep -q "event=journal_write_resumed" "$d/forqd.log"
