@@ -130,8 +130,6 @@ static int open_queue(struct served *s)
 	return r < 0 ? -1 : 0;
 }
 
-/* --journal: a new queue gets what the journal holds; a recovered one is
- * journaled from where it stands. */
 /* journal_config.on_durable, on a journal's writer thread: TCP PUTs
  * waiting for the disk are answered by the loop. One byte in the pipe at a
  * time. */
@@ -143,6 +141,8 @@ static void on_durable(void *ctx)
 		atomic_store(&d->durable_woken, 0); /* full: bytes are pending anyway */
 }
 
+/* --journal: a new queue gets what the journal holds; a recovered one is
+ * journaled from where it stands. */
 static int open_journal(struct served *s)
 {
 	struct forqd_config *c = s->c;
