@@ -425,6 +425,7 @@ static void on_wake(void *ctx, uint32_t events)
 				atomic_store(&d->durable_woken, 0);
 				if (d->tcp)
 					tcp_durable(d->tcp);
+				http_durable(d->http);
 			} else if (buf[i] == 'n')
 				begin_stop(d, "POST /shutdown?mode=now");
 			else

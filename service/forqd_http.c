@@ -3,6 +3,7 @@
  * the listening socket's policy. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,6 +66,41 @@ static int hook_push(void *ctx, const char *queue, struct http_task *tasks, size
 	if (s && s->up)
 		return intake_publish(s->up, s->c->max_payload, tasks, n, ids);
 	return s ? intake_push(s->hq, s->c->max_payload, tasks, n, ids) : -ENOENT;
+}
+
+/* --fsync always: what a push on the HTTP thread's handle (which never
+ * waits: forq_admin_push_nowait) must wait for before its answer. */
+struct durable_ticket {
+	struct forq *q;
+	struct forq_durable_ticket t;
+};
+static struct durable_ticket no_memory; /* durable: -ENOMEM (answered 500) */
+
+static void *hook_durable_take(void *ctx, const char *queue)
+{
+	struct served *s = served_of(ctx, queue);
+	struct forq_durable_ticket t;
+	if (!s || !forq_admin_durable_take(s->hq, &t))
+		return NULL;
+	struct durable_ticket *k = malloc(sizeof *k);
+	if (!k)
+		return &no_memory;
+	*k = (struct durable_ticket){s->hq, t};
+	return k;
+}
+
+static int hook_durable(void *ctx, void *ticket)
+{
+	struct durable_ticket *k = ticket;
+	(void)ctx;
+	return k == &no_memory ? -ENOMEM : forq_admin_durable_reached(k->q, &k->t);
+}
+
+static void hook_durable_free(void *ctx, void *ticket)
+{
+	(void)ctx;
+	if (ticket != &no_memory)
+		free(ticket);
 }
 
 static int hook_lookup(void *ctx, const char *queue, uint64_t id, struct http_task_status *out)
@@ -159,12 +195,16 @@ int forqd_start_http(struct forqd *d)
 	int r;
 	struct http_hooks hooks = {.ctx = d, .snapshot = hook_snapshot, .push = hook_push,
 				   .lookup = hook_lookup, .shutdown = hook_shutdown,
-				   .ready = hook_ready, .queue = hook_queue, .log = hook_log};
-	EACH(d, s)
+				   .ready = hook_ready, .queue = hook_queue, .log = hook_log,
+				   .durable_take = hook_durable_take, .durable = hook_durable,
+				   .durable_free = hook_durable_free};
+	EACH(d, s) {
 		if (forq_open(&s->hq, s->c->shm_name, err, sizeof err)) {
 			log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);
 			return -1;
 		}
+		forq_admin_push_nowait(s->hq); /* the answer waits, suspended (web/waiting.h) */
+	}
 	if (strcmp(d->c.http, "off") == 0)
 		return 0;
 	r = net_listen(d->c.http, HTTP_BACKLOG, !d->c.admin_token && !d->c.insecure, &l, err,

@@ -17,6 +17,7 @@
 #include "assets.h"
 #include "auth.h"
 #include "buf.h"
+#include "clock.h"
 #include "errmsg.h"
 #include "expo.h"
 #include "guard.h"
@@ -24,6 +25,7 @@
 #include "net.h"
 #include "parse.h"
 #include "procstat.h"
+#include "waiting.h"
 
 #define CT_JSON "application/json"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -47,6 +49,7 @@ struct http_server {
 	struct metrics_snapshot *snap; /* n_snap: one per queue */
 	size_t n_snap;
 	struct buf out;
+	struct waiting *waiting; /* NULL: no durable hooks */
 };
 
 /* One request's state between MHD's calls (POST only). */
@@ -54,6 +57,10 @@ struct req {
 	struct buf body;
 	int too_big; /* body went over max_body: dropped, 413 at the end */
 	int oom;
+	/* A POST /tasks pushed and waiting for the disk, suspended (waiting.h). */
+	struct wait_item wait;
+	struct http_tasks tasks;
+	uint64_t *ids;
 };
 
 static void count(struct http_server *s, unsigned code)
@@ -252,69 +259,83 @@ static enum MHD_Result reply_ids(struct http_server *s, struct MHD_Connection *c
 	return reply_out(s, c, dups == t->n ? 200 : 202, r, NULL);
 }
 
+/* A push's answer, r its outcome. */
+static enum MHD_Result answer_push(struct http_server *s, struct MHD_Connection *c,
+				   const char *queue, struct http_tasks *t, uint64_t *ids, int r)
+{
+	static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+	switch (r) {
+	case 0: return reply_ids(s, c, t, ids);
+	case -ENOENT: return unknown_queue(s, c, queue);
+	case -EAGAIN: return reply_error_hdr(s, c, 503, "queue full, try again later", retry);
+	case -ESHUTDOWN:
+		return reply_error_hdr(s, c, 503, "forqd is shutting down and takes no new tasks",
+				       retry);
+	case -EMSGSIZE: return reply_error(s, c, 413, "a payload is over the queue's max payload");
+	case -EINVAL: return reply_error(s, c, 400, "the queue refused the tasks as invalid");
+	case -ENOTSUP:
+		return reply_error(s, c, 400, "this queue is a NATS stream (forqd --upstream): "
+				   "tasks take no delay, at or priority other than normal");
+	case -ECOMM:
+		return reply_error_hdr(s, c, 503, "the NATS stream did not acknowledge a task "
+				       "(those before it in the request are published)", retry);
+	case -ETIMEDOUT:
+		return reply_error_hdr(s, c, 503,
+				       "the journal did not confirm the tasks on disk in time (a "
+				       "full or failing disk); they stay queued and may still run",
+				       retry);
+	default: return reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
+	}
+}
+
+/* Frees what a push and its wait held. */
+static void wait_free(struct http_server *s, struct req *rq)
+{
+	if (rq->wait.ticket)
+		s->h.durable_free(s->h.ctx, rq->wait.ticket);
+	rq->wait.ticket = NULL;
+	free(rq->ids);
+	rq->ids = NULL;
+	http_tasks_free(&rq->tasks);
+}
+
 static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *c, struct req *rq,
 				  const char *queue)
 {
-	static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
-	struct http_tasks t;
-	uint64_t *ids = NULL;
 	char err[256];
-	enum MHD_Result ok;
 	int r;
 
-	r = http_parse_tasks(rq->body.data ? rq->body.data : "", rq->body.len, s->max_payload, &t,
-			     err, sizeof err);
-	if (r == -EINVAL)
-		return reply_error(s, c, 400, "%s", err);
-	if (r == -EMSGSIZE || r == -E2BIG)
-		return reply_error(s, c, 413, "%s", err);
+	if (rq->wait.done) { /* resumed: its tasks are on disk, or not in time */
+		enum MHD_Result ok = answer_push(s, c, queue, &rq->tasks, rq->ids, rq->wait.result);
+		wait_free(s, rq);
+		return ok;
+	}
+	r = http_parse_tasks(rq->body.data ? rq->body.data : "", rq->body.len, s->max_payload,
+			     &rq->tasks, err, sizeof err);
 	if (r)
-		return reply_error(s, c, 500, "%s", err);
-	if (!(ids = calloc(t.n, sizeof *ids))) {
-		ok = reply_error(s, c, 500, "out of memory");
-		goto end;
+		return reply_error(s, c, r == -EINVAL ? 400 : r == -EMSGSIZE || r == -E2BIG ? 413 : 500,
+				   "%s", err);
+	if (!(rq->ids = calloc(rq->tasks.n, sizeof *rq->ids)))
+		r = -ENOMEM;
+	else
+		r = s->h.push(s->h.ctx, queue, rq->tasks.v, rq->tasks.n, rq->ids);
+	if (r == 0 && s->waiting && (rq->wait.ticket = s->h.durable_take(s->h.ctx, queue))) {
+		rq->wait.c = c;
+		rq->wait.deadline_ns = clock_mono_ns() + HTTP_DURABLE_WAIT_MS * 1000000ull;
+		MHD_suspend_connection(c); /* before the thread may resume it */
+		waiting_add(s->waiting, &rq->wait);
+		return MHD_YES;
 	}
-	r = s->h.push(s->h.ctx, queue, t.v, t.n, ids);
-	switch (r) {
-	case 0:
-		ok = reply_ids(s, c, &t, ids);
-		break;
-	case -ENOENT:
-		ok = unknown_queue(s, c, queue);
-		break;
-	case -EAGAIN:
-		ok = reply_error_hdr(s, c, 503, "queue full, try again later", retry);
-		break;
-	case -ESHUTDOWN:
-		ok = reply_error_hdr(s, c, 503, "forqd is shutting down and takes no new tasks", retry);
-		break;
-	case -EMSGSIZE:
-		ok = reply_error(s, c, 413, "a payload is over the queue's max payload");
-		break;
-	case -EINVAL:
-		ok = reply_error(s, c, 400, "the queue refused the tasks as invalid");
-		break;
-	case -ENOTSUP:
-		ok = reply_error(s, c, 400, "this queue is a NATS stream (forqd --upstream): tasks "
-				 "take no delay, at or priority other than normal");
-		break;
-	case -ECOMM:
-		ok = reply_error_hdr(s, c, 503, "the NATS stream did not acknowledge a task (those "
-				     "before it in the request are published)", retry);
-		break;
-	case -ETIMEDOUT:
-		ok = reply_error_hdr(s, c, 503,
-				     "the journal did not confirm the tasks on disk in time (a full "
-				     "or failing disk); they stay queued and may still run",
-				     retry);
-		break;
-	default:
-		ok = reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
-	}
-end:
-	free(ids);
-	http_tasks_free(&t);
+	enum MHD_Result ok = r == -ENOMEM ? reply_error(s, c, 500, "out of memory")
+					  : answer_push(s, c, queue, &rq->tasks, rq->ids, r);
+	wait_free(s, rq);
 	return ok;
+}
+
+void http_durable(struct http_server *s)
+{
+	if (s && s->waiting)
+		waiting_kick(s->waiting);
 }
 
 static const char *const bearer[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
@@ -617,6 +638,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (ci)
 		guard_busy(ci->socket_context, 0);
 	if (rq) {
+		wait_free(cls, rq);
 		buf_free(&rq->body);
 		free(rq);
 		*con_cls = NULL;
@@ -708,8 +730,15 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 		errmsg_set(err, errlen, "http: cannot use the listening socket: %s", strerror(-r));
 		goto fail;
 	}
+	if (h->durable_take && h->durable && h->durable_free &&
+	    (r = waiting_start(&s->waiting, h))) {
+		errmsg_set(err, errlen, "http: cannot start its thread: %s", strerror(-r));
+		goto fail;
+	}
 	s->d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, on_accept, s,
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			MHD_ALLOW_SUSPEND_RESUME,
+		0, on_accept, s,
 		/* the logger first, so that MHD's own option checks use it too */
 		on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
@@ -727,6 +756,7 @@ int http_start(struct http_server **sp, const struct http_config *c, const struc
 	return 0;
 fail:
 	if (s) {
+		waiting_stop(s->waiting);
 		auth_clear(&s->auth);
 		guard_free(s->guard);
 		free(s->snap);
@@ -744,6 +774,8 @@ void http_stop(struct http_server *s)
 		return;
 	/* After quiesce MHD's listening socket (our duplicate) is ours to close,
 	 * after the stop: MHD_stop_daemon closes it only when not quiesced. */
+	waiting_stop(s->waiting); /* resumed: answered 503 in the drain below */
+	s->waiting = NULL;
 	fd = MHD_quiesce_daemon(s->d);
 	for (int waited = 0; waited < HTTP_DRAIN_MS; waited += 10) {
 		di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

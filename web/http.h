@@ -92,7 +92,17 @@ struct http_hooks {
 	 * runs: 409), -ESRCH or -ETIMEDOUT when no one served it (503), other
 	 * -errno (500). */
 	int (*queue)(void *ctx, const char *name, int op, uint64_t *arg);
+	/* Optional (NULL: a push's answer never waits). After push returned
+	 * 0: a ticket for what it pushed that must still reach the disk
+	 * (--fsync always), or NULL to answer now; the request then waits,
+	 * suspended, up to HTTP_DURABLE_WAIT_MS (503 past it) while the HTTP
+	 * thread serves others. durable(ticket), from any thread: 1 on disk,
+	 * 0 not yet, -ESHUTDOWN (the journal stopped). durable_free after. */
+	void *(*durable_take)(void *ctx, const char *queue);
+	int (*durable)(void *ctx, void *ticket);
+	void (*durable_free)(void *ctx, void *ticket);
 };
+#define HTTP_DURABLE_WAIT_MS 5000
 
 struct http_config {
 	int listen_fd;           /* bound and listening, address chosen by the
@@ -115,6 +125,9 @@ struct http_server;
  * at once; config strings need not outlive the call. */
 int http_start(struct http_server **sp, const struct http_config *c, const struct http_hooks *h,
 	       char *err, size_t errlen);
+/* Any thread: a journal moved its durable marks; POSTs waiting for the
+ * disk are looked at again. NULL is fine. */
+void http_durable(struct http_server *s);
 /* Stops accepting, lets open requests finish for up to HTTP_DRAIN_MS, then
  * stops the thread and frees s. Main thread only; never from a hook. */
 void http_stop(struct http_server *s);

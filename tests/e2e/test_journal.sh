@@ -371,19 +371,31 @@ disk_full() {
 		grep -q "event=journal_write_failed .*errno=28" "$d/forqd.log"
 	check "/metrics counts it" bash -c \
 		"curl -s 127.0.0.1:$http/metrics | grep -Eq '^forq_journal_write_errors_total\{queue=\"default\"\} [1-9]'"
-	# A TCP PUT waits for the disk without holding forqd's loop: another
-	# client is answered meanwhile, and the PUT gets ERR not-durable after
-	# its 5 s (its task stays queued).
+	# A TCP PUT and a POST /tasks wait for the disk without holding forqd's
+	# loop or its HTTP thread: other clients are answered meanwhile, and
+	# each gets its "not on disk" answer after its 5 s (the task stays
+	# queued).
 	TCP_PORT=$(log_port "$d/forqd.log" tcp_listening)
 	tcp_put "$d" PUT "1 + 1" >"$d/put.out" &
-	local put=$! ms
+	local put=$! post ms t0
+	curl -s -o "$d/post.out" -w '%{http_code}' -X POST -d '{"payload":"2 + 2"}' \
+		"127.0.0.1:$http/tasks" >"$d/post.code" &
+	post=$!
 	sleep 1
 	ms=$(ping_ms)
 	check "while a PUT waits for the full disk, PING is answered at once ($ms ms)" \
 		[ "$ms" -ge 0 -a "$ms" -lt 3000 ]
-	wait "$put"
-	check "  ... and the PUT gets ERR not-durable ($(cat "$d/put.out"))" \
+	t0=$(date +%s%N)
+	curl -sf "127.0.0.1:$http/healthz" >/dev/null
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	check "while a POST /tasks waits for it, GET /healthz is answered at once ($ms ms)" \
+		[ "$ms" -lt 3000 ]
+	wait "$put" "$post"
+	check "  ... the PUT gets ERR not-durable ($(cat "$d/put.out"))" \
 		grep -q "^ERR not-durable" "$d/put.out"
+	check "  ... the POST gets 503 ($(cat "$d/post.code"))" grep -q "^503$" "$d/post.code"
+	check "  ... saying the journal did not confirm it" \
+		grep -q "journal did not confirm" "$d/post.out"
 	nsenter -t "$pid" -m rm -f "$d/j/filler"
 	check "writes resume once there is room" \
 		wait_for 10 grep -q "event=journal_write_resumed" "$d/forqd.log"
