@@ -26,6 +26,7 @@ struct forq {
 	uint32_t batch_open;    /* entries not yet finished */
 	uint32_t lease_hint;    /* where to look for a free lease entry */
 	uint32_t sparse;        /* h->sparse, read once at attach */
+	int retries_upstream;   /* forq_admin_retries_upstream */
 	uint64_t durable_target[FORQ_NRINGS]; /* ring tail after our last unsynced push, 0: none */
 	char name[NAME_MAX + 1];
 };

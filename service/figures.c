@@ -102,4 +102,5 @@ void figures_upstream(struct metrics_snapshot *s, struct upstream *u, struct bri
 	s->upstream_terminated = atomic_load(&n->terminated);
 	s->upstream_reconnects = atomic_load(&n->reconnects);
 	s->upstream_publish_errors = atomic_load(&n->publish_errors);
+	bridge_lag(b, &s->upstream_stream_pending, &s->upstream_ack_pending);
 }
