@@ -219,6 +219,9 @@ static const struct qfamily queue_families[] = {
 	{V_U64, "gauge", "forq_journal_pending", Q(journal_pending),
 	 "Tasks pushed and not yet in the journal (consumers cannot take them yet)."},
 	{V_U64, "gauge", "forq_journal_segments", Q(journal_segments), "Journal segment files now."},
+	{V_FLAG, "gauge", "forq_upstream_enabled", Q(upstream_enabled),
+	 "1 when the queue is fed by a NATS JetStream stream (--upstream), else 0 (and every "
+	 "other forq_upstream_* family 0)."},
 	{V_FLAG, "gauge", "forq_upstream_connected", Q(upstream_connected),
 	 "1 while the queue's NATS JetStream upstream (--upstream) is connected, else 0."},
 	{V_U64, "gauge", "forq_upstream_held", Q(upstream_held),

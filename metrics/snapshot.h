@@ -95,6 +95,7 @@ struct metrics_snapshot {
 	uint64_t journal_pending;  /* tasks pushed, not yet journaled */
 	uint64_t journal_segments; /* segment files now */
 	/* The NATS JetStream upstream (--upstream); all 0 without one. */
+	int upstream_enabled;      /* 1: the queue has an upstream */
 	int upstream_connected;    /* 1 while connected */
 	uint64_t upstream_held;    /* tasks fetched and not yet ended */
 	uint64_t upstream_fetched, upstream_acked, upstream_naked, upstream_terminated;

@@ -94,6 +94,7 @@ void figures_upstream(struct metrics_snapshot *s, struct upstream *u, struct bri
 	if (!u)
 		return;
 	struct upstream_counters *n = upstream_counters(u);
+	s->upstream_enabled = 1;
 	s->upstream_connected = upstream_connected(u);
 	s->upstream_held = bridge_held(b);
 	s->upstream_fetched = atomic_load(&n->fetched);
