@@ -321,13 +321,17 @@ http_push() {
 }
 
 refused() {
-	"$FORQD" --upstream "$URLS" --upstream-stream S1 --lease-timeout 9 --tcp off --http off \
+	# Its own stream and consumer (R3, AckWait 4 s), made by a forqd that
+	# stops: the part runs alone too (ONLY=refused).
+	start_forqd rf "${UP[@]}" --upstream-stream S8 --results off || { bad "forqd starts"; return; }
+	stop_forqd
+	"$FORQD" --upstream "$URLS" --upstream-stream S8 --lease-timeout 9 --tcp off --http off \
 		--shm-name /forq-e2e-$$-refused --results off >"$TMP/refused.log" 2>&1
 	local code=$?
 	check "another AckWait is refused: exit 3 (got $code)" [ "$code" -eq 3 ]
 	check "the log names the setting" grep -q 'event=upstream_refused.*AckWait 4000 ms.*9000 ms' \
 		"$TMP/refused.log"
-	"$FORQD" --upstream "$URLS" --upstream-stream S1 --upstream-replicas 1 --lease-timeout 4 \
+	"$FORQD" --upstream "$URLS" --upstream-stream S8 --upstream-replicas 1 --lease-timeout 4 \
 		--tcp off --http off --shm-name /forq-e2e-$$-refused --results off \
 		>"$TMP/refused2.log" 2>&1
 	code=$?
