@@ -112,6 +112,19 @@ static void count(atomic_uint_fast64_t *c, natsStatus s)
 		atomic_fetch_add(c, 1);
 }
 
+/* A task that failed with a retry left (FORQ_RESULT_REDELIVER: no result
+ * line, the recent table says RETRY with its deliveries so far) goes back
+ * to the stream with its backoff, for any host to take. 1 if it did. */
+static int redeliver(struct bridge *b, uint64_t id, natsMsg *m)
+{
+	uint16_t attempts = 0;
+	if (forq_result_lookup(b->q, id, NULL, 0, &attempts) != FORQ_RESULT_RETRY)
+		return 0;
+	int64_t ms = (int64_t)forq_admin_backoff_ms(b->q, attempts);
+	count(&b->n->naked, natsMsg_NakWithDelay(m, ms, NULL));
+	return 1;
+}
+
 /* A task's result line is written: the message goes as the task ended. */
 static void ended(void *ctx, const uint64_t *ids, size_t n)
 {
@@ -121,14 +134,14 @@ static void ended(void *ctx, const uint64_t *ids, size_t n)
 		if (!e)
 			continue; /* not fetched by the bridge (a local push) */
 		natsMsg *m = b->v[e - 1].msg;
-		uint16_t attempts = 0;
-		int st = forq_result_lookup(b->q, ids[i], NULL, 0, &attempts);
+		if (redeliver(b, ids[i], m)) {
+			natsMsg_Destroy(m);
+			unhold(b, slot);
+			continue;
+		}
+		int st = forq_result_lookup(b->q, ids[i], NULL, 0, NULL);
 		if (st == FORQ_RESULT_DONE || st == 0) /* 0: forgotten already, but it ended */
 			count(&b->n->acked, natsMsg_Ack(m, NULL));
-		else if (st == FORQ_RESULT_RETRY) /* any host takes it after its backoff */
-			count(&b->n->naked,
-			      natsMsg_NakWithDelay(m, (int64_t)forq_admin_backoff_ms(b->q, attempts),
-						   NULL));
 		else
 			count(&b->n->terminated, natsMsg_Term(m, NULL));
 		natsMsg_Destroy(m);
