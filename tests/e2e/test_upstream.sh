@@ -224,11 +224,11 @@ poison() {
 retry_hosts() {
 	# The runs are counted in a file both hosts share; the third succeeds.
 	local h='exec:read t; n=$(($(cat '"$TMP"'/runs 2>/dev/null || echo 0) + 1)); echo $n >'"$TMP"'/runs; [ $n -ge 3 ] && echo ok'
-	local opts=(--upstream "$URLS" --upstream-stream S7 --tcp off --workers 1 --max-attempts 5
+	local opts=(--upstream "$URLS" --upstream-stream RETRY --tcp off --workers 1 --max-attempts 5
 		--retry-backoff 1000 --handler "$h")
 	start_forqd ra "${opts[@]}" --results "$TMP/ra.jsonl" || { bad "host a starts"; return; }
 	local a=$FORQD_PID aport=$HTTP_PORT
-	"$FORQ" push --upstream "$URLS" --upstream-stream S7 flaky >/dev/null
+	"$FORQ" push --upstream "$URLS" --upstream-stream RETRY flaky >/dev/null
 	check "host a runs it, fails, gives it back to the stream (Nak)" \
 		wait_for 30 metric_is "$aport" forq_upstream_naked_total 1
 	stop_forqd "$a"
@@ -244,7 +244,7 @@ retry_hosts() {
 		 grep -q '^forq_upstream_naked_total[{]queue=\"default\"[}] 1$' '$TMP/rb.metrics' &&
 		 grep -q '^forq_upstream_acked_total[{]queue=\"default\"[}] 1$' '$TMP/rb.metrics' &&
 		 grep -q '^forq_tasks_retried_total[{]queue=\"default\"[}] 1$' '$TMP/rb.metrics'"
-	check "the stream ends empty" wait_for 30 stream_empty S7
+	check "the stream ends empty" wait_for 30 stream_empty RETRY
 	stop_forqd "$b"
 }
 
@@ -323,15 +323,15 @@ http_push() {
 refused() {
 	# Its own stream and consumer (R3, AckWait 4 s), made by a forqd that
 	# stops: the part runs alone too (ONLY=refused).
-	start_forqd rf "${UP[@]}" --upstream-stream S8 --results off || { bad "forqd starts"; return; }
+	start_forqd rf "${UP[@]}" --upstream-stream REFUSED --results off || { bad "forqd starts"; return; }
 	stop_forqd
-	"$FORQD" --upstream "$URLS" --upstream-stream S8 --lease-timeout 9 --tcp off --http off \
+	"$FORQD" --upstream "$URLS" --upstream-stream REFUSED --lease-timeout 9 --tcp off --http off \
 		--shm-name /forq-e2e-$$-refused --results off >"$TMP/refused.log" 2>&1
 	local code=$?
 	check "another AckWait is refused: exit 3 (got $code)" [ "$code" -eq 3 ]
 	check "the log names the setting" grep -q 'event=upstream_refused.*AckWait 4000 ms.*9000 ms' \
 		"$TMP/refused.log"
-	"$FORQD" --upstream "$URLS" --upstream-stream S8 --upstream-replicas 1 --lease-timeout 4 \
+	"$FORQD" --upstream "$URLS" --upstream-stream REFUSED --upstream-replicas 1 --lease-timeout 4 \
 		--tcp off --http off --shm-name /forq-e2e-$$-refused --results off \
 		>"$TMP/refused2.log" 2>&1
 	code=$?
