@@ -31,6 +31,20 @@ static void pop_one(struct qfx *f, struct forq_task *t)
 	forq_task_begin(f->q, t);
 }
 
+/* A new task fails with a retry and waits in this queue's retry table. */
+static void retried_here(struct qfx *f)
+{
+	struct forq_task t;
+	struct forq_stats s;
+	uint64_t id;
+	assert_int_equal(forq_push(f->q, FORQ_NORMAL, "a", 1, 0, &id), 0);
+	pop_one(f, &t);
+	assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_RETRY, "later", 5, 0),
+			 FORQ_RESULT_RETRY);
+	forq_stats_read(f->q, &s);
+	assert_int_equal(s.retry_waiting, 1);
+}
+
 /* Delivery `before` + 1 of a task, pushed as the bridge does, fails with
  * a retry: it ends as `final`, the recent table says `looked` with the
  * deliveries so far. */
@@ -60,12 +74,7 @@ static void test_retry_goes_upstream(void **state)
 
 	/* Opted in, no flag: retried here. */
 	forq_admin_retries_upstream(f->q);
-	assert_int_equal(forq_push(f->q, FORQ_NORMAL, "a", 1, 0, &id), 0);
-	pop_one(f, &t);
-	assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_RETRY, "later", 5, 0),
-			 FORQ_RESULT_RETRY);
-	forq_stats_read(f->q, &s);
-	assert_int_equal(s.retry_waiting, 1);
+	retried_here(f);
 
 	/* The flag: the next one leaves the queue. */
 	forq_admin_set_flags(f->q, FORQ_F_UPSTREAM, 0);
@@ -102,16 +111,8 @@ static void test_retry_goes_upstream(void **state)
 static void test_other_handles_retry_here(void **state)
 {
 	struct qfx *f = *state;
-	struct forq_task t;
-	struct forq_stats s;
-	uint64_t id;
 	forq_admin_set_flags(f->q, FORQ_F_UPSTREAM, 0);
-	assert_int_equal(forq_push(f->q, FORQ_NORMAL, "a", 1, 0, &id), 0);
-	pop_one(f, &t);
-	assert_int_equal(forq_task_finish(f->q, &t, FORQ_RESULT_RETRY, "later", 5, 0),
-			 FORQ_RESULT_RETRY);
-	forq_stats_read(f->q, &s);
-	assert_int_equal(s.retry_waiting, 1);
+	retried_here(f);
 }
 
 int main(void)
