@@ -26,6 +26,7 @@ struct forq {
 	uint32_t batch_open;    /* entries not yet finished */
 	uint32_t lease_hint;    /* where to look for a free lease entry */
 	uint32_t sparse;        /* h->sparse, read once at attach */
+	int retries_upstream;   /* forq_admin_retries_upstream */
 	uint64_t durable_target[FORQ_NRINGS]; /* ring tail after our last unsynced push, 0: none */
 	uint64_t sched_target;  /* our last unsynced delayed push's sequence, 0: none */
 	int nowait;             /* pushes never wait for the journal (forq_admin_push_nowait) */

@@ -60,14 +60,15 @@ static int ring_has_room(struct forq_ring *r, size_t n)
 }
 
 static int push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
-		      size_t n, int timeout_ms, uint64_t *ids, int wait_durable)
+		      uint16_t attempts, size_t n, int timeout_ms, uint64_t *ids, int wait_durable)
 {
 	int r = check_push(q, prio, msgs, n);
 	if (r)
 		return r;
 	if (!q->me)
 		return -EPERM;
-	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns()};
+	struct forq_rec tmpl = {.prio = (uint8_t)prio, .enq_ns = clock_mono_ns(),
+				.attempts = attempts};
 	tmpl.flags = lines ? FORQ_REC_FROM_FILE : 0;
 	tmpl.id = atomic_fetch_add_explicit(&q->h->next_id, n, memory_order_relaxed);
 	struct forq_ring *ring = forq__ring(q, FORQ_RING_MAIN(prio));
@@ -118,13 +119,20 @@ static int push_lines(struct forq *q, int prio, const struct forq_msg *msgs, con
 int forq__push_lines(struct forq *q, int prio, const struct forq_msg *msgs, const uint32_t *lines,
 		     size_t n, int timeout_ms, uint64_t *ids)
 {
-	return push_lines(q, prio, msgs, lines, n, timeout_ms, ids, 1);
+	return push_lines(q, prio, msgs, lines, 0, n, timeout_ms, ids, 1);
+}
+
+int forq_admin_push_redelivered(struct forq *q, int prio, const struct forq_msg *msgs, size_t n,
+				unsigned attempts, int timeout_ms, uint64_t *ids)
+{
+	uint16_t a = attempts < UINT16_MAX ? (uint16_t)attempts : UINT16_MAX;
+	return push_lines(q, prio, msgs, NULL, a, n, timeout_ms, ids, 1);
 }
 
 int forq_push_batch_async(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs,
 			  size_t n, int timeout_ms, uint64_t *ids)
 {
-	return push_lines(q, (int)prio, msgs, NULL, n, timeout_ms, ids, 0);
+	return push_lines(q, (int)prio, msgs, NULL, 0, n, timeout_ms, ids, 0);
 }
 
 int forq_push_batch(struct forq *q, enum forq_prio prio, const struct forq_msg *msgs, size_t n,
@@ -391,9 +399,22 @@ int forq__lose_delivery(struct forq *q, struct forq_rec *rec, const char *why,
 	return 0;
 }
 
+uint64_t forq_admin_backoff_ms(struct forq *q, unsigned attempts)
+{
+	return backoff_ns(q, attempts) / 1000000u;
+}
+
+void forq_admin_retries_upstream(struct forq *q)
+{
+	q->retries_upstream = 1;
+}
+
 /* What becomes of a task whose delivery failed transiently or crashed:
  * dead when its attempts are used up, else back to the queue (after a backoff
- * when `backoff`). Counts on the caller's record. Returns the new status. */
+ * when `backoff`), or with a backoff on a stream-fed queue to the handle
+ * that takes retries upstream: FORQ_RESULT_REDELIVER, the task stays in
+ * the caller's hands for its bridge. Counts on the caller's record. Returns
+ * the new status. */
 int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, size_t why_len,
 			int backoff)
 {
@@ -405,6 +426,10 @@ int forq__fail_delivery(struct forq *q, struct forq_rec *rec, const char *why, s
 		return FORQ_RESULT_DEAD;
 	}
 	forq__add(&c->retried, 1);
+	/* The bridge reads the retry's attempts from the recent table. */
+	if (backoff && q->retries_upstream && q->h->recent_max &&
+	    (atomic_load(&q->h->flags) & FORQ_F_UPSTREAM))
+		return FORQ_RESULT_REDELIVER;
 	if (backoff && forq__retry_add(q, rec, clock_mono_ns() + backoff_ns(q, rec->attempts)) == 0)
 		return FORQ_RESULT_RETRY;
 	forq__requeue(q, rec);
@@ -442,7 +467,9 @@ static int finish(struct forq *q, const struct forq_task *t, enum forq_result_st
 	}
 	forq__add(&c->run_hist[forq__hist_bucket(run_ns)], 1);
 	forq__add(&c->run_sum_ns, run_ns);
-	if (final != FORQ_RESULT_RETRY && q->h->recent_max)
+	if (final == FORQ_RESULT_REDELIVER)
+		forq__recent_put(q, &e->rec, FORQ_RESULT_RETRY, text, text_len, run_ns);
+	else if (final != FORQ_RESULT_RETRY && q->h->recent_max)
 		forq__recent_put(q, &e->rec, final, text, text_len, run_ns);
 	if (final == FORQ_RESULT_RETRY) {
 		/* Handed to the retry table or the front ring already: a crash

@@ -36,9 +36,12 @@ void forq__recent_put(struct forq *q, const struct forq_rec *rec, int status, co
 	atomic_thread_fence(memory_order_release);
 	r->id = rec->id;
 	r->status = (uint8_t)status;
-	/* Deliveries: a dead record's count was already raised by the failing
-	 * delivery (forq__fail_delivery); the others count this one now. */
-	r->attempts = (uint16_t)(status == FORQ_RESULT_DEAD ? rec->attempts : rec->attempts + 1);
+	/* Deliveries: a dead (or handed-on retry's) record's count was already
+	 * raised by the failing delivery (forq__fail_delivery); the others
+	 * count this one now. */
+	r->attempts = (uint16_t)(status == FORQ_RESULT_DEAD || status == FORQ_RESULT_RETRY
+					 ? rec->attempts
+					 : rec->attempts + 1);
 	r->run_ns = run_ns;
 	r->wait_ns = 0;
 	if (!text)

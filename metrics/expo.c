@@ -219,6 +219,9 @@ static const struct qfamily queue_families[] = {
 	{V_U64, "gauge", "forq_journal_pending", Q(journal_pending),
 	 "Tasks pushed and not yet in the journal (consumers cannot take them yet)."},
 	{V_U64, "gauge", "forq_journal_segments", Q(journal_segments), "Journal segment files now."},
+	{V_FLAG, "gauge", "forq_upstream_enabled", Q(upstream_enabled),
+	 "1 when the queue is fed by a NATS JetStream stream (--upstream), else 0 (and every "
+	 "other forq_upstream_* family 0)."},
 	{V_FLAG, "gauge", "forq_upstream_connected", Q(upstream_connected),
 	 "1 while the queue's NATS JetStream upstream (--upstream) is connected, else 0."},
 	{V_U64, "gauge", "forq_upstream_held", Q(upstream_held),
@@ -228,14 +231,20 @@ static const struct qfamily queue_families[] = {
 	{V_U64, "counter", "forq_upstream_acked_total", Q(upstream_acked),
 	 "Stream messages acknowledged: their task is done."},
 	{V_U64, "counter", "forq_upstream_naked_total", Q(upstream_naked),
-	 "Stream messages given back for another delivery (the queue could not take them, or "
-	 "forqd stopped)."},
+	 "Stream messages given back for another delivery (a retry after its backoff, the queue "
+	 "could not take them, or forqd stopped)."},
 	{V_U64, "counter", "forq_upstream_terminated_total", Q(upstream_terminated),
 	 "Stream messages terminated: their task failed for good or is dead."},
 	{V_U64, "counter", "forq_upstream_reconnects_total", Q(upstream_reconnects),
 	 "Reconnections to NATS."},
 	{V_U64, "counter", "forq_upstream_publish_errors_total", Q(upstream_publish_errors),
 	 "Publishes to the stream that JetStream did not acknowledge."},
+	{V_U64, "gauge", "forq_upstream_stream_pending_tasks", Q(upstream_stream_pending),
+	 "Tasks in the stream not yet delivered to any host (the shared consumer's pending "
+	 "count, read every 2 s)."},
+	{V_U64, "gauge", "forq_upstream_ack_pending_tasks", Q(upstream_ack_pending),
+	 "Tasks delivered to some host and not yet acked, every host's (the shared consumer's "
+	 "ack-pending count, read every 2 s)."},
 	{V_STATES, "gauge", "forq_workers", 0, "Local consumer processes, by state."},
 	{V_U64, "counter", "forq_worker_restarts_total", Q(worker_restarts),
 	 "Local consumer processes restarted."},

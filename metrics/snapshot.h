@@ -95,10 +95,14 @@ struct metrics_snapshot {
 	uint64_t journal_pending;  /* tasks pushed, not yet journaled */
 	uint64_t journal_segments; /* segment files now */
 	/* The NATS JetStream upstream (--upstream); all 0 without one. */
+	int upstream_enabled;      /* 1: the queue has an upstream */
 	int upstream_connected;    /* 1 while connected */
 	uint64_t upstream_held;    /* tasks fetched and not yet ended */
 	uint64_t upstream_fetched, upstream_acked, upstream_naked, upstream_terminated;
 	uint64_t upstream_reconnects, upstream_publish_errors; /* counters */
+	/* The shared consumer's backlog, as JetStream last said (every 2 s):
+	 * messages not yet delivered to any host, delivered ones not yet acked. */
+	uint64_t upstream_stream_pending, upstream_ack_pending;
 
 	/* Local consumers. */
 	uint32_t n_workers;                 /* rows used in workers[] */

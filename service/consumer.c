@@ -318,6 +318,13 @@ static int write_result(struct results_sink *sink, const struct consumer_config 
 #define FINISHED_HOLD 448 /* ids: 7 batches of 64, one message (IDPIPE_MAX) */
 #define FINISHED_HOLD_NS (20ull * 1000000u)
 
+/* A final status has a result line; a retry has none, here or (REDELIVER:
+ * the bridge gives it back to the stream) on this host. */
+static int has_result(int final)
+{
+	return final > 0 && final != FORQ_RESULT_RETRY && final != FORQ_RESULT_REDELIVER;
+}
+
 struct finished {
 	uint64_t *ids;
 	size_t n, cap;
@@ -374,7 +381,7 @@ static void run_each(struct forq *q, struct handler *h, const struct consumer_co
 		int final = forq_task_finish(q, t, st, out->data, out->len, run);
 		if (final != FORQ_RESULT_RETRY && final > 0)
 			finished_add(fin, t->id);
-		if (sink && final != FORQ_RESULT_RETRY && final > 0)
+		if (sink && has_result(final))
 			write_result(sink, c, t, final, out->data, out->len,
 				     start > t->enqueued_ns ? start - t->enqueued_ns : 0, run);
 		uint32_t flags = forq_admin_flags(q); /* one load a task, as before */
@@ -424,7 +431,7 @@ static void pbatch_done(void *ctx, size_t i, const struct handler_reply *r)
 	b->run_ns += r->run_ns;
 	if (final != FORQ_RESULT_RETRY && final > 0)
 		finished_add(b->fin, t->id);
-	if (b->sink && final != FORQ_RESULT_RETRY && final > 0)
+	if (b->sink && has_result(final))
 		write_result(b->sink, b->c, t, final, r->text, r->len,
 			     b->start_ns > t->enqueued_ns ? b->start_ns - t->enqueued_ns : 0,
 			     r->run_ns);
@@ -493,6 +500,10 @@ _Noreturn void consumer_main(struct forq *q, int worker, const struct consumer_c
 	 * signalfd): a consumer holding a worker's socket would keep it open
 	 * after forqd closed it. */
 	close_all_but(c->results_fd, c->journal_fd);
+	/* A queue fed by a stream (FORQ_F_UPSTREAM) retries through it: the
+	 * ids reported on journal_fd reach its bridge. */
+	if (c->journal_fd > 0)
+		forq_admin_retries_upstream(q);
 
 	struct handler *h = NULL;
 	struct child_log cl = {.queue = forq_admin_name(q), .worker = worker};

@@ -94,6 +94,7 @@ void figures_upstream(struct metrics_snapshot *s, struct upstream *u, struct bri
 	if (!u)
 		return;
 	struct upstream_counters *n = upstream_counters(u);
+	s->upstream_enabled = 1;
 	s->upstream_connected = upstream_connected(u);
 	s->upstream_held = bridge_held(b);
 	s->upstream_fetched = atomic_load(&n->fetched);
@@ -102,4 +103,5 @@ void figures_upstream(struct metrics_snapshot *s, struct upstream *u, struct bri
 	s->upstream_terminated = atomic_load(&n->terminated);
 	s->upstream_reconnects = atomic_load(&n->reconnects);
 	s->upstream_publish_errors = atomic_load(&n->publish_errors);
+	bridge_lag(b, &s->upstream_stream_pending, &s->upstream_ack_pending);
 }

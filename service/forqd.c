@@ -702,7 +702,9 @@ int main(int argc, char **argv)
 			code = EXIT_QUEUE;
 			goto out_queue;
 		}
-		forq_admin_set_flags(s->q, FORQ_F_ACCEPTING, FORQ_F_DRAINING | FORQ_F_STOP);
+		/* FORQ_F_UPSTREAM: a killed forqd's bridge left it; its own sets it. */
+		forq_admin_set_flags(s->q, FORQ_F_ACCEPTING,
+				     FORQ_F_DRAINING | FORQ_F_STOP | FORQ_F_UPSTREAM);
 		if ((r = bridge_setup(&s->bridge, s->up, s->c))) {
 			code = exit_code_of(r);
 			goto out_queue;

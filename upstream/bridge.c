@@ -27,6 +27,7 @@
 #define PAUSE_MS 100        /* no room, draining or disconnected: look again */
 #define SETTLE_MS 20        /* after a short fetch: its late messages land (fetch_size) */
 #define ERROR_WAIT_MAX_MS 5000
+#define LAG_WAIT_MS 1000    /* a consumer info request: never longer than this */
 
 struct held {
 	uint64_t id;            /* 0: free */
@@ -53,6 +54,7 @@ struct bridge {
 	uint8_t buf[65536];     /* the finish pipe's bytes not yet a whole message */
 	size_t have;
 	int fetch_failing;      /* the last fetch failed: logged once */
+	atomic_uint_fast64_t pending, ack_pending; /* bridge_lag */
 };
 
 /* ---- held tasks by id ---- */
@@ -110,6 +112,19 @@ static void count(atomic_uint_fast64_t *c, natsStatus s)
 		atomic_fetch_add(c, 1);
 }
 
+/* A task that failed with a retry left (FORQ_RESULT_REDELIVER: no result
+ * line, the recent table says RETRY with its deliveries so far) goes back
+ * to the stream with its backoff, for any host to take. 1 if it did. */
+static int redeliver(struct bridge *b, uint64_t id, natsMsg *m)
+{
+	uint16_t attempts = 0;
+	if (forq_result_lookup(b->q, id, NULL, 0, &attempts) != FORQ_RESULT_RETRY)
+		return 0;
+	int64_t ms = (int64_t)forq_admin_backoff_ms(b->q, attempts);
+	count(&b->n->naked, natsMsg_NakWithDelay(m, ms, NULL));
+	return 1;
+}
+
 /* A task's result line is written: the message goes as the task ended. */
 static void ended(void *ctx, const uint64_t *ids, size_t n)
 {
@@ -119,6 +134,11 @@ static void ended(void *ctx, const uint64_t *ids, size_t n)
 		if (!e)
 			continue; /* not fetched by the bridge (a local push) */
 		natsMsg *m = b->v[e - 1].msg;
+		if (redeliver(b, ids[i], m)) {
+			natsMsg_Destroy(m);
+			unhold(b, slot);
+			continue;
+		}
 		int st = forq_result_lookup(b->q, ids[i], NULL, 0, NULL);
 		if (b->c.results_queue)
 			upstream_result_publish(b->up, b->q, b->c.results_queue, ids[i], m);
@@ -183,13 +203,43 @@ static void give_back(struct bridge *b, natsMsg *m, uint32_t delay_ms)
 	natsMsg_Destroy(m);
 }
 
-/* Pushes the fetched messages into the ring, one batch; the list keeps
- * none of them. */
+/* Earlier deliveries of a message (JetStream's count, so that attempts
+ * outlive the host that made them). */
+static unsigned delivered_before(natsMsg *m)
+{
+	jsMsgMetaData *md = NULL;
+	unsigned n = 0;
+	if (natsMsg_GetMetaData(&md, m) == NATS_OK && md->NumDelivered > 1)
+		n = md->NumDelivered - 1 < UINT16_MAX ? (unsigned)(md->NumDelivered - 1) : UINT16_MAX;
+	jsMsgMetaData_Destroy(md);
+	return n;
+}
+
+/* Pushes n messages with `attempts` earlier deliveries each, one batch:
+ * held, or given back to the stream when the ring cannot take them. */
+static void push_run(struct bridge *b, const struct forq_msg *m, natsMsg **keep, size_t n,
+		     unsigned attempts)
+{
+	uint64_t ids[FETCH_MAX];
+	int r = forq_admin_push_redelivered(b->q, FORQ_NORMAL, m, n, attempts, 0, ids);
+	uint64_t now = clock_mono_ns();
+	for (size_t i = 0; i < n; i++) {
+		if (r)
+			give_back(b, keep[i], b->c.nak_delay_ms);
+		else
+			hold(b, ids[i], keep[i], now);
+	}
+	if (!r)
+		atomic_fetch_add(&b->n->fetched, n);
+}
+
+/* Pushes the fetched messages into the ring, a batch for each run of equal
+ * attempts (one, mostly); the list keeps none of them. */
 static void push_fetched(struct bridge *b, natsMsgList *l, uint32_t max_payload)
 {
 	struct forq_msg m[FETCH_MAX];
 	natsMsg *keep[FETCH_MAX];
-	uint64_t ids[FETCH_MAX];
+	unsigned att[FETCH_MAX];
 	size_t k = 0;
 	for (int i = 0; i < l->Count; i++) {
 		natsMsg *msg = l->Msgs[i];
@@ -208,21 +258,14 @@ static void push_fetched(struct bridge *b, natsMsgList *l, uint32_t max_payload)
 			continue;
 		}
 		m[k] = (struct forq_msg){natsMsg_GetData(msg), (uint32_t)len};
+		att[k] = delivered_before(msg);
 		keep[k++] = msg;
 	}
-	if (!k)
-		return;
-	int r = forq_push_batch(b->q, FORQ_NORMAL, m, k, 0, ids);
-	uint64_t now = clock_mono_ns();
-	for (size_t i = 0; i < k; i++) {
-		if (r) {
-			give_back(b, keep[i], b->c.nak_delay_ms);
-			continue;
-		}
-		hold(b, ids[i], keep[i], now);
+	for (size_t i = 0, j; i < k; i = j) {
+		for (j = i + 1; j < k && att[j] == att[i]; j++)
+			;
+		push_run(b, m + i, keep + i, j - i, att[i]);
 	}
-	if (!r)
-		atomic_fetch_add(&b->n->fetched, k);
 }
 
 /* Waits for finishes on the pipe (or for ms). */
@@ -280,6 +323,24 @@ static void fetch_once(struct bridge *b, uint32_t want, uint32_t max_payload, in
 	natsMsgList_Destroy(&list);
 }
 
+/* The consumer's backlog (bridge_lag): one request, off the fetch path;
+ * a failed one keeps the last figures. */
+static void read_lag(struct bridge *b)
+{
+	if (!upstream_connected(b->up))
+		return;
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = LAG_WAIT_MS;
+	jsConsumerInfo *ci = NULL;
+	if (js_GetConsumerInfo(&ci, upstream_js(b->up), upstream_stream_name(b->up),
+			       UPSTREAM_DURABLE, &jo, NULL) != NATS_OK)
+		return;
+	atomic_store(&b->pending, ci->NumPending);
+	atomic_store(&b->ack_pending, (uint64_t)ci->NumAckPending);
+	jsConsumerInfo_Destroy(ci);
+}
+
 static void *bridge_main(void *arg)
 {
 	struct bridge *b = arg;
@@ -287,6 +348,7 @@ static void *bridge_main(void *arg)
 	forq_stats_read(b->q, &st);
 	uint32_t max_payload = st.max_payload;
 	uint64_t every = (uint64_t)b->c.ack_wait_ms * MS / 3, next = clock_mono_ns() + every;
+	uint64_t next_lag = 0;
 	int error_ms = 0;
 	while (!atomic_load(&b->stop)) {
 		take_finished(b);
@@ -294,6 +356,10 @@ static void *bridge_main(void *arg)
 		if (now >= next) {
 			keep_alive(b, now);
 			next = now + every;
+		}
+		if (now >= next_lag) {
+			read_lag(b);
+			next_lag = now + BRIDGE_LAG_EVERY_MS * MS;
 		}
 		uint32_t want = room(b);
 		if (!want)
@@ -333,6 +399,7 @@ int bridge_start(struct bridge **bp, struct upstream *up, const struct bridge_co
 		b->free_list[b->nfree++] = c->hold - 1 - i;
 	if ((r = forq_open(&b->q, c->shm_name, err, errlen)))
 		goto fail;
+	forq_admin_set_flags(b->q, FORQ_F_UPSTREAM, 0); /* consumers' retries come here */
 	/* Consumers write whole messages and must never see EAGAIN: only the
 	 * bridge's end is non-blocking. */
 	if (pipe2(b->pipe, O_CLOEXEC) < 0 || fcntl(b->pipe[0], F_SETFL, O_NONBLOCK) < 0) {
@@ -384,6 +451,12 @@ uint32_t bridge_held(struct bridge *b)
 	return b ? atomic_load(&b->nheld) : 0;
 }
 
+void bridge_lag(struct bridge *b, uint64_t *pending, uint64_t *ack_pending)
+{
+	*pending = b ? atomic_load(&b->pending) : 0;
+	*ack_pending = b ? atomic_load(&b->ack_pending) : 0;
+}
+
 void bridge_stop(struct bridge *b)
 {
 	if (!b)
@@ -404,8 +477,10 @@ void bridge_stop(struct bridge *b)
 		log_event(LOG_INFO, "upstream_given_back", "stream=%s tasks=%u",
 			  upstream_stream_name(b->up), naked);
 	natsSubscription_Destroy(b->sub);
-	if (b->q)
+	if (b->q) {
+		forq_admin_set_flags(b->q, 0, FORQ_F_UPSTREAM);
 		forq_close(b->q);
+	}
 	for (int i = 0; i < 2; i++)
 		if (b->pipe[i] >= 0)
 			close(b->pipe[i]);

@@ -8,9 +8,13 @@
  * (InProgress, every third of AckWait). When the task ends (its result line
  * written: consumers report on the bridge's finish pipe, base/idpipe.h;
  * forqd reports its own finals with bridge_finished) it acks a task done,
- * Terms one failed for good or dead, and at stop Naks every task it still
- * holds, so that another host takes them at once. Retries of a failing
- * task stay local (the queue's backoff and --max-attempts). A forqd that
+ * Terms one failed for good or dead, Naks one that failed with a retry
+ * left with the retry's backoff (NakWithDelay: any host may take it then),
+ * and at stop Naks every task it still holds, so that another host takes
+ * them at once. A task's attempts are JetStream's deliveries of its
+ * message before this one, so they outlive hosts; its consumer's crash is
+ * still retried here at once (FORQ_F_UPSTREAM, forq_admin_retries_upstream).
+ * Every BRIDGE_LAG_EVERY_MS it asks for the consumer's backlog. A forqd that
  * dies stops sending InProgress: JetStream gives its tasks to the other
  * hosts after AckWait. At-least-once: a task whose ack is lost runs again.
  *
@@ -46,6 +50,12 @@ int bridge_finish_fd(const struct bridge *b);
 void bridge_finished(struct bridge *b, const uint64_t *ids, size_t n);
 /* Tasks held now. */
 uint32_t bridge_held(struct bridge *b);
+/* The shared consumer's backlog as JetStream last told it (the bridge
+ * asks every BRIDGE_LAG_EVERY_MS while connected): messages not yet
+ * delivered to any host, and delivered ones not yet acked (every host's).
+ * 0 and 0 before the first answer, or with b NULL. */
+#define BRIDGE_LAG_EVERY_MS 2000
+void bridge_lag(struct bridge *b, uint64_t *pending, uint64_t *ack_pending);
 /* Stops the thread, ends what the pipe still reports, Naks the rest, frees.
  * Call once the consumers are gone. b may be NULL. */
 void bridge_stop(struct bridge *b);

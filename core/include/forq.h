@@ -42,6 +42,9 @@ enum forq_result_status {
 	FORQ_RESULT_UNFINISHED = 5, /* forqd stopped before it ran (drain timeout, stop now) */
 	FORQ_RESULT_PURGED = 6,  /* dropped unrun by a purge of its queue */
 	FORQ_RESULT_CANCELLED = 7, /* cancelled while it was queued: never run */
+	FORQ_RESULT_REDELIVER = 8, /* transient error on a queue fed by a stream: the task
+				    * leaves this host, the stream delivers it again
+				    * (forq_admin_retries_upstream) */
 };
 
 struct forq;

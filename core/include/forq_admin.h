@@ -24,6 +24,9 @@ enum forq_hdr_flags {
 	 * journal has written; with SYNC, producers wait until it is on disk. */
 	FORQ_F_JOURNAL = 1u << 8,
 	FORQ_F_JOURNAL_SYNC = 1u << 9,
+	/* A queue fed by a NATS JetStream stream (upstream/bridge.h): set by
+	 * its bridge while it runs. */
+	FORQ_F_UPSTREAM = 1u << 10,
 };
 
 enum forq_worker_state {
@@ -173,6 +176,23 @@ void forq_admin_results_errno(struct forq *q, int err);
  * forq_admin_batch_given with that count before it pops again. */
 int forq_admin_giveback_from(struct forq *q, uint32_t first);
 void forq_admin_batch_given(struct forq *q, uint32_t n);
+
+/* Retries through the stream (FORQ_F_UPSTREAM): from now on a task this
+ * handle finishes with FORQ_RESULT_RETRY and attempts left is not retried
+ * here: forq_task_finish returns FORQ_RESULT_REDELIVER, the recent table
+ * holds it as FORQ_RESULT_RETRY with its attempts, and the caller tells the
+ * bridge, which gives the message back to the stream with
+ * forq_admin_backoff_ms. Crashes still go back to this queue at once; a
+ * queue without the flag or without a recent table retries here as always.
+ * forqd's consumers only (they report to the bridge). */
+void forq_admin_retries_upstream(struct forq *q);
+/* The retry backoff before delivery attempts + 1 (--retry-backoff, doubled
+ * after each failure, at most an hour), in ms. */
+uint64_t forq_admin_backoff_ms(struct forq *q, unsigned attempts);
+/* Pushes tasks redelivered by a stream: attempts earlier deliveries each
+ * (forq_task.attempts), as forq_push_batch otherwise. */
+int forq_admin_push_redelivered(struct forq *q, int prio, const struct forq_msg *msgs, size_t n,
+				unsigned attempts, int timeout_ms, uint64_t *ids);
 
 /* Pushes tasks read from forqd's --tasks file, each with its line number. */
 int forq_admin_push_lines(struct forq *q, int prio, const struct forq_msg *msgs,

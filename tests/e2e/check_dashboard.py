@@ -68,6 +68,7 @@ KNOWN_METRICS = {
     "forq_journal_write_errors_total": "counter",
     "forq_journal_pending": "gauge",
     "forq_journal_segments": "gauge",
+    "forq_upstream_enabled": "gauge",
     "forq_upstream_connected": "gauge",
     "forq_upstream_held": "gauge",
     "forq_upstream_fetched_total": "counter",
@@ -76,6 +77,8 @@ KNOWN_METRICS = {
     "forq_upstream_terminated_total": "counter",
     "forq_upstream_reconnects_total": "counter",
     "forq_upstream_publish_errors_total": "counter",
+    "forq_upstream_stream_pending_tasks": "gauge",
+    "forq_upstream_ack_pending_tasks": "gauge",
     "forq_workers": "gauge",
     "forq_worker_restarts_total": "counter",
     "forq_results_write_blocked": "gauge",
@@ -119,6 +122,7 @@ PER_QUEUE = {
     "forq_upstream_connected", "forq_upstream_held", "forq_upstream_fetched_total",
     "forq_upstream_acked_total", "forq_upstream_naked_total", "forq_upstream_terminated_total",
     "forq_upstream_reconnects_total", "forq_upstream_publish_errors_total",
+    "forq_upstream_enabled", "forq_upstream_stream_pending_tasks", "forq_upstream_ack_pending_tasks",
 }
 # Series Prometheus itself makes; only the alert rules may use them.
 SYNTHETIC = {"up"}

@@ -6,11 +6,20 @@
 #               forq push --upstream --file; kill -9 of one host mid-run
 #               loses nothing: every task has a right result across both
 #               results files (at-least-once: duplicates counted, allowed),
-#               the stream ends empty, /metrics and /readyz say connected
+#               the stream ends empty, /metrics and /readyz say connected,
+#               the stream's pending and ack-pending gauges rise and end 0
 #   in_progress tasks that wait longer than AckWait in the local ring are
 #               not redelivered (InProgress): each runs once
 #   poison      a task whose handler always fails is tried --max-attempts
-#               times, ends dead, is terminated: the stream ends empty
+#               times, each retry given back to the stream (Nak), ends
+#               dead, is terminated: the stream ends empty
+#   retry_hosts a task that fails twice, then succeeds: its first run on
+#               host a is given back to the stream with its backoff, a
+#               stops, host b runs it on as its second and third delivery
+#               (attempts 3: JetStream's count, across hosts)
+#   auth        a nats-server that asks for a token: forqd connects with
+#               --upstream-token-file or FORQ_NATS_TOKEN, and a wrong or
+#               missing token is refused at start (exit 3, said so)
 #   dedup       the same --key pushed twice is one message and one task
 #   http_push   POST /tasks on an upstream forqd publishes (ids are stream
 #               sequences); a delay is refused (400)
@@ -101,6 +110,12 @@ EOF
 }
 
 stream_empty() { [ "$(jsz messages "$1")" = 0 ]; }
+# metric PORT NAME: the default queue's sample of NAME on forqd's /metrics.
+metric() {
+	curl -sf "127.0.0.1:$1/metrics" | sed -n "s/^$2{queue=\"default\"} //p"
+}
+metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
+metric_over() { [ "$(metric "$1" "$2")" -gt "$3" ] 2>/dev/null; }
 nq_streams_empty() { stream_empty NQ && stream_empty forq-emails; }
 
 # done_ids FILE...: "task result" of each done line (tasks are "K*2").
@@ -138,6 +153,10 @@ two_hosts() {
 	check "forq push --upstream publishes $N tasks (one sequence each)" \
 		bash -c "'$FORQ' push --upstream '$URLS' --upstream-stream S1 --file '$TMP/tasks.txt' \
 			>'$TMP/seqs' && [ \$(sort -u '$TMP/seqs' | wc -l) -eq $N ]"
+	check "the stream's backlog shows (forq_upstream_stream_pending_tasks over 1000)" \
+		wait_for 30 metric_over "$bport" forq_upstream_stream_pending_tasks 1000
+	check "... and what the hosts hold (forq_upstream_ack_pending_tasks over 0)" \
+		wait_for 30 metric_over "$bport" forq_upstream_ack_pending_tasks 0
 	check "host a runs tasks" wait_for 120 bash -c "[ \$(cat '$TMP/a.jsonl' | wc -l) -ge 1500 ]"
 	check "host b runs tasks" wait_for 120 bash -c "[ \$(cat '$TMP/b.jsonl' | wc -l) -ge 1 ]"
 	kill -9 "$a"
@@ -156,6 +175,9 @@ two_hosts() {
 	echo "    results: $(lines "$TMP/a.jsonl") on a, $(lines "$TMP/b.jsonl") on b, $dups run twice (at-least-once)"
 	check "duplicates only from a's death: at most what a could hold (512)" [ "$dups" -le 1024 ]
 	check "the stream ends empty (every task acknowledged)" wait_for 60 stream_empty S1
+	check "pending and ack-pending end 0 (read every 2 s)" wait_for 10 bash -c \
+		"curl -sf 127.0.0.1:$bport/metrics | grep -q '^forq_upstream_stream_pending_tasks{queue=\"default\"} 0$' &&
+		 curl -sf 127.0.0.1:$bport/metrics | grep -q '^forq_upstream_ack_pending_tasks{queue=\"default\"} 0$'"
 	curl -sf "127.0.0.1:$bport/metrics" >"$TMP/b.metrics"
 	check "/metrics: connected, fetched, acked" bash -c \
 		"grep -q '^forq_upstream_connected[{]queue=\"default\"[}] 1' '$TMP/b.metrics' &&
@@ -199,13 +221,85 @@ poison() {
 	check "the poison task ends dead after 3 attempts" wait_for 60 \
 		grep -q '"task":"poison","status":"dead".*"attempts":3' "$TMP/p.jsonl"
 	check "the good one is done" wait_for 30 grep -q '"task":"good","status":"done"' "$TMP/p.jsonl"
-	check "terminated once, acked once" wait_for 10 bash -c \
+	check "terminated once, acked once, its two retries given back to the stream (Nak)" \
+		wait_for 10 bash -c \
 		"curl -sf 127.0.0.1:$port/metrics >'$TMP/p.metrics' &&
 		 grep -q '^forq_upstream_terminated_total[{]queue=\"default\"[}] 1$' '$TMP/p.metrics' &&
-		 grep -q '^forq_upstream_acked_total[{]queue=\"default\"[}] 1$' '$TMP/p.metrics'"
+		 grep -q '^forq_upstream_acked_total[{]queue=\"default\"[}] 1$' '$TMP/p.metrics' &&
+		 grep -q '^forq_upstream_naked_total[{]queue=\"default\"[}] 2$' '$TMP/p.metrics' &&
+		 grep -q '^forq_upstream_fetched_total[{]queue=\"default\"[}] 4$' '$TMP/p.metrics'"
 	check "the stream ends empty (Term removes it)" wait_for 30 stream_empty S3
 	check "one result line each" [ "$(lines "$TMP/p.jsonl")" -eq 2 ]
 	stop_forqd "$pid"
+}
+
+retry_hosts() {
+	# The runs are counted in a file both hosts share; the third succeeds.
+	local h='exec:read t; n=$(($(cat '"$TMP"'/runs 2>/dev/null || echo 0) + 1)); echo $n >'"$TMP"'/runs; [ $n -ge 3 ] && echo ok'
+	local opts=(--upstream "$URLS" --upstream-stream RETRY --tcp off --workers 1 --max-attempts 5
+		--retry-backoff 1000 --handler "$h")
+	start_forqd ra "${opts[@]}" --results "$TMP/ra.jsonl" || { bad "host a starts"; return; }
+	local a=$FORQD_PID aport=$HTTP_PORT
+	"$FORQ" push --upstream "$URLS" --upstream-stream RETRY flaky >/dev/null
+	check "host a runs it, fails, gives it back to the stream (Nak)" \
+		wait_for 30 metric_is "$aport" forq_upstream_naked_total 1
+	stop_forqd "$a"
+	check "host a wrote no result (the task is not over)" [ "$(lines "$TMP/ra.jsonl")" -eq 0 ]
+	start_forqd rb "${opts[@]}" --results "$TMP/rb.jsonl" || { bad "host b starts"; return; }
+	local b=$FORQD_PID bport=$HTTP_PORT
+	check "host b ends it done, attempts 3 (JetStream's deliveries, across hosts)" wait_for 60 \
+		grep -q '"task":"flaky","status":"done","result":"ok".*"attempts":3' "$TMP/rb.jsonl"
+	check "three runs in all, one result line" bash -c \
+		"[ \$(cat '$TMP/runs') -eq 3 ] && [ \$(cat '$TMP/rb.jsonl' | wc -l) -eq 1 ]"
+	check "host b: one retry given back, then acked" wait_for 10 bash -c \
+		"curl -sf 127.0.0.1:$bport/metrics >'$TMP/rb.metrics' &&
+		 grep -q '^forq_upstream_naked_total[{]queue=\"default\"[}] 1$' '$TMP/rb.metrics' &&
+		 grep -q '^forq_upstream_acked_total[{]queue=\"default\"[}] 1$' '$TMP/rb.metrics' &&
+		 grep -q '^forq_tasks_retried_total[{]queue=\"default\"[}] 1$' '$TMP/rb.metrics'"
+	check "the stream ends empty" wait_for 30 stream_empty RETRY
+	stop_forqd "$b"
+}
+
+# A nats-server of its own that asks for a token.
+auth() {
+	local port tok=s3cret-nats-token-e2e r
+	port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$TMP/natsauth"
+	nats-server -js -sd "$TMP/natsauth" -a 127.0.0.1 -p "$port" --auth "$tok" \
+		>"$TMP/natsauth.log" 2>&1 &
+	NATS_PIDS+=($!)
+	PIDS+=($!)
+	local url=nats://127.0.0.1:$port
+	check "the token server listens" wait_for 20 bash -c "echo >/dev/tcp/127.0.0.1/$port" 2>/dev/null
+	printf '%s\n' "$tok" >"$TMP/nats.token"
+	printf 'not-the-nats-token\n' >"$TMP/wrong.token"
+	chmod 600 "$TMP/nats.token" "$TMP/wrong.token"
+	local aopts=(--upstream "$url" --upstream-stream A1 --tcp off --workers 1)
+	start_forqd auth "${aopts[@]}" --upstream-token-file "$TMP/nats.token" \
+		--results "$TMP/auth.jsonl" || { bad "forqd connects with --upstream-token-file"; return; }
+	local pid=$FORQD_PID
+	ok "forqd connects with --upstream-token-file"
+	check "forq push with FORQ_NATS_TOKEN publishes" bash -c \
+		"FORQ_NATS_TOKEN='$tok' '$FORQ' push --upstream '$url' --upstream-stream A1 '6*2' >/dev/null"
+	check "the task runs" wait_for 30 grep -q '"task":"6\*2","status":"done","result":"12"' \
+		"$TMP/auth.jsonl"
+	stop_forqd "$pid"
+	FORQ_NATS_TOKEN=$tok start_forqd auth_env "${aopts[@]}" --results off ||
+		{ bad "forqd connects with FORQ_NATS_TOKEN"; return; }
+	ok "forqd connects with FORQ_NATS_TOKEN"
+	stop_forqd "$FORQD_PID"
+	"$FORQD" "${aopts[@]}" --upstream-token-file "$TMP/wrong.token" --http off --results off \
+		--shm-name /forq-e2e-$$-auth >"$TMP/auth_wrong.log" 2>&1
+	r=$?
+	check "a wrong token is refused at start: exit 3 (got $r)" [ "$r" -eq 3 ]
+	check "... said so (authorization)" \
+		grep -qi 'event=upstream_refused.*cannot connect.*authorization' "$TMP/auth_wrong.log"
+	env -u FORQ_NATS_TOKEN "$FORQD" "${aopts[@]}" --http off --results off \
+		--shm-name /forq-e2e-$$-auth >"$TMP/auth_none.log" 2>&1
+	r=$?
+	check "no token is refused too: exit 3 (got $r)" [ "$r" -eq 3 ]
+	check "no queue was left behind" [ ! -e /dev/shm/forq-e2e-$$-auth ]
+	check "the token is in no log" bash -c "! grep -l -- '$tok' '$TMP'/*.log"
 }
 
 dedup() {
@@ -239,13 +333,17 @@ http_push() {
 }
 
 refused() {
-	"$FORQD" --upstream "$URLS" --upstream-stream S1 --lease-timeout 9 --tcp off --http off \
+	# Its own stream and consumer (R3, AckWait 4 s), made by a forqd that
+	# stops: the part runs alone too (ONLY=refused).
+	start_forqd rf "${UP[@]}" --upstream-stream REFUSED --results off || { bad "forqd starts"; return; }
+	stop_forqd
+	"$FORQD" --upstream "$URLS" --upstream-stream REFUSED --lease-timeout 9 --tcp off --http off \
 		--shm-name /forq-e2e-$$-refused --results off >"$TMP/refused.log" 2>&1
 	local code=$?
 	check "another AckWait is refused: exit 3 (got $code)" [ "$code" -eq 3 ]
 	check "the log names the setting" grep -q 'event=upstream_refused.*AckWait 4000 ms.*9000 ms' \
 		"$TMP/refused.log"
-	"$FORQD" --upstream "$URLS" --upstream-stream S1 --upstream-replicas 1 --lease-timeout 4 \
+	"$FORQD" --upstream "$URLS" --upstream-stream REFUSED --upstream-replicas 1 --lease-timeout 4 \
 		--tcp off --http off --shm-name /forq-e2e-$$-refused --results off \
 		>"$TMP/refused2.log" 2>&1
 	code=$?
@@ -521,6 +619,8 @@ CONF
 part two_hosts "two forqd hosts on one R3 stream; kill -9 of one mid-run loses nothing"
 part in_progress "a task held past AckWait is not redelivered (InProgress)"
 part poison "a task that always fails ends dead through Term"
+part retry_hosts "a retry goes back to the stream; attempts are counted across hosts"
+part auth "a NATS token from a file or the environment; a wrong one refused"
 part dedup "--key is the Nats-Msg-Id: one message, one task"
 part http_push "POST /tasks publishes to the stream"
 part refused "a stream or consumer with other settings is refused, not changed"
