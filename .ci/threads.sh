@@ -5,7 +5,7 @@
 #   bash .ci/threads.sh [BUILD_TSAN] [BUILD]   (defaults: build-tsan, build)
 #
 # TSan: a TSan build of test_http, then a forqd (HTTP thread, TCP server,
-# producer thread beside the main loop) under load from every side at once:
+# producer thread, journal threads beside the main loop) under load from every side at once:
 # scrapes of /metrics and /stats, POST /tasks, GET /tasks/{id}, a remote
 # worker over TCP and the tasks file, then POST /shutdown. Any report fails.
 # valgrind: every unit test, then forqd with 2 consumers (forqd execs itself
@@ -36,7 +36,10 @@ awk 'BEGIN { for (i = 1; i <= 20000; i++) print i "*2" }' >"$tmp/tasks.txt"
 export TSAN_OPTIONS="halt_on_error=0 exitcode=66"
 # Consumers are exec'd TSan programs of their own: their batch-watch
 # thread is checked too.
+# --journal with --fsync always: the journal's threads too, and the TCP
+# PUTs and POSTs that wait for its disk (tcp_durable, web/waiting.c).
 "$tsan/service/forqd" --shm-name "/forq-tsan-$$" --workers 1 --tasks "$tmp/tasks.txt" \
+	--journal "$tmp/journal" --fsync always \
 	--http 127.0.0.1:0 --tcp 127.0.0.1:0 --results /dev/null 2>"$tmp/forqd.log" &
 pid=$!
 for _ in $(seq 100); do
