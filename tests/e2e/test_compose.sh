@@ -715,15 +715,18 @@ n=$(tasks_with pending)
 check "compose up -d after docker kill forqd forq-shm: forqd back, all $ntasks tasks still pending (${n%% *}; pending ${ntasks}: $(stats pending.total))" \
 	[ "${n%% *}" = $ntasks ]
 logs_since forqd "$t" >"$TMP/start.log"
-check "the rings went with the holder, the journal brought the tasks back (event=journal_opened ... replay=$ntasks, not queue_recovered)" \
+# The pending tasks and the task delayed by an hour.
+replay=$((ntasks + 1))
+check "the rings went with the holder, the journal brought the tasks back (event=journal_opened ... replay=$replay, not queue_recovered)" \
 	bash -c 'grep -q "event=journal_opened dir=/var/lib/forq/journal/default .*replay=$2 " "$1" &&
-		grep -q "event=queue_created name=/forq " "$1" && ! grep -q "event=queue_recovered" "$1"' _ "$TMP/start.log" "$ntasks"
-grep -q "replay=$ntasks " "$TMP/start.log" || grep -E "event=(queue|journal)" "$TMP/start.log" | show /dev/stdin 4
+		grep -q "event=queue_created name=/forq " "$1" && ! grep -q "event=queue_recovered" "$1"' _ "$TMP/start.log" "$replay"
+grep -q "replay=$replay " "$TMP/start.log" || grep -E "event=(queue|journal)" "$TMP/start.log" | show /dev/stdin 4
 # README's Journal section: the journal holds no pause, dead letters,
-# results, delayed tasks not yet due or unique keys.
-lost="paused=false dead_letters=0 scheduled=0 done=404 dead=404 later=404 key=free:202"
+# results or keys of finished tasks; the delayed task comes back, still
+# delayed.
+lost="paused=false dead_letters=0 scheduled=1 done=404 dead=404 later=scheduled key=free:202"
 after=$(memory_state)
-check "... and what only shared memory held is gone, as README says ($after)" [ "$after" = "$lost" ]
+check "... and what only shared memory held is gone, the delayed task kept, as README says ($after)" [ "$after" = "$lost" ]
 
 # Killed again (the ring in forq-shm is kept), and back with consumers:
 # every task the journal brought back runs, with its result.
@@ -783,6 +786,10 @@ check "both hosts ran some of them (host a ${on_a:-0}, host b ${on_b:-0})" \
 poll 10 0.5 demo_runs
 TOKEN=
 eval "$readme_token" 2>"$TMP/token.err"
+# The task delayed by an hour (back from the journal) would outlast the
+# drain (tasks_unfinished): cancelled first.
+out=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" "$forqd_url/queues/default/tasks/${id_later:-0}/cancel")
+check "the task delayed by an hour is cancelled ($out)" grep -q '"status":"cancelled"' <<<"$out"
 out=$(eval "${readme_shutdown/127.0.0.1:8080/127.0.0.1:$http_port}" 2>"$TMP/curl.err")
 check "README's shutdown command is accepted ($out)" grep -q '"status":"shutting down"' <<<"$out"
 poll 45 0.5 stopped
