@@ -150,7 +150,7 @@ cut() {
 	check "... and its /readyz fails" wait_for 10 bash -c "! ip netns exec '$NS_A' curl -sf '$A_HTTP/readyz' >/dev/null"
 	seq 1 $NCUT | sed 's/$/*3/' >"$TMP/cut.txt"
 	check "$NCUT tasks published during the cut" \
-		in_p "$FORQ" push --upstream "$NATS_URLS" --upstream-stream hosts --file "$TMP/cut.txt" >/dev/null
+		in_p "$FORQ" push --upstream "$NATS_URLS" --upstream-stream hosts --file "$TMP/cut.txt"
 	check "host b runs them meanwhile" wait_for 60 bash -c "[ \$(grep -c '\*3\"' '$TMP/b.jsonl') -ge 500 ]"
 	sleep 2
 	check "host a, cut off, ran none of them" [ "$(ran 3 "$TMP/a.jsonl")" -eq 0 ]
@@ -165,7 +165,7 @@ cut() {
 		wait_for 120 bash -c "[ \$($(declare -f done_tasks distinct); distinct 3 '$TMP/a.jsonl' '$TMP/b.jsonl') -ge $NCUT ]"
 	seq 1 $NCUT | sed 's/$/*7/' >"$TMP/after.txt"
 	check "$NCUT more published after it" \
-		in_p "$FORQ" push --upstream "$NATS_URLS" --upstream-stream hosts --file "$TMP/after.txt" >/dev/null
+		in_p "$FORQ" push --upstream "$NATS_URLS" --upstream-stream hosts --file "$TMP/after.txt"
 	check "... all done" \
 		wait_for 120 bash -c "[ \$($(declare -f done_tasks distinct); distinct 7 '$TMP/a.jsonl' '$TMP/b.jsonl') -ge $NCUT ]"
 	echo "    after the cut: host a ran $(ran 7 "$TMP/a.jsonl"), host b $(ran 7 "$TMP/b.jsonl")"
