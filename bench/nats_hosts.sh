@@ -111,7 +111,7 @@ start_forqd() {
 	"$FORQD" --http off "$@" >"$log" 2>&1 &
 	FPID=$!
 	PIDS+=("$FPID")
-	until grep -q 'event=started' "$log"; do
+	until grep -q 'event=started' "$log" 2>/dev/null; do
 		kill -0 "$FPID" 2>/dev/null && [ $SECONDS -lt $end ] || { tail -5 "$log" >&2; return 1; }
 		sleep 0.02
 	done
