@@ -67,27 +67,23 @@ trap 'exit 130' INT TERM
 nats_cluster_start 1 127.0.0.1 "$TMP"
 nats_cluster_ready 30 1 || { echo "nats_hosts.sh: nats-server did not start" >&2; exit 1; }
 
-# The fixed-cost handler: forq's proc: framing, 2 ms of sleep a task; a
-# payload t=US is answered with the microseconds since US (wall clock).
+# The fixed-cost handler: a proc: child (forq.serve, clients/python) that
+# sleeps 2 ms a task; a payload t=US is answered with the microseconds from
+# US (the wall clock) to the task's start.
 cat >"$TMP/sleeper.py" <<'PYEOF'
-import sys, time
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-while True:
-    head = inp.readline()
-    if not head:
-        break
-    _, tid, _, n = head.split()
-    body = inp.read(int(n))
-    inp.read(1)
+import time
+import forq
+
+def run(payload):
     start = time.time()
     time.sleep(0.002)
-    r = b"ok"
-    if body.startswith(b"t="):
-        r = str(int(start * 1e6) - int(body[2:])).encode()
-    out.write(b"RESULT %s %d\n%s\n" % (tid, len(r), r))
-    out.flush()
+    if payload.startswith(b"t="):
+        return str(int(start * 1e6) - int(payload[2:]))
+    return "ok"
+
+forq.serve(run)
 PYEOF
-SLEEP="proc:exec /usr/bin/python3 $TMP/sleeper.py"
+SLEEP="proc:exec env PYTHONPATH=$here/../clients/python /usr/bin/python3 $TMP/sleeper.py"
 echo 0 >"$TMP/k"
 # next: a fresh number for a case's stream, queues and files (cases run in
 # subshells: the counter lives in a file).
