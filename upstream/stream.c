@@ -16,6 +16,10 @@
 #define API_WAIT_MS 10000       /* a new R3 stream elects its leader first */
 #define RECONNECT_FIRST_MS 100  /* then doubled, up to RECONNECT_MAX_MS */
 #define RECONNECT_MAX_MS 5000
+/* A silent cut (a link down, packets dropped) breaks no socket: libnats finds
+ * it by unanswered PINGs, by default after 2 to 3 two-minute intervals. */
+#define PING_INTERVAL_MS 5000
+#define PINGS_OUT_MAX 2
 #define PUBLISH_WAIT_MS 10000
 #define CLOSE_WAIT_MS 5000     /* libnats' threads to end */
 #define ASYNC_MAX 4096         /* asynchronous publishes in flight (libnats' MaxPending) */
@@ -203,6 +207,10 @@ static int connect_nats(struct upstream *u, char *err, size_t errlen)
 		s = natsOptions_SetMaxReconnect(u->opts, -1);
 	if (s == NATS_OK)
 		s = natsOptions_SetCustomReconnectDelay(u->opts, reconnect_delay, u);
+	if (s == NATS_OK)
+		s = natsOptions_SetPingInterval(u->opts, PING_INTERVAL_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxPingsOut(u->opts, PINGS_OUT_MAX);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(u->opts, on_disconnected, u);
 	if (s == NATS_OK)
