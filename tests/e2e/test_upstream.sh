@@ -332,6 +332,28 @@ http_push() {
 	stop_forqd
 }
 
+# examples/nats_producer.c: a C program with libnats alone feeds the queue;
+# its keys are Nats-Msg-Ids (a second run publishes nothing new).
+c_producer() {
+	local prod=${FORQ_BUILD:-$(dirname "$FORQ")/..}/tests/example_nats_producer out
+	if ! skip_unless "example_nats_producer not built" test -x "$prod"; then
+		check "a C producer's tasks run" false
+		return
+	fi
+	start_forqd cp --upstream "$URLS" --upstream-stream CPROD --tcp off --http off --workers 1 \
+		--results "$TMP/cp.jsonl" || { bad "forqd starts"; return; }
+	out=$("$prod" "$URLS" CPROD 300 job 2>&1)
+	check "examples/nats_producer publishes 300 tasks ($out)" grep -q "published 300 tasks: .* 0 duplicates" <<<"$out"
+	out=$("$prod" "$URLS" CPROD 300 job 2>&1)
+	check "... and again with the same keys: 300 duplicates ($out)" grep -q " 300 duplicates" <<<"$out"
+	check "300 tasks done, each i*i+1 right" wait_for 30 $PY -c '
+import json, sys
+want = {"%d*%d+1" % (i, i): str(i * i + 1) for i in range(1, 301)}
+got = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(not (len(got) == 300 and all(r["status"] == "done" and want.get(r["task"]) == r["result"] for r in got)))' "$TMP/cp.jsonl"
+	stop_forqd
+}
+
 refused() {
 	# Its own stream and consumer (R3, AckWait 4 s), made by a forqd that
 	# stops: the part runs alone too (ONLY=refused).
@@ -623,6 +645,7 @@ part retry_hosts "a retry goes back to the stream; attempts are counted across h
 part auth "a NATS token from a file or the environment; a wrong one refused"
 part dedup "--key is the Nats-Msg-Id: one message, one task"
 part http_push "POST /tasks publishes to the stream"
+part c_producer "a C program publishes with libnats alone (examples/nats_producer.c)"
 part refused "a stream or consumer with other settings is refused, not changed"
 # Before the node kill below: it leaves the cluster one node short.
 part named_queues "named queues: each its own upstream stream, or none; bad combinations refused"
