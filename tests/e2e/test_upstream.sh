@@ -45,6 +45,7 @@
 #               1 when one failed); without a forqd, it gives up after --wait
 # Skips (77) without nats-server.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/nats_cluster.sh" # nats_jsz
 
 need_binaries "$FORQD" "$FORQ"
 command -v nats-server >/dev/null 2>&1 || skip_all "nats-server not installed (scripts/deps.sh test)"
@@ -85,28 +86,12 @@ start_cluster() {
 }
 
 # jsz FIELD STREAM: messages in a stream (or a sum over its consumers),
-# from the first node that holds a replica of it (an R1 stream is on one).
+# from the first node that holds a replica of it (an R1 stream is on one):
+# nats_cluster.sh's query, on this test's own cluster.
 jsz() {
-	$PY - "$1" "$2" "${P[6]}" "${P[7]}" "${P[8]}" <<'EOF'
-import json, sys, urllib.request
-field, name, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
-for port in ports:
-    try:
-        d = json.load(urllib.request.urlopen(
-            "http://127.0.0.1:%s/jsz?streams=true&consumers=true" % port, timeout=5))
-    except OSError:
-        continue
-    for a in d.get("account_details") or []:
-        for s in a.get("stream_detail") or []:
-            if s["name"] != name:
-                continue
-            if field == "messages":
-                print(s["state"]["messages"])
-            else:
-                print(sum(c.get(field, 0) for c in s.get("consumer_detail") or []))
-            sys.exit(0)
-print("none")
-EOF
+	local NATS_HOST=127.0.0.1
+	local -a NATS_MON=("${P[6]}" "${P[7]}" "${P[8]}")
+	nats_jsz "$1" "$2"
 }
 
 stream_empty() { [ "$(jsz messages "$1")" = 0 ]; }
