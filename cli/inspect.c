@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "forq.h"
 #include "forq_admin.h"
+#include "grow.h"
 #include "json.h"
 #include "parse.h"
 #include "results.h"
@@ -109,16 +110,12 @@ static void collect_dead(void *ctx, const struct forq_dead_info *d)
 	struct dead_list *l = ctx;
 	if (l->oom)
 		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		struct dead_copy *v = realloc(l->v, cap * sizeof *v);
-		if (!v) {
-			l->oom = 1;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
+	struct dead_copy *v = grow_for_one(l->v, &l->cap, l->n, sizeof *v);
+	if (!v) {
+		l->oom = 1;
+		return;
 	}
+	l->v = v;
 	struct dead_copy *c = &l->v[l->n];
 	*c = (struct dead_copy){.id = d->id, .prio = d->prio, .attempts = d->attempts,
 				.died_unix_ns = d->died_unix_ns, .len = d->len};

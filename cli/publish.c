@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "forq.h"
+#include "grow.h"
 #include "parse.h"
 #include "results_subject.h"
 #include "stream.h"
@@ -49,16 +50,11 @@ static void note_seq(struct acks *a, uint64_t seq)
 	if (!a->wait)
 		return;
 	pthread_mutex_lock(&a->lock);
-	if (a->nseqs == a->seqs_cap) {
-		size_t cap = a->seqs_cap ? 2 * a->seqs_cap : 64;
-		uint64_t *s = realloc(a->seqs, cap * sizeof *s);
-		if (s) {
-			a->seqs = s;
-			a->seqs_cap = cap;
-		}
-	}
-	if (a->nseqs < a->seqs_cap)
+	uint64_t *s = grow_for_one(a->seqs, &a->seqs_cap, a->nseqs, sizeof *s);
+	if (s) {
+		a->seqs = s;
 		a->seqs[a->nseqs++] = seq;
+	}
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -84,15 +80,9 @@ static void on_result(void *ctx, const char *line, size_t len)
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
 	char *copy = cJSON_IsNumber(seq) ? strndup(line, len) : NULL;
 	pthread_mutex_lock(&a->lock);
-	if (copy && a->nheard == a->heard_cap) {
-		size_t cap = a->heard_cap ? 2 * a->heard_cap : 64;
-		struct heard *h = realloc(a->heard, cap * sizeof *h);
-		if (h) {
-			a->heard = h;
-			a->heard_cap = cap;
-		}
-	}
-	if (copy && a->nheard < a->heard_cap) {
+	struct heard *h = copy ? grow_for_one(a->heard, &a->heard_cap, a->nheard, sizeof *h) : NULL;
+	if (h) {
+		a->heard = h;
 		a->heard[a->nheard++] = (struct heard){
 			(uint64_t)seq->valuedouble, copy,
 			cJSON_IsString(st) && !strcmp(st->valuestring, "done")};

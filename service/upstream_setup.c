@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "log.h"
 
 void pub_relay_init(struct pub_relay *r, int wake_fd, char wake_byte)
@@ -24,15 +25,9 @@ static void pub_relay_acked(void *ctx, const struct upstream_ack *a)
 	if (!a->ref)
 		return;
 	pthread_mutex_lock(&r->lock);
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 64;
-		struct pub_answer *l = realloc(r->list, cap * sizeof *l);
-		if (l) {
-			r->list = l;
-			r->cap = cap;
-		}
-	}
-	if (r->n < r->cap) {
+	struct pub_answer *l = grow_for_one(r->list, &r->cap, r->n, sizeof *l);
+	if (l) {
+		r->list = l;
 		r->list[r->n++] = (struct pub_answer){a->ref, a->seq, a->duplicate};
 		wake = r->n == 1;
 	}
