@@ -260,7 +260,7 @@ void forq_admin_journal_sched_publish(struct forq *q, uint64_t upto)
 }
 
 int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
-			    forq_journal_fn fn, void *ctx, struct forq_journal_mark *m)
+			    const struct forq_journal_sink *sink, struct forq_journal_mark *m)
 {
 	if (ring < 0 || ring >= FORQ_NRINGS)
 		return -EINVAL;
@@ -275,30 +275,53 @@ int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
 		pos = head;
 	int n = 0;
 	uint64_t start = pos;
+	struct forq_journal_plain v[FORQ_JOURNAL_PLAIN_MAX];
+	size_t nv = 0;
+	uint64_t off = pos % A; /* then kept as pos moves: no division a task */
+	const uint32_t max_payload = q->h->max_payload;
 	while (pos < tail && pos - start < max_bytes) {
-		uint64_t off = pos % A;
+		if (off == A)
+			off = 0;
 		const struct forq_rec *src = (const struct forq_rec *)(arena + off);
 		if (src->len == FORQ_REC_PAD) {
 			pos += A - off;
+			off = 0;
 			continue;
 		}
 		uint64_t sz = FORQ_REC_SIZE(src->len);
 		/* Shared memory is not trusted: as a pop would, stop at a
 		 * length no push could have written. */
-		if (src->len > q->h->max_payload || off + sz > A || pos + sz > tail)
+		if (src->len > max_payload || off + sz > A || pos + sz > tail)
 			break;
 		/* A task cancelled before the journal saw it is not accepted
 		 * (its cancelled result ends it); a keyed task's `line` is its
 		 * key slot, which a replay must not take for a tasks-file line. */
-		if (!(src->flags & FORQ_REC_CANCELLED)) {
+		if (src->flags & FORQ_REC_CANCELLED) {
+			/* not journaled */
+		} else if (!(src->flags & FORQ_REC_KEYED)) {
+			v[nv++] = (struct forq_journal_plain){.id = src->id, .len = src->len,
+							      .line = src->line,
+							      .attempts = src->attempts,
+							      .prio = src->prio, .payload = src + 1};
+			if (nv == FORQ_JOURNAL_PLAIN_MAX) {
+				sink->plain(sink->ctx, v, nv);
+				nv = 0;
+			}
+		} else {
+			if (nv) /* in ring order */
+				sink->plain(sink->ctx, v, nv);
+			nv = 0;
 			struct forq_journal_task t;
 			journal_task_of(q, src, &t);
-			fn(ctx, &t, src + 1);
+			sink->task(sink->ctx, &t, src + 1);
 		}
 		pos += sz;
+		off += sz;
 		count++;
 		n++;
 	}
+	if (nv)
+		sink->plain(sink->ctx, v, nv);
 	m->pos = pos;
 	m->count = count;
 	return n;

@@ -55,11 +55,13 @@ struct journal {
 	_Atomic int stop, stop_reader;
 
 	pthread_mutex_t mu; /* fin */
-	struct idvec fin;   /* finished, not yet taken by the writer */
+	struct idvec fin;   /* finished, not yet taken by the writer: runs */
 
 	/* The writer's own. */
 	struct buf out;           /* records not yet written */
-	struct idvec acc_id, fin_out; /* what out holds */
+	struct jrec_batch batch;  /* the BATCH record open at out's end */
+	struct idvec acc_runs;    /* what out holds: accepted ids as (first, count) */
+	struct idvec fin_out;     /* and finished ids: runs */
 	struct forq_journal_mark marks[FORQ_JOURNAL_RINGS];
 	int marked[FORQ_JOURNAL_RINGS];
 	uint64_t sched_upto;      /* delayed tasks: the mark that covers what out holds */
@@ -75,31 +77,77 @@ struct journal {
 	_Atomic uint64_t bytes, fsyncs, write_errors, segments, live, replayed;
 };
 
-/* A task: an ACCEPT record, or a TASK record for one with a due time or a
- * key (which must survive a reboot too). */
+/* Notes id in runs, a vector of (first, count) pairs: ids come mostly in
+ * order, and the live map and FINISH records take a run at a time. */
+static void runs_note(struct idvec *a, uint64_t id)
+{
+	if (a->n && a->v[a->n - 2] + a->v[a->n - 1] == id)
+		a->v[a->n - 1]++;
+	else if (idvec_push(a, id) == 0 && idvec_push(a, 1) < 0)
+		a->n--;
+}
+
+static void accepted(struct journal *j, uint64_t id)
+{
+	runs_note(&j->acc_runs, id);
+}
+
+/* out, ready for a record other than a BATCH's next task. */
+static struct buf *out_record(struct journal *j)
+{
+	jrec_batch_end(&j->out, &j->batch);
+	return &j->out;
+}
+
+/* A task with a key or a due time: a TASK record (both must survive a
+ * reboot too). */
 static void on_task(void *ctx, const struct forq_journal_task *jt, const void *payload)
 {
 	struct journal *j = ctx;
 	const struct forq_task_info *t = &jt->t;
-	int r;
-	if (jt->due_unix_ms || jt->key_len) {
-		struct jrec_task rt = {.id = t->id, .prio = t->prio, .attempts = t->attempts,
-				       .line = t->line, .due_ms = jt->due_unix_ms,
-				       .window_ms = jt->window_ms, .key = jt->key,
-				       .key_len = jt->key_len, .payload = payload, .len = t->len};
-		r = jrec_put_task(&j->out, &rt);
-	} else {
-		r = jrec_put_accept(&j->out, t->id, t->prio, t->attempts, t->line, payload, t->len);
-	}
-	if (r == 0)
-		idvec_push(&j->acc_id, t->id);
+	struct jrec_task rt = {.id = t->id, .prio = t->prio, .attempts = t->attempts,
+			       .line = t->line, .due_ms = jt->due_unix_ms, .window_ms = jt->window_ms,
+			       .key = jt->key, .key_len = jt->key_len, .payload = payload,
+			       .len = t->len};
+	if (jrec_put_task(out_record(j), &rt) == 0)
+		accepted(j, t->id);
 }
 
-static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
+/* Tasks without a key: entries of BATCH records, a few bytes each. */
+static void on_plain(void *ctx, const struct forq_journal_plain *v, size_t n)
 {
 	struct journal *j = ctx;
-	if (buf_append(&j->out, rec, len) == 0)
-		idvec_push(&j->acc_id, id);
+	if (jrec_batch_add_plain(&j->out, &j->batch, v, n))
+		return; /* out of memory: unjournaled, as a failed write would leave them */
+	struct idvec *a = &j->acc_runs;
+	size_t i = 0;
+	if (a->n && a->v[a->n - 2] + a->v[a->n - 1] == v[0].id) {
+		/* The open run goes on: ids come in order. */
+		for (i = 1; i < n && v[i].id == v[i - 1].id + 1; i++)
+			;
+		a->v[a->n - 1] += i;
+	}
+	for (; i < n; i++)
+		accepted(j, v[i].id);
+}
+
+/* A live task of an old segment, written again (so that segment can go). */
+static void on_copy(void *ctx, const struct jrec *r)
+{
+	struct journal *j = ctx;
+	int e;
+	if (r->type == JREC_TASK) {
+		struct jrec_task rt = {.id = r->id, .prio = r->prio, .attempts = r->attempts,
+				       .line = r->line, .due_ms = r->due_ms,
+				       .window_ms = r->window_ms, .key = r->key,
+				       .key_len = r->key_len, .payload = r->payload, .len = r->len};
+		e = jrec_put_task(out_record(j), &rt);
+	} else {
+		e = jrec_batch_add(&j->out, &j->batch, r->id, r->prio, r->attempts, r->line,
+				   r->payload, r->len);
+	}
+	if (e == 0)
+		accepted(j, r->id);
 }
 
 /* Fills out with the delayed tasks not yet written, what the rings hold
@@ -109,12 +157,13 @@ static void on_copy(void *ctx, uint64_t id, const uint8_t *rec, size_t len)
  * can go), and the finished ids reported so far. */
 static void fill(struct journal *j)
 {
-	j->acc_id.n = j->fin_out.n = 0;
+	j->acc_runs.n = j->fin_out.n = 0;
 	j->tasks_out = 0;
 	if (forq_admin_journal_sched_scan(j->q, on_task, j, &j->sched_upto) < 0)
 		j->sched_upto = 0; /* its lock failed: next round */
+	const struct forq_journal_sink sink = {on_task, on_plain, j};
 	for (int r = 0; r < FORQ_JOURNAL_RINGS; r++) {
-		int n = forq_admin_journal_scan(j->q, r, SCAN_BYTES, on_task, j, &j->marks[r]);
+		int n = forq_admin_journal_scan(j->q, r, SCAN_BYTES, &sink, &j->marks[r]);
 		j->marked[r] = n > 0;
 		j->tasks_out += n > 0 ? (uint64_t)n : 0;
 	}
@@ -130,7 +179,8 @@ static void fill(struct journal *j)
 	pthread_mutex_unlock(&j->mu);
 	j->fin_out = f;
 	if (f.n)
-		jrec_put_finish(&j->out, j->fin_out.v, j->fin_out.n);
+		jrec_put_finish_runs(out_record(j), j->fin_out.v, j->fin_out.n / 2);
+	jrec_batch_end(&j->out, &j->batch);
 }
 
 static int do_sync(struct journal *j)
@@ -181,16 +231,12 @@ static int write_out(struct journal *j)
 	return 0;
 }
 
-/* Calls fn with each run of consecutive ids in v, in order (ids come
- * mostly in runs: the live map takes a run a few words at a time). */
-static void for_runs(const struct idvec *v, void (*fn)(struct segset *, uint64_t, uint64_t),
+/* Calls fn with each run of runs (runs_note's pairs). */
+static void for_runs(const struct idvec *runs, void (*fn)(struct segset *, uint64_t, uint64_t),
 		     struct segset *s)
 {
-	for (size_t i = 0, k; i < v->n; i = k) {
-		for (k = i + 1; k < v->n && v->v[k] == v->v[k - 1] + 1; k++)
-			;
-		fn(s, v->v[i], k - i);
-	}
+	for (size_t i = 0; i < runs->n; i += 2)
+		fn(s, runs->v[i], runs->v[i + 1]);
 }
 
 /* After a write: marks moved, consumers and waiting producers woken, the
@@ -204,7 +250,7 @@ static void after_write(struct journal *j, int synced)
 	forq_admin_journal_wake(j->q, j->tasks_out);
 	if (j->c.on_durable && j->c.fsync_ms == JOURNAL_SYNC_ALWAYS)
 		j->c.on_durable(j->c.on_durable_ctx);
-	for_runs(&j->acc_id, segset_accepted_run, &j->s);
+	for_runs(&j->acc_runs, segset_accepted_run, &j->s);
 	for_runs(&j->fin_out, segset_finished_run, &j->s);
 	if (synced)
 		segset_gc(&j->s);
@@ -361,21 +407,24 @@ static void checkpoint(struct journal *j)
 	struct segset *s = &j->s;
 	uint64_t before = s->nsegs;
 	buf_reset(&j->out);
+	jrec_batch_init(&j->batch);
 	if (j->failing || s->fd < 0 || segset_rotate(s))
 		return;
-	j->acc_id.n = j->fin_out.n = 0;
+	j->acc_runs.n = j->fin_out.n = 0;
 	for (size_t i = 0; i + 1 < s->nsegs; i++)
 		if (s->segs[i].live && segset_copy_live(s, s->segs[i].seq, on_copy, j))
 			goto out;
+	jrec_batch_end(&j->out, &j->batch);
 	if (j->out.len && (write_out(j) || (!synced_now(j) && do_sync(j))))
 		goto out;
 	s->segs[s->nsegs - 1].bytes += j->out.len;
-	for_runs(&j->acc_id, segset_accepted_run, s);
+	for_runs(&j->acc_runs, segset_accepted_run, s);
 	int gone = segset_gc(s);
 	log_event(LOG_INFO, "journal_checkpoint", "dir=%s segments_before=%llu removed=%d live=%llu",
 		  j->c.dir, (unsigned long long)before, gone, (unsigned long long)s->live.n);
 out:
 	buf_reset(&j->out);
+	jrec_batch_init(&j->batch);
 }
 
 /* ---- finished ids: consumers' pipe ---- */
@@ -386,7 +435,7 @@ void journal_finished(struct journal *j, const uint64_t *ids, size_t n)
 		return;
 	pthread_mutex_lock(&j->mu);
 	for (size_t i = 0; i < n; i++)
-		idvec_push(&j->fin, ids[i]);
+		runs_note(&j->fin, ids[i]);
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -452,6 +501,7 @@ int journal_open(struct journal **jp, struct forq *q, const struct journal_confi
 	j->c = *c;
 	j->pipe[0] = j->pipe[1] = -1;
 	j->s.fd = j->s.dirfd = -1;
+	jrec_batch_init(&j->batch);
 	pthread_mutex_init(&j->mu, NULL);
 	int e = segset_open(&j->s, c->dir, c->queue_name, c->max_payload, c->segment_bytes,
 			    replay ? &j->replay : NULL, &j->nreplay, err, errlen);
@@ -520,7 +570,7 @@ void journal_close(struct journal *j, int end_gate)
 	buf_free(&j->out);
 	free(j->fin.v);
 	free(j->fin_out.v);
-	free(j->acc_id.v);
+	free(j->acc_runs.v);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
 }

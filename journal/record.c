@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forq_admin.h"
+
 static const uint8_t magic[8] = {'F', 'O', 'R', 'Q', 'J', 'R', 'N', '1'};
 
 /* CRC32C (Castagnoli, reflected 0x82f63b78), one table, built once. */
@@ -261,11 +263,233 @@ int jrec_put_task(struct buf *b, const struct jrec_task *t)
 	return 0;
 }
 
-int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n)
+/* ---- BATCH ---- */
+
+static uint8_t *varint_put(uint8_t *p, uint64_t v)
 {
-	/* Ranges in the order the ids came: consumers report theirs in
-	 * order, so runs fold without a sort. */
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* The varint at *p (before end), or -1: cut short or over 10 bytes. */
+static int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+		uint8_t c = *(*p)++;
+		if (shift == 63 && c > 1)
+			return -1; /* past 64 bits */
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void jrec_batch_init(struct jrec_batch *w)
+{
+	w->at = SIZE_MAX;
+	w->count = 0;
+}
+
+void jrec_batch_end(struct buf *b, struct jrec_batch *w)
+{
+	if (w->at == SIZE_MAX)
+		return;
+	uint8_t *p = (uint8_t *)b->data + w->at;
+	uint32_t body = (uint32_t)(b->len - w->at - JREC_HEAD);
+	put32(p, body);
+	put32(p + JREC_HEAD + 8, w->count);
+	/* One checksum for the whole record, over bytes long stored. */
+	put32(p + 8, rec_crc(p, body));
+	b->data[b->len] = '\0';
+	w->at = SIZE_MAX;
+}
+
+int jrec_batch_add(struct buf *b, struct jrec_batch *w, uint64_t id, int prio, unsigned attempts,
+		   uint32_t line, const void *payload, uint32_t len)
+{
+	if (len > JREC_PAYLOAD_MAX || attempts > 0xffff)
+		return -EINVAL;
+	if (w->at != SIZE_MAX &&
+	    (prio != w->prio || w->count == JREC_BATCH_MAX || id <= w->prev ||
+	     b->len - w->at - JREC_HEAD - JREC_BATCH_FIXED > JREC_BATCH_BYTES))
+		jrec_batch_end(b, w);
+	size_t need = JREC_BATCH_ENTRY_MAX + len + (w->at == SIZE_MAX ? JREC_HEAD + JREC_BATCH_FIXED : 0);
+	if (buf_reserve(b, need))
+		return -ENOMEM;
+	uint8_t *p = (uint8_t *)b->data + b->len;
+	if (w->at == SIZE_MAX) {
+		/* Length, count and CRC go in at the end. */
+		put64(p, head_of(0, JREC_BATCH, prio, 0));
+		put64(p + JREC_HEAD, id);
+		w->at = b->len;
+		w->prev = id - 1;
+		w->prio = prio;
+		w->count = 0;
+		p += JREC_HEAD + JREC_BATCH_FIXED;
+	}
+	uint64_t gap = id - w->prev - 1;
+	uint8_t flags = (uint8_t)((gap ? JBAT_GAP : 0) | (attempts ? JBAT_ATTEMPTS : 0) |
+				  (line ? JBAT_LINE : 0));
+	*p++ = flags;
+	if (len < 0x80)
+		*p++ = (uint8_t)len; /* the common case */
+	else
+		p = varint_put(p, len);
+	if (flags) {
+		if (gap)
+			p = varint_put(p, gap);
+		if (attempts)
+			p = varint_put(p, attempts);
+		if (line)
+			p = varint_put(p, line);
+	}
+	memcpy(p, payload, len);
+	p += len;
+	b->len = (size_t)(p - (uint8_t *)b->data);
+	w->prev = id;
+	w->count++;
+	return 0;
+}
+
+int jrec_batch_add_plain(struct buf *b, struct jrec_batch *w, const struct forq_journal_plain *v,
+			 size_t n)
+{
+	/* Each task's share of the room: its payload and an entry's most. */
+	size_t left = n * JREC_BATCH_ENTRY_MAX;
+	for (size_t i = 0; i < n; i++)
+		left += v[i].len;
+	if (buf_reserve(b, left + JREC_HEAD + JREC_BATCH_FIXED + 8))
+		return -ENOMEM;
+	for (size_t i = 0; i < n;) {
+		if (w->at == SIZE_MAX || v[i].prio != w->prio || v[i].id != w->prev + 1 ||
+		    v[i].attempts || v[i].line || v[i].len >= 0x80) {
+			/* Starts a record, or an entry with more than a length: it
+			 * reserves for itself (a record's head is beyond the share). */
+			if (jrec_batch_add(b, w, v[i].id, v[i].prio, v[i].attempts, v[i].line,
+					   v[i].payload, v[i].len))
+				return -ENOMEM; /* cannot happen: reserved, checked by core */
+			left -= JREC_BATCH_ENTRY_MAX + v[i].len;
+			i++;
+			continue;
+		}
+		if (buf_reserve(b, left + 8)) /* after a new record's head: the rest's shares */
+			return -ENOMEM;
+		/* The common run: consecutive ids, short payloads, no attempts or
+		 * line, in locals (stores through the byte pointer would make the
+		 * compiler reload every field). Each entry takes 2 + len bytes
+		 * and writes at most 7 past them: well inside its share. */
+		uint8_t *base = (uint8_t *)b->data, *p = base + b->len;
+		uint64_t prev = w->prev;
+		uint32_t count = w->count;
+		const uint8_t *limit = base + w->at + JREC_HEAD + JREC_BATCH_FIXED + JREC_BATCH_BYTES;
+		int prio = w->prio;
+		for (; i < n && count < JREC_BATCH_MAX && p <= limit; i++) {
+			const struct forq_journal_plain *t = &v[i];
+			if (t->id != prev + 1 || t->prio != prio || t->attempts || t->line || t->len >= 0x80)
+				break;
+			p[0] = 0;
+			p[1] = (uint8_t)t->len;
+			/* A ring payload is readable up to its 8-byte boundary: copy in
+			 * words; what lands past len is overwritten by what follows. */
+			const uint8_t *src = t->payload;
+			for (uint32_t k = 0; k < t->len; k += 8)
+				memcpy(p + 2 + k, src + k, 8);
+			p += 2 + t->len;
+			left -= JREC_BATCH_ENTRY_MAX + t->len;
+			prev = t->id;
+			count++;
+		}
+		b->len = (size_t)(p - base);
+		w->prev = prev;
+		w->count = count;
+		if (count == JREC_BATCH_MAX || p > limit)
+			jrec_batch_end(b, w);
+	}
+	return 0;
+}
+
+/* Reads one entry at *p (before end) after id prev into t; -1: not one. */
+static int batch_entry(const uint8_t **p, const uint8_t *end, uint64_t prev, struct jrec *t)
+{
+	if (*p >= end)
+		return -1;
+	uint8_t flags = *(*p)++;
+	uint64_t len, gap = 0, attempts = 0, line = 0;
+	if ((flags & ~(JBAT_GAP | JBAT_ATTEMPTS | JBAT_LINE)) || varint_get(p, end, &len) ||
+	    len > JREC_PAYLOAD_MAX || ((flags & JBAT_GAP) && varint_get(p, end, &gap)) ||
+	    ((flags & JBAT_ATTEMPTS) && (varint_get(p, end, &attempts) || attempts > 0xffff)) ||
+	    ((flags & JBAT_LINE) && (varint_get(p, end, &line) || line > UINT32_MAX)) ||
+	    gap >= UINT64_MAX - prev || (uint64_t)(end - *p) < len)
+		return -1;
+	t->id = prev + 1 + gap;
+	t->attempts = (unsigned)attempts;
+	t->line = (uint32_t)line;
+	t->payload = *p;
+	t->len = (uint32_t)len;
+	*p += len;
+	return 0;
+}
+
+/* A BATCH's body holds exactly its count of entries. */
+static int batch_check(const uint8_t *q, uint32_t body)
+{
+	uint32_t count = get32(q + 8);
+	uint64_t prev = get64(q) - 1;
+	if (count == 0 || count > JREC_BATCH_MAX || get64(q) == 0)
+		return -1;
+	const uint8_t *p = q + JREC_BATCH_FIXED, *end = q + body;
+	struct jrec t;
+	for (uint32_t i = 0; i < count; i++) {
+		if (batch_entry(&p, end, prev, &t))
+			return -1;
+		prev = t.id;
+	}
+	return p == end ? 0 : -1;
+}
+
+void jrec_tasks_begin(struct jrec_tasks *it, const struct jrec *r)
+{
+	it->r = r;
+	it->p = r->entries;
+	it->prev = r->id - 1;
+	it->left = r->type == JREC_BATCH ? r->count : jrec_accepts(r) ? 1 : 0;
+}
+
+int jrec_tasks_next(struct jrec_tasks *it, struct jrec *task, uint32_t *off)
+{
+	if (!it->left)
+		return 0;
+	it->left--;
+	const struct jrec *r = it->r;
+	if (r->type != JREC_BATCH) {
+		*task = *r;
+		*off = 0;
+		return 1;
+	}
+	/* The record's start: the entries' start less the head and fixed part. */
+	const uint8_t *rec = r->entries - JREC_BATCH_FIXED - JREC_HEAD;
+	memset(task, 0, sizeof *task);
+	task->type = JREC_ACCEPT;
+	task->prio = r->prio;
+	*off = (uint32_t)(it->p - rec);
+	const uint8_t *end = it->p + (r->len - (uint32_t)(it->p - r->entries));
+	batch_entry(&it->p, end, it->prev, task);
+	it->prev = task->id;
+	return 1;
+}
+
+int jrec_put_finish_runs(struct buf *b, const uint64_t *runs, size_t n)
+{
 	size_t i = 0;
+	uint64_t first = n ? runs[0] : 0, left = n ? runs[1] : 0;
 	while (i < n) {
 		/* Reserve for the worst case, then fill ranges in place. */
 		uint8_t *p = rec_begin(b, JREC_RANGES_MAX * JREC_RANGE, JREC_FINISH, 0, 0);
@@ -273,19 +497,44 @@ int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n)
 			return -ENOMEM;
 		uint32_t k = 0;
 		while (i < n && k < JREC_RANGES_MAX) {
-			uint64_t first = ids[i];
-			uint32_t count = 1;
-			/* Consecutive ids extend the range; a repeat inside it folds. */
-			while (++i < n && ids[i] >= first && ids[i] - first <= count &&
-			       count < UINT32_MAX)
-				if (ids[i] - first == count)
-					count++;
+			uint32_t count = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
 			put64(p + JREC_HEAD + k * JREC_RANGE, first);
 			put32(p + JREC_HEAD + k * JREC_RANGE + 8, count);
 			k++;
+			first += count;
+			left -= count;
+			if (!left && ++i < n) {
+				first = runs[2 * i];
+				left = runs[2 * i + 1];
+			}
 		}
 		put32(p, k * JREC_RANGE);
 		rec_end(b, p, k * JREC_RANGE);
+	}
+	return 0;
+}
+
+int jrec_put_finish(struct buf *b, const uint64_t *ids, size_t n)
+{
+	/* Ranges in the order the ids came: consumers report theirs in
+	 * order, so runs fold without a sort; a repeat inside a run folds
+	 * into it. A chunk of runs at a time. */
+	uint64_t runs[2 * 256];
+	size_t i = 0;
+	while (i < n) {
+		size_t k = 0;
+		while (i < n && k < 256) {
+			uint64_t first = ids[i], count = 1;
+			while (++i < n && ids[i] >= first && ids[i] - first <= count && count < UINT32_MAX)
+				if (ids[i] - first == count)
+					count++;
+			runs[2 * k] = first;
+			runs[2 * k + 1] = count;
+			k++;
+		}
+		int e = jrec_put_finish_runs(b, runs, k);
+		if (e)
+			return e;
 	}
 	return 0;
 }
@@ -305,6 +554,9 @@ long jrec_decode(const uint8_t *p, size_t n, struct jrec *out)
 	} else if (type == JREC_TASK) {
 		if (body < JREC_TASK_FIXED || body - JREC_TASK_FIXED > JREC_PAYLOAD_MAX + JREC_KEY_MAX)
 			return -1;
+	} else if (type == JREC_BATCH) {
+		if (body < JREC_BATCH_FIXED + 2 || body > JREC_BATCH_BODY_MAX || p[6] || p[7])
+			return -1;
 	} else {
 		return -1;
 	}
@@ -321,6 +573,8 @@ long jrec_decode(const uint8_t *p, size_t n, struct jrec *out)
 		    body - JREC_TASK_FIXED - key_len > JREC_PAYLOAD_MAX)
 			return -1;
 	}
+	if (type == JREC_BATCH && batch_check(q, body))
+		return -1;
 	memset(out, 0, sizeof *out);
 	out->type = type;
 	out->prio = p[5];
@@ -339,6 +593,11 @@ long jrec_decode(const uint8_t *p, size_t n, struct jrec *out)
 		out->key_len = key_len;
 		out->payload = q + JREC_TASK_FIXED + key_len;
 		out->len = body - JREC_TASK_FIXED - key_len;
+	} else if (type == JREC_BATCH) {
+		out->id = get64(q);
+		out->count = get32(q + 8);
+		out->entries = q + JREC_BATCH_FIXED;
+		out->len = body - JREC_BATCH_FIXED; /* the entries' bytes */
 	} else {
 		out->ranges = q;
 		out->nranges = body / JREC_RANGE;

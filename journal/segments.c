@@ -244,7 +244,11 @@ static int scan_segment(struct segset *s, struct idmap *scan, uint64_t seq, cons
 			break;
 		}
 		if (jrec_accepts(&r)) {
-			scan_accepted(s, scan, r.id, off);
+			struct jrec_tasks it;
+			struct jrec t;
+			uint32_t at;
+			for (jrec_tasks_begin(&it, &r); jrec_tasks_next(&it, &t, &at);)
+				scan_accepted(s, scan, t.id, off + at);
 		} else {
 			for (uint32_t i = 0; i < r.nranges; i++) {
 				uint64_t first;
@@ -278,43 +282,79 @@ static void load_live(struct segset *s, const struct live_pair *p, size_t n)
 	}
 }
 
-/* The live tasks, from the segments' bytes (datas[i] is segs[i]'s). */
+/* Pair i of p[0..n) (sorted by id) with id, or n. */
+static size_t pair_find(const struct live_pair *p, size_t n, uint64_t id)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && p[lo].id == id ? lo : n;
+}
+
+static int replay_take(const struct segset *s, struct replay_task *t, const struct jrec *r,
+		       char *err, size_t errlen)
+{
+	if (r->len > s->max_payload || r->prio < 0 || r->prio > 2) {
+		snprintf(err, errlen,
+			 "the journal holds task %" PRIu64 " of %u bytes: --max-payload %u "
+			 "cannot queue it again",
+			 r->id, r->len, s->max_payload);
+		return -EMSGSIZE;
+	}
+	*t = (struct replay_task){.id = r->id, .len = r->len, .line = r->line,
+				  .attempts = r->attempts, .prio = r->prio, .due_ms = r->due_ms,
+				  .window_ms = r->window_ms, .key_len = r->key_len,
+				  .payload = malloc(r->len + r->key_len + 1)};
+	if (!t->payload)
+		return -ENOMEM;
+	memcpy(t->payload, r->payload, r->len);
+	/* The key after the payload, in the same allocation. */
+	if (r->key_len)
+		memcpy(t->payload + r->len, r->key, r->key_len);
+	t->key = (char *)t->payload + r->len;
+	return 0;
+}
+
+/* The live tasks, from the segments' bytes (datas[i] is segs[i]'s), in id
+ * order: the records are read again and each task taken where its latest
+ * one is (the pairs, sorted by id, say where). */
 static int collect(struct segset *s, const struct live_pair *p, size_t n, uint8_t **datas,
 		   struct replay_task **out, size_t *nout, char *err, size_t errlen)
 {
 	struct replay_task *t = calloc(n ? n : 1, sizeof *t);
 	if (!t)
 		return -ENOMEM;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t v = p[i].at;
-		size_t si = seg_index(s, v >> 32);
+	int e = 0;
+	for (size_t si = 0; !e && si < s->nsegs; si++) {
+		const uint8_t *d = datas[si];
+		size_t len = s->segs[si].bytes;
 		struct jrec r;
-		jrec_decode(datas[si] + (v & 0xffffffffu), s->segs[si].bytes - (v & 0xffffffffu), &r);
-		if (r.len > s->max_payload || r.prio < 0 || r.prio > 2) {
-			snprintf(err, errlen,
-				 "the journal holds task %" PRIu64 " of %u bytes: --max-payload %u "
-				 "cannot queue it again",
-				 r.id, r.len, s->max_payload);
-			replay_free(t, k);
-			return -EMSGSIZE;
+		long k;
+		for (size_t off = JREC_HDR_SIZE; !e && off < len && (k = jrec_decode(d + off, len - off, &r)) > 0;
+		     off += (size_t)k) {
+			struct jrec_tasks it;
+			struct jrec task;
+			uint32_t at;
+			for (jrec_tasks_begin(&it, &r); !e && jrec_tasks_next(&it, &task, &at);) {
+				size_t i = pair_find(p, n, task.id);
+				if (i < n && p[i].at == (s->segs[si].seq << 32 | ((off + at) & 0xffffffffu)))
+					e = replay_take(s, &t[i], &task, err, errlen);
+			}
 		}
-		t[k] = (struct replay_task){.id = r.id, .len = r.len, .line = r.line,
-					    .attempts = r.attempts, .prio = r.prio,
-					    .due_ms = r.due_ms, .window_ms = r.window_ms,
-					    .key_len = r.key_len,
-					    .payload = malloc(r.len + r.key_len + 1)};
-		if (!t[k].payload) {
-			replay_free(t, k);
-			return -ENOMEM;
-		}
-		memcpy(t[k].payload, r.payload, r.len);
-		/* The key after the payload, in the same allocation. */
-		if (r.key_len)
-			memcpy(t[k].payload + r.len, r.key, r.key_len);
-		t[k].key = (char *)t[k].payload + r.len;
-		k++;
 	}
+	if (e) {
+		replay_free(t, n);
+		return e;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (t[i].payload)
+			t[k++] = t[i];
 	*out = t;
 	*nout = k;
 	return 0;
@@ -437,7 +477,7 @@ void segset_looked(struct segset *s)
 }
 
 int segset_copy_live(struct segset *s, uint64_t seq,
-		     void (*emit)(void *ctx, uint64_t id, const uint8_t *rec, size_t len), void *ctx)
+		     void (*emit)(void *ctx, const struct jrec *task), void *ctx)
 {
 	char file[64];
 	uint8_t *p;
@@ -446,21 +486,27 @@ int segset_copy_live(struct segset *s, uint64_t seq,
 	int e = read_all(s->dirfd, file, &p, &n);
 	if (e)
 		return e;
-	/* The last ACCEPT of each id live here (a retry may have put two). */
+	/* Where the last record of each id live here is (a retry may have put
+	 * two), then those tasks, in the order written. */
 	struct idmap last = {0};
 	const struct seg *g = seg_find(s, seq);
-	long k;
-	struct jrec r;
-	for (size_t off = JREC_HDR_SIZE; off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
-	     off += (size_t)k)
-		if (jrec_accepts(&r) && g && live_in(&s->live, g, r.id) &&
-		    idmap_put(&last, r.id, off, NULL) < 0)
-			e = -ENOMEM;
-	for (size_t off = JREC_HDR_SIZE; !e && off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
-	     off += (size_t)k) {
-		uint64_t at;
-		if (jrec_accepts(&r) && idmap_get(&last, r.id, &at) && at == off)
-			emit(ctx, r.id, p + off, (size_t)k);
+	for (int pass = 0; pass < 2 && !e; pass++) {
+		long k;
+		struct jrec r;
+		for (size_t off = JREC_HDR_SIZE; !e && off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
+		     off += (size_t)k) {
+			struct jrec_tasks it;
+			struct jrec t;
+			uint32_t in;
+			for (jrec_tasks_begin(&it, &r); !e && jrec_tasks_next(&it, &t, &in);) {
+				uint64_t at = off + in, was;
+				if (pass == 0 && g && live_in(&s->live, g, t.id) &&
+				    idmap_put(&last, t.id, at, NULL) < 0)
+					e = -ENOMEM;
+				if (pass == 1 && idmap_get(&last, t.id, &was) && was == at)
+					emit(ctx, &t);
+			}
+		}
 	}
 	idmap_free(&last);
 	free(p);

@@ -1,7 +1,7 @@
 /* segments.h — the journal's files and what is live in them (private to
  * journal/). A segment is DIR/journal-<seq>.log; the live map says, for
  * every task accepted and not finished, which segment holds its latest
- * ACCEPT or TASK record (livemap.h), so that a segment whose tasks have all
+ * ACCEPT, TASK or BATCH record (livemap.h), so that a segment whose tasks have all
  * finished (or moved on) can be removed. */
 #ifndef FORQ_JOURNAL_SEGMENTS_H
 #define FORQ_JOURNAL_SEGMENTS_H
@@ -68,10 +68,10 @@ uint64_t segset_where(const struct segset *s, uint64_t id);
 uint64_t segset_copy_candidate(const struct segset *s);
 /* Notes each segment's live count, for segset_copy_candidate. */
 void segset_looked(struct segset *s);
-/* Calls emit with each ACCEPT or TASK record of segment seq that is still its
- * task's latest (its bytes as they are). 0 or -errno. */
+/* Calls emit with each task of segment seq whose record there is still its
+ * latest (as an ACCEPT or TASK decodes: jrec_tasks_next). 0 or -errno. */
 int segset_copy_live(struct segset *s, uint64_t seq,
-		     void (*emit)(void *ctx, uint64_t id, const uint8_t *rec, size_t len), void *ctx);
+		     void (*emit)(void *ctx, const struct jrec *task), void *ctx);
 /* A segment before the current one has nothing live (segset_gc's work). */
 int segset_gc_ready(const struct segset *s);
 /* Removes the segments before the current one with nothing live: call

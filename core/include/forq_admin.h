@@ -398,11 +398,28 @@ typedef void (*forq_journal_fn)(void *ctx, const struct forq_journal_task *t, co
 void forq_admin_journal_begin(struct forq *q, int sync);
 /* Turns it off: consumers pop to the tail again, waiting producers return. */
 void forq_admin_journal_end(struct forq *q);
-/* Calls fn for each task in ring `ring` (0 .. FORQ_JOURNAL_RINGS-1) beyond
- * its mark, about max_bytes of them at most, and sets *m to the mark after
- * them. Returns how many. One caller at a time (forqd's journal thread). */
+/* A task without a key as the ring holds it: most of what the journal
+ * writes, handed over FORQ_JOURNAL_PLAIN_MAX at a time (per task, a
+ * callback and a key lookup would cost more than the copy). */
+struct forq_journal_plain {
+	uint64_t id;
+	uint32_t len, line;
+	uint16_t attempts;
+	uint8_t prio;
+	const void *payload; /* readable up to len rounded up to 8 (a ring record's end) */
+};
+#define FORQ_JOURNAL_PLAIN_MAX 64
+struct forq_journal_sink {
+	forq_journal_fn task; /* a task with a key */
+	void (*plain)(void *ctx, const struct forq_journal_plain *v, size_t n);
+	void *ctx;
+};
+/* Hands each task in ring `ring` (0 .. FORQ_JOURNAL_RINGS-1) beyond its
+ * mark, about max_bytes of them at most, to the sink in ring order, and
+ * sets *m to the mark after them. Returns how many. One caller at a time
+ * (forqd's journal thread). */
 int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
-			    forq_journal_fn fn, void *ctx, struct forq_journal_mark *m);
+			    const struct forq_journal_sink *sink, struct forq_journal_mark *m);
 /* Moves ring's mark to m (release): consumers may take what is before it. */
 void forq_admin_journal_publish(struct forq *q, int ring, const struct forq_journal_mark *m);
 /* Delayed tasks: calls fn for each one of the waiting table that the

@@ -72,6 +72,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			      r2.due_ms == r.due_ms && r2.window_ms == r.window_ms &&
 			      r2.key_len == r.key_len && memcmp(r2.key, r.key, r.key_len) == 0 &&
 			      memcmp(r2.payload, r.payload, r.len) == 0);
+		} else if (r.type == JREC_BATCH) {
+			/* Its tasks, each inside it, written again as a writer
+			 * would: the same tasks read back. */
+			CHECK(r.count >= 1 && r.count <= JREC_BATCH_MAX && r.entries + r.len == end);
+			struct jrec_tasks it;
+			struct jrec t;
+			uint32_t at, n = 0;
+			struct jrec_batch w;
+			jrec_batch_init(&w);
+			for (jrec_tasks_begin(&it, &r); jrec_tasks_next(&it, &t, &at); n++) {
+				CHECK(at >= JREC_HEAD + JREC_BATCH_FIXED && at < (uint32_t)k);
+				CHECK(t.payload > p + off && t.payload + t.len <= end);
+				CHECK(jrec_batch_add(&b, &w, t.id, t.prio, t.attempts, t.line, t.payload,
+						     t.len) == 0);
+			}
+			CHECK(n == r.count);
+			jrec_batch_end(&b, &w);
+			struct jrec r2, t2;
+			long k2 = jrec_decode((uint8_t *)b.data, b.len, &r2);
+			CHECK(k2 > 0 && r2.type == JREC_BATCH);
+			struct jrec_tasks it2;
+			jrec_tasks_begin(&it2, &r2);
+			for (jrec_tasks_begin(&it, &r); jrec_tasks_next(&it, &t, &at);) {
+				CHECK(jrec_tasks_next(&it2, &t2, &at));
+				CHECK(t2.id == t.id && t2.len == t.len && t2.attempts == t.attempts &&
+				      t2.prio == t.prio && t2.line == t.line &&
+				      memcmp(t2.payload, t.payload, t.len) == 0);
+			}
 		} else {
 			CHECK(r.type == JREC_FINISH && r.nranges >= 1);
 			CHECK(r.ranges + (size_t)r.nranges * JREC_RANGE == end);
