@@ -14,7 +14,7 @@
 # Dockerfile with a real engine). Parts (for ONLY=, see lib.sh): compose,
 # dockerfile, entrypoint, dockerfile_lint, prometheus_files, grafana,
 # systemd_unit. Last line: "N passed, N failed" (", N skipped" when a tool is
-# missing); exits 1 if any check failed.
+# missing); exits 1 if any check failed, else 77 if one was skipped.
 set -u
 . "$(dirname "$0")/lib.sh"
 

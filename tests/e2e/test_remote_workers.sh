@@ -37,7 +37,7 @@
 #      150 context switches of its threads in 3 s (a 2 ms tick made ~1,500).
 # Every forqd gets its own shm name and ports chosen by the kernel (port 0).
 # Last line: "N passed, N failed" (", N skipped" without curl); exits 1 if
-# any check failed.
+# any check failed, else 77 if one was skipped.
 set -u
 
 ntasks=${NTASKS:-100000}
