@@ -59,15 +59,19 @@ static uint64_t lanes_sum(const _Atomic uint64_t *c)
 	return n;
 }
 
+void forq_admin_worker_get(struct forq *q, int worker, struct forq_worker_info *out)
+{
+	const struct forq_worker_row *row = &q->h->workers[worker];
+	*out = (struct forq_worker_info){.pid = atomic_load(&row->pid),
+					 .state = atomic_load(&row->state),
+					 .restarts = atomic_load(&row->restarts),
+					 .next_start_ns = atomic_load(&row->next_start_ns)};
+}
+
 void forq_admin_workers(struct forq *q, struct forq_worker_info *out, int n)
 {
-	for (int w = 0; w < n; w++) {
-		const struct forq_worker_row *row = &q->h->workers[w];
-		out[w] = (struct forq_worker_info){
-			.pid = atomic_load(&row->pid), .state = atomic_load(&row->state),
-			.restarts = atomic_load(&row->restarts),
-			.next_start_ns = atomic_load(&row->next_start_ns)};
-	}
+	for (int w = 0; w < n; w++)
+		forq_admin_worker_get(q, w, &out[w]);
 	/* Task counts live in the records of the processes that held a slot. */
 	for (uint32_t i = 0; i < q->h->max_procs; i++) {
 		const struct forq_proc *p = forq__proc(q, i);

@@ -263,7 +263,7 @@ static const struct qfamily queue_families[] = {
 static void worker_states(struct out *o, const char *name, const struct metrics_snapshot *q)
 {
 	uint64_t states[METRICS_WORKER_NSTATES] = {0};
-	uint32_t nw = q->n_workers < METRICS_MAX_WORKERS ? q->n_workers : METRICS_MAX_WORKERS;
+	uint32_t nw = q->n_workers < FORQ_MAX_WORKERS ? q->n_workers : FORQ_MAX_WORKERS;
 	for (uint32_t i = 0; i < nw; i++)
 		if (q->workers[i].state < METRICS_WORKER_NSTATES)
 			states[q->workers[i].state]++;

@@ -104,7 +104,7 @@ static void add_hist(cJSON *o, const char *name, const struct metrics_hist *h, i
 
 static void add_workers(cJSON *root, const char *name, const struct metrics_snapshot *s, int *bad)
 {
-	uint32_t n = s->n_workers < METRICS_MAX_WORKERS ? s->n_workers : METRICS_MAX_WORKERS;
+	uint32_t n = s->n_workers < FORQ_MAX_WORKERS ? s->n_workers : FORQ_MAX_WORKERS;
 	cJSON *arr = cJSON_AddArrayToObject(root, name);
 	if (!arr) {
 		*bad = 1;

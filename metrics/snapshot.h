@@ -16,13 +16,14 @@
 
 #include <stdint.h>
 
+#include "forq_admin.h" /* the sizes below are core's, not copies */
+
 /* Priority lanes: arrays of METRICS_NPRIO are indexed high=0, normal=1, low=2
  * (the same order as enum forq_prio). */
-#define METRICS_NPRIO 3
+#define METRICS_NPRIO FORQ_NPRIO
 /* Histogram buckets: bucket k counts values v (ns) with 2^(k-1) < v <= 2^k,
  * bucket 0 counts v <= 1 ns, the last bucket is open-ended (as core/layout.h). */
-#define METRICS_HIST_BUCKETS 40
-#define METRICS_MAX_WORKERS 256
+#define METRICS_HIST_BUCKETS FORQ_HIST_BUCKETS
 #define METRICS_MAX_HTTP_CODES 16
 #define METRICS_MAX_TCP_COMMANDS 20
 #define METRICS_NAME_MAX 24 /* label values below, NUL included */
@@ -110,7 +111,7 @@ struct metrics_snapshot {
 	uint64_t results_blocked;           /* consumers holding results they cannot write */
 	uint64_t workers_stuck;             /* running one task longer than --stall-timeout */
 	int stalled;                        /* tasks wait and none finished for --stall-timeout */
-	struct metrics_worker workers[METRICS_MAX_WORKERS];
+	struct metrics_worker workers[FORQ_MAX_WORKERS];
 
 	/* Remote workers (TCP). */
 	uint64_t remote_workers;     /* connected now */

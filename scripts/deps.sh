@@ -6,12 +6,12 @@ build_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libn
 # FORQ_BUILD_TESTS=OFF (the Docker image's build stage): no test framework.
 [ "${FORQ_BUILD_TESTS:-ON}" = OFF ] && build_pkgs=${build_pkgs% libcmocka-dev}
 # Tests start real servers and tools: Prometheus (promtool), curl, python3,
-# Chromium (status page), docker-compose (config check and the compose
+# Chromium (status page), Node.js (the proc: example in JavaScript), docker-compose (config check and the compose
 # stack), clang (fuzzers), iproute2 (network namespaces), systemd (unit
 # check), valgrind, nats-server (test_upstream's JetStream cluster);
 # test_compose runs a Docker engine (docker.io: dockerd, containerd, runc,
 # tini) and makes its base images with debootstrap.
-test_pkgs="$build_pkgs nats-server curl python3 python3-pytest python3-venv prometheus chromium docker-compose clang libclang-rt-14-dev iproute2 procps systemd valgrind debootstrap"
+test_pkgs="$build_pkgs nats-server curl python3 python3-pytest python3-venv nodejs prometheus chromium docker-compose clang libclang-rt-14-dev iproute2 procps systemd valgrind debootstrap"
 # An engine installed some other way (Docker's own docker-ce packages, which
 # conflict with docker.io) is left as it is.
 command -v dockerd >/dev/null 2>&1 || test_pkgs="$test_pkgs docker.io"

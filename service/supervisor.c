@@ -21,12 +21,12 @@
 #define HEALTHY_RUN_NS (10ull * 1000000000u) /* a run this long resets the backoff */
 #define ORPHAN_REAP_MS 1000 /* at exit: the longest wait for killed orphans */
 
+/* What only the supervisor reads of a slot. Its pid, state, restarts and
+ * next start live in the queue's worker row alone (forq_admin_worker_set and
+ * forq_admin_worker_get), where everyone else reads them too. */
 struct worker {
-	pid_t pid;           /* 0 when not running */
 	uint64_t started_ns;
-	uint64_t next_start_ns;
 	unsigned fast_deaths; /* deaths in a row, each soon after its start */
-	uint32_t restarts;
 	int killed;          /* SIGKILLed by us to stop: its task did not fail */
 	int cancelled;       /* SIGKILLed by us: a task it ran was cancelled */
 	int gone;            /* its results output is gone: never restarted */
@@ -41,14 +41,20 @@ struct supervisor {
 	int backoff_ms, backoff_max_ms;
 	int stopping;
 	int results_gone;
-	uint64_t restarts;
 	struct supervisor *next; /* the next queue's (supervisor_chain) */
 	struct worker w[];
 };
 
-static void publish(struct supervisor *s, int i, uint32_t state)
+static struct forq_worker_info row(const struct supervisor *s, int i)
 {
-	forq_admin_worker_set(s->q, i, s->w[i].pid, state, s->w[i].restarts, s->w[i].next_start_ns);
+	struct forq_worker_info r;
+	forq_admin_worker_get(s->q, i, &r);
+	return r;
+}
+
+static void publish(struct supervisor *s, int i, const struct forq_worker_info *r)
+{
+	forq_admin_worker_set(s->q, i, r->pid, r->state, r->restarts, r->next_start_ns);
 }
 
 static int spawn(struct supervisor *s, int i)
@@ -63,14 +69,18 @@ static int spawn(struct supervisor *s, int i)
 	if (pid < 0) {
 		int e = (int)-pid;
 		log_event(LOG_ERROR, "fork_failed", "worker=%d error=\"%s\"", i, strerror(e));
-		s->w[i].next_start_ns = clock_mono_ns() + (uint64_t)s->backoff_ms * 1000000u;
-		publish(s, i, FORQ_WORKER_BACKOFF);
+		struct forq_worker_info r = row(s, i);
+		r.state = FORQ_WORKER_BACKOFF;
+		r.next_start_ns = clock_mono_ns() + (uint64_t)s->backoff_ms * 1000000u;
+		publish(s, i, &r);
 		return -e;
 	}
-	s->w[i].pid = pid;
 	s->w[i].started_ns = clock_mono_ns();
-	s->w[i].next_start_ns = 0;
-	publish(s, i, FORQ_WORKER_RUNNING);
+	struct forq_worker_info r = row(s, i);
+	r.pid = pid;
+	r.state = FORQ_WORKER_RUNNING;
+	r.next_start_ns = 0;
+	publish(s, i, &r);
 	log_event(LOG_DEBUG, "worker_started", "worker=%d child=%d", i, (int)pid);
 	return 0;
 }
@@ -110,7 +120,7 @@ int supervisor_start(struct supervisor **sp, struct forq *q, const struct superv
 static int worker_of(struct supervisor *s, pid_t pid)
 {
 	for (int i = 0; i < s->n; i++)
-		if (s->w[i].pid == pid)
+		if (row(s, i).pid == pid)
 			return i;
 	return -1;
 }
@@ -131,7 +141,6 @@ static int worker_gone(struct supervisor *s, int i, pid_t pid, int status)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != CONSUMER_EXIT_RESULTS)
 		return 0;
 	s->w[i].gone = 1;
-	publish(s, i, FORQ_WORKER_STOPPED);
 	if (!s->results_gone)
 		log_event(LOG_ERROR, "results_output_gone",
 			  "worker=%d child=%d action=\"no consumer restarts: the results output "
@@ -184,22 +193,27 @@ void supervisor_reap(struct supervisor *head)
 			results_fd_mend(s->cc.results_fd);
 		uint64_t now = clock_mono_ns();
 		int clean = WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_OK;
-		w->pid = 0;
+		struct forq_worker_info r = row(s, i); /* published once per way below */
+		r.pid = 0;
+		r.state = FORQ_WORKER_STOPPED;
 		w->killed = 0;
 		if (s->stopping) {
-			publish(s, i, FORQ_WORKER_STOPPED);
+			publish(s, i, &r);
 			log_event(clean ? LOG_DEBUG : LOG_WARN, "worker_stopped",
 				  "worker=%d child=%d status=\"%s\" tasks_given_back=%d", i, (int)pid,
 				  why, given < 0 ? 0 : given);
 			continue;
 		}
-		if (worker_gone(s, i, pid, status))
+		if (worker_gone(s, i, pid, status)) {
+			publish(s, i, &r);
 			continue;
+		}
+		r.state = FORQ_WORKER_BACKOFF;
 		if (w->cancelled) {
 			/* Not a death of its own: back at once, no backoff. */
 			w->cancelled = 0;
-			w->next_start_ns = now;
-			publish(s, i, FORQ_WORKER_BACKOFF);
+			r.next_start_ns = now;
+			publish(s, i, &r);
 			log_event(LOG_INFO, "worker_restarting",
 				  "worker=%d child=%d reason=\"the task it ran was cancelled\" "
 				  "tasks_given_back=%d", i, (int)pid, given < 0 ? 0 : given);
@@ -213,10 +227,9 @@ void supervisor_reap(struct supervisor *head)
 			delay_ms = cap;
 		if (w->fast_deaths == 1)
 			delay_ms = 0; /* a lone death restarts at once */
-		w->next_start_ns = now + delay_ms * 1000000ull;
-		w->restarts++;
-		s->restarts++;
-		publish(s, i, FORQ_WORKER_BACKOFF);
+		r.next_start_ns = now + delay_ms * 1000000ull;
+		r.restarts++;
+		publish(s, i, &r);
 		log_event(w->fast_deaths >= 3 ? LOG_ERROR : LOG_WARN,
 			  w->fast_deaths >= 3 ? "worker_crash_loop" : "worker_died",
 			  "worker=%d child=%d status=\"%s\" tasks_given_back=%d restart_in_ms=%llu "
@@ -233,13 +246,13 @@ int supervisor_tick(struct supervisor *s, int max_ms)
 	if (s->stopping)
 		return max_ms;
 	for (int i = 0; i < s->n; i++) {
-		struct worker *w = &s->w[i];
-		if (w->pid || w->gone)
+		struct forq_worker_info r = row(s, i);
+		if (r.pid || s->w[i].gone)
 			continue;
-		if (w->next_start_ns <= now)
+		if (r.next_start_ns <= now)
 			spawn(s, i);
-		else if (w->next_start_ns < next)
-			next = w->next_start_ns;
+		else if (r.next_start_ns < next)
+			next = r.next_start_ns;
 	}
 	return (int)((next - now + 999999) / 1000000);
 }
@@ -247,16 +260,20 @@ int supervisor_tick(struct supervisor *s, int max_ms)
 void supervisor_stopping(struct supervisor *s)
 {
 	s->stopping = 1;
-	for (int i = 0; i < s->n; i++)
-		if (!s->w[i].pid)
-			publish(s, i, FORQ_WORKER_STOPPED);
+	for (int i = 0; i < s->n; i++) {
+		struct forq_worker_info r = row(s, i);
+		if (r.pid)
+			continue;
+		r.state = FORQ_WORKER_STOPPED;
+		publish(s, i, &r);
+	}
 }
 
 int supervisor_alive(const struct supervisor *s)
 {
 	int n = 0;
 	for (int i = 0; i < s->n; i++)
-		n += s->w[i].pid != 0;
+		n += row(s, i).pid != 0;
 	return n;
 }
 
@@ -331,14 +348,16 @@ void supervisor_wait_all(struct supervisor *head, int grace_ms)
 			break;
 		if (clock_mono_ns() >= deadline) {
 			for (struct supervisor *s = head; s; s = s->next)
-				for (int i = 0; i < s->n; i++)
-					if (s->w[i].pid) {
-						log_event(LOG_WARN, "worker_killed",
-							  "worker=%d child=%d reason=\"did not stop in "
-							  "time\"", i, (int)s->w[i].pid);
-						kill(s->w[i].pid, SIGKILL);
-						s->w[i].killed = 1;
-					}
+				for (int i = 0; i < s->n; i++) {
+					pid_t pid = row(s, i).pid;
+					if (!pid)
+						continue;
+					log_event(LOG_WARN, "worker_killed",
+						  "worker=%d child=%d reason=\"did not stop in time\"",
+						  i, (int)pid);
+					kill(pid, SIGKILL);
+					s->w[i].killed = 1;
+				}
 			deadline = UINT64_MAX;
 		}
 		poll(NULL, 0, 5);
@@ -375,7 +394,10 @@ int supervisor_results_gone(const struct supervisor *s)
 
 uint64_t supervisor_restarts(const struct supervisor *s)
 {
-	return s->restarts;
+	uint64_t n = 0;
+	for (int i = 0; i < s->n; i++)
+		n += row(s, i).restarts;
+	return n;
 }
 
 void supervisor_free(struct supervisor *s)

@@ -120,7 +120,9 @@ void forq_admin_release(struct forq *q);
 
 /* Worker slots: the queue's header holds one row per forqd consumer slot,
  * which the supervisor alone writes (forq_admin_worker_set) and everyone
- * reads (forq_admin_workers). The task counts come from the records of the
+ * reads (forq_admin_workers). The row is the one copy of a slot's pid,
+ * state, restarts and next start: the supervisor reads them back from it
+ * (forq_admin_worker_get). The task counts come from the records of the
  * consumer processes that held the slot. */
 struct forq_worker_info {
 	int32_t pid;            /* 0 when not running */
@@ -134,7 +136,11 @@ struct forq_worker_info {
 };
 void forq_admin_worker_set(struct forq *q, int worker, int32_t pid, uint32_t state,
 			   uint32_t restarts, uint64_t next_start_ns);
-/* Fills out[0..n-1] for slots 0..n-1 (n at most FORQ_MAX_WORKERS). */
+/* The row of one slot alone (0 <= worker < FORQ_MAX_WORKERS): pid, state,
+ * restarts, next start; no task counts (cheap enough for every loop turn). */
+void forq_admin_worker_get(struct forq *q, int worker, struct forq_worker_info *out);
+/* Fills out[0..n-1] for slots 0..n-1 (n at most FORQ_MAX_WORKERS), with
+ * their task counts. */
 void forq_admin_workers(struct forq *q, struct forq_worker_info *out, int n);
 
 /* Processes attached as forqd consumers now. */

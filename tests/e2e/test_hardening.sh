@@ -53,11 +53,9 @@ kill_leftovers() {
 D=$TMP/kill_consumer
 mkdir -p "$D"
 echo t1 >"$D/tasks.txt"
-new_shm Q
-"$FORQD" --shm-name "$Q" --workers 1 --handler "exec:sh $TMP/h.sh $D" --tasks "$D/tasks.txt" \
-	--results "$D/results.jsonl" --exit-when-done --http off --tcp off 2>"$D/forqd.log" &
-pid=$!
-PIDS+=("$pid")
+start_forqd kill_consumer/forqd --workers 1 --handler "exec:sh $TMP/h.sh $D" --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --exit-when-done --http off --tcp off
+pid=$FORQD_PID
 if wait_for 20 test -s "$D/consumer.t1"; then
 	kill -9 "$(cat "$D/consumer.t1")"
 	wait_exit "$pid" 30
@@ -76,11 +74,9 @@ kill_leftovers "$D"
 D=$TMP/kill_forqd
 mkdir -p "$D"
 printf 'a\nb\n' >"$D/tasks.txt"
-new_shm Q
-"$FORQD" --shm-name "$Q" --workers 2 --batch 1 --handler "exec:sh $TMP/h.sh $D" \
-	--tasks "$D/tasks.txt" --results "$D/results.jsonl" --http off --tcp off 2>"$D/forqd.log" &
-pid=$!
-PIDS+=("$pid")
+start_forqd kill_forqd/forqd --workers 2 --batch 1 --handler "exec:sh $TMP/h.sh $D" \
+	--tasks "$D/tasks.txt" --results "$D/results.jsonl" --http off --tcp off
+pid=$FORQD_PID
 if wait_for 20 test -s "$D/consumer.a" -a -s "$D/consumer.b"; then
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
@@ -98,11 +94,9 @@ kill_leftovers "$D"
 D=$TMP/drain
 mkdir -p "$D"
 printf 'a\nb\nc\n' >"$D/tasks.txt"
-new_shm Q
-"$FORQD" --shm-name "$Q" --workers 1 --handler "exec:sh $TMP/h.sh $D" --tasks "$D/tasks.txt" \
-	--results "$D/results.jsonl" --drain-timeout 1 --http off --tcp off 2>"$D/forqd.log" &
-pid=$!
-PIDS+=("$pid")
+start_forqd drain/forqd --workers 1 --handler "exec:sh $TMP/h.sh $D" --tasks "$D/tasks.txt" \
+	--results "$D/results.jsonl" --drain-timeout 1 --http off --tcp off
+pid=$FORQD_PID
 if wait_for 20 test -s "$D/consumer.a"; then
 	kill -TERM "$pid"
 	wait_exit "$pid" 30
@@ -281,9 +275,12 @@ part stalled "a stopped consumer or a hung handler: not ready, and /metrics says
 # not "bad flags".
 nproc() {
 	chmod 755 "$TMP"
-	skip_unless "needs root, setpriv, and a forqd that user nobody can run" \
+	# A copy nobody can run wherever the build tree is (under /root, say).
+	local fd=$TMP/forqd-nobody
+	cp "$FORQD" "$fd" && chmod 755 "$fd"
+	skip_unless "needs root, setpriv and prlimit" \
 		sh -c '[ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && command -v prlimit >/dev/null &&
-			setpriv --reuid=nobody --regid=nogroup --clear-groups "$1" --version' _ "$FORQD"
+			setpriv --reuid=nobody --regid=nogroup --clear-groups "$1" --version' _ "$fd"
 	printf '1+1\n' >"$TMP/nproc.txt"
 	chmod 644 "$TMP/nproc.txt"
 	new_shm Q
@@ -291,7 +288,7 @@ nproc() {
 	# needs a task of its own, which this limit refuses.
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 		setpriv --reuid=nobody --regid=nogroup --clear-groups prlimit --nproc=1 \
-		"$FORQD" --shm-name "$Q" --workers 1 --http off --tcp off --tasks "$TMP/nproc.txt" \
+		"$fd" --shm-name "$Q" --workers 1 --http off --tcp off --tasks "$TMP/nproc.txt" \
 		--exit-when-done --results off 2>"$TMP/nproc.log"
 	code=$?
 	check "out of processes at start: exit 6, not 2 (got $code)" [ "$code" -eq 6 ]

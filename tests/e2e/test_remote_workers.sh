@@ -33,9 +33,11 @@
 #   7. multiline_results: `forq worker --handler exec:...` whose output holds
 #      line ends and a NUL and passes 1 KiB: it finds forqd's RESULTS batches
 #      and the results file keeps every byte (JSON-escaped).
+#   8. idle_parked: an idle forqd with a GET_TASK WAIT parked sleeps: under
+#      150 context switches of its threads in 3 s (a 2 ms tick made ~1,500).
 # Every forqd gets its own shm name and ports chosen by the kernel (port 0).
 # Last line: "N passed, N failed" (", N skipped" without curl); exits 1 if
-# any check failed.
+# any check failed, else 77 if one was skipped.
 set -u
 
 ntasks=${NTASKS:-100000}
@@ -503,6 +505,40 @@ multiline_results() {
 	fi
 }
 part multiline_results "forq worker sends multi-line exec: output in RESULTS batches"
+
+# ---- 8. an idle forqd with a parked remote worker sleeps ---------------------
+# ctx_switches PID: context switches (voluntary and not) of all its threads.
+ctx_switches() {
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+		awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+idle_parked() {
+	start_forqd idle_parked --workers 1 || { bad "idle_parked: forqd starts"; return; }
+	local pid=$FORQD_PID port=$TCP_PORT cl before after
+	/usr/bin/python3 - "$port" >"$tmp/parked.out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET_TASK WAIT 60000\r\n")
+print(s.recv(64))
+PY
+	cl=$!
+	PIDS+=("$cl")
+	check "idle_parked: a GET_TASK WAIT 60000 is parked (remote_workers 1)" \
+		wait_for 10 stat_is "$port" remote_workers 1
+	sleep 0.5 # what the STATS above woke settles
+	before=$(ctx_switches "$pid")
+	sleep 3
+	after=$(ctx_switches "$pid")
+	check "idle_parked: forqd sleeps: $((after - before)) context switches in 3 s, $before to $after (< 150; a 2 ms tick made ~1,500)" \
+		[ "$((after - before))" -lt 150 ]
+	check "idle_parked: the GET_TASK is still parked, unanswered" \
+		bash -c '[ ! -s "$1" ] && kill -0 "$2"' _ "$tmp/parked.out" "$cl"
+	kill "$cl" 2>/dev/null
+	wait "$cl" 2>/dev/null
+	stop_forqd
+	check "idle_parked: forqd exits 0 on SIGTERM (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+part idle_parked "an idle forqd with a parked GET_TASK WAIT does not tick"
 
 left=$(ls /dev/shm 2>/dev/null | grep -c "^${shm_base#/}-")
 check "no shared memory left behind" [ "$left" -eq 0 ]

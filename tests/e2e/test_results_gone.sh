@@ -15,6 +15,7 @@ closed_pipe() {
 awk 'BEGIN { for (i = 1; i <= 200000; i++) print i "+1" }' >"$TMP/tasks.txt"
 new_shm Q
 t0=$(date +%s%N)
+# Not start_forqd: forqd's stdout is the pipe under test, and it runs in front.
 timeout 60 "$FORQD" --shm-name "$Q" --workers 2 --tasks "$TMP/tasks.txt" --results - \
 	--exit-when-done --http off --tcp off 2>"$TMP/pipe.log" | head -n 1 >"$TMP/first.jsonl"
 code=${PIPESTATUS[0]}
@@ -36,13 +37,14 @@ awk 'BEGIN { for (i = 1; i <= 2000; i++) print i "+1" }' >"$D/tasks.txt"
 new_shm Q
 if mount -t tmpfs -o size=64k forq-e2e "$D/fs" 2>/dev/null; then
 	cleanup_extra() { umount "$TMP/full/fs" 2>/dev/null; }
-	"$FORQD" --shm-name "$Q" --workers 2 --tasks "$D/tasks.txt" --results "$D/fs/r.jsonl" \
-		--exit-when-done --http 127.0.0.1:0 --tcp off 2>"$D/forqd.log" &
-	pid=$!
+	start_forqd full/forqd --shm-name "$Q" --workers 2 --tasks "$D/tasks.txt" \
+		--results "$D/fs/r.jsonl" --exit-when-done --tcp off
+	pid=$FORQD_PID
 	room() { mount -o remount,size=2m "$TMP/full/fs"; }
 elif command -v prlimit >/dev/null; then
 	# The limit must not stop forqd sizing its queue: the tasks come through
-	# a FIFO once forqd and its consumers run under it.
+	# a FIFO once forqd and its consumers run under it. Not start_forqd: its
+	# stdin, the FIFO, opens only once the writer below does.
 	mkfifo "$D/in"
 	"$FORQD" --shm-name "$Q" --workers 2 --tasks - --results "$D/fs/r.jsonl" \
 		--exit-when-done --http 127.0.0.1:0 --tcp off <"$D/in" 2>"$D/forqd.log" &
