@@ -13,7 +13,9 @@
 #      the handler's run time), and quick tasks popped with a slow one go
 #      back for another worker instead of waiting behind it;
 #   4. a task running when the drain timed out is reported as stopped while
-#      it ran, not as never started.
+#      it ran, not as never started;
+#   5. a full queue answers POST /tasks 503 at once (part full_queue_http):
+#      clients retrying never stall /healthz and /metrics.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_binaries "$FORQD"
@@ -319,5 +321,45 @@ sizes_kept() {
 		"$TMP/keep2.log"
 }
 part sizes_kept "a recovered queue keeps its sizes, and forqd says so"
+
+# A full queue answers POST /tasks with 503 and Retry-After at once: 8
+# clients retrying against it never stall /healthz or /metrics on the one
+# HTTP thread (a push that waited for room there made them take seconds).
+full_queue_http() {
+	start_forqd fullq --workers 0 --capacity 4 --results off --drain-timeout 1 ||
+		{ bad "forqd starts"; return; }
+	local fpid=$FORQD_PID H=http://127.0.0.1:$HTTP_PORT i n=0 slow= code t
+	for i in 1 2 3 4; do
+		curl -s -o /dev/null -X POST -d "{\"payload\":\"f$i\"}" "$H/tasks"
+	done
+	curl -s -D "$TMP/fullq.hdr" -o "$TMP/fullq.body" -X POST -d '{"payload":"f5"}' "$H/tasks"
+	check "full queue: POST /tasks is 503 with Retry-After" \
+		sh -c "head -n 1 '$TMP/fullq.hdr' | grep -q ' 503' && grep -qi '^Retry-After: 1' '$TMP/fullq.hdr'"
+	local end=$((SECONDS + 3)) pids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		while [ $SECONDS -lt $end ]; do
+			curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 -X POST \
+				-d '{"payload":"more"}' "$H/tasks"
+		done >"$TMP/fullq.posts.$i" &
+		pids+=($!)
+	done
+	sleep 0.3
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		for path in healthz metrics; do
+			read -r code t < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' \
+				--max-time 5 "$H/$path")
+			n=$((n + 1))
+			[ "${code:-0}" = 200 ] && awk -v t="${t:-9}" 'BEGIN { exit !(t < 1) }' ||
+				slow="$slow /$path:${code:-none}:${t:-?}s"
+		done
+	done
+	wait "${pids[@]}"
+	check "full queue: 8 clients retrying POST /tasks got only 503s ($(sort "$TMP"/fullq.posts.* | uniq -c | tr '\n' ' '))" \
+		sh -c "cat '$TMP'/fullq.posts.* | grep -q 503 && ! cat '$TMP'/fullq.posts.* | grep -qv 503"
+	check "full queue: meanwhile $n GETs of /healthz and /metrics each answered 200 within 1 s (slow:${slow:- none})" \
+		[ -z "$slow" ]
+	stop_forqd "$fpid" 15
+}
+part full_queue_http "a full queue: POST /tasks 503 at once, /healthz and /metrics stay fast"
 
 finish
