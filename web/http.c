@@ -486,16 +486,6 @@ static enum MHD_Result post_queue(struct http_server *s, struct MHD_Connection *
 	return reply_out(s, c, 200, r, NULL);
 }
 
-static const struct web_asset *find_asset(const char *url)
-{
-	if (strcmp(url, "/") == 0)
-		url = "/index.html";
-	for (unsigned i = 0; i < web_assets_count; i++)
-		if (strcmp(url, web_assets[i].path) == 0)
-			return &web_assets[i];
-	return NULL;
-}
-
 static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c,
 				 const struct web_asset *a)
 {
@@ -517,35 +507,6 @@ static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c
 }
 
 
-static enum route find_route(const char *url)
-{
-	char name[QUEUE_NAME_MAX];
-	const char *idtext;
-	enum route t = route_tasks(url, name, &idtext);
-	if (t != R_NONE)
-		return t;
-	static const struct {
-		const char *path;
-		enum route r;
-	} fixed[] = {
-		{"/metrics", R_METRICS}, {"/stats", R_STATS},	    {"/healthz", R_HEALTHZ},
-		{"/readyz", R_READYZ},	 {"/shutdown", R_SHUTDOWN},
-	};
-	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		if (strcmp(url, fixed[i].path) == 0)
-			return fixed[i].r;
-	if (route_queue(url, NULL, NULL) >= 0)
-		return R_QUEUE;
-	if (find_asset(url))
-		return R_ASSET;
-	return R_NONE;
-}
-
-static int is_post_route(enum route r)
-{
-	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE;
-}
-
 /* MHD calls this first with the headers, then with each piece of the body,
  * then once more with *upload_size == 0: POST routes answer on that call. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -554,7 +515,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct http_server *s = cls;
 	struct req *rq = *con_cls;
-	enum route r = find_route(url);
+	enum route r = route_find(url);
 	(void)version;
 
 	if (!rq) {
@@ -565,12 +526,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 		int post = strcmp(method, "POST") == 0;
 		const char *const allow[] = {MHD_HTTP_HEADER_ALLOW,
-					     is_post_route(r) ? ALLOW_POST : ALLOW_GET, NULL};
+					     route_is_post(r) ? ALLOW_POST : ALLOW_GET, NULL};
 
 		enum MHD_Result refused;
 		if (r == R_NONE)
 			return reply_error(s, c, 404, "no such path %.200s", url);
-		if (is_post_route(r) ? !post : !get)
+		if (route_is_post(r) ? !post : !get)
 			return reply_error_hdr(s, c, 405, "method not allowed", allow);
 		if ((r == R_TASKS || r == R_TASK_ID) && task_access_refused(s, c, &refused))
 			return refused;
@@ -586,7 +547,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			route_tasks(url, name, &idtext);
 			return get_task(s, c, name[0] ? name : NULL, idtext);
 		}
-		case R_ASSET: return get_asset(s, c, find_asset(url));
+		case R_ASSET: return get_asset(s, c, route_asset(url));
 		default: break;
 		}
 		/* POST: refuse a declared oversize body before reading it. */
