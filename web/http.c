@@ -507,6 +507,19 @@ static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c
 }
 
 
+/* The guard's record of c (NULL if it has none) and the guard's clock. */
+static struct guard_conn *conn_guard(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	return clock_mono_ns() / 1000000u;
+}
+
 /* MHD calls this first with the headers, then with each piece of the body,
  * then once more with *upload_size == 0: POST routes answer on that call. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -519,10 +532,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 
 	if (!rq) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci)
-			guard_busy(ci->socket_context, 1);
+		guard_state(conn_guard(c), GUARD_SERVING, now_ms());
 		int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 		int post = strcmp(method, "POST") == 0;
 		const char *const allow[] = {MHD_HTTP_HEADER_ALLOW,
@@ -559,9 +569,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!(rq = calloc(1, sizeof *rq)))
 			return MHD_NO;
 		*con_cls = rq;
+		guard_state(conn_guard(c), GUARD_RECEIVING, now_ms()); /* may give way if slow */
 		return MHD_YES;
 	}
 	if (*upload_size) {
+		guard_body(conn_guard(c), *upload_size);
 		if (!rq->too_big && !rq->oom) {
 			if (*upload_size > s->max_body - rq->body.len) {
 				rq->too_big = 1;
@@ -574,6 +586,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	guard_state(conn_guard(c), GUARD_SERVING, now_ms());
 	if (rq->too_big)
 		return reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
 	if (rq->oom)
@@ -593,11 +606,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	(void)cls, (void)toe;
-	if (ci)
-		guard_busy(ci->socket_context, 0);
+	guard_state(conn_guard(c), GUARD_IDLE, now_ms());
 	if (rq) {
 		wait_free(cls, rq);
 		buf_free(&rq->body);
@@ -627,14 +637,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const union MHD_ConnectionInfo *sa = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	*socket_context = fd && sa ? guard_opened(s->guard, fd->connect_fd, sa->client_addr) : NULL;
+	*socket_context = fd && sa ? guard_opened(s->guard, fd->connect_fd, sa->client_addr, now_ms())
+				   : NULL;
 }
 
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct http_server *s = cls;
 	(void)len;
-	return guard_admit(s->guard, addr) ? MHD_YES : MHD_NO;
+	return guard_admit(s->guard, addr, now_ms()) ? MHD_YES : MHD_NO;
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap)
