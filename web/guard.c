@@ -1,5 +1,5 @@
-/* guard.c — per-address connection limit that evicts idle connections first
- * (see guard.h). Connections sit in one list, oldest first; the limit is at
+/* guard.c — per-address connection limit that evicts idle connections and
+ * slow request bodies (see guard.h). Connections sit in one list, oldest first; the limit is at
  * most a few thousand connections, so a scan per accept is cheap. */
 #include "guard.h"
 
@@ -11,8 +11,10 @@ struct guard_conn {
 	struct guard_conn *prev, *next;
 	struct sockaddr_storage addr;
 	int fd;
-	int busy;    /* inside a request: never evicted */
-	int evicted; /* shut down, waiting for MHD to close it: not counted */
+	enum guard_state state;
+	uint64_t since_ms; /* when it entered its state */
+	uint64_t body;	   /* bytes of the body received (GUARD_RECEIVING) */
+	int evicted;	   /* shut down, waiting for MHD to close it: not counted */
 };
 
 struct guard {
@@ -62,13 +64,16 @@ void guard_free(struct guard *g)
 	free(g);
 }
 
-struct guard_conn *guard_opened(struct guard *g, int fd, const struct sockaddr *sa)
+struct guard_conn *guard_opened(struct guard *g, int fd, const struct sockaddr *sa,
+				uint64_t now_ms)
 {
 	struct guard_conn *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
 	memcpy(&c->addr, sa, addr_len(sa));
 	c->fd = fd;
+	c->state = GUARD_IDLE;
+	c->since_ms = now_ms;
 	c->prev = g->tail;
 	if (g->tail)
 		g->tail->next = c;
@@ -93,13 +98,33 @@ void guard_closed(struct guard *g, struct guard_conn *c)
 	free(c);
 }
 
-void guard_busy(struct guard_conn *c, int busy)
+void guard_state(struct guard_conn *c, enum guard_state st, uint64_t now_ms)
 {
-	if (c)
-		c->busy = busy;
+	if (!c)
+		return;
+	c->state = st;
+	c->since_ms = now_ms;
+	c->body = 0;
 }
 
-int guard_admit(struct guard *g, const struct sockaddr *sa)
+void guard_body(struct guard_conn *c, size_t n)
+{
+	if (c)
+		c->body += n;
+}
+
+/* Holds its slot without using it: idle, or a body slower than
+ * GUARD_MIN_BODY_RATE for GUARD_SLOW_AFTER_MS or more. */
+static int may_give_way(const struct guard_conn *c, uint64_t now_ms)
+{
+	uint64_t age = now_ms > c->since_ms ? now_ms - c->since_ms : 0;
+	if (c->state == GUARD_IDLE)
+		return 1;
+	return c->state == GUARD_RECEIVING && age >= GUARD_SLOW_AFTER_MS &&
+	       c->body * 1000 < (uint64_t)GUARD_MIN_BODY_RATE * age;
+}
+
+int guard_admit(struct guard *g, const struct sockaddr *sa, uint64_t now_ms)
 {
 	unsigned n = 0;
 	struct guard_conn *victim = NULL;
@@ -107,8 +132,9 @@ int guard_admit(struct guard *g, const struct sockaddr *sa)
 		if (c->evicted || !same_address((const struct sockaddr *)&c->addr, sa))
 			continue;
 		n++;
-		if (!c->busy && !victim)
-			victim = c; /* the oldest not serving a request */
+		/* the longest idle or slow; on a tie the oldest connection */
+		if (may_give_way(c, now_ms) && (!victim || c->since_ms < victim->since_ms))
+			victim = c;
 	}
 	if (n < g->per_address)
 		return 1;

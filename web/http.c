@@ -486,16 +486,6 @@ static enum MHD_Result post_queue(struct http_server *s, struct MHD_Connection *
 	return reply_out(s, c, 200, r, NULL);
 }
 
-static const struct web_asset *find_asset(const char *url)
-{
-	if (strcmp(url, "/") == 0)
-		url = "/index.html";
-	for (unsigned i = 0; i < web_assets_count; i++)
-		if (strcmp(url, web_assets[i].path) == 0)
-			return &web_assets[i];
-	return NULL;
-}
-
 static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c,
 				 const struct web_asset *a)
 {
@@ -517,33 +507,17 @@ static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c
 }
 
 
-static enum route find_route(const char *url)
+/* The guard's record of c (NULL if it has none) and the guard's clock. */
+static struct guard_conn *conn_guard(struct MHD_Connection *c)
 {
-	char name[QUEUE_NAME_MAX];
-	const char *idtext;
-	enum route t = route_tasks(url, name, &idtext);
-	if (t != R_NONE)
-		return t;
-	static const struct {
-		const char *path;
-		enum route r;
-	} fixed[] = {
-		{"/metrics", R_METRICS}, {"/stats", R_STATS},	    {"/healthz", R_HEALTHZ},
-		{"/readyz", R_READYZ},	 {"/shutdown", R_SHUTDOWN},
-	};
-	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		if (strcmp(url, fixed[i].path) == 0)
-			return fixed[i].r;
-	if (route_queue(url, NULL, NULL) >= 0)
-		return R_QUEUE;
-	if (find_asset(url))
-		return R_ASSET;
-	return R_NONE;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
 }
 
-static int is_post_route(enum route r)
+static uint64_t now_ms(void)
 {
-	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE;
+	return clock_mono_ns() / 1000000u;
 }
 
 /* MHD calls this first with the headers, then with each piece of the body,
@@ -554,23 +528,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct http_server *s = cls;
 	struct req *rq = *con_cls;
-	enum route r = find_route(url);
+	enum route r = route_find(url);
 	(void)version;
 
 	if (!rq) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci)
-			guard_busy(ci->socket_context, 1);
+		guard_state(conn_guard(c), GUARD_SERVING, now_ms());
 		int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 		int post = strcmp(method, "POST") == 0;
 		const char *const allow[] = {MHD_HTTP_HEADER_ALLOW,
-					     is_post_route(r) ? ALLOW_POST : ALLOW_GET, NULL};
+					     route_is_post(r) ? ALLOW_POST : ALLOW_GET, NULL};
 
 		enum MHD_Result refused;
 		if (r == R_NONE)
 			return reply_error(s, c, 404, "no such path %.200s", url);
-		if (is_post_route(r) ? !post : !get)
+		if (route_is_post(r) ? !post : !get)
 			return reply_error_hdr(s, c, 405, "method not allowed", allow);
 		if ((r == R_TASKS || r == R_TASK_ID) && task_access_refused(s, c, &refused))
 			return refused;
@@ -586,7 +557,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			route_tasks(url, name, &idtext);
 			return get_task(s, c, name[0] ? name : NULL, idtext);
 		}
-		case R_ASSET: return get_asset(s, c, find_asset(url));
+		case R_ASSET: return get_asset(s, c, route_asset(url));
 		default: break;
 		}
 		/* POST: refuse a declared oversize body before reading it. */
@@ -598,9 +569,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!(rq = calloc(1, sizeof *rq)))
 			return MHD_NO;
 		*con_cls = rq;
+		guard_state(conn_guard(c), GUARD_RECEIVING, now_ms()); /* may give way if slow */
 		return MHD_YES;
 	}
 	if (*upload_size) {
+		guard_body(conn_guard(c), *upload_size);
 		if (!rq->too_big && !rq->oom) {
 			if (*upload_size > s->max_body - rq->body.len) {
 				rq->too_big = 1;
@@ -613,6 +586,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	guard_state(conn_guard(c), GUARD_SERVING, now_ms());
 	if (rq->too_big)
 		return reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
 	if (rq->oom)
@@ -632,11 +606,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	(void)cls, (void)toe;
-	if (ci)
-		guard_busy(ci->socket_context, 0);
+	guard_state(conn_guard(c), GUARD_IDLE, now_ms());
 	if (rq) {
 		wait_free(cls, rq);
 		buf_free(&rq->body);
@@ -666,14 +637,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 	const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	const union MHD_ConnectionInfo *sa = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	*socket_context = fd && sa ? guard_opened(s->guard, fd->connect_fd, sa->client_addr) : NULL;
+	*socket_context = fd && sa ? guard_opened(s->guard, fd->connect_fd, sa->client_addr, now_ms())
+				   : NULL;
 }
 
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct http_server *s = cls;
 	(void)len;
-	return guard_admit(s->guard, addr) ? MHD_YES : MHD_NO;
+	return guard_admit(s->guard, addr, now_ms()) ? MHD_YES : MHD_NO;
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap)

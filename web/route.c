@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "assets.h"
 #include "http.h"
 
 #define QUEUES_PREFIX "/queues/"
@@ -67,3 +68,42 @@ enum route route_tasks(const char *url, char *name, const char **idtext)
 	return R_NONE;
 }
 
+
+const struct web_asset *route_asset(const char *url)
+{
+	if (strcmp(url, "/") == 0)
+		url = "/index.html";
+	for (unsigned i = 0; i < web_assets_count; i++)
+		if (strcmp(url, web_assets[i].path) == 0)
+			return &web_assets[i];
+	return NULL;
+}
+
+enum route route_find(const char *url)
+{
+	char name[QUEUE_NAME_MAX];
+	const char *idtext;
+	enum route t = route_tasks(url, name, &idtext);
+	if (t != R_NONE)
+		return t;
+	static const struct {
+		const char *path;
+		enum route r;
+	} fixed[] = {
+		{"/metrics", R_METRICS}, {"/stats", R_STATS},	    {"/healthz", R_HEALTHZ},
+		{"/readyz", R_READYZ},	 {"/shutdown", R_SHUTDOWN},
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strcmp(url, fixed[i].path) == 0)
+			return fixed[i].r;
+	if (route_queue(url, NULL, NULL) >= 0)
+		return R_QUEUE;
+	if (route_asset(url))
+		return R_ASSET;
+	return R_NONE;
+}
+
+int route_is_post(enum route r)
+{
+	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE;
+}

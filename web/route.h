@@ -1,6 +1,6 @@
 /* route.h — the HTTP thread's paths, inside web/: which route a URL is,
  * and the queue name and task id the named ones carry. Pure functions of
- * the URL, no I/O. */
+ * the URL (and the embedded status page's files), no I/O. */
 #ifndef FORQ_WEB_ROUTE_H
 #define FORQ_WEB_ROUTE_H
 
@@ -34,5 +34,13 @@ int route_queue(const char *url, char *name, char *id);
  * in name[QUEUE_NAME_MAX] ("" for the unnamed routes) and *idtext at the
  * id; else R_NONE. */
 enum route route_tasks(const char *url, char *name, const char **idtext);
+
+/* The route a URL is (R_NONE: no such path). */
+enum route route_find(const char *url);
+/* Whether r is one of the POST routes (the others are GET and HEAD). */
+int route_is_post(enum route r);
+/* The embedded status page file at url ("/" is "/index.html"), or NULL. */
+struct web_asset;
+const struct web_asset *route_asset(const char *url);
 
 #endif

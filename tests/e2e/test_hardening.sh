@@ -13,7 +13,11 @@
 #      the handler's run time), and quick tasks popped with a slow one go
 #      back for another worker instead of waiting behind it;
 #   4. a task running when the drain timed out is reported as stopped while
-#      it ran, not as never started.
+#      it ran, not as never started;
+#   5. a full queue answers POST /tasks 503 at once (part full_queue_http):
+#      clients retrying never stall /healthz and /metrics;
+#   6. 70 slow POSTs from one address never lock it out of /metrics, the
+#      probes and POST /shutdown (part slowloris).
 set -u
 . "$(dirname "$0")/lib.sh"
 need_binaries "$FORQD"
@@ -316,5 +320,103 @@ sizes_kept() {
 		"$TMP/keep2.log"
 }
 part sizes_kept "a recovered queue keeps its sizes, and forqd says so"
+
+# A full queue answers POST /tasks with 503 and Retry-After at once: 8
+# clients retrying against it never stall /healthz or /metrics on the one
+# HTTP thread (a push that waited for room there made them take seconds).
+full_queue_http() {
+	start_forqd fullq --workers 0 --capacity 4 --results off --drain-timeout 1 ||
+		{ bad "forqd starts"; return; }
+	local fpid=$FORQD_PID H=http://127.0.0.1:$HTTP_PORT i n=0 slow= code t
+	for i in 1 2 3 4; do
+		curl -s -o /dev/null -X POST -d "{\"payload\":\"f$i\"}" "$H/tasks"
+	done
+	curl -s -D "$TMP/fullq.hdr" -o "$TMP/fullq.body" -X POST -d '{"payload":"f5"}' "$H/tasks"
+	check "full queue: POST /tasks is 503 with Retry-After" \
+		sh -c "head -n 1 '$TMP/fullq.hdr' | grep -q ' 503' && grep -qi '^Retry-After: 1' '$TMP/fullq.hdr'"
+	local end=$((SECONDS + 3)) pids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		while [ $SECONDS -lt $end ]; do
+			curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 -X POST \
+				-d '{"payload":"more"}' "$H/tasks"
+		done >"$TMP/fullq.posts.$i" &
+		pids+=($!)
+	done
+	sleep 0.3
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		for path in healthz metrics; do
+			read -r code t < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' \
+				--max-time 5 "$H/$path")
+			n=$((n + 1))
+			[ "${code:-0}" = 200 ] && awk -v t="${t:-9}" 'BEGIN { exit !(t < 1) }' ||
+				slow="$slow /$path:${code:-none}:${t:-?}s"
+		done
+	done
+	wait "${pids[@]}"
+	check "full queue: 8 clients retrying POST /tasks got only 503s ($(sort "$TMP"/fullq.posts.* | uniq -c | tr '\n' ' '))" \
+		sh -c "cat '$TMP'/fullq.posts.* | grep -q 503 && ! cat '$TMP'/fullq.posts.* | grep -qv 503"
+	check "full queue: meanwhile $n GETs of /healthz and /metrics each answered 200 within 1 s (slow:${slow:- none})" \
+		[ -z "$slow" ]
+	stop_forqd "$fpid" 15
+}
+part full_queue_http "a full queue: POST /tasks 503 at once, /healthz and /metrics stay fast"
+
+# 70 slow POSTs from 127.0.0.1 (more than its 64 connections) that send
+# whole headers, then trickle a body of 100,000 bytes one byte a second:
+# scrapes, probes and a local POST /shutdown still get in, each taking the
+# place of the slowest (a guard that spared every connection inside a
+# request let them lock the address out).
+slowloris() {
+	FORQ_ADMIN_TOKEN=slow-s3cret start_forqd slowloris --workers 0 --results off --drain-timeout 1 ||
+		{ bad "forqd starts"; return; }
+	local fpid=$FORQD_PID H=http://127.0.0.1:$HTTP_PORT path code bad_=
+	/usr/bin/python3 - "$HTTP_PORT" "$TMP/slow.count" <<'PY' &
+import socket, sys, time
+port, count = int(sys.argv[1]), sys.argv[2]
+head = ("POST /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100000\r\n\r\n").encode()
+socks = []
+for _ in range(70):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(head)
+        socks.append(s)
+    except OSError:
+        pass
+for _ in range(30):  # one byte a second on each, up to 30 s
+    alive = []
+    for s in socks:
+        try:
+            s.sendall(b" ")
+            alive.append(s)
+        except OSError:
+            s.close()
+    socks = alive
+    with open(count, "w") as f:
+        f.write(f"{len(socks)}\n")
+    time.sleep(1)
+PY
+	PIDS+=($!)
+	local flood=$!
+	# Until 64 of them hold the address's connections for over a second.
+	check "slowloris: the flood holds connections" wait_for 10 test -s "$TMP/slow.count"
+	sleep 1.5
+	for path in metrics healthz readyz metrics healthz; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$H/$path")
+		[ "$code" = 200 ] || bad_="$bad_ /$path:$code"
+	done
+	check "slowloris: GET /metrics, /healthz and /readyz from 127.0.0.1 answer 200 within 5 s (failed:${bad_:- none})" \
+		[ -z "$bad_" ]
+	check "slowloris: the flood still holds most of its connections ($(cat "$TMP/slow.count"))" \
+		[ "$(cat "$TMP/slow.count")" -ge 50 ]
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST \
+		-H 'Authorization: Bearer slow-s3cret' "$H/shutdown")
+	check "slowloris: POST /shutdown with the admin token is answered 202 (got $code)" [ "$code" = 202 ]
+	wait_exit "$fpid" 20
+	check "slowloris: forqd then exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+	kill "$flood" 2>/dev/null
+	wait "$flood" 2>/dev/null
+}
+part slowloris "70 slow POST bodies from 127.0.0.1: /metrics, probes and POST /shutdown still get in"
 
 finish

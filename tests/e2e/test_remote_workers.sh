@@ -30,6 +30,9 @@
 #   6. exit_sigint_reconnect: EXIT gives leased tasks back; SIGINT makes a
 #      worker finish its task, say EXIT and exit 0; a worker reconnects to a
 #      restarted forqd.
+#   lease_table_full: one connection holds all 1,024 lease entries while
+#      tasks pend: a second one's GET_TASK is NONE, its GET_TASK WAIT parks
+#      and gets a task as soon as one RESULT frees an entry.
 #   7. multiline_results: `forq worker --handler exec:...` whose output holds
 #      line ends and a NUL and passes 1 KiB: it finds forqd's RESULTS batches
 #      and the results file keeps every byte (JSON-escaped).
@@ -69,6 +72,25 @@ start_worker() {
 	wpid=$!
 	PIDS+=("$wpid")
 }
+
+# ---- lease_table_full: every lease entry held while tasks pend -------------
+# One connection leases all 1,024 entries of the lease table and finishes
+# none; a second one's GET_TASK WAIT parks, and is served as soon as one
+# RESULT frees an entry (tests/e2e/lease_table.py says what it checks).
+lease_table_full() {
+	awk 'BEGIN { for (i = 1; i <= 1100; i++) print i "+1" }' >"$tmp/lease_table.txt"
+	start_forqd lease_table --workers 0 --tasks "$tmp/lease_table.txt" --results off \
+		--drain-timeout 1 || { bad "forqd starts"; return; }
+	local fpid=$FORQD_PID
+	check "lease table: the 1,100 tasks are queued" wait_for 10 stat_is "$TCP_PORT" pending 1100
+	/usr/bin/python3 "$FORQ_SRC/tests/e2e/lease_table.py" "$TCP_PORT" >"$tmp/lease_table.out" 2>&1
+	local rc=$?
+	sed 's/^/    /' "$tmp/lease_table.out"
+	check "lease table full: a parked GET_TASK WAIT gets a task once an entry frees (lease_table.py exit $rc)" \
+		[ "$rc" -eq 0 ]
+	stop_forqd "$fpid" 15
+}
+part lease_table_full "all 1,024 lease entries held: a parked WAIT is served when one frees"
 
 # ---- 1. 100,000 arithmetic tasks, 3 remote workers + 1 local consumer ------
 arith_tasks() {

@@ -5,8 +5,9 @@
 #      gone for good; forqd stops at once and exits with the results exit
 #      code (4), saying why in the log;
 #   2. a full disk (a tiny tmpfs, or a file size limit where mounting is not
-#      allowed): /readyz answers 503 while consumers hold results they cannot
-#      write, and forqd finishes once there is room.
+#      allowed): /readyz answers 503 and forq_results_write_blocked is above
+#      0 while consumers hold results they cannot write, and forqd finishes
+#      once there is room.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_binaries "$FORQD"
@@ -70,6 +71,13 @@ if [ -n "$pid" ]; then
 		ready() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz"; }
 		check "full disk: /readyz answers 503 while results cannot be written (got $(ready))" \
 			[ "$(ready)" = 503 ]
+		blocked() {
+			curl -s "http://127.0.0.1:$port/metrics" |
+				awk '$1 == "forq_results_write_blocked{queue=\"default\"}" { v = $2 } END { print v + 0 }'
+		}
+		blocked_some() { [ "$(blocked)" -gt 0 ]; }
+		check "full disk: forq_results_write_blocked is above 0 meanwhile" wait_for 10 blocked_some
+		echo "    (forq_results_write_blocked: $(blocked))"
 		room
 		wait_exit "$pid" 60
 		check "full disk: forqd finishes once there is room (exit $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
@@ -80,6 +88,6 @@ if [ -n "$pid" ]; then
 fi
 
 }
-part full_disk "/readyz answers 503 while results cannot be written"
+part full_disk "/readyz 503 and forq_results_write_blocked above 0 while results cannot be written"
 
 finish
