@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "dead_json.h"
 #include "json.h"
 #include "log.h"
 
@@ -463,6 +464,49 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
 }
 
+/* DEAD [queue]: the queue's dead letters, one JSON line (metrics/dead_json.h),
+ * open to any connection that may ask STATS. */
+static void do_dead(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
+	if (!tq)
+		return;
+	buf_reset(&s->scratch);
+	if (dead_json(&s->scratch, tq->q, tq->name) < 0 ||
+	    proto_format_stats(&c->out, s->scratch.data, s->scratch.len))
+		reply_err(c, PROTO_E_INTERNAL);
+}
+
+/* RETRY_DEAD <queue> ALL|<id>...: the admin's, as PURGE; all the ids or
+ * none (ERR not-dead). */
+static void do_retry_dead(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	if (s->auth.enabled ? !c->admin : !c->loopback) {
+		reply_err(c, PROTO_E_FORBIDDEN);
+		return;
+	}
+	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
+	if (!tq)
+		return;
+	uint64_t *ids = req->count ? malloc(req->count * sizeof *ids) : NULL;
+	const char *at = req->text, *end = req->text + req->text_len;
+	if (req->count && !ids) {
+		reply_err(c, PROTO_E_INTERNAL);
+		return;
+	}
+	for (uint32_t i = 0; i < req->count; i++)
+		proto_ids_next(&at, end, &ids[i]); /* checked by the parser */
+	int n = forq_dead_retry_ids(tq->q, ids, req->count, NULL);
+	free(ids);
+	if (n < 0) {
+		reply_err(c, n == -ENOENT ? PROTO_E_NOT_DEAD : PROTO_E_INTERNAL);
+		return;
+	}
+	log_event(LOG_INFO, "dead_requeued", "queue=%s tasks=%d via=tcp peer=%s", tq->name, n,
+		  c->peer);
+	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
+}
+
 int commands_cancel_leased(struct tcp_q *tq, uint64_t id)
 {
 	struct forq_lease_info li;
@@ -525,6 +569,8 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_RESUME:
 	case PROTO_PURGE: do_queue(s, c, req); break;
 	case PROTO_CANCEL: do_cancel(s, c, req); break;
+	case PROTO_DEAD: do_dead(s, c, req); break;
+	case PROTO_RETRY_DEAD: do_retry_dead(s, c, req); break;
 	case PROTO_EXIT:
 		conn_sent(c, proto_format_bye(&c->out));
 		conn_begin_close(c, "worker said exit", now);

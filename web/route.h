@@ -14,6 +14,8 @@ enum route {
 	R_TASK_ID,
 	R_SHUTDOWN,
 	R_QUEUE,
+	R_DEAD,       /* GET [/queues/{name}]/dead */
+	R_DEAD_RETRY, /* POST [/queues/{name}]/dead/retry */
 	R_ASSET,
 };
 
@@ -34,5 +36,10 @@ int route_queue(const char *url, char *name, char *id);
  * in name[QUEUE_NAME_MAX] ("" for the unnamed routes) and *idtext at the
  * id; else R_NONE. */
 enum route route_tasks(const char *url, char *name, const char **idtext);
+
+/* "/dead", "/dead/retry", "/queues/{name}/dead" and
+ * "/queues/{name}/dead/retry": R_DEAD or R_DEAD_RETRY, with the queue's name
+ * in name[QUEUE_NAME_MAX] ("" for the unnamed routes); else R_NONE. */
+enum route route_dead(const char *url, char *name);
 
 #endif
