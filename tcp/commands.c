@@ -434,17 +434,25 @@ static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req
 	conn_begin_close(c, "unauthorized", now);
 }
 
-/* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
- * are: with a token set, after AUTH with the admin token; without one, from
- * loopback only. The loop's own handle purges, so the results are written
- * here through the queue's final callback. */
-static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+/* The queue an admin command names: with a token set, the connection must
+ * have sent AUTH with the admin token; without one, be on loopback. NULL
+ * after answering ERR forbidden or ERR unknown-queue. */
+static struct tcp_q *admin_queue(struct tcp_server *s, struct conn *c, const char *name,
+				 size_t len)
 {
 	if (s->auth.enabled ? !c->admin : !c->loopback) {
 		reply_err(c, PROTO_E_FORBIDDEN);
-		return;
+		return NULL;
 	}
-	struct tcp_q *tq = queue_named(s, c, req->text, req->text_len);
+	return queue_named(s, c, name, len);
+}
+
+/* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
+ * are (admin_queue). The loop's own handle purges, so the results are
+ * written here through the queue's final callback. */
+static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	struct tcp_q *tq = admin_queue(s, c, req->text, req->text_len);
 	if (!tq)
 		return;
 	if (req->cmd != PROTO_PURGE) {
@@ -481,11 +489,7 @@ static void do_dead(struct tcp_server *s, struct conn *c, const struct proto_req
  * none (ERR not-dead). */
 static void do_retry_dead(struct tcp_server *s, struct conn *c, const struct proto_req *req)
 {
-	if (s->auth.enabled ? !c->admin : !c->loopback) {
-		reply_err(c, PROTO_E_FORBIDDEN);
-		return;
-	}
-	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
+	struct tcp_q *tq = admin_queue(s, c, req->queue, req->queue_len);
 	if (!tq)
 		return;
 	uint64_t *ids = req->count ? malloc(req->count * sizeof *ids) : NULL;
