@@ -32,7 +32,6 @@
 #define ALLOW_GET "GET, HEAD"
 #define ALLOW_POST "POST"
 
-
 /* One request's state between MHD's calls (POST only). */
 struct req {
 	struct buf body;
@@ -82,10 +81,10 @@ static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c
 	if ((r = take_snapshot(s, &p, &have_p)))
 		return http_reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	return http_reply_out(s, c, 200,
-			 json_stats_queues(&s->out, s->snap, s->n_snap, have_p ? &p : NULL,
-					   now_unix()),
-			 NULL);
+	return http_reply_out(
+		s, c, 200,
+		json_stats_queues(&s->out, s->snap, s->n_snap, have_p ? &p : NULL, now_unix()),
+		NULL);
 }
 
 static enum MHD_Result get_readyz(struct http_server *s, struct MHD_Connection *c)
@@ -105,8 +104,8 @@ static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
 	int r;
 
 	if (parse_task_id(idtext, &id))
-		return http_reply_error(s, c, 400, "bad task id \"%.40s\" (expected a positive integer)",
-				   idtext);
+		return http_reply_error(
+			s, c, 400, "bad task id \"%.40s\" (expected a positive integer)", idtext);
 	/* The result text is large and filled by lookup: clear only the rest. */
 	memset(&st, 0, offsetof(struct http_task_status, result));
 	r = s->h.lookup(s->h.ctx, queue, id, &st);
@@ -173,21 +172,26 @@ static enum MHD_Result answer_push(struct http_server *s, struct MHD_Connection 
 	case -ENOENT: return http_unknown_queue(s, c, queue);
 	case -EAGAIN: return http_reply_error_hdr(s, c, 503, "queue full, try again later", retry);
 	case -ESHUTDOWN:
-		return http_reply_error_hdr(s, c, 503, "forqd is shutting down and takes no new tasks",
-				       retry);
-	case -EMSGSIZE: return http_reply_error(s, c, 413, "a payload is over the queue's max payload");
+		return http_reply_error_hdr(s, c, 503,
+					    "forqd is shutting down and takes no new tasks", retry);
+	case -EMSGSIZE:
+		return http_reply_error(s, c, 413, "a payload is over the queue's max payload");
 	case -EINVAL: return http_reply_error(s, c, 400, "the queue refused the tasks as invalid");
 	case -ENOTSUP:
-		return http_reply_error(s, c, 400, "this queue is a NATS stream (forqd --upstream): "
-				   "tasks take no delay, at or priority other than normal");
+		return http_reply_error(s, c, 400,
+					"this queue is a NATS stream (forqd --upstream): "
+					"tasks take no delay, at or priority other than normal");
 	case -ECOMM:
-		return http_reply_error_hdr(s, c, 503, "the NATS stream did not acknowledge a task "
-				       "(those before it in the request are published)", retry);
-	case -ETIMEDOUT:
 		return http_reply_error_hdr(s, c, 503,
-				       "the journal did not confirm the tasks on disk in time (a "
-				       "full or failing disk); they stay queued and may still run",
-				       retry);
+					    "the NATS stream did not acknowledge a task "
+					    "(those before it in the request are published)",
+					    retry);
+	case -ETIMEDOUT:
+		return http_reply_error_hdr(
+			s, c, 503,
+			"the journal did not confirm the tasks on disk in time (a "
+			"full or failing disk); they stay queued and may still run",
+			retry);
 	default: return http_reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
 	}
 }
@@ -217,8 +221,11 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 	r = http_parse_tasks(rq->body.data ? rq->body.data : "", rq->body.len, s->max_payload,
 			     &rq->tasks, err, sizeof err);
 	if (r)
-		return http_reply_error(s, c, r == -EINVAL ? 400 : r == -EMSGSIZE || r == -E2BIG ? 413 : 500,
-				   "%s", err);
+		return http_reply_error(s, c,
+					r == -EINVAL                    ? 400
+					: r == -EMSGSIZE || r == -E2BIG ? 413
+									: 500,
+					"%s", err);
 	if (!(rq->ids = calloc(rq->tasks.n, sizeof *rq->ids)))
 		r = -ENOMEM;
 	else
@@ -253,7 +260,8 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	else if (strcmp(mode, "now") == 0)
 		now = 1;
 	else
-		return http_reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)", mode);
+		return http_reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)",
+					mode);
 	if (http_admin_refused(s, c, "shut forqd down", &refused))
 		return refused;
 	buf_reset(&s->out);
@@ -380,7 +388,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > s->max_body)
 			return http_reply_error(s, c, 413, "body is over the limit of %zu bytes",
-					   s->max_body);
+						s->max_body);
 		if (!(rq = calloc(1, sizeof *rq)))
 			return MHD_NO;
 		*con_cls = rq;
@@ -400,7 +408,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (rq->too_big)
-		return http_reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
+		return http_reply_error(s, c, 413, "body is over the limit of %zu bytes",
+					s->max_body);
 	if (rq->oom)
 		return http_reply_error(s, c, 500, "out of memory");
 	if (r == R_QUEUE)

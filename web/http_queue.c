@@ -24,21 +24,24 @@ static enum MHD_Result queue_refusal(struct http_server *s, struct MHD_Connectio
 			e = buf_puts(&s->out, "\\\" (forqd serves no queue of that name)\"}");
 		return http_reply_out(s, c, 404, e, NULL);
 	case -ENOMSG:
-		return http_reply_error(s, c, 404,
-				   "task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
+		return http_reply_error(
+			s, c, 404,
+			"task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
 	case -EBUSY:
-		return http_reply_error(s, c, 409,
-				   "task %" PRIu64 " is running: only a queued task can be cancelled", id);
+		return http_reply_error(
+			s, c, 409,
+			"task %" PRIu64 " is running: only a queued task can be cancelled", id);
 	case -ESRCH:
 	case -ETIMEDOUT:
-		return http_reply_error(s, c, 503, "forqd did not serve the %s in time", route_queue_ops[op]);
+		return http_reply_error(s, c, 503, "forqd did not serve the %s in time",
+					route_queue_ops[op]);
 	default:
-		return http_reply_error(s, c, 500, "cannot %s: %s", route_queue_ops[op], strerror(-r));
+		return http_reply_error(s, c, 500, "cannot %s: %s", route_queue_ops[op],
+					strerror(-r));
 	}
 }
 
-enum MHD_Result http_post_queue(struct http_server *s, struct MHD_Connection *c,
-				const char *url)
+enum MHD_Result http_post_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
 {
 	char name[QUEUE_NAME_MAX], idtext[24];
 	int op = route_queue(url, name, idtext);
@@ -49,10 +52,12 @@ enum MHD_Result http_post_queue(struct http_server *s, struct MHD_Connection *c,
 		if (http_task_access_refused(s, c, &refused))
 			return refused;
 		if (parse_task_id(idtext, &arg))
-			return http_reply_error(s, c, 400,
-					   "bad task id \"%.24s\" (expected a positive integer)", idtext);
+			return http_reply_error(
+				s, c, 400, "bad task id \"%.24s\" (expected a positive integer)",
+				idtext);
 	} else if (http_admin_refused(s, c,
-				      op == HTTP_QUEUE_PURGE ? "purge a queue" : "pause or resume a queue",
+				      op == HTTP_QUEUE_PURGE ? "purge a queue"
+							     : "pause or resume a queue",
 				      &refused)) {
 		return refused;
 	}
@@ -69,7 +74,8 @@ enum MHD_Result http_post_queue(struct http_server *s, struct MHD_Connection *c,
 	else if (!r && op == HTTP_QUEUE_PURGE)
 		r = buf_printf(&s->out, "\",\"purged\":%" PRIu64 "}", arg);
 	else if (!r)
-		r = buf_printf(&s->out, "\",\"paused\":%s}", op == HTTP_QUEUE_PAUSE ? "true" : "false");
+		r = buf_printf(&s->out, "\",\"paused\":%s}",
+			       op == HTTP_QUEUE_PAUSE ? "true" : "false");
 	return http_reply_out(s, c, 200, r, NULL);
 }
 
@@ -84,7 +90,8 @@ enum MHD_Result http_get_dead(struct http_server *s, struct MHD_Connection *c, c
 	if (r == -ENOENT)
 		return http_unknown_queue(s, c, queue);
 	if (r < 0)
-		return http_reply_error(s, c, 500, "cannot read the dead letters: %s", strerror(-r));
+		return http_reply_error(s, c, 500, "cannot read the dead letters: %s",
+					strerror(-r));
 	return http_reply_out(s, c, 200, 0, NULL);
 }
 
@@ -110,7 +117,8 @@ enum MHD_Result http_post_dead_retry(struct http_server *s, struct MHD_Connectio
 		return http_unknown_queue(s, c, queue);
 	if (k == -ENOMSG)
 		return http_reply_error(s, c, 404,
-					"task %" PRIu64 " is no dead letter: nothing re-queued", missing);
+					"task %" PRIu64 " is no dead letter: nothing re-queued",
+					missing);
 	if (k < 0)
 		return http_reply_error(s, c, 500, "cannot re-queue: %s", strerror(-k));
 	const char *name = queue ? queue : "default";

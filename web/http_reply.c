@@ -81,8 +81,8 @@ enum MHD_Result http_reply_error(struct http_server *s, struct MHD_Connection *c
 	return http_reply_out(s, c, code, json_error(&s->out, msg), NULL);
 }
 
-enum MHD_Result http_reply_error_hdr(struct http_server *s, struct MHD_Connection *c,
-				     unsigned code, const char *msg, const char *const *extra)
+enum MHD_Result http_reply_error_hdr(struct http_server *s, struct MHD_Connection *c, unsigned code,
+				     const char *msg, const char *const *extra)
 {
 	buf_reset(&s->out);
 	return http_reply_out(s, c, code, json_error(&s->out, msg), extra);
@@ -91,8 +91,8 @@ enum MHD_Result http_reply_error_hdr(struct http_server *s, struct MHD_Connectio
 enum MHD_Result http_unknown_queue(struct http_server *s, struct MHD_Connection *c,
 				   const char *name)
 {
-	return http_reply_error(s, c, 404, "unknown queue \"%s\" (forqd serves no queue of that name)",
-			   name);
+	return http_reply_error(s, c, 404,
+				"unknown queue \"%s\" (forqd serves no queue of that name)", name);
 }
 
 static const char *const bearer[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
@@ -106,7 +106,8 @@ static int peer_on_loopback(struct MHD_Connection *c)
 
 static enum auth_role bearer_role(struct http_server *s, struct MHD_Connection *c, int *given)
 {
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	*given = h != NULL;
 	return auth_role_bearer(&s->auth, h);
 }
@@ -120,11 +121,12 @@ int http_task_access_refused(struct http_server *s, struct MHD_Connection *c,
 	int given;
 	if (!s->auth.enabled || peer_on_loopback(c) || bearer_role(s, c, &given) >= AUTH_WORKER)
 		return 0;
-	*answer = http_reply_error_hdr(s, c, 401,
-				  given ? "wrong token"
-					: "tasks from another host need Authorization: Bearer <worker or "
-					  "admin token>",
-				  bearer);
+	*answer = http_reply_error_hdr(
+		s, c, 401,
+		given ? "wrong token"
+		      : "tasks from another host need Authorization: Bearer <worker or "
+			"admin token>",
+		bearer);
 	return 1;
 }
 
@@ -140,20 +142,23 @@ int http_admin_refused(struct http_server *s, struct MHD_Connection *c, const ch
 		if (role == AUTH_ADMIN)
 			return 0;
 		if (role == AUTH_WORKER)
-			*answer = http_reply_error(s, c, 403, "the worker token cannot %s (use the admin "
-							 "token)", what);
+			*answer = http_reply_error(s, c, 403,
+						   "the worker token cannot %s (use the admin "
+						   "token)",
+						   what);
 		else
-			*answer = http_reply_error_hdr(s, c, 401,
-						  given ? "wrong admin token"
-							: "missing Authorization: Bearer <admin token>",
-						  bearer);
+			*answer = http_reply_error_hdr(
+				s, c, 401,
+				given ? "wrong admin token"
+				      : "missing Authorization: Bearer <admin token>",
+				bearer);
 		return 1;
 	}
 	if (peer_on_loopback(c))
 		return 0;
 	*answer = http_reply_error(s, c, 403,
-			      "%s from another host needs an admin token (start forqd with "
-			      "FORQ_ADMIN_TOKEN or --admin-token-file)", what);
+				   "%s from another host needs an admin token (start forqd with "
+				   "FORQ_ADMIN_TOKEN or --admin-token-file)",
+				   what);
 	return 1;
 }
-
