@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "dead_json.h"
 #include "forq.h"
 #include "forq_admin.h"
 #include "grow.h"
@@ -128,38 +129,6 @@ static void collect_dead(void *ctx, const struct forq_dead_info *d)
 	l->n++;
 }
 
-static void time_iso(int64_t unix_ns, char *out, size_t cap)
-{
-	time_t secs = (time_t)(unix_ns / 1000000000);
-	struct tm tm;
-	if (unix_ns <= 0 || !gmtime_r(&secs, &tm)) {
-		snprintf(out, cap, "-");
-		return;
-	}
-	char day[32];
-	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, cap, "%s.%03dZ", day, (int)(unix_ns / 1000000 % 1000));
-}
-
-static int dead_json(const struct command *cmd, const struct dead_list *l)
-{
-	cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "dead_letters");
-	char when[40];
-	for (size_t i = 0; i < l->n && arr; i++) {
-		const struct dead_copy *d = &l->v[i];
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToArray(arr, o);
-		cli_json_u64(o, "id", d->id);
-		cJSON_AddStringToObject(o, "priority", forq_prio_name((enum forq_prio)d->prio));
-		cli_json_u64(o, "attempts", d->attempts);
-		time_iso(d->died_unix_ns, when, sizeof when);
-		cJSON_AddStringToObject(o, "died_at", when);
-		cli_json_bytes(o, "error", d->error, strlen(d->error));
-		cli_json_bytes(o, "payload", d->payload, d->len);
-	}
-	return cli_json_print(cmd, root);
-}
-
 static void free_dead(struct dead_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -174,16 +143,24 @@ int cmd_dead(const struct command *cmd, struct opts *o, int argc, char **argv)
 	int code = open_queue(cmd, o, &q);
 	if (code)
 		return code;
+	if (o->json) {
+		struct buf j = BUF_INIT;
+		int n = dead_json(&j, q, o->queue ? o->queue : FORQ_QUEUE_DEFAULT);
+		forq_close(q);
+		if (n < 0)
+			code = failure(cmd, EXIT_FAILED, "cannot read the dead letters: %s",
+				       strerror(-n));
+		else
+			puts(j.data);
+		buf_free(&j);
+		return code;
+	}
 	struct dead_list l = {0};
 	int r = forq_dead_list(q, collect_dead, &l);
 	forq_close(q);
 	if (r < 0 || l.oom) {
 		code = failure(cmd, EXIT_FAILED, "cannot read the dead letters: %s",
 			       strerror(r < 0 ? -r : ENOMEM));
-		goto out;
-	}
-	if (o->json) {
-		code = dead_json(cmd, &l);
 		goto out;
 	}
 	if (!l.n) {
@@ -196,7 +173,7 @@ int cmd_dead(const struct command *cmd, struct opts *o, int argc, char **argv)
 	for (size_t i = 0; i < l.n; i++) {
 		const struct dead_copy *d = &l.v[i];
 		char when[40];
-		time_iso(d->died_unix_ns, when, sizeof when);
+		dead_json_time(d->died_unix_ns, when, sizeof when);
 		/* Error and payload quoted and escaped: any bytes stay on one line. */
 		buf_reset(&e);
 		buf_putc(&e, '"');

@@ -224,3 +224,8 @@ int forq_admin_cancel_serve(struct forq *q, forq_final_fn fn, void *ctx, uint64_
 	atomic_store(&h->cancel_state, 2);
 	return r;
 }
+
+int forq_cancel(struct forq *q, uint64_t id, int timeout_ms)
+{
+	return forq_admin_cancel_ask(q, id, timeout_ms);
+}

@@ -232,3 +232,26 @@ int forq_admin_purge_serve(struct forq *q, forq_final_fn fn, void *ctx)
 	atomic_store(&q->h->purge_served, asked);
 	return n;
 }
+
+/* forq.h's controls: the admin calls above, one implementation. */
+int forq_pause(struct forq *q)
+{
+	forq_admin_pause(q, 1);
+	return 0;
+}
+
+int forq_resume(struct forq *q)
+{
+	forq_admin_pause(q, 0);
+	return 0;
+}
+
+int forq_paused(struct forq *q)
+{
+	return forq_admin_paused(q);
+}
+
+int forq_purge(struct forq *q, int timeout_ms, uint64_t *purged)
+{
+	return forq_admin_purge_ask(q, timeout_ms, purged);
+}

@@ -91,15 +91,40 @@ int forq_dead_list(struct forq *q, void (*fn)(void *ctx, const struct forq_dead_
 	return n;
 }
 
-int forq_dead_retry(struct forq *q, uint64_t id)
+/* Is id among v[0..n)? */
+static int dead_has(struct forq_entry *const *v, int n, uint64_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i]->rec.id == id)
+			return 1;
+	return 0;
+}
+
+/* Is v's id among ids[0..n) (n 0: every id is)? */
+static int wanted(const struct forq_entry *v, const uint64_t *ids, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (ids[k] == v->rec.id)
+			return 1;
+	return n == 0;
+}
+
+int forq_dead_retry_ids(struct forq *q, const uint64_t *ids, size_t nids, uint64_t *missing)
 {
 	struct forq_entry **v;
 	int r = forq__aux_lock(q), done = 0;
 	if (r)
 		return r;
 	int n = dead_sorted(q, &v);
+	for (size_t k = 0; k < nids && n >= 0; k++)
+		if (!dead_has(v, n, ids[k])) {
+			if (missing)
+				*missing = ids[k];
+			free(v);
+			n = -ENOENT;
+		}
 	for (int i = 0; i < n; i++) {
-		if (id && v[i]->rec.id != id)
+		if (!wanted(v[i], ids, nids))
 			continue;
 		v[i]->rec.attempts = 0;
 		v[i]->rec.crashes = 0;
@@ -113,8 +138,11 @@ int forq_dead_retry(struct forq *q, uint64_t id)
 	if (n >= 0)
 		free(v);
 	forq__unlock(&q->h->aux_lock);
-	if (n < 0)
-		return n;
-	return id && !done ? -ENOENT : done;
+	return n < 0 ? n : done;
+}
+
+int forq_dead_retry(struct forq *q, uint64_t id)
+{
+	return forq_dead_retry_ids(q, &id, id != 0, NULL);
 }
 

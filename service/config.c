@@ -366,6 +366,8 @@ static int apply_section(struct forqd_config *top, struct forqd_config *q,
 						      "[queue NAME]"
 						    : "unknown key");
 		} else if (!apply_key(top, q, e[i].key, e[i].value, e2, sizeof e2)) {
+			if (!strcmp(e[i].key, "handler"))
+				q->handler_line = e[i].line;
 			continue;
 		}
 		snprintf(err, errlen, "%s:%d: %s", top->config, e[i].line, e2);
@@ -550,11 +552,17 @@ int config_parse(struct forqd_config *c, int argc, char **argv, char *err, size_
 			return -1;
 		config_defaults(c);
 		c->config = path;
-		if (apply_section(c, c, e, n, "", err, errlen) ||
-		    parse_argv(c, argc, argv, err, errlen)) {
+		if (apply_section(c, c, e, n, "", err, errlen)) {
 			r = -1;
 			goto out;
 		}
+		const char *from_file = c->handler;
+		if (parse_argv(c, argc, argv, err, errlen)) {
+			r = -1;
+			goto out;
+		}
+		if (c->handler != from_file) /* --handler won */
+			c->handler_line = 0;
 	}
 	if (check(c, err, errlen) || build_queues(c, e, n, err, errlen) ||
 	    check_upstream(c, err, errlen))

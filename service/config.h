@@ -17,6 +17,7 @@ struct forqd_config {
 	const char *config;       /* --config FILE, NULL if none */
 	const char *name;         /* the queue's name ("default" for the flags' own queue) */
 	int config_line;          /* the line of its [queue NAME] section, 0 if none */
+	int handler_line;         /* the config file's line that set handler, 0 if none */
 	const char *shm_name;     /* the queue's shared-memory object (the default
 				   * queue's; a named queue's is SHM.NAME) */
 	int workers;              /* local consumers; default: number of CPUs */

@@ -627,9 +627,9 @@ static int check_handlers(const struct forqd_config *c)
 		struct handler *h;
 		struct handler_options ho = {0};
 		if (handler_open(&h, q->handler, &ho, err, sizeof err)) {
-			if (q->config_line)
+			if (q->handler_line)
 				fprintf(stderr, "forqd: %s:%d: queue \"%s\": handler: %s\n", c->config,
-					q->config_line, q->name, err);
+					q->handler_line, q->name, err);
 			else
 				fprintf(stderr, "forqd: --handler: %s\n", err);
 			return -1;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dead_json.h"
 #include "figures.h"
 #include "forqd.h"
 #include "http.h"
@@ -148,6 +149,26 @@ static int hook_queue(void *ctx, const char *name, int op, uint64_t *arg)
 	return s ? queuectl_ask(s->hq, ops[op], arg) : -ENOENT;
 }
 
+/* Dead letters, on this thread's handle: the table has its own lock, and a
+ * re-queue writes no result (the task's next end will). */
+static int hook_dead(void *ctx, const char *name, struct buf *out)
+{
+	struct served *s = served_of(ctx, name);
+	return s ? dead_json(out, s->hq, s->c->name) : -ENOENT;
+}
+
+static int hook_dead_retry(void *ctx, const char *name, const uint64_t *ids, size_t n,
+			   uint64_t *missing)
+{
+	struct served *s = served_of(ctx, name);
+	if (!s)
+		return -ENOENT;
+	int r = forq_dead_retry_ids(s->hq, ids, n, missing);
+	if (r >= 0)
+		log_event(LOG_INFO, "dead_requeued", "queue=%s tasks=%d via=http", s->c->name, r);
+	return r == -ENOENT ? -ENOMSG : r;
+}
+
 /* Ready: not draining, and in every queue every worker runs, none stopped
  * or stuck, and its stream (--upstream) in reach. */
 static int hook_ready(void *ctx)
@@ -197,7 +218,8 @@ int forqd_start_http(struct forqd *d)
 				   .lookup = hook_lookup, .shutdown = hook_shutdown,
 				   .ready = hook_ready, .queue = hook_queue, .log = hook_log,
 				   .durable_take = hook_durable_take, .durable = hook_durable,
-				   .durable_free = hook_durable_free};
+				   .durable_free = hook_durable_free, .dead = hook_dead,
+				   .dead_retry = hook_dead_retry};
 	EACH(d, s) {
 		if (forq_open(&s->hq, s->c->shm_name, err, sizeof err)) {
 			log_event(LOG_ERROR, "http_failed", "error=\"%s\"", err);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "dead_json.h"
 #include "json.h"
 #include "log.h"
 
@@ -433,17 +434,25 @@ static void do_auth(struct tcp_server *s, struct conn *c, const struct proto_req
 	conn_begin_close(c, "unauthorized", now);
 }
 
-/* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
- * are: with a token set, after AUTH with the admin token; without one, from
- * loopback only. The loop's own handle purges, so the results are written
- * here through the queue's final callback. */
-static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+/* The queue an admin command names: with a token set, the connection must
+ * have sent AUTH with the admin token; without one, be on loopback. NULL
+ * after answering ERR forbidden or ERR unknown-queue. */
+static struct tcp_q *admin_queue(struct tcp_server *s, struct conn *c, const char *name,
+				 size_t len)
 {
 	if (s->auth.enabled ? !c->admin : !c->loopback) {
 		reply_err(c, PROTO_E_FORBIDDEN);
-		return;
+		return NULL;
 	}
-	struct tcp_q *tq = queue_named(s, c, req->text, req->text_len);
+	return queue_named(s, c, name, len);
+}
+
+/* PAUSE, RESUME, PURGE <queue>: the admin's, as HTTP's /queues/{name}/...
+ * are (admin_queue). The loop's own handle purges, so the results are
+ * written here through the queue's final callback. */
+static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	struct tcp_q *tq = admin_queue(s, c, req->text, req->text_len);
 	if (!tq)
 		return;
 	if (req->cmd != PROTO_PURGE) {
@@ -459,6 +468,45 @@ static void do_queue(struct tcp_server *s, struct conn *c, const struct proto_re
 		return;
 	}
 	log_event(LOG_INFO, "queue_purged", "queue=%s tasks=%d via=tcp peer=%s", tq->name, n,
+		  c->peer);
+	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
+}
+
+/* DEAD [queue]: the queue's dead letters, one JSON line (metrics/dead_json.h),
+ * open to any connection that may ask STATS. */
+static void do_dead(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	struct tcp_q *tq = queue_named(s, c, req->queue, req->queue_len);
+	if (!tq)
+		return;
+	buf_reset(&s->scratch);
+	if (dead_json(&s->scratch, tq->q, tq->name) < 0 ||
+	    proto_format_stats(&c->out, s->scratch.data, s->scratch.len))
+		reply_err(c, PROTO_E_INTERNAL);
+}
+
+/* RETRY_DEAD <queue> ALL|<id>...: the admin's, as PURGE; all the ids or
+ * none (ERR not-dead). */
+static void do_retry_dead(struct tcp_server *s, struct conn *c, const struct proto_req *req)
+{
+	struct tcp_q *tq = admin_queue(s, c, req->queue, req->queue_len);
+	if (!tq)
+		return;
+	uint64_t *ids = req->count ? malloc(req->count * sizeof *ids) : NULL;
+	const char *at = req->text, *end = req->text + req->text_len;
+	if (req->count && !ids) {
+		reply_err(c, PROTO_E_INTERNAL);
+		return;
+	}
+	for (uint32_t i = 0; i < req->count; i++)
+		proto_ids_next(&at, end, &ids[i]); /* checked by the parser */
+	int n = forq_dead_retry_ids(tq->q, ids, req->count, NULL);
+	free(ids);
+	if (n < 0) {
+		reply_err(c, n == -ENOENT ? PROTO_E_NOT_DEAD : PROTO_E_INTERNAL);
+		return;
+	}
+	log_event(LOG_INFO, "dead_requeued", "queue=%s tasks=%d via=tcp peer=%s", tq->name, n,
 		  c->peer);
 	conn_sent(c, proto_format_ok_id(&c->out, (uint64_t)n));
 }
@@ -525,6 +573,8 @@ static void handle(struct tcp_server *s, struct conn *c, const struct proto_req 
 	case PROTO_RESUME:
 	case PROTO_PURGE: do_queue(s, c, req); break;
 	case PROTO_CANCEL: do_cancel(s, c, req); break;
+	case PROTO_DEAD: do_dead(s, c, req); break;
+	case PROTO_RETRY_DEAD: do_retry_dead(s, c, req); break;
 	case PROTO_EXIT:
 		conn_sent(c, proto_format_bye(&c->out));
 		conn_begin_close(c, "worker said exit", now);

@@ -29,7 +29,8 @@ static const char *const cmd_words[PROTO_CMD_COUNT] = {
 	[PROTO_AUTH] = CMD_AUTH,         [PROTO_INFO] = CMD_INFO,
 	[PROTO_RESULTS] = CMD_RESULTS,   [PROTO_PAUSE] = CMD_PAUSE,
 	[PROTO_RESUME] = CMD_RESUME,     [PROTO_PURGE] = CMD_PURGE,
-	[PROTO_CANCEL] = CMD_CANCEL,
+	[PROTO_CANCEL] = CMD_CANCEL,     [PROTO_DEAD] = CMD_DEAD,
+	[PROTO_RETRY_DEAD] = CMD_RETRY_DEAD,
 };
 
 /* Indexed by -err - 1. */
@@ -40,7 +41,7 @@ static const char *const err_words[PROTO_E_COUNT] = {
 	"queue-full",      "draining",   "internal",      "unauthorized",
 	"too-many-errors", "too-many-connections", "unknown-queue", "forbidden",
 	"not-queued",      "running",    "bad-delay",     "bad-key",
-	"not-durable",     "not-supported", "not-published",
+	"not-durable",     "not-supported", "not-published", "not-dead",
 };
 
 const char *const proto__prio_words[NPRIO] = {"high", "normal", "low"};
@@ -291,6 +292,27 @@ static int parse_put(const struct words *ws, struct proto_req *req, uint64_t *pl
 	return 0;
 }
 
+/* RETRY_DEAD <queue> ALL | <id>...: the ids stay in the line (text), each
+ * checked here; count is how many (0: ALL). */
+static int parse_retry_dead(const char *s, size_t n, const struct words *ws,
+			    struct proto_req *req)
+{
+	uint64_t id;
+	int r;
+	if (ws->n < 3)
+		return PROTO_E_BAD_ARGS;
+	req->queue = ws->w[1];
+	req->queue_len = ws->len[1];
+	req->text = ws->w[2];
+	req->text_len = n - (size_t)(ws->w[2] - s);
+	if (proto__word_is(ws->w[2], ws->len[2], KW_ALL))
+		return ws->n == 3 && !ws->more ? 0 : PROTO_E_BAD_ARGS;
+	const char *at = req->text, *end = req->text + req->text_len;
+	while ((r = proto_ids_next(&at, end, &id)) == 1)
+		req->count++;
+	return r < 0 ? PROTO_E_BAD_ID : 0;
+}
+
 /* One command line s[0..n), terminator stripped. Returns PROTO_PARSED, 0 for
  * an empty line, or a proto_err. *plen gets a PUT's payload length. */
 static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *plen)
@@ -383,6 +405,10 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 		req->text = ws.w[1];
 		req->text_len = ws.len[1];
 		break;
+	case PROTO_RETRY_DEAD: /* RETRY_DEAD <queue> ALL|<id>... */
+		r = parse_retry_dead(s, n, &ws, req);
+		break;
+	case PROTO_DEAD: /* DEAD [queue] */
 	case PROTO_STATS: /* STATS [queue] */
 		if (ws.n > 2 || ws.more)
 			r = PROTO_E_BAD_ARGS;
@@ -399,6 +425,21 @@ static int parse_line(const char *s, size_t n, struct proto_req *req, uint64_t *
 	return r < 0 ? r : PROTO_PARSED;
 }
 
+
+int proto_ids_next(const char **at, const char *end, uint64_t *id)
+{
+	const char *p = *at, *w;
+	while (p < end && proto__is_blank(*p))
+		p++;
+	if (p == end) {
+		*at = p;
+		return 0;
+	}
+	for (w = p; p < end && !proto__is_blank(*p); p++)
+		;
+	*at = p;
+	return proto__parse_u64(w, (size_t)(p - w), UINT64_MAX, id) || *id == 0 ? -1 : 1;
+}
 
 /* The item states after the one that ends: the next item, or commands. */
 static void item_done(struct proto_parser *p)

@@ -21,6 +21,9 @@
  *   PAUSE <queue> | RESUME <queue>   -> OK | ERR unknown-queue | ERR forbidden  (admin)
  *   PURGE <queue>                    -> OK <purged> | ERR unknown-queue | ERR forbidden
  *   CANCEL <queue> <id>              -> OK | ERR not-queued | ERR running | ERR unknown-queue
+ *   DEAD [queue]                     -> one JSON line (metrics/dead_json.h) | ERR unknown-queue
+ *   RETRY_DEAD <queue> ALL|<id>...   -> OK <requeued> | ERR not-dead | ERR unknown-queue
+ *                                       | ERR forbidden  (admin)
  *   anything else                    -> ERR <word>
  *
  * A TASK block is "TASK <id> <attempt> <bytes>\r\n<payload>\r\n": binary-safe,
@@ -114,6 +117,9 @@ enum proto_cmd {
 	PROTO_RESUME,
 	PROTO_PURGE,
 	PROTO_CANCEL,  /* text = the queue's name, id */
+	PROTO_DEAD,    /* queue = the name, or NULL (the default queue) */
+	PROTO_RETRY_DEAD, /* queue = the name; text = the ids (proto_ids_next),
+			   * count = how many, 0 for ALL */
 	PROTO_CMD_COUNT
 };
 
@@ -159,7 +165,9 @@ enum proto_err {
 					      * than normal to a queue backed by a stream */
 	PROTO_E_NOT_PUBLISHED = -27,         /* not-published: the stream did not acknowledge
 					      * the PUT's task (it may still hold it) */
-	PROTO_E_COUNT = 27
+	PROTO_E_NOT_DEAD = -28,              /* not-dead: RETRY_DEAD of an id that is no
+					      * dead letter (nothing re-queued) */
+	PROTO_E_COUNT = 28
 };
 
 /* One request. Fields not used by cmd hold their defaults (0, -1, FORQ_NORMAL,
@@ -221,6 +229,11 @@ int proto_parse(struct proto_parser *p, const char *buf, size_t len, struct prot
  * and moves *at past it and its comma. Returns 1, 0 at the end, or -1 for an
  * empty name (",a", "a,,b", "a,"). */
 int proto_queue_next(const char **at, const char *end, const char **name, size_t *len);
+
+/* Reads the next id of a RETRY_DEAD list at *at (up to end) into *id and
+ * moves *at past it. Returns 1, 0 at the end, or -1 for a word that is no
+ * id (1..2^64-1). */
+int proto_ids_next(const char **at, const char *end, uint64_t *id);
 
 /* The command's wire word ("GET_TASK", ..., "EXIT", "INFO"); "?" when out of
  * range. The table in proto.c is the one place each word is spelled. */

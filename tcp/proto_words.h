@@ -26,6 +26,9 @@
 #define CMD_RESUME "RESUME"
 #define CMD_PURGE "PURGE"
 #define CMD_CANCEL "CANCEL" /* a queued task: queue name and id */
+#define CMD_DEAD "DEAD"     /* a queue's dead letters, as one JSON line */
+#define CMD_RETRY_DEAD "RETRY_DEAD" /* re-queue dead letters: queue, then ids or ALL */
+#define KW_ALL "ALL"        /* RETRY_DEAD <queue> ALL */
 #define REP_TASK "TASK"
 #define REP_TASKS "TASKS"
 #define REP_NONE "NONE"

@@ -29,7 +29,7 @@ struct tcp_config {
 
 /* The server's counters, plain data: forqd copies them into its metrics
  * snapshot. Gauges are "now", the rest only grow. */
-#define TCP_COUNTED_CMDS 18 /* every proto command, then requests that did not parse */
+#define TCP_COUNTED_CMDS 20 /* every proto command, then requests that did not parse */
 struct tcp_counters {
 	uint64_t connections;     /* gauge: open */
 	uint64_t remote_workers;  /* gauge: open connections that asked for tasks */

@@ -1,5 +1,6 @@
 /* http.c — routes on a libmicrohttpd daemon (internal epoll thread). */
 #include "http.h"
+#include "http_internal.h"
 #include "route.h"
 
 #include <errno.h>
@@ -27,30 +28,9 @@
 #include "procstat.h"
 #include "waiting.h"
 
-#define CT_JSON "application/json"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define ALLOW_GET "GET, HEAD"
 #define ALLOW_POST "POST"
-
-/* Every status this file sends; forq_http_requests_total has one series each. */
-static const uint16_t codes[] = {200, 202, 400, 401, 403, 404, 405, 409, 413, 500, 503};
-#define NCODES (sizeof codes / sizeof codes[0])
-_Static_assert(NCODES <= METRICS_MAX_HTTP_CODES, "snapshot holds every code");
-
-struct http_server {
-	struct MHD_Daemon *d;
-	struct guard *guard; /* per-address limit; MHD's thread only */
-	struct http_hooks h;
-	struct auth auth;
-	size_t max_body;
-	size_t max_payload;
-	_Atomic uint64_t counts[NCODES];
-	/* Used by handlers only, which MHD runs one at a time on its thread. */
-	struct metrics_snapshot *snap; /* n_snap: one per queue */
-	size_t n_snap;
-	struct buf out;
-	struct waiting *waiting; /* NULL: no durable hooks */
-};
 
 /* One request's state between MHD's calls (POST only). */
 struct req {
@@ -62,76 +42,6 @@ struct req {
 	struct http_tasks tasks;
 	uint64_t *ids;
 };
-
-static void count(struct http_server *s, unsigned code)
-{
-	for (size_t i = 0; i < NCODES; i++)
-		if (codes[i] == code) {
-			atomic_fetch_add_explicit(&s->counts[i], 1, memory_order_relaxed);
-			return;
-		}
-}
-
-void http_requests_by_code(const struct http_server *s, struct metrics_snapshot *snap)
-{
-	for (size_t i = 0; i < NCODES; i++) {
-		snap->http[i].code = codes[i];
-		snap->http[i].count = atomic_load_explicit(&s->counts[i], memory_order_relaxed);
-	}
-	snap->n_http = NCODES;
-}
-
-/* Sends body (copied) with status code; extra is NULL or a NULL-terminated
- * list of header name/value pairs. */
-static enum MHD_Result reply(struct http_server *s, struct MHD_Connection *c, unsigned code,
-			     const char *type, const void *body, size_t len, const char *const *extra)
-{
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ok;
-
-	if (!r)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	for (; extra && extra[0]; extra += 2)
-		MHD_add_response_header(r, extra[0], extra[1]);
-	ok = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
-	if (ok == MHD_YES)
-		count(s, code);
-	return ok;
-}
-
-/* The JSON in s->out, or a 500 when building it ran out of memory. */
-static enum MHD_Result reply_out(struct http_server *s, struct MHD_Connection *c, unsigned code,
-				 int r, const char *const *extra)
-{
-	static const char oom[] = "{\"error\":\"out of memory\"}";
-	if (r)
-		return reply(s, c, 500, CT_JSON, oom, sizeof oom - 1, NULL);
-	return reply(s, c, code, CT_JSON, s->out.data, s->out.len, extra);
-}
-
-__attribute__((format(printf, 4, 5))) static enum MHD_Result
-reply_error(struct http_server *s, struct MHD_Connection *c, unsigned code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	buf_reset(&s->out);
-	return reply_out(s, c, code, json_error(&s->out, msg), NULL);
-}
-
-static enum MHD_Result reply_error_hdr(struct http_server *s, struct MHD_Connection *c,
-				       unsigned code, const char *msg, const char *const *extra)
-{
-	buf_reset(&s->out);
-	return reply_out(s, c, code, json_error(&s->out, msg), extra);
-}
 
 static double now_unix(void)
 {
@@ -157,11 +67,11 @@ static enum MHD_Result get_metrics(struct http_server *s, struct MHD_Connection 
 	struct procstat p;
 	int have_p, r;
 	if ((r = take_snapshot(s, &p, &have_p)))
-		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
+		return http_reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
 	if (expo_write(&s->out, s->snap, s->n_snap, have_p ? &p : NULL))
-		return reply_error(s, c, 500, "out of memory");
-	return reply(s, c, 200, CT_METRICS, s->out.data, s->out.len, NULL);
+		return http_reply_error(s, c, 500, "out of memory");
+	return http_reply(s, c, 200, CT_METRICS, s->out.data, s->out.len, NULL);
 }
 
 static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c)
@@ -169,12 +79,12 @@ static enum MHD_Result get_stats(struct http_server *s, struct MHD_Connection *c
 	struct procstat p;
 	int have_p, r;
 	if ((r = take_snapshot(s, &p, &have_p)))
-		return reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
+		return http_reply_error(s, c, 500, "cannot read the figures: %s", strerror(-r));
 	buf_reset(&s->out);
-	return reply_out(s, c, 200,
-			 json_stats_queues(&s->out, s->snap, s->n_snap, have_p ? &p : NULL,
-					   now_unix()),
-			 NULL);
+	return http_reply_out(
+		s, c, 200,
+		json_stats_queues(&s->out, s->snap, s->n_snap, have_p ? &p : NULL, now_unix()),
+		NULL);
 }
 
 static enum MHD_Result get_readyz(struct http_server *s, struct MHD_Connection *c)
@@ -182,15 +92,8 @@ static enum MHD_Result get_readyz(struct http_server *s, struct MHD_Connection *
 	static const char ok[] = "{\"status\":\"ready\"}";
 	static const char no[] = "{\"status\":\"not ready\"}";
 	if (s->h.ready(s->h.ctx) == 1)
-		return reply(s, c, 200, CT_JSON, ok, sizeof ok - 1, NULL);
-	return reply(s, c, 503, CT_JSON, no, sizeof no - 1, NULL);
-}
-
-static enum MHD_Result unknown_queue(struct http_server *s, struct MHD_Connection *c,
-				     const char *name)
-{
-	return reply_error(s, c, 404, "unknown queue \"%s\" (forqd serves no queue of that name)",
-			   name);
+		return http_reply(s, c, 200, CT_JSON, ok, sizeof ok - 1, NULL);
+	return http_reply(s, c, 503, CT_JSON, no, sizeof no - 1, NULL);
 }
 
 static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
@@ -201,15 +104,15 @@ static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
 	int r;
 
 	if (parse_task_id(idtext, &id))
-		return reply_error(s, c, 400, "bad task id \"%.40s\" (expected a positive integer)",
-				   idtext);
+		return http_reply_error(
+			s, c, 400, "bad task id \"%.40s\" (expected a positive integer)", idtext);
 	/* The result text is large and filled by lookup: clear only the rest. */
 	memset(&st, 0, offsetof(struct http_task_status, result));
 	r = s->h.lookup(s->h.ctx, queue, id, &st);
 	if (r == -ENOENT)
-		return unknown_queue(s, c, queue);
+		return http_unknown_queue(s, c, queue);
 	if (r != 1)
-		return reply_error(s, c, 404, "unknown or forgotten task %" PRIu64, id);
+		return http_reply_error(s, c, 404, "unknown or forgotten task %" PRIu64, id);
 	st.status[sizeof st.status - 1] = '\0';
 	if (st.result_len > sizeof st.result)
 		st.result_len = sizeof st.result;
@@ -228,7 +131,7 @@ static enum MHD_Result get_task(struct http_server *s, struct MHD_Connection *c,
 	}
 	if (!r)
 		r = buf_putc(&s->out, '}');
-	return reply_out(s, c, 200, r, NULL);
+	return http_reply_out(s, c, 200, r, NULL);
 }
 
 /* 202 {"ids":[...]}; with keys, "duplicate" says which ids are of tasks that
@@ -256,7 +159,7 @@ static enum MHD_Result reply_ids(struct http_server *s, struct MHD_Connection *c
 		r = buf_putc(&s->out, ']');
 	if (!r)
 		r = buf_putc(&s->out, '}');
-	return reply_out(s, c, dups == t->n ? 200 : 202, r, NULL);
+	return http_reply_out(s, c, dups == t->n ? 200 : 202, r, NULL);
 }
 
 /* A push's answer, r its outcome. */
@@ -266,25 +169,30 @@ static enum MHD_Result answer_push(struct http_server *s, struct MHD_Connection 
 	static const char *const retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
 	switch (r) {
 	case 0: return reply_ids(s, c, t, ids);
-	case -ENOENT: return unknown_queue(s, c, queue);
-	case -EAGAIN: return reply_error_hdr(s, c, 503, "queue full, try again later", retry);
+	case -ENOENT: return http_unknown_queue(s, c, queue);
+	case -EAGAIN: return http_reply_error_hdr(s, c, 503, "queue full, try again later", retry);
 	case -ESHUTDOWN:
-		return reply_error_hdr(s, c, 503, "forqd is shutting down and takes no new tasks",
-				       retry);
-	case -EMSGSIZE: return reply_error(s, c, 413, "a payload is over the queue's max payload");
-	case -EINVAL: return reply_error(s, c, 400, "the queue refused the tasks as invalid");
+		return http_reply_error_hdr(s, c, 503,
+					    "forqd is shutting down and takes no new tasks", retry);
+	case -EMSGSIZE:
+		return http_reply_error(s, c, 413, "a payload is over the queue's max payload");
+	case -EINVAL: return http_reply_error(s, c, 400, "the queue refused the tasks as invalid");
 	case -ENOTSUP:
-		return reply_error(s, c, 400, "this queue is a NATS stream (forqd --upstream): "
-				   "tasks take no delay, at or priority other than normal");
+		return http_reply_error(s, c, 400,
+					"this queue is a NATS stream (forqd --upstream): "
+					"tasks take no delay, at or priority other than normal");
 	case -ECOMM:
-		return reply_error_hdr(s, c, 503, "the NATS stream did not acknowledge a task "
-				       "(those before it in the request are published)", retry);
+		return http_reply_error_hdr(s, c, 503,
+					    "the NATS stream did not acknowledge a task "
+					    "(those before it in the request are published)",
+					    retry);
 	case -ETIMEDOUT:
-		return reply_error_hdr(s, c, 503,
-				       "the journal did not confirm the tasks on disk in time (a "
-				       "full or failing disk); they stay queued and may still run",
-				       retry);
-	default: return reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
+		return http_reply_error_hdr(
+			s, c, 503,
+			"the journal did not confirm the tasks on disk in time (a "
+			"full or failing disk); they stay queued and may still run",
+			retry);
+	default: return http_reply_error(s, c, 500, "cannot enqueue: %s", strerror(r < 0 ? -r : r));
 	}
 }
 
@@ -313,8 +221,11 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 	r = http_parse_tasks(rq->body.data ? rq->body.data : "", rq->body.len, s->max_payload,
 			     &rq->tasks, err, sizeof err);
 	if (r)
-		return reply_error(s, c, r == -EINVAL ? 400 : r == -EMSGSIZE || r == -E2BIG ? 413 : 500,
-				   "%s", err);
+		return http_reply_error(s, c,
+					r == -EINVAL                    ? 400
+					: r == -EMSGSIZE || r == -E2BIG ? 413
+									: 500,
+					"%s", err);
 	if (!(rq->ids = calloc(rq->tasks.n, sizeof *rq->ids)))
 		r = -ENOMEM;
 	else
@@ -326,7 +237,7 @@ static enum MHD_Result post_tasks(struct http_server *s, struct MHD_Connection *
 		waiting_add(s->waiting, &rq->wait);
 		return MHD_YES;
 	}
-	enum MHD_Result ok = r == -ENOMEM ? reply_error(s, c, 500, "out of memory")
+	enum MHD_Result ok = r == -ENOMEM ? http_reply_error(s, c, 500, "out of memory")
 					  : answer_push(s, c, queue, &rq->tasks, rq->ids, r);
 	wait_free(s, rq);
 	return ok;
@@ -336,68 +247,6 @@ void http_durable(struct http_server *s)
 {
 	if (s && s->waiting)
 		waiting_kick(s->waiting);
-}
-
-static const char *const bearer[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
-
-static int peer_on_loopback(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	return ci && ci->client_addr && net_addr_is_loopback(ci->client_addr);
-}
-
-static enum auth_role bearer_role(struct http_server *s, struct MHD_Connection *c, int *given)
-{
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	*given = h != NULL;
-	return auth_role_bearer(&s->auth, h);
-}
-
-/* Task writes and reads (payloads, results) from beyond loopback need a
- * token once one is set, as TCP's AUTH does: the worker token or the admin
- * one. Returns 0 when allowed, else 1 with the 401 answer in *answer. */
-static int task_access_refused(struct http_server *s, struct MHD_Connection *c,
-			       enum MHD_Result *answer)
-{
-	int given;
-	if (!s->auth.enabled || peer_on_loopback(c) || bearer_role(s, c, &given) >= AUTH_WORKER)
-		return 0;
-	*answer = reply_error_hdr(s, c, 401,
-				  given ? "wrong token"
-					: "tasks from another host need Authorization: Bearer <worker or "
-					  "admin token>",
-				  bearer);
-	return 1;
-}
-
-/* Admin actions (shutdown, the queue controls): with an admin token set,
- * the admin token; without one, loopback peers only. Returns 0 when
- * allowed, else 1 with the 401 or 403 answer in *answer. */
-static int admin_refused(struct http_server *s, struct MHD_Connection *c, const char *what,
-			 enum MHD_Result *answer)
-{
-	if (s->auth.enabled) {
-		int given;
-		enum auth_role role = bearer_role(s, c, &given);
-		if (role == AUTH_ADMIN)
-			return 0;
-		if (role == AUTH_WORKER)
-			*answer = reply_error(s, c, 403, "the worker token cannot %s (use the admin "
-							 "token)", what);
-		else
-			*answer = reply_error_hdr(s, c, 401,
-						  given ? "wrong admin token"
-							: "missing Authorization: Bearer <admin token>",
-						  bearer);
-		return 1;
-	}
-	if (peer_on_loopback(c))
-		return 0;
-	*answer = reply_error(s, c, 403,
-			      "%s from another host needs an admin token (start forqd with "
-			      "FORQ_ADMIN_TOKEN or --admin-token-file)", what);
-	return 1;
 }
 
 static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connection *c)
@@ -411,79 +260,17 @@ static enum MHD_Result post_shutdown(struct http_server *s, struct MHD_Connectio
 	else if (strcmp(mode, "now") == 0)
 		now = 1;
 	else
-		return reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)", mode);
-	if (admin_refused(s, c, "shut forqd down", &refused))
+		return http_reply_error(s, c, 400, "unknown mode \"%.32s\" (use drain or now)",
+					mode);
+	if (http_admin_refused(s, c, "shut forqd down", &refused))
 		return refused;
 	buf_reset(&s->out);
 	int r = buf_printf(&s->out, "{\"status\":\"shutting down\",\"mode\":\"%s\"}",
 			   now ? "now" : "drain");
-	enum MHD_Result ok = reply_out(s, c, 202, r, NULL);
+	enum MHD_Result ok = http_reply_out(s, c, 202, r, NULL);
 	if (ok == MHD_YES && !r)
 		s->h.shutdown(s->h.ctx, now);
 	return ok;
-}
-
-/* The answer to a queue control that failed with r. */
-static enum MHD_Result queue_refusal(struct http_server *s, struct MHD_Connection *c, int op,
-				     const char *name, uint64_t id, int r)
-{
-	int e;
-	buf_reset(&s->out);
-	switch (r) {
-	case -ENOENT:
-		e = buf_puts(&s->out, "{\"error\":\"unknown queue \\\"");
-		if (!e)
-			e = buf_json_escape(&s->out, name, strlen(name));
-		if (!e)
-			e = buf_puts(&s->out, "\\\" (forqd serves no queue of that name)\"}");
-		return reply_out(s, c, 404, e, NULL);
-	case -ENOMSG:
-		return reply_error(s, c, 404,
-				   "task %" PRIu64 " is not queued (unknown, finished or forgotten)", id);
-	case -EBUSY:
-		return reply_error(s, c, 409,
-				   "task %" PRIu64 " is running: only a queued task can be cancelled", id);
-	case -ESRCH:
-	case -ETIMEDOUT:
-		return reply_error(s, c, 503, "forqd did not serve the %s in time", route_queue_ops[op]);
-	default:
-		return reply_error(s, c, 500, "cannot %s: %s", route_queue_ops[op], strerror(-r));
-	}
-}
-
-static enum MHD_Result post_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
-{
-	char name[QUEUE_NAME_MAX], idtext[24];
-	int op = route_queue(url, name, idtext);
-	uint64_t arg = 0;
-	enum MHD_Result refused;
-
-	if (op == HTTP_QUEUE_CANCEL) {
-		if (task_access_refused(s, c, &refused))
-			return refused;
-		if (parse_task_id(idtext, &arg))
-			return reply_error(s, c, 400,
-					   "bad task id \"%.24s\" (expected a positive integer)", idtext);
-	} else if (admin_refused(s, c, op == HTTP_QUEUE_PURGE ? "purge a queue"
-							     : "pause or resume a queue",
-				 &refused)) {
-		return refused;
-	}
-	uint64_t id = arg;
-	int r = s->h.queue ? s->h.queue(s->h.ctx, name, op, &arg) : -ENOSYS;
-	if (r)
-		return queue_refusal(s, c, op, name, id, r);
-	buf_reset(&s->out);
-	r = buf_puts(&s->out, "{\"queue\":\"");
-	if (!r)
-		r = buf_json_escape(&s->out, name, strlen(name));
-	if (!r && op == HTTP_QUEUE_CANCEL)
-		r = buf_printf(&s->out, "\",\"id\":%" PRIu64 ",\"status\":\"cancelled\"}", id);
-	else if (!r && op == HTTP_QUEUE_PURGE)
-		r = buf_printf(&s->out, "\",\"purged\":%" PRIu64 "}", arg);
-	else if (!r)
-		r = buf_printf(&s->out, "\",\"paused\":%s}", op == HTTP_QUEUE_PAUSE ? "true" : "false");
-	return reply_out(s, c, 200, r, NULL);
 }
 
 static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c,
@@ -502,7 +289,7 @@ static enum MHD_Result get_asset(struct http_server *s, struct MHD_Connection *c
 	ok = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	if (ok == MHD_YES)
-		count(s, 200);
+		http_count(s, 200);
 	return ok;
 }
 
@@ -540,22 +327,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 		enum MHD_Result refused;
 		if (r == R_NONE)
-			return reply_error(s, c, 404, "no such path %.200s", url);
+			return http_reply_error(s, c, 404, "no such path %.200s", url);
 		if (route_is_post(r) ? !post : !get)
-			return reply_error_hdr(s, c, 405, "method not allowed", allow);
-		if ((r == R_TASKS || r == R_TASK_ID) && task_access_refused(s, c, &refused))
+			return http_reply_error_hdr(s, c, 405, "method not allowed", allow);
+		if ((r == R_TASKS || r == R_TASK_ID) && http_task_access_refused(s, c, &refused))
 			return refused;
 		switch (r) {
 		case R_METRICS: return get_metrics(s, c);
 		case R_STATS: return get_stats(s, c);
 		case R_HEALTHZ:
-			return reply(s, c, 200, CT_JSON, "{\"status\":\"ok\"}", 15, NULL);
+			return http_reply(s, c, 200, CT_JSON, "{\"status\":\"ok\"}", 15, NULL);
 		case R_READYZ: return get_readyz(s, c);
 		case R_TASK_ID: {
 			char name[QUEUE_NAME_MAX];
 			const char *idtext = "";
 			route_tasks(url, name, &idtext);
 			return get_task(s, c, name[0] ? name : NULL, idtext);
+		}
+		case R_DEAD: {
+			char name[QUEUE_NAME_MAX];
+			route_dead(url, name);
+			return http_get_dead(s, c, name[0] ? name : NULL);
 		}
 		case R_ASSET: return get_asset(s, c, route_asset(url));
 		default: break;
@@ -564,8 +356,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > s->max_body)
-			return reply_error(s, c, 413, "body is over the limit of %zu bytes",
-					   s->max_body);
+			return http_reply_error(s, c, 413, "body is over the limit of %zu bytes",
+						s->max_body);
 		if (!(rq = calloc(1, sizeof *rq)))
 			return MHD_NO;
 		*con_cls = rq;
@@ -588,11 +380,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	guard_state(conn_guard(c), GUARD_SERVING, now_ms());
 	if (rq->too_big)
-		return reply_error(s, c, 413, "body is over the limit of %zu bytes", s->max_body);
+		return http_reply_error(s, c, 413, "body is over the limit of %zu bytes",
+					s->max_body);
 	if (rq->oom)
-		return reply_error(s, c, 500, "out of memory");
+		return http_reply_error(s, c, 500, "out of memory");
 	if (r == R_QUEUE)
-		return post_queue(s, c, url);
+		return http_post_queue(s, c, url);
+	if (r == R_DEAD_RETRY) {
+		char name[QUEUE_NAME_MAX];
+		route_dead(url, name);
+		return http_post_dead_retry(s, c, name[0] ? name : NULL, rq->body.data,
+					    rq->body.len);
+	}
 	if (r == R_TASKS) {
 		char name[QUEUE_NAME_MAX];
 		const char *idtext;

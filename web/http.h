@@ -29,6 +29,15 @@
  *   POST /queues/{name}/tasks/{id}/cancel   a queued task cancelled, with the
  *                        task routes' token rules; 200 {"queue":..,"id":N,
  *                        "status":"cancelled"}, 404 not queued, 409 running
+ *   GET  /queues/{name}/dead   the queue's dead letters, with the task routes'
+ *                        token rules: 200 {"queue":..,"dead_letters":[{"id":..,
+ *                        "priority":..,"attempts":..,"died_at":..,"error":..,
+ *                        "payload":..}]} (metrics/dead_json.h), 404 unknown queue
+ *   POST /queues/{name}/dead/retry   body {"ids":[...]} or {"all":true}, with
+ *                        the admin rules of /shutdown: 200 {"queue":..,
+ *                        "requeued":N}, 400 bad body, 404 unknown queue or an
+ *                        id that is no dead letter (then nothing is re-queued)
+ *   GET  /dead, POST /dead/retry   the same for the default queue
  *   GET  /, /index.html, /app.js, /style.css   the status page (web/)
  * Unknown paths 404; a known path with another method 405 with Allow.
  * Bodies over max_body get 413: at once when Content-Length says so, else
@@ -101,6 +110,16 @@ struct http_hooks {
 	void *(*durable_take)(void *ctx, const char *queue);
 	int (*durable)(void *ctx, void *ticket);
 	void (*durable_free)(void *ctx, void *ticket);
+	/* Optional (NULL: 500): appends the dead letters of queue (NULL: the
+	 * default queue) to out as metrics/dead_json.h's JSON. Returns how
+	 * many, -ENOENT for an unknown queue, other -errno (500). */
+	int (*dead)(void *ctx, const char *queue, struct buf *out);
+	/* Optional (NULL: 500): re-queues the dead letters ids[0..n) of queue
+	 * (n 0: all of them), all or none. Returns how many, -ENOENT for an
+	 * unknown queue, -ENOMSG with *missing when one of ids is no dead
+	 * letter (404, nothing re-queued), other -errno (500). */
+	int (*dead_retry)(void *ctx, const char *queue, const uint64_t *ids, size_t n,
+			  uint64_t *missing);
 };
 #define HTTP_DURABLE_WAIT_MS 5000
 

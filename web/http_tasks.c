@@ -1,4 +1,5 @@
-/* http_tasks.c — POST /tasks body to tasks, with cJSON. */
+/* http_tasks.c — POST /tasks body to tasks, and POST .../dead/retry body to
+ * ids, with cJSON. */
 #include "http_tasks.h"
 
 #include <cjson/cJSON.h>
@@ -185,41 +186,53 @@ end:
 	return r;
 }
 
-int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct http_tasks *out,
-		     char *err, size_t errlen)
+/* A body's one JSON value (what: the value expected, for "empty body"), or
+ * NULL with err set. */
+static cJSON *parse_body(const char *body, size_t len, const char *what, char *err,
+			 size_t errlen)
 {
 	const char *end = NULL, *start = body;
-	cJSON *root = NULL;
-	size_t n, i;
-	int r = -EINVAL, is_array;
-
-	memset(out, 0, sizeof *out);
+	cJSON *root;
 	while (len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n'))
 		body++, len--; /* so "empty" and offsets below agree */
 	if (len == 0) {
-		errmsg_set(err, errlen, "empty body (expected a JSON object or array of objects)");
-		goto fail;
+		errmsg_set(err, errlen, "empty body (expected %s)", what);
+		return NULL;
 	}
 	/* JSON is UTF-8 (RFC 8259): bytes that are not are refused, not passed
 	 * on to handlers or silently replaced. */
 	size_t bad = utf8_invalid_at(body, len);
 	if (bad < len) {
 		errmsg_set(err, errlen, "invalid UTF-8 at offset %zu", (size_t)(body + bad - start));
-		goto fail;
+		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	if (!root) {
 		size_t off = end && end >= body && end <= body + len ? (size_t)(end - start) : 0;
 		errmsg_set(err, errlen, "malformed JSON at offset %zu", off);
-		goto fail;
+		return NULL;
 	}
 	while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
 		end++;
 	if (end != body + len) {
 		errmsg_set(err, errlen, "malformed JSON at offset %zu: text after the value",
 			(size_t)(end - start));
-		goto fail;
+		cJSON_Delete(root);
+		return NULL;
 	}
+	return root;
+}
+
+int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct http_tasks *out,
+		     char *err, size_t errlen)
+{
+	cJSON *root = NULL;
+	size_t n, i;
+	int r = -EINVAL, is_array;
+
+	memset(out, 0, sizeof *out);
+	if (!(root = parse_body(body, len, "a JSON object or array of objects", err, errlen)))
+		goto fail;
 	if (json_has_nul_escape(body, len)) {
 		errmsg_set(err, errlen, "\\u0000 is not allowed in payloads");
 		goto fail;
@@ -277,4 +290,68 @@ void http_tasks_free(struct http_tasks *t)
 	buf_free(&t->text);
 	t->v = NULL;
 	t->n = 0;
+}
+
+int http_parse_dead_retry(const char *body, size_t len, uint64_t **ids, size_t *n, char *err,
+			  size_t errlen)
+{
+	cJSON *root = parse_body(body, len, "{\"ids\":[...]} or {\"all\":true}", err, errlen), *f;
+	const cJSON *list = NULL, *all = NULL;
+	int r = -EINVAL;
+	*ids = NULL;
+	*n = 0;
+	if (!root)
+		return -EINVAL;
+	if (!cJSON_IsObject(root)) {
+		errmsg_set(err, errlen, "expected an object: {\"ids\":[...]} or {\"all\":true}");
+		goto out;
+	}
+	cJSON_ArrayForEach(f, root) {
+		if (!strcmp(f->string, "ids") && !list) {
+			list = f;
+		} else if (!strcmp(f->string, "all") && !all) {
+			all = f;
+		} else {
+			errmsg_set(err, errlen, "unknown or repeated field \"%.40s\" (use ids or all)",
+				   f->string);
+			goto out;
+		}
+	}
+	if (!list == !all) {
+		errmsg_set(err, errlen, "give ids or all, one of them");
+		goto out;
+	}
+	if (all) {
+		if (!cJSON_IsTrue(all))
+			errmsg_set(err, errlen, "all: expected true");
+		else
+			r = 0;
+		goto out;
+	}
+	int k = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+	if (k < 1 || k > HTTP_RETRY_IDS_MAX) {
+		errmsg_set(err, errlen, "ids: expected an array of 1 to %d task ids",
+			   HTTP_RETRY_IDS_MAX);
+		goto out;
+	}
+	if (!(*ids = malloc((size_t)k * sizeof **ids))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	cJSON_ArrayForEach(f, list) {
+		double v = cJSON_IsNumber(f) ? f->valuedouble : 0;
+		if (!(v >= 1 && v < 9007199254740992.0 && v == (double)(uint64_t)v)) {
+			errmsg_set(err, errlen, "ids[%zu]: expected a task id (a whole number from 1)",
+				   *n);
+			free(*ids);
+			*ids = NULL;
+			*n = 0;
+			goto out;
+		}
+		(*ids)[(*n)++] = (uint64_t)v;
+	}
+	r = 0;
+out:
+	cJSON_Delete(root);
+	return r;
 }

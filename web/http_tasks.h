@@ -19,6 +19,7 @@
 #define FORQ_METRICS_HTTP_TASKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -59,5 +60,13 @@ int http_parse_tasks(const char *body, size_t len, size_t max_payload, struct ht
 		     char *err, size_t errlen);
 
 void http_tasks_free(struct http_tasks *t);
+
+/* The body of POST /queues/{name}/dead/retry: {"ids":[7,9]} (1 to
+ * HTTP_RETRY_IDS_MAX task ids) or {"all":true}. Returns 0 with *ids (the
+ * caller frees) and *n, n 0 for all; -EINVAL with err (nothing to free);
+ * -ENOMEM. */
+#define HTTP_RETRY_IDS_MAX 10000
+int http_parse_dead_retry(const char *body, size_t len, uint64_t **ids, size_t *n, char *err,
+			  size_t errlen);
 
 #endif

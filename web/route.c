@@ -43,22 +43,30 @@ int route_queue(const char *url, char *name, char *id)
 	return -1;
 }
 
+/* The path after an optional "/queues/{name}" (its name copied into name,
+ * "" without), or NULL when the name is empty or too long. */
+static const char *after_queue(const char *url, char *name)
+{
+	name[0] = '\0';
+	if (strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1))
+		return url;
+	const char *n = url + sizeof QUEUES_PREFIX - 1, *slash = strchr(n, '/');
+	if (!slash || slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
+		return NULL;
+	memcpy(name, n, (size_t)(slash - n));
+	name[slash - n] = '\0';
+	return slash;
+}
+
 /* "/tasks", "/tasks/{id}", "/queues/{name}/tasks" and
  * "/queues/{name}/tasks/{id}": R_TASKS or R_TASK_ID, with the queue's name
  * in name[QUEUE_NAME_MAX] ("" for the unnamed routes) and *idtext at the
  * id; else R_NONE. */
 enum route route_tasks(const char *url, char *name, const char **idtext)
 {
-	const char *rest = url;
-	name[0] = '\0';
-	if (!strncmp(url, QUEUES_PREFIX, sizeof QUEUES_PREFIX - 1)) {
-		const char *n = url + sizeof QUEUES_PREFIX - 1, *slash = strchr(n, '/');
-		if (!slash || slash == n || (size_t)(slash - n) >= QUEUE_NAME_MAX)
-			return R_NONE;
-		memcpy(name, n, (size_t)(slash - n));
-		name[slash - n] = '\0';
-		rest = slash;
-	}
+	const char *rest = after_queue(url, name);
+	if (!rest)
+		return R_NONE;
 	if (!strcmp(rest, "/tasks"))
 		return R_TASKS;
 	if (!strncmp(rest, "/tasks/", 7) && !strchr(rest + 7, '/')) {
@@ -98,6 +106,8 @@ enum route route_find(const char *url)
 			return fixed[i].r;
 	if (route_queue(url, NULL, NULL) >= 0)
 		return R_QUEUE;
+	if ((t = route_dead(url, name)) != R_NONE)
+		return t;
 	if (route_asset(url))
 		return R_ASSET;
 	return R_NONE;
@@ -105,5 +115,15 @@ enum route route_find(const char *url)
 
 int route_is_post(enum route r)
 {
-	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE;
+	return r == R_TASKS || r == R_SHUTDOWN || r == R_QUEUE || r == R_DEAD_RETRY;
+}
+
+enum route route_dead(const char *url, char *name)
+{
+	const char *rest = after_queue(url, name);
+	if (rest && !strcmp(rest, "/dead"))
+		return R_DEAD;
+	if (rest && !strcmp(rest, "/dead/retry"))
+		return R_DEAD_RETRY;
+	return R_NONE;
 }

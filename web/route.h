@@ -14,6 +14,8 @@ enum route {
 	R_TASK_ID,
 	R_SHUTDOWN,
 	R_QUEUE,
+	R_DEAD,       /* GET [/queues/{name}]/dead */
+	R_DEAD_RETRY, /* POST [/queues/{name}]/dead/retry */
 	R_ASSET,
 };
 
@@ -42,5 +44,9 @@ int route_is_post(enum route r);
 /* The embedded status page file at url ("/" is "/index.html"), or NULL. */
 struct web_asset;
 const struct web_asset *route_asset(const char *url);
+/* "/dead", "/dead/retry", "/queues/{name}/dead" and
+ * "/queues/{name}/dead/retry": R_DEAD or R_DEAD_RETRY, with the queue's name
+ * in name[QUEUE_NAME_MAX] ("" for the unnamed routes); else R_NONE. */
+enum route route_dead(const char *url, char *name);
 
 #endif

@@ -222,6 +222,55 @@ int forq_result_lookup(struct forq *q, uint64_t id, char *text, size_t cap, uint
 const char *forq_prio_name(enum forq_prio p);
 int forq_prio_parse(const char *s); /* "high"/"normal"/"low" -> enum, else -EINVAL */
 
+/* ---- Queue controls: the handle's queue (forq_open_queue for a named one) ----
+ * The same controls as `forq pause|resume|purge|cancel|dead|retry-dead` and
+ * forqd's HTTP and TCP ones. Pause and resume, and the dead letters, work
+ * with or without forqd; a purge or a cancel is served by the forqd that
+ * owns the queue (it alone writes the result records), so they return -ESRCH
+ * when none does, or -ETIMEDOUT after timeout_ms (< 0: no limit; forqd may
+ * still serve it). */
+
+/* Consumers and remote workers take no task from the queue (the ones running
+ * finish); pushes go on. The pause lives in the shared memory, so it outlives
+ * forqd until forq_resume. Return 0. */
+int forq_pause(struct forq *q);
+int forq_resume(struct forq *q);
+/* 1 while paused, else 0. */
+int forq_paused(struct forq *q);
+/* Drops every task pending in the queue, waiting for a retry or delayed,
+ * each with a result record of status "purged"; *purged (may be NULL) says
+ * how many. Running and dead tasks are not touched. 0 or -errno. */
+int forq_purge(struct forq *q, int timeout_ms, uint64_t *purged);
+/* Cancels task id: a queued one never runs, a running one is stopped; it
+ * ends with one result record of status "cancelled". 0, -ENOENT (not queued:
+ * unknown, finished, already cancelled), -EBUSY (it runs and could not be
+ * stopped), or as above. */
+int forq_cancel(struct forq *q, uint64_t id, int timeout_ms);
+
+/* Dead letters: tasks whose attempts ran out, kept (at most the queue's
+ * dead_max, the oldest make way) until re-queued. */
+struct forq_dead_info {
+	uint64_t id;
+	int prio;              /* enum forq_prio */
+	unsigned attempts;     /* deliveries it had */
+	int64_t died_unix_ns;  /* when it died */
+	const char *error;     /* its last error, NUL-terminated (cut to 64 bytes) */
+	const void *payload;
+	uint32_t len;
+};
+/* Calls fn for each dead letter, oldest first (under the table's lock: fn
+ * must be quick and must not call libforq). Returns how many, or -errno. */
+int forq_dead_list(struct forq *q, void (*fn)(void *ctx, const struct forq_dead_info *d),
+		   void *ctx);
+/* Re-queues dead letter `id` (0: all of them) with attempts reset. Returns
+ * how many, -ENOENT if id is not there. */
+int forq_dead_retry(struct forq *q, uint64_t id);
+/* Re-queues the dead letters ids[0..n) (n 0: all of them), all or none: if
+ * one of them is no dead letter, -ENOENT with *missing (may be NULL) set to
+ * it and nothing re-queued. Returns how many were re-queued (one the queue
+ * has no room for stays dead). */
+int forq_dead_retry_ids(struct forq *q, const uint64_t *ids, size_t n, uint64_t *missing);
+
 #ifdef __cplusplus
 }
 #endif

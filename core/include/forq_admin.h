@@ -278,23 +278,7 @@ int forq_admin_work_wait(struct forq *q, uint32_t seq, int timeout_ms);
  * again): how a waiting thread is told to stop. */
 void forq_admin_work_kick(struct forq *q);
 
-/* Dead letters. */
-struct forq_dead_info {
-	uint64_t id;
-	int prio;
-	unsigned attempts;
-	int64_t died_unix_ns;
-	const char *error;
-	const void *payload;
-	uint32_t len;
-};
-/* Calls fn for each dead letter, oldest first (under the table's lock: fn
- * must be quick and must not call libforq). Returns how many. */
-int forq_dead_list(struct forq *q, void (*fn)(void *ctx, const struct forq_dead_info *d),
-		   void *ctx);
-/* Re-queues dead letter `id` (0: all of them) with attempts reset. Returns
- * how many, -ENOENT if id is not there. */
-int forq_dead_retry(struct forq *q, uint64_t id);
+/* Dead letters: forq.h (forq_dead_list, forq_dead_retry, forq_dead_retry_ids). */
 
 /* Queue controls act on the queue whose handle they are given (see
  * forq_queue_shm_name in forq.h for a named queue's handle). */

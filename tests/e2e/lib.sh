@@ -73,7 +73,11 @@ bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
 skip() { SKIP=$((SKIP + 1)); echo "skip - $*"; } # skip "NAME (why it cannot run here)"
 
 # check NAME COMMAND...: passes when COMMAND exits 0; its output is shown
-# only when it fails. Returns 1 when it failed.
+# only when it fails. Returns 1 when it failed. COMMAND is one command: in
+# `check NAME [ A ] && [ B ]` the `&& [ B ]` runs after check, outside it,
+# and cannot fail the check; for several conditions write
+# `check NAME eval '[ "$a" = 1 ] && [ "$b" = 2 ]'` (eval runs in this shell,
+# so the caller's local variables and functions are seen).
 check() {
 	local what=$1
 	shift

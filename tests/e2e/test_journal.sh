@@ -219,15 +219,18 @@ delayed_keys() {
 	start_forqd delayed/a --journal "$d/j" --fsync always --workers 0 ||
 		{ bad "forqd starts with --journal"; return; }
 	local shm=$FORQD_SHM pid=$FORQD_PID
+	local late soon
 	t0=$(date +%s%3N)
-	check "forq push --delay 8s and 1s give ids" \
-		note_id "$d" "$("$FORQ" push --shm-name "$shm" --delay 8s 'late cli')" $((t0 + 8000)) late &&
-		note_id "$d" "$("$FORQ" push --shm-name "$shm" --delay 1s 'soon cli')" $((t0 + 1000)) soon
+	late=$("$FORQ" push --shm-name "$shm" --delay 8s 'late cli')
+	soon=$("$FORQ" push --shm-name "$shm" --delay 1s 'soon cli')
+	check "forq push --delay 8s and 1s give ids ($late, $soon)" eval \
+		'note_id "$d" "$late" $((t0 + 8000)) late && note_id "$d" "$soon" $((t0 + 1000)) soon'
 	out=$(curl -sf -X POST -d '[{"payload":"late http","delay":"8s"},{"payload":"soon http","delay":"1s"}]' \
 		"127.0.0.1:$HTTP_PORT/tasks")
-	check "HTTP with delays gives ids ($out)" \
-		note_id "$d" "$(sed -n 's/.*"ids":\[\([0-9]*\),.*/\1/p' <<<"$out")" $((t0 + 8000)) late &&
-		note_id "$d" "$(sed -n 's/.*"ids":\[[0-9]*,\([0-9]*\)\].*/\1/p' <<<"$out")" $((t0 + 1000)) soon
+	late=$(sed -n 's/.*"ids":\[\([0-9]*\),.*/\1/p' <<<"$out")
+	soon=$(sed -n 's/.*"ids":\[[0-9]*,\([0-9]*\)\].*/\1/p' <<<"$out")
+	check "HTTP with delays gives ids ($out)" eval \
+		'note_id "$d" "$late" $((t0 + 8000)) late && note_id "$d" "$soon" $((t0 + 1000)) soon'
 	out=$(tcp_put "$d" "PUT delay=8000" "late tcp")
 	check "TCP PUT delay=8000: $out" note_id "$d" "${out#OK }" $((t0 + 8000)) late
 	out=$(tcp_put "$d" "PUT delay=1000" "soon tcp")
@@ -241,9 +244,9 @@ delayed_keys() {
 	k2=$(sed -n 's/.*"ids":\[\([0-9]*\)\].*/\1/p' <<<"$out")
 	out=$(tcp_put "$d" "PUT delay=8000 key=k3 window=3600000" "keyed tcp")
 	k3=${out#OK }
-	check "keyed pushes give ids ($k1, $k2, $k3)" \
-		note_id "$d" "$k1" "$t0" keyed && note_id "$d" "$k2" "$t0" keyed &&
-		note_id "$d" "$k3" $((t0 + 8000)) keyed
+	check "keyed pushes give ids ($k1, $k2, $k3)" eval \
+		'note_id "$d" "$k1" "$t0" keyed && note_id "$d" "$k2" "$t0" keyed &&
+		note_id "$d" "$k3" $((t0 + 8000)) keyed'
 	power_cut "$pid" "$shm"
 	local n t1
 	n=$(wc -l <"$d/ids")

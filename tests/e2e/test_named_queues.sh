@@ -163,7 +163,9 @@ bad_config() {
 	}
 	refused 'workers = 1\n[queue a]\nhandler = arith\n\n[queue a]\n' "$conf:5: queue \"a\" is declared twice (first at line 2)"
 	refused '[queue a]\nflavour = vanilla\n' "$conf:2: \"flavour\" is not a queue's key: unknown key"
-	refused '[queue a]\nhandler = arith\n[queue b]\nhandler = nosuch\n' "$conf:3: queue \"b\": handler:"
+	refused '[queue a]\nhandler = arith\n[queue b]\nhandler = nosuch\n' "$conf:4: queue \"b\": handler:"
+	refused 'workers = 1\nhandler = nosuch\n' "$conf:2: queue \"default\": handler:"
+	refused 'handler = nosuch\n[queue a]\nworkers = 1\n' "$conf:1: queue \"a\": handler:"
 	refused '[queue a]\ncapacity = 0\n' "$conf:2: --capacity"
 	refused 'http\n' "$conf:1: expected \`key = value\`"
 	refused '[queue q182]\n[queue q258]\n' "$conf:2: queue \"q258\" would share its task ids with queue \"q182\" (line 1), their names hash alike: rename one"
@@ -486,9 +488,9 @@ import json, sys
 q = json.load(sys.stdin)[\"queues\"]
 sys.exit(not (len(q) == 8 and all(v[\"done\"] == 1 for v in q.values())))'"
 	curl -fsS "$(H)/metrics" >"$TMP/m8.txt"
-	if command -v promtool >/dev/null 2>&1; then
-		check "promtool check metrics passes with eight queues" promtool check metrics <"$TMP/m8.txt"
-	fi
+	skip_unless "no promtool" command -v promtool
+	check "promtool check metrics passes with eight queues" promtool check metrics <"$TMP/m8.txt"
+	skip_end
 	check "forq_queue_capacity has each queue's own (q3: 192)" \
 		grep -qx 'forq_queue_capacity{queue="q3"} 192' "$TMP/m8.txt"
 	check "forq_tasks_done_total: one done in q7's normal lane" \

@@ -8,9 +8,12 @@
 # them runs; the admin token guards the controls once one is set; a bad
 # queue name is refused on each surface with nothing changed. /metrics
 # (promtool-clean when promtool is here), /stats, forq stats and the log
-# show it all. A queued task is cancelled by id on each surface, once.
+# show it all. A queued task is cancelled by id on each surface, once. Dead
+# letters of a named queue are listed (GET /queues/NAME/dead, TCP DEAD) and
+# re-queued (POST .../dead/retry, TCP RETRY_DEAD) with every result record
+# checked.
 # Parts (for ONLY=, see lib.sh): pause_resume, mid_batch, remote_wait, kill9,
-# purge, cancel, cancel_running, token, bad_names.
+# purge, dead_letters, cancel, cancel_running, token, bad_names.
 . "$(dirname "$0")/lib.sh"
 
 need_binaries "$FORQD" "$FORQ"
@@ -30,6 +33,12 @@ tcp_says() {
 	local want=$1
 	shift
 	tcp_replies "$@" | grep -qx -- "$want"
+}
+# post_body PATH BODY [TOKEN]: "CODE BODY" of a POST with a body.
+post_body() {
+	curl -s -o "$TMP/body" -w '%{http_code}' -X POST ${3:+-H "Authorization: Bearer $3"} \
+		--data-binary "$2" "$(H)$1"
+	printf ' %s' "$(cat "$TMP/body")"
 }
 # post PATH [TOKEN]: "CODE BODY" of a POST.
 post() {
@@ -221,8 +230,102 @@ token() {
 		[ "$(post /queues/default/purge "$A")" = '200 {"queue":"default","purged":4}' ]
 	push_cli 2
 	check "TCP PURGE after AUTH with the admin token: OK 2" tcp_says 'OK 2' "AUTH $A" 'PURGE default'
+	check "dead-letter retry with the worker token: 403" \
+		[ "$(post_body /dead/retry '{"all":true}' "$W" | cut -c1-3)" = 403 ]
+	check "TCP RETRY_DEAD after AUTH with the worker token: ERR forbidden" \
+		tcp_says 'ERR forbidden' "AUTH $W" 'RETRY_DEAD default ALL'
+	check "dead-letter retry with the admin token: 200 (none to re-queue)" \
+		[ "$(post_body /dead/retry '{"all":true}' "$A")" = '200 {"queue":"default","requeued":0}' ]
 	check "resume with the admin token: 200" \
 		[ "$(post /queues/default/resume "$A" | cut -c1-3)" = 200 ]
+	stop_forqd
+	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
+}
+
+# ---- dead letters of a named queue: listed and re-queued on each surface ----
+# dead_ids: the ids of the dead-letter JSON on stdin, on one line.
+dead_ids() { python3 -c 'import json,sys; print(" ".join(str(d["id"]) for d in json.load(sys.stdin)["dead_letters"]))'; }
+# records R ID: that task's result records, "status:result" each, in order.
+records() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+print(" ".join(f'{r["status"]}:{r.get("result", r.get("error"))}:{r["queue"]}'
+               for r in map(json.loads, open(sys.argv[1])) if r["id"] == int(sys.argv[2])))
+PY
+}
+dead_letters() {
+	local r=$TMP/dl.jsonl i out ids=()
+	# flaky fails (exit 3) until $TMP/fixed exists, then echoes its payload.
+	cat >"$TMP/flaky.sh" <<SH
+#!/bin/sh
+[ -e "$TMP/fixed" ] || { echo "not fixed yet" >&2; exit 3; }
+cat
+SH
+	chmod +x "$TMP/flaky.sh"
+	cat >"$TMP/dl.conf" <<CONF
+results = $r
+[queue default]
+handler = arith
+workers = 1
+[queue flaky]
+handler = exec:$TMP/flaky.sh
+workers = 1
+max-attempts = 1
+CONF
+	start_forqd dl --config "$TMP/dl.conf" || { bad "forqd starts with queue flaky"; return; }
+	for i in 1 2 3 4; do
+		out=$(curl -fsS -X POST -d "{\"payload\":\"p$i\"}" "$(H)/queues/flaky/tasks")
+		ids+=("$(sed -n 's/.*"ids":\[\([0-9]*\)\].*/\1/p' <<<"$out")")
+	done
+	check "4 tasks pushed to flaky (${ids[*]})" [ "${#ids[3]}" -gt 0 ]
+	check "each dies after its one attempt: 4 dead records" \
+		wait_for 10 eval '[ "$(status_count "$r" dead)" = 4 ]'
+	out=$(curl -s -w ' %{http_code}' "$(H)/queues/flaky/dead")
+	check "GET /queues/flaky/dead: 200, the 4 ids oldest first" \
+		eval '[ "${out##* }" = 200 ] && [ "$(dead_ids <<<"${out% *}")" = "${ids[*]}" ]'
+	check "  ... each with its payload, 1 attempt, its error and when it died" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["queue"] == "flaky", d
+for i, l in enumerate(d["dead_letters"]):
+    assert l["payload"] == f"p{i + 1}" and l["attempts"] == 1, l
+    assert l["error"] == "exit status 3: not fixed yet" and l["priority"] == "normal", l
+    assert l["died_at"].startswith("20") and l["died_at"].endswith("Z"), l' "${out% *}"
+	check "TCP DEAD flaky: the same 4" \
+		eval '[ "$(tcp_replies "DEAD flaky" | head -1 | dead_ids)" = "${ids[*]}" ]'
+	check "GET /dead (the default queue): none" \
+		[ "$(curl -s "$(H)/dead")" = '{"queue":"default","dead_letters":[]}' ]
+	check "TCP DEAD (the default queue): none" \
+		[ "$(tcp_replies DEAD | head -1)" = '{"queue":"default","dead_letters":[]}' ]
+	# Refused, each with nothing re-queued.
+	check "retry with an id that is no dead letter: 404, nothing re-queued" eval \
+		'[ "$(post_body /queues/flaky/dead/retry "{\"ids\":[${ids[1]},42]}")" = "404 {\"error\":\"task 42 is no dead letter: nothing re-queued\"}" ]'
+	check "retry with a bad body: 400 with the reason" eval \
+		'[ "$(post_body /queues/flaky/dead/retry "{\"ids\":[0]}")" = "400 {\"error\":\"ids[0]: expected a task id (a whole number from 1)\"}" ]'
+	check "retry in an unknown queue: 404" \
+		[ "$(post_body /queues/nope/dead/retry '{"all":true}' | cut -c1-3)" = 404 ]
+	check "GET of the retry route: 405" \
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$(H)/queues/flaky/dead/retry")" = 405 ]
+	check "TCP RETRY_DEAD flaky 42: ERR not-dead" tcp_says 'ERR not-dead' "RETRY_DEAD flaky ${ids[1]} 42"
+	check "TCP RETRY_DEAD nope ALL: ERR unknown-queue" tcp_says 'ERR unknown-queue' 'RETRY_DEAD nope ALL'
+	check "TCP RETRY_DEAD flaky x: ERR bad-id" tcp_says 'ERR bad-id' 'RETRY_DEAD flaky x'
+	check "after the refusals the 4 are still dead, none ran again" \
+		eval '[ "$(curl -s "$(H)/queues/flaky/dead" | dead_ids)" = "${ids[*]}" ] && [ "$(lines "$r")" = 4 ]'
+	# Fixed: one by HTTP, two by TCP, the last by HTTP's all.
+	touch "$TMP/fixed"
+	check "POST /queues/flaky/dead/retry one id: 200 requeued 1" \
+		[ "$(post_body /queues/flaky/dead/retry "{\"ids\":[${ids[0]}]}")" = '200 {"queue":"flaky","requeued":1}' ]
+	check "  ... it runs again and is done" wait_for 10 eval '[ "$(status_count "$r" done)" = 1 ]'
+	check "TCP RETRY_DEAD flaky with two ids: OK 2" tcp_says 'OK 2' "RETRY_DEAD flaky ${ids[1]} ${ids[2]}"
+	check "  ... both run again and are done" wait_for 10 eval '[ "$(status_count "$r" done)" = 3 ]'
+	check "POST /queues/flaky/dead/retry all: 200 requeued 1 (the last)" \
+		[ "$(post_body /queues/flaky/dead/retry '{"all":true}')" = '200 {"queue":"flaky","requeued":1}' ]
+	check "  ... it runs again and is done" wait_for 10 eval '[ "$(status_count "$r" done)" = 4 ]'
+	check "no dead letter left" [ "$(curl -s "$(H)/queues/flaky/dead" | dead_ids)" = "" ]
+	for i in 0 1 2 3; do
+		check "task ${ids[i]}: one dead record, then one done with its payload, in flaky" \
+			[ "$(records "$r" "${ids[i]}")" = "dead:exit status 3: not fixed yet:flaky done:p$((i + 1)):flaky" ]
+	done
 	stop_forqd
 	check "forqd exits 0 (got $EXIT_CODE)" [ "$EXIT_CODE" -eq 0 ]
 }
@@ -359,6 +462,7 @@ part mid_batch "a pause mid-batch: the running task finishes, the batch's rest g
 part remote_wait "resume hands a task to a remote worker parked in GET_TASK WAIT"
 part kill9 "the pause outlives kill -9 of forqd and its restart"
 part purge "purge writes one purged record per dropped task, none runs; every surface"
+part dead_letters "dead letters of a named queue: listed and re-queued over HTTP and TCP, every record"
 part cancel "cancel of a queued task: one cancelled record, never run; a remote worker's revoked"
 part cancel_running "cancel of a task a local consumer runs: stopped, one cancelled record, nothing left"
 part token "the admin token guards the controls once set (HTTP 401/403, TCP ERR forbidden)"

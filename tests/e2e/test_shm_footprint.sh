@@ -37,7 +37,7 @@ grows_and_shrinks() {
 	base=$(shm_bytes "$HTTP_PORT")
 	size=$(sed -n 's/.*event=queue_created .*size_mib=\([0-9]*\).*/\1/p' "$FORQD_LOG")
 	check "an empty queue for 1 MiB payloads holds under 64 MiB (got $((base / MIB)) MiB)" \
-		[ "${base:-0}" -gt 0 ] && [ "$base" -lt $((64 * MIB)) ]
+		eval '[ "${base:-0}" -gt 0 ] && [ "$base" -lt $((64 * MIB)) ]'
 	check "  ... of an address space of ${size:-?} MiB" [ "${size:-0}" -gt 1024 ]
 	big_payloads 24 524288 "$TMP/big.nul"
 	check "24 tasks of 512 KiB are pushed" \
@@ -86,7 +86,7 @@ full_devshm() {
 		esac
 	done
 	check "pushes beyond what /dev/shm holds get 503 ($accepted accepted, $refused refused)" \
-		[ "$accepted" -gt 0 ] && [ "$refused" -gt 0 ] && [ $((accepted + refused)) -eq 60 ]
+		eval '[ "$accepted" -gt 0 ] && [ "$refused" -gt 0 ] && [ $((accepted + refused)) -eq 60 ]'
 	check "  ... and forqd lives on: /healthz answers 200" \
 		curl -fsS -o /dev/null "127.0.0.1:$http/healthz"
 	"$FORQ" worker --connect "127.0.0.1:$tcp" --handler 'exec:wc -c' --max-tasks "$accepted" \

@@ -16,7 +16,7 @@ surfaces() {
 	local a b c code body
 	a=$("$FORQ" push --shm-name "$FORQD_SHM" --key user:42 '6*7')
 	b=$("$FORQ" push --shm-name "$FORQD_SHM" --key user:42 '6*7' 2>"$TMP/e")
-	check "forq push --key twice: the same id ($a, $b)" [ -n "$a" ] && [ "$a" = "$b" ]
+	check "forq push --key twice: the same id ($a, $b)" eval '[ -n "$a" ] && [ "$a" = "$b" ]'
 	check "  ... and says so on stderr" grep -q "task $a holds key user:42 already: nothing pushed" "$TMP/e"
 	body=$(curl -s -w ' %{http_code}' -X POST -d '{"payload":"6*7","key":"user:42"}' \
 		"127.0.0.1:$HTTP_PORT/tasks")
@@ -48,7 +48,7 @@ surfaces() {
 		>"$TMP/w.log" 2>&1
 	check "a worker did the 3 tasks" wait_for 5 sh -c "[ \$(grep -c '\"status\":\"done\"' '$TMP/keys.jsonl') -eq 3 ]"
 	b=$("$FORQ" push --shm-name "$FORQD_SHM" --key user:42 --key-window 1h '6*7')
-	check "once done, the key takes a new task ($b, not $a)" [ -n "$b" ] && [ "$b" != "$a" ]
+	check "once done, the key takes a new task ($b, not $a)" eval '[ -n "$b" ] && [ "$b" != "$a" ]'
 	"$FORQ" worker --connect "127.0.0.1:$TCP_PORT" --handler arith --max-tasks 1 --quiet \
 		>>"$TMP/w.log" 2>&1
 	c=$("$FORQ" push --shm-name "$FORQD_SHM" --key user:42 '6*7' 2>/dev/null)
@@ -78,7 +78,7 @@ concurrent() {
 	answers=$(cat "$TMP"/ids.* | wc -l)
 	distinct=$(sort -u "$TMP"/ids.* | wc -l)
 	check "  ... and each key's pushes all got one id: 20 distinct ids in 320 answers (got $distinct in $answers)" \
-		[ "$answers" -eq 320 ] && [ "$distinct" -eq 20 ]
+		eval '[ "$answers" -eq 320 ] && [ "$distinct" -eq 20 ]'
 	"$FORQ" worker --connect "127.0.0.1:$TCP_PORT" --handler arith --max-tasks 20 --quiet \
 		>"$TMP/w2.log" 2>&1
 	check "20 result records, each right" wait_for 5 sh -c \

@@ -291,7 +291,7 @@ dedup() {
 	local s1 s2
 	s1=$("$FORQ" push --upstream "$URLS" --upstream-stream S4 --key job-7 '7*2' 2>"$TMP/d1.err")
 	s2=$("$FORQ" push --upstream "$URLS" --upstream-stream S4 --key job-7 '7*2' 2>"$TMP/d2.err")
-	check "the same key twice: the same sequence ($s1, $s2)" [ -n "$s1" ] && [ "$s1" = "$s2" ]
+	check "the same key twice: the same sequence ($s1, $s2)" eval '[ -n "$s1" ] && [ "$s1" = "$s2" ]'
 	check "the second push says it published nothing" grep -q 'holds key job-7 already' "$TMP/d2.err"
 	check "one message in the stream" [ "$(jsz messages S4)" = 1 ]
 	start_forqd dd --upstream "$URLS" --upstream-stream S4 --tcp off --workers 1 \

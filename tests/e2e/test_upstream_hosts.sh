@@ -126,7 +126,7 @@ shared() {
 	ra=$(ran 2 "$TMP/a.jsonl")
 	rb=$(ran 2 "$TMP/b.jsonl")
 	echo "    host a ran $ra, host b $rb"
-	check "each host ran at least a tenth ($ra, $rb)" [ "$ra" -ge $((N / 10)) ] && [ "$rb" -ge $((N / 10)) ]
+	check "each host ran at least a tenth ($ra, $rb)" eval '[ "$ra" -ge $((N / 10)) ] && [ "$rb" -ge $((N / 10)) ]'
 	check "none ran twice, none failed ($((ra + rb)) lines, $N tasks)" [ $((ra + rb)) -eq "$N" ]
 	check "nothing ran that was not pushed" bash -c \
 		"cat '$TMP'/a.jsonl '$TMP'/b.jsonl | sed -n 's/.*\"task\":\"\([^\"]*\)\".*/\1/p' | sort -u >'$TMP/ran.txt' &&

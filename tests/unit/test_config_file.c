@@ -130,6 +130,19 @@ static void test_queues_over_the_global_section_and_flags_over_the_file(void **s
 	assert_int_equal(e->config_line, 8);
 	assert_int_equal(d->config_line, 13);
 	assert_int_equal(b->config_line, 15);
+	/* The handler's own line, where a bad one is reported: emails sets its
+	 * own, the others keep the flags' default (no line). */
+	assert_int_equal(e->handler_line, 9);
+	assert_int_equal(d->handler_line, 0);
+	assert_int_equal(b->handler_line, 0);
+	/* A global handler is every queue's, at its line, unless a flag beats it. */
+	assert_int_equal(parse(x, "workers = 1\nhandler = json\n[queue a]\n", NULL), 0);
+	assert_int_equal(queue(&x->c, "a")->handler_line, 2);
+	assert_int_equal(parse(x, "handler = json\n", NULL), 0);
+	assert_int_equal(queue(&x->c, "default")->handler_line, 1);
+	assert_int_equal(parse(x, "handler = json\n", "--handler", "arith", NULL), 0);
+	assert_string_equal(queue(&x->c, "default")->handler, "arith");
+	assert_int_equal(queue(&x->c, "default")->handler_line, 0);
 	/* Booleans read as words. */
 	assert_int_equal(parse(x, "keep-shm = yes\nrecover = false\n", NULL), 0);
 	assert_int_equal(x->c.keep_shm, 1);

@@ -134,7 +134,7 @@ static int start(void **state, const char *token)
 {
 	struct fixture *x = calloc(1, sizeof *x);
 	struct http_hooks h = {&x->f, fake_snapshot, fake_push, fake_lookup, fake_shutdown,
-			       fake_ready, NULL, NULL, NULL, NULL, NULL};
+			       fake_ready, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct net_listener l;
 	struct http_config c = {.admin_token = token,
 				.conn_limit = 2048,
@@ -628,7 +628,7 @@ static void test_http_start_leaves_the_listen_fd_to_the_caller(void **state)
 {
 	struct fixture *x = *state;
 	struct http_hooks h = {&x->f, fake_snapshot, fake_push, fake_lookup, fake_shutdown,
-			       fake_ready, NULL, NULL, NULL, NULL, NULL};
+			       fake_ready, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	struct http_server *s = NULL;
 	struct net_listener l;
 	char err[256] = "";

@@ -1,5 +1,6 @@
-/* test_http_parse.c — the pure body parser of POST /tasks (web/http.h:
- * http_parse_tasks) on edge cases the HTTP tests do not reach. */
+/* test_http_parse.c — the pure body parsers of POST /tasks and POST
+ * .../dead/retry (web/http_tasks.h) on edge cases the HTTP tests do not
+ * reach, and the dead-letter routes (web/route.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "route.h"
 
 #define MAX_PAYLOAD 64
 
@@ -97,11 +99,84 @@ static void test_http_parse_tasks_max_items(void **state)
 	buf_free(&b);
 }
 
+/* Check the body of POST .../dead/retry: ids or all, and each bad form's
+ * reason (nothing to free then). */
+static void test_http_parse_dead_retry(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body;
+		int r;
+		const char *err; /* for r != 0 */
+		size_t n;        /* for r == 0 */
+		uint64_t last;   /* the last id, for n > 0 */
+	} cases[] = {
+		{"{\"ids\":[7, 9007199254740991]}", 0, NULL, 2, 9007199254740991ull},
+		{" {\"all\":true} ", 0, NULL, 0, 0},
+		{"{\"all\":false}", -EINVAL, "all: expected true", 0, 0},
+		{"{\"ids\":[1],\"all\":true}", -EINVAL, "give ids or all, one of them", 0, 0},
+		{"{}", -EINVAL, "give ids or all, one of them", 0, 0},
+		{"{\"ids\":[]}", -EINVAL, "ids: expected an array of 1 to 10000 task ids", 0, 0},
+		{"{\"ids\":7}", -EINVAL, "ids: expected an array of 1 to 10000 task ids", 0, 0},
+		{"{\"ids\":[1,0]}", -EINVAL,
+		 "ids[1]: expected a task id (a whole number from 1)", 0, 0},
+		{"{\"ids\":[1.5]}", -EINVAL,
+		 "ids[0]: expected a task id (a whole number from 1)", 0, 0},
+		{"{\"ids\":[\"7\"]}", -EINVAL,
+		 "ids[0]: expected a task id (a whole number from 1)", 0, 0},
+		{"{\"ids\":[9007199254740992]}", -EINVAL,
+		 "ids[0]: expected a task id (a whole number from 1)", 0, 0},
+		{"{\"id\":7}", -EINVAL, "unknown or repeated field \"id\" (use ids or all)", 0, 0},
+		{"[7]", -EINVAL, "expected an object: {\"ids\":[...]} or {\"all\":true}", 0, 0},
+		{"", -EINVAL, "empty body (expected {\"ids\":[...]} or {\"all\":true})", 0, 0},
+		{"{\"all\":true", -EINVAL, "malformed JSON at offset 10", 0, 0},
+	};
+	char err[256];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t *ids = (uint64_t *)1;
+		size_t n = 99;
+		err[0] = '\0';
+		int r = http_parse_dead_retry(cases[i].body, strlen(cases[i].body), &ids, &n, err,
+					      sizeof err);
+		if (r != cases[i].r)
+			fail_msg("%s: r=%d err=%s", cases[i].body, r, err);
+		if (r) {
+			assert_string_equal(err, cases[i].err);
+			assert_null(ids);
+			continue;
+		}
+		assert_int_equal(n, cases[i].n);
+		if (n)
+			assert_true(ids[n - 1] == cases[i].last);
+		free(ids);
+	}
+}
+
+/* Check the dead-letter paths, named and unnamed, and what is not one. */
+static void test_http_route_dead(void **state)
+{
+	(void)state;
+	char name[QUEUE_NAME_MAX];
+	assert_int_equal(route_dead("/dead", name), R_DEAD);
+	assert_string_equal(name, "");
+	assert_int_equal(route_dead("/dead/retry", name), R_DEAD_RETRY);
+	assert_int_equal(route_dead("/queues/emails/dead", name), R_DEAD);
+	assert_string_equal(name, "emails");
+	assert_int_equal(route_dead("/queues/emails/dead/retry", name), R_DEAD_RETRY);
+	static const char *const no[] = {"/dead/", "/deadx", "/queues//dead", "/queues/a/dead/x",
+					 "/queues/a/b/dead", "/dead/retry/"};
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (route_dead(no[i], name) != R_NONE)
+			fail_msg("%s is a dead-letter route", no[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_parse_tasks_table),
 		cmocka_unit_test(test_http_parse_tasks_max_items),
+		cmocka_unit_test(test_http_parse_dead_retry),
+		cmocka_unit_test(test_http_route_dead),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

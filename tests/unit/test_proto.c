@@ -634,6 +634,66 @@ static void test_proto_names_are_complete_and_distinct(void **state)
 	assert_string_equal(proto_err_word(-PROTO_E_COUNT - 1), "?");
 }
 
+/* Check DEAD [queue] and RETRY_DEAD <queue> ALL|<id>...: the fields, the
+ * ids read back, and each bad form's ERR word with the next line still
+ * parsed. */
+static void test_proto_parse_dead_letters(void **state)
+{
+	(void)state;
+	static const char in[] = "DEAD\r\ndead emails\r\n"
+				 "RETRY_DEAD emails ALL\r\n"
+				 "RETRY_DEAD emails 7 18446744073709551615  9\r\n";
+	struct proto_parser p;
+	struct proto_req req;
+	size_t used, at = 0;
+	uint64_t id;
+	parser_new(&p);
+#define NEXT(rc)                                                                           \
+	do {                                                                               \
+		assert_int_equal(proto_parse(&p, in + at, strlen(in) - at, &req, &used), rc); \
+		at += used;                                                                \
+	} while (0)
+	NEXT(PROTO_PARSED);
+	assert_true(req.cmd == PROTO_DEAD && !req.queue);
+	NEXT(PROTO_PARSED);
+	assert_true(req.cmd == PROTO_DEAD && req.queue_len == 6);
+	assert_memory_equal(req.queue, "emails", 6);
+	NEXT(PROTO_PARSED);
+	assert_true(req.cmd == PROTO_RETRY_DEAD && req.count == 0 && req.queue_len == 6);
+	NEXT(PROTO_PARSED);
+	assert_true(req.cmd == PROTO_RETRY_DEAD && req.count == 3);
+	const char *it = req.text, *end = req.text + req.text_len;
+	assert_int_equal(proto_ids_next(&it, end, &id), 1);
+	assert_int_equal(id, 7);
+	assert_int_equal(proto_ids_next(&it, end, &id), 1);
+	assert_true(id == UINT64_MAX);
+	assert_int_equal(proto_ids_next(&it, end, &id), 1);
+	assert_int_equal(id, 9);
+	assert_int_equal(proto_ids_next(&it, end, &id), 0);
+	assert_int_equal(at, strlen(in));
+#undef NEXT
+	static const struct {
+		const char *line;
+		int err;
+	} bad[] = {
+		{"DEAD a b\r\n", PROTO_E_BAD_ARGS},	    {"RETRY_DEAD\r\n", PROTO_E_BAD_ARGS},
+		{"RETRY_DEAD a\r\n", PROTO_E_BAD_ARGS},   {"RETRY_DEAD a ALL 7\r\n", PROTO_E_BAD_ARGS},
+		{"RETRY_DEAD a 7 x\r\n", PROTO_E_BAD_ID}, {"RETRY_DEAD a 0\r\n", PROTO_E_BAD_ID},
+		{"RETRY_DEAD a 18446744073709551616\r\n", PROTO_E_BAD_ID},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char buf[80];
+		snprintf(buf, sizeof buf, "%sPING\r\n", bad[i].line);
+		parser_new(&p);
+		assert_int_equal(proto_parse(&p, buf, strlen(buf), &req, &used), bad[i].err);
+		assert_int_equal(used, strlen(bad[i].line));
+		assert_int_equal(proto_parse(&p, buf + used, strlen(buf) - used, &req, &used),
+				 PROTO_PARSED);
+		assert_int_equal(req.cmd, PROTO_PING);
+	}
+	assert_string_equal(proto_err_word(PROTO_E_NOT_DEAD), "not-dead");
+}
+
 /* Check that each command's wire word parses back to it: the one table
  * serves the parser, the formatters and the metrics labels. */
 static void test_proto_cmd_words_parse_back(void **state)
@@ -677,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_proto_parser_init_rejects_bad_limits),
 		cmocka_unit_test(test_proto_names_are_complete_and_distinct),
 		cmocka_unit_test(test_proto_cmd_words_parse_back),
+		cmocka_unit_test(test_proto_parse_dead_letters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
