@@ -283,26 +283,31 @@ int forq_admin_journal_scan(struct forq *q, int ring, uint64_t max_bytes,
 		if (off == A)
 			off = 0;
 		const struct forq_rec *src = (const struct forq_rec *)(arena + off);
-		if (src->len == FORQ_REC_PAD) {
+		const uint32_t len = src->len;
+		if (len == FORQ_REC_PAD) {
 			pos += A - off;
 			off = 0;
 			continue;
 		}
-		uint64_t sz = FORQ_REC_SIZE(src->len);
+		const uint64_t sz = FORQ_REC_SIZE(len);
 		/* Shared memory is not trusted: as a pop would, stop at a
 		 * length no push could have written. */
-		if (src->len > max_payload || off + sz > A || pos + sz > tail)
+		if (len > max_payload || off + sz > A || pos + sz > tail)
 			break;
 		/* A task cancelled before the journal saw it is not accepted
 		 * (its cancelled result ends it); a keyed task's `line` is its
 		 * key slot, which a replay must not take for a tasks-file line. */
-		if (src->flags & FORQ_REC_CANCELLED) {
+		const uint16_t flags = src->flags;
+		if (flags & FORQ_REC_CANCELLED) {
 			/* not journaled */
-		} else if (!(src->flags & FORQ_REC_KEYED)) {
-			v[nv++] = (struct forq_journal_plain){.id = src->id, .len = src->len,
-							      .line = src->line,
-							      .attempts = src->attempts,
-							      .prio = src->prio, .payload = src + 1};
+		} else if (!(flags & FORQ_REC_KEYED)) {
+			struct forq_journal_plain *t = &v[nv++];
+			t->id = src->id;
+			t->len = len;
+			t->line = src->line;
+			t->attempts = src->attempts;
+			t->prio = src->prio;
+			t->payload = src + 1;
 			if (nv == FORQ_JOURNAL_PLAIN_MAX) {
 				sink->plain(sink->ctx, v, nv);
 				nv = 0;

@@ -24,6 +24,7 @@
 #define IDLE_WAIT_MS 200        /* finishes reach the file this late at most */
 #define RETRY_MS 100            /* after a write error */
 #define MAINTAIN_NS 500000000u /* old segments looked at this often */
+#define READER_NAP_US 1000      /* the finish reader's least time between reads */
 
 struct idvec {
 	uint64_t *v;
@@ -466,6 +467,11 @@ static void *reader_main(void *arg)
 		size_t off = idpipe_parse(buf, have, take_finished, j);
 		memmove(buf, buf + off, have - off);
 		have -= off;
+		/* Let reports gather (consumers send one before each wait for
+		 * work, thousands a second at full speed): one wake-up a
+		 * millisecond at most. The pipe holds far more than that. */
+		if ((size_t)n < sizeof buf / 2) /* the pipe was drained */
+			usleep(READER_NAP_US);
 	}
 	return NULL;
 }
