@@ -9,12 +9,12 @@
 #
 # BUILD_DIR holds service/forqd and cli/forq (default: build). Rows:
 # exec-python exec-cat rq-fork rq-simple celery-delay celery-chunks proc
-# worker pipe-1 pipe-64 push-many push celery-apply rq-enqueue.
+# worker worker-256 pipe-1 pipe-64 push-many push celery-apply rq-enqueue.
 # redis-server is started here on 127.0.0.1 and a free port (no persistence)
 # and stopped on every exit path, as are forqd and every worker. Python:
 # $PYTHON, else the first of /usr/bin/python3, python3 that has celery, rq
 # and redis (Debian: scripts/deps.sh bench); rows whose packages are missing
-# are reported as not available. The short rows (proc worker pipe-1 pipe-64
+# are reported as not available. The short rows (proc worker worker-256 pipe-1 pipe-64
 # push-many push) run --runs times (default 3), in rounds, and show the
 # median. About 2 minutes on 2 idle cores, 4 on busy ones (--quick: under
 # 30 s, one run each).

@@ -43,6 +43,7 @@ SIZES = {
     "celery-chunks": (64 * 1500, 64 * 50, 60),
     "proc": (300_000, 20_000, 90),
     "worker": (300_000, 20_000, 90),
+    "worker-256": (300_000, 20_000, 90),
     "pipe-1": (300_000, 20_000, 60),
     "pipe-64": (400_000, 40_000, 60),
     "push-many": (200_000, 20_000, 60),
@@ -50,7 +51,7 @@ SIZES = {
     "celery-apply": (5_000, 500, 60),
     "rq-enqueue": (5_000, 500, 60),
 }
-FAST_ROWS = ("proc", "worker", "pipe-1", "pipe-64", "push-many", "push")
+FAST_ROWS = ("proc", "worker", "worker-256", "pipe-1", "pipe-64", "push-many", "push")
 
 
 # ---------------------------------------------------------------- forq rows
@@ -165,15 +166,18 @@ def row_proc(b):
         raise NotAvailable("forqd refused the handler: %s" % e)
 
 
-def row_worker(b):
-    n, limit = b.size("worker")
-    q = Forqd(b, "worker", n, 0)
+def row_worker(b, key, batch):
+    """Two forq.Worker processes leasing `batch` tasks a GET_TASKS (forqd
+    hands out at most its --batch a request: the same)."""
+    n, limit = b.size(key)
+    q = Forqd(b, key, n, 0, batch=batch)
     workers = []
     try:
         q.push_file(n)  # all queued before the workers connect
         for k in range(2):
-            with open(os.path.join(b.tmp, "worker%d.log" % k), "wb") as f:
-                workers.append(b.procs.start([PY, BENCH_PY, "_worker", "127.0.0.1:%d" % q.port],
+            with open(os.path.join(b.tmp, "%s%d.log" % (key, k)), "wb") as f:
+                workers.append(b.procs.start([PY, BENCH_PY, "_worker", "127.0.0.1:%d" % q.port,
+                                              str(batch)],
                                              stdout=f, stderr=subprocess.STDOUT, env=child_env()))
         rate, _ = measure(q.finished, n, limit, alive(q.p, *workers))
     finally:
@@ -288,10 +292,10 @@ def pipe_driver(first, n, per_write):
     print(json.dumps({"t0": t0, "t1": t1, "error": error}), flush=True)
 
 
-def worker_main(addr):
+def worker_main(addr, batch):
     import forq
 
-    forq.Worker(addr, handlers_task.handle, batch=64).run()
+    forq.Worker(addr, handlers_task.handle, batch=batch).run()
 
 
 # ---------------------------------------------------------------- producers
@@ -495,7 +499,10 @@ def main_run(a):
         b.add("celery-chunks", "Celery%s, Redis broker and results, `chunks(64)`" % cel_v,
               row_celery, "celery-chunks", True)
         b.add("proc", "forq `proc:python3 h.py` with `forq.serve`", row_proc)
-        b.add("worker", "`forq.Worker` over TCP (`forqd --workers 0`, batch 64)", row_worker)
+        b.add("worker", "`forq.Worker` over TCP (`forqd --workers 0`, batch 64)", row_worker,
+              "worker", 64)
+        b.add("worker-256", "`forq.Worker(batch=256)` over TCP (`forqd --workers 0 --batch 256`)",
+              row_worker, "worker-256", 256)
         b.add("pipe-1", "bare persistent pipe (Python %s), 1 task per write" % py_v,
               row_pipe, "pipe-1", 1)
         b.add("pipe-64", "bare persistent pipe (Python %s), 64 tasks per write" % py_v,
@@ -535,7 +542,7 @@ def main():
         if cmd == "_pipe-driver":
             pipe_driver(int(args[0]), int(args[1]), int(args[2]))
         elif cmd == "_worker":
-            worker_main(args[0])
+            worker_main(args[0], int(args[1]))
         elif cmd == "_rq-worker":
             rq_worker_main(args[0], "--simple" in args)
         elif cmd == "_produce":

@@ -5,6 +5,7 @@ ratios of rows of the same run, and why a row did not run."""
 RATIOS = [
     ("proc", "pipe-64", "forq `proc:` / bare pipe, 64 per write", 0.5, 0.7),
     ("worker", "pipe-64", "`forq.Worker` / bare pipe, 64 per write", 0.5, None),
+    ("worker-256", "pipe-64", "`forq.Worker(batch=256)` / bare pipe, 64 per write", 0.5, None),
     ("proc", "celery-delay", "forq `proc:` / Celery `.delay`", 100.0, None),
     ("worker", "celery-delay", "`forq.Worker` / Celery `.delay`", 100.0, None),
     ("proc", "exec-python", "forq `proc:` / forq `exec:python3`", None, None),
