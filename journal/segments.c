@@ -282,6 +282,28 @@ static void load_live(struct segset *s, const struct live_pair *p, size_t n)
 	}
 }
 
+/* Calls fn with each task of each whole record in a segment's bytes
+ * p[0..n), with where its entry is (unique in the segment), until fn
+ * returns nonzero (returned) or a record is not whole. */
+static int seg_each_task(const uint8_t *p, size_t n,
+			 int (*fn)(void *ctx, const struct jrec *t, uint64_t at), void *ctx)
+{
+	struct jrec r;
+	long k;
+	for (size_t off = JREC_HDR_SIZE; off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
+	     off += (size_t)k) {
+		struct jrec_tasks it;
+		struct jrec t;
+		uint32_t in;
+		for (jrec_tasks_begin(&it, &r); jrec_tasks_next(&it, &t, &in);) {
+			int e = fn(ctx, &t, off + in);
+			if (e)
+				return e;
+		}
+	}
+	return 0;
+}
+
 /* Pair i of p[0..n) (sorted by id) with id, or n. */
 static size_t pair_find(const struct live_pair *p, size_t n, uint64_t id)
 {
@@ -320,42 +342,48 @@ static int replay_take(const struct segset *s, struct replay_task *t, const stru
 	return 0;
 }
 
+struct collecting {
+	const struct segset *s;
+	const struct live_pair *p;
+	size_t n;
+	uint64_t seq;
+	struct replay_task *t;
+	char *err;
+	size_t errlen;
+};
+
+static int collect_one(void *ctx, const struct jrec *task, uint64_t at)
+{
+	struct collecting *c = ctx;
+	size_t i = pair_find(c->p, c->n, task->id);
+	if (i < c->n && c->p[i].at == (c->seq << 32 | (at & 0xffffffffu)))
+		return replay_take(c->s, &c->t[i], task, c->err, c->errlen);
+	return 0;
+}
+
 /* The live tasks, from the segments' bytes (datas[i] is segs[i]'s), in id
  * order: the records are read again and each task taken where its latest
  * one is (the pairs, sorted by id, say where). */
 static int collect(struct segset *s, const struct live_pair *p, size_t n, uint8_t **datas,
 		   struct replay_task **out, size_t *nout, char *err, size_t errlen)
 {
-	struct replay_task *t = calloc(n ? n : 1, sizeof *t);
-	if (!t)
+	struct collecting c = {s, p, n, 0, calloc(n ? n : 1, sizeof *c.t), err, errlen};
+	if (!c.t)
 		return -ENOMEM;
 	int e = 0;
 	for (size_t si = 0; !e && si < s->nsegs; si++) {
-		const uint8_t *d = datas[si];
-		size_t len = s->segs[si].bytes;
-		struct jrec r;
-		long k;
-		for (size_t off = JREC_HDR_SIZE; !e && off < len && (k = jrec_decode(d + off, len - off, &r)) > 0;
-		     off += (size_t)k) {
-			struct jrec_tasks it;
-			struct jrec task;
-			uint32_t at;
-			for (jrec_tasks_begin(&it, &r); !e && jrec_tasks_next(&it, &task, &at);) {
-				size_t i = pair_find(p, n, task.id);
-				if (i < n && p[i].at == (s->segs[si].seq << 32 | ((off + at) & 0xffffffffu)))
-					e = replay_take(s, &t[i], &task, err, errlen);
-			}
-		}
+		c.seq = s->segs[si].seq;
+		e = seg_each_task(datas[si], s->segs[si].bytes, collect_one, &c);
 	}
 	if (e) {
-		replay_free(t, n);
+		replay_free(c.t, n);
 		return e;
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (t[i].payload)
-			t[k++] = t[i];
-	*out = t;
+		if (c.t[i].payload)
+			c.t[k++] = c.t[i];
+	*out = c.t;
 	*nout = k;
 	return 0;
 }
@@ -476,6 +504,31 @@ void segset_looked(struct segset *s)
 		s->segs[i].looked = s->segs[i].live;
 }
 
+struct copying {
+	const struct segset *s;
+	const struct seg *g;
+	struct idmap last; /* id -> where its last record here is */
+	void (*emit)(void *ctx, const struct jrec *task);
+	void *ctx;
+};
+
+static int copy_note(void *ctx, const struct jrec *t, uint64_t at)
+{
+	struct copying *c = ctx;
+	if (live_in(&c->s->live, c->g, t->id) && idmap_put(&c->last, t->id, at, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int copy_emit(void *ctx, const struct jrec *t, uint64_t at)
+{
+	struct copying *c = ctx;
+	uint64_t was;
+	if (idmap_get(&c->last, t->id, &was) && was == at)
+		c->emit(c->ctx, t);
+	return 0;
+}
+
 int segset_copy_live(struct segset *s, uint64_t seq,
 		     void (*emit)(void *ctx, const struct jrec *task), void *ctx)
 {
@@ -488,27 +541,10 @@ int segset_copy_live(struct segset *s, uint64_t seq,
 		return e;
 	/* Where the last record of each id live here is (a retry may have put
 	 * two), then those tasks, in the order written. */
-	struct idmap last = {0};
-	const struct seg *g = seg_find(s, seq);
-	for (int pass = 0; pass < 2 && !e; pass++) {
-		long k;
-		struct jrec r;
-		for (size_t off = JREC_HDR_SIZE; !e && off < n && (k = jrec_decode(p + off, n - off, &r)) > 0;
-		     off += (size_t)k) {
-			struct jrec_tasks it;
-			struct jrec t;
-			uint32_t in;
-			for (jrec_tasks_begin(&it, &r); !e && jrec_tasks_next(&it, &t, &in);) {
-				uint64_t at = off + in, was;
-				if (pass == 0 && g && live_in(&s->live, g, t.id) &&
-				    idmap_put(&last, t.id, at, NULL) < 0)
-					e = -ENOMEM;
-				if (pass == 1 && idmap_get(&last, t.id, &was) && was == at)
-					emit(ctx, &t);
-			}
-		}
-	}
-	idmap_free(&last);
+	struct copying c = {s, seg_find(s, seq), {0}, emit, ctx};
+	if (c.g && (e = seg_each_task(p, n, copy_note, &c)) == 0)
+		seg_each_task(p, n, copy_emit, &c);
+	idmap_free(&c.last);
 	free(p);
 	return e;
 }
