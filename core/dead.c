@@ -126,13 +126,20 @@ int forq_dead_retry_ids(struct forq *q, const uint64_t *ids, size_t nids, uint64
 	for (int i = 0; i < n; i++) {
 		if (!wanted(v[i], ids, nids))
 			continue;
+		/* Queued again with fresh attempts; if there is no room it stays
+		 * dead as it was. */
+		uint16_t attempts = v[i]->rec.attempts, crashes = v[i]->rec.crashes;
 		v[i]->rec.attempts = 0;
 		v[i]->rec.crashes = 0;
+		/* Before it can run: its new result must not be the one forgotten. */
 		forq__recent_forget(q, v[i]->rec.id);
 		if (forq__requeue_now(q, &v[i]->rec) == 0) {
 			forq__entry_clear(q, v[i]);
 			atomic_fetch_sub(&q->h->dead_used, 1);
 			done++;
+		} else {
+			v[i]->rec.attempts = attempts;
+			v[i]->rec.crashes = crashes;
 		}
 	}
 	if (n >= 0)

@@ -362,26 +362,22 @@ int jrec_batch_add(struct buf *b, struct jrec_batch *w, uint64_t id, int prio, u
 int jrec_batch_add_plain(struct buf *b, struct jrec_batch *w, const struct forq_journal_plain *v,
 			 size_t n)
 {
-	/* Each task's share of the room: its payload and an entry's most. */
-	size_t left = n * JREC_BATCH_ENTRY_MAX;
+	/* Room for the worst: every task an entry with every varint, starting
+	 * a record of its own. Then nothing below can fail half way. */
+	size_t need = 8;
 	for (size_t i = 0; i < n; i++)
-		left += v[i].len;
-	if (buf_reserve(b, left + JREC_HEAD + JREC_BATCH_FIXED + 8))
+		need += JREC_HEAD + JREC_BATCH_FIXED + JREC_BATCH_ENTRY_MAX + v[i].len;
+	if (buf_reserve(b, need))
 		return -ENOMEM;
 	for (size_t i = 0; i < n;) {
 		if (w->at == SIZE_MAX || v[i].prio != w->prio || v[i].id != w->prev + 1 ||
 		    v[i].attempts || v[i].line || v[i].len >= 0x80) {
-			/* Starts a record, or an entry with more than a length: it
-			 * reserves for itself (a record's head is beyond the share). */
-			if (jrec_batch_add(b, w, v[i].id, v[i].prio, v[i].attempts, v[i].line,
-					   v[i].payload, v[i].len))
-				return -ENOMEM; /* cannot happen: reserved, checked by core */
-			left -= JREC_BATCH_ENTRY_MAX + v[i].len;
+			/* Starts a record, or an entry with more than a length. */
+			jrec_batch_add(b, w, v[i].id, v[i].prio, v[i].attempts, v[i].line, v[i].payload,
+				       v[i].len);
 			i++;
 			continue;
 		}
-		if (buf_reserve(b, left + 8)) /* after a new record's head: the rest's shares */
-			return -ENOMEM;
 		/* The common run: consecutive ids, short payloads, no attempts or
 		 * line, in locals (stores through the byte pointer would make the
 		 * compiler reload every field). Each entry takes 2 + len bytes
@@ -403,7 +399,6 @@ int jrec_batch_add_plain(struct buf *b, struct jrec_batch *w, const struct forq_
 			for (uint32_t k = 0; k < t->len; k += 8)
 				memcpy(p + 2 + k, src + k, 8);
 			p += 2 + t->len;
-			left -= JREC_BATCH_ENTRY_MAX + t->len;
 			prev = t->id;
 			count++;
 		}

@@ -21,10 +21,14 @@
 #define HEALTHY_RUN_NS (10ull * 1000000000u) /* a run this long resets the backoff */
 #define ORPHAN_REAP_MS 1000 /* at exit: the longest wait for killed orphans */
 
-/* What only the supervisor reads of a slot. Its pid, state, restarts and
- * next start live in the queue's worker row alone (forq_admin_worker_set and
- * forq_admin_worker_get), where everyone else reads them too. */
+/* What only the supervisor reads of a slot. Its state, restarts and next
+ * start live in the queue's worker row alone (forq_admin_worker_set and
+ * forq_admin_worker_get), where everyone else reads them too. Its pid is
+ * published there as well, but the one forqd acts on is this one: shared
+ * memory can be written by any process that opens the queue, and forqd
+ * signals and reaps only a process it forked itself. */
 struct worker {
+	pid_t pid;           /* 0 when not running */
 	uint64_t started_ns;
 	unsigned fast_deaths; /* deaths in a row, each soon after its start */
 	int killed;          /* SIGKILLed by us to stop: its task did not fail */
@@ -76,6 +80,7 @@ static int spawn(struct supervisor *s, int i)
 		return -e;
 	}
 	s->w[i].started_ns = clock_mono_ns();
+	s->w[i].pid = pid;
 	struct forq_worker_info r = row(s, i);
 	r.pid = pid;
 	r.state = FORQ_WORKER_RUNNING;
@@ -120,7 +125,7 @@ int supervisor_start(struct supervisor **sp, struct forq *q, const struct superv
 static int worker_of(struct supervisor *s, pid_t pid)
 {
 	for (int i = 0; i < s->n; i++)
-		if (row(s, i).pid == pid)
+		if (s->w[i].pid == pid)
 			return i;
 	return -1;
 }
@@ -194,7 +199,7 @@ void supervisor_reap(struct supervisor *head)
 		uint64_t now = clock_mono_ns();
 		int clean = WIFEXITED(status) && WEXITSTATUS(status) == CONSUMER_EXIT_OK;
 		struct forq_worker_info r = row(s, i); /* published once per way below */
-		r.pid = 0;
+		r.pid = w->pid = 0;
 		r.state = FORQ_WORKER_STOPPED;
 		w->killed = 0;
 		if (s->stopping) {
@@ -246,9 +251,9 @@ int supervisor_tick(struct supervisor *s, int max_ms)
 	if (s->stopping)
 		return max_ms;
 	for (int i = 0; i < s->n; i++) {
-		struct forq_worker_info r = row(s, i);
-		if (r.pid || s->w[i].gone)
+		if (s->w[i].pid || s->w[i].gone)
 			continue;
+		struct forq_worker_info r = row(s, i);
 		if (r.next_start_ns <= now)
 			spawn(s, i);
 		else if (r.next_start_ns < next)
@@ -261,9 +266,9 @@ void supervisor_stopping(struct supervisor *s)
 {
 	s->stopping = 1;
 	for (int i = 0; i < s->n; i++) {
-		struct forq_worker_info r = row(s, i);
-		if (r.pid)
+		if (s->w[i].pid)
 			continue;
+		struct forq_worker_info r = row(s, i);
 		r.state = FORQ_WORKER_STOPPED;
 		publish(s, i, &r);
 	}
@@ -273,7 +278,7 @@ int supervisor_alive(const struct supervisor *s)
 {
 	int n = 0;
 	for (int i = 0; i < s->n; i++)
-		n += row(s, i).pid != 0;
+		n += s->w[i].pid != 0;
 	return n;
 }
 
@@ -349,7 +354,7 @@ void supervisor_wait_all(struct supervisor *head, int grace_ms)
 		if (clock_mono_ns() >= deadline) {
 			for (struct supervisor *s = head; s; s = s->next)
 				for (int i = 0; i < s->n; i++) {
-					pid_t pid = row(s, i).pid;
+					pid_t pid = s->w[i].pid;
 					if (!pid)
 						continue;
 					log_event(LOG_WARN, "worker_killed",
