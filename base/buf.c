@@ -120,9 +120,60 @@ size_t utf8_invalid_at(const char *s, size_t n)
 	return n;
 }
 
-int buf_json_escape(struct buf *b, const char *s, size_t n)
+/* Escapes the byte (or UTF-8 sequence) at p[0] of n into *o; returns the
+ * bytes taken. */
+static size_t escape_one(const unsigned char *p, size_t n, char **o)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned char c = p[0];
+	char *q = *o;
+	if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+		*q++ = (char)c;
+	} else if (c < 0x80) {
+		*q++ = '\\';
+		switch (c) {
+		case '"': *q++ = '"'; break;
+		case '\\': *q++ = '\\'; break;
+		case '\n': *q++ = 'n'; break;
+		case '\r': *q++ = 'r'; break;
+		case '\t': *q++ = 't'; break;
+		default:
+			*q++ = 'u';
+			*q++ = '0';
+			*q++ = '0';
+			*q++ = hex[c >> 4];
+			*q++ = hex[c & 15];
+		}
+	} else {
+		size_t len = utf8_seq_len(p, n);
+		if (len == 0) { /* U+FFFD, 3 bytes */
+			*q++ = (char)0xef;
+			*q++ = (char)0xbf;
+			*q++ = (char)0xbd;
+		} else {
+			memcpy(q, p, len);
+			*o = q + len;
+			return len;
+		}
+	}
+	*o = q;
+	return 1;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The high bit of each byte of x that is not plain JSON text: below 0x20,
+ * 0x80 and up, '"' or '\\'. Above the lowest such byte the marks may be
+ * wrong (borrows); the lowest is exact, and it is all the caller uses. */
+static inline uint64_t json_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = x ^ (ones * '"'), s = x ^ (ones * '\\');
+	return (((q - ones) & ~q) | ((s - ones) & ~s) | ((x - ones * 0x20) & ~x) | x) & high;
+}
+#endif
+
+int buf_json_escape(struct buf *b, const char *s, size_t n)
+{
 	/* Worst case 6 bytes out per byte in ("\u00XX"). */
 	if (n > (SIZE_MAX - 1) / 6)
 		return -ENOMEM;
@@ -132,43 +183,29 @@ int buf_json_escape(struct buf *b, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	char *o = b->data + b->len;
 	size_t i = 0;
-	while (i < n) {
-		unsigned char c = p[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			*o++ = (char)c;
-			i++;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Eight bytes at a time, stored as they are up to the first that is
+	 * not plain (a results line escapes every payload: the per-byte loop
+	 * was a fifth of forqd's cost per remote task). The 8-byte store stays
+	 * inside the reservation: 6 * i + 8 <= 6 * n while i + 8 <= n. */
+	while (i + 8 <= n) {
+		uint64_t x;
+		memcpy(&x, p + i, 8);
+		uint64_t m = json_special(x);
+		memcpy(o, &x, 8);
+		if (!m) {
+			o += 8;
+			i += 8;
 			continue;
 		}
-		if (c < 0x80) {
-			*o++ = '\\';
-			switch (c) {
-			case '"': *o++ = '"'; break;
-			case '\\': *o++ = '\\'; break;
-			case '\n': *o++ = 'n'; break;
-			case '\r': *o++ = 'r'; break;
-			case '\t': *o++ = 't'; break;
-			default:
-				*o++ = 'u';
-				*o++ = '0';
-				*o++ = '0';
-				*o++ = hex[c >> 4];
-				*o++ = hex[c & 15];
-			}
-			i++;
-			continue;
-		}
-		size_t len = utf8_seq_len(p + i, n - i);
-		if (len == 0) { /* U+FFFD, 3 bytes */
-			*o++ = (char)0xef;
-			*o++ = (char)0xbf;
-			*o++ = (char)0xbd;
-			i++;
-			continue;
-		}
-		memcpy(o, p + i, len);
-		o += len;
-		i += len;
+		unsigned k = (unsigned)__builtin_ctzll(m) / 8;
+		o += k;
+		i += k;
+		i += escape_one(p + i, n - i, &o);
 	}
+#endif
+	while (i < n)
+		i += escape_one(p + i, n - i, &o);
 	b->len = (size_t)(o - b->data);
 	b->data[b->len] = '\0';
 	return 0;
