@@ -119,7 +119,7 @@ static void on_plain(void *ctx, const struct forq_journal_plain *v, size_t n)
 {
 	struct journal *j = ctx;
 	if (jrec_batch_add_plain(&j->out, &j->batch, v, n))
-		return; /* out of memory: unjournaled, as a failed write would leave them */
+		return; /* out of memory: these go unjournaled (their marks move on) */
 	struct idvec *a = &j->acc_runs;
 	size_t i = 0;
 	if (a->n && a->v[a->n - 2] + a->v[a->n - 1] == v[0].id) {
