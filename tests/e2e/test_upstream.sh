@@ -221,8 +221,10 @@ poison() {
 retry_hosts() {
 	# The runs are counted in a file both hosts share; the third succeeds.
 	local h='exec:read t; n=$(($(cat '"$TMP"'/runs 2>/dev/null || echo 0) + 1)); echo $n >'"$TMP"'/runs; [ $n -ge 3 ] && echo ok'
+	# The backoff outlasts host a's stop: a redelivery host a fetched and
+	# gave back while stopping would count as a delivery (attempts 4).
 	local opts=(--upstream "$URLS" --upstream-stream RETRY --tcp off --workers 1 --max-attempts 5
-		--retry-backoff 1000 --handler "$h")
+		--retry-backoff 5000 --handler "$h")
 	start_forqd ra "${opts[@]}" --results "$TMP/ra.jsonl" || { bad "host a starts"; return; }
 	local a=$FORQD_PID aport=$HTTP_PORT
 	"$FORQ" push --upstream "$URLS" --upstream-stream RETRY flaky >/dev/null
