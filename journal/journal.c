@@ -120,15 +120,7 @@ static void on_plain(void *ctx, const struct forq_journal_plain *v, size_t n)
 	struct journal *j = ctx;
 	if (jrec_batch_add_plain(&j->out, &j->batch, v, n))
 		return; /* out of memory: these go unjournaled (their marks move on) */
-	struct idvec *a = &j->acc_runs;
-	size_t i = 0;
-	if (a->n && a->v[a->n - 2] + a->v[a->n - 1] == v[0].id) {
-		/* The open run goes on: ids come in order. */
-		for (i = 1; i < n && v[i].id == v[i - 1].id + 1; i++)
-			;
-		a->v[a->n - 1] += i;
-	}
-	for (; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		accepted(j, v[i].id);
 }
 

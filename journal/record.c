@@ -97,19 +97,6 @@ __attribute__((target("sse4.2"))) static uint32_t rec_crc_hw(const uint8_t *p, u
 }
 #endif
 
-#if defined(__x86_64__)
-/* An ACCEPT record's CRC from its fields (x86 is little-endian: crc32q of
- * a value is the CRC of its bytes as stored). */
-__attribute__((target("sse4.2"))) static uint32_t accept_crc_hw(uint64_t head, uint64_t id,
-								 uint32_t line, const void *payload,
-								 uint32_t len)
-{
-	uint64_t c = __builtin_ia32_crc32di(0xffffffffu, head);
-	c = __builtin_ia32_crc32di(c, id);
-	return ~crc_hw(__builtin_ia32_crc32si((uint32_t)c, line), payload, len);
-}
-#endif
-
 static uint32_t rec_crc(const uint8_t *p, uint32_t body)
 {
 #if defined(__x86_64__)
@@ -219,17 +206,6 @@ int jrec_put_accept(struct buf *b, uint64_t id, int prio, unsigned attempts, uin
 	put64(p + JREC_HEAD, id);
 	put32(p + JREC_HEAD + 8, line);
 	memcpy(p + JREC_HEAD + JREC_ACCEPT_FIXED, payload, len);
-#if defined(__x86_64__)
-	/* The CRC from the values and the caller's payload, not from the
-	 * bytes just stored: loads that span several fresh stores stall. */
-	if (have_hw()) {
-		put32(p + 8, accept_crc_hw(head_of(body, JREC_ACCEPT, prio, attempts), id, line,
-					   payload, len));
-		b->len += JREC_HEAD + body;
-		b->data[b->len] = '\0';
-		return 0;
-	}
-#endif
 	rec_end(b, p, body);
 	return 0;
 }

@@ -116,6 +116,8 @@ void jrec_hdr_encode(uint8_t out[JREC_HDR_SIZE], const struct jrec_seg_hdr *h);
 /* 0, or -1 with why in err: not a journal, another format, a bad checksum. */
 int jrec_hdr_decode(const uint8_t *p, size_t n, struct jrec_seg_hdr *h, char *err, size_t errlen);
 
+/* An ACCEPT record: what formats 1 and 2 wrote for a task without a key
+ * (read still; the writer now makes BATCH entries). */
 int jrec_put_accept(struct buf *b, uint64_t id, int prio, unsigned attempts, uint32_t line,
 		    const void *payload, uint32_t len);
 /* A TASK record: -EINVAL for a payload or key too long. */
